@@ -1,0 +1,79 @@
+// Package sqlerr builds the errors clients see. Every error that reaches a
+// client is a *sqlerror.SQLError (Vitess's MySQL error type, which the MySQL
+// listener writes as an error packet): a MySQL error code, an SQLSTATE and
+// a message that says what went wrong and where.
+package sqlerr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"vitess.io/vitess/go/mysql/sqlerror"
+)
+
+// Error is the client-facing error type.
+type Error = sqlerror.SQLError
+
+// MariaDB's ER_STATEMENT_TIMEOUT, which vitess does not name.
+const erStatementTimeout = sqlerror.ErrorCode(1969)
+
+// New returns an error with an explicit code and SQLSTATE.
+func New(code sqlerror.ErrorCode, state, format string, args ...any) *Error {
+	return sqlerror.NewSQLErrorf(code, state, format, args...)
+}
+
+// Unsupported is MySQL's ER_NOT_SUPPORTED_YET (1235, 42000), naming the
+// construct Shardgate refuses rather than answering wrongly.
+func Unsupported(format string, args ...any) *Error {
+	return sqlerror.NewSQLError(sqlerror.ERNotSupportedYet, sqlerror.SSClientError,
+		"Shardgate does not support "+fmt.Sprintf(format, args...))
+}
+
+// Internal is ER_UNKNOWN_ERROR (1105, HY000) for failures that are not the
+// statement's fault: a shard unreachable, a topology problem.
+func Internal(format string, args ...any) *Error {
+	return sqlerror.NewSQLErrorf(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState, format, args...)
+}
+
+// Timeout is MariaDB's ER_STATEMENT_TIMEOUT (1969, 70100).
+func Timeout(format string, args ...any) *Error {
+	return sqlerror.NewSQLErrorf(erStatementTimeout, sqlerror.SSQueryInterrupted, format, args...)
+}
+
+// Interrupted is ER_QUERY_INTERRUPTED (1317, 70100).
+func Interrupted(format string, args ...any) *Error {
+	return sqlerror.NewSQLErrorf(sqlerror.ERQueryInterrupted, sqlerror.SSQueryInterrupted, format, args...)
+}
+
+// From returns err as a client-facing error: a *sqlerror.SQLError anywhere
+// in its chain is kept (with the wrapping context prepended to its
+// message), context errors become interrupts, anything else is 1105.
+func From(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlerror.SQLError
+	if errors.As(err, &se) {
+		if outer := err.Error(); se != error(err) && outer != se.Error() {
+			// Keep the context the wrappers added, but only once.
+			msg := trimSuffix(outer, " (errno "+fmt.Sprint(int(se.Num))+") (sqlstate "+se.State+")")
+			return &Error{Num: se.Num, State: se.State, Message: msg}
+		}
+		return se
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return Timeout("%v", err)
+	case errors.Is(err, context.Canceled):
+		return Interrupted("%v", err)
+	}
+	return Internal("%v", err)
+}
+
+func trimSuffix(s, suffix string) string {
+	if len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix {
+		return s[:len(s)-len(suffix)]
+	}
+	return s
+}

@@ -1,0 +1,91 @@
+package tablet
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/tablet/queryservice"
+	"github.com/shardgate/shardgate/topo"
+)
+
+// Config is everything a shardtablet needs; cmd/shardtablet fills it from
+// flags.
+type Config struct {
+	Alias    string // "<cell>-<uid>"
+	Cell     string
+	Keyspace string
+	Shard    string
+	Type     string // primary, replica or rdonly
+	// DBName is the database on the MySQL server holding the keyspace's
+	// tables; it defaults to the keyspace name.
+	DBName string
+
+	Hostname string // how gates reach this tablet
+	GRPCPort int
+	HTTPPort int
+
+	MySQLHost     string
+	MySQLPort     int
+	MySQLSocket   string // preferred over host and port when set
+	MySQLUser     string
+	MySQLPassword string
+
+	TopoEndpoints []string
+	TopoRoot      string
+
+	Query queryservice.Config
+}
+
+// Defaults returns a Config with defaults for everything but identity.
+func Defaults() Config {
+	return Config{
+		Cell:          topo.DefaultCell,
+		Type:          "primary",
+		Hostname:      "127.0.0.1",
+		GRPCPort:      16100,
+		HTTPPort:      15100,
+		MySQLHost:     "127.0.0.1",
+		MySQLPort:     17100,
+		MySQLUser:     "root",
+		TopoEndpoints: []string{"127.0.0.1:2379"},
+		TopoRoot:      topo.DefaultRoot,
+		Query:         queryservice.Defaults(),
+	}
+}
+
+// ParseTabletType reads "primary", "replica" or "rdonly".
+func ParseTabletType(s string) (topopb.TabletType, error) {
+	v, ok := topopb.TabletType_value[strings.ToUpper(s)]
+	if !ok || v == 0 {
+		return 0, fmt.Errorf("tablet type %q: use primary, replica or rdonly", s)
+	}
+	return topopb.TabletType(v), nil
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	if c.Alias == "" {
+		return errors.New("--alias is required (e.g. zone1-100)")
+	}
+	if err := topo.ValidateName("keyspace", c.Keyspace); err != nil {
+		return fmt.Errorf("--keyspace: %w", err)
+	}
+	if c.Shard == "" {
+		return errors.New("--shard is required (e.g. 0, -80, 80-)")
+	}
+	if _, err := ParseTabletType(c.Type); err != nil {
+		return err
+	}
+	if c.GRPCPort <= 0 || c.HTTPPort <= 0 {
+		return errors.New("--grpc-port and --http-port must be set")
+	}
+	if c.MySQLSocket == "" && c.MySQLPort <= 0 {
+		return errors.New("--mysql-port or --mysql-socket must be set")
+	}
+	if len(c.TopoEndpoints) == 0 {
+		return errors.New("--topo must name at least one etcd endpoint")
+	}
+	return nil
+}

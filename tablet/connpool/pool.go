@@ -1,0 +1,161 @@
+// Package connpool keeps a bounded set of connections to one MySQL server.
+//
+// A Pool never holds more than its capacity of connections, idle or in use;
+// Get waits (bounded by its context) when all are in use. Connections are
+// opened lazily and a connection that saw a network error is closed rather
+// than returned, so a restarted mysqld costs at most one failed query per
+// pooled connection.
+package connpool
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
+)
+
+// Conn is a pooled MySQL connection. It is used by one goroutine at a time.
+type Conn struct {
+	*mysql.Conn
+	pool *Pool
+	// broken marks a connection that must not be reused: a network error,
+	// or a kill that may still land on its next statement.
+	broken bool
+}
+
+// MarkBroken makes Put close the connection instead of reusing it.
+func (c *Conn) MarkBroken() { c.broken = true }
+
+// Stats are a pool's counters, for metrics.
+type Stats struct {
+	Capacity  int
+	InUse     int64
+	Idle      int
+	Waits     int64
+	WaitTime  time.Duration
+	Opened    int64
+	OpenFails int64
+}
+
+// Pool is safe for concurrent use.
+type Pool struct {
+	name   string
+	params *mysql.ConnParams
+	// tokens holds one token per connection that may exist; taking one is
+	// the right to hold a connection.
+	tokens chan struct{}
+	idle   chan *Conn
+
+	inUse     atomic.Int64
+	waits     atomic.Int64
+	waitNanos atomic.Int64
+	opened    atomic.Int64
+	openFails atomic.Int64
+	closed    atomic.Bool
+}
+
+// New returns a pool of at most capacity connections made with params.
+func New(name string, params *mysql.ConnParams, capacity int) *Pool {
+	if capacity < 1 {
+		capacity = 1
+	}
+	p := &Pool{
+		name:   name,
+		params: params,
+		tokens: make(chan struct{}, capacity),
+		idle:   make(chan *Conn, capacity),
+	}
+	for range capacity {
+		p.tokens <- struct{}{}
+	}
+	return p
+}
+
+// Get returns a connection, opening one if no idle one is ready. It waits
+// for a free slot until ctx ends.
+func (p *Pool) Get(ctx context.Context) (*Conn, error) {
+	if p.closed.Load() {
+		return nil, fmt.Errorf("%s pool is closed", p.name)
+	}
+	select {
+	case <-p.tokens:
+	default:
+		start := time.Now()
+		p.waits.Add(1)
+		select {
+		case <-p.tokens:
+			p.waitNanos.Add(int64(time.Since(start)))
+		case <-ctx.Done():
+			p.waitNanos.Add(int64(time.Since(start)))
+			return nil, fmt.Errorf("waiting for a connection from the %s pool (all %d in use): %w", p.name, cap(p.tokens), ctx.Err())
+		}
+	}
+	p.inUse.Add(1)
+	select {
+	case c := <-p.idle:
+		return c, nil
+	default:
+	}
+	conn, err := mysql.Connect(ctx, p.params)
+	if err != nil {
+		p.openFails.Add(1)
+		p.release()
+		return nil, fmt.Errorf("connect to mysqld for the %s pool: %w", p.name, err)
+	}
+	p.opened.Add(1)
+	return &Conn{Conn: conn, pool: p}, nil
+}
+
+// Put returns a connection taken with Get. A connection that saw a
+// connection-level error, or was marked broken, is closed instead.
+func (p *Pool) Put(c *Conn) {
+	if c.broken || c.IsClosed() || p.closed.Load() {
+		c.Close()
+	} else {
+		// Never blocks: there are never more connections than slots.
+		p.idle <- c
+	}
+	p.release()
+}
+
+func (p *Pool) release() {
+	p.inUse.Add(-1)
+	p.tokens <- struct{}{}
+}
+
+// NoteError marks c broken when err means the connection itself failed.
+func NoteError(c *Conn, err error) {
+	if err != nil && sqlerror.IsConnErr(err) {
+		c.broken = true
+	}
+}
+
+// Stats returns the pool's counters.
+func (p *Pool) Stats() Stats {
+	return Stats{
+		Capacity:  cap(p.tokens),
+		InUse:     p.inUse.Load(),
+		Idle:      len(p.idle),
+		Waits:     p.waits.Load(),
+		WaitTime:  time.Duration(p.waitNanos.Load()),
+		Opened:    p.opened.Load(),
+		OpenFails: p.openFails.Load(),
+	}
+}
+
+// Close closes the idle connections; connections in use are closed when
+// they are put back.
+func (p *Pool) Close() {
+	p.closed.Store(true)
+	for {
+		select {
+		case c := <-p.idle:
+			c.Close()
+		default:
+			return
+		}
+	}
+}

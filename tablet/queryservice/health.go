@@ -1,0 +1,165 @@
+package queryservice
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"vitess.io/vitess/go/mysql"
+
+	"github.com/shardgate/shardgate/proto/querypb"
+	"github.com/shardgate/shardgate/proto/topopb"
+)
+
+// healthState holds the latest health report and wakes streams when it
+// changes.
+type healthState struct {
+	mu      sync.Mutex
+	current *querypb.StreamHealthResponse
+	changed chan struct{} // closed and replaced on every update
+}
+
+func newHealthState(initial *querypb.StreamHealthResponse) *healthState {
+	return &healthState{current: initial, changed: make(chan struct{})}
+}
+
+func (h *healthState) update(change func(*querypb.StreamHealthResponse)) {
+	h.mu.Lock()
+	next := proto.Clone(h.current).(*querypb.StreamHealthResponse)
+	change(next)
+	h.current = next
+	close(h.changed)
+	h.changed = make(chan struct{})
+	h.mu.Unlock()
+}
+
+// get returns the current report (never modified afterwards) and a channel
+// closed at the next update.
+func (h *healthState) get() (*querypb.StreamHealthResponse, <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.current, h.changed
+}
+
+// Health returns the latest health report.
+func (s *Service) Health() *querypb.StreamHealthResponse {
+	cur, _ := s.health.get()
+	return cur
+}
+
+// StreamHealth sends the current health, then every new measurement.
+func (s *Service) StreamHealth(_ *querypb.StreamHealthRequest, stream querypb.QueryService_StreamHealthServer) error {
+	for {
+		cur, changed := s.health.get()
+		if err := stream.Send(cur); err != nil {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-stream.Context().Done():
+			return nil
+		case <-s.stop:
+			// Send the final not-serving state before the stream ends.
+			cur, _ := s.health.get()
+			_ = stream.Send(cur)
+			return nil
+		}
+	}
+}
+
+// qpsWindow is how many health intervals the QPS figure averages over.
+const qpsWindow = 5
+
+func (s *Service) healthLoop() {
+	defer s.done.Done()
+	var conn *mysql.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	counts := make([]int64, 0, qpsWindow+1)
+	times := make([]time.Time, 0, qpsWindow+1)
+	tick := time.NewTicker(s.cfg.HealthInterval)
+	defer tick.Stop()
+	for {
+		counts = append(counts, s.served.Load())
+		times = append(times, time.Now())
+		if len(counts) > qpsWindow+1 {
+			counts, times = counts[1:], times[1:]
+		}
+		qps := 0.0
+		if n := len(counts); n > 1 {
+			qps = float64(counts[n-1]-counts[0]) / times[n-1].Sub(times[0]).Seconds()
+		}
+
+		var stats *querypb.RealtimeStats
+		stats, conn = s.measure(conn)
+		stats.Qps = qps
+		stats.ConnectionsInUse = s.pool.Stats().InUse + s.txPool.Stats().InUse
+		stats.OpenTransactions = int64(s.txs.count())
+		s.health.update(func(h *querypb.StreamHealthResponse) {
+			h.Serving = stats.HealthError == ""
+			h.Stats = stats
+		})
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// measure asks MySQL for its GTID position (and, on replicas, lag) over a
+// connection of its own, so a full pool never makes a tablet look dead.
+func (s *Service) measure(conn *mysql.Conn) (*querypb.RealtimeStats, *mysql.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HealthInterval*3)
+	defer cancel()
+	if conn == nil || conn.IsClosed() {
+		var err error
+		if conn, err = mysql.Connect(ctx, &s.cfg.MySQL); err != nil {
+			return &querypb.RealtimeStats{HealthError: "cannot connect to mysqld: " + err.Error()}, nil
+		}
+	}
+	posVar := "@@gtid_binlog_pos"
+	if s.cfg.Type != topopb.TabletType_PRIMARY {
+		posVar = "@@gtid_slave_pos"
+	}
+	res, err := conn.ExecuteFetch("SELECT "+posVar, 1, false)
+	if err != nil {
+		conn.Close()
+		return &querypb.RealtimeStats{HealthError: "mysqld health query failed: " + err.Error()}, nil
+	}
+	stats := &querypb.RealtimeStats{}
+	if len(res.Rows) == 1 {
+		stats.GtidPosition = res.Rows[0][0].ToString()
+	}
+	if s.cfg.Type != topopb.TabletType_PRIMARY {
+		stats.ReplicationLagSeconds, stats.HealthError = replicationLag(conn)
+	}
+	return stats, conn
+}
+
+// replicationLag reads Seconds_Behind_Master; a stopped replica is unhealthy.
+func replicationLag(conn *mysql.Conn) (uint32, string) {
+	res, err := conn.ExecuteFetch("SHOW SLAVE STATUS", 10, true)
+	if err != nil {
+		return 0, "SHOW SLAVE STATUS failed: " + err.Error()
+	}
+	if len(res.Rows) == 0 {
+		return 0, "replica is not replicating (no SHOW SLAVE STATUS)"
+	}
+	for i, f := range res.Fields {
+		if f.Name == "Seconds_Behind_Master" {
+			v := res.Rows[0][i]
+			if v.IsNull() {
+				return 0, "replication is stopped (Seconds_Behind_Master is NULL)"
+			}
+			lag, _ := strconv.ParseUint(v.ToString(), 10, 32)
+			return uint32(lag), ""
+		}
+	}
+	return 0, ""
+}

@@ -1,0 +1,60 @@
+package queryservice
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	queries       *prometheus.CounterVec
+	queryErrors   *prometheus.CounterVec
+	duration      prometheus.Histogram
+	killed        prometheus.Counter
+	txIdleKilled  prometheus.Counter
+	rowsReturned  prometheus.Counter
+	openTx        prometheus.GaugeFunc
+	poolInUse     prometheus.GaugeFunc
+	txPoolInUse   prometheus.GaugeFunc
+	poolWaitTotal prometheus.CounterFunc
+}
+
+func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
+	labels := prometheus.Labels{"keyspace": s.cfg.Keyspace, "shard": s.cfg.Shard}
+	m := &metrics{
+		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shardtablet_queries_total", Help: "Statements and transaction calls served, by call.", ConstLabels: labels,
+		}, []string{"call"}),
+		queryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shardtablet_query_errors_total", Help: "Calls that returned an error, by call.", ConstLabels: labels,
+		}, []string{"call"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "shardtablet_query_duration_seconds", Help: "Time to run a statement on MySQL, queue wait included.", ConstLabels: labels,
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
+		killed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shardtablet_queries_killed_total", Help: "Statements killed on MySQL after their deadline or cancellation.", ConstLabels: labels,
+		}),
+		txIdleKilled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shardtablet_transactions_idle_killed_total", Help: "Transactions rolled back after their idle timeout.", ConstLabels: labels,
+		}),
+		rowsReturned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shardtablet_rows_returned_total", Help: "Rows returned to gates.", ConstLabels: labels,
+		}),
+		openTx: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shardtablet_transactions_open", Help: "Transactions open now.", ConstLabels: labels,
+		}, func() float64 { return float64(s.txs.count()) }),
+		poolInUse: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shardtablet_pool_connections_in_use", Help: "Autocommit pool connections in use.", ConstLabels: labels,
+		}, func() float64 { return float64(s.pool.Stats().InUse) }),
+		txPoolInUse: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shardtablet_tx_pool_connections_in_use", Help: "Transaction pool connections in use.", ConstLabels: labels,
+		}, func() float64 { return float64(s.txPool.Stats().InUse) }),
+		poolWaitTotal: prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "shardtablet_pool_waits_total", Help: "Times a statement waited for a free pool connection.", ConstLabels: labels,
+		}, func() float64 { return float64(s.pool.Stats().Waits + s.txPool.Stats().Waits) }),
+	}
+	if reg != nil {
+		reg.MustRegister(m.queries, m.queryErrors, m.duration, m.killed, m.txIdleKilled, m.rowsReturned,
+			m.openTx, m.poolInUse, m.txPoolInUse, m.poolWaitTotal)
+	}
+	return m
+}

@@ -1,0 +1,346 @@
+package queryservice
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
+
+	"github.com/shardgate/shardgate/internal/queryconv"
+	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/proto/querypb"
+	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/tablet/connpool"
+)
+
+// Service implements querypb.QueryServiceServer for one shard.
+type Service struct {
+	querypb.UnimplementedQueryServiceServer
+
+	cfg     Config
+	log     *zap.Logger
+	pool    *connpool.Pool
+	txPool  *connpool.Pool
+	txs     *transactions
+	health  *healthState
+	metrics *metrics
+	calls   callCounters
+
+	// served counts statements for the QPS figure in the health stream.
+	served atomic.Int64
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     sync.WaitGroup
+}
+
+type callCounters struct {
+	execute, stream, begin, commit, rollback, beginExecute         prometheus.Counter
+	executeErr, streamErr, beginErr, commitErr, rollbackErr, beErr prometheus.Counter
+}
+
+// New builds the service; Start begins its background work.
+func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Service{
+		cfg:    cfg,
+		log:    log,
+		pool:   connpool.New("query", &cfg.MySQL, cfg.PoolSize),
+		txPool: connpool.New("transaction", &cfg.MySQL, cfg.TxPoolSize),
+		stop:   make(chan struct{}),
+	}
+	s.txs = newTransactions()
+	s.health = newHealthState(&querypb.StreamHealthResponse{
+		Target:      s.target(),
+		TabletAlias: cfg.Alias,
+		Stats:       &querypb.RealtimeStats{HealthError: "starting"},
+	})
+	s.metrics = newMetrics(s, reg)
+	q, e := s.metrics.queries, s.metrics.queryErrors
+	s.calls = callCounters{
+		execute: q.WithLabelValues("execute"), stream: q.WithLabelValues("stream_execute"),
+		begin: q.WithLabelValues("begin"), commit: q.WithLabelValues("commit"),
+		rollback: q.WithLabelValues("rollback"), beginExecute: q.WithLabelValues("begin_execute"),
+		executeErr: e.WithLabelValues("execute"), streamErr: e.WithLabelValues("stream_execute"),
+		beginErr: e.WithLabelValues("begin"), commitErr: e.WithLabelValues("commit"),
+		rollbackErr: e.WithLabelValues("rollback"), beErr: e.WithLabelValues("begin_execute"),
+	}
+	return s, nil
+}
+
+// Start runs the health checker and the idle-transaction killer until Close.
+func (s *Service) Start() {
+	s.done.Add(2)
+	go s.healthLoop()
+	go s.idleTxLoop()
+}
+
+// Close stops serving: health turns to not serving, open transactions roll
+// back, pools close.
+func (s *Service) Close() {
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		s.done.Wait()
+		s.health.update(func(h *querypb.StreamHealthResponse) {
+			h.Serving = false
+			h.Stats.HealthError = "tablet is shutting down"
+		})
+		for _, tx := range s.txs.takeAll() {
+			s.finish(tx, "ROLLBACK")
+		}
+		s.pool.Close()
+		s.txPool.Close()
+	})
+}
+
+func (s *Service) target() *querypb.Target {
+	return &querypb.Target{Keyspace: s.cfg.Keyspace, Shard: s.cfg.Shard, TabletType: s.cfg.Type}
+}
+
+// checkTarget refuses requests meant for another shard or tablet type, which
+// happen when a gate's view of the topology is stale.
+func (s *Service) checkTarget(t *querypb.Target) error {
+	if t == nil {
+		return sqlerr.Internal("request to %s has no target", s.cfg.where())
+	}
+	if t.Keyspace != s.cfg.Keyspace || t.Shard != s.cfg.Shard {
+		return sqlerr.Internal("request for %s/%s reached %s: the gate's topology is stale", t.Keyspace, t.Shard, s.cfg.where())
+	}
+	if t.TabletType != s.cfg.Type && t.TabletType != topopb.TabletType_TABLET_TYPE_UNSPECIFIED {
+		return sqlerr.Internal("request for a %s tablet reached %s, which is %s", t.TabletType, s.cfg.where(), s.cfg.Type)
+	}
+	return nil
+}
+
+// Execute runs one statement, in a transaction when transaction_id is set.
+func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
+	s.calls.execute.Inc()
+	res, err := s.execute(ctx, req.Target, req.Sql, req.TransactionId, req.Options)
+	if err != nil {
+		s.calls.executeErr.Inc()
+		return nil, queryconv.ErrorToStatus(err)
+	}
+	return &querypb.ExecuteResponse{Result: res}, nil
+}
+
+func (s *Service) execute(ctx context.Context, target *querypb.Target, sql string, txID int64, opts *querypb.ExecuteOptions) (*querypb.QueryResult, error) {
+	if err := s.checkTarget(target); err != nil {
+		return nil, err
+	}
+	if txID != 0 {
+		tx, err := s.txs.use(txID, s.cfg.where())
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.run(ctx, tx.conn, sql, opts)
+		if tx.conn.IsClosed() || isKilled(err) {
+			// The connection is gone or was killed: the transaction with it.
+			s.txs.remove(txID)
+			s.finish(tx, "")
+			return nil, fmt.Errorf("%w; transaction %d was rolled back", err, txID)
+		}
+		s.txs.release(tx)
+		return res, err
+	}
+	conn, err := s.pool.Get(ctx)
+	if err != nil {
+		return nil, sqlerr.Internal("%s: %v", s.cfg.where(), err)
+	}
+	defer s.pool.Put(conn)
+	return s.run(ctx, conn, sql, opts)
+}
+
+// run executes sql on conn under the statement deadline, killing it on the
+// server if the deadline passes or the caller goes away first.
+func (s *Service) run(ctx context.Context, conn *connpool.Conn, sql string, opts *querypb.ExecuteOptions) (*querypb.QueryResult, error) {
+	start := time.Now()
+	s.served.Add(1)
+	timeout, maxRows := s.limits(opts)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	connID := conn.ID()
+	stopKill := context.AfterFunc(ctx, func() { s.kill(connID) })
+
+	// One row more than allowed tells "exactly max" from "too many".
+	res, err := conn.ExecuteFetch(sql, maxRows+1, true)
+	if !stopKill() {
+		// The kill started: it may still be on its way and must not hit
+		// this connection's next statement.
+		conn.MarkBroken()
+		s.metrics.killed.Inc()
+		if err != nil || ctx.Err() != nil {
+			return nil, s.interruptError(ctx, timeout)
+		}
+	}
+	s.metrics.duration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		connpool.NoteError(conn, err)
+		return nil, s.mysqlError(err)
+	}
+	if len(res.Rows) > maxRows {
+		return nil, sqlerr.New(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState,
+			"row limit exceeded: the statement returned more than %d rows on %s; add a LIMIT or a narrower WHERE, or raise --max-rows", maxRows, s.cfg.where())
+	}
+	s.metrics.rowsReturned.Add(float64(len(res.Rows)))
+	return queryconv.ResultToProto(res), nil
+}
+
+func (s *Service) limits(opts *querypb.ExecuteOptions) (time.Duration, int) {
+	timeout, maxRows := s.cfg.QueryTimeout, s.cfg.MaxRows
+	if opts != nil {
+		if opts.TimeoutMs > 0 {
+			timeout = time.Duration(opts.TimeoutMs) * time.Millisecond
+		}
+		if opts.MaxRows > 0 && int(opts.MaxRows) < maxRows {
+			maxRows = int(opts.MaxRows)
+		}
+	}
+	return timeout, maxRows
+}
+
+func (s *Service) interruptError(ctx context.Context, timeout time.Duration) error {
+	if ctx.Err() == context.DeadlineExceeded {
+		return sqlerr.Timeout("statement exceeded its %v timeout and was killed on %s", timeout, s.cfg.where())
+	}
+	return sqlerr.Interrupted("statement was cancelled by the caller and killed on %s", s.cfg.where())
+}
+
+// mysqlError keeps MySQL's own code and SQLSTATE and says where it
+// happened, unless it is a plain statement error the client caused (a
+// duplicate key, a syntax error), where MySQL's text is what users expect.
+func (s *Service) mysqlError(err error) error {
+	se, ok := err.(*sqlerror.SQLError)
+	if !ok {
+		return sqlerr.Internal("%s: %v", s.cfg.where(), err)
+	}
+	if sqlerror.IsConnErr(se) {
+		return sqlerr.New(se.Num, se.State, "%s: lost connection to MySQL: %s", s.cfg.where(), se.Message)
+	}
+	return se
+}
+
+func isKilled(err error) bool {
+	se, ok := err.(*sqlerror.SQLError)
+	return ok && (se.Num == sqlerror.ERQueryInterrupted || se.Num == 1969)
+}
+
+// kill stops the statement running on MySQL connection connID. It uses a
+// connection of its own, since the pools may be exhausted.
+func (s *Service) kill(connID int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := mysql.Connect(ctx, &s.cfg.MySQL)
+	if err != nil {
+		s.log.Warn("cannot connect to kill a statement", zap.Int64("connection_id", connID), zap.Error(err))
+		return
+	}
+	defer conn.Close()
+	if _, err := conn.ExecuteFetch(fmt.Sprintf("KILL QUERY %d", connID), 0, false); err != nil {
+		s.log.Warn("kill query failed", zap.Int64("connection_id", connID), zap.Error(err))
+	}
+}
+
+// StreamExecute runs a read and sends its rows as they arrive: fields first,
+// then batches of rows, so large results never sit whole in memory.
+func (s *Service) StreamExecute(req *querypb.StreamExecuteRequest, stream querypb.QueryService_StreamExecuteServer) error {
+	s.calls.stream.Inc()
+	if err := s.streamExecute(stream.Context(), req, stream.Send); err != nil {
+		s.calls.streamErr.Inc()
+		return queryconv.ErrorToStatus(err)
+	}
+	return nil
+}
+
+const streamBatchBytes = 256 << 10
+
+func (s *Service) streamExecute(ctx context.Context, req *querypb.StreamExecuteRequest, send func(*querypb.StreamExecuteResponse) error) error {
+	if err := s.checkTarget(req.Target); err != nil {
+		return err
+	}
+	var conn *connpool.Conn
+	var tx *transaction
+	if req.TransactionId != 0 {
+		var err error
+		if tx, err = s.txs.use(req.TransactionId, s.cfg.where()); err != nil {
+			return err
+		}
+		defer s.txs.release(tx)
+		conn = tx.conn
+	} else {
+		var err error
+		if conn, err = s.pool.Get(ctx); err != nil {
+			return sqlerr.Internal("%s: %v", s.cfg.where(), err)
+		}
+		defer s.pool.Put(conn)
+	}
+	s.served.Add(1)
+	timeout, _ := s.limits(req.Options)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	connID := conn.ID()
+	stopKill := context.AfterFunc(ctx, func() { s.kill(connID) })
+	err := s.streamRows(conn, req.Sql, send)
+	if !stopKill() {
+		conn.MarkBroken()
+		s.metrics.killed.Inc()
+		return s.interruptError(ctx, timeout)
+	}
+	return err
+}
+
+func (s *Service) streamRows(conn *connpool.Conn, sql string, send func(*querypb.StreamExecuteResponse) error) error {
+	if err := conn.ExecuteStreamFetch(sql); err != nil {
+		connpool.NoteError(conn, err)
+		return s.mysqlError(err)
+	}
+	defer conn.CloseResult()
+	fields, err := conn.Fields()
+	if err != nil {
+		connpool.NoteError(conn, err)
+		return s.mysqlError(err)
+	}
+	if err := send(&querypb.StreamExecuteResponse{Result: &querypb.QueryResult{Fields: queryconv.FieldsToProto(fields)}}); err != nil {
+		conn.MarkBroken() // rows left unread on the wire
+		return err
+	}
+	batch := &querypb.QueryResult{}
+	size := 0
+	for {
+		row, err := conn.FetchNext(nil)
+		if err != nil {
+			connpool.NoteError(conn, err)
+			conn.MarkBroken()
+			return s.mysqlError(err)
+		}
+		if row == nil {
+			break
+		}
+		pr := queryconv.RowToProto(row)
+		batch.Rows = append(batch.Rows, pr)
+		size += len(pr.Values) + 8*len(pr.Lengths)
+		if size >= streamBatchBytes {
+			if err := send(&querypb.StreamExecuteResponse{Result: batch}); err != nil {
+				conn.MarkBroken()
+				return err
+			}
+			s.metrics.rowsReturned.Add(float64(len(batch.Rows)))
+			batch, size = &querypb.QueryResult{}, 0
+		}
+	}
+	if len(batch.Rows) > 0 {
+		s.metrics.rowsReturned.Add(float64(len(batch.Rows)))
+		return send(&querypb.StreamExecuteResponse{Result: batch})
+	}
+	return nil
+}

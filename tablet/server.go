@@ -1,0 +1,195 @@
+package tablet
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/sqlescape"
+
+	"github.com/shardgate/shardgate/internal/debughttp"
+	"github.com/shardgate/shardgate/proto/querypb"
+	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/tablet/queryservice"
+	"github.com/shardgate/shardgate/topo"
+)
+
+// Run serves the tablet until ctx ends, then shuts down gracefully: it
+// reports not serving, lets in-flight statements finish for a moment,
+// rolls back open transactions and closes its connections.
+func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	tabletType, _ := ParseTabletType(cfg.Type)
+	if cfg.DBName == "" {
+		cfg.DBName = cfg.Keyspace
+	}
+	log = log.With(zap.String("tablet", cfg.Alias), zap.String("keyspace", cfg.Keyspace), zap.String("shard", cfg.Shard))
+
+	store, err := topo.NewEtcdStore(cfg.TopoEndpoints, log)
+	if err != nil {
+		return err
+	}
+	ts := topo.NewServer(store, cfg.TopoRoot)
+	defer ts.Close()
+
+	if err := checkShard(ctx, ts, cfg.Keyspace, cfg.Shard); err != nil {
+		return err
+	}
+
+	params := mysql.ConnParams{
+		Host: cfg.MySQLHost, Port: cfg.MySQLPort, UnixSocket: cfg.MySQLSocket,
+		Uname: cfg.MySQLUser, Pass: cfg.MySQLPassword,
+	}
+	if err := ensureDatabase(ctx, params, cfg.DBName); err != nil {
+		return err
+	}
+	params.DbName = cfg.DBName
+
+	qcfg := cfg.Query
+	qcfg.Alias, qcfg.Keyspace, qcfg.Shard, qcfg.Type, qcfg.MySQL = cfg.Alias, cfg.Keyspace, cfg.Shard, tabletType, params
+	reg := debughttp.NewRegistry()
+	qs, err := queryservice.New(qcfg, log, reg)
+	if err != nil {
+		return err
+	}
+	qs.Start()
+	defer qs.Close()
+
+	grpcLn, err := net.Listen("tcp", net.JoinHostPort(listenHost(cfg.Hostname), strconv.Itoa(cfg.GRPCPort)))
+	if err != nil {
+		return fmt.Errorf("listen for gRPC on port %d: %w", cfg.GRPCPort, err)
+	}
+	grpcServer := grpc.NewServer()
+	querypb.RegisterQueryServiceServer(grpcServer, qs)
+	grpcDone := make(chan error, 1)
+	go func() { grpcDone <- grpcServer.Serve(grpcLn) }()
+
+	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(listenHost(cfg.Hostname), strconv.Itoa(cfg.HTTPPort)),
+		debughttp.Mux(reg, func(w io.Writer) { writeStatus(w, cfg, qs) }))
+	if err != nil {
+		grpcServer.Stop()
+		return err
+	}
+
+	record := &topopb.Tablet{
+		Alias: cfg.Alias, Cell: cfg.Cell, Keyspace: cfg.Keyspace, Shard: cfg.Shard, Type: tabletType,
+		Hostname: cfg.Hostname, GrpcPort: int32(cfg.GRPCPort), MysqlPort: int32(cfg.MySQLPort), HttpPort: int32(cfg.HTTPPort),
+	}
+	if err := register(ctx, ts, record); err != nil {
+		grpcServer.Stop()
+		return err
+	}
+	log.Info("tablet serving", zap.Int("grpc_port", cfg.GRPCPort), zap.Int("http_port", cfg.HTTPPort), zap.String("type", cfg.Type))
+
+	select {
+	case <-ctx.Done():
+	case err := <-grpcDone:
+		return fmt.Errorf("gRPC server stopped: %w", err)
+	case err := <-httpDone:
+		return fmt.Errorf("HTTP server stopped: %w", err)
+	}
+	log.Info("tablet shutting down")
+	qs.Close() // health streams now say not serving
+	stopped := make(chan struct{})
+	go func() { grpcServer.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		grpcServer.Stop()
+	}
+	return nil
+}
+
+// listenHost binds loopback names to loopback only; any other hostname binds
+// all interfaces so that remote gates can connect.
+func listenHost(hostname string) string {
+	switch hostname {
+	case "127.0.0.1", "localhost", "::1":
+		return hostname
+	}
+	return ""
+}
+
+func checkShard(ctx context.Context, ts *topo.Server, keyspace, shard string) error {
+	tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := ts.GetShard(tctx, keyspace, shard); err != nil {
+		return fmt.Errorf("%w: create it first with `shardctl keyspace create %s --shards ...` (or `shardctl local up`)", err, keyspace)
+	}
+	return nil
+}
+
+// register records the tablet and, for a primary, names it the shard's
+// primary.
+func register(ctx context.Context, ts *topo.Server, t *topopb.Tablet) error {
+	tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := ts.SaveTablet(tctx, t); err != nil {
+		return fmt.Errorf("register tablet %s: %w", t.Alias, err)
+	}
+	if t.Type == topopb.TabletType_PRIMARY {
+		_, err := ts.UpdateShard(tctx, t.Keyspace, t.Shard, func(s *topopb.Shard) error {
+			s.PrimaryAlias = t.Alias
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("record %s as primary of %s/%s: %w", t.Alias, t.Keyspace, t.Shard, err)
+		}
+	}
+	return nil
+}
+
+// ensureDatabase creates the keyspace's database on the MySQL server, so a
+// fresh mysqld is ready to take the keyspace's schema. It waits for mysqld
+// to accept connections, since tablets and their mysqld often start
+// together.
+func ensureDatabase(ctx context.Context, params mysql.ConnParams, db string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		conn, err := mysql.Connect(cctx, &params)
+		cancel()
+		if err == nil {
+			defer conn.Close()
+			_, err = conn.ExecuteFetch("CREATE DATABASE IF NOT EXISTS "+sqlescape.EscapeID(db), 0, false)
+			if err != nil {
+				return fmt.Errorf("create database %s on mysqld: %w", db, err)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("connect to mysqld at %s: %w", describe(params), err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func describe(p mysql.ConnParams) string {
+	if p.UnixSocket != "" {
+		return p.UnixSocket
+	}
+	return net.JoinHostPort(p.Host, strconv.Itoa(p.Port))
+}
+
+func writeStatus(w io.Writer, cfg Config, qs *queryservice.Service) {
+	h := qs.Health()
+	fmt.Fprintf(w, "shardtablet %s\n", cfg.Alias)
+	fmt.Fprintf(w, "keyspace/shard: %s/%s  type: %s\n", cfg.Keyspace, cfg.Shard, cfg.Type)
+	fmt.Fprintf(w, "serving: %v\n", h.Serving)
+	if h.Stats != nil {
+		fmt.Fprintf(w, "health error: %q\n", h.Stats.HealthError)
+		fmt.Fprintf(w, "gtid position: %s\n", h.Stats.GtidPosition)
+		fmt.Fprintf(w, "qps: %.1f\n", h.Stats.Qps)
+		fmt.Fprintf(w, "connections in use: %d\n", h.Stats.ConnectionsInUse)
+		fmt.Fprintf(w, "open transactions: %d\n", h.Stats.OpenTransactions)
+		fmt.Fprintf(w, "replication lag: %ds\n", h.Stats.ReplicationLagSeconds)
+	}
+}

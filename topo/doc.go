@@ -1,0 +1,24 @@
+// Package topo keeps the cluster's metadata: keyspaces, shards, tablets,
+// vschemas and the serving graph.
+//
+// Two layers:
+//
+//   - Store is a tiny versioned key-value interface (get, list, create,
+//     compare-and-set update, delete, watch a prefix). EtcdStore implements it
+//     on etcd for real clusters; MemoryStore implements it in memory for unit
+//     tests. Nothing above Store knows which one it has.
+//   - Server turns keys and bytes into typed records (protobuf messages from
+//     proto/topopb; vschemas stay the JSON the user wrote) under a root
+//     prefix, default "/shardgate".
+//
+// Invariants:
+//
+//   - Every write of a record that a reader may race with is a
+//     compare-and-set on the version read, so concurrent shardctl invocations
+//     never silently overwrite each other (ErrBadVersion tells the loser).
+//   - Watches deliver whole snapshots of a prefix, never deltas: a consumer
+//     that misses events (etcd compaction, a reconnect) is simply handed the
+//     current state again, so gates converge to the topology no matter what
+//     they missed. When etcd is unreachable a watch delivers nothing and the
+//     consumer keeps what it last saw.
+package topo

@@ -1,0 +1,231 @@
+package topo
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// EtcdStore is a Store on an etcd cluster. A key's version is its etcd
+// ModRevision, so compare-and-set compares mod revisions.
+type EtcdStore struct {
+	client *clientv3.Client
+	log    *zap.Logger
+}
+
+// EtcdOption sets a rarely needed EtcdStore setting.
+type EtcdOption func(*clientv3.Config)
+
+// WithDialTimeout bounds how long the first connection may take.
+func WithDialTimeout(d time.Duration) EtcdOption {
+	return func(c *clientv3.Config) { c.DialTimeout = d }
+}
+
+// NewEtcdStore connects to the etcd endpoints ("127.0.0.1:2379"). The
+// connection is lazy: an unreachable etcd shows up as errors on calls.
+func NewEtcdStore(endpoints []string, log *zap.Logger, opts ...EtcdOption) (*EtcdStore, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cfg := clientv3.Config{
+		Endpoints:   endpoints,
+		DialTimeout: 5 * time.Second,
+		// The etcd client logs every retry at warn level; ours keeps quiet
+		// unless something fails a caller.
+		Logger: log.Named("etcd").WithOptions(zap.IncreaseLevel(zap.ErrorLevel)),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to etcd at %s: %w", strings.Join(endpoints, ","), err)
+	}
+	return &EtcdStore{client: c, log: log}, nil
+}
+
+func (s *EtcdStore) Get(ctx context.Context, key string) ([]byte, int64, error) {
+	resp, err := s.client.Get(ctx, key)
+	if err != nil {
+		return nil, 0, fmt.Errorf("etcd get %s: %w", key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, 0, fmt.Errorf("%s: %w", key, ErrNotFound)
+	}
+	return resp.Kvs[0].Value, resp.Kvs[0].ModRevision, nil
+}
+
+func (s *EtcdStore) List(ctx context.Context, prefix string) ([]KV, error) {
+	kvs, _, err := s.list(ctx, prefix)
+	return kvs, err
+}
+
+// list also returns the store revision the listing is consistent with, so a
+// watch can start right after it.
+func (s *EtcdStore) list(ctx context.Context, prefix string) ([]KV, int64, error) {
+	resp, err := s.client.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, 0, fmt.Errorf("etcd list %s: %w", prefix, err)
+	}
+	out := make([]KV, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		out = append(out, KV{Key: string(kv.Key), Value: kv.Value, Version: kv.ModRevision})
+	}
+	return out, resp.Header.Revision, nil
+}
+
+func (s *EtcdStore) Create(ctx context.Context, key string, value []byte) (int64, error) {
+	resp, err := s.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(value))).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("etcd create %s: %w", key, err)
+	}
+	if !resp.Succeeded {
+		return 0, fmt.Errorf("%s: %w", key, ErrExists)
+	}
+	return resp.Header.Revision, nil
+}
+
+func (s *EtcdStore) Update(ctx context.Context, key string, value []byte, version int64) (int64, error) {
+	if version == 0 {
+		resp, err := s.client.Put(ctx, key, string(value))
+		if err != nil {
+			return 0, fmt.Errorf("etcd put %s: %w", key, err)
+		}
+		return resp.Header.Revision, nil
+	}
+	resp, err := s.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", version)).
+		Then(clientv3.OpPut(key, string(value))).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("etcd update %s: %w", key, err)
+	}
+	if !resp.Succeeded {
+		return 0, fmt.Errorf("%s: %w", key, ErrBadVersion)
+	}
+	return resp.Header.Revision, nil
+}
+
+func (s *EtcdStore) Delete(ctx context.Context, key string, version int64) error {
+	cmp := clientv3.Compare(clientv3.CreateRevision(key), ">", 0)
+	if version != 0 {
+		cmp = clientv3.Compare(clientv3.ModRevision(key), "=", version)
+	}
+	resp, err := s.client.Txn(ctx).If(cmp).Then(clientv3.OpDelete(key)).Commit()
+	if err != nil {
+		return fmt.Errorf("etcd delete %s: %w", key, err)
+	}
+	if !resp.Succeeded {
+		if version != 0 {
+			if _, _, err := s.Get(ctx, key); err != nil {
+				return err
+			}
+			return fmt.Errorf("%s: %w", key, ErrBadVersion)
+		}
+		return fmt.Errorf("%s: %w", key, ErrNotFound)
+	}
+	return nil
+}
+
+func (s *EtcdStore) DeletePrefix(ctx context.Context, prefix string) error {
+	if _, err := s.client.Delete(ctx, prefix, clientv3.WithPrefix()); err != nil {
+		return fmt.Errorf("etcd delete prefix %s: %w", prefix, err)
+	}
+	return nil
+}
+
+// WatchPrefix lists the prefix, then follows etcd's watch from the listing's
+// revision, applying events to a local copy and sending a snapshot after
+// each batch. If the watch breaks (compaction, etcd restarted, network) it
+// lists again and resumes, so the consumer always converges.
+func (s *EtcdStore) WatchPrefix(ctx context.Context, prefix string) (<-chan []KV, error) {
+	kvs, rev, err := s.list(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	latest := make(chan []KV, 1)
+	latest <- kvs
+	go s.follow(ctx, prefix, kvs, rev, latest)
+
+	out := make(chan []KV)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case snap := <-latest:
+				select {
+				case out <- snap:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (s *EtcdStore) follow(ctx context.Context, prefix string, kvs []KV, rev int64, latest chan []KV) {
+	current := make(map[string]KV, len(kvs))
+	for _, kv := range kvs {
+		current[kv.Key] = kv
+	}
+	for ctx.Err() == nil {
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		wch := s.client.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		for resp := range wch {
+			if err := resp.Err(); err != nil {
+				s.log.Info("topology watch interrupted; relisting", zap.String("prefix", prefix), zap.Error(err))
+				break
+			}
+			for _, ev := range resp.Events {
+				key := string(ev.Kv.Key)
+				if ev.Type == clientv3.EventTypeDelete {
+					delete(current, key)
+				} else {
+					current[key] = KV{Key: key, Value: ev.Kv.Value, Version: ev.Kv.ModRevision}
+				}
+			}
+			rev = resp.Header.Revision
+			sendLatest(latest, snapshot(current))
+		}
+		cancel()
+		// Relist until etcd answers again, then resume watching from there.
+		for ctx.Err() == nil {
+			listed, listedRev, err := s.list(ctx, prefix)
+			if err == nil {
+				current = make(map[string]KV, len(listed))
+				for _, kv := range listed {
+					current[kv.Key] = kv
+				}
+				rev = listedRev
+				sendLatest(latest, listed)
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func snapshot(m map[string]KV) []KV {
+	out := make([]KV, 0, len(m))
+	for _, kv := range m {
+		out = append(out, kv)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+func (s *EtcdStore) Close() error { return s.client.Close() }

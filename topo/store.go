@@ -1,0 +1,64 @@
+package topo
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors a Store returns; test them with errors.Is.
+var (
+	ErrNotFound   = errors.New("not found")
+	ErrExists     = errors.New("already exists")
+	ErrBadVersion = errors.New("version changed underneath (concurrent update); read it again and retry")
+)
+
+// KV is one key and its value at a version. Versions increase with every
+// write of the key; 0 means "no version" in calls that take one.
+type KV struct {
+	Key     string
+	Value   []byte
+	Version int64
+}
+
+// Store is a versioned key-value store. Implementations are safe for
+// concurrent use. Keys are absolute ("/shardgate/keyspaces/commerce").
+type Store interface {
+	// Get returns the value and version of key, or ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, int64, error)
+	// List returns every key under prefix, sorted by key.
+	List(ctx context.Context, prefix string) ([]KV, error)
+	// Create writes key only if it does not exist yet (else ErrExists).
+	Create(ctx context.Context, key string, value []byte) (int64, error)
+	// Update writes key if its version is still version (else
+	// ErrBadVersion); version 0 writes unconditionally, creating the key if
+	// needed.
+	Update(ctx context.Context, key string, value []byte, version int64) (int64, error)
+	// Delete removes key if its version is still version (0: whatever it
+	// is). A missing key is ErrNotFound.
+	Delete(ctx context.Context, key string, version int64) error
+	// DeletePrefix removes every key under prefix.
+	DeletePrefix(ctx context.Context, prefix string) error
+	// WatchPrefix sends the full, sorted contents of prefix now and again
+	// after every change, until ctx ends; then it closes the channel. A slow
+	// reader only ever misses intermediate snapshots, never the latest.
+	WatchPrefix(ctx context.Context, prefix string) (<-chan []KV, error)
+	// Close releases the store's connections.
+	Close() error
+}
+
+// sendLatest delivers snap on a channel of capacity one, replacing any
+// snapshot the reader has not taken yet, so a slow reader never blocks the
+// watcher and always ends up with the newest state.
+func sendLatest(ch chan []KV, snap []KV) {
+	for {
+		select {
+		case ch <- snap:
+			return
+		default:
+		}
+		select {
+		case <-ch:
+		default:
+		}
+	}
+}

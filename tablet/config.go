@@ -18,9 +18,6 @@ type Config struct {
 	Keyspace string
 	Shard    string
 	Type     string // primary, replica or rdonly
-	// DBName is the database on the MySQL server holding the keyspace's
-	// tables; it defaults to the keyspace name.
-	DBName string
 
 	Hostname string // how gates reach this tablet
 	GRPCPort int

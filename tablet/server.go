@@ -28,9 +28,6 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 	tabletType, _ := ParseTabletType(cfg.Type)
-	if cfg.DBName == "" {
-		cfg.DBName = cfg.Keyspace
-	}
 	log = log.With(zap.String("tablet", cfg.Alias), zap.String("keyspace", cfg.Keyspace), zap.String("shard", cfg.Shard))
 
 	store, err := topo.NewEtcdStore(cfg.TopoEndpoints, log)
@@ -48,10 +45,12 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		Host: cfg.MySQLHost, Port: cfg.MySQLPort, UnixSocket: cfg.MySQLSocket,
 		Uname: cfg.MySQLUser, Pass: cfg.MySQLPassword,
 	}
-	if err := ensureDatabase(ctx, params, cfg.DBName); err != nil {
+	// The shard's database is named after the keyspace, so statements that
+	// qualify tables with the keyspace name run unchanged on the shard.
+	if err := ensureDatabase(ctx, params, cfg.Keyspace); err != nil {
 		return err
 	}
-	params.DbName = cfg.DBName
+	params.DbName = cfg.Keyspace
 
 	qcfg := cfg.Query
 	qcfg.Alias, qcfg.Keyspace, qcfg.Shard, qcfg.Type, qcfg.MySQL = cfg.Alias, cfg.Keyspace, cfg.Shard, tabletType, params

@@ -1,0 +1,71 @@
+// Command shardtablet fronts one MySQL server: it registers in the
+// topology and serves the query service that gates use to reach the shard.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/shardgate/shardgate/internal/logging"
+	"github.com/shardgate/shardgate/tablet"
+)
+
+func main() {
+	cfg := tablet.Defaults()
+	var logOpts logging.Options
+	cmd := &cobra.Command{
+		Use:           "shardtablet",
+		Short:         "Serve one MySQL server's shard to Shardgate gates",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logging.New(logOpts)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := tablet.Run(ctx, cfg, log); err != nil {
+				log.Error("shardtablet failed", zap.Error(err))
+				return err
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Alias, "alias", cfg.Alias, "tablet alias, <cell>-<uid> (e.g. zone1-100)")
+	f.StringVar(&cfg.Cell, "cell", cfg.Cell, "cell the tablet runs in")
+	f.StringVar(&cfg.Keyspace, "keyspace", cfg.Keyspace, "keyspace the tablet serves")
+	f.StringVar(&cfg.Shard, "shard", cfg.Shard, "shard the tablet serves (0, -80, 80-, ...)")
+	f.StringVar(&cfg.Type, "type", cfg.Type, "tablet type: primary, replica or rdonly")
+	f.StringVar(&cfg.Hostname, "hostname", cfg.Hostname, "host name gates use to reach this tablet")
+	f.IntVar(&cfg.GRPCPort, "grpc-port", cfg.GRPCPort, "gRPC port of the query service")
+	f.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "HTTP port for /metrics and /debug/status")
+	f.StringVar(&cfg.MySQLHost, "mysql-host", cfg.MySQLHost, "MySQL server host")
+	f.IntVar(&cfg.MySQLPort, "mysql-port", cfg.MySQLPort, "MySQL server port")
+	f.StringVar(&cfg.MySQLSocket, "mysql-socket", cfg.MySQLSocket, "MySQL server unix socket (preferred over host and port)")
+	f.StringVar(&cfg.MySQLUser, "mysql-user", cfg.MySQLUser, "MySQL user")
+	f.StringVar(&cfg.MySQLPassword, "mysql-password", cfg.MySQLPassword, "MySQL password")
+	f.StringSliceVar(&cfg.TopoEndpoints, "topo", cfg.TopoEndpoints, "etcd endpoints of the topology")
+	f.StringVar(&cfg.TopoRoot, "topo-root", cfg.TopoRoot, "key prefix of the topology in etcd")
+	f.IntVar(&cfg.Query.PoolSize, "pool-size", cfg.Query.PoolSize, "MySQL connections for autocommit statements")
+	f.IntVar(&cfg.Query.TxPoolSize, "tx-pool-size", cfg.Query.TxPoolSize, "MySQL connections for transactions")
+	f.DurationVar(&cfg.Query.QueryTimeout, "query-timeout", cfg.Query.QueryTimeout, "default statement timeout; a statement running longer is killed on MySQL")
+	f.IntVar(&cfg.Query.MaxRows, "max-rows", cfg.Query.MaxRows, "a read returning more rows than this fails")
+	f.DurationVar(&cfg.Query.TxIdleTimeout, "tx-idle-timeout", cfg.Query.TxIdleTimeout, "an idle transaction is rolled back after this")
+	f.DurationVar(&cfg.Query.HealthInterval, "health-interval", cfg.Query.HealthInterval, "how often health is measured and streamed to gates")
+	f.StringVar(&logOpts.Level, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&logOpts.Format, "log-format", "console", "log format: console or json")
+
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "shardtablet:", err)
+		os.Exit(1)
+	}
+}

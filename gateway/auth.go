@@ -1,0 +1,235 @@
+package gateway
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
+)
+
+// User is one entry of the users file (JSON: {"users": [ ... ]}).
+//
+// A user has a plain Password (fine for tests and local clusters), or the
+// hashes MySQL itself stores, so that the file need not hold passwords:
+// NativeHash is mysql_native_password's "*<hex SHA1(SHA1(pw))>" (as in
+// mysql.user), SHA2Hash is the hex SHA256(SHA256(pw)) that
+// caching_sha2_password's fast path checks. From "loopback" limits a user
+// to connections from 127.0.0.0/8 and ::1.
+type User struct {
+	User       string  `json:"user"`
+	Password   *string `json:"password,omitempty"`
+	NativeHash string  `json:"native_password_hash,omitempty"`
+	SHA2Hash   string  `json:"sha2_password_hash,omitempty"`
+	From       string  `json:"from,omitempty"`
+}
+
+type usersFile struct {
+	Users []User `json:"users"`
+}
+
+// credentials are a user's decoded secrets.
+type credentials struct {
+	nativeHash   []byte // SHA1(SHA1(password))
+	sha2Hash     []byte // SHA256(SHA256(password))
+	password     string
+	hasPassword  bool // a plain password was given (it may be empty)
+	loopbackOnly bool
+}
+
+// Authenticator checks MySQL logins against a fixed user list. It offers
+// mysql_native_password and caching_sha2_password (fast path) in the
+// handshake.
+type Authenticator struct {
+	users map[string]*credentials
+}
+
+// DefaultUsers is what a gate without a users file accepts: like a fresh
+// MariaDB, root with an empty password, from loopback only.
+func DefaultUsers() []User {
+	empty := ""
+	return []User{{User: "root", Password: &empty, From: "loopback"}}
+}
+
+// LoadUsersFile reads a users file.
+func LoadUsersFile(path string) ([]User, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read users file: %w", err)
+	}
+	var f usersFile
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("users file %s: %w (expected {\"users\": [{\"user\": ..., \"password\": ...}]})", path, err)
+	}
+	return f.Users, nil
+}
+
+// NewAuthenticator validates and indexes users.
+func NewAuthenticator(users []User) (*Authenticator, error) {
+	a := &Authenticator{users: map[string]*credentials{}}
+	for i, u := range users {
+		if u.User == "" {
+			return nil, fmt.Errorf("users[%d]: user name is empty", i)
+		}
+		if _, dup := a.users[u.User]; dup {
+			return nil, fmt.Errorf("user %q is listed twice", u.User)
+		}
+		c := &credentials{}
+		switch u.From {
+		case "", "any":
+		case "loopback":
+			c.loopbackOnly = true
+		default:
+			return nil, fmt.Errorf("user %q: from %q: use \"loopback\" or \"any\"", u.User, u.From)
+		}
+		if u.Password != nil {
+			c.hasPassword, c.password = true, *u.Password
+			if c.password != "" {
+				s1 := sha1.Sum([]byte(c.password))
+				s2 := sha1.Sum(s1[:])
+				c.nativeHash = s2[:]
+				h1 := sha256.Sum256([]byte(c.password))
+				h2 := sha256.Sum256(h1[:])
+				c.sha2Hash = h2[:]
+			}
+		}
+		if u.NativeHash != "" {
+			h, err := hex.DecodeString(strings.TrimPrefix(u.NativeHash, "*"))
+			if err != nil || len(h) != sha1.Size {
+				return nil, fmt.Errorf("user %q: native_password_hash must be \"*\" and 40 hex digits", u.User)
+			}
+			c.nativeHash = h
+		}
+		if u.SHA2Hash != "" {
+			h, err := hex.DecodeString(u.SHA2Hash)
+			if err != nil || len(h) != sha256.Size {
+				return nil, fmt.Errorf("user %q: sha2_password_hash must be 64 hex digits", u.User)
+			}
+			c.sha2Hash = h
+		}
+		if !c.hasPassword && c.nativeHash == nil && c.sha2Hash == nil {
+			return nil, fmt.Errorf("user %q has no password or password hash", u.User)
+		}
+		a.users[u.User] = c
+	}
+	return a, nil
+}
+
+// AuthMethods implements mysql.AuthServer.
+func (a *Authenticator) AuthMethods() []mysql.AuthMethod {
+	return []mysql.AuthMethod{
+		mysql.NewMysqlNativeAuthMethod(a, a),
+		mysql.NewSha2CachingAuthMethod(a, a, a),
+	}
+}
+
+// DefaultAuthMethodDescription implements mysql.AuthServer.
+func (a *Authenticator) DefaultAuthMethodDescription() mysql.AuthMethodDescription {
+	return mysql.MysqlNativePassword
+}
+
+// HandleUser implements mysql.UserValidator: every user is handled here.
+func (a *Authenticator) HandleUser(string) bool { return true }
+
+func accessDenied(user string, addr net.Addr) error {
+	host := "unknown"
+	if addr != nil {
+		host, _, _ = net.SplitHostPort(addr.String())
+	}
+	return sqlerror.NewSQLErrorf(sqlerror.ERAccessDeniedError, sqlerror.SSAccessDeniedError,
+		"Access denied for user '%s'@'%s' (using password: YES or NO as sent)", user, host)
+}
+
+func (a *Authenticator) lookup(user string, addr net.Addr) (*credentials, bool) {
+	c, ok := a.users[user]
+	if !ok {
+		return nil, false
+	}
+	if c.loopbackOnly && !isLoopback(addr) {
+		return nil, false
+	}
+	return c, true
+}
+
+func isLoopback(addr net.Addr) bool {
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case *net.UnixAddr:
+		return true
+	}
+	return false
+}
+
+// emptyPassword reports whether c accepts the empty password.
+func (c *credentials) emptyPassword() bool { return c.hasPassword && c.password == "" }
+
+// UserEntryWithHash implements mysql.HashStorage (mysql_native_password).
+func (a *Authenticator) UserEntryWithHash(_ *mysql.Conn, salt []byte, user string, reply []byte, addr net.Addr) (mysql.Getter, error) {
+	c, ok := a.lookup(user, addr)
+	if !ok {
+		return nil, accessDenied(user, addr)
+	}
+	if len(reply) == 0 {
+		if c.emptyPassword() {
+			return &mysql.StaticUserData{Username: user}, nil
+		}
+		return nil, accessDenied(user, addr)
+	}
+	if c.nativeHash != nil && mysql.VerifyHashedMysqlNativePassword(reply, salt, c.nativeHash) {
+		return &mysql.StaticUserData{Username: user}, nil
+	}
+	return nil, accessDenied(user, addr)
+}
+
+// UserEntryWithCacheHash implements mysql.CachingStorage
+// (caching_sha2_password's fast path).
+func (a *Authenticator) UserEntryWithCacheHash(_ *mysql.Conn, salt []byte, user string, reply []byte, addr net.Addr) (mysql.Getter, mysql.CacheState, error) {
+	c, ok := a.lookup(user, addr)
+	if !ok {
+		return nil, mysql.AuthRejected, accessDenied(user, addr)
+	}
+	if len(reply) == 0 {
+		if c.emptyPassword() {
+			return &mysql.StaticUserData{Username: user}, mysql.AuthAccepted, nil
+		}
+		return nil, mysql.AuthRejected, accessDenied(user, addr)
+	}
+	if c.sha2Hash != nil && mysql.VerifyHashedCachingSha2Password(reply, salt, c.sha2Hash) {
+		return &mysql.StaticUserData{Username: user}, mysql.AuthAccepted, nil
+	}
+	if c.sha2Hash == nil && c.hasPassword {
+		// Only a plain password is known: ask for it (TLS or socket only).
+		return nil, mysql.AuthNeedMoreData, nil
+	}
+	return nil, mysql.AuthRejected, accessDenied(user, addr)
+}
+
+// UserEntryWithPassword implements mysql.PlainTextStorage, used by
+// caching_sha2_password's full authentication over TLS or a socket.
+func (a *Authenticator) UserEntryWithPassword(_ *mysql.Conn, user, password string, addr net.Addr) (mysql.Getter, error) {
+	c, ok := a.lookup(user, addr)
+	if !ok {
+		return nil, accessDenied(user, addr)
+	}
+	if c.hasPassword && subtle.ConstantTimeCompare([]byte(c.password), []byte(password)) == 1 {
+		return &mysql.StaticUserData{Username: user}, nil
+	}
+	if c.sha2Hash != nil {
+		h1 := sha256.Sum256([]byte(password))
+		h2 := sha256.Sum256(h1[:])
+		if subtle.ConstantTimeCompare(h2[:], c.sha2Hash) == 1 {
+			return &mysql.StaticUserData{Username: user}, nil
+		}
+	}
+	return nil, accessDenied(user, addr)
+}

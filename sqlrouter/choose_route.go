@@ -1,0 +1,285 @@
+package sqlrouter
+
+import (
+	"sort"
+	"strings"
+
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/vindex"
+)
+
+// chooseRoute decides which shards run the statement and how their results
+// combine. Unsharded keyspaces take any statement as is; sharded ones get
+// the routing the statement's shape allows, or a 1235 error naming what
+// cannot be answered correctly yet.
+func chooseRoute(st *planState) error {
+	ks := st.keyspace
+	if ks == nil {
+		// Neither a table nor a session keyspace: SELECT 1, SELECT @@x,
+		// or a read of system tables. Any shard of any keyspace answers.
+		names := make([]string, 0, len(st.ctx.VSchema.Keyspaces))
+		for name := range st.ctx.VSchema.Keyspaces {
+			names = append(names, name)
+		}
+		if len(names) == 0 {
+			return sqlerr.New(sqlerror.ERNoDb, sqlerror.SSNoDB, "No database selected and no keyspace exists to run the statement in")
+		}
+		sort.Strings(names)
+		ks = st.ctx.VSchema.Keyspaces[names[0]]
+	}
+	route := &Route{Keyspace: ks.Name, original: st.ctx.SQL}
+	if st.rewritten || hasArguments(st.stmt) || route.original == "" {
+		route.query = sqlparser.NewParsedQuery(st.stmt)
+	}
+	st.primitive = route
+
+	if !ks.Sharded {
+		route.Opcode = Unsharded
+		route.Write = sqlparser.IsDMLStatement(st.stmt)
+		return nil
+	}
+	if len(st.tables) == 0 {
+		route.Opcode = AnyShard
+		if _, isSelect := st.stmt.(*sqlparser.Select); !isSelect {
+			return sqlerr.Unsupported("%s without a table in sharded keyspace %s", statementName(st.stmt), ks.Name)
+		}
+		return nil
+	}
+
+	switch stmt := st.stmt.(type) {
+	case *sqlparser.Select:
+		return routeSelect(st, route, stmt)
+	case *sqlparser.Insert:
+		return routeInsert(st, stmt)
+	case *sqlparser.Update:
+		return routeUpdate(st, route, stmt)
+	case *sqlparser.Delete:
+		return routeDelete(st, route, stmt)
+	case sqlparser.DDLStatement, *sqlparser.OtherAdmin, *sqlparser.Analyze:
+		route.Opcode = AllShards
+		return nil
+	case *sqlparser.Union:
+		return sqlerr.Unsupported("UNION on tables of sharded keyspace %s", ks.Name)
+	}
+	return sqlerr.Unsupported("%s on tables of sharded keyspace %s", statementName(st.stmt), ks.Name)
+}
+
+func statementName(stmt sqlparser.Statement) string {
+	return strings.ToUpper(sqlparser.ASTToStatementType(stmt).String())
+}
+
+func hasArguments(node sqlparser.SQLNode) bool {
+	found := false
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		if _, ok := n.(*sqlparser.Argument); ok {
+			found = true
+		}
+		return !found, nil
+	}, node)
+	return found
+}
+
+func hasSubquery(node sqlparser.SQLNode) bool {
+	found := false
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		switch n.(type) {
+		case *sqlparser.Subquery, *sqlparser.DerivedTable:
+			found = true
+		}
+		return !found, nil
+	}, node)
+	return found
+}
+
+// singleTable returns the statement's one table, or a 1235 error for joins.
+func singleTable(st *planState) (tableRef, error) {
+	if len(st.tables) != 1 {
+		names := make([]string, len(st.tables))
+		for i, t := range st.tables {
+			names[i] = t.name.Name.String()
+		}
+		return tableRef{}, sqlerr.Unsupported("joins of tables in sharded keyspace %s (%s)", st.keyspace.Name, strings.Join(names, ", "))
+	}
+	return st.tables[0], nil
+}
+
+func routeSelect(st *planState, route *Route, sel *sqlparser.Select) error {
+	ref, err := singleTable(st)
+	if err != nil {
+		return err
+	}
+	switch {
+	case sel.With != nil:
+		return sqlerr.Unsupported("WITH (common table expressions) on sharded table %s", ref.alias)
+	case hasSubquery(sel):
+		return sqlerr.Unsupported("subqueries on sharded table %s", ref.alias)
+	case sel.Into != nil:
+		return sqlerr.Unsupported("SELECT ... INTO on sharded table %s", ref.alias)
+	}
+	if _, ok := sel.From[0].(*sqlparser.AliasedTableExpr); !ok {
+		return sqlerr.Unsupported("joins on sharded table %s", ref.alias)
+	}
+	if ref.table.Type == "reference" {
+		route.Opcode = AnyShard
+		return nil
+	}
+	route.Opcode, route.Vindex, route.Values = vindexPredicate(ref, sel.Where)
+	if route.Opcode == EqualUnique {
+		return nil // one shard answers everything exactly
+	}
+	route.mergeBlocker = selectMergeBlocker(sel)
+	if sel.Limit != nil && route.mergeBlocker == "" {
+		route.limit = sel.Limit.Rowcount
+	}
+	return nil
+}
+
+// selectMergeBlocker names the first construct of sel whose answer is not
+// the concatenation of per-shard answers.
+func selectMergeBlocker(sel *sqlparser.Select) string {
+	switch {
+	case sel.Distinct:
+		return "SELECT DISTINCT"
+	case sel.GroupBy != nil && len(sel.GroupBy.Exprs) > 0:
+		return "GROUP BY"
+	case sel.Having != nil:
+		return "HAVING"
+	case sqlparser.ContainsAggregation(sel.SelectExprs):
+		return "aggregate functions (COUNT, SUM, MIN, MAX, ...)"
+	case len(sel.OrderBy) > 0:
+		return "ORDER BY"
+	case sel.Limit != nil && sel.Limit.Offset != nil:
+		return "LIMIT with an offset"
+	case sel.SQLCalcFoundRows:
+		return "SQL_CALC_FOUND_ROWS"
+	case len(sel.Windows) > 0 || containsWindowFunc(sel):
+		return "window functions"
+	}
+	return ""
+}
+
+func containsWindowFunc(node sqlparser.SQLNode) bool {
+	found := false
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		if _, ok := n.(*sqlparser.OverClause); ok {
+			found = true
+		}
+		return !found, nil
+	}, node)
+	return found
+}
+
+// vindexPredicate finds the best routing condition on the table's primary
+// vindex column among the WHERE clause's AND-ed conditions: an equality
+// (one shard), else an IN list (the shards of its values), else a scatter.
+func vindexPredicate(ref tableRef, where *sqlparser.Where) (Opcode, vindex.Vindex, []sqlparser.Expr) {
+	cv := ref.table.PrimaryVindex()
+	if where == nil || cv == nil || len(cv.Columns) != 1 {
+		return Scatter, nil, nil
+	}
+	col := cv.Columns[0]
+	var in []sqlparser.Expr
+	for _, cond := range sqlparser.SplitAndExpression(nil, where.Expr) {
+		cmp, ok := cond.(*sqlparser.ComparisonExpr)
+		if !ok {
+			continue
+		}
+		left, right := cmp.Left, cmp.Right
+		if !isColumn(left, col, ref) {
+			left, right = right, left
+			if cmp.Operator != sqlparser.EqualOp || !isColumn(left, col, ref) {
+				continue
+			}
+		}
+		switch cmp.Operator {
+		case sqlparser.EqualOp:
+			if isValue(right) {
+				return EqualUnique, cv.Vindex, []sqlparser.Expr{right}
+			}
+		case sqlparser.InOp:
+			tuple, ok := right.(sqlparser.ValTuple)
+			if !ok || in != nil {
+				continue
+			}
+			all := true
+			for _, e := range tuple {
+				all = all && isValue(e)
+			}
+			if all {
+				in = tuple
+			}
+		}
+	}
+	if in != nil {
+		return In, cv.Vindex, in
+	}
+	return Scatter, nil, nil
+}
+
+// isColumn reports whether e names column col of the table ref.
+func isColumn(e sqlparser.Expr, col string, ref tableRef) bool {
+	c, ok := e.(*sqlparser.ColName)
+	if !ok || c.Name.Lowered() != col {
+		return false
+	}
+	q := c.Qualifier.Name.String()
+	return q == "" || strings.EqualFold(q, ref.alias) || strings.EqualFold(q, ref.name.Name.String())
+}
+
+func routeUpdate(st *planState, route *Route, upd *sqlparser.Update) error {
+	ref, err := singleTable(st)
+	if err != nil {
+		return err
+	}
+	if len(upd.TableExprs) != 1 {
+		return sqlerr.Unsupported("multi-table UPDATE in sharded keyspace %s", st.keyspace.Name)
+	}
+	if upd.With != nil || hasSubquery(upd) {
+		return sqlerr.Unsupported("UPDATE with subqueries on sharded table %s", ref.alias)
+	}
+	for _, set := range upd.Exprs {
+		for _, cv := range ref.table.ColumnVindexes {
+			for _, c := range cv.Columns {
+				if set.Name.Name.Lowered() == c {
+					return sqlerr.Unsupported("changing vindex column %s of sharded table %s (delete the row and insert it again)", c, ref.alias)
+				}
+			}
+		}
+	}
+	return routeDML(route, ref, upd.Where, len(upd.OrderBy) > 0, upd.Limit != nil)
+}
+
+func routeDelete(st *planState, route *Route, del *sqlparser.Delete) error {
+	ref, err := singleTable(st)
+	if err != nil {
+		return err
+	}
+	if len(del.TableExprs) != 1 || len(del.Targets) > 0 {
+		return sqlerr.Unsupported("multi-table DELETE in sharded keyspace %s", st.keyspace.Name)
+	}
+	if del.With != nil || hasSubquery(del) {
+		return sqlerr.Unsupported("DELETE with subqueries on sharded table %s", ref.alias)
+	}
+	return routeDML(route, ref, del.Where, len(del.OrderBy) > 0, del.Limit != nil)
+}
+
+func routeDML(route *Route, ref tableRef, where *sqlparser.Where, orderBy, limit bool) error {
+	route.Write = true
+	if ref.table.Type == "reference" {
+		route.Opcode = AllShards
+		return nil
+	}
+	route.Opcode, route.Vindex, route.Values = vindexPredicate(ref, where)
+	if route.Opcode != EqualUnique {
+		switch {
+		case limit:
+			route.mergeBlocker = "LIMIT in UPDATE or DELETE"
+		case orderBy:
+			route.mergeBlocker = "ORDER BY in UPDATE or DELETE"
+		}
+	}
+	return nil
+}

@@ -1,0 +1,71 @@
+package sqlrouter
+
+import (
+	"context"
+
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/shardgate/shardgate/vindex"
+)
+
+// Shard is a serving shard of a keyspace.
+type Shard struct {
+	Name     string
+	KeyRange vindex.KeyRange
+}
+
+// ShardQuery is one statement for one shard.
+type ShardQuery struct {
+	Shard string
+	SQL   string
+}
+
+// VCursor is what a plan needs from the gate while it executes: the serving
+// shards and a way to run statements on them within the session (its
+// transaction, its target tablet type). Implementations are used by one
+// plan execution at a time.
+type VCursor interface {
+	// Shards returns the keyspace's serving shards, ordered by key range.
+	Shards(keyspace string) ([]Shard, error)
+	// ExecuteShards runs the queries, in parallel where there are several,
+	// and returns one result per query in the same order. write marks
+	// statements that change data, which the session may wrap in a
+	// transaction when they span shards.
+	ExecuteShards(ctx context.Context, keyspace string, queries []ShardQuery, write bool) ([]*sqltypes.Result, error)
+}
+
+// Primitive is an executable step of a plan.
+type Primitive interface {
+	Execute(ctx context.Context, vc VCursor, bindVars map[string]*querypb.BindVariable) (*sqltypes.Result, error)
+	// Describe says what the step does, for EXPLAIN-like output and tests.
+	Describe() string
+}
+
+// Needs lists the session values a plan's SQL refers to; the gate supplies
+// them as bind variables (see the *BindVar names).
+type Needs struct {
+	LastInsertID bool
+	ConnectionID bool
+}
+
+// Bind variable names under which the gate supplies session values.
+const (
+	LastInsertIDBindVar = "__sg_last_insert_id"
+	ConnectionIDBindVar = "__sg_connection_id"
+)
+
+// Plan is a planned statement.
+type Plan struct {
+	Type      sqlparser.StatementType
+	Primitive Primitive
+	Needs     Needs
+	// ParamCount is the number of '?' placeholders (prepared statements).
+	ParamCount int
+}
+
+// Execute runs the plan.
+func (p *Plan) Execute(ctx context.Context, vc VCursor, bindVars map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	return p.Primitive.Execute(ctx, vc, bindVars)
+}

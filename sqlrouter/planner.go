@@ -1,0 +1,74 @@
+package sqlrouter
+
+import (
+	"fmt"
+
+	"vitess.io/vitess/go/vt/sqlparser"
+)
+
+// PlanContext is what planning depends on besides the statement.
+type PlanContext struct {
+	VSchema *VSchema
+	// Keyspace is the session's current keyspace ("" when none is selected).
+	Keyspace string
+	// SQL is the statement's original text. Plans send it unchanged to the
+	// shard when no rewriting is needed, which keeps the client's comments
+	// and formatting and saves regenerating the text.
+	SQL string
+	// ServerVersion and VersionComment answer @@version and
+	// @@version_comment at the gate.
+	ServerVersion, VersionComment string
+}
+
+// planState is what the passes share while planning one statement.
+type planState struct {
+	ctx  PlanContext
+	stmt sqlparser.Statement
+
+	// Filled by resolveTables:
+	keyspace *Keyspace  // the one keyspace every table belongs to; nil if none
+	tables   []tableRef // every table the statement names
+	system   bool       // only system schemas (information_schema, ...)
+
+	// Filled by rewriteGateFunctions:
+	rewritten bool
+	needs     Needs
+
+	// Filled by chooseRoute:
+	primitive Primitive
+}
+
+// tableRef is one table named in a statement.
+type tableRef struct {
+	name  sqlparser.TableName
+	alias string // the name it is referred to by in the statement
+	table *Table // nil in unsharded keyspaces when not in the vschema
+}
+
+// pass is one step of planning.
+type pass struct {
+	name string
+	run  func(*planState) error
+}
+
+// passes is the planner, in order.
+var passes = []pass{
+	{"resolve tables", resolveTables},                 // resolve_tables.go
+	{"rewrite gate functions", rewriteGateFunctions}, // rewrite_gate_functions.go
+	{"choose route", chooseRoute},                     // choose_route.go
+}
+
+// NewPlan plans a parsed statement. The statement must not be modified by
+// the caller afterwards: the plan keeps parts of it.
+func NewPlan(stmt sqlparser.Statement, ctx PlanContext) (*Plan, error) {
+	st := &planState{ctx: ctx, stmt: stmt}
+	for _, p := range passes {
+		if err := p.run(st); err != nil {
+			return nil, err
+		}
+	}
+	if st.primitive == nil {
+		return nil, fmt.Errorf("planner produced no plan for %T", stmt)
+	}
+	return &Plan{Type: sqlparser.ASTToStatementType(stmt), Primitive: st.primitive, Needs: st.needs}, nil
+}

@@ -1,0 +1,91 @@
+package sqlrouter
+
+import (
+	"strings"
+
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/shardgate/shardgate/internal/sqlerr"
+)
+
+// systemSchemas are MySQL's own databases; statements reading only them go
+// to any one shard.
+var systemSchemas = map[string]bool{
+	"information_schema": true, "mysql": true, "performance_schema": true, "sys": true,
+}
+
+// resolveTables finds every table the statement names, the keyspace each
+// belongs to, and its vschema entry. A statement must stay within one
+// keyspace.
+func resolveTables(st *planState) error {
+	var refs []sqlparser.TableName
+	aliases := map[sqlparser.TableName]string{}
+	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		switch n := node.(type) {
+		case *sqlparser.AliasedTableExpr:
+			if tn, ok := n.Expr.(sqlparser.TableName); ok {
+				refs = append(refs, tn)
+				if !n.As.IsEmpty() {
+					aliases[tn] = n.As.String()
+				}
+			}
+		case sqlparser.TableName:
+			if !n.Name.IsEmpty() {
+				refs = append(refs, n)
+			}
+		case *sqlparser.ColName, *sqlparser.StarExpr:
+			return false, nil // a column's or star's qualifier is not a table reference
+		}
+		return true, nil
+	}, st.stmt)
+
+	seen := map[string]bool{}
+	userTables := 0
+	for _, tn := range refs {
+		ksName := tn.Qualifier.String()
+		if ksName == "" {
+			ksName = st.ctx.Keyspace
+		}
+		key := ksName + "." + tn.Name.String()
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if systemSchemas[strings.ToLower(tn.Qualifier.String())] {
+			continue
+		}
+		if ksName == "" {
+			return sqlerr.New(sqlerror.ERNoDb, sqlerror.SSNoDB, "No database selected: USE a keyspace or qualify table %s with one", tn.Name.String())
+		}
+		ks, ok := st.ctx.VSchema.Keyspace(ksName)
+		if !ok {
+			return sqlerr.New(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", ksName)
+		}
+		if st.keyspace != nil && st.keyspace != ks {
+			return sqlerr.Unsupported("statements that span keyspaces (%s and %s)", st.keyspace.Name, ks.Name)
+		}
+		st.keyspace = ks
+		userTables++
+		t := ks.Tables[strings.ToLower(tn.Name.String())]
+		if ks.Sharded && t == nil {
+			return sqlerr.New(sqlerror.ERNoSuchTable, sqlerror.SSUnknownTable,
+				"Table '%s.%s' is not in the vschema of sharded keyspace %s: add it with `shardctl vschema apply`", ks.Name, tn.Name.String(), ks.Name)
+		}
+		alias := aliases[tn]
+		if alias == "" {
+			alias = tn.Name.String()
+		}
+		st.tables = append(st.tables, tableRef{name: tn, alias: alias, table: t})
+	}
+	st.system = userTables == 0 && len(refs) > 0
+	if st.keyspace == nil && st.ctx.Keyspace != "" {
+		// No table named (SELECT 1, SELECT @@x): run in the session's keyspace.
+		ks, ok := st.ctx.VSchema.Keyspace(st.ctx.Keyspace)
+		if !ok {
+			return sqlerr.New(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", st.ctx.Keyspace)
+		}
+		st.keyspace = ks
+	}
+	return nil
+}

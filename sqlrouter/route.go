@@ -1,0 +1,249 @@
+package sqlrouter
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/vindex"
+)
+
+// Opcode says how a Route picks its shards.
+type Opcode int
+
+const (
+	// Unsharded: the keyspace's only shard.
+	Unsharded Opcode = iota
+	// EqualUnique: the one shard the vindex maps a value to.
+	EqualUnique
+	// In: the shards the vindex maps a list of values to.
+	In
+	// Scatter: every shard.
+	Scatter
+	// AnyShard: any one shard (the first); for statements whose answer is
+	// the same on every shard, like reads of reference or system tables.
+	AnyShard
+	// AllShards: every shard, for DDL and reference-table writes.
+	AllShards
+)
+
+var opcodeNames = map[Opcode]string{
+	Unsharded: "Unsharded", EqualUnique: "EqualUnique", In: "IN", Scatter: "Scatter", AnyShard: "AnyShard", AllShards: "AllShards",
+}
+
+func (o Opcode) String() string { return opcodeNames[o] }
+
+// Route sends one statement to the shards its opcode selects and combines
+// their results.
+type Route struct {
+	Opcode   Opcode
+	Keyspace string
+	// Vindex and Values select shards for EqualUnique (one value) and In.
+	Vindex vindex.Vindex
+	Values []sqlparser.Expr
+	// Write marks statements that change data.
+	Write bool
+
+	// query regenerates the statement with bind variables substituted; nil
+	// when the original text is sent as is.
+	query    *sqlparser.ParsedQuery
+	original string
+
+	// mergeBlocker names a construct that is only correct on one shard
+	// (ORDER BY, GROUP BY, ...): executing on several shards is refused.
+	mergeBlocker string
+	// limit, for a multi-shard read with LIMIT and no ORDER BY, truncates
+	// the combined rows (any rows are a correct answer).
+	limit sqlparser.Expr
+}
+
+// Describe implements Primitive.
+func (r *Route) Describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Route %s keyspace=%s", r.Opcode, r.Keyspace)
+	if r.Vindex != nil {
+		vals := make([]string, len(r.Values))
+		for i, v := range r.Values {
+			vals[i] = sqlparser.String(v)
+		}
+		fmt.Fprintf(&b, " vindex=%s values=[%s]", r.Vindex.String(), strings.Join(vals, ", "))
+	}
+	if r.query != nil {
+		fmt.Fprintf(&b, " query=%q", r.query.Query)
+	} else {
+		fmt.Fprintf(&b, " query=%q", r.original)
+	}
+	return b.String()
+}
+
+func (r *Route) sql(bv map[string]*querypb.BindVariable) (string, error) {
+	if r.query == nil {
+		return r.original, nil
+	}
+	return r.query.GenerateQuery(bv, nil)
+}
+
+// Execute implements Primitive.
+func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	shards, err := vc.Shards(r.Keyspace)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := r.targets(ctx, shards, bv)
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) == 0 {
+		return &sqltypes.Result{}, nil // e.g. WHERE id = NULL: no row anywhere
+	}
+	if len(targets) > 1 && r.mergeBlocker != "" {
+		return nil, sqlerr.Unsupported("%s in a statement that spans %d shards of keyspace %s (route it to one shard with an equality on the primary vindex column)",
+			r.mergeBlocker, len(targets), r.Keyspace)
+	}
+	sql, err := r.sql(bv)
+	if err != nil {
+		return nil, sqlerr.Internal("generate query: %v", err)
+	}
+	queries := make([]ShardQuery, len(targets))
+	for i, t := range targets {
+		queries[i] = ShardQuery{Shard: t, SQL: sql}
+	}
+	results, err := vc.ExecuteShards(ctx, r.Keyspace, queries, r.Write)
+	if err != nil {
+		return nil, err
+	}
+	res := combine(results)
+	if r.limit != nil && len(targets) > 1 {
+		n, err := evalValue(r.limit, bv)
+		if err != nil {
+			return nil, sqlerr.Internal("LIMIT: %v", err)
+		}
+		count, err := n.ToInt64()
+		if err == nil && count >= 0 && int64(len(res.Rows)) > count {
+			res.Rows = res.Rows[:count]
+		}
+	}
+	return res, nil
+}
+
+// targets resolves the shard names the route runs on.
+func (r *Route) targets(ctx context.Context, shards []Shard, bv map[string]*querypb.BindVariable) ([]string, error) {
+	switch r.Opcode {
+	case Unsharded, AnyShard:
+		if len(shards) == 0 {
+			return nil, sqlerr.Internal("keyspace %s has no serving shard", r.Keyspace)
+		}
+		return []string{shards[0].Name}, nil
+	case Scatter, AllShards:
+		names := make([]string, len(shards))
+		for i, s := range shards {
+			names[i] = s.Name
+		}
+		return names, nil
+	case EqualUnique, In:
+		seen := make(map[string]bool, len(r.Values))
+		var out []string
+		for _, e := range r.Values {
+			v, err := evalValue(e, bv)
+			if err != nil {
+				return nil, sqlerr.Internal("routing value: %v", err)
+			}
+			if v.IsNull() {
+				continue // NULL equals nothing
+			}
+			names, err := shardsForValue(ctx, r.Vindex, v, shards)
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range names {
+				if !seen[n] {
+					seen[n] = true
+					out = append(out, n)
+				}
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unknown route opcode %d", r.Opcode)
+}
+
+// shardsForValue maps a vindex column value to the shards holding it.
+func shardsForValue(ctx context.Context, v vindex.Vindex, val sqltypes.Value, shards []Shard) ([]string, error) {
+	if h, ok := v.(vindex.Hasher); ok {
+		id, err := h.Hash(val)
+		if err != nil {
+			return nil, sqlerr.Internal("vindex %s cannot map %s: %v", v.String(), val.String(), err)
+		}
+		return shardForID(id, shards)
+	}
+	sc, ok := v.(vindex.SingleColumn)
+	if !ok {
+		return nil, sqlerr.Unsupported("routing by multi-column vindex %s", v.String())
+	}
+	dests, err := sc.Map(ctx, nil, []sqltypes.Value{val})
+	if err != nil {
+		return nil, sqlerr.Internal("vindex %s cannot map %s: %v", v.String(), val.String(), err)
+	}
+	switch d := dests[0].(type) {
+	case vindex.DestinationKeyspaceID:
+		return shardForID(vindex.KeyspaceID(d), shards)
+	case vindex.DestinationKeyspaceIDs:
+		var out []string
+		for _, id := range d {
+			names, err := shardForID(id, shards)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, names...)
+		}
+		return out, nil
+	case vindex.DestinationKeyRange:
+		var out []string
+		for _, s := range shards {
+			if s.KeyRange.Intersects(vindex.KeyRange(d)) {
+				out = append(out, s.Name)
+			}
+		}
+		return out, nil
+	case vindex.DestinationNone:
+		return nil, nil
+	}
+	return nil, sqlerr.Internal("vindex %s returned an unknown destination %T", v.String(), dests[0])
+}
+
+func shardForID(id vindex.KeyspaceID, shards []Shard) ([]string, error) {
+	for _, s := range shards {
+		if s.KeyRange.Contains(id) {
+			return []string{s.Name}, nil
+		}
+	}
+	return nil, sqlerr.Internal("no serving shard holds keyspace id %s: the serving graph does not cover the key space", id.String())
+}
+
+// combine merges per-shard results of one statement: rows concatenated,
+// counts added.
+func combine(results []*sqltypes.Result) *sqltypes.Result {
+	if len(results) == 1 {
+		return results[0]
+	}
+	out := &sqltypes.Result{}
+	for _, r := range results {
+		if r == nil {
+			continue
+		}
+		if out.Fields == nil {
+			out.Fields = r.Fields
+		}
+		out.Rows = append(out.Rows, r.Rows...)
+		out.RowsAffected += r.RowsAffected
+		if out.InsertID == 0 {
+			out.InsertID = r.InsertID
+		}
+	}
+	return out
+}

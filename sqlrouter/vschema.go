@@ -1,0 +1,206 @@
+package sqlrouter
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/shardgate/shardgate/vindex"
+)
+
+// VSchemaJSON is a keyspace's vschema in Vitess's JSON format.
+type VSchemaJSON struct {
+	Sharded  bool                  `json:"sharded"`
+	Vindexes map[string]VindexJSON `json:"vindexes,omitempty"`
+	Tables   map[string]TableJSON  `json:"tables,omitempty"`
+}
+
+// VindexJSON declares a vindex.
+type VindexJSON struct {
+	Type   string            `json:"type"`
+	Params map[string]string `json:"params,omitempty"`
+	Owner  string            `json:"owner,omitempty"`
+}
+
+// TableJSON declares a table.
+type TableJSON struct {
+	Type           string             `json:"type,omitempty"` // "", "sequence", "reference"
+	ColumnVindexes []ColumnVindexJSON `json:"column_vindexes,omitempty"`
+	AutoIncrement  *AutoIncrementJSON `json:"auto_increment,omitempty"`
+	Columns        []ColumnJSON       `json:"columns,omitempty"`
+	Source         string             `json:"source,omitempty"`
+	Pinned         string             `json:"pinned,omitempty"`
+}
+
+// ColumnVindexJSON binds a vindex to one column (or several, for multicol).
+type ColumnVindexJSON struct {
+	Column  string   `json:"column,omitempty"`
+	Columns []string `json:"columns,omitempty"`
+	Name    string   `json:"name"`
+}
+
+// AutoIncrementJSON names the sequence that fills a column.
+type AutoIncrementJSON struct {
+	Column   string `json:"column"`
+	Sequence string `json:"sequence"`
+}
+
+// ColumnJSON declares a column's type (optional in Vitess).
+type ColumnJSON struct {
+	Name string `json:"name"`
+	Type string `json:"type,omitempty"`
+}
+
+// Keyspace is a keyspace's vschema, validated and with its vindexes built.
+type Keyspace struct {
+	Name     string
+	Sharded  bool
+	Vindexes map[string]vindex.Vindex
+	Tables   map[string]*Table
+}
+
+// Table is a table of a keyspace as the router sees it.
+type Table struct {
+	Name     string
+	Keyspace *Keyspace
+	Type     string
+	// ColumnVindexes lists the table's vindexes; the first is the primary
+	// vindex, which decides where a row lives.
+	ColumnVindexes []*ColumnVindex
+	AutoIncrement  *AutoIncrementJSON
+}
+
+// ColumnVindex is a vindex bound to columns of a table.
+type ColumnVindex struct {
+	Columns []string // lower-cased
+	Name    string
+	Vindex  vindex.Vindex
+}
+
+// PrimaryVindex returns the vindex deciding a row's shard, nil for tables
+// of unsharded keyspaces.
+func (t *Table) PrimaryVindex() *ColumnVindex {
+	if len(t.ColumnVindexes) == 0 {
+		return nil
+	}
+	return t.ColumnVindexes[0]
+}
+
+// ParseVSchema decodes and validates a keyspace's vschema. Every problem is
+// reported with the name of the table, vindex or field at fault. Unknown
+// JSON fields are errors, so a typo never silently changes routing.
+func ParseVSchema(keyspace string, sharded bool, data []byte) (*Keyspace, *VSchemaJSON, error) {
+	var vs VSchemaJSON
+	if len(bytes.TrimSpace(data)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&vs); err != nil {
+			return nil, nil, fmt.Errorf("vschema of keyspace %s: %w", keyspace, err)
+		}
+	} else {
+		vs.Sharded = sharded
+	}
+	ks, err := BuildKeyspace(keyspace, sharded, &vs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ks, &vs, nil
+}
+
+// BuildKeyspace validates a decoded vschema and builds its vindexes.
+func BuildKeyspace(keyspace string, sharded bool, vs *VSchemaJSON) (*Keyspace, error) {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("vschema of keyspace %s: %s", keyspace, fmt.Sprintf(format, args...))
+	}
+	if vs.Sharded != sharded {
+		if sharded {
+			return nil, fail(`keyspace is sharded but the vschema says "sharded": false`)
+		}
+		return nil, fail(`keyspace is unsharded but the vschema says "sharded": true`)
+	}
+	ks := &Keyspace{Name: keyspace, Sharded: sharded, Vindexes: map[string]vindex.Vindex{}, Tables: map[string]*Table{}}
+	for _, name := range sortedKeys(vs.Vindexes) {
+		decl := vs.Vindexes[name]
+		if !sharded {
+			return nil, fail("vindex %q: an unsharded keyspace has no vindexes", name)
+		}
+		if decl.Type == "" {
+			return nil, fail("vindex %q has no type", name)
+		}
+		v, err := vindex.Create(decl.Type, name, decl.Params)
+		if err != nil {
+			return nil, fail("vindex %q: %v", name, err)
+		}
+		ks.Vindexes[name] = v
+	}
+	for _, name := range sortedKeys(vs.Tables) {
+		decl := vs.Tables[name]
+		t := &Table{Name: name, Keyspace: ks, Type: decl.Type, AutoIncrement: decl.AutoIncrement}
+		switch decl.Type {
+		case "", "sequence", "reference":
+		default:
+			return nil, fail("table %q: type %q: use \"sequence\", \"reference\" or leave it out", name, decl.Type)
+		}
+		for i, cv := range decl.ColumnVindexes {
+			cols := cv.Columns
+			if cv.Column != "" {
+				if len(cols) > 0 {
+					return nil, fail("table %q: column_vindexes[%d] sets both column and columns", name, i)
+				}
+				cols = []string{cv.Column}
+			}
+			if len(cols) == 0 {
+				return nil, fail("table %q: column_vindexes[%d] names no column", name, i)
+			}
+			v, ok := ks.Vindexes[cv.Name]
+			if !ok {
+				return nil, fail("table %q: column_vindexes[%d] uses vindex %q, which is not declared under \"vindexes\"", name, i, cv.Name)
+			}
+			lower := make([]string, len(cols))
+			for j, c := range cols {
+				lower[j] = strings.ToLower(c)
+			}
+			if _, multi := v.(vindex.MultiColumn); !multi && len(cols) != 1 {
+				return nil, fail("table %q: vindex %q maps one column, but %d are given", name, cv.Name, len(cols))
+			}
+			if i == 0 && !v.IsUnique() {
+				return nil, fail("table %q: primary vindex %q must be unique (type of %q is not)", name, cv.Name, cv.Name)
+			}
+			t.ColumnVindexes = append(t.ColumnVindexes, &ColumnVindex{Columns: lower, Name: cv.Name, Vindex: v})
+		}
+		if sharded && decl.Type == "" && len(t.ColumnVindexes) == 0 {
+			return nil, fail("sharded table %q has no primary vindex: add \"column_vindexes\": [{\"column\": ..., \"name\": ...}]", name)
+		}
+		if !sharded && len(t.ColumnVindexes) > 0 {
+			return nil, fail("table %q: tables of an unsharded keyspace have no column_vindexes", name)
+		}
+		ks.Tables[strings.ToLower(name)] = t
+	}
+	return ks, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// VSchema is every keyspace's vschema, as one gate sees it. It is
+// immutable: the gate swaps in a new one when the topology changes.
+type VSchema struct {
+	Keyspaces map[string]*Keyspace
+	// Version changes whenever any keyspace's vschema does; plans made for
+	// one version are not used with another.
+	Version string
+}
+
+// Keyspace returns a keyspace by name.
+func (v *VSchema) Keyspace(name string) (*Keyspace, bool) {
+	ks, ok := v.Keyspaces[name]
+	return ks, ok
+}

@@ -1,0 +1,66 @@
+package mysqld
+
+import (
+	"path/filepath"
+	"strconv"
+)
+
+// sizingArgs size InnoDB for a small machine that runs several servers at
+// once (a local cluster has one per shard and tablet). Init passes them too,
+// so the redo log is created at its final size.
+//
+// innodb_flush_log_at_trx_commit=2 (write the redo log at commit, flush it
+// about once a second) trades the last second of commits on an OS crash for
+// much faster commits; a mariadbd crash alone loses nothing. Acceptable for
+// local and test clusters only.
+var sizingArgs = []string{
+	"--innodb-buffer-pool-size=128M",
+	"--innodb-log-file-size=64M",
+	"--innodb-flush-log-at-trx-commit=2",
+}
+
+// serverArgs is the whole mariadbd command line (without argv[0]) for cfg,
+// which must be resolved (absolute DataDir). asRoot adds --user=root:
+// mariadbd refuses to run as root without it.
+func serverArgs(cfg Config, asRoot bool) []string {
+	// mariadbd honours --no-defaults only as the very first argument.
+	args := []string{"--no-defaults"}
+	if asRoot {
+		args = append(args, "--user=root")
+	}
+	binlog := filepath.Join(cfg.BinlogDir(), "mysql-bin")
+	relay := filepath.Join(cfg.DataDir, relayName, "relay-bin")
+	args = append(args,
+		// Every path explicit: nothing under /var/lib/mysql or /run/mysqld,
+		// and relay log names that do not depend on the host name.
+		"--datadir="+cfg.ServerDataDir(),
+		"--socket="+cfg.SocketPath(),
+		"--pid-file="+cfg.PidFile(),
+		"--log-error="+cfg.ErrorLog(),
+		"--tmpdir="+filepath.Join(cfg.DataDir, tmpName),
+		"--log-bin="+binlog,
+		"--log-bin-index="+binlog+".index",
+		"--relay-log="+relay,
+		"--relay-log-index="+relay+".index",
+
+		"--bind-address=127.0.0.1",
+		"--port="+strconv.Itoa(cfg.Port),
+		"--skip-name-resolve",
+		"--max-connections=500",
+
+		// Row-based binlog with GTIDs: what resharding streams and backups read.
+		"--server-id="+strconv.FormatUint(uint64(cfg.ServerID), 10),
+		"--binlog-format=ROW",
+		"--binlog-row-image=FULL",
+		"--log-slave-updates=ON",
+		"--gtid-strict-mode=ON",
+		// Do not fsync the binlog at commit: local and test clusters only,
+		// like innodb_flush_log_at_trx_commit=2 in sizingArgs.
+		"--sync-binlog=0",
+
+		"--character-set-server=utf8mb4",
+		"--collation-server=utf8mb4_general_ci",
+	)
+	args = append(args, sizingArgs...)
+	return append(args, cfg.ExtraArgs...)
+}

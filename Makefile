@@ -57,7 +57,7 @@ $(TOOLS)/protoc-gen-go-grpc:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
 proto: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
-	PATH=$(TOOLS):$$PATH protoc -I proto \
+	PATH=$(TOOLS):$$PATH protoc -I . \
 		--go_out=. --go_opt=module=github.com/shardgate/shardgate \
 		--go-grpc_out=. --go-grpc_opt=module=github.com/shardgate/shardgate \
 		proto/*.proto

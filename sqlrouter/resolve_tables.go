@@ -55,6 +55,9 @@ func resolveTables(st *planState) error {
 		if systemSchemas[strings.ToLower(tn.Qualifier.String())] {
 			continue
 		}
+		if tn.Qualifier.IsEmpty() && strings.EqualFold(tn.Name.String(), "dual") {
+			continue // SELECT ... FROM DUAL names no table
+		}
 		if ksName == "" {
 			return sqlerr.New(sqlerror.ERNoDb, sqlerror.SSNoDB, "No database selected: USE a keyspace or qualify table %s with one", tn.Name.String())
 		}

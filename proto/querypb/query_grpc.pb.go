@@ -5,7 +5,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             v3.21.12
-// source: query.proto
+// source: proto/query.proto
 
 package querypb
 
@@ -359,5 +359,5 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 			ServerStreams: true,
 		},
 	},
-	Metadata: "query.proto",
+	Metadata: "proto/query.proto",
 }

@@ -5,7 +5,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: topo.proto
+// source: proto/topo.proto
 
 package topopb
 
@@ -61,11 +61,11 @@ func (x TabletType) String() string {
 }
 
 func (TabletType) Descriptor() protoreflect.EnumDescriptor {
-	return file_topo_proto_enumTypes[0].Descriptor()
+	return file_proto_topo_proto_enumTypes[0].Descriptor()
 }
 
 func (TabletType) Type() protoreflect.EnumType {
-	return &file_topo_proto_enumTypes[0]
+	return &file_proto_topo_proto_enumTypes[0]
 }
 
 func (x TabletType) Number() protoreflect.EnumNumber {
@@ -74,7 +74,7 @@ func (x TabletType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TabletType.Descriptor instead.
 func (TabletType) EnumDescriptor() ([]byte, []int) {
-	return file_topo_proto_rawDescGZIP(), []int{0}
+	return file_proto_topo_proto_rawDescGZIP(), []int{0}
 }
 
 // KeyRange is the half-open range [start, end) of keyspace IDs.
@@ -89,7 +89,7 @@ type KeyRange struct {
 
 func (x *KeyRange) Reset() {
 	*x = KeyRange{}
-	mi := &file_topo_proto_msgTypes[0]
+	mi := &file_proto_topo_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -101,7 +101,7 @@ func (x *KeyRange) String() string {
 func (*KeyRange) ProtoMessage() {}
 
 func (x *KeyRange) ProtoReflect() protoreflect.Message {
-	mi := &file_topo_proto_msgTypes[0]
+	mi := &file_proto_topo_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -114,7 +114,7 @@ func (x *KeyRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRange.ProtoReflect.Descriptor instead.
 func (*KeyRange) Descriptor() ([]byte, []int) {
-	return file_topo_proto_rawDescGZIP(), []int{0}
+	return file_proto_topo_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *KeyRange) GetStart() []byte {
@@ -142,7 +142,7 @@ type Keyspace struct {
 
 func (x *Keyspace) Reset() {
 	*x = Keyspace{}
-	mi := &file_topo_proto_msgTypes[1]
+	mi := &file_proto_topo_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -154,7 +154,7 @@ func (x *Keyspace) String() string {
 func (*Keyspace) ProtoMessage() {}
 
 func (x *Keyspace) ProtoReflect() protoreflect.Message {
-	mi := &file_topo_proto_msgTypes[1]
+	mi := &file_proto_topo_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -167,7 +167,7 @@ func (x *Keyspace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Keyspace.ProtoReflect.Descriptor instead.
 func (*Keyspace) Descriptor() ([]byte, []int) {
-	return file_topo_proto_rawDescGZIP(), []int{1}
+	return file_proto_topo_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Keyspace) GetName() string {
@@ -202,7 +202,7 @@ type Shard struct {
 
 func (x *Shard) Reset() {
 	*x = Shard{}
-	mi := &file_topo_proto_msgTypes[2]
+	mi := &file_proto_topo_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -214,7 +214,7 @@ func (x *Shard) String() string {
 func (*Shard) ProtoMessage() {}
 
 func (x *Shard) ProtoReflect() protoreflect.Message {
-	mi := &file_topo_proto_msgTypes[2]
+	mi := &file_proto_topo_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -227,7 +227,7 @@ func (x *Shard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shard.ProtoReflect.Descriptor instead.
 func (*Shard) Descriptor() ([]byte, []int) {
-	return file_topo_proto_rawDescGZIP(), []int{2}
+	return file_proto_topo_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Shard) GetKeyspace() string {
@@ -284,7 +284,7 @@ type Tablet struct {
 
 func (x *Tablet) Reset() {
 	*x = Tablet{}
-	mi := &file_topo_proto_msgTypes[3]
+	mi := &file_proto_topo_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -296,7 +296,7 @@ func (x *Tablet) String() string {
 func (*Tablet) ProtoMessage() {}
 
 func (x *Tablet) ProtoReflect() protoreflect.Message {
-	mi := &file_topo_proto_msgTypes[3]
+	mi := &file_proto_topo_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -309,7 +309,7 @@ func (x *Tablet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tablet.ProtoReflect.Descriptor instead.
 func (*Tablet) Descriptor() ([]byte, []int) {
-	return file_topo_proto_rawDescGZIP(), []int{3}
+	return file_proto_topo_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Tablet) GetAlias() string {
@@ -386,7 +386,7 @@ type ShardReference struct {
 
 func (x *ShardReference) Reset() {
 	*x = ShardReference{}
-	mi := &file_topo_proto_msgTypes[4]
+	mi := &file_proto_topo_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -398,7 +398,7 @@ func (x *ShardReference) String() string {
 func (*ShardReference) ProtoMessage() {}
 
 func (x *ShardReference) ProtoReflect() protoreflect.Message {
-	mi := &file_topo_proto_msgTypes[4]
+	mi := &file_proto_topo_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -411,7 +411,7 @@ func (x *ShardReference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardReference.ProtoReflect.Descriptor instead.
 func (*ShardReference) Descriptor() ([]byte, []int) {
-	return file_topo_proto_rawDescGZIP(), []int{4}
+	return file_proto_topo_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ShardReference) GetName() string {
@@ -440,7 +440,7 @@ type SrvKeyspace struct {
 
 func (x *SrvKeyspace) Reset() {
 	*x = SrvKeyspace{}
-	mi := &file_topo_proto_msgTypes[5]
+	mi := &file_proto_topo_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -452,7 +452,7 @@ func (x *SrvKeyspace) String() string {
 func (*SrvKeyspace) ProtoMessage() {}
 
 func (x *SrvKeyspace) ProtoReflect() protoreflect.Message {
-	mi := &file_topo_proto_msgTypes[5]
+	mi := &file_proto_topo_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -465,7 +465,7 @@ func (x *SrvKeyspace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SrvKeyspace.ProtoReflect.Descriptor instead.
 func (*SrvKeyspace) Descriptor() ([]byte, []int) {
-	return file_topo_proto_rawDescGZIP(), []int{5}
+	return file_proto_topo_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SrvKeyspace) GetSharded() bool {
@@ -492,7 +492,7 @@ type SrvKeyspace_Partition struct {
 
 func (x *SrvKeyspace_Partition) Reset() {
 	*x = SrvKeyspace_Partition{}
-	mi := &file_topo_proto_msgTypes[6]
+	mi := &file_proto_topo_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -504,7 +504,7 @@ func (x *SrvKeyspace_Partition) String() string {
 func (*SrvKeyspace_Partition) ProtoMessage() {}
 
 func (x *SrvKeyspace_Partition) ProtoReflect() protoreflect.Message {
-	mi := &file_topo_proto_msgTypes[6]
+	mi := &file_proto_topo_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -517,7 +517,7 @@ func (x *SrvKeyspace_Partition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SrvKeyspace_Partition.ProtoReflect.Descriptor instead.
 func (*SrvKeyspace_Partition) Descriptor() ([]byte, []int) {
-	return file_topo_proto_rawDescGZIP(), []int{5, 0}
+	return file_proto_topo_proto_rawDescGZIP(), []int{5, 0}
 }
 
 func (x *SrvKeyspace_Partition) GetTabletType() TabletType {
@@ -534,12 +534,11 @@ func (x *SrvKeyspace_Partition) GetShards() []*ShardReference {
 	return nil
 }
 
-var File_topo_proto protoreflect.FileDescriptor
+var File_proto_topo_proto protoreflect.FileDescriptor
 
-const file_topo_proto_rawDesc = "" +
+const file_proto_topo_proto_rawDesc = "" +
 	"\n" +
-	"\n" +
-	"topo.proto\x12\x0eshardgate.topo\"2\n" +
+	"\x10proto/topo.proto\x12\x0eshardgate.topo\"2\n" +
 	"\bKeyRange\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\fR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\fR\x03end\"8\n" +
@@ -584,20 +583,20 @@ const file_topo_proto_rawDesc = "" +
 	"\x06RDONLY\x10\x03B-Z+github.com/shardgate/shardgate/proto/topopbb\x06proto3"
 
 var (
-	file_topo_proto_rawDescOnce sync.Once
-	file_topo_proto_rawDescData []byte
+	file_proto_topo_proto_rawDescOnce sync.Once
+	file_proto_topo_proto_rawDescData []byte
 )
 
-func file_topo_proto_rawDescGZIP() []byte {
-	file_topo_proto_rawDescOnce.Do(func() {
-		file_topo_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_topo_proto_rawDesc), len(file_topo_proto_rawDesc)))
+func file_proto_topo_proto_rawDescGZIP() []byte {
+	file_proto_topo_proto_rawDescOnce.Do(func() {
+		file_proto_topo_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_proto_topo_proto_rawDesc), len(file_proto_topo_proto_rawDesc)))
 	})
-	return file_topo_proto_rawDescData
+	return file_proto_topo_proto_rawDescData
 }
 
-var file_topo_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_topo_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
-var file_topo_proto_goTypes = []any{
+var file_proto_topo_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_proto_topo_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_proto_topo_proto_goTypes = []any{
 	(TabletType)(0),               // 0: shardgate.topo.TabletType
 	(*KeyRange)(nil),              // 1: shardgate.topo.KeyRange
 	(*Keyspace)(nil),              // 2: shardgate.topo.Keyspace
@@ -607,7 +606,7 @@ var file_topo_proto_goTypes = []any{
 	(*SrvKeyspace)(nil),           // 6: shardgate.topo.SrvKeyspace
 	(*SrvKeyspace_Partition)(nil), // 7: shardgate.topo.SrvKeyspace.Partition
 }
-var file_topo_proto_depIdxs = []int32{
+var file_proto_topo_proto_depIdxs = []int32{
 	1, // 0: shardgate.topo.Shard.key_range:type_name -> shardgate.topo.KeyRange
 	0, // 1: shardgate.topo.Tablet.type:type_name -> shardgate.topo.TabletType
 	1, // 2: shardgate.topo.ShardReference.key_range:type_name -> shardgate.topo.KeyRange
@@ -621,27 +620,27 @@ var file_topo_proto_depIdxs = []int32{
 	0, // [0:6] is the sub-list for field type_name
 }
 
-func init() { file_topo_proto_init() }
-func file_topo_proto_init() {
-	if File_topo_proto != nil {
+func init() { file_proto_topo_proto_init() }
+func file_proto_topo_proto_init() {
+	if File_proto_topo_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_topo_proto_rawDesc), len(file_topo_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_topo_proto_rawDesc), len(file_proto_topo_proto_rawDesc)),
 			NumEnums:      1,
 			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_topo_proto_goTypes,
-		DependencyIndexes: file_topo_proto_depIdxs,
-		EnumInfos:         file_topo_proto_enumTypes,
-		MessageInfos:      file_topo_proto_msgTypes,
+		GoTypes:           file_proto_topo_proto_goTypes,
+		DependencyIndexes: file_proto_topo_proto_depIdxs,
+		EnumInfos:         file_proto_topo_proto_enumTypes,
+		MessageInfos:      file_proto_topo_proto_msgTypes,
 	}.Build()
-	File_topo_proto = out.File
-	file_topo_proto_goTypes = nil
-	file_topo_proto_depIdxs = nil
+	File_proto_topo_proto = out.File
+	file_proto_topo_proto_goTypes = nil
+	file_proto_topo_proto_depIdxs = nil
 }

@@ -1,0 +1,59 @@
+// Command shardgate is the gate: MySQL clients connect to it and it routes
+// their statements to the shards that own the rows.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/shardgate/shardgate/gateway"
+	"github.com/shardgate/shardgate/internal/logging"
+)
+
+func main() {
+	cfg := gateway.Defaults()
+	var logOpts logging.Options
+	cmd := &cobra.Command{
+		Use:           "shardgate",
+		Short:         "Serve MySQL clients, routing statements to the shards that own the rows",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(*cobra.Command, []string) error {
+			log, err := logging.New(logOpts)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := gateway.Run(ctx, cfg, log); err != nil {
+				log.Error("shardgate failed", zap.Error(err))
+				return err
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.BindAddress, "bind-address", cfg.BindAddress, "address the MySQL, gRPC and HTTP ports listen on (empty: all)")
+	f.IntVar(&cfg.MySQLPort, "mysql-port", cfg.MySQLPort, "MySQL protocol port")
+	f.IntVar(&cfg.GRPCPort, "grpc-port", cfg.GRPCPort, "gRPC port")
+	f.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "HTTP port for /metrics and /debug/status")
+	f.StringSliceVar(&cfg.TopoEndpoints, "topo", cfg.TopoEndpoints, "etcd endpoints of the topology")
+	f.StringVar(&cfg.TopoRoot, "topo-root", cfg.TopoRoot, "key prefix of the topology in etcd")
+	f.StringVar(&cfg.Cell, "cell", cfg.Cell, "cell whose serving graph the gate follows")
+	f.StringVar(&cfg.UsersFile, "users-file", cfg.UsersFile, `JSON users file ({"users": [{"user": ..., "password": ...}]}); default: root without password from loopback only`)
+	f.StringVar(&cfg.ServerVersion, "mysql-server-version", cfg.ServerVersion, "server version advertised to clients")
+	f.DurationVar(&cfg.QueryTimeout, "query-timeout", cfg.QueryTimeout, "upper bound on a statement at the gate (tablets kill statements after their own timeout)")
+	f.StringVar(&logOpts.Level, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&logOpts.Format, "log-format", "console", "log format: console or json")
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "shardgate:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,201 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+
+	"github.com/shardgate/shardgate/internal/queryconv"
+	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/proto/querypb"
+	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/sqlrouter"
+)
+
+// cursor is the sqlrouter.VCursor of one statement of one session.
+type cursor struct {
+	e *Executor
+	s *Session
+}
+
+func (c *cursor) Shards(keyspace string) ([]sqlrouter.Shard, error) {
+	return c.e.topo.shards(keyspace, c.s.TabletType)
+}
+
+// ExecuteShards runs queries in the session's transaction if it has one;
+// otherwise each autocommits, except that a write spanning shards runs in
+// an implicit transaction so that a failure on one shard undoes the rest.
+func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []sqlrouter.ShardQuery, write bool) ([]*sqltypes.Result, error) {
+	switch {
+	case c.s.InTransaction:
+		return c.parallel(queries, func(i int, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
+			return c.e.executeInTransaction(ctx, c.s, keyspace, q)
+		})
+	case write && len(queries) > 1:
+		return c.e.executeImplicitTransaction(ctx, c.s, keyspace, queries)
+	default:
+		return c.parallel(queries, func(i int, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
+			return c.e.executeAutocommit(ctx, c.s, keyspace, q)
+		})
+	}
+}
+
+// parallel runs fn for every query, concurrently when there are several,
+// and returns the first error.
+func (c *cursor) parallel(queries []sqlrouter.ShardQuery, fn func(int, sqlrouter.ShardQuery) (*sqltypes.Result, error)) ([]*sqltypes.Result, error) {
+	results := make([]*sqltypes.Result, len(queries))
+	if len(queries) == 1 {
+		r, err := fn(0, queries[0])
+		results[0] = r
+		return results, err
+	}
+	errs := make([]error, len(queries))
+	var wg sync.WaitGroup
+	for i, q := range queries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = fn(i, q)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return results, nil
+}
+
+func target(keyspace, shard string, tt topopb.TabletType) *querypb.Target {
+	return &querypb.Target{Keyspace: keyspace, Shard: shard, TabletType: tt}
+}
+
+// tabletError turns what a tablet call returned into a client error: the
+// tablet's MySQL error as is, a transport failure as 1105 naming the tablet.
+func tabletError(tc *tabletConn, err error) error {
+	mysqlErr := queryconv.ErrorFromStatus(err)
+	var se *sqlerror.SQLError
+	if errors.As(mysqlErr, &se) {
+		return se
+	}
+	return sqlerr.Internal("%s: %v", tc.where(), err)
+}
+
+func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace string, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
+	tc, err := e.tablets.pick(keyspace, q.Shard, s.TabletType)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := tc.client.Execute(ctx, &querypb.ExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: q.SQL})
+	if err != nil {
+		return nil, tabletError(tc, err)
+	}
+	res, err := queryconv.ResultFromProto(resp.Result)
+	if err != nil {
+		return nil, sqlerr.Internal("%s: %v", tc.where(), err)
+	}
+	return res, nil
+}
+
+// executeInTransaction runs q in the session's transaction, beginning the
+// shard's part of it on first use.
+func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspace string, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
+	if s.TabletType != topopb.TabletType_PRIMARY {
+		return nil, sqlerr.Unsupported("transactions on %s tablets (use the primary)", strings.ToLower(s.TabletType.String()))
+	}
+	if ss := s.findShard(keyspace, q.Shard); ss != nil {
+		resp, err := ss.tablet.client.Execute(ctx, &querypb.ExecuteRequest{
+			Target: target(keyspace, q.Shard, s.TabletType), Sql: q.SQL, TransactionId: ss.txID,
+		})
+		if err != nil {
+			err = tabletError(ss.tablet, err)
+			if isTransactionGone(err) {
+				s.removeShard(ss)
+			}
+			return nil, err
+		}
+		return queryconv.ResultFromProto(resp.Result)
+	}
+	tc, err := e.tablets.pick(keyspace, q.Shard, s.TabletType)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := tc.client.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: q.SQL})
+	if err != nil {
+		return nil, tabletError(tc, err)
+	}
+	s.addShard(&shardSession{keyspace: keyspace, shard: q.Shard, txID: resp.TransactionId, tablet: tc})
+	return queryconv.ResultFromProto(resp.Result)
+}
+
+// isTransactionGone reports errors after which the tablet no longer holds
+// the transaction (it was killed, timed out or the tablet restarted).
+func isTransactionGone(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "was rolled back") || strings.Contains(msg, "is not open on")
+}
+
+// executeImplicitTransaction runs a multi-shard write atomically as far as
+// MySQL allows without two-phase commit: all shards execute inside
+// transactions, and only if all succeed are they committed, in order.
+func (e *Executor) executeImplicitTransaction(ctx context.Context, s *Session, keyspace string, queries []sqlrouter.ShardQuery) ([]*sqltypes.Result, error) {
+	s.InTransaction = true
+	c := &cursor{e: e, s: s}
+	results, err := c.parallel(queries, func(i int, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
+		return e.executeInTransaction(ctx, s, keyspace, q)
+	})
+	if err != nil {
+		e.rollback(ctx, s)
+		return nil, err
+	}
+	if err := e.commit(ctx, s); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// commit commits every shard of the session's transaction in the order
+// they joined. If a commit fails, the shards after it are rolled back and
+// the error says which shards committed: without two-phase commit a
+// multi-shard commit can be partial, and the client must know.
+func (e *Executor) commit(ctx context.Context, s *Session) error {
+	shards := s.takeShards()
+	var committed []string
+	for i, ss := range shards {
+		_, err := ss.tablet.client.Commit(ctx, &querypb.CommitRequest{Target: target(ss.keyspace, ss.shard, topopb.TabletType_PRIMARY), TransactionId: ss.txID})
+		if err == nil {
+			committed = append(committed, ss.keyspace+"/"+ss.shard)
+			continue
+		}
+		err = tabletError(ss.tablet, err)
+		e.rollbackShards(ctx, shards[i+1:])
+		if len(committed) == 0 {
+			return fmt.Errorf("commit failed on %s; the transaction was rolled back: %w", ss.tablet.where(), err)
+		}
+		return sqlerr.Internal("PARTIAL COMMIT: committed on %s, but commit failed on %s (%v); the remaining shards were rolled back",
+			strings.Join(committed, ", "), ss.tablet.where(), sqlerr.From(err).Message)
+	}
+	return nil
+}
+
+func (e *Executor) rollback(ctx context.Context, s *Session) {
+	e.rollbackShards(ctx, s.takeShards())
+}
+
+func (e *Executor) rollbackShards(ctx context.Context, shards []*shardSession) {
+	for _, ss := range shards {
+		_, err := ss.tablet.client.Rollback(ctx, &querypb.RollbackRequest{Target: target(ss.keyspace, ss.shard, topopb.TabletType_PRIMARY), TransactionId: ss.txID})
+		if err != nil {
+			// The tablet rolls back on its own when the transaction idles
+			// out or the tablet restarts; nothing more to do here.
+			e.log.Info("rollback failed", zap.String("tablet", ss.tablet.record.Alias), zap.Int64("transaction_id", ss.txID), zap.Error(err))
+		}
+	}
+}

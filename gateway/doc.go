@@ -1,0 +1,19 @@
+// Package gateway is the gate: it speaks the MySQL protocol to clients,
+// keeps a session per connection, plans statements with sqlrouter and runs
+// them on tablets over gRPC.
+//
+// Parts, one file each: topology.go follows the vschemas and serving graph
+// in etcd; tablets.go keeps a gRPC connection and a health stream per
+// tablet; executor.go runs statements for a session (session.go);
+// mysql_handler.go adapts the executor to Vitess's MySQL listener;
+// auth.go checks logins; gate.go wires it all into a running process.
+//
+// Invariants:
+//   - The query path reads topology only from immutable snapshots swapped in
+//     atomically, so a topology change never blocks or tears a query; when
+//     etcd is down the gate keeps serving from the last snapshot.
+//   - A session's transaction touches each shard through exactly one
+//     tablet, recorded when the shard joins the transaction.
+//   - Every error a client sees is a MySQL error with its code and SQLSTATE
+//     (internal/sqlerr); nothing a client sends can panic the gate.
+package gateway

@@ -1,0 +1,186 @@
+package gateway
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/sqlrouter"
+)
+
+// Executor runs statements for sessions. It is safe for concurrent use by
+// many sessions.
+type Executor struct {
+	topo    *topology
+	tablets *tabletGateway
+	parser  *sqlparser.Parser
+	log     *zap.Logger
+	metrics *metrics
+
+	serverVersion  string
+	versionComment string
+	// queryTimeout bounds a statement at the gate; tablets enforce their
+	// own (shorter) timeout and kill the statement on MySQL.
+	queryTimeout time.Duration
+}
+
+// Execute parses and runs one statement. bindVars may be nil.
+func (e *Executor) Execute(ctx context.Context, s *Session, sql string, bindVars map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	start := time.Now()
+	stmt, err := e.parser.Parse(sql)
+	if err != nil {
+		e.metrics.errors.WithLabelValues("1064").Inc()
+		return nil, sqlerr.New(sqlerror.ERParseError, sqlerror.SSClientError, "You have an error in your SQL syntax; %s", err.Error())
+	}
+	res, kind, err := e.run(ctx, s, stmt, sql, bindVars, nil)
+	e.metrics.observe(s.Keyspace, kind, start, err)
+	return res, err
+}
+
+// run executes a parsed statement; plan, when not nil, was made earlier for
+// it (a prepared statement). It returns the metric label of what ran.
+func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement, sql string, bv map[string]*querypb.BindVariable, plan *sqlrouter.Plan) (*sqltypes.Result, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
+	defer cancel()
+	switch stmt := stmt.(type) {
+	case *sqlparser.Begin:
+		if s.InTransaction {
+			if err := e.commit(ctx, s); err != nil {
+				return nil, "begin", err
+			}
+		}
+		s.InTransaction = true
+		return &sqltypes.Result{}, "begin", nil
+	case *sqlparser.Commit:
+		return &sqltypes.Result{}, "commit", e.commit(ctx, s)
+	case *sqlparser.Rollback:
+		e.rollback(ctx, s)
+		return &sqltypes.Result{}, "rollback", nil
+	case *sqlparser.Set:
+		res, err := e.set(ctx, s, stmt)
+		return res, "set", err
+	case *sqlparser.Use:
+		res, err := e.use(s, stmt.DBName.String())
+		return res, "use", err
+	case *sqlparser.Show:
+		res, err := e.show(ctx, s, stmt, sql)
+		return res, "show", err
+	case *sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release:
+		return nil, "savepoint", sqlerr.Unsupported("savepoints")
+	case *sqlparser.LockTables, *sqlparser.UnlockTables:
+		return nil, "lock", sqlerr.Unsupported("LOCK TABLES and UNLOCK TABLES")
+	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
+		return nil, "prepare", sqlerr.Unsupported("SQL-level PREPARE/EXECUTE/DEALLOCATE (use the protocol's prepared statements)")
+	case *sqlparser.Kill:
+		return nil, "kill", sqlerr.Unsupported("KILL")
+	case *sqlparser.CommentOnly:
+		return &sqltypes.Result{}, "comment", nil
+	}
+
+	if s.Shard != "" {
+		if len(bv) > 0 {
+			// A prepared statement: substitute its parameters.
+			var err error
+			if sql, err = sqlparser.NewParsedQuery(stmt).GenerateQuery(bv, nil); err != nil {
+				return nil, "targeted", sqlerr.Internal("substitute parameters: %v", err)
+			}
+		}
+		res, err := e.executeTargeted(ctx, s, sql)
+		return res, "targeted", err
+	}
+	if _, ddl := stmt.(sqlparser.DDLStatement); ddl && s.InTransaction {
+		// MySQL commits the open transaction before DDL.
+		if err := e.commit(ctx, s); err != nil {
+			return nil, "ddl", err
+		}
+	}
+	if plan == nil {
+		var err error
+		if plan, err = e.plan(s, stmt, sql); err != nil {
+			return nil, "plan", err
+		}
+	}
+	if !s.Autocommit && !s.InTransaction {
+		// With autocommit off, any statement opens a transaction.
+		s.InTransaction = true
+	}
+	bv = e.sessionBindVars(s, plan, bv)
+	res, err := plan.Execute(ctx, &cursor{e: e, s: s}, bv)
+	if err != nil {
+		return nil, planLabel(plan), sqlerr.From(err)
+	}
+	if res.InsertID != 0 {
+		s.LastInsertID = res.InsertID
+	}
+	return res, planLabel(plan), nil
+}
+
+func planLabel(p *sqlrouter.Plan) string {
+	name := strings.ToLower(p.Type.String())
+	if r, ok := p.Primitive.(*sqlrouter.Route); ok {
+		return name + "_" + strings.ToLower(r.Opcode.String())
+	}
+	return name
+}
+
+func (e *Executor) planContext(s *Session, sql string) sqlrouter.PlanContext {
+	return sqlrouter.PlanContext{
+		VSchema:        e.topo.vschema.Load(),
+		Keyspace:       s.Keyspace,
+		SQL:            sql,
+		ServerVersion:  e.serverVersion,
+		VersionComment: e.versionComment,
+	}
+}
+
+func (e *Executor) plan(s *Session, stmt sqlparser.Statement, sql string) (*sqlrouter.Plan, error) {
+	return sqlrouter.NewPlan(stmt, e.planContext(s, sql))
+}
+
+// sessionBindVars adds the session values a plan refers to.
+func (e *Executor) sessionBindVars(s *Session, plan *sqlrouter.Plan, bv map[string]*querypb.BindVariable) map[string]*querypb.BindVariable {
+	if !plan.Needs.LastInsertID && !plan.Needs.ConnectionID {
+		return bv
+	}
+	out := make(map[string]*querypb.BindVariable, len(bv)+2)
+	for k, v := range bv {
+		out[k] = v
+	}
+	if plan.Needs.LastInsertID {
+		out[sqlrouter.LastInsertIDBindVar] = sqltypes.Uint64BindVariable(s.LastInsertID)
+	}
+	if plan.Needs.ConnectionID {
+		out[sqlrouter.ConnectionIDBindVar] = sqltypes.Uint64BindVariable(uint64(s.ConnectionID))
+	}
+	return out
+}
+
+// executeTargeted sends a statement unchanged to the shard the session
+// targets (USE ks:shard).
+func (e *Executor) executeTargeted(ctx context.Context, s *Session, sql string) (*sqltypes.Result, error) {
+	if !s.Autocommit && !s.InTransaction {
+		s.InTransaction = true
+	}
+	results, err := (&cursor{e: e, s: s}).ExecuteShards(ctx, s.Keyspace, []sqlrouter.ShardQuery{{Shard: s.Shard, SQL: sql}}, false)
+	if err != nil {
+		return nil, sqlerr.From(err)
+	}
+	return results[0], nil
+}
+
+// CloseSession rolls back whatever the session left open.
+func (e *Executor) CloseSession(s *Session) {
+	if len(s.shards) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e.rollback(ctx, s)
+}

@@ -1,0 +1,165 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/vt/vtenv"
+
+	"github.com/shardgate/shardgate/internal/debughttp"
+	"github.com/shardgate/shardgate/topo"
+)
+
+// Config is everything a shardgate needs; cmd/shardgate fills it from flags.
+type Config struct {
+	BindAddress string // address the ports listen on ("" for all)
+	MySQLPort   int
+	GRPCPort    int
+	HTTPPort    int
+
+	TopoEndpoints []string
+	TopoRoot      string
+	Cell          string
+
+	// UsersFile lists who may log in; empty means root with an empty
+	// password from loopback only, like a fresh MariaDB.
+	UsersFile string
+
+	// ServerVersion is advertised in the handshake and as @@version. The
+	// "5.5.5-" prefix is what MariaDB itself sends, so that clients detect
+	// MariaDB rather than a MySQL 10.x.
+	ServerVersion  string
+	VersionComment string
+	QueryTimeout   time.Duration
+	// StartupTimeout bounds waiting for the first topology snapshot; the
+	// gate starts serving anyway afterwards (errors until etcd answers).
+	StartupTimeout time.Duration
+}
+
+// Defaults returns the default configuration (Vitess's local ports).
+func Defaults() Config {
+	return Config{
+		MySQLPort:      15306,
+		GRPCPort:       15991,
+		HTTPPort:       15001,
+		TopoEndpoints:  []string{"127.0.0.1:2379"},
+		TopoRoot:       topo.DefaultRoot,
+		Cell:           topo.DefaultCell,
+		ServerVersion:  "5.5.5-10.11.0-MariaDB-Shardgate",
+		VersionComment: "Shardgate",
+		QueryTimeout:   60 * time.Second,
+		StartupTimeout: 10 * time.Second,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	if c.MySQLPort <= 0 || c.GRPCPort <= 0 || c.HTTPPort <= 0 {
+		return errors.New("--mysql-port, --grpc-port and --http-port must be positive")
+	}
+	if len(c.TopoEndpoints) == 0 {
+		return errors.New("--topo must name at least one etcd endpoint")
+	}
+	if c.QueryTimeout <= 0 {
+		return errors.New("--query-timeout must be positive")
+	}
+	return nil
+}
+
+// Run serves until ctx ends.
+func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	users := DefaultUsers()
+	if cfg.UsersFile != "" {
+		var err error
+		if users, err = LoadUsersFile(cfg.UsersFile); err != nil {
+			return err
+		}
+	}
+	auth, err := NewAuthenticator(users)
+	if err != nil {
+		return err
+	}
+
+	store, err := topo.NewEtcdStore(cfg.TopoEndpoints, log)
+	if err != nil {
+		return err
+	}
+	ts := topo.NewServer(store, cfg.TopoRoot)
+	defer ts.Close()
+
+	reg := debughttp.NewRegistry()
+	env, err := vtenv.New(vtenv.Options{MySQLServerVersion: "8.0.40"})
+	if err != nil {
+		return fmt.Errorf("vitess environment: %w", err)
+	}
+	topology := newTopology(ts, cfg.Cell, log)
+	tablets := newTabletGateway(log)
+	topology.run(ctx)
+	tablets.run(ctx, ts)
+	executor := &Executor{
+		topo: topology, tablets: tablets, parser: env.Parser(), log: log, metrics: newMetrics(reg),
+		serverVersion: cfg.ServerVersion, versionComment: cfg.VersionComment, queryTimeout: cfg.QueryTimeout,
+	}
+
+	wctx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
+	if err := topology.waitReady(wctx); err != nil {
+		log.Warn("topology not read yet; serving anyway, statements fail until it is", zap.Error(err))
+	}
+	cancel()
+
+	handler := &mysqlHandler{executor: executor, env: env, log: log, metrics: executor.metrics}
+	listener, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
+		Protocol:           "tcp",
+		Address:            net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.MySQLPort)),
+		AuthServer:         auth,
+		Handler:            handler,
+		ConnReadBufferSize: 16 * 1024,
+		ConnBufferPooling:  true,
+	})
+	if err != nil {
+		return fmt.Errorf("listen for MySQL clients on port %d: %w", cfg.MySQLPort, err)
+	}
+	listener.ServerVersion = cfg.ServerVersion
+	go listener.Accept()
+	defer listener.Close()
+
+	grpcLn, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.GRPCPort)))
+	if err != nil {
+		return fmt.Errorf("listen for gRPC on port %d: %w", cfg.GRPCPort, err)
+	}
+	grpcServer := grpc.NewServer()
+	healthpb.RegisterHealthServer(grpcServer, health.NewServer())
+	go func() { _ = grpcServer.Serve(grpcLn) }()
+	defer grpcServer.Stop()
+
+	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HTTPPort)), debughttp.Mux(reg, func(w io.Writer) {
+		fmt.Fprintf(w, "shardgate\nMySQL port %d, gRPC port %d\nvschema version: %s\n\ntablets:\n", cfg.MySQLPort, cfg.GRPCPort, topology.vschema.Load().Version)
+		for _, line := range tablets.status() {
+			fmt.Fprintln(w, "  "+line)
+		}
+	}))
+	if err != nil {
+		return err
+	}
+	log.Info("gate serving", zap.Int("mysql_port", cfg.MySQLPort), zap.Int("grpc_port", cfg.GRPCPort), zap.Int("http_port", cfg.HTTPPort))
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		return fmt.Errorf("HTTP server stopped: %w", err)
+	}
+	log.Info("gate shutting down")
+	return nil
+}

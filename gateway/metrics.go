@@ -1,0 +1,51 @@
+package gateway
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shardgate/shardgate/internal/sqlerr"
+)
+
+type metrics struct {
+	queries     *prometheus.CounterVec
+	errors      *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	connections prometheus.Gauge
+	connsTotal  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shardgate_queries_total", Help: "Statements executed, by keyspace and plan (statement type and route).",
+		}, []string{"keyspace", "plan"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shardgate_query_errors_total", Help: "Statements that returned an error, by MySQL error code.",
+		}, []string{"code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "shardgate_query_duration_seconds", Help: "Time from a statement's arrival to its result, by plan.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"plan"}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "shardgate_client_connections", Help: "Client connections open now.",
+		}),
+		connsTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shardgate_client_connections_total", Help: "Client connections accepted.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.queries, m.errors, m.duration, m.connections, m.connsTotal)
+	}
+	return m
+}
+
+func (m *metrics) observe(keyspace, plan string, start time.Time, err error) {
+	m.queries.WithLabelValues(keyspace, plan).Inc()
+	m.duration.WithLabelValues(plan).Observe(time.Since(start).Seconds())
+	if err != nil {
+		m.errors.WithLabelValues(strconv.Itoa(int(sqlerr.From(err).Num))).Inc()
+	}
+}

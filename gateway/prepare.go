@@ -1,0 +1,130 @@
+package gateway
+
+import (
+	"context"
+	"regexp"
+	"time"
+
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/sqlrouter"
+)
+
+var positionalArg = regexp.MustCompile(`^v[0-9]+$`)
+
+// Prepare parses and plans a statement once for repeated execution and
+// returns its result columns (for reads) and number of placeholders.
+func (e *Executor) Prepare(ctx context.Context, s *Session, id uint32, sql string) ([]*querypb.Field, int, error) {
+	stmt, reserved, err := e.parser.Parse2(sql)
+	if err != nil {
+		return nil, 0, sqlerr.New(sqlerror.ERParseError, sqlerror.SSClientError, "You have an error in your SQL syntax; %s", err.Error())
+	}
+	params := 0
+	for name := range reserved {
+		if positionalArg.MatchString(name) {
+			params++
+		}
+	}
+	ps := &preparedStatement{sql: sql, stmt: stmt, paramCount: params}
+	var fields []*querypb.Field
+	if routable(stmt) && s.Shard == "" {
+		if err := e.planPrepared(s, ps); err != nil {
+			return nil, 0, err
+		}
+		if sel, ok := stmt.(sqlparser.SelectStatement); ok {
+			// Clients (libmysqlclient among them) expect the result columns
+			// at prepare time; an impossible query finds them cheaply.
+			if fields, err = e.fieldsOf(ctx, s, ps.plan, sel, params); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	s.prepared[id] = ps
+	return fields, params, nil
+}
+
+// routable reports statements the planner handles (the rest the gate
+// answers itself, re-reading them at every execution).
+func routable(stmt sqlparser.Statement) bool {
+	switch stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
+		return true
+	}
+	return false
+}
+
+func (e *Executor) planPrepared(s *Session, ps *preparedStatement) error {
+	plan, err := e.plan(s, ps.stmt, ps.sql)
+	if err != nil {
+		return err
+	}
+	ps.plan, ps.keyspace, ps.version = plan, s.Keyspace, e.topo.vschema.Load().Version
+	return nil
+}
+
+// fieldsOf runs "SELECT ... WHERE 1 != 1" on one shard to learn the
+// columns a prepared read returns.
+func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Plan, sel sqlparser.SelectStatement, params int) ([]*querypb.Field, error) {
+	route, ok := plan.Primitive.(*sqlrouter.Route)
+	if !ok {
+		return nil, nil
+	}
+	buf := sqlparser.NewTrackedBuffer(sqlparser.FormatImpossibleQuery)
+	buf.Myprintf("%v", sel)
+	bv := map[string]*querypb.BindVariable{}
+	for i := 1; i <= params; i++ {
+		bv["v"+itoa(i)] = sqltypes.NullBindVariable
+	}
+	bv = e.sessionBindVars(s, plan, bv)
+	sql, err := buf.ParsedQuery().GenerateQuery(bv, nil)
+	if err != nil {
+		return nil, sqlerr.Internal("field query: %v", err)
+	}
+	shards, err := e.topo.shards(route.Keyspace, s.TabletType)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
+	defer cancel()
+	res, err := e.executeAutocommit(ctx, s, route.Keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: sql})
+	if err != nil {
+		return nil, err
+	}
+	return res.Fields, nil
+}
+
+func itoa(i int) string {
+	return string(sqltypes.NewInt64(int64(i)).Raw())
+}
+
+// ExecutePrepared runs a prepared statement with its parameters. The plan
+// is reused unless the session's keyspace or the vschema changed since it
+// was made.
+func (e *Executor) ExecutePrepared(ctx context.Context, s *Session, id uint32, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	start := time.Now()
+	ps, ok := s.prepared[id]
+	if !ok {
+		return nil, sqlerr.New(sqlerror.ERUnknownStmtHandler, sqlerror.SSUnknownSQLState, "Unknown prepared statement handler (%d) given to mysqld_stmt_execute", id)
+	}
+	if ps.plan != nil && (ps.keyspace != s.Keyspace || ps.version != e.topo.vschema.Load().Version) {
+		if err := e.planPrepared(s, ps); err != nil {
+			return nil, err
+		}
+	}
+	plan := ps.plan
+	if s.Shard != "" {
+		plan = nil // a targeted session sends statements as they are
+	}
+	res, kind, err := e.run(ctx, s, ps.stmt, ps.sql, bv, plan)
+	e.metrics.observe(s.Keyspace, kind, start, err)
+	return res, err
+}
+
+// ClosePrepared forgets a prepared statement.
+func (e *Executor) ClosePrepared(s *Session, id uint32) {
+	delete(s.prepared, id)
+}

@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"sync"
+
+	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/sqlrouter"
+	"vitess.io/vitess/go/vt/sqlparser"
+)
+
+// Session is one client connection's state. The MySQL protocol is
+// sequential, so a session runs one statement at a time; the mutex guards
+// only the shard list, which a multi-shard statement fills in parallel.
+type Session struct {
+	ConnectionID uint32
+	User         string
+
+	// Keyspace is the current keyspace ("" when none is selected); Shard,
+	// when set (USE ks:-80), sends every statement to that shard as is.
+	Keyspace   string
+	Shard      string
+	TabletType topopb.TabletType
+
+	Autocommit    bool
+	InTransaction bool
+	LastInsertID  uint64
+
+	mu     sync.Mutex
+	shards []*shardSession // shards in the transaction, in the order they joined
+
+	prepared map[uint32]*preparedStatement
+}
+
+// shardSession is a shard's part of the session's transaction: the tablet
+// it is pinned to and the transaction id there.
+type shardSession struct {
+	keyspace, shard string
+	txID            int64
+	tablet          *tabletConn
+}
+
+// preparedStatement is a server-side prepared statement: parsed and planned
+// once, executed many times.
+type preparedStatement struct {
+	sql        string
+	stmt       sqlparser.Statement
+	paramCount int
+	plan       *sqlrouter.Plan // nil for statements the gate handles itself
+	keyspace   string          // the keyspace and vschema the plan was made for
+	version    string
+}
+
+// NewSession returns a session in autocommit mode with no keyspace.
+func NewSession(connectionID uint32, user string) *Session {
+	return &Session{
+		ConnectionID: connectionID,
+		User:         user,
+		TabletType:   topopb.TabletType_PRIMARY,
+		Autocommit:   true,
+		prepared:     map[uint32]*preparedStatement{},
+	}
+}
+
+func (s *Session) findShard(keyspace, shard string) *shardSession {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ss := range s.shards {
+		if ss.keyspace == keyspace && ss.shard == shard {
+			return ss
+		}
+	}
+	return nil
+}
+
+func (s *Session) addShard(ss *shardSession) {
+	s.mu.Lock()
+	s.shards = append(s.shards, ss)
+	s.mu.Unlock()
+}
+
+func (s *Session) removeShard(ss *shardSession) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range s.shards {
+		if x == ss {
+			s.shards = append(s.shards[:i], s.shards[i+1:]...)
+			return
+		}
+	}
+}
+
+// takeShards ends the session's transaction bookkeeping and returns its
+// shards.
+func (s *Session) takeShards() []*shardSession {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.shards
+	s.shards = nil
+	s.InTransaction = false
+	return out
+}

@@ -1,0 +1,212 @@
+package gateway
+
+import (
+	"context"
+	"path"
+	"sort"
+	"strings"
+
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+	vquerypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/sqlrouter"
+)
+
+// use selects the session's keyspace: "ks", "ks:shard" (send statements
+// unchanged to one shard), "ks@replica" (read from replicas).
+func (e *Executor) use(s *Session, target string) (*sqltypes.Result, error) {
+	ks, shard, tabletType, err := e.parseTarget(target)
+	if err != nil {
+		return nil, err
+	}
+	if s.InTransaction && (ks != s.Keyspace || shard != s.Shard || tabletType != s.TabletType) && len(s.shards) > 0 {
+		return nil, sqlerr.New(sqlerror.ERCantDoThisDuringAnTransaction, sqlerror.SSCantDoThisDuringAnTransaction,
+			"cannot change the target to %s inside a transaction: COMMIT or ROLLBACK first", target)
+	}
+	s.Keyspace, s.Shard, s.TabletType = ks, shard, tabletType
+	return &sqltypes.Result{}, nil
+}
+
+// ValidateKeyspace reports an unknown keyspace the way MySQL reports an
+// unknown database.
+func (e *Executor) parseTarget(target string) (string, string, topopb.TabletType, error) {
+	tabletType := topopb.TabletType_PRIMARY
+	if base, typ, ok := strings.Cut(target, "@"); ok {
+		v, known := topopb.TabletType_value[strings.ToUpper(typ)]
+		if !known || v == 0 {
+			return "", "", 0, sqlerr.New(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s': tablet type %q must be primary, replica or rdonly", target, typ)
+		}
+		target, tabletType = base, topopb.TabletType(v)
+	}
+	ks, shard, _ := strings.Cut(target, ":")
+	if ks == "" {
+		return "", "", tabletType, nil
+	}
+	if _, ok := e.topo.vschema.Load().Keyspace(ks); !ok {
+		return "", "", 0, sqlerr.New(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", ks)
+	}
+	if shard != "" {
+		shards, err := e.topo.shards(ks, tabletType)
+		if err != nil {
+			return "", "", 0, err
+		}
+		found := false
+		for _, sh := range shards {
+			found = found || sh.Name == shard
+		}
+		if !found {
+			return "", "", 0, sqlerr.New(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s': keyspace %s has no serving shard %q", target, ks, shard)
+		}
+	}
+	return ks, shard, tabletType, nil
+}
+
+// set handles SET of the session variables the gate understands. Other
+// variables are refused rather than ignored: silently ignoring sql_mode or
+// time_zone would change what queries return.
+func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*sqltypes.Result, error) {
+	for _, expr := range stmt.Exprs {
+		if expr.Var.Scope == sqlparser.VariableScope {
+			return nil, sqlerr.Unsupported("user variables (SET @%s)", expr.Var.Name.String())
+		}
+		if expr.Var.Scope == sqlparser.GlobalScope {
+			return nil, sqlerr.Unsupported("SET GLOBAL %s (change it on the shards' MySQL servers)", expr.Var.Name.String())
+		}
+		name := strings.ToLower(expr.Var.Name.String())
+		value := strings.ToLower(setValue(expr.Expr))
+		switch name {
+		case "autocommit":
+			on, ok := boolSetting(value)
+			if !ok {
+				return nil, sqlerr.New(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'autocommit' can't be set to the value of '%s'", value)
+			}
+			if on && !s.Autocommit && s.InTransaction {
+				// Turning autocommit on commits the open transaction.
+				if err := e.commit(ctx, s); err != nil {
+					return nil, err
+				}
+			}
+			s.Autocommit = on
+		case "names", "character_set_client", "character_set_connection", "character_set_results", "charset", "collation_connection", "character_set_database":
+			if !utf8Setting(value) {
+				return nil, sqlerr.Unsupported("SET %s = %s: Shardgate speaks utf8mb4 (and utf8) only", name, value)
+			}
+		default:
+			return nil, sqlerr.Unsupported("SET of session variable %s", name)
+		}
+	}
+	return &sqltypes.Result{}, nil
+}
+
+// setValue renders a SET value: ON and OFF parse as column names.
+func setValue(e sqlparser.Expr) string {
+	switch v := e.(type) {
+	case *sqlparser.Literal:
+		return v.Val
+	case *sqlparser.ColName:
+		return v.Name.String()
+	case sqlparser.BoolVal:
+		if v {
+			return "1"
+		}
+		return "0"
+	case *sqlparser.NullVal:
+		return "null"
+	case *sqlparser.Default:
+		return "default"
+	}
+	return sqlparser.String(e)
+}
+
+func boolSetting(v string) (on, ok bool) {
+	switch v {
+	case "1", "on", "true", "default":
+		return true, true
+	case "0", "off", "false":
+		return false, true
+	}
+	return false, false
+}
+
+func utf8Setting(v string) bool {
+	v = strings.Trim(v, "'\"`")
+	return v == "null" || v == "default" || v == "binary" || strings.HasPrefix(v, "utf8")
+}
+
+// show answers SHOW DATABASES and SHOW WARNINGS at the gate and sends the
+// rest of SHOW to one shard of the keyspace it is about: every shard has
+// the same schema.
+func (e *Executor) show(ctx context.Context, s *Session, stmt *sqlparser.Show, sql string) (*sqltypes.Result, error) {
+	keyspace := s.Keyspace
+	switch show := stmt.Internal.(type) {
+	case *sqlparser.ShowBasic:
+		switch show.Command {
+		case sqlparser.Database:
+			return e.showDatabases(show.Filter), nil
+		case sqlparser.Warnings:
+			return &sqltypes.Result{Fields: []*vquerypb.Field{
+				{Name: "Level", Type: sqltypes.VarChar}, {Name: "Code", Type: sqltypes.Uint16}, {Name: "Message", Type: sqltypes.VarChar},
+			}}, nil
+		}
+		if !show.DbName.IsEmpty() {
+			keyspace = show.DbName.String()
+		} else if !show.Tbl.Qualifier.IsEmpty() {
+			keyspace = show.Tbl.Qualifier.String()
+		}
+	case *sqlparser.ShowCreate:
+		if !show.Op.Qualifier.IsEmpty() {
+			keyspace = show.Op.Qualifier.String()
+		}
+	}
+	if keyspace == "" {
+		names := e.keyspaceNames()
+		if len(names) == 0 {
+			return nil, sqlerr.New(sqlerror.ERNoDb, sqlerror.SSNoDB, "No database selected")
+		}
+		keyspace = names[0]
+	}
+	if _, ok := e.topo.vschema.Load().Keyspace(keyspace); !ok {
+		return nil, sqlerr.New(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", keyspace)
+	}
+	shards, err := e.topo.shards(keyspace, s.TabletType)
+	if err != nil {
+		return nil, err
+	}
+	shard := shards[0].Name
+	if s.Shard != "" && keyspace == s.Keyspace {
+		shard = s.Shard
+	}
+	return e.executeAutocommit(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shard, SQL: sql})
+}
+
+func (e *Executor) keyspaceNames() []string {
+	vs := e.topo.vschema.Load()
+	names := make([]string, 0, len(vs.Keyspaces))
+	for name := range vs.Keyspaces {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (e *Executor) showDatabases(filter *sqlparser.ShowFilter) *sqltypes.Result {
+	res := &sqltypes.Result{Fields: []*vquerypb.Field{{Name: "Database", Type: sqltypes.VarChar, Charset: 45, ColumnLength: 256}}}
+	for _, name := range e.keyspaceNames() {
+		if filter != nil && filter.Like != "" && !likeMatch(filter.Like, name) {
+			continue
+		}
+		res.Rows = append(res.Rows, sqltypes.Row{sqltypes.NewVarChar(name)})
+	}
+	return res
+}
+
+// likeMatch implements LIKE's % and _ for SHOW filters.
+func likeMatch(pattern, s string) bool {
+	glob := strings.NewReplacer("*", "\\*", "?", "\\?", "[", "\\[", "%", "*", "_", "?").Replace(pattern)
+	ok, err := path.Match(strings.ToLower(glob), strings.ToLower(s))
+	return err == nil && ok
+}

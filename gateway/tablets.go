@@ -1,0 +1,247 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/proto/querypb"
+	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/topo"
+)
+
+// maxResultBytes bounds one result message from a tablet.
+const maxResultBytes = 256 << 20
+
+// tabletConn is the gate's link to one tablet.
+type tabletConn struct {
+	record *topopb.Tablet
+	addr   string
+	conn   *grpc.ClientConn
+	client querypb.QueryServiceClient
+	cancel context.CancelFunc
+
+	serving atomic.Bool
+	health  atomic.Pointer[querypb.StreamHealthResponse]
+}
+
+func (tc *tabletConn) where() string {
+	return fmt.Sprintf("shard %s/%s (tablet %s)", tc.record.Keyspace, tc.record.Shard, tc.record.Alias)
+}
+
+type targetKey struct {
+	keyspace, shard string
+	tabletType      topopb.TabletType
+}
+
+// tabletGateway keeps a connection and a health stream to every tablet in
+// the topology and picks a serving tablet for a target.
+type tabletGateway struct {
+	log *zap.Logger
+
+	mu      sync.Mutex
+	tablets map[string]*tabletConn // by alias
+	// byTarget is rebuilt on every change and read without locks.
+	byTarget atomic.Pointer[map[targetKey][]*tabletConn]
+}
+
+func newTabletGateway(log *zap.Logger) *tabletGateway {
+	g := &tabletGateway{log: log, tablets: map[string]*tabletConn{}}
+	empty := map[targetKey][]*tabletConn{}
+	g.byTarget.Store(&empty)
+	return g
+}
+
+// run follows the tablet list until ctx ends.
+func (g *tabletGateway) run(ctx context.Context, ts *topo.Server) {
+	go retryWatch(ctx, g.log, "tablets", func() error {
+		ch, err := ts.WatchTablets(ctx)
+		if err != nil {
+			return err
+		}
+		for tablets := range ch {
+			g.update(ctx, tablets)
+		}
+		return nil
+	})
+	go func() {
+		<-ctx.Done()
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		for alias, tc := range g.tablets {
+			tc.cancel()
+			_ = tc.conn.Close()
+			delete(g.tablets, alias)
+		}
+	}()
+}
+
+func (g *tabletGateway) update(ctx context.Context, records []*topopb.Tablet) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	seen := map[string]bool{}
+	for _, rec := range records {
+		seen[rec.Alias] = true
+		addr := net.JoinHostPort(rec.Hostname, strconv.Itoa(int(rec.GrpcPort)))
+		if tc, ok := g.tablets[rec.Alias]; ok {
+			if tc.addr == addr && tc.record.Keyspace == rec.Keyspace && tc.record.Shard == rec.Shard && tc.record.Type == rec.Type {
+				continue
+			}
+			g.drop(tc)
+		}
+		tc, err := g.dial(ctx, rec, addr)
+		if err != nil {
+			g.log.Error("cannot create a connection to a tablet", zap.String("tablet", rec.Alias), zap.String("addr", addr), zap.Error(err))
+			continue
+		}
+		g.tablets[rec.Alias] = tc
+	}
+	for alias, tc := range g.tablets {
+		if !seen[alias] {
+			g.drop(tc)
+		}
+	}
+	g.reindexLocked()
+}
+
+func (g *tabletGateway) drop(tc *tabletConn) {
+	tc.cancel()
+	_ = tc.conn.Close()
+	delete(g.tablets, tc.record.Alias)
+}
+
+func (g *tabletGateway) reindexLocked() {
+	idx := map[targetKey][]*tabletConn{}
+	for _, tc := range g.tablets {
+		k := targetKey{tc.record.Keyspace, tc.record.Shard, tc.record.Type}
+		idx[k] = append(idx[k], tc)
+	}
+	g.byTarget.Store(&idx)
+}
+
+func (g *tabletGateway) dial(ctx context.Context, rec *topopb.Tablet, addr string) (*tabletConn, error) {
+	conn, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxResultBytes), grpc.MaxCallSendMsgSize(maxResultBytes)),
+	)
+	if err != nil {
+		return nil, err
+	}
+	hctx, cancel := context.WithCancel(ctx)
+	tc := &tabletConn{record: rec, addr: addr, conn: conn, client: querypb.NewQueryServiceClient(conn), cancel: cancel}
+	go g.watchHealth(hctx, tc)
+	return tc, nil
+}
+
+// watchHealth follows a tablet's health stream, reconnecting with backoff.
+// A tablet counts as serving only while its stream is up and says so.
+func (g *tabletGateway) watchHealth(ctx context.Context, tc *tabletConn) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		stream, err := tc.client.StreamHealth(ctx, &querypb.StreamHealthRequest{})
+		if err == nil {
+			for {
+				resp, rerr := stream.Recv()
+				if rerr != nil {
+					err = rerr
+					break
+				}
+				backoff = 100 * time.Millisecond
+				tc.health.Store(resp)
+				was := tc.serving.Swap(resp.Serving)
+				if was != resp.Serving {
+					g.log.Info("tablet serving state changed", zap.String("tablet", tc.record.Alias), zap.Bool("serving", resp.Serving),
+						zap.String("health_error", resp.GetStats().GetHealthError()))
+				}
+			}
+		}
+		if tc.serving.Swap(false) {
+			g.log.Warn("lost health stream of tablet", zap.String("tablet", tc.record.Alias), zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// pick returns a serving tablet for the target.
+func (g *tabletGateway) pick(keyspace, shard string, tabletType topopb.TabletType) (*tabletConn, error) {
+	candidates := (*g.byTarget.Load())[targetKey{keyspace, shard, tabletType}]
+	var serving []*tabletConn
+	for _, tc := range candidates {
+		if tc.serving.Load() {
+			if len(candidates) == 1 {
+				return tc, nil
+			}
+			serving = append(serving, tc)
+		}
+	}
+	if len(serving) > 0 {
+		return serving[rand.IntN(len(serving))], nil
+	}
+	return nil, noTabletError(keyspace, shard, tabletType, candidates)
+}
+
+// byAlias returns the tablet a transaction is pinned to, serving or not: a
+// transaction must finish where it started.
+func (g *tabletGateway) byAlias(alias string) (*tabletConn, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	tc, ok := g.tablets[alias]
+	return tc, ok
+}
+
+func noTabletError(keyspace, shard string, tabletType topopb.TabletType, candidates []*tabletConn) error {
+	typ := strings.ToLower(tabletType.String())
+	if len(candidates) == 0 {
+		return sqlerr.Internal("no %s tablet for shard %s/%s: none is registered in the topology", typ, keyspace, shard)
+	}
+	states := make([]string, 0, len(candidates))
+	for _, tc := range candidates {
+		why := "no health report yet"
+		if h := tc.health.Load(); h != nil {
+			why = h.GetStats().GetHealthError()
+			if why == "" {
+				why = "not serving"
+			}
+		}
+		states = append(states, fmt.Sprintf("%s: %s", tc.record.Alias, why))
+	}
+	sort.Strings(states)
+	return sqlerr.Internal("no serving %s tablet for shard %s/%s (%s)", typ, keyspace, shard, strings.Join(states, "; "))
+}
+
+// status lists every tablet and its state for /debug/status.
+func (g *tabletGateway) status() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]string, 0, len(g.tablets))
+	for _, tc := range g.tablets {
+		state := "NOT SERVING"
+		if tc.serving.Load() {
+			state = "SERVING"
+		}
+		qps := 0.0
+		if h := tc.health.Load(); h != nil {
+			qps = h.GetStats().GetQps()
+		}
+		out = append(out, fmt.Sprintf("%-12s %s/%s %-8s %s %-11s qps=%.1f", tc.record.Alias, tc.record.Keyspace, tc.record.Shard,
+			strings.ToLower(tc.record.Type.String()), tc.addr, state, qps))
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,160 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/sqlrouter"
+	"github.com/shardgate/shardgate/topo"
+	"github.com/shardgate/shardgate/vindex"
+)
+
+// servingGraph is, per keyspace and tablet type, the shards serving now.
+type servingGraph map[string]map[topopb.TabletType][]sqlrouter.Shard
+
+// topology follows the topology in etcd and hands out immutable snapshots.
+type topology struct {
+	ts   *topo.Server
+	cell string
+	log  *zap.Logger
+
+	vschema atomic.Pointer[sqlrouter.VSchema]
+	serving atomic.Pointer[servingGraph]
+
+	vschemaReady chan struct{}
+	servingReady chan struct{}
+}
+
+func newTopology(ts *topo.Server, cell string, log *zap.Logger) *topology {
+	t := &topology{ts: ts, cell: cell, log: log, vschemaReady: make(chan struct{}), servingReady: make(chan struct{})}
+	t.vschema.Store(&sqlrouter.VSchema{Keyspaces: map[string]*sqlrouter.Keyspace{}})
+	t.serving.Store(&servingGraph{})
+	return t
+}
+
+// run follows the topology until ctx ends. Each watch retries until etcd
+// answers, so a gate can start before etcd does.
+func (t *topology) run(ctx context.Context) {
+	go retryWatch(ctx, t.log, "keyspaces", func() error {
+		ch, err := t.ts.WatchKeyspaces(ctx)
+		if err != nil {
+			return err
+		}
+		for snap := range ch {
+			t.applyKeyspaces(snap)
+		}
+		return nil
+	})
+	go retryWatch(ctx, t.log, "serving graph", func() error {
+		ch, err := t.ts.WatchSrvKeyspaces(ctx, t.cell)
+		if err != nil {
+			return err
+		}
+		for snap := range ch {
+			t.applyServing(snap)
+		}
+		return nil
+	})
+}
+
+func retryWatch(ctx context.Context, log *zap.Logger, what string, watch func() error) {
+	for ctx.Err() == nil {
+		if err := watch(); err != nil {
+			log.Warn("cannot watch the topology; retrying", zap.String("what", what), zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// waitReady waits until both the vschemas and the serving graph were read
+// once, or ctx ends.
+func (t *topology) waitReady(ctx context.Context) error {
+	for _, ch := range []chan struct{}{t.vschemaReady, t.servingReady} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the topology: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+func markReady(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// applyKeyspaces builds a new VSchema. A keyspace whose stored vschema no
+// longer validates keeps its previous one: an operator's mistake must not
+// take a serving keyspace down.
+func (t *topology) applyKeyspaces(snap map[string]topo.KeyspaceInfo) {
+	prev := t.vschema.Load()
+	next := &sqlrouter.VSchema{Keyspaces: make(map[string]*sqlrouter.Keyspace, len(snap))}
+	versions := make([]string, 0, len(snap))
+	for name, info := range snap {
+		ks, _, err := sqlrouter.ParseVSchema(name, info.Keyspace.Sharded, info.VSchema.JSON)
+		if err != nil {
+			t.log.Error("invalid vschema in topology; keeping the previous one", zap.String("keyspace", name), zap.Error(err))
+			if old, ok := prev.Keyspaces[name]; ok {
+				next.Keyspaces[name] = old
+			}
+			continue
+		}
+		next.Keyspaces[name] = ks
+		versions = append(versions, fmt.Sprintf("%s@%d", name, info.VSchema.Version))
+	}
+	sort.Strings(versions)
+	next.Version = strings.Join(versions, ",")
+	t.vschema.Store(next)
+	t.log.Info("vschema updated", zap.String("version", next.Version))
+	markReady(t.vschemaReady)
+}
+
+func (t *topology) applyServing(snap map[string]*topopb.SrvKeyspace) {
+	next := servingGraph{}
+	for ks, srv := range snap {
+		byType := map[topopb.TabletType][]sqlrouter.Shard{}
+		for _, p := range srv.Partitions {
+			shards := make([]sqlrouter.Shard, 0, len(p.Shards))
+			for _, ref := range p.Shards {
+				shards = append(shards, sqlrouter.Shard{
+					Name:     ref.Name,
+					KeyRange: vindex.KeyRange{Start: ref.KeyRange.GetStart(), End: ref.KeyRange.GetEnd()},
+				})
+			}
+			sort.Slice(shards, func(i, j int) bool { return string(shards[i].KeyRange.Start) < string(shards[j].KeyRange.Start) })
+			byType[p.TabletType] = shards
+		}
+		next[ks] = byType
+	}
+	t.serving.Store(&next)
+	markReady(t.servingReady)
+}
+
+// shards returns the keyspace's shards serving tabletType.
+func (t *topology) shards(keyspace string, tabletType topopb.TabletType) ([]sqlrouter.Shard, error) {
+	graph := *t.serving.Load()
+	byType, ok := graph[keyspace]
+	if !ok {
+		return nil, sqlerr.Internal("keyspace %s has no serving graph in cell %s: create its shards with `shardctl keyspace create`", keyspace, t.cell)
+	}
+	shards, ok := byType[tabletType]
+	if !ok || len(shards) == 0 {
+		return nil, sqlerr.Internal("keyspace %s has no shard serving %s tablets in cell %s", keyspace, strings.ToLower(tabletType.String()), t.cell)
+	}
+	return shards, nil
+}

@@ -134,4 +134,3 @@ func (h *mysqlHandler) ComBinlogDumpGTID(*mysql.Conn, string, uint64, replicatio
 func (h *mysqlHandler) WarningCount(*mysql.Conn) uint16 { return 0 }
 
 func (h *mysqlHandler) Env() *vtenv.Environment { return h.env }
-

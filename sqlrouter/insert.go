@@ -139,4 +139,3 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 	}
 	return combine(results), nil
 }
-

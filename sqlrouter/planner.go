@@ -53,9 +53,9 @@ type pass struct {
 
 // passes is the planner, in order.
 var passes = []pass{
-	{"resolve tables", resolveTables},                 // resolve_tables.go
+	{"resolve tables", resolveTables},                // resolve_tables.go
 	{"rewrite gate functions", rewriteGateFunctions}, // rewrite_gate_functions.go
-	{"choose route", chooseRoute},                     // choose_route.go
+	{"choose route", chooseRoute},                    // choose_route.go
 }
 
 // NewPlan plans a parsed statement. The statement must not be modified by

@@ -10,9 +10,15 @@ PROTOC_GEN_GO_VERSION      := $(shell $(GO) list -m -f '{{.Version}}' google.gol
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION        := v0.8.2
 
-.PHONY: help build test unit integration demo down bench proto proto-check lint fuzz clean
+.PHONY: help deps build test unit integration demo down bench proto proto-check lint fuzz clean
+
+# Packages whose tests start real mariadbd, etcd or Shardgate processes.
+INTEGRATION_PKGS := /internal/integration|/internal/localcluster|/tablet/mysqld
+UNIT_PKGS = $$($(GO) list ./... | grep -Ev '$(INTEGRATION_PKGS)')
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
+	@echo "make deps         install MariaDB, sysbench and protoc from Debian packages (needs root or sudo)"
 	@echo "make build        build shardgate, shardtablet, shardctl into bin/"
 	@echo "make demo         build, then run a local cluster (etcd, 4 MariaDB shards, tablets, gate on :15306)"
 	@echo "make down         stop the detached demo cluster"
@@ -20,6 +26,21 @@ help:
 	@echo "make bench        sysbench through the gate (1 and 4 shards) vs direct MariaDB, and Go benchmarks"
 	@echo "make proto        regenerate proto/*pb from proto/*.proto with the pinned generators"
 	@echo "make lint         gofmt, go vet, staticcheck"
+
+# deps installs the Debian packages the cluster, the tests and the benchmarks
+# need. The package's own MariaDB service is stopped: Shardgate starts its
+# own servers with their own data directories.
+deps:
+	@missing=""; \
+	command -v mariadbd >/dev/null || missing="$$missing mariadb-server"; \
+	command -v mariadb >/dev/null || missing="$$missing mariadb-client"; \
+	command -v sysbench >/dev/null || missing="$$missing sysbench"; \
+	command -v protoc >/dev/null || missing="$$missing protobuf-compiler"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi; \
+	if command -v systemctl >/dev/null && systemctl is-active --quiet mariadb 2>/dev/null; then $(SUDO) systemctl stop mariadb || true; fi
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -36,15 +57,14 @@ down:
 
 # Unit tests need no network; integration tests (package internal/integration
 # and any test that starts mariadbd or etcd) run the real thing.
-test: lint proto-check build
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /internal/integration)
-	$(GO) test -count=1 -timeout 20m -p 1 ./internal/integration/...
+test: lint proto-check build unit integration
 
 unit:
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /internal/integration)
+	$(GO) test -race -count=1 $(UNIT_PKGS)
 
+# Integration tests run one package at a time: each starts MariaDB servers.
 integration: build
-	$(GO) test -count=1 -timeout 20m -p 1 -v ./internal/integration/...
+	$(GO) test -count=1 -timeout 25m -p 1 $$($(GO) list ./... | grep -E '$(INTEGRATION_PKGS)')
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./vindex/... ./sqlrouter/... ./gateway/...

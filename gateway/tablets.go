@@ -196,15 +196,6 @@ func (g *tabletGateway) pick(keyspace, shard string, tabletType topopb.TabletTyp
 	return nil, noTabletError(keyspace, shard, tabletType, candidates)
 }
 
-// byAlias returns the tablet a transaction is pinned to, serving or not: a
-// transaction must finish where it started.
-func (g *tabletGateway) byAlias(alias string) (*tabletConn, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	tc, ok := g.tablets[alias]
-	return tc, ok
-}
-
 func noTabletError(keyspace, shard string, tabletType topopb.TabletType, candidates []*tabletConn) error {
 	typ := strings.ToLower(tabletType.String())
 	if len(candidates) == 0 {

@@ -71,7 +71,7 @@ func resolveTables(st *planState) error {
 		st.keyspace = ks
 		userTables++
 		t := ks.Tables[strings.ToLower(tn.Name.String())]
-		if ks.Sharded && t == nil {
+		if _, ddl := st.stmt.(sqlparser.DDLStatement); ks.Sharded && t == nil && !ddl {
 			return sqlerr.New(sqlerror.ERNoSuchTable, sqlerror.SSUnknownTable,
 				"Table '%s.%s' is not in the vschema of sharded keyspace %s: add it with `shardctl vschema apply`", ks.Name, tn.Name.String(), ks.Name)
 		}

@@ -73,6 +73,12 @@ func (r *Route) Describe() string {
 		}
 		fmt.Fprintf(&b, " vindex=%s values=[%s]", r.Vindex.String(), strings.Join(vals, ", "))
 	}
+	if r.mergeBlocker != "" {
+		fmt.Fprintf(&b, " multi-shard=refused(%s)", r.mergeBlocker)
+	}
+	if r.limit != nil {
+		fmt.Fprintf(&b, " gate-limit=%s", sqlparser.String(r.limit))
+	}
 	if r.query != nil {
 		fmt.Fprintf(&b, " query=%q", r.query.Query)
 	} else {

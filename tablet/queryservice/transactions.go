@@ -28,11 +28,10 @@ type transaction struct {
 // wall clock so that an id from before a tablet restart never names a
 // transaction after it.
 type transactions struct {
-	mu      sync.Mutex
-	open    map[int64]*transaction
-	ended   map[int64]string // recently ended ids -> why, for clear errors
-	lastID  atomic.Int64
-	idleFor time.Duration
+	mu     sync.Mutex
+	open   map[int64]*transaction
+	ended  map[int64]string // recently ended ids -> why, for clear errors
+	lastID atomic.Int64
 }
 
 func newTransactions() *transactions {

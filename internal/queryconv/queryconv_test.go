@@ -1,0 +1,51 @@
+package queryconv
+
+import (
+	"testing"
+
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+	vquerypb "vitess.io/vitess/go/vt/proto/query"
+)
+
+func TestResultRoundTripKeepsTypesNullsAndBytes(t *testing.T) {
+	in := &sqltypes.Result{
+		Fields: []*vquerypb.Field{
+			{Name: "id", Type: sqltypes.Int64, Flags: 32768},
+			{Name: "price", Type: sqltypes.Decimal, Decimals: 2, ColumnLength: 12},
+			{Name: "b", Type: sqltypes.VarBinary, Charset: 63},
+			{Name: "s", Type: sqltypes.VarChar, Charset: 45},
+		},
+		Rows: []sqltypes.Row{
+			{sqltypes.NewInt64(-7), sqltypes.NewDecimal("1.50"), sqltypes.MakeTrusted(sqltypes.VarBinary, []byte{0, 1, 255}), sqltypes.NewVarChar("ü€")},
+			{sqltypes.NULL, sqltypes.NULL, sqltypes.MakeTrusted(sqltypes.VarBinary, []byte{}), sqltypes.NULL},
+		},
+		RowsAffected: 3, InsertID: 9,
+	}
+	out, err := ResultFromProto(ResultToProto(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.Equal(in) {
+		t.Fatalf("round trip changed the result:\n in: %v\nout: %v", in, out)
+	}
+	if out.Rows[1][2].IsNull() {
+		t.Fatal("an empty binary value must not turn into NULL")
+	}
+}
+
+func TestMalformedRowIsAnError(t *testing.T) {
+	p := ResultToProto(&sqltypes.Result{Fields: []*vquerypb.Field{{Name: "a", Type: sqltypes.VarChar}}, Rows: []sqltypes.Row{{sqltypes.NewVarChar("abc")}}})
+	p.Rows[0].Lengths[0] = 10
+	if _, err := ResultFromProto(p); err == nil {
+		t.Fatal("a length past the row buffer must be an error, not a panic")
+	}
+}
+
+func TestMySQLErrorCrossesGRPC(t *testing.T) {
+	err := ErrorFromStatus(ErrorToStatus(sqlerror.NewSQLError(sqlerror.ERDupEntry, "23000", "Duplicate entry '1' for key 'PRIMARY'")))
+	se, ok := err.(*sqlerror.SQLError)
+	if !ok || se.Num != sqlerror.ERDupEntry || se.State != "23000" || se.Message != "Duplicate entry '1' for key 'PRIMARY'" {
+		t.Fatalf("got %#v", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"vitess.io/vitess/go/sqltypes"
 	vquerypb "vitess.io/vitess/go/vt/proto/query"
 
+	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
 )
 
@@ -179,10 +180,12 @@ func ErrorToStatus(err error) error {
 	if err == nil {
 		return nil
 	}
-	var se *sqlerror.SQLError
-	if !errors.As(err, &se) {
+	var inner *sqlerror.SQLError
+	if !errors.As(err, &inner) {
 		return status.Error(codes.Unknown, err.Error())
 	}
+	// sqlerr.From keeps the context wrapped around the MySQL error.
+	se := sqlerr.From(err)
 	st := status.New(grpcCode(se.Num), se.Message)
 	withDetail, derr := st.WithDetails(&querypb.MySQLError{Code: uint32(se.Num), SqlState: se.State, Message: se.Message})
 	if derr != nil {

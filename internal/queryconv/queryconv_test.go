@@ -1,6 +1,7 @@
 package queryconv
 
 import (
+	"fmt"
 	"testing"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -46,6 +47,15 @@ func TestMySQLErrorCrossesGRPC(t *testing.T) {
 	err := ErrorFromStatus(ErrorToStatus(sqlerror.NewSQLError(sqlerror.ERDupEntry, "23000", "Duplicate entry '1' for key 'PRIMARY'")))
 	se, ok := err.(*sqlerror.SQLError)
 	if !ok || se.Num != sqlerror.ERDupEntry || se.State != "23000" || se.Message != "Duplicate entry '1' for key 'PRIMARY'" {
+		t.Fatalf("got %#v", err)
+	}
+}
+
+func TestWrappedMySQLErrorKeepsItsContext(t *testing.T) {
+	base := sqlerror.NewSQLError(sqlerror.ERQueryInterrupted, "70100", "statement killed")
+	err := ErrorFromStatus(ErrorToStatus(fmt.Errorf("%w; transaction 7 was rolled back", base)))
+	se, ok := err.(*sqlerror.SQLError)
+	if !ok || se.Num != sqlerror.ERQueryInterrupted || se.Message != "statement killed; transaction 7 was rolled back" {
 		t.Fatalf("got %#v", err)
 	}
 }

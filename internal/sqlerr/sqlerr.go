@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 )
@@ -56,8 +57,9 @@ func From(err error) *Error {
 	var se *sqlerror.SQLError
 	if errors.As(err, &se) {
 		if outer := err.Error(); se != error(err) && outer != se.Error() {
-			// Keep the context the wrappers added, but only once.
-			msg := trimSuffix(outer, " (errno "+fmt.Sprint(int(se.Num))+") (sqlstate "+se.State+")")
+			// Keep the context the wrappers added, with the inner error's
+			// text but not its "(errno N) (sqlstate S)" decoration.
+			msg := strings.Replace(outer, se.Error(), se.Message, 1)
 			return &Error{Num: se.Num, State: se.State, Message: msg}
 		}
 		return se
@@ -69,11 +71,4 @@ func From(err error) *Error {
 		return Interrupted("%v", err)
 	}
 	return Internal("%v", err)
-}
-
-func trimSuffix(s, suffix string) string {
-	if len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix {
-		return s[:len(s)-len(suffix)]
-	}
-	return s
 }

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shardgate/shardgate/examples/commerce"
+	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/internal/localcluster"
+)
+
+// localFlags are the flags of `shardctl local up`.
+type localFlags struct {
+	dataDir   string
+	keyspaces []string // NAME:SHARDS
+	vschemas  []string // KEYSPACE=FILE
+	schemas   []string // KEYSPACE=FILE
+	basePort  int
+	detach    bool
+	supervise bool // hidden: this process is the detached supervisor
+	timeout   time.Duration
+}
+
+func defaultDataDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".shardgate/local"
+	}
+	return filepath.Join(home, ".shardgate", "local")
+}
+
+func localCommand(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "local",
+		Short: "Run a whole cluster on this machine: embedded etcd, a MariaDB server and tablet per shard, a gate",
+	}
+	f := &localFlags{}
+	up := &cobra.Command{
+		Use:   "up",
+		Short: "Start a local cluster (restarting on an existing --data-dir keeps its data)",
+		Long: `Start a local cluster: embedded etcd, one mariadbd and one shardtablet per
+shard, and a shardgate, all on 127.0.0.1. It runs until Ctrl-C (or SIGTERM),
+then stops everything; with --detach it runs in the background until
+` + "`shardctl local down`" + `.
+
+Without --keyspace it starts keyspace commerce with 4 shards and the schema
+and vschema of examples/commerce (built into shardctl). A keyspace named
+commerce gets that example schema and vschema unless --schema or --vschema
+say otherwise. The schema runs once, when the data dir is new; vschemas are
+applied when their keyspace is created.
+
+Ports are Vitess's defaults (gate MySQL 15306, gRPC 15991, HTTP 15001, etcd
+2379, tablets 16100+, MySQL 17100+); --base-port shifts them all by
+base-port - 15000, so that clusters run side by side.`,
+		Example: `  shardctl local up
+  shardctl local up --detach --data-dir /tmp/sg --keyspace commerce:4 --keyspace lookup:1
+  shardctl local up --keyspace ks:-80,80- --vschema ks=vschema.json --schema ks=schema.sql --base-port 25000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return localUp(cmd.Context(), a, f) },
+	}
+	fl := up.Flags()
+	fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "directory for all of the cluster's data, logs and state")
+	fl.StringArrayVar(&f.keyspaces, "keyspace", nil, "keyspace as NAME:SHARDS, SHARDS a count (commerce:4, lookup:1) or shard names (ks:-80,80-); repeatable")
+	fl.StringArrayVar(&f.vschemas, "vschema", nil, "vschema of a keyspace as KEYSPACE=FILE; repeatable")
+	fl.StringArrayVar(&f.schemas, "schema", nil, "SQL schema of a keyspace as KEYSPACE=FILE, run on every shard; repeatable")
+	fl.IntVar(&f.basePort, "base-port", 0, "shift every port by this minus 15000 (e.g. 25000: gate on 25306, etcd on 12379)")
+	fl.BoolVar(&f.detach, "detach", false, "run in the background, until shardctl local down stops it")
+	fl.DurationVar(&f.timeout, "timeout", localcluster.DefaultStartTimeout, "how long the cluster may take to come up")
+	fl.BoolVar(&f.supervise, "supervise", false, "run as the supervisor of a detached cluster (used by --detach)")
+	_ = fl.MarkHidden("supervise")
+
+	var downDir string
+	down := &cobra.Command{
+		Use:   "down",
+		Short: "Stop the local cluster in --data-dir and wait until every process of it is gone",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := localcluster.Down(cmd.Context(), downDir, a.log); err != nil {
+				return err
+			}
+			fmt.Printf("stopped the local cluster in %s\n", downDir)
+			return nil
+		},
+	}
+	down.Flags().StringVar(&downDir, "data-dir", defaultDataDir(), "data directory of the cluster")
+
+	var statusDir string
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "List the parts of the local cluster in --data-dir and whether each runs",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return localStatus(statusDir) },
+	}
+	status.Flags().StringVar(&statusDir, "data-dir", defaultDataDir(), "data directory of the cluster")
+
+	cmd.AddCommand(up, down, status)
+	return cmd
+}
+
+func localUp(ctx context.Context, a *app, f *localFlags) error {
+	cfg, err := f.config(a.topoRoot)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if f.detach {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		// Startup is bounded by --timeout in the supervisor; leave it time
+		// to report why it failed.
+		dctx, cancel := context.WithTimeout(ctx, f.timeout+30*time.Second)
+		defer cancel()
+		st, err := localcluster.Detach(dctx, cfg.DataDir, f.supervisorArgs(exe, cfg, a))
+		if err != nil {
+			return err
+		}
+		printBanner(st, true)
+		return nil
+	}
+
+	// Foreground, or the detached supervisor: run until told to stop.
+	// Closing the terminal (SIGHUP) stops the cluster cleanly too.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
+	defer stop()
+	c, err := localcluster.Up(ctx, cfg, a.log)
+	if err != nil {
+		return err
+	}
+	st := c.State()
+	printBanner(&st, f.supervise)
+	<-ctx.Done()
+	fmt.Println("stopping the local cluster...")
+	if err := c.Close(); err != nil {
+		return err
+	}
+	fmt.Println("stopped")
+	return nil
+}
+
+// config builds the cluster's Config from the flags; file paths become
+// absolute, so the detached supervisor reads the same files.
+func (f *localFlags) config(topoRoot string) (localcluster.Config, error) {
+	cfg := localcluster.Config{BasePort: f.basePort, TopoRoot: topoRoot, StartTimeout: f.timeout}
+	dir, err := filepath.Abs(f.dataDir)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.DataDir = dir
+	specs := f.keyspaces
+	if len(specs) == 0 {
+		specs = []string{commerce.Keyspace + ":" + strconv.Itoa(commerce.Shards)}
+	}
+	vschemas, err := keyspaceFiles("--vschema", f.vschemas, specs)
+	if err != nil {
+		return cfg, err
+	}
+	schemas, err := keyspaceFiles("--schema", f.schemas, specs)
+	if err != nil {
+		return cfg, err
+	}
+	for _, spec := range specs {
+		name, shardSpec, ok := strings.Cut(spec, ":")
+		if !ok {
+			shardSpec = "1"
+		}
+		shards, err := admin.ParseShards(shardSpec)
+		if err != nil {
+			return cfg, fmt.Errorf("--keyspace %s: %w", spec, err)
+		}
+		ks := localcluster.KeyspaceSpec{Name: name, Shards: shards}
+		if name == commerce.Keyspace {
+			ks.VSchema, ks.Schema = commerce.VSchema, commerce.Schema
+		}
+		if path, ok := vschemas[name]; ok {
+			if ks.VSchema, err = os.ReadFile(path); err != nil {
+				return cfg, fmt.Errorf("--vschema %s: %w", name, err)
+			}
+		}
+		if path, ok := schemas[name]; ok {
+			if ks.Schema, err = os.ReadFile(path); err != nil {
+				return cfg, fmt.Errorf("--schema %s: %w", name, err)
+			}
+		}
+		cfg.Keyspaces = append(cfg.Keyspaces, ks)
+	}
+	return cfg, nil
+}
+
+// keyspaceFiles parses KEYSPACE=FILE flags into absolute paths by keyspace.
+func keyspaceFiles(flag string, values, specs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range values {
+		ks, path, ok := strings.Cut(v, "=")
+		if !ok || ks == "" || path == "" {
+			return nil, fmt.Errorf("%s %q: want KEYSPACE=FILE", flag, v)
+		}
+		known := false
+		for _, s := range specs {
+			if name, _, _ := strings.Cut(s, ":"); name == ks {
+				known = true
+			}
+		}
+		if !known {
+			return nil, fmt.Errorf("%s %s: there is no --keyspace %s", flag, v, ks)
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, err
+		}
+		out[ks] = abs
+	}
+	return out, nil
+}
+
+// supervisorArgs is the command line that runs this cluster as a detached
+// supervisor: shardctl itself, with the same settings and --supervise.
+func (f *localFlags) supervisorArgs(exe string, cfg localcluster.Config, a *app) []string {
+	args := []string{exe, "local", "up", "--supervise",
+		"--data-dir", cfg.DataDir,
+		"--base-port", strconv.Itoa(f.basePort),
+		"--timeout", f.timeout.String(),
+		"--topo-root", a.topoRoot,
+		"--log-level", a.logOpts.Level,
+	}
+	for _, k := range f.keyspaces {
+		args = append(args, "--keyspace", k)
+	}
+	for flag, values := range map[string][]string{"--vschema": f.vschemas, "--schema": f.schemas} {
+		for _, v := range values {
+			ks, path, _ := strings.Cut(v, "=")
+			if abs, err := filepath.Abs(path); err == nil {
+				path = abs
+			}
+			args = append(args, flag, ks+"="+path)
+		}
+	}
+	return args
+}
+
+func printBanner(st *localcluster.State, detached bool) {
+	db := ""
+	if len(st.Keyspaces) > 0 {
+		db = " " + st.Keyspaces[0]
+	}
+	topoFlag := ""
+	if st.Ports.EtcdClient != localcluster.DefaultEtcdClientPort {
+		topoFlag = " --topo " + st.Topo
+	}
+	fmt.Printf("\nLocal cluster serving (data in %s, supervisor pid %d).\n", st.DataDir, st.Supervisor.PID)
+	fmt.Printf("  Connect with:  mysql -h127.0.0.1 -P%d -uroot%s\n", st.Ports.GateMySQL, db)
+	fmt.Printf("  Tablets:       shardctl%s tablet list\n", topoFlag)
+	fmt.Printf("  Logs:          %s\n", filepath.Join(st.DataDir, "logs"))
+	if detached {
+		fmt.Printf("  Stop with:     shardctl local down --data-dir %s\n", st.DataDir)
+	} else {
+		fmt.Printf("  Stop with:     Ctrl-C\n")
+	}
+}
+
+func localStatus(dataDir string) error {
+	rep, err := localcluster.Status(dataDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: start one with `shardctl local up --data-dir %s`", err, dataDir)
+	}
+	if err != nil {
+		return err
+	}
+	st := rep.State
+	fmt.Printf("local cluster in %s: %s\n", st.DataDir, st.Status)
+	if st.Error != "" {
+		fmt.Printf("error: %s\n", st.Error)
+	}
+	supervisor := "not running"
+	if rep.SupervisorAlive {
+		supervisor = "running"
+	}
+	fmt.Printf("supervisor: pid %d, %s\n", st.Supervisor.PID, supervisor)
+	if !rep.SupervisorAlive && len(rep.Parts) > 0 {
+		fmt.Printf("the supervisor is gone: `shardctl local down --data-dir %s` stops what is left\n", st.DataDir)
+	}
+	if len(rep.Parts) == 0 {
+		fmt.Println("no process of the cluster runs")
+		return nil
+	}
+	fmt.Println()
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "PART\tPID\tSTATE\tADDRESS\tLOG")
+	for _, p := range rep.Parts {
+		state := "running"
+		if !p.Alive {
+			state = "gone"
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", p.Name, p.PID, state, p.Addr, p.Log)
+	}
+	return w.Flush()
+}

@@ -1,0 +1,87 @@
+// Command shardctl administers a Shardgate cluster: keyspaces, shards,
+// tablets, vschemas and schemas in the topology, and `shardctl local` runs
+// a whole cluster on one machine. It only parses flags and calls
+// internal/admin and internal/localcluster.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/internal/logging"
+	"github.com/shardgate/shardgate/topo"
+)
+
+// app holds the global flags and what they build.
+type app struct {
+	topoEndpoints []string
+	topoRoot      string
+	logOpts       logging.Options
+	log           *zap.Logger
+}
+
+// openTopo connects to the topology named by --topo and --topo-root.
+func (a *app) openTopo(ctx context.Context) (*topo.Server, error) {
+	return admin.OpenTopo(ctx, a.topoEndpoints, a.topoRoot, a.log)
+}
+
+// withTopo runs fn with an open topology and closes it afterwards.
+func (a *app) withTopo(fn func(ctx context.Context, ts *topo.Server) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		ts, err := a.openTopo(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer ts.Close()
+		return fn(cmd.Context(), ts)
+	}
+}
+
+func main() {
+	a := &app{}
+	root := &cobra.Command{
+		Use:           "shardctl",
+		Short:         "Administer a Shardgate cluster, or run one locally",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			log, err := logging.New(a.logOpts)
+			if err != nil {
+				return err
+			}
+			a.log = log
+			return nil
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringSliceVar(&a.topoEndpoints, "topo", []string{"127.0.0.1:2379"}, "etcd endpoints of the topology")
+	pf.StringVar(&a.topoRoot, "topo-root", topo.DefaultRoot, "key prefix of the topology in etcd")
+	pf.StringVar(&a.logOpts.Level, "log-level", "info", "log level: debug, info, warn, error")
+
+	root.AddCommand(
+		keyspaceCommand(a),
+		shardCommand(a),
+		tabletCommand(a),
+		vschemaCommand(a),
+		schemaCommand(a),
+		localCommand(a),
+	)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := root.ExecuteContext(ctx)
+	stop()
+	if a.log != nil {
+		_ = a.log.Sync()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "shardctl:", err)
+		os.Exit(1)
+	}
+}

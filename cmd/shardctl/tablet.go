@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/topo"
+)
+
+func tabletCommand(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "tablet", Short: "List tablets"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List every tablet with its health (SERVING, NOT_SERVING or UNREACHABLE)",
+		Args:  cobra.NoArgs,
+		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
+			statuses, err := admin.ListTablets(ctx, ts)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "ALIAS\tKEYSPACE\tSHARD\tTYPE\tADDRESS\tSTATE\tDETAIL")
+			for _, st := range statuses {
+				t := st.Tablet
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Alias, t.Keyspace, t.Shard,
+					strings.ToLower(t.Type.String()), st.Address(), st.State, st.Detail)
+			}
+			return w.Flush()
+		}),
+	})
+	return cmd
+}

@@ -1,0 +1,312 @@
+package localcluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/tablet/mysqld"
+	"github.com/shardgate/shardgate/topo"
+	"github.com/shardgate/shardgate/vindex"
+)
+
+// Default ports: Vitess's local defaults, so guides and habits carry over.
+// Tablet i (counting the shards of all keyspaces in order from 0) uses the
+// tablet and MySQL bases plus i.
+const (
+	DefaultBasePort       = 15000
+	DefaultEtcdClientPort = 2379
+	DefaultEtcdPeerPort   = 2380
+	DefaultGateMySQLPort  = 15306
+	DefaultGateGRPCPort   = 15991
+	DefaultGateHTTPPort   = 15001
+	DefaultTabletGRPCBase = 16100
+	DefaultTabletHTTPBase = 15100
+	DefaultMySQLBase      = 17100
+)
+
+// DefaultStartTimeout bounds Up unless Config.StartTimeout says otherwise.
+const DefaultStartTimeout = 3 * time.Minute
+
+// firstTabletUID is the uid of tablet 0: its alias is <cell>-100.
+const firstTabletUID = 100
+
+// KeyspaceSpec is a keyspace of a local cluster.
+type KeyspaceSpec struct {
+	Name string
+	// Shards names the shards ("-80", "80-"); when empty, ShardCount even
+	// shards are made (vindex.EvenShards), and with neither, one shard "0".
+	Shards     []string
+	ShardCount int
+	// Sharded makes a single-shard keyspace sharded. A keyspace with more
+	// than one shard, or whose VSchema says "sharded": true, is sharded
+	// anyway.
+	Sharded bool
+	// VSchema is the vschema JSON, applied when the keyspace is created.
+	// Nil: none.
+	VSchema []byte
+	// Schema is SQL run on every shard once, when the cluster first comes
+	// up with this keyspace. Nil: none.
+	Schema []byte
+}
+
+// Config describes a local cluster. Zero fields take their defaults (see
+// Defaults); DataDir and at least one keyspace are required.
+type Config struct {
+	// DataDir holds everything the cluster writes: etcd's data, each
+	// shard's MariaDB data, logs, and the state file cluster.json.
+	DataDir   string
+	Keyspaces []KeyspaceSpec
+
+	// Cell is the cell of the tablets and serving graph (topo.DefaultCell).
+	Cell string
+	// TopoRoot is the key prefix of the topology in etcd (topo.DefaultRoot).
+	TopoRoot string
+
+	// BasePort, when set, shifts every port below by BasePort-15000, so
+	// BasePort 25000 puts the gate's MySQL port on 25306 and etcd on 12379.
+	// Two clusters with base ports far enough apart run side by side.
+	BasePort       int
+	EtcdClientPort int
+	EtcdPeerPort   int
+	GateMySQLPort  int
+	GateGRPCPort   int
+	GateHTTPPort   int
+	TabletGRPCBase int
+	TabletHTTPBase int
+	MySQLBase      int
+
+	// BinDir is where the shardgate and shardtablet binaries are. Empty:
+	// the directory of the running executable, then $PATH.
+	BinDir string
+	// MySQLBinary is the MariaDB server. Empty: mysqld.FindBinary.
+	MySQLBinary string
+
+	// StartTimeout bounds Up (DefaultStartTimeout).
+	StartTimeout time.Duration
+}
+
+// Defaults returns a Config with every default filled in, but no DataDir
+// and no keyspace.
+func Defaults() Config {
+	return Config{
+		Cell:           topo.DefaultCell,
+		TopoRoot:       topo.DefaultRoot,
+		EtcdClientPort: DefaultEtcdClientPort,
+		EtcdPeerPort:   DefaultEtcdPeerPort,
+		GateMySQLPort:  DefaultGateMySQLPort,
+		GateGRPCPort:   DefaultGateGRPCPort,
+		GateHTTPPort:   DefaultGateHTTPPort,
+		TabletGRPCBase: DefaultTabletGRPCBase,
+		TabletHTTPBase: DefaultTabletHTTPBase,
+		MySQLBase:      DefaultMySQLBase,
+		StartTimeout:   DefaultStartTimeout,
+	}
+}
+
+// withDefaults fills zero fields from Defaults.
+func (c Config) withDefaults() Config {
+	d := Defaults()
+	setString := func(v *string, def string) {
+		if *v == "" {
+			*v = def
+		}
+	}
+	setInt := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setString(&c.Cell, d.Cell)
+	setString(&c.TopoRoot, d.TopoRoot)
+	setInt(&c.EtcdClientPort, d.EtcdClientPort)
+	setInt(&c.EtcdPeerPort, d.EtcdPeerPort)
+	setInt(&c.GateMySQLPort, d.GateMySQLPort)
+	setInt(&c.GateGRPCPort, d.GateGRPCPort)
+	setInt(&c.GateHTTPPort, d.GateHTTPPort)
+	setInt(&c.TabletGRPCBase, d.TabletGRPCBase)
+	setInt(&c.TabletHTTPBase, d.TabletHTTPBase)
+	setInt(&c.MySQLBase, d.MySQLBase)
+	if c.StartTimeout == 0 {
+		c.StartTimeout = d.StartTimeout
+	}
+	return c
+}
+
+// Ports are the ports a cluster uses, after BasePort's shift.
+type Ports struct {
+	EtcdClient     int `json:"etcd_client"`
+	EtcdPeer       int `json:"etcd_peer"`
+	GateMySQL      int `json:"gate_mysql"`
+	GateGRPC       int `json:"gate_grpc"`
+	GateHTTP       int `json:"gate_http"`
+	TabletGRPCBase int `json:"tablet_grpc_base"`
+	TabletHTTPBase int `json:"tablet_http_base"`
+	MySQLBase      int `json:"mysql_base"`
+}
+
+// Ports returns the ports c uses: its fields (or their defaults) shifted by
+// BasePort-15000 when BasePort is set.
+func (c Config) Ports() Ports {
+	c = c.withDefaults()
+	shift := 0
+	if c.BasePort != 0 {
+		shift = c.BasePort - DefaultBasePort
+	}
+	return Ports{
+		EtcdClient:     c.EtcdClientPort + shift,
+		EtcdPeer:       c.EtcdPeerPort + shift,
+		GateMySQL:      c.GateMySQLPort + shift,
+		GateGRPC:       c.GateGRPCPort + shift,
+		GateHTTP:       c.GateHTTPPort + shift,
+		TabletGRPCBase: c.TabletGRPCBase + shift,
+		TabletHTTPBase: c.TabletHTTPBase + shift,
+		MySQLBase:      c.MySQLBase + shift,
+	}
+}
+
+// keyspacePlan is a keyspace spec resolved: its shards named and checked.
+type keyspacePlan struct {
+	admin.KeyspacePlan
+	VSchema, Schema []byte
+}
+
+// tabletPlan is one shard's tablet and MySQL server.
+type tabletPlan struct {
+	Alias           string
+	UID             int
+	Keyspace, Shard string
+	GRPCPort        int
+	HTTPPort        int
+	MySQL           mysqld.Config
+}
+
+// plan is a validated Config with everything derived from it.
+type plan struct {
+	cfg       Config // defaults filled in, DataDir absolute
+	ports     Ports
+	keyspaces []keyspacePlan
+	tablets   []tabletPlan
+}
+
+// Validate reports the first thing wrong with c, or nil.
+func (c Config) Validate() error {
+	_, err := c.plan()
+	return err
+}
+
+func (c Config) plan() (*plan, error) {
+	c = c.withDefaults()
+	if c.DataDir == "" {
+		return nil, errors.New("local cluster: DataDir is required")
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("local cluster: DataDir %q: %w", c.DataDir, err)
+	}
+	c.DataDir = abs
+	if len(c.Keyspaces) == 0 {
+		return nil, errors.New("local cluster: no keyspace given")
+	}
+	if err := topo.ValidateName("cell", c.Cell); err != nil {
+		return nil, fmt.Errorf("local cluster: %w", err)
+	}
+	if c.BasePort < 0 || c.BasePort > 65535 {
+		return nil, fmt.Errorf("local cluster: base port %d is not a TCP port", c.BasePort)
+	}
+	p := &plan{cfg: c, ports: c.Ports()}
+	seen := map[string]bool{}
+	for _, spec := range c.Keyspaces {
+		if seen[spec.Name] {
+			return nil, fmt.Errorf("local cluster: keyspace %s is given twice", spec.Name)
+		}
+		seen[spec.Name] = true
+		shards := spec.Shards
+		if len(shards) == 0 {
+			n := max(spec.ShardCount, 1)
+			if shards, err = vindex.EvenShards(n); err != nil {
+				return nil, fmt.Errorf("local cluster: keyspace %s: %w", spec.Name, err)
+			}
+		}
+		ks, err := admin.NewKeyspacePlan(spec.Name, shards, spec.Sharded || vschemaSaysSharded(spec.VSchema))
+		if err != nil {
+			return nil, fmt.Errorf("local cluster: %w", err)
+		}
+		p.keyspaces = append(p.keyspaces, keyspacePlan{KeyspacePlan: ks, VSchema: spec.VSchema, Schema: spec.Schema})
+		for _, shard := range ks.Shards {
+			i := len(p.tablets)
+			uid := firstTabletUID + i
+			p.tablets = append(p.tablets, tabletPlan{
+				Alias:    c.Cell + "-" + strconv.Itoa(uid),
+				UID:      uid,
+				Keyspace: ks.Name,
+				Shard:    shard,
+				GRPCPort: p.ports.TabletGRPCBase + i,
+				HTTPPort: p.ports.TabletHTTPBase + i,
+				MySQL: mysqld.Config{
+					DataDir:  filepath.Join(c.DataDir, ks.Name, shard, "mysql"),
+					Port:     p.ports.MySQLBase + i,
+					ServerID: uint32(uid),
+					Binary:   c.MySQLBinary,
+				},
+			})
+		}
+	}
+	owner := map[int]string{}
+	for _, u := range p.portUses() {
+		if u.port < 1 || u.port > 65535 {
+			return nil, fmt.Errorf("local cluster: the %s port would be %d, not a TCP port: choose another base port", u.what, u.port)
+		}
+		if other, ok := owner[u.port]; ok {
+			return nil, fmt.Errorf("local cluster: port %d is wanted by both the %s and the %s: change the port bases", u.port, other, u.what)
+		}
+		owner[u.port] = u.what
+	}
+	for _, t := range p.tablets {
+		if err := t.MySQL.Validate(); err != nil {
+			return nil, fmt.Errorf("local cluster: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// vschemaSaysSharded peeks at a vschema's "sharded" field; the full check
+// happens when it is applied.
+func vschemaSaysSharded(vschema []byte) bool {
+	var v struct {
+		Sharded bool `json:"sharded"`
+	}
+	return json.Unmarshal(vschema, &v) == nil && v.Sharded
+}
+
+type portUse struct {
+	port int
+	what string
+}
+
+// portUses lists every port the cluster listens on and who wants it.
+func (p *plan) portUses() []portUse {
+	uses := []portUse{
+		{p.ports.EtcdClient, "etcd client"},
+		{p.ports.EtcdPeer, "etcd peer"},
+		{p.ports.GateMySQL, "gate MySQL"},
+		{p.ports.GateGRPC, "gate gRPC"},
+		{p.ports.GateHTTP, "gate HTTP"},
+	}
+	for _, t := range p.tablets {
+		uses = append(uses,
+			portUse{t.GRPCPort, "tablet " + t.Alias + " gRPC"},
+			portUse{t.HTTPPort, "tablet " + t.Alias + " HTTP"},
+			portUse{t.MySQL.Port, "mysqld of " + t.Keyspace + "/" + t.Shard},
+		)
+	}
+	return uses
+}
+
+func (p *plan) topoAddr() string { return "127.0.0.1:" + strconv.Itoa(p.ports.EtcdClient) }
+
+func (p *plan) logDir() string { return filepath.Join(p.cfg.DataDir, "logs") }

@@ -48,9 +48,6 @@ build:
 DEMO_DIR ?= $(HOME)/.shardgate/demo
 demo: build
 	$(BIN)/shardctl local up --data-dir $(DEMO_DIR) --detach
-	@echo
-	@echo "Connect with:  mysql -h127.0.0.1 -P15306 -uroot commerce"
-	@echo "Stop with:     make down"
 
 down:
 	$(BIN)/shardctl local down --data-dir $(DEMO_DIR)
@@ -64,7 +61,7 @@ unit:
 
 # Integration tests run one package at a time: each starts MariaDB servers.
 integration: build
-	$(GO) test -count=1 -timeout 25m -p 1 $$($(GO) list ./... | grep -E '$(INTEGRATION_PKGS)')
+	SHARDGATE_TEST_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 25m -p 1 $$($(GO) list ./... | grep -E '$(INTEGRATION_PKGS)')
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./vindex/... ./sqlrouter/... ./gateway/...

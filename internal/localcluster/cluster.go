@@ -299,25 +299,17 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string) error {
 	return c.saveLocked()
 }
 
-// initMu serializes mysqld.Init: concurrent mariadb-install-db runs share
-// the bootstrap server's tmpdir (/tmp) and now and then fail on each
-// other's temporary tables ("Unknown table 'mysql.tmp_proxies_priv'").
-var initMu sync.Mutex
-
-// startMySQLDs initializes (first time only, one at a time; see initMu)
-// and starts every shard's mariadbd, each start overlapping the next init.
+// startMySQLDs initializes (first time only) and starts every shard's
+// mariadbd in parallel.
 func (c *Cluster) startMySQLDs(ctx context.Context) error {
 	errs := make([]error, len(c.p.tablets))
 	var wg sync.WaitGroup
 	for i, t := range c.p.tablets {
-		initMu.Lock()
-		err := mysqld.Init(ctx, t.MySQL)
-		initMu.Unlock()
-		if err != nil {
-			errs[i] = fmt.Errorf("mysqld of %s/%s: %w", t.Keyspace, t.Shard, err)
-			break
-		}
 		wg.Go(func() {
+			if err := mysqld.Init(ctx, t.MySQL); err != nil {
+				errs[i] = fmt.Errorf("mysqld of %s/%s: %w", t.Keyspace, t.Shard, err)
+				return
+			}
 			proc, err := mysqld.Start(ctx, t.MySQL)
 			if err != nil {
 				errs[i] = fmt.Errorf("mysqld of %s/%s: %w", t.Keyspace, t.Shard, err)

@@ -78,9 +78,17 @@ func Init(ctx context.Context, cfg Config) error {
 	}
 	defer os.Remove(sqlFile)
 
+	// A tmpdir of its own: concurrent bootstrap servers sharing /tmp fail
+	// now and then on each other's temporary tables ("Unknown table
+	// 'mysql.tmp_proxies_priv'").
+	tmp := filepath.Join(cfg.DataDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o750); err != nil {
+		return fmt.Errorf("mysqld: init: %w", err)
+	}
 	args := []string{
 		"--no-defaults",
 		"--datadir=" + staging,
+		"--tmpdir=" + tmp,
 		"--auth-root-authentication-method=normal",
 		"--skip-test-db",
 		"--force", // skip resolveip of the host name: no DNS, no network

@@ -93,7 +93,7 @@ func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace s
 	if err != nil {
 		return nil, err
 	}
-	resp, err := tc.client.Execute(ctx, &querypb.ExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: q.SQL})
+	resp, err := tc.query.Execute(ctx, &querypb.ExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: q.SQL})
 	if err != nil {
 		return nil, tabletError(tc, err)
 	}
@@ -111,7 +111,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 		return nil, sqlerr.Unsupported("transactions on %s tablets (use the primary)", strings.ToLower(s.TabletType.String()))
 	}
 	if ss := s.findShard(keyspace, q.Shard); ss != nil {
-		resp, err := ss.tablet.client.Execute(ctx, &querypb.ExecuteRequest{
+		resp, err := ss.tablet.query.Execute(ctx, &querypb.ExecuteRequest{
 			Target: target(keyspace, q.Shard, s.TabletType), Sql: q.SQL, TransactionId: ss.txID,
 		})
 		if err != nil {
@@ -127,7 +127,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 	if err != nil {
 		return nil, err
 	}
-	resp, err := tc.client.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: q.SQL})
+	resp, err := tc.query.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: q.SQL})
 	if err != nil {
 		return nil, tabletError(tc, err)
 	}
@@ -169,7 +169,7 @@ func (e *Executor) commit(ctx context.Context, s *Session) error {
 	shards := s.takeShards()
 	var committed []string
 	for i, ss := range shards {
-		_, err := ss.tablet.client.Commit(ctx, &querypb.CommitRequest{Target: target(ss.keyspace, ss.shard, topopb.TabletType_PRIMARY), TransactionId: ss.txID})
+		_, err := ss.tablet.query.Commit(ctx, &querypb.CommitRequest{Target: target(ss.keyspace, ss.shard, topopb.TabletType_PRIMARY), TransactionId: ss.txID})
 		if err == nil {
 			committed = append(committed, ss.keyspace+"/"+ss.shard)
 			continue
@@ -191,7 +191,7 @@ func (e *Executor) rollback(ctx context.Context, s *Session) {
 
 func (e *Executor) rollbackShards(ctx context.Context, shards []*shardSession) {
 	for _, ss := range shards {
-		_, err := ss.tablet.client.Rollback(ctx, &querypb.RollbackRequest{Target: target(ss.keyspace, ss.shard, topopb.TabletType_PRIMARY), TransactionId: ss.txID})
+		_, err := ss.tablet.query.Rollback(ctx, &querypb.RollbackRequest{Target: target(ss.keyspace, ss.shard, topopb.TabletType_PRIMARY), TransactionId: ss.txID})
 		if err != nil {
 			// The tablet rolls back on its own when the transaction idles
 			// out or the tablet restarts; nothing more to do here.

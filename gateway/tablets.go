@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/shardgate/shardgate/internal/queryrpc"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
@@ -25,12 +26,43 @@ import (
 // maxResultBytes bounds one result message from a tablet.
 const maxResultBytes = 256 << 20
 
+// unaryClient is the query calls the gate makes on every statement. The
+// tablet's lean query port (internal/queryrpc) serves them when it has one,
+// its gRPC QueryService otherwise.
+type unaryClient interface {
+	Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error)
+	BeginExecute(ctx context.Context, req *querypb.BeginExecuteRequest) (*querypb.BeginExecuteResponse, error)
+	Commit(ctx context.Context, req *querypb.CommitRequest) (*querypb.CommitResponse, error)
+	Rollback(ctx context.Context, req *querypb.RollbackRequest) (*querypb.RollbackResponse, error)
+}
+
+// grpcUnary adapts the generated gRPC client to unaryClient.
+type grpcUnary struct{ c querypb.QueryServiceClient }
+
+func (g grpcUnary) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
+	return g.c.Execute(ctx, req)
+}
+
+func (g grpcUnary) BeginExecute(ctx context.Context, req *querypb.BeginExecuteRequest) (*querypb.BeginExecuteResponse, error) {
+	return g.c.BeginExecute(ctx, req)
+}
+
+func (g grpcUnary) Commit(ctx context.Context, req *querypb.CommitRequest) (*querypb.CommitResponse, error) {
+	return g.c.Commit(ctx, req)
+}
+
+func (g grpcUnary) Rollback(ctx context.Context, req *querypb.RollbackRequest) (*querypb.RollbackResponse, error) {
+	return g.c.Rollback(ctx, req)
+}
+
 // tabletConn is the gate's link to one tablet.
 type tabletConn struct {
 	record *topopb.Tablet
 	addr   string
 	conn   *grpc.ClientConn
-	client querypb.QueryServiceClient
+	client querypb.QueryServiceClient // streaming calls and health
+	query  unaryClient                // statements and transactions
+	rpc    *queryrpc.Client           // set when query uses the lean port
 	cancel context.CancelFunc
 
 	serving atomic.Bool
@@ -81,8 +113,7 @@ func (g *tabletGateway) run(ctx context.Context, ts *topo.Server) {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		for alias, tc := range g.tablets {
-			tc.cancel()
-			_ = tc.conn.Close()
+			tc.close()
 			delete(g.tablets, alias)
 		}
 	}()
@@ -96,7 +127,7 @@ func (g *tabletGateway) update(ctx context.Context, records []*topopb.Tablet) {
 		seen[rec.Alias] = true
 		addr := net.JoinHostPort(rec.Hostname, strconv.Itoa(int(rec.GrpcPort)))
 		if tc, ok := g.tablets[rec.Alias]; ok {
-			if tc.addr == addr && tc.record.Keyspace == rec.Keyspace && tc.record.Shard == rec.Shard && tc.record.Type == rec.Type {
+			if tc.addr == addr && tc.record.QueryPort == rec.QueryPort && tc.record.Keyspace == rec.Keyspace && tc.record.Shard == rec.Shard && tc.record.Type == rec.Type {
 				continue
 			}
 			g.drop(tc)
@@ -117,9 +148,16 @@ func (g *tabletGateway) update(ctx context.Context, records []*topopb.Tablet) {
 }
 
 func (g *tabletGateway) drop(tc *tabletConn) {
+	tc.close()
+	delete(g.tablets, tc.record.Alias)
+}
+
+func (tc *tabletConn) close() {
 	tc.cancel()
 	_ = tc.conn.Close()
-	delete(g.tablets, tc.record.Alias)
+	if tc.rpc != nil {
+		tc.rpc.Close()
+	}
 }
 
 func (g *tabletGateway) reindexLocked() {
@@ -141,6 +179,11 @@ func (g *tabletGateway) dial(ctx context.Context, rec *topopb.Tablet, addr strin
 	}
 	hctx, cancel := context.WithCancel(ctx)
 	tc := &tabletConn{record: rec, addr: addr, conn: conn, client: querypb.NewQueryServiceClient(conn), cancel: cancel}
+	tc.query = grpcUnary{tc.client}
+	if rec.QueryPort > 0 {
+		tc.rpc = queryrpc.NewClient(net.JoinHostPort(rec.Hostname, strconv.Itoa(int(rec.QueryPort))))
+		tc.query = tc.rpc
+	}
 	go g.watchHealth(hctx, tc)
 	return tc, nil
 }

@@ -22,6 +22,9 @@ type Config struct {
 	Hostname string // how gates reach this tablet
 	GRPCPort int
 	HTTPPort int
+	// QueryPort serves Execute, BeginExecute, Commit and Rollback without
+	// gRPC's overhead (internal/queryrpc); 0 disables it.
+	QueryPort int
 
 	MySQLHost     string
 	MySQLPort     int
@@ -43,6 +46,7 @@ func Defaults() Config {
 		Hostname:      "127.0.0.1",
 		GRPCPort:      16100,
 		HTTPPort:      15100,
+		QueryPort:     18100,
 		MySQLHost:     "127.0.0.1",
 		MySQLPort:     17100,
 		MySQLUser:     "root",

@@ -14,6 +14,7 @@ import (
 	"vitess.io/vitess/go/sqlescape"
 
 	"github.com/shardgate/shardgate/internal/debughttp"
+	"github.com/shardgate/shardgate/internal/queryrpc"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/tablet/queryservice"
@@ -66,10 +67,24 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen for gRPC on port %d: %w", cfg.GRPCPort, err)
 	}
-	grpcServer := grpc.NewServer()
-	querypb.RegisterQueryServiceServer(grpcServer, qs)
+	grpcServer := grpc.NewServer(grpc.MaxRecvMsgSize(maxRequestBytes))
+	querypb.RegisterQueryServiceServer(grpcServer, qs.GRPC())
 	grpcDone := make(chan error, 1)
 	go func() { grpcDone <- grpcServer.Serve(grpcLn) }()
+
+	if cfg.QueryPort > 0 {
+		queryLn, err := net.Listen("tcp", net.JoinHostPort(listenHost(cfg.Hostname), strconv.Itoa(cfg.QueryPort)))
+		if err != nil {
+			grpcServer.Stop()
+			return fmt.Errorf("listen for query calls on port %d: %w", cfg.QueryPort, err)
+		}
+		rpcServer := queryrpc.NewServer(qs, log)
+		go func() { _ = rpcServer.Serve(queryLn) }()
+		defer func() {
+			queryLn.Close()
+			rpcServer.Close()
+		}()
+	}
 
 	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(listenHost(cfg.Hostname), strconv.Itoa(cfg.HTTPPort)),
 		debughttp.Mux(reg, func(w io.Writer) { writeStatus(w, cfg, qs) }))
@@ -81,6 +96,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	record := &topopb.Tablet{
 		Alias: cfg.Alias, Cell: cfg.Cell, Keyspace: cfg.Keyspace, Shard: cfg.Shard, Type: tabletType,
 		Hostname: cfg.Hostname, GrpcPort: int32(cfg.GRPCPort), MysqlPort: int32(cfg.MySQLPort), HttpPort: int32(cfg.HTTPPort),
+		QueryPort: int32(cfg.QueryPort),
 	}
 	if err := register(ctx, ts, record); err != nil {
 		grpcServer.Stop()
@@ -106,6 +122,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	return nil
 }
+
+// maxRequestBytes bounds a request (a large multi-row INSERT).
+const maxRequestBytes = 256 << 20
 
 // listenHost binds loopback names to loopback only; any other hostname binds
 // all interfaces so that remote gates can connect.

@@ -47,6 +47,7 @@ func main() {
 	f.StringVar(&cfg.Type, "type", cfg.Type, "tablet type: primary, replica or rdonly")
 	f.StringVar(&cfg.Hostname, "hostname", cfg.Hostname, "host name gates use to reach this tablet")
 	f.IntVar(&cfg.GRPCPort, "grpc-port", cfg.GRPCPort, "gRPC port of the query service")
+	f.IntVar(&cfg.QueryPort, "query-port", cfg.QueryPort, "port of the lean query protocol gates use for statements and transactions (0: gRPC only)")
 	f.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "HTTP port for /metrics and /debug/status")
 	f.StringVar(&cfg.MySQLHost, "mysql-host", cfg.MySQLHost, "MySQL server host")
 	f.IntVar(&cfg.MySQLPort, "mysql-port", cfg.MySQLPort, "MySQL server port")

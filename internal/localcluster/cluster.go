@@ -243,6 +243,7 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string) error {
 			"--type", "primary",
 			"--grpc-port", strconv.Itoa(t.GRPCPort),
 			"--http-port", strconv.Itoa(t.HTTPPort),
+			"--query-port", strconv.Itoa(t.QueryPort),
 			"--mysql-port", strconv.Itoa(t.MySQL.Port),
 			"--mysql-socket", t.MySQL.SocketPath(),
 			"--topo", p.topoAddr(),

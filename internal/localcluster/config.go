@@ -26,7 +26,9 @@ const (
 	DefaultGateHTTPPort   = 15001
 	DefaultTabletGRPCBase = 16100
 	DefaultTabletHTTPBase = 15100
-	DefaultMySQLBase      = 17100
+	// DefaultTabletQueryBase numbers the tablets' lean query ports.
+	DefaultTabletQueryBase = 18100
+	DefaultMySQLBase       = 17100
 )
 
 // DefaultStartTimeout bounds Up unless Config.StartTimeout says otherwise.
@@ -70,15 +72,16 @@ type Config struct {
 	// BasePort, when set, shifts every port below by BasePort-15000, so
 	// BasePort 25000 puts the gate's MySQL port on 25306 and etcd on 12379.
 	// Two clusters with base ports far enough apart run side by side.
-	BasePort       int
-	EtcdClientPort int
-	EtcdPeerPort   int
-	GateMySQLPort  int
-	GateGRPCPort   int
-	GateHTTPPort   int
-	TabletGRPCBase int
-	TabletHTTPBase int
-	MySQLBase      int
+	BasePort        int
+	EtcdClientPort  int
+	EtcdPeerPort    int
+	GateMySQLPort   int
+	GateGRPCPort    int
+	GateHTTPPort    int
+	TabletGRPCBase  int
+	TabletHTTPBase  int
+	TabletQueryBase int
+	MySQLBase       int
 
 	// BinDir is where the shardgate and shardtablet binaries are. Empty:
 	// the directory of the running executable, then $PATH.
@@ -94,17 +97,18 @@ type Config struct {
 // and no keyspace.
 func Defaults() Config {
 	return Config{
-		Cell:           topo.DefaultCell,
-		TopoRoot:       topo.DefaultRoot,
-		EtcdClientPort: DefaultEtcdClientPort,
-		EtcdPeerPort:   DefaultEtcdPeerPort,
-		GateMySQLPort:  DefaultGateMySQLPort,
-		GateGRPCPort:   DefaultGateGRPCPort,
-		GateHTTPPort:   DefaultGateHTTPPort,
-		TabletGRPCBase: DefaultTabletGRPCBase,
-		TabletHTTPBase: DefaultTabletHTTPBase,
-		MySQLBase:      DefaultMySQLBase,
-		StartTimeout:   DefaultStartTimeout,
+		Cell:            topo.DefaultCell,
+		TopoRoot:        topo.DefaultRoot,
+		EtcdClientPort:  DefaultEtcdClientPort,
+		EtcdPeerPort:    DefaultEtcdPeerPort,
+		GateMySQLPort:   DefaultGateMySQLPort,
+		GateGRPCPort:    DefaultGateGRPCPort,
+		GateHTTPPort:    DefaultGateHTTPPort,
+		TabletGRPCBase:  DefaultTabletGRPCBase,
+		TabletHTTPBase:  DefaultTabletHTTPBase,
+		TabletQueryBase: DefaultTabletQueryBase,
+		MySQLBase:       DefaultMySQLBase,
+		StartTimeout:    DefaultStartTimeout,
 	}
 }
 
@@ -130,6 +134,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.GateHTTPPort, d.GateHTTPPort)
 	setInt(&c.TabletGRPCBase, d.TabletGRPCBase)
 	setInt(&c.TabletHTTPBase, d.TabletHTTPBase)
+	setInt(&c.TabletQueryBase, d.TabletQueryBase)
 	setInt(&c.MySQLBase, d.MySQLBase)
 	if c.StartTimeout == 0 {
 		c.StartTimeout = d.StartTimeout
@@ -139,14 +144,15 @@ func (c Config) withDefaults() Config {
 
 // Ports are the ports a cluster uses, after BasePort's shift.
 type Ports struct {
-	EtcdClient     int `json:"etcd_client"`
-	EtcdPeer       int `json:"etcd_peer"`
-	GateMySQL      int `json:"gate_mysql"`
-	GateGRPC       int `json:"gate_grpc"`
-	GateHTTP       int `json:"gate_http"`
-	TabletGRPCBase int `json:"tablet_grpc_base"`
-	TabletHTTPBase int `json:"tablet_http_base"`
-	MySQLBase      int `json:"mysql_base"`
+	EtcdClient      int `json:"etcd_client"`
+	EtcdPeer        int `json:"etcd_peer"`
+	GateMySQL       int `json:"gate_mysql"`
+	GateGRPC        int `json:"gate_grpc"`
+	GateHTTP        int `json:"gate_http"`
+	TabletGRPCBase  int `json:"tablet_grpc_base"`
+	TabletHTTPBase  int `json:"tablet_http_base"`
+	TabletQueryBase int `json:"tablet_query_base"`
+	MySQLBase       int `json:"mysql_base"`
 }
 
 // Ports returns the ports c uses: its fields (or their defaults) shifted by
@@ -158,14 +164,15 @@ func (c Config) Ports() Ports {
 		shift = c.BasePort - DefaultBasePort
 	}
 	return Ports{
-		EtcdClient:     c.EtcdClientPort + shift,
-		EtcdPeer:       c.EtcdPeerPort + shift,
-		GateMySQL:      c.GateMySQLPort + shift,
-		GateGRPC:       c.GateGRPCPort + shift,
-		GateHTTP:       c.GateHTTPPort + shift,
-		TabletGRPCBase: c.TabletGRPCBase + shift,
-		TabletHTTPBase: c.TabletHTTPBase + shift,
-		MySQLBase:      c.MySQLBase + shift,
+		EtcdClient:      c.EtcdClientPort + shift,
+		EtcdPeer:        c.EtcdPeerPort + shift,
+		GateMySQL:       c.GateMySQLPort + shift,
+		GateGRPC:        c.GateGRPCPort + shift,
+		GateHTTP:        c.GateHTTPPort + shift,
+		TabletGRPCBase:  c.TabletGRPCBase + shift,
+		TabletHTTPBase:  c.TabletHTTPBase + shift,
+		TabletQueryBase: c.TabletQueryBase + shift,
+		MySQLBase:       c.MySQLBase + shift,
 	}
 }
 
@@ -182,6 +189,7 @@ type tabletPlan struct {
 	Keyspace, Shard string
 	GRPCPort        int
 	HTTPPort        int
+	QueryPort       int
 	MySQL           mysqld.Config
 }
 
@@ -241,12 +249,13 @@ func (c Config) plan() (*plan, error) {
 			i := len(p.tablets)
 			uid := firstTabletUID + i
 			p.tablets = append(p.tablets, tabletPlan{
-				Alias:    c.Cell + "-" + strconv.Itoa(uid),
-				UID:      uid,
-				Keyspace: ks.Name,
-				Shard:    shard,
-				GRPCPort: p.ports.TabletGRPCBase + i,
-				HTTPPort: p.ports.TabletHTTPBase + i,
+				Alias:     c.Cell + "-" + strconv.Itoa(uid),
+				UID:       uid,
+				Keyspace:  ks.Name,
+				Shard:     shard,
+				GRPCPort:  p.ports.TabletGRPCBase + i,
+				HTTPPort:  p.ports.TabletHTTPBase + i,
+				QueryPort: p.ports.TabletQueryBase + i,
 				MySQL: mysqld.Config{
 					DataDir:  filepath.Join(c.DataDir, ks.Name, shard, "mysql"),
 					Port:     p.ports.MySQLBase + i,
@@ -301,6 +310,7 @@ func (p *plan) portUses() []portUse {
 		uses = append(uses,
 			portUse{t.GRPCPort, "tablet " + t.Alias + " gRPC"},
 			portUse{t.HTTPPort, "tablet " + t.Alias + " HTTP"},
+			portUse{t.QueryPort, "tablet " + t.Alias + " query"},
 			portUse{t.MySQL.Port, "mysqld of " + t.Keyspace + "/" + t.Shard},
 		)
 	}

@@ -392,13 +392,13 @@ func countRows(t *testing.T, dsn string, want int) {
 func TestConfigPorts(t *testing.T) {
 	p := Config{}.Ports()
 	want := Ports{EtcdClient: 2379, EtcdPeer: 2380, GateMySQL: 15306, GateGRPC: 15991, GateHTTP: 15001,
-		TabletGRPCBase: 16100, TabletHTTPBase: 15100, MySQLBase: 17100}
+		TabletGRPCBase: 16100, TabletHTTPBase: 15100, TabletQueryBase: 18100, MySQLBase: 17100}
 	if p != want {
 		t.Errorf("default ports = %+v, want %+v", p, want)
 	}
 	p = Config{BasePort: 25000}.Ports()
 	want = Ports{EtcdClient: 12379, EtcdPeer: 12380, GateMySQL: 25306, GateGRPC: 25991, GateHTTP: 25001,
-		TabletGRPCBase: 26100, TabletHTTPBase: 25100, MySQLBase: 27100}
+		TabletGRPCBase: 26100, TabletHTTPBase: 25100, TabletQueryBase: 28100, MySQLBase: 27100}
 	if p != want {
 		t.Errorf("ports at base 25000 = %+v, want %+v", p, want)
 	}

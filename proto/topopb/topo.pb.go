@@ -269,15 +269,18 @@ func (x *Shard) GetPrimaryServing() bool {
 type Tablet struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// alias is "<cell>-<uid>", unique in the cluster, e.g. "zone1-100".
-	Alias         string     `protobuf:"bytes,1,opt,name=alias,proto3" json:"alias,omitempty"`
-	Cell          string     `protobuf:"bytes,2,opt,name=cell,proto3" json:"cell,omitempty"`
-	Keyspace      string     `protobuf:"bytes,3,opt,name=keyspace,proto3" json:"keyspace,omitempty"`
-	Shard         string     `protobuf:"bytes,4,opt,name=shard,proto3" json:"shard,omitempty"`
-	Type          TabletType `protobuf:"varint,5,opt,name=type,proto3,enum=shardgate.topo.TabletType" json:"type,omitempty"`
-	Hostname      string     `protobuf:"bytes,6,opt,name=hostname,proto3" json:"hostname,omitempty"`
-	GrpcPort      int32      `protobuf:"varint,7,opt,name=grpc_port,json=grpcPort,proto3" json:"grpc_port,omitempty"`
-	MysqlPort     int32      `protobuf:"varint,8,opt,name=mysql_port,json=mysqlPort,proto3" json:"mysql_port,omitempty"`
-	HttpPort      int32      `protobuf:"varint,9,opt,name=http_port,json=httpPort,proto3" json:"http_port,omitempty"`
+	Alias     string     `protobuf:"bytes,1,opt,name=alias,proto3" json:"alias,omitempty"`
+	Cell      string     `protobuf:"bytes,2,opt,name=cell,proto3" json:"cell,omitempty"`
+	Keyspace  string     `protobuf:"bytes,3,opt,name=keyspace,proto3" json:"keyspace,omitempty"`
+	Shard     string     `protobuf:"bytes,4,opt,name=shard,proto3" json:"shard,omitempty"`
+	Type      TabletType `protobuf:"varint,5,opt,name=type,proto3,enum=shardgate.topo.TabletType" json:"type,omitempty"`
+	Hostname  string     `protobuf:"bytes,6,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	GrpcPort  int32      `protobuf:"varint,7,opt,name=grpc_port,json=grpcPort,proto3" json:"grpc_port,omitempty"`
+	MysqlPort int32      `protobuf:"varint,8,opt,name=mysql_port,json=mysqlPort,proto3" json:"mysql_port,omitempty"`
+	HttpPort  int32      `protobuf:"varint,9,opt,name=http_port,json=httpPort,proto3" json:"http_port,omitempty"`
+	// query_port serves the unary query calls as length-prefixed protobuf
+	// frames (internal/queryrpc); 0 when the tablet offers only gRPC.
+	QueryPort     int32 `protobuf:"varint,10,opt,name=query_port,json=queryPort,proto3" json:"query_port,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -371,6 +374,13 @@ func (x *Tablet) GetMysqlPort() int32 {
 func (x *Tablet) GetHttpPort() int32 {
 	if x != nil {
 		return x.HttpPort
+	}
+	return 0
+}
+
+func (x *Tablet) GetQueryPort() int32 {
+	if x != nil {
+		return x.QueryPort
 	}
 	return 0
 }
@@ -550,7 +560,7 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x125\n" +
 	"\tkey_range\x18\x03 \x01(\v2\x18.shardgate.topo.KeyRangeR\bkeyRange\x12#\n" +
 	"\rprimary_alias\x18\x04 \x01(\tR\fprimaryAlias\x12'\n" +
-	"\x0fprimary_serving\x18\x05 \x01(\bR\x0eprimaryServing\"\x89\x02\n" +
+	"\x0fprimary_serving\x18\x05 \x01(\bR\x0eprimaryServing\"\xa8\x02\n" +
 	"\x06Tablet\x12\x14\n" +
 	"\x05alias\x18\x01 \x01(\tR\x05alias\x12\x12\n" +
 	"\x04cell\x18\x02 \x01(\tR\x04cell\x12\x1a\n" +
@@ -561,7 +571,10 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\tgrpc_port\x18\a \x01(\x05R\bgrpcPort\x12\x1d\n" +
 	"\n" +
 	"mysql_port\x18\b \x01(\x05R\tmysqlPort\x12\x1b\n" +
-	"\thttp_port\x18\t \x01(\x05R\bhttpPort\"[\n" +
+	"\thttp_port\x18\t \x01(\x05R\bhttpPort\x12\x1d\n" +
+	"\n" +
+	"query_port\x18\n" +
+	" \x01(\x05R\tqueryPort\"[\n" +
 	"\x0eShardReference\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\tkey_range\x18\x02 \x01(\v2\x18.shardgate.topo.KeyRangeR\bkeyRange\"\xf1\x01\n" +

@@ -49,21 +49,22 @@ func (s *Service) Health() *querypb.StreamHealthResponse {
 	return cur
 }
 
-// StreamHealth sends the current health, then every new measurement.
-func (s *Service) StreamHealth(_ *querypb.StreamHealthRequest, stream querypb.QueryService_StreamHealthServer) error {
+// StreamHealth sends the current health, then every new measurement, until
+// ctx ends or the service closes.
+func (s *Service) StreamHealth(ctx context.Context, send func(*querypb.StreamHealthResponse) error) error {
 	for {
 		cur, changed := s.health.get()
-		if err := stream.Send(cur); err != nil {
+		if err := send(cur); err != nil {
 			return err
 		}
 		select {
 		case <-changed:
-		case <-stream.Context().Done():
+		case <-ctx.Done():
 			return nil
 		case <-s.stop:
 			// Send the final not-serving state before the stream ends.
 			cur, _ := s.health.get()
-			_ = stream.Send(cur)
+			_ = send(cur)
 			return nil
 		}
 	}

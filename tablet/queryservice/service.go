@@ -19,10 +19,10 @@ import (
 	"github.com/shardgate/shardgate/tablet/connpool"
 )
 
-// Service implements querypb.QueryServiceServer for one shard.
+// Service serves one shard's queries. Its methods return MySQL errors
+// (*sqlerror.SQLError) as they are; GRPC adapts it to the gRPC
+// QueryService, and queryrpc serves its unary calls directly.
 type Service struct {
-	querypb.UnimplementedQueryServiceServer
-
 	cfg     Config
 	log     *zap.Logger
 	pool    *connpool.Pool
@@ -129,7 +129,7 @@ func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*qu
 	res, err := s.execute(ctx, req.Target, req.Sql, req.TransactionId, req.Options)
 	if err != nil {
 		s.calls.executeErr.Inc()
-		return nil, queryconv.ErrorToStatus(err)
+		return nil, err
 	}
 	return &querypb.ExecuteResponse{Result: res}, nil
 }
@@ -253,11 +253,11 @@ func (s *Service) kill(connID int64) {
 
 // StreamExecute runs a read and sends its rows as they arrive: fields first,
 // then batches of rows, so large results never sit whole in memory.
-func (s *Service) StreamExecute(req *querypb.StreamExecuteRequest, stream querypb.QueryService_StreamExecuteServer) error {
+func (s *Service) StreamExecute(ctx context.Context, req *querypb.StreamExecuteRequest, send func(*querypb.StreamExecuteResponse) error) error {
 	s.calls.stream.Inc()
-	if err := s.streamExecute(stream.Context(), req, stream.Send); err != nil {
+	if err := s.streamExecute(ctx, req, send); err != nil {
 		s.calls.streamErr.Inc()
-		return queryconv.ErrorToStatus(err)
+		return err
 	}
 	return nil
 }

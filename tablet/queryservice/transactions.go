@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 	"vitess.io/vitess/go/mysql/sqlerror"
 
-	"github.com/shardgate/shardgate/internal/queryconv"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/tablet/connpool"
@@ -142,7 +141,7 @@ func (s *Service) Begin(ctx context.Context, req *querypb.BeginRequest) (*queryp
 	tx, err := s.begin(ctx, req.Target)
 	if err != nil {
 		s.calls.beginErr.Inc()
-		return nil, queryconv.ErrorToStatus(err)
+		return nil, err
 	}
 	s.txs.release(tx)
 	return &querypb.BeginResponse{TransactionId: tx.id, TabletAlias: s.cfg.Alias}, nil
@@ -173,7 +172,7 @@ func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteReq
 	tx, err := s.begin(ctx, req.Target)
 	if err != nil {
 		s.calls.beErr.Inc()
-		return nil, queryconv.ErrorToStatus(err)
+		return nil, err
 	}
 	res, err := s.run(ctx, tx.conn, req.Sql, req.Options)
 	if err != nil {
@@ -182,7 +181,7 @@ func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteReq
 		s.txs.remove(tx.id)
 		s.finish(tx, "ROLLBACK")
 		s.calls.beErr.Inc()
-		return nil, queryconv.ErrorToStatus(err)
+		return nil, err
 	}
 	s.txs.release(tx)
 	return &querypb.BeginExecuteResponse{TransactionId: tx.id, Result: res, TabletAlias: s.cfg.Alias}, nil
@@ -193,7 +192,7 @@ func (s *Service) Commit(ctx context.Context, req *querypb.CommitRequest) (*quer
 	s.calls.commit.Inc()
 	if err := s.end(req.Target, req.TransactionId, "COMMIT"); err != nil {
 		s.calls.commitErr.Inc()
-		return nil, queryconv.ErrorToStatus(err)
+		return nil, err
 	}
 	return &querypb.CommitResponse{}, nil
 }
@@ -203,7 +202,7 @@ func (s *Service) Rollback(ctx context.Context, req *querypb.RollbackRequest) (*
 	s.calls.rollback.Inc()
 	if err := s.end(req.Target, req.TransactionId, "ROLLBACK"); err != nil {
 		s.calls.rollbackErr.Inc()
-		return nil, queryconv.ErrorToStatus(err)
+		return nil, err
 	}
 	return &querypb.RollbackResponse{}, nil
 }

@@ -1,0 +1,197 @@
+package queryrpc
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"vitess.io/vitess/go/mysql/sqlerror"
+
+	"github.com/shardgate/shardgate/proto/querypb"
+)
+
+// maxIdle is how many idle connections a client keeps per tablet.
+const maxIdle = 64
+
+// Client calls one tablet. It is safe for concurrent use: each call takes
+// a connection of its own from a pool.
+type Client struct {
+	addr   string
+	dialer net.Dialer
+
+	mu     sync.Mutex
+	idle   []*conn
+	closed bool
+}
+
+type conn struct {
+	net.Conn
+	r   *bufio.Reader
+	w   *bufio.Writer
+	buf []byte
+}
+
+// NewClient returns a client of the tablet at addr ("host:port"). No
+// connection is made until the first call.
+func NewClient(addr string) *Client {
+	return &Client{addr: addr, dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
+}
+
+// Close closes idle connections; connections in use close when their call
+// returns.
+func (c *Client) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for _, cn := range c.idle {
+		cn.Close()
+	}
+	c.idle = nil
+}
+
+func (c *Client) get(ctx context.Context) (*conn, error) {
+	c.mu.Lock()
+	if n := len(c.idle); n > 0 {
+		cn := c.idle[n-1]
+		c.idle = c.idle[:n-1]
+		c.mu.Unlock()
+		return cn, nil
+	}
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("query rpc client of %s is closed", c.addr)
+	}
+	nc, err := c.dialer.DialContext(ctx, "tcp", c.addr)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{Conn: nc, r: bufio.NewReaderSize(nc, 32<<10), w: bufio.NewWriterSize(nc, 32<<10)}, nil
+}
+
+func (c *Client) put(cn *conn) {
+	if cap(cn.buf) > 1<<20 {
+		cn.buf = nil
+	}
+	c.mu.Lock()
+	if c.closed || len(c.idle) >= maxIdle {
+		c.mu.Unlock()
+		cn.Close()
+		return
+	}
+	c.idle = append(c.idle, cn)
+	c.mu.Unlock()
+}
+
+// call sends req and decodes the answer into resp. A MySQL error from the
+// tablet is returned as *sqlerror.SQLError; anything else means the call
+// may not have reached the tablet or its answer was lost.
+func (c *Client) call(ctx context.Context, m Method, req, resp proto.Message) error {
+	cn, err := c.get(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to tablet at %s: %w", c.addr, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = cn.SetDeadline(dl)
+	} else {
+		_ = cn.SetDeadline(time.Time{})
+	}
+	stop := func() bool { return true }
+	if ctx.Done() != nil {
+		// Cancellation interrupts the blocked read or write.
+		stop = context.AfterFunc(ctx, func() { _ = cn.SetDeadline(time.Unix(1, 0)) })
+	}
+	tag, payload, err := c.roundTrip(cn, m, req)
+	// A connection whose deadline the cancellation poisoned, or that failed
+	// midway, may hold half a frame: never reuse it.
+	reusable := stop() && err == nil
+	if !reusable {
+		cn.Close()
+	}
+	if err != nil {
+		if ctxErr := callContextError(ctx, err); ctxErr != nil {
+			err = ctxErr
+		}
+		return fmt.Errorf("%s to tablet at %s: %w", m, c.addr, err)
+	}
+	switch tag {
+	case outcomeOK:
+		err = proto.Unmarshal(payload, resp)
+	case outcomeError:
+		me := &querypb.MySQLError{}
+		if err = proto.Unmarshal(payload, me); err == nil {
+			err = sqlerror.NewSQLError(sqlerror.ErrorCode(me.Code), me.SqlState, me.Message)
+		}
+	default:
+		err = fmt.Errorf("%s to tablet at %s: unknown response outcome %d", m, c.addr, tag)
+		if reusable {
+			cn.Close()
+		}
+		return err
+	}
+	if reusable {
+		c.put(cn)
+	}
+	return err
+}
+
+// callContextError reports the context's error when it, rather than the
+// network, ended a call: the socket deadline mirrors the context's and may
+// fire a moment before the context itself is marked done.
+func callContextError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if dl, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func (c *Client) roundTrip(cn *conn, m Method, req proto.Message) (byte, []byte, error) {
+	if err := writeFrame(cn.w, byte(m), req); err != nil {
+		return 0, nil, err
+	}
+	if err := cn.w.Flush(); err != nil {
+		return 0, nil, err
+	}
+	tag, payload, buf, err := readFrame(cn.r, cn.buf)
+	cn.buf = buf
+	return tag, payload, err
+}
+
+// Execute runs a statement.
+func (c *Client) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
+	resp := &querypb.ExecuteResponse{}
+	return resp, c.call(ctx, MethodExecute, req, resp)
+}
+
+// BeginExecute begins a transaction with its first statement.
+func (c *Client) BeginExecute(ctx context.Context, req *querypb.BeginExecuteRequest) (*querypb.BeginExecuteResponse, error) {
+	resp := &querypb.BeginExecuteResponse{}
+	return resp, c.call(ctx, MethodBeginExecute, req, resp)
+}
+
+// Begin begins a transaction.
+func (c *Client) Begin(ctx context.Context, req *querypb.BeginRequest) (*querypb.BeginResponse, error) {
+	resp := &querypb.BeginResponse{}
+	return resp, c.call(ctx, MethodBegin, req, resp)
+}
+
+// Commit commits a transaction.
+func (c *Client) Commit(ctx context.Context, req *querypb.CommitRequest) (*querypb.CommitResponse, error) {
+	resp := &querypb.CommitResponse{}
+	return resp, c.call(ctx, MethodCommit, req, resp)
+}
+
+// Rollback rolls a transaction back.
+func (c *Client) Rollback(ctx context.Context, req *querypb.RollbackRequest) (*querypb.RollbackResponse, error) {
+	resp := &querypb.RollbackResponse{}
+	return resp, c.call(ctx, MethodRollback, req, resp)
+}

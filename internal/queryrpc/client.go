@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"os"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 

@@ -3,6 +3,7 @@ package queryservice
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,8 +173,8 @@ func (s *Service) run(ctx context.Context, conn *connpool.Conn, sql string, opts
 	connID := conn.ID()
 	stopKill := context.AfterFunc(ctx, func() { s.kill(connID) })
 
-	// One row more than allowed tells "exactly max" from "too many".
-	res, err := conn.ExecuteFetch(sql, maxRows+1, true)
+	// The client drains and refuses a result of more than maxRows rows.
+	res, err := conn.ExecuteFetch(sql, maxRows, true)
 	if !stopKill() {
 		// The kill started: it may still be on its way and must not hit
 		// this connection's next statement.
@@ -185,12 +186,12 @@ func (s *Service) run(ctx context.Context, conn *connpool.Conn, sql string, opts
 	}
 	s.metrics.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
+		if isRowLimit(err) {
+			return nil, sqlerr.New(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState,
+				"row limit exceeded: the statement returned more than %d rows on %s; add a LIMIT or a narrower WHERE, or raise --max-rows", maxRows, s.cfg.where())
+		}
 		connpool.NoteError(conn, err)
 		return nil, s.mysqlError(err)
-	}
-	if len(res.Rows) > maxRows {
-		return nil, sqlerr.New(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState,
-			"row limit exceeded: the statement returned more than %d rows on %s; add a LIMIT or a narrower WHERE, or raise --max-rows", maxRows, s.cfg.where())
 	}
 	s.metrics.rowsReturned.Add(float64(len(res.Rows)))
 	return queryconv.ResultToProto(res), nil
@@ -228,6 +229,12 @@ func (s *Service) mysqlError(err error) error {
 		return sqlerr.New(se.Num, se.State, "%s: lost connection to MySQL: %s", s.cfg.where(), se.Message)
 	}
 	return se
+}
+
+// isRowLimit recognizes the MySQL client's refusal of an over-long result;
+// it has no error code of its own, only this text.
+func isRowLimit(err error) bool {
+	return strings.Contains(err.Error(), "Row count exceeded")
 }
 
 func isKilled(err error) bool {

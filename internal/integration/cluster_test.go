@@ -1,0 +1,84 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql" // database/sql driver for gate and shards
+	"go.uber.org/zap"
+
+	"github.com/shardgate/shardgate/internal/localcluster"
+)
+
+// testVSchema shards every test table by hash of id, as a Vitess user
+// would declare sysbench's tables.
+const testVSchema = `{
+  "sharded": true,
+  "vindexes": {"hash": {"type": "hash"}},
+  "tables": {
+    "sbtest1": {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "sbtest2": {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "sbtest3": {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "sbtest4": {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "types":   {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "acct":    {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "ref":     {"type": "reference"}
+  }
+}`
+
+const testSchema = `
+CREATE TABLE types (
+  id BIGINT PRIMARY KEY,
+  i INT, u BIGINT UNSIGNED, d DECIMAL(20,6), f DOUBLE,
+  s VARCHAR(100), b VARBINARY(100), dt DATETIME(6), dd DATE, t TIME,
+  ts TIMESTAMP NULL, j JSON, e ENUM('a','b'), n INT NULL, bl BLOB, tx TEXT
+) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE acct (id BIGINT PRIMARY KEY, balance INT NOT NULL) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE ref (code VARCHAR(10) PRIMARY KEY, name VARCHAR(50)) DEFAULT CHARSET=utf8mb4;
+`
+
+// startCluster brings up keyspace ks on four shards and an unsharded
+// keyspace main, on free ports, and stops everything when the test ends.
+func startCluster(t *testing.T) *localcluster.Cluster {
+	t.Helper()
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	cfg := localcluster.Config{
+		DataDir: t.TempDir(),
+		BinDir:  binDir,
+		Keyspaces: []localcluster.KeyspaceSpec{
+			{Name: "ks", ShardCount: 4, VSchema: []byte(testVSchema), Schema: []byte(testSchema)},
+			{Name: "main"},
+		},
+	}
+	base, err := localcluster.FreeBasePort(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.BasePort = base
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := localcluster.Up(ctx, cfg, zap.NewNop())
+	if err != nil {
+		t.Fatalf("local cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("stopping the cluster: %v", err)
+		}
+	})
+	return c
+}
+
+func openDB(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}

@@ -1,0 +1,390 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"vitess.io/vitess/go/sqltypes"
+
+	"github.com/shardgate/shardgate/internal/localcluster"
+	"github.com/shardgate/shardgate/vindex"
+)
+
+// TestGate runs the gate's end-to-end checks against one cluster.
+func TestGate(t *testing.T) {
+	c := startCluster(t)
+	gate := openDB(t, c.GateDSN("ks"))
+	shards := map[string]*sql.DB{}
+	var names []string
+	for _, tab := range c.Tablets() {
+		if tab.Keyspace == "ks" {
+			shards[tab.Shard] = openDB(t, tab.MySQLDSN())
+			names = append(names, tab.Shard)
+		}
+	}
+
+	t.Run("SysbenchPointSelectOnFourShards", func(t *testing.T) { testSysbench(t, c, shards, names) })
+	t.Run("TypesComeBackExactly", func(t *testing.T) { testTypes(t, gate, shards, names) })
+	t.Run("PreparedStatements", func(t *testing.T) { testPrepared(t, gate) })
+	t.Run("ErrorsHaveMySQLCodes", func(t *testing.T) { testErrors(t, c, gate) })
+	t.Run("Transactions", func(t *testing.T) { testTransactions(t, gate, shards, names) })
+	t.Run("ReferenceTableWritesReachEveryShard", func(t *testing.T) { testReference(t, gate, shards) })
+	t.Run("GarbageConnectionHarmsNoOther", func(t *testing.T) { testGarbage(t, c, gate) })
+	t.Run("SessionStatements", func(t *testing.T) { testSession(t, c) })
+}
+
+// shardOf returns the shard the hash vindex assigns id to.
+func shardOf(t *testing.T, id int64, names []string) string {
+	t.Helper()
+	v, err := vindex.Create("hash", "hash", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ksid, err := v.(vindex.Hasher).Hash(sqltypes.NewInt64(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shard, err := vindex.ShardFor(ksid, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return shard
+}
+
+func testSysbench(t *testing.T, c *localcluster.Cluster, shards map[string]*sql.DB, names []string) {
+	host, port, _ := net.SplitHostPort(c.GateAddr())
+	args := []string{"oltp_point_select", "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root",
+		"--mysql-db=ks", "--tables=4", "--table-size=2000", "--auto-inc=off"}
+	run := func(extra ...string) string {
+		cmd := exec.Command("sysbench", append(args, extra...)...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("sysbench %s: %v\n%s", strings.Join(extra, " "), err, out.String())
+		}
+		return out.String()
+	}
+	run("prepare")
+	out := run("--threads=8", "--time=5", "run")
+	if m := regexp.MustCompile(`ignored errors:\s+(\d+)`).FindStringSubmatch(out); m == nil || m[1] != "0" {
+		t.Fatalf("sysbench reported errors:\n%s", out)
+	}
+	if m := regexp.MustCompile(`queries:\s+(\d+)`).FindStringSubmatch(out); m == nil || m[1] == "0" {
+		t.Fatalf("sysbench ran no query:\n%s", out)
+	}
+
+	// Every row sits on the shard its keyspace ID names, and none is lost.
+	for table := 1; table <= 4; table++ {
+		total := 0
+		for shard, db := range shards {
+			rows, err := db.Query(fmt.Sprintf("SELECT id FROM sbtest%d", table))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				if want := shardOf(t, id, names); want != shard {
+					t.Fatalf("sbtest%d row id=%d is on shard %s, the hash vindex says %s", table, id, shard, want)
+				}
+				total++
+			}
+			rows.Close()
+		}
+		if total != 2000 {
+			t.Fatalf("sbtest%d has %d rows over the shards, want 2000", table, total)
+		}
+	}
+}
+
+func testTypes(t *testing.T, gate *sql.DB, shards map[string]*sql.DB, names []string) {
+	_, err := gate.Exec(`INSERT INTO types (id, i, u, d, f, s, b, dt, dd, t, ts, j, e, n, bl, tx) VALUES
+		(1, -5, 18446744073709551615, -12345678.123456, 1.5e300, 'ünïcødé €😀', 0x00FF10, '2024-02-29 23:59:59.123456', '1000-01-01', '-838:59:59', '2038-01-19 03:14:07', '{"a": [1, 2]}', 'b', NULL, 0x000102, 'text'),
+		(2, 0, 0, 0, 0, '', '', '1970-01-01 00:00:00', '2024-01-01', '00:00:00', NULL, 'null', 'a', 7, '', ''),
+		(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := int64(1); id <= 3; id++ {
+		query := fmt.Sprintf("SELECT * FROM types WHERE id = %d", id)
+		viaGate := readAll(t, gate, query)
+		direct := readAll(t, shards[shardOf(t, id, names)], query)
+		if viaGate != direct {
+			t.Errorf("id %d differs:\n gate:   %s\n direct: %s", id, viaGate, direct)
+		}
+	}
+}
+
+// readAll renders a result with its column types and raw values, so that
+// two results compare equal only if a client sees no difference.
+func readAll(t *testing.T, db *sql.DB, query string, args ...any) string {
+	t.Helper()
+	rows, err := db.Query(query, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	cols, err := rows.ColumnTypes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, c := range cols {
+		nullable, _ := c.Nullable()
+		prec, scale, _ := c.DecimalSize()
+		length, _ := c.Length()
+		fmt.Fprintf(&b, "%s:%s:%v:%d,%d:%d ", c.Name(), c.DatabaseTypeName(), nullable, prec, scale, length)
+	}
+	vals := make([]sql.RawBytes, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString("| ")
+		for _, v := range vals {
+			if v == nil {
+				b.WriteString("NULL ")
+			} else {
+				fmt.Fprintf(&b, "%q ", []byte(v))
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func testPrepared(t *testing.T, gate *sql.DB) {
+	// go-sql-driver prepares on the server unless interpolateParams is set.
+	stmt, err := gate.Prepare("SELECT s, u FROM types WHERE id = ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	for i := 0; i < 3; i++ {
+		var s string
+		var u uint64
+		if err := stmt.QueryRow(1).Scan(&s, &u); err != nil {
+			t.Fatal(err)
+		}
+		if s != "ünïcødé €😀" || u != 18446744073709551615 {
+			t.Fatalf("got %q %d", s, u)
+		}
+	}
+	ins, err := gate.Prepare("INSERT INTO acct (id, balance) VALUES (?, ?), (?, ?)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ins.Close()
+	res, err := ins.Exec(100, 10, 200, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 2 {
+		t.Fatalf("rows affected %d, want 2", n)
+	}
+	var sum int
+	for _, id := range []int{100, 200} {
+		var b int
+		if err := gate.QueryRow("SELECT balance FROM acct WHERE id = ?", id).Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		sum += b
+	}
+	if sum != 30 {
+		t.Fatalf("balances sum to %d, want 30", sum)
+	}
+}
+
+func mysqlErr(t *testing.T, err error, code uint16, state string) {
+	t.Helper()
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		t.Fatalf("got %v, want MySQL error %d", err, code)
+	}
+	if me.Number != code || string(me.SQLState[:]) != state {
+		t.Fatalf("got %d (%s) %q, want %d (%s)", me.Number, me.SQLState, me.Message, code, state)
+	}
+}
+
+func testErrors(t *testing.T, c *localcluster.Cluster, gate *sql.DB) {
+	_, err := gate.Exec("SELEC 1")
+	mysqlErr(t, err, 1064, "42000")
+	_, err = gate.Query("SELECT COUNT(*) FROM types")
+	mysqlErr(t, err, 1235, "42000")
+	_, err = gate.Query("SELECT * FROM no_such_table")
+	mysqlErr(t, err, 1146, "42S02")
+	_, err = gate.Exec("INSERT INTO acct (id, balance) VALUES (100, 1)")
+	mysqlErr(t, err, 1062, "23000")
+	_, err = gate.Exec("UPDATE acct SET id = 5 WHERE id = 100")
+	mysqlErr(t, err, 1235, "42000")
+
+	noDB := openDB(t, c.GateDSN(""))
+	_, err = noDB.Query("SELECT * FROM types")
+	mysqlErr(t, err, 1046, "3D000")
+	_, err = sql.Open("mysql", c.GateDSN("nosuchks"))
+	if err == nil {
+		bad := openDB(t, c.GateDSN("nosuchks"))
+		err = bad.Ping()
+	}
+	mysqlErr(t, err, 1049, "42000")
+}
+
+func testTransactions(t *testing.T, gate *sql.DB, shards map[string]*sql.DB, names []string) {
+	ctx := context.Background()
+	// Two ids on different shards.
+	a, b := int64(1001), int64(1002)
+	for shardOf(t, b, names) == shardOf(t, a, names) {
+		b++
+	}
+	count := func(ids ...int64) int {
+		n := 0
+		for _, id := range ids {
+			var x int
+			err := gate.QueryRow("SELECT COUNT(*) FROM acct WHERE id = ?", id).Scan(&x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += x
+		}
+		return n
+	}
+
+	tx, err := gate.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO acct (id, balance) VALUES (?, 1), (?, 2)", a, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(a, b); n != 0 {
+		t.Fatalf("%d rows survived a rollback", n)
+	}
+
+	tx, err = gate.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO acct (id, balance) VALUES (?, 1), (?, 2)", a, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(a, b); n != 2 {
+		t.Fatalf("%d rows after commit, want 2", n)
+	}
+
+	// An autocommit insert spanning shards is all or nothing: the
+	// duplicate on one shard undoes the new row on the other.
+	c := b + 1
+	for shardOf(t, c, names) == shardOf(t, a, names) {
+		c++
+	}
+	_, err = gate.Exec("INSERT INTO acct (id, balance) VALUES (?, 1), (?, 3)", a, c)
+	mysqlErr(t, err, 1062, "23000")
+	if n := count(c); n != 0 {
+		t.Fatal("a multi-shard autocommit insert that failed on one shard left a row on another")
+	}
+}
+
+func testReference(t *testing.T, gate *sql.DB, shards map[string]*sql.DB) {
+	if _, err := gate.Exec("INSERT INTO ref (code, name) VALUES ('eu', 'Europe')"); err != nil {
+		t.Fatal(err)
+	}
+	for shard, db := range shards {
+		var name string
+		if err := db.QueryRow("SELECT name FROM ref WHERE code = 'eu'").Scan(&name); err != nil || name != "Europe" {
+			t.Fatalf("shard %s: reference row = %q, %v", shard, name, err)
+		}
+	}
+}
+
+func testGarbage(t *testing.T, c *localcluster.Cluster, gate *sql.DB) {
+	conn, err := net.Dial("tcp", c.GateAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A handshake response that is nothing of the kind, then a packet
+	// claiming 16 MB that never comes.
+	_, _ = conn.Write([]byte{0x05, 0, 0, 1, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0xff, 0xff, 0xff, 0x00, 1, 2})
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			break // the gate closed this connection (or timed out): fine
+		}
+	}
+	var s string
+	if err := gate.QueryRow("SELECT s FROM types WHERE id = 1").Scan(&s); err != nil {
+		t.Fatalf("another connection failed after a garbage one: %v", err)
+	}
+}
+
+func testSession(t *testing.T, c *localcluster.Cluster) {
+	db := openDB(t, c.GateDSN(""))
+	db.SetMaxOpenConns(1) // one session, so USE carries over
+	var dbs []string
+	rows, err := db.Query("SHOW DATABASES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var d string
+		_ = rows.Scan(&d)
+		dbs = append(dbs, d)
+	}
+	rows.Close()
+	if strings.Join(dbs, ",") != "ks,main" {
+		t.Fatalf("SHOW DATABASES = %v, want ks, main", dbs)
+	}
+	if _, err := db.Exec("USE `ks:-40`"); err != nil {
+		t.Fatal(err)
+	}
+	// Targeted at one shard, a count is that shard's count.
+	var onShard int
+	if err := db.QueryRow("SELECT COUNT(*) FROM sbtest1").Scan(&onShard); err != nil {
+		t.Fatal(err)
+	}
+	if onShard <= 0 || onShard >= 2000 {
+		t.Fatalf("count on shard -40 = %d, want a part of 2000", onShard)
+	}
+	var comment string
+	if err := db.QueryRow("SELECT @@version_comment").Scan(&comment); err != nil || comment == "" {
+		t.Fatalf("@@version_comment = %q, %v", comment, err)
+	}
+	if _, err := db.Exec("USE main"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE IF NOT EXISTS anything (a INT PRIMARY KEY, b INT)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO anything VALUES (1, 2), (2, 3)"); err != nil {
+		t.Fatal(err)
+	}
+	var sum int
+	if err := db.QueryRow("SELECT SUM(b) FROM anything a JOIN anything b2 USING (a, b) WHERE a IN (SELECT a FROM anything)").Scan(&sum); err != nil || sum != 5 {
+		t.Fatalf("unsharded keyspace must take any SQL: sum = %d, %v", sum, err)
+	}
+}

@@ -63,9 +63,11 @@ unit:
 integration: build
 	SHARDGATE_TEST_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 25m -p 1 $$($(GO) list ./... | grep -E '$(INTEGRATION_PKGS)')
 
+# bench compares the gate with direct MariaDB in the same run (see
+# internal/bench); BENCH_ARGS passes flags, e.g. BENCH_ARGS="-threads 16".
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./vindex/... ./sqlrouter/... ./gateway/...
-	$(GO) run ./internal/bench
+	$(GO) test -run '^$$' -bench . -benchmem ./vindex/... ./sqlrouter/...
+	$(GO) run ./internal/bench -bin $(BIN) $(BENCH_ARGS)
 
 $(TOOLS)/protoc-gen-go:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

@@ -1,0 +1,240 @@
+// Command bench is `make bench`: sysbench through the gate on one shard and
+// on four, and directly against MariaDB in the same run, reported as
+// medians of interleaved runs and as ratios to direct. It also reports the
+// CPU each process spends per query, read from /proc, so a regression
+// shows where it is.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/shardgate/shardgate/internal/localcluster"
+)
+
+const vschema = `{"sharded": true, "vindexes": {"hash": {"type": "hash"}}, "tables": {
+  "sbtest1": {"column_vindexes": [{"column": "id", "name": "hash"}]},
+  "sbtest2": {"column_vindexes": [{"column": "id", "name": "hash"}]},
+  "sbtest3": {"column_vindexes": [{"column": "id", "name": "hash"}]},
+  "sbtest4": {"column_vindexes": [{"column": "id", "name": "hash"}]}}}`
+
+type options struct {
+	workload  string
+	threads   int
+	seconds   int
+	runs      int
+	tables    int
+	tableSize int
+	binDir    string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.workload, "workload", "oltp_point_select", "sysbench workload")
+	flag.IntVar(&o.threads, "threads", 8, "sysbench threads")
+	flag.IntVar(&o.seconds, "time", 10, "seconds per run")
+	flag.IntVar(&o.runs, "runs", 3, "runs per target; medians are reported")
+	flag.IntVar(&o.tables, "tables", 4, "sysbench tables")
+	flag.IntVar(&o.tableSize, "table-size", 10000, "rows per table")
+	flag.StringVar(&o.binDir, "bin", "bin", "directory with shardgate and shardtablet")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name string
+	qps  []float64
+	cpu  map[string][]float64 // process kind -> CPU microseconds per query, per run
+}
+
+func run(o options) error {
+	if _, err := exec.LookPath("sysbench"); err != nil {
+		return fmt.Errorf("sysbench not found: install it with `make deps`")
+	}
+	bin, err := filepath.Abs(o.binDir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("sysbench %s, %d threads, %d tables x %d rows, %d runs of %ds per target (medians)\n\n",
+		o.workload, o.threads, o.tables, o.tableSize, o.runs, o.seconds)
+
+	one, err := start(bin, 1)
+	if err != nil {
+		return err
+	}
+	direct := &result{name: "direct MariaDB", cpu: map[string][]float64{}}
+	gate1 := &result{name: "gate, 1 shard", cpu: map[string][]float64{}}
+	shard := one.Tablets()[0]
+	if err := sysbench(o, one.GateAddr(), "prepare"); err != nil {
+		one.Close()
+		return err
+	}
+	directAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(shard.MySQLPort()))
+	for i := 0; i < o.runs; i++ {
+		// Interleaved, so that drift of a shared machine hits both alike.
+		if err := measure(o, one, directAddr, direct); err != nil {
+			one.Close()
+			return err
+		}
+		if err := measure(o, one, one.GateAddr(), gate1); err != nil {
+			one.Close()
+			return err
+		}
+	}
+	one.Close()
+
+	four, err := start(bin, 4)
+	if err != nil {
+		return err
+	}
+	defer four.Close()
+	gate4 := &result{name: "gate, 4 shards", cpu: map[string][]float64{}}
+	if err := sysbench(o, four.GateAddr(), "prepare"); err != nil {
+		return err
+	}
+	for i := 0; i < o.runs; i++ {
+		if err := measure(o, four, four.GateAddr(), gate4); err != nil {
+			return err
+		}
+	}
+
+	base := median(direct.qps)
+	fmt.Printf("%-16s %10s %8s   %s\n", "target", "QPS", "ratio", "CPU us/query: gate, tablets, mysqld (all runs' medians)")
+	for _, r := range []*result{direct, gate1, gate4} {
+		fmt.Printf("%-16s %10.0f %7.2fx   gate %.0f, tablets %.0f, mysqld %.0f   (runs: %s)\n", r.name, median(r.qps), median(r.qps)/base,
+			median(r.cpu[localcluster.KindGate]), median(r.cpu[localcluster.KindTablet]), median(r.cpu[localcluster.KindMySQLd]), list(r.qps))
+	}
+	return nil
+}
+
+func start(bin string, shards int) (*localcluster.Cluster, error) {
+	dir, err := os.MkdirTemp("", "sgbench")
+	if err != nil {
+		return nil, err
+	}
+	cfg := localcluster.Config{
+		DataDir: dir,
+		BinDir:  bin,
+		Keyspaces: []localcluster.KeyspaceSpec{
+			{Name: "sbtest", ShardCount: shards, Sharded: true, VSchema: []byte(vschema)},
+		},
+	}
+	if cfg.BasePort, err = localcluster.FreeBasePort(cfg); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := localcluster.Up(ctx, cfg, zap.NewNop())
+	if err != nil {
+		return nil, fmt.Errorf("start a %d-shard cluster: %w", shards, err)
+	}
+	return c, nil
+}
+
+var queriesRe = regexp.MustCompile(`queries:\s+(\d+)\s+\(([\d.]+) per sec`)
+var errorsRe = regexp.MustCompile(`ignored errors:\s+(\d+)`)
+
+// measure runs sysbench once against addr and records QPS and the CPU each
+// kind of process spent per query.
+func measure(o options, c *localcluster.Cluster, addr string, r *result) error {
+	before := cpuByKind(c)
+	out, err := sysbenchOut(o, addr, "--threads="+strconv.Itoa(o.threads), "--time="+strconv.Itoa(o.seconds), "run")
+	if err != nil {
+		return err
+	}
+	after := cpuByKind(c)
+	m := queriesRe.FindStringSubmatch(out)
+	if m == nil {
+		return fmt.Errorf("no QPS in sysbench output:\n%s", out)
+	}
+	if e := errorsRe.FindStringSubmatch(out); e != nil && e[1] != "0" {
+		return fmt.Errorf("sysbench against %s reported %s errors:\n%s", addr, e[1], out)
+	}
+	total, _ := strconv.ParseFloat(m[1], 64)
+	qps, _ := strconv.ParseFloat(m[2], 64)
+	r.qps = append(r.qps, qps)
+	for kind, t := range after {
+		r.cpu[kind] = append(r.cpu[kind], float64((t-before[kind]).Microseconds())/total)
+	}
+	return nil
+}
+
+func sysbench(o options, addr string, args ...string) error {
+	_, err := sysbenchOut(o, addr, args...)
+	return err
+}
+
+func sysbenchOut(o options, addr string, args ...string) (string, error) {
+	host, port, _ := net.SplitHostPort(addr)
+	all := append([]string{o.workload, "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root", "--mysql-db=sbtest",
+		"--tables=" + strconv.Itoa(o.tables), "--table-size=" + strconv.Itoa(o.tableSize), "--auto-inc=off"}, args...)
+	cmd := exec.Command("sysbench", all...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("sysbench %s against %s: %v\n%s", strings.Join(args, " "), addr, err, out.String())
+	}
+	return out.String(), nil
+}
+
+// cpuByKind sums user+system CPU time of the cluster's processes by kind.
+func cpuByKind(c *localcluster.Cluster) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, p := range c.State().Parts {
+		switch p.Kind {
+		case localcluster.KindGate, localcluster.KindTablet, localcluster.KindMySQLd:
+			out[p.Kind] += processCPU(p.PID)
+		}
+	}
+	return out
+}
+
+// processCPU reads utime+stime from /proc/<pid>/stat.
+func processCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticksPerSecond
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func list(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	return strings.Join(parts, " ")
+}

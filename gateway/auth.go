@@ -140,13 +140,18 @@ func (a *Authenticator) DefaultAuthMethodDescription() mysql.AuthMethodDescripti
 // HandleUser implements mysql.UserValidator: every user is handled here.
 func (a *Authenticator) HandleUser(string) bool { return true }
 
-func accessDenied(user string, addr net.Addr) error {
-	host := "unknown"
-	if addr != nil {
-		host, _, _ = net.SplitHostPort(addr.String())
+// accessDenied is MySQL's 1045, worded as MySQL words it.
+func accessDenied(user string, addr net.Addr, usedPassword bool) error {
+	host := "localhost"
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		host = tcp.IP.String()
+	}
+	using := "NO"
+	if usedPassword {
+		using = "YES"
 	}
 	return sqlerror.NewSQLErrorf(sqlerror.ERAccessDeniedError, sqlerror.SSAccessDeniedError,
-		"Access denied for user '%s'@'%s' (using password: YES or NO as sent)", user, host)
+		"Access denied for user '%s'@'%s' (using password: %s)", user, host, using)
 }
 
 func (a *Authenticator) lookup(user string, addr net.Addr) (*credentials, bool) {
@@ -175,34 +180,36 @@ func (c *credentials) emptyPassword() bool { return c.hasPassword && c.password 
 
 // UserEntryWithHash implements mysql.HashStorage (mysql_native_password).
 func (a *Authenticator) UserEntryWithHash(_ *mysql.Conn, salt []byte, user string, reply []byte, addr net.Addr) (mysql.Getter, error) {
+	denied := accessDenied(user, addr, len(reply) > 0)
 	c, ok := a.lookup(user, addr)
 	if !ok {
-		return nil, accessDenied(user, addr)
+		return nil, denied
 	}
 	if len(reply) == 0 {
 		if c.emptyPassword() {
 			return &mysql.StaticUserData{Username: user}, nil
 		}
-		return nil, accessDenied(user, addr)
+		return nil, denied
 	}
 	if c.nativeHash != nil && mysql.VerifyHashedMysqlNativePassword(reply, salt, c.nativeHash) {
 		return &mysql.StaticUserData{Username: user}, nil
 	}
-	return nil, accessDenied(user, addr)
+	return nil, denied
 }
 
 // UserEntryWithCacheHash implements mysql.CachingStorage
 // (caching_sha2_password's fast path).
 func (a *Authenticator) UserEntryWithCacheHash(_ *mysql.Conn, salt []byte, user string, reply []byte, addr net.Addr) (mysql.Getter, mysql.CacheState, error) {
+	denied := accessDenied(user, addr, len(reply) > 0)
 	c, ok := a.lookup(user, addr)
 	if !ok {
-		return nil, mysql.AuthRejected, accessDenied(user, addr)
+		return nil, mysql.AuthRejected, denied
 	}
 	if len(reply) == 0 {
 		if c.emptyPassword() {
 			return &mysql.StaticUserData{Username: user}, mysql.AuthAccepted, nil
 		}
-		return nil, mysql.AuthRejected, accessDenied(user, addr)
+		return nil, mysql.AuthRejected, denied
 	}
 	if c.sha2Hash != nil && mysql.VerifyHashedCachingSha2Password(reply, salt, c.sha2Hash) {
 		return &mysql.StaticUserData{Username: user}, mysql.AuthAccepted, nil
@@ -211,7 +218,7 @@ func (a *Authenticator) UserEntryWithCacheHash(_ *mysql.Conn, salt []byte, user 
 		// Only a plain password is known: ask for it (TLS or socket only).
 		return nil, mysql.AuthNeedMoreData, nil
 	}
-	return nil, mysql.AuthRejected, accessDenied(user, addr)
+	return nil, mysql.AuthRejected, denied
 }
 
 // UserEntryWithPassword implements mysql.PlainTextStorage, used by
@@ -219,7 +226,7 @@ func (a *Authenticator) UserEntryWithCacheHash(_ *mysql.Conn, salt []byte, user 
 func (a *Authenticator) UserEntryWithPassword(_ *mysql.Conn, user, password string, addr net.Addr) (mysql.Getter, error) {
 	c, ok := a.lookup(user, addr)
 	if !ok {
-		return nil, accessDenied(user, addr)
+		return nil, accessDenied(user, addr, password != "")
 	}
 	if c.hasPassword && subtle.ConstantTimeCompare([]byte(c.password), []byte(password)) == 1 {
 		return &mysql.StaticUserData{Username: user}, nil
@@ -231,5 +238,5 @@ func (a *Authenticator) UserEntryWithPassword(_ *mysql.Conn, user, password stri
 			return &mysql.StaticUserData{Username: user}, nil
 		}
 	}
-	return nil, accessDenied(user, addr)
+	return nil, accessDenied(user, addr, password != "")
 }

@@ -42,3 +42,12 @@ func TestUsersFileErrorsNameTheUser(t *testing.T) {
 		t.Fatal("a malformed hash must be refused")
 	}
 }
+
+func TestAccessDeniedReadsLikeMySQL(t *testing.T) {
+	pw := "x"
+	auth, _ := NewAuthenticator([]User{{User: "app", Password: &pw}})
+	_, err := auth.UserEntryWithHash(nil, []byte("12345678901234567890"), "app", []byte("wrongwrongwrongwrong"), &net.TCPAddr{IP: net.IPv4(10, 0, 0, 9)})
+	if err == nil || err.Error() != "Access denied for user 'app'@'10.0.0.9' (using password: YES) (errno 1045) (sqlstate 28000)" {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -31,8 +31,9 @@ func (e *Executor) use(s *Session, target string) (*sqltypes.Result, error) {
 	return &sqltypes.Result{}, nil
 }
 
-// ValidateKeyspace reports an unknown keyspace the way MySQL reports an
-// unknown database.
+// parseTarget reads "ks[:shard][@type]" and checks that the keyspace and
+// shard serve, reporting an unknown one as MySQL reports an unknown
+// database.
 func (e *Executor) parseTarget(target string) (string, string, topopb.TabletType, error) {
 	tabletType := topopb.TabletType_PRIMARY
 	if base, typ, ok := strings.Cut(target, "@"); ok {

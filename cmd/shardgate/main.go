@@ -6,13 +6,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/shardgate/shardgate/gateway"
+	"github.com/shardgate/shardgate/internal/daemon"
 	"github.com/shardgate/shardgate/internal/logging"
 )
 
@@ -25,18 +24,9 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(*cobra.Command, []string) error {
-			log, err := logging.New(logOpts)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = log.Sync() }()
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			if err := gateway.Run(ctx, cfg, log); err != nil {
-				log.Error("shardgate failed", zap.Error(err))
-				return err
-			}
-			return nil
+			return daemon.Run("shardgate", logOpts, func(ctx context.Context, log *zap.Logger) error {
+				return gateway.Run(ctx, cfg, log)
+			})
 		},
 	}
 	f := cmd.Flags()

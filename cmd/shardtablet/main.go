@@ -6,12 +6,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/shardgate/shardgate/internal/daemon"
 	"github.com/shardgate/shardgate/internal/logging"
 	"github.com/shardgate/shardgate/tablet"
 )
@@ -24,19 +23,10 @@ func main() {
 		Short:         "Serve one MySQL server's shard to Shardgate gates",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := logging.New(logOpts)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = log.Sync() }()
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			if err := tablet.Run(ctx, cfg, log); err != nil {
-				log.Error("shardtablet failed", zap.Error(err))
-				return err
-			}
-			return nil
+		RunE: func(*cobra.Command, []string) error {
+			return daemon.Run("shardtablet", logOpts, func(ctx context.Context, log *zap.Logger) error {
+				return tablet.Run(ctx, cfg, log)
+			})
 		},
 	}
 	f := cmd.Flags()

@@ -52,6 +52,17 @@ func (t *transactions) add(conn *connpool.Conn) *transaction {
 func (t *transactions) use(id int64, where string) (*transaction, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	tx, err := t.idleLocked(id, where)
+	if err != nil {
+		return nil, err
+	}
+	tx.inUse = true
+	return tx, nil
+}
+
+// idleLocked returns an open transaction that is not running a statement,
+// or an error that says why there is none.
+func (t *transactions) idleLocked(id int64, where string) (*transaction, error) {
 	tx, ok := t.open[id]
 	if !ok {
 		if why, ended := t.ended[id]; ended {
@@ -62,7 +73,6 @@ func (t *transactions) use(id int64, where string) (*transaction, error) {
 	if tx.inUse {
 		return nil, sqlerr.Internal("transaction %d on %s is running another statement", id, where)
 	}
-	tx.inUse = true
 	return tx, nil
 }
 
@@ -78,15 +88,9 @@ func (t *transactions) release(tx *transaction) {
 func (t *transactions) take(id int64, where string) (*transaction, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	tx, ok := t.open[id]
-	if !ok {
-		if why, ended := t.ended[id]; ended {
-			return nil, sqlerr.New(sqlerror.ERQueryInterrupted, sqlerror.SSQueryInterrupted, "transaction %d on %s %s", id, where, why)
-		}
-		return nil, sqlerr.Internal("transaction %d is not open on %s (the tablet may have restarted)", id, where)
-	}
-	if tx.inUse {
-		return nil, sqlerr.Internal("transaction %d on %s is running a statement", id, where)
+	tx, err := t.idleLocked(id, where)
+	if err != nil {
+		return nil, err
 	}
 	delete(t.open, id)
 	return tx, nil

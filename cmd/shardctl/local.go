@@ -261,12 +261,15 @@ func printBanner(st *localcluster.State, detached bool) {
 	if st.Ports.EtcdClient != localcluster.DefaultEtcdClientPort {
 		topoFlag = " --topo " + st.Topo
 	}
+	// Name shardctl as it was invoked (bin/shardctl after `make build`),
+	// so the hints work when it is not on PATH.
+	self := os.Args[0]
 	fmt.Printf("\nLocal cluster serving (data in %s, supervisor pid %d).\n", st.DataDir, st.Supervisor.PID)
 	fmt.Printf("  Connect with:  mysql -h127.0.0.1 -P%d -uroot%s\n", st.Ports.GateMySQL, db)
-	fmt.Printf("  Tablets:       shardctl%s tablet list\n", topoFlag)
+	fmt.Printf("  Tablets:       %s%s tablet list\n", self, topoFlag)
 	fmt.Printf("  Logs:          %s\n", filepath.Join(st.DataDir, "logs"))
 	if detached {
-		fmt.Printf("  Stop with:     shardctl local down --data-dir %s\n", st.DataDir)
+		fmt.Printf("  Stop with:     %s local down --data-dir %s\n", self, st.DataDir)
 	} else {
 		fmt.Printf("  Stop with:     Ctrl-C\n")
 	}

@@ -130,35 +130,8 @@ func routeSelect(st *planState, route *Route, sel *sqlparser.Select) error {
 	if route.Opcode == EqualUnique {
 		return nil // one shard answers everything exactly
 	}
-	route.mergeBlocker = selectMergeBlocker(sel)
-	if sel.Limit != nil && route.mergeBlocker == "" {
-		route.limit = sel.Limit.Rowcount
-	}
+	planMerge(st, route, sel)
 	return nil
-}
-
-// selectMergeBlocker names the first construct of sel whose answer is not
-// the concatenation of per-shard answers.
-func selectMergeBlocker(sel *sqlparser.Select) string {
-	switch {
-	case sel.Distinct:
-		return "SELECT DISTINCT"
-	case sel.GroupBy != nil && len(sel.GroupBy.Exprs) > 0:
-		return "GROUP BY"
-	case sel.Having != nil:
-		return "HAVING"
-	case sqlparser.ContainsAggregation(sel.SelectExprs):
-		return "aggregate functions (COUNT, SUM, MIN, MAX, ...)"
-	case len(sel.OrderBy) > 0:
-		return "ORDER BY"
-	case sel.Limit != nil && sel.Limit.Offset != nil:
-		return "LIMIT with an offset"
-	case sel.SQLCalcFoundRows:
-		return "SQL_CALC_FOUND_ROWS"
-	case len(sel.Windows) > 0 || containsWindowFunc(sel):
-		return "window functions"
-	}
-	return ""
 }
 
 func containsWindowFunc(node sqlparser.SQLNode) bool {

@@ -57,9 +57,6 @@ type Route struct {
 	// mergeBlocker names a construct that is only correct on one shard
 	// (ORDER BY, GROUP BY, ...): executing on several shards is refused.
 	mergeBlocker string
-	// limit, for a multi-shard read with LIMIT and no ORDER BY, truncates
-	// the combined rows (any rows are a correct answer).
-	limit sqlparser.Expr
 }
 
 // Describe implements Primitive.
@@ -75,9 +72,6 @@ func (r *Route) Describe() string {
 	}
 	if r.mergeBlocker != "" {
 		fmt.Fprintf(&b, " multi-shard=refused(%s)", r.mergeBlocker)
-	}
-	if r.limit != nil {
-		fmt.Fprintf(&b, " gate-limit=%s", sqlparser.String(r.limit))
 	}
 	if r.query != nil {
 		fmt.Fprintf(&b, " query=%q", r.query.Query)
@@ -111,6 +105,16 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 		return nil, sqlerr.Unsupported("%s in a statement that spans %d shards of keyspace %s (route it to one shard with an equality on the primary vindex column)",
 			r.mergeBlocker, len(targets), r.Keyspace)
 	}
+	results, err := r.executeOn(ctx, vc, targets, bv)
+	if err != nil {
+		return nil, err
+	}
+	return combine(results), nil
+}
+
+// executeOn runs the route's statement on the named shards and returns
+// their results in the same order.
+func (r *Route) executeOn(ctx context.Context, vc VCursor, targets []string, bv map[string]*querypb.BindVariable) ([]*sqltypes.Result, error) {
 	sql, err := r.sql(bv)
 	if err != nil {
 		return nil, sqlerr.Internal("generate query: %v", err)
@@ -119,22 +123,7 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 	for i, t := range targets {
 		queries[i] = ShardQuery{Shard: t, SQL: sql}
 	}
-	results, err := vc.ExecuteShards(ctx, r.Keyspace, queries, r.Write)
-	if err != nil {
-		return nil, err
-	}
-	res := combine(results)
-	if r.limit != nil && len(targets) > 1 {
-		n, err := evalValue(r.limit, bv)
-		if err != nil {
-			return nil, sqlerr.Internal("LIMIT: %v", err)
-		}
-		count, err := n.ToInt64()
-		if err == nil && count >= 0 && int64(len(res.Rows)) > count {
-			res.Rows = res.Rows[:count]
-		}
-	}
-	return res, nil
+	return vc.ExecuteShards(ctx, r.Keyspace, queries, r.Write)
 }
 
 // targets resolves the shard names the route runs on.

@@ -1,0 +1,406 @@
+package sqlrouter
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"vitess.io/vitess/go/mysql/collations"
+	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
+	"vitess.io/vitess/go/vt/vtgate/evalengine"
+
+	"github.com/shardgate/shardgate/internal/sqlerr"
+)
+
+// collationEnv knows the collation IDs MariaDB and MySQL report in column
+// metadata; comparisons and grouping keys of text use the column's own.
+var collationEnv = collations.NewEnvironment("8.0.40")
+
+// limitBindVar carries a multi-shard read's OFFSET + LIMIT to the shards,
+// computed at execution so that placeholders work too.
+const limitBindVar = "__sg_limit"
+
+// aggKind is how a column's per-shard values combine into one.
+type aggKind int
+
+const (
+	aggNone  aggKind = iota // a grouping column, or any value of the group
+	aggCount                // COUNT: the sum of the shards' counts
+	aggSum
+	aggMin
+	aggMax
+)
+
+// colRef finds a column of the combined result: by position, or by name
+// when the select list has a * and positions are known only at execution.
+type colRef struct {
+	index int    // -1: find by name
+	name  string // lower-cased
+}
+
+type orderKey struct {
+	col  colRef
+	desc bool
+}
+
+// Merge combines the per-shard results of a read that spans shards the way
+// one MySQL server would answer it: grouping and aggregating, removing
+// duplicates, sorting, then OFFSET and LIMIT. The shards run a rewritten
+// query (route); when the route resolves to a single shard at execution,
+// the original query runs there unchanged.
+type Merge struct {
+	route *Route
+	// single is the statement as the client sent it, for one shard.
+	single *Route
+
+	hidden      int // trailing columns added for the gate's own use
+	aggregating bool
+	groupBy     []colRef
+	aggs        []aggKind // per output column when aggregating
+	distinct    bool
+	orderBy     []orderKey
+	limit       sqlparser.Expr
+	offset      sqlparser.Expr
+}
+
+// Describe implements Primitive.
+func (m *Merge) Describe() string {
+	var parts []string
+	if m.aggregating {
+		kinds := make([]string, len(m.aggs))
+		for i, k := range m.aggs {
+			kinds[i] = [...]string{"-", "count", "sum", "min", "max"}[k]
+		}
+		parts = append(parts, fmt.Sprintf("aggregate(group=%s cols=[%s])", refs(m.groupBy), strings.Join(kinds, " ")))
+	}
+	if m.distinct {
+		parts = append(parts, "distinct")
+	}
+	if len(m.orderBy) > 0 {
+		keys := make([]string, len(m.orderBy))
+		for i, k := range m.orderBy {
+			keys[i] = ref(k.col)
+			if k.desc {
+				keys[i] += " desc"
+			}
+		}
+		parts = append(parts, "sort("+strings.Join(keys, ", ")+")")
+	}
+	if m.offset != nil {
+		parts = append(parts, "offset="+sqlparser.String(m.offset))
+	}
+	if m.limit != nil {
+		parts = append(parts, "limit="+sqlparser.String(m.limit))
+	}
+	if m.hidden > 0 {
+		parts = append(parts, fmt.Sprintf("drop %d hidden", m.hidden))
+	}
+	return "Merge " + strings.Join(parts, " ") + " <- " + m.route.Describe()
+}
+
+func ref(c colRef) string {
+	if c.index >= 0 {
+		return fmt.Sprint(c.index)
+	}
+	return c.name
+}
+
+func refs(cs []colRef) string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = ref(c)
+	}
+	return "[" + strings.Join(out, " ") + "]"
+}
+
+// Execute implements Primitive.
+func (m *Merge) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	shards, err := vc.Shards(m.route.Keyspace)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := m.route.targets(ctx, shards, bv)
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) <= 1 {
+		return m.single.Execute(ctx, vc, bv)
+	}
+	if m.limit != nil && !m.aggregating {
+		offset, count, err := m.window(bv)
+		if err != nil {
+			return nil, err
+		}
+		bv = withBindVar(bv, limitBindVar, sqltypes.Int64BindVariable(offset+count))
+	}
+	results, err := m.route.executeOn(ctx, vc, targets, bv)
+	if err != nil {
+		return nil, err
+	}
+	res := combine(results)
+	res.Fields = slices.Clone(res.Fields)
+	rows := res.Rows
+	if m.aggregating {
+		if rows, err = m.aggregate(res.Fields, rows); err != nil {
+			return nil, err
+		}
+	}
+	if m.distinct {
+		if rows, err = dedupe(res.Fields, rows, len(res.Fields)-m.hidden); err != nil {
+			return nil, err
+		}
+	}
+	if len(m.orderBy) > 0 {
+		if err := m.sort(res.Fields, rows); err != nil {
+			return nil, err
+		}
+	}
+	if m.limit != nil {
+		offset, count, err := m.window(bv)
+		if err != nil {
+			return nil, err
+		}
+		rows = rows[min(offset, int64(len(rows))):]
+		rows = rows[:min(count, int64(len(rows)))]
+	}
+	if m.hidden > 0 {
+		visible := len(res.Fields) - m.hidden
+		res.Fields = res.Fields[:visible]
+		for i, r := range rows {
+			rows[i] = r[:visible]
+		}
+	}
+	res.Rows = rows
+	return res, nil
+}
+
+func withBindVar(bv map[string]*querypb.BindVariable, name string, v *querypb.BindVariable) map[string]*querypb.BindVariable {
+	out := make(map[string]*querypb.BindVariable, len(bv)+1)
+	for k, x := range bv {
+		out[k] = x
+	}
+	out[name] = v
+	return out
+}
+
+// window evaluates OFFSET and LIMIT.
+func (m *Merge) window(bv map[string]*querypb.BindVariable) (offset, count int64, err error) {
+	eval := func(e sqlparser.Expr) (int64, error) {
+		if e == nil {
+			return 0, nil
+		}
+		v, err := evalValue(e, bv)
+		if err != nil {
+			return 0, sqlerr.Internal("LIMIT: %v", err)
+		}
+		n, err := v.ToInt64()
+		if err != nil || n < 0 {
+			return 0, sqlerr.New(1210, "HY000", "Incorrect arguments to LIMIT: %s", v.String())
+		}
+		return n, nil
+	}
+	if offset, err = eval(m.offset); err != nil {
+		return 0, 0, err
+	}
+	count, err = eval(m.limit)
+	return offset, count, err
+}
+
+// resolve turns a colRef into a column index of fields.
+func resolve(c colRef, fields []*querypb.Field) (int, error) {
+	if c.index >= 0 {
+		if c.index >= len(fields) {
+			return 0, sqlerr.Internal("merge: column %d of %d", c.index, len(fields))
+		}
+		return c.index, nil
+	}
+	for i, f := range fields {
+		if strings.EqualFold(f.Name, c.name) {
+			return i, nil
+		}
+	}
+	return 0, sqlerr.New(1054, "42S22", "Unknown column '%s' in 'order clause'", c.name)
+}
+
+// collationOf is the collation a column's values compare under.
+func collationOf(f *querypb.Field) collations.ID {
+	if sqltypes.IsText(f.Type) || sqltypes.IsBinary(f.Type) {
+		return collations.ID(f.Charset)
+	}
+	return collations.CollationBinaryID
+}
+
+// key appends a comparable, collation-aware key of the columns to dst:
+// two rows get the same key exactly when MySQL would group them together.
+func key(dst []byte, fields []*querypb.Field, row sqltypes.Row, cols []int) ([]byte, error) {
+	for _, c := range cols {
+		f := fields[c]
+		if row[c].IsNull() {
+			dst = append(dst, 0)
+			continue
+		}
+		dst = append(dst, 1)
+		w, _, err := evalengine.WeightString(nil, row[c], f.Type, collationOf(f), 0, 0, nil, 0)
+		if err != nil {
+			return nil, sqlerr.Internal("grouping key of column %s: %v", f.Name, err)
+		}
+		// Length-prefix each part so that keys of different splits differ.
+		dst = append(dst, byte(len(w)>>24), byte(len(w)>>16), byte(len(w)>>8), byte(len(w)))
+		dst = append(dst, w...)
+	}
+	return dst, nil
+}
+
+// aggregate groups rows by the grouping columns and combines each group's
+// aggregate columns. Groups come out ordered by their keys, as MariaDB
+// orders GROUP BY results.
+func (m *Merge) aggregate(fields []*querypb.Field, rows []sqltypes.Row) ([]sqltypes.Row, error) {
+	groupCols := make([]int, len(m.groupBy))
+	for i, g := range m.groupBy {
+		var err error
+		if groupCols[i], err = resolve(g, fields); err != nil {
+			return nil, err
+		}
+	}
+	type group struct {
+		first sqltypes.Row
+		sums  map[int]evalengine.Sum
+		mins  map[int]evalengine.MinMax
+	}
+	groups := map[string]*group{}
+	var order []*group
+	var buf []byte
+	for _, row := range rows {
+		var err error
+		if buf, err = key(buf[:0], fields, row, groupCols); err != nil {
+			return nil, err
+		}
+		g, ok := groups[string(buf)]
+		if !ok {
+			g = &group{first: row, sums: map[int]evalengine.Sum{}, mins: map[int]evalengine.MinMax{}}
+			groups[string(buf)] = g
+			order = append(order, g)
+		}
+		for col, kind := range m.aggs {
+			v := row[col]
+			var err error
+			switch kind {
+			case aggCount, aggSum:
+				s, ok := g.sums[col]
+				if !ok {
+					if kind == aggCount {
+						s = evalengine.NewSumOfCounts()
+					} else {
+						s = evalengine.NewAggregationSum(fields[col].Type)
+					}
+					g.sums[col] = s
+				}
+				err = s.Add(v)
+			case aggMin, aggMax:
+				mm, ok := g.mins[col]
+				if !ok {
+					mm = evalengine.NewAggregationMinMax(fields[col].Type, collationEnv, collationOf(fields[col]), nil)
+					g.mins[col] = mm
+				}
+				if kind == aggMin {
+					err = mm.Min(v)
+				} else {
+					err = mm.Max(v)
+				}
+			}
+			if err != nil {
+				return nil, sqlerr.Internal("combining column %s: %v", fields[col].Name, err)
+			}
+		}
+	}
+	out := make([]sqltypes.Row, 0, len(order))
+	for _, g := range order {
+		row := slices.Clone(g.first)
+		for col, s := range g.sums {
+			row[col] = s.Result()
+		}
+		for col, mm := range g.mins {
+			row[col] = mm.Result()
+		}
+		out = append(out, row)
+	}
+	if len(groupCols) > 0 && len(m.orderBy) == 0 {
+		keys := make([]orderKey, len(groupCols))
+		for i, c := range groupCols {
+			keys[i] = orderKey{col: colRef{index: c}}
+		}
+		if err := sortRows(fields, out, keys); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// dedupe keeps the first row of each set of rows equal in the first n
+// columns.
+func dedupe(fields []*querypb.Field, rows []sqltypes.Row, n int) ([]sqltypes.Row, error) {
+	cols := make([]int, n)
+	for i := range cols {
+		cols[i] = i
+	}
+	seen := map[string]bool{}
+	out := rows[:0]
+	var buf []byte
+	for _, row := range rows {
+		var err error
+		if buf, err = key(buf[:0], fields, row, cols); err != nil {
+			return nil, err
+		}
+		if !seen[string(buf)] {
+			seen[string(buf)] = true
+			out = append(out, row)
+		}
+	}
+	return out, nil
+}
+
+func (m *Merge) sort(fields []*querypb.Field, rows []sqltypes.Row) error {
+	return sortRows(fields, rows, m.orderBy)
+}
+
+// sortRows sorts rows stably by keys with MySQL's comparison: NULL first,
+// numbers as numbers, text by the column's collation.
+func sortRows(fields []*querypb.Field, rows []sqltypes.Row, keys []orderKey) error {
+	idx := make([]int, len(keys))
+	for i, k := range keys {
+		var err error
+		if idx[i], err = resolve(k.col, fields); err != nil {
+			return err
+		}
+		switch fields[idx[i]].Type {
+		case sqltypes.Enum, sqltypes.Set:
+			// MySQL orders these by their position in the definition,
+			// which the result does not carry.
+			return sqlerr.Unsupported("ORDER BY an ENUM or SET column (%s) across shards", fields[idx[i]].Name)
+		}
+	}
+	var cmpErr error
+	slices.SortStableFunc(rows, func(a, b sqltypes.Row) int {
+		for i, k := range keys {
+			c := idx[i]
+			r, err := evalengine.NullsafeCompare(a[c], b[c], collationEnv, collationOf(fields[c]), nil)
+			if err != nil && cmpErr == nil {
+				cmpErr = err
+			}
+			if r != 0 {
+				if k.desc {
+					return -r
+				}
+				return r
+			}
+		}
+		return 0
+	})
+	if cmpErr != nil {
+		return sqlerr.Internal("sorting merged rows: %v", cmpErr)
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package sqlrouter
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"vitess.io/vitess/go/vt/sqlparser"
+)
+
+// exprEquals compares expressions structurally.
+var exprEquals = (&sqlparser.Comparator{}).Expr
+
+// planMerge decides how a read that may span shards combines their
+// answers. Constructs the Merge cannot combine yet stay refused when more
+// than one shard answers (route.mergeBlocker).
+func planMerge(st *planState, route *Route, sel *sqlparser.Select) {
+	if blocker := mergeBlocker(sel); blocker != "" {
+		route.mergeBlocker = blocker
+		return
+	}
+	exprs := sel.SelectExprs.Exprs
+	aggs, aggregating := aggregateKinds(exprs)
+	groupBy := sel.GroupBy != nil && len(sel.GroupBy.Exprs) > 0
+	aggregating = aggregating || groupBy
+	if !aggregating && !sel.Distinct && len(sel.OrderBy) == 0 && sel.Limit == nil {
+		return // the shards' rows, concatenated, are the answer
+	}
+	star := false
+	for _, e := range exprs {
+		if _, ok := e.(*sqlparser.StarExpr); ok {
+			star = true
+		}
+	}
+	if star && aggregating {
+		route.mergeBlocker = "SELECT * with GROUP BY or aggregates"
+		return
+	}
+
+	push := sqlparser.CloneRefOfSelect(sel)
+	m := &Merge{single: route, aggregating: aggregating, distinct: sel.Distinct}
+	visible := len(exprs)
+	// column finds (or adds as a hidden column) what an expression of
+	// GROUP BY or ORDER BY refers to.
+	column := func(e sqlparser.Expr) colRef {
+		if lit, ok := e.(*sqlparser.Literal); ok && lit.Type == sqlparser.IntVal {
+			if n, err := strconv.Atoi(lit.Val); err == nil && n >= 1 {
+				return colRef{index: n - 1} // ORDER BY 2: the second column
+			}
+		}
+		for i, se := range exprs {
+			ae, ok := se.(*sqlparser.AliasedExpr)
+			if !ok {
+				continue
+			}
+			col, isCol := e.(*sqlparser.ColName)
+			if exprEquals(ae.Expr, e) || isCol && col.Qualifier.IsEmpty() && !ae.As.IsEmpty() && ae.As.Equal(col.Name) {
+				if star {
+					return colRef{index: -1, name: strings.ToLower(outputName(ae))}
+				}
+				return colRef{index: i}
+			}
+		}
+		if col, ok := e.(*sqlparser.ColName); ok && star {
+			return colRef{index: -1, name: col.Name.Lowered()}
+		}
+		name := fmt.Sprintf("__sg_h%d", m.hidden)
+		push.SelectExprs.Exprs = append(push.SelectExprs.Exprs, &sqlparser.AliasedExpr{Expr: e, As: sqlparser.NewIdentifierCI(name)})
+		m.hidden++
+		if aggregating {
+			// A hidden column is grouped or aggregated like a visible one.
+			kind, _ := aggregateKind(e)
+			aggs = append(aggs, kind)
+		}
+		if star {
+			return colRef{index: -1, name: name}
+		}
+		return colRef{index: visible + m.hidden - 1}
+	}
+	if groupBy {
+		for _, g := range sel.GroupBy.Exprs {
+			m.groupBy = append(m.groupBy, column(g))
+		}
+	}
+	for _, o := range sel.OrderBy {
+		m.orderBy = append(m.orderBy, orderKey{col: column(o.Expr), desc: o.Direction == sqlparser.DescOrder})
+	}
+	m.aggs = aggs
+
+	if sel.Limit != nil {
+		m.limit, m.offset = sel.Limit.Rowcount, sel.Limit.Offset
+		if aggregating {
+			push.Limit = nil // groups span shards: every shard sends all of its
+		} else {
+			push.Limit = &sqlparser.Limit{Rowcount: sqlparser.NewArgument(limitBindVar)}
+		}
+	}
+	if aggregating {
+		push.OrderBy = nil // the gate sorts the combined groups
+	}
+	m.route = &Route{Opcode: route.Opcode, Keyspace: route.Keyspace, Vindex: route.Vindex, Values: route.Values,
+		query: sqlparser.NewParsedQuery(push)}
+	st.primitive = m
+}
+
+// mergeBlocker names the first construct of sel the gate cannot yet
+// combine across shards.
+func mergeBlocker(sel *sqlparser.Select) string {
+	switch {
+	case sel.Having != nil:
+		return "HAVING"
+	case sel.GroupBy != nil && sel.GroupBy.WithRollup:
+		return "GROUP BY ... WITH ROLLUP"
+	case sel.SQLCalcFoundRows:
+		return "SQL_CALC_FOUND_ROWS"
+	case len(sel.Windows) > 0 || containsWindowFunc(sel):
+		return "window functions"
+	}
+	for _, se := range sel.SelectExprs.Exprs {
+		ae, ok := se.(*sqlparser.AliasedExpr)
+		if !ok {
+			continue
+		}
+		if _, direct := aggregateKind(ae.Expr); direct {
+			if blocker := unsupportedAggregate(ae.Expr); blocker != "" {
+				return blocker
+			}
+			continue
+		}
+		if sqlparser.ContainsAggregation(ae.Expr) {
+			return "aggregate functions inside expressions (" + sqlparser.String(ae.Expr) + ")"
+		}
+	}
+	for _, o := range sel.OrderBy {
+		if _, direct := aggregateKind(o.Expr); !direct && sqlparser.ContainsAggregation(o.Expr) {
+			return "ORDER BY an expression of aggregates"
+		}
+		if blocker := unsupportedAggregate(o.Expr); blocker != "" {
+			return blocker
+		}
+	}
+	return ""
+}
+
+// aggregateKind reports whether e is itself an aggregate function the gate
+// combines, and how.
+func aggregateKind(e sqlparser.Expr) (aggKind, bool) {
+	switch e.(type) {
+	case *sqlparser.CountStar, *sqlparser.Count:
+		return aggCount, true
+	case *sqlparser.Sum:
+		return aggSum, true
+	case *sqlparser.Min:
+		return aggMin, true
+	case *sqlparser.Max:
+		return aggMax, true
+	case sqlparser.AggrFunc:
+		return aggNone, true
+	}
+	return aggNone, false
+}
+
+// unsupportedAggregate names an aggregate the gate cannot combine yet.
+func unsupportedAggregate(e sqlparser.Expr) string {
+	switch a := e.(type) {
+	case *sqlparser.Count:
+		if a.Distinct {
+			return "COUNT(DISTINCT ...)"
+		}
+	case *sqlparser.Sum:
+		if a.Distinct {
+			return "SUM(DISTINCT ...)"
+		}
+	case *sqlparser.Min, *sqlparser.Max, *sqlparser.CountStar:
+	case *sqlparser.Avg:
+		return "AVG"
+	case sqlparser.AggrFunc:
+		return "aggregate function " + strings.ToUpper(a.AggrName())
+	}
+	return ""
+}
+
+func aggregateKinds(exprs []sqlparser.SelectExpr) ([]aggKind, bool) {
+	kinds := make([]aggKind, len(exprs))
+	any := false
+	for i, se := range exprs {
+		if ae, ok := se.(*sqlparser.AliasedExpr); ok {
+			if kind, direct := aggregateKind(ae.Expr); direct {
+				kinds[i] = kind
+				any = true
+			}
+		}
+	}
+	return kinds, any
+}
+
+// outputName is the column name MySQL gives a select expression.
+func outputName(ae *sqlparser.AliasedExpr) string {
+	if !ae.As.IsEmpty() {
+		return ae.As.String()
+	}
+	if col, ok := ae.Expr.(*sqlparser.ColName); ok {
+		return col.Name.String()
+	}
+	return sqlparser.String(ae.Expr)
+}

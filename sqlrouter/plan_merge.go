@@ -38,6 +38,7 @@ func planMerge(st *planState, route *Route, sel *sqlparser.Select) {
 	}
 
 	push := sqlparser.CloneRefOfSelect(sel)
+	keepColumnNames(push, st.ctx.SQL)
 	m := &Merge{single: route, aggregating: aggregating, distinct: sel.Distinct}
 	visible := len(exprs)
 	// column finds (or adds as a hidden column) what an expression of

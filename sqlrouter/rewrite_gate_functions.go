@@ -12,11 +12,6 @@ import (
 // describe the gate. Values become bind variables or literals; a select
 // column keeps its original name as its alias, as MySQL would name it.
 func rewriteGateFunctions(st *planState) error {
-	var sel *sqlparser.Select
-	if s, ok := st.stmt.(*sqlparser.Select); ok {
-		sel = s
-	}
-	renamed := map[*sqlparser.AliasedExpr]string{}
 	st.stmt = sqlparser.SafeRewrite(st.stmt, nil, func(c *sqlparser.Cursor) bool {
 		var repl sqlparser.Expr
 		switch n := c.Node().(type) {
@@ -46,15 +41,12 @@ func rewriteGateFunctions(st *planState) error {
 		if repl == nil {
 			return true
 		}
-		if ae, ok := c.Parent().(*sqlparser.AliasedExpr); ok && sel != nil && ae.As.IsEmpty() {
-			renamed[ae] = sqlparser.String(c.Node())
-		}
 		c.Replace(repl)
 		st.rewritten = true
 		return true
 	}).(sqlparser.Statement)
-	for ae, name := range renamed {
-		ae.As = sqlparser.NewIdentifierCI(name)
+	if sel, ok := st.stmt.(*sqlparser.Select); ok && st.rewritten {
+		keepColumnNames(sel, st.ctx.SQL)
 	}
 	return nil
 }

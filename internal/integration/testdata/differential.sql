@@ -1,0 +1,74 @@
+# Queries answered by one plain MariaDB and by the 4-shard cluster; the
+# answers must match exactly (in order when the query has ORDER BY, which
+# then always ends in a unique key so that ties cannot reorder rows).
+#
+# A line starting with "~" groups text under a case- and accent-insensitive
+# collation: which spelling represents a group ('Ann' or 'ann') is not
+# specified by MySQL, so text is compared case- and accent-folded there.
+
+# Routed to one shard.
+select * from customer where id = 17
+select name, email from customer where id = -3
+select * from orders where customer_id = 42 order by id
+select count(*), sum(amount), min(placed), max(status) from orders where customer_id = 7
+select * from customer where id in (1, 2, 3, 250, 999) order by id
+select * from customer where id = 1 and name = 'nobody'
+
+# Every shard, rows combined.
+select id, name from customer where country = 'se'
+select * from customer where balance < 0
+select id, note from customer where note like '%ü%'
+select * from customer where email is null
+select id from orders where qty between 3 and 5 and status = 'paid'
+
+# ORDER BY and LIMIT across shards.
+select * from customer order by id
+select id, name from customer order by name, id
+select id, name from customer order by name desc, id desc limit 7
+select id, balance from customer order by balance desc, id limit 10
+select id, balance from customer order by balance, id limit 5, 10
+select id, born from customer order by born, id limit 20
+select id, created from customer order by created desc, id limit 3
+select id, email from customer order by email, id limit 12
+select id, country from customer order by country desc, id
+select * from orders order by amount desc, id limit 25
+select id, amount from orders where status = 'shipped' order by 2 desc, 1 limit 8
+select id, name as n from customer order by n, id limit 9
+select id from customer order by score desc, id limit 4
+select id, name from customer order by lower(name), id limit 6
+
+# Aggregates across shards.
+select count(*) from customer
+select count(*) from orders where status = 'paid'
+select count(email) from customer
+select sum(balance) from customer
+select min(balance), max(balance) from customer
+~ select min(name), max(name) from customer
+select min(born), max(created) from customer
+select sum(amount), sum(qty), count(*) from orders
+select count(*), min(id), max(id) from orders where amount > 400
+select sum(balance) from customer where id < 0
+
+# GROUP BY across shards.
+~ select country, count(*) from customer group by country
+~ select country, count(*), sum(balance), min(name), max(name) from customer group by country
+select status, count(*), sum(amount), min(amount), max(amount), sum(qty) from orders group by status
+select customer_id, count(*), sum(amount) from orders group by customer_id order by customer_id
+select status, count(*) as c from orders group by status order by c desc, status
+select active, count(*) from customer group by active
+~ select name, count(*) from customer group by name order by name
+~ select country, active, count(*) from customer group by country, active
+select year(born), count(*) from customer group by year(born)
+select customer_id % 5, sum(qty) from orders group by customer_id % 5
+select status, count(*) from orders group by status order by 2 desc, 1 limit 2
+
+# DISTINCT across shards.
+~ select distinct country from customer
+select distinct status from orders
+~ select distinct name from customer
+~ select distinct country, active from customer
+select distinct qty from orders order by qty desc limit 3
+
+# Reference and system queries.
+
+select 1 + 1, 'x'

@@ -107,27 +107,38 @@ func singleTable(st *planState) (tableRef, error) {
 }
 
 func routeSelect(st *planState, route *Route, sel *sqlparser.Select) error {
-	ref, err := singleTable(st)
-	if err != nil {
-		return err
-	}
 	switch {
 	case sel.With != nil:
-		return sqlerr.Unsupported("WITH (common table expressions) on sharded table %s", ref.alias)
+		return sqlerr.Unsupported("WITH (common table expressions) on tables of sharded keyspace %s", st.keyspace.Name)
 	case hasSubquery(sel):
-		return sqlerr.Unsupported("subqueries on sharded table %s", ref.alias)
+		return sqlerr.Unsupported("subqueries on tables of sharded keyspace %s", st.keyspace.Name)
 	case sel.Into != nil:
-		return sqlerr.Unsupported("SELECT ... INTO on sharded table %s", ref.alias)
+		return sqlerr.Unsupported("SELECT ... INTO on tables of sharded keyspace %s", st.keyspace.Name)
 	}
-	if _, ok := sel.From[0].(*sqlparser.AliasedTableExpr); !ok {
-		return sqlerr.Unsupported("joins on sharded table %s", ref.alias)
+	if err := checkColocated(st, sel); err != nil {
+		return err
 	}
-	if ref.table.Type == "reference" {
-		route.Opcode = AnyShard
-		return nil
+	route.Opcode = AnyShard // only reference tables: any shard has them all
+	var where *sqlparser.Where
+	if sel.Where != nil {
+		where = sel.Where
 	}
-	route.Opcode, route.Vindex, route.Values = vindexPredicate(ref, sel.Where)
-	if route.Opcode == EqualUnique {
+	for _, ref := range st.tables {
+		if ref.table.Type == "reference" {
+			continue
+		}
+		// Every row of a co-located read lives where each of its sharded
+		// tables' rows do: an equality on any of their vindex columns
+		// in WHERE routes the whole read.
+		op, v, values := vindexPredicate(ref, where, len(st.tables) > 1)
+		if op < route.Opcode { // EqualUnique beats IN beats Scatter beats AnyShard
+			route.Opcode, route.Vindex, route.Values = op, v, values
+		}
+		if op == EqualUnique {
+			break
+		}
+	}
+	if route.Opcode == EqualUnique || route.Opcode == AnyShard {
 		return nil // one shard answers everything exactly
 	}
 	planMerge(st, route, sel)
@@ -148,7 +159,9 @@ func containsWindowFunc(node sqlparser.SQLNode) bool {
 // vindexPredicate finds the best routing condition on the table's primary
 // vindex column among the WHERE clause's AND-ed conditions: an equality
 // (one shard), else an IN list (the shards of its values), else a scatter.
-func vindexPredicate(ref tableRef, where *sqlparser.Where) (Opcode, vindex.Vindex, []sqlparser.Expr) {
+// With several tables, only qualified columns count: an unqualified name
+// could belong to another table.
+func vindexPredicate(ref tableRef, where *sqlparser.Where, qualified bool) (Opcode, vindex.Vindex, []sqlparser.Expr) {
 	cv := ref.table.PrimaryVindex()
 	if where == nil || cv == nil || len(cv.Columns) != 1 {
 		return Scatter, nil, nil
@@ -166,6 +179,9 @@ func vindexPredicate(ref tableRef, where *sqlparser.Where) (Opcode, vindex.Vinde
 			if cmp.Operator != sqlparser.EqualOp || !isColumn(left, col, ref) {
 				continue
 			}
+		}
+		if c := left.(*sqlparser.ColName); qualified && c.Qualifier.IsEmpty() {
+			continue
 		}
 		switch cmp.Operator {
 		case sqlparser.EqualOp:
@@ -245,7 +261,7 @@ func routeDML(route *Route, ref tableRef, where *sqlparser.Where, orderBy, limit
 		route.Opcode = AllShards
 		return nil
 	}
-	route.Opcode, route.Vindex, route.Values = vindexPredicate(ref, where)
+	route.Opcode, route.Vindex, route.Values = vindexPredicate(ref, where, false)
 	if route.Opcode != EqualUnique {
 		switch {
 		case limit:

@@ -62,7 +62,8 @@ func planMerge(st *planState, route *Route, sel *sqlparser.Select) {
 				return colRef{index: i}
 			}
 		}
-		if col, ok := e.(*sqlparser.ColName); ok && star {
+		if col, ok := e.(*sqlparser.ColName); ok && star && len(st.tables) == 1 {
+			// One table: its columns' names are unique in the result.
 			return colRef{index: -1, name: col.Name.Lowered()}
 		}
 		name := fmt.Sprintf("__sg_h%d", m.hidden)

@@ -72,3 +72,14 @@ select distinct qty from orders order by qty desc limit 3
 # Reference and system queries.
 
 select 1 + 1, 'x'
+
+# Co-located joins: orders are sharded by customer_id with the same vindex
+# as customer by id, so each shard joins its own rows.
+select c.id, c.name, o.id, o.amount from customer c join orders o on c.id = o.customer_id where c.id = 12 order by o.id
+select c.id, o.id from customer c join orders o on o.customer_id = c.id where o.customer_id in (3, 4, 5) order by c.id, o.id
+select c.country, count(*), sum(o.amount) from customer c join orders o on c.id = o.customer_id group by c.country
+select c.id, count(o.id) from customer c left join orders o on c.id = o.customer_id group by c.id order by c.id
+select c.id, c.name from customer c left join orders o on c.id = o.customer_id where o.id is null order by c.id
+select o.status, max(c.balance) from orders o join customer c on c.id = o.customer_id where c.active = 1 group by o.status
+select c.id, o.amount from customer c join orders o on c.id = o.customer_id order by o.amount desc, o.id limit 10
+~ select distinct c.country from customer c join orders o on c.id = o.customer_id where o.status = 'new'

@@ -69,10 +69,6 @@ func (e *Executor) planPrepared(s *Session, ps *preparedStatement) error {
 // fieldsOf runs "SELECT ... WHERE 1 != 1" on one shard to learn the
 // columns a prepared read returns.
 func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Plan, sel sqlparser.SelectStatement, params int) ([]*querypb.Field, error) {
-	route, ok := plan.Primitive.(*sqlrouter.Route)
-	if !ok {
-		return nil, nil
-	}
 	buf := sqlparser.NewTrackedBuffer(sqlparser.FormatImpossibleQuery)
 	buf.Myprintf("%v", sel)
 	bv := map[string]*querypb.BindVariable{}
@@ -84,13 +80,13 @@ func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Pla
 	if err != nil {
 		return nil, sqlerr.Internal("field query: %v", err)
 	}
-	shards, err := e.topo.shards(route.Keyspace, s.TabletType)
+	shards, err := e.topo.shards(plan.Keyspace, s.TabletType)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
 	defer cancel()
-	res, err := e.executeAutocommit(ctx, s, route.Keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: sql})
+	res, err := e.executeAutocommit(ctx, s, plan.Keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: sql})
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,7 @@ func chooseRoute(st *planState) error {
 		sort.Strings(names)
 		ks = st.ctx.VSchema.Keyspaces[names[0]]
 	}
+	st.routeKeyspace = ks.Name
 	route := &Route{Keyspace: ks.Name, original: st.ctx.SQL}
 	if st.rewritten || hasArguments(st.stmt) || route.original == "" {
 		route.query = sqlparser.NewParsedQuery(st.stmt)

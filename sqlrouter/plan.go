@@ -58,7 +58,9 @@ const (
 
 // Plan is a planned statement.
 type Plan struct {
-	Type      sqlparser.StatementType
+	Type sqlparser.StatementType
+	// Keyspace is where the statement runs.
+	Keyspace  string
 	Primitive Primitive
 	Needs     Needs
 	// ParamCount is the number of '?' placeholders (prepared statements).

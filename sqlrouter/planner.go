@@ -35,7 +35,8 @@ type planState struct {
 	needs     Needs
 
 	// Filled by chooseRoute:
-	primitive Primitive
+	primitive     Primitive
+	routeKeyspace string
 }
 
 // tableRef is one table named in a statement.
@@ -70,5 +71,5 @@ func NewPlan(stmt sqlparser.Statement, ctx PlanContext) (*Plan, error) {
 	if st.primitive == nil {
 		return nil, fmt.Errorf("planner produced no plan for %T", stmt)
 	}
-	return &Plan{Type: sqlparser.ASTToStatementType(stmt), Primitive: st.primitive, Needs: st.needs}, nil
+	return &Plan{Type: sqlparser.ASTToStatementType(stmt), Keyspace: st.routeKeyspace, Primitive: st.primitive, Needs: st.needs}, nil
 }

@@ -54,8 +54,9 @@ shard, and a shardgate, all on 127.0.0.1. It runs until Ctrl-C (or SIGTERM),
 then stops everything; with --detach it runs in the background until
 ` + "`shardctl local down`" + `.
 
-Without --keyspace it starts keyspace commerce with 4 shards and the schema
-and vschema of examples/commerce (built into shardctl). A keyspace named
+Without --keyspace it restarts the cluster the data dir holds, or, in a new
+data dir, starts keyspace commerce with 4 shards and the schema and vschema
+of examples/commerce (built into shardctl). A keyspace named
 commerce gets that example schema and vschema unless --schema or --vschema
 say otherwise. The schema runs once, when the data dir is new; vschemas are
 applied when their keyspace is created.
@@ -163,7 +164,16 @@ func (f *localFlags) config(topoRoot string) (localcluster.Config, error) {
 	cfg.DataDir = dir
 	specs := f.keyspaces
 	if len(specs) == 0 {
-		specs = []string{commerce.Keyspace + ":" + strconv.Itoa(commerce.Shards)}
+		// An existing data dir comes back as it was; a new one gets the
+		// commerce example.
+		if prev, base, ok := localcluster.PreviousLayout(dir); ok {
+			specs = prev
+			if cfg.BasePort == 0 {
+				cfg.BasePort = base
+			}
+		} else {
+			specs = []string{commerce.Keyspace + ":" + strconv.Itoa(commerce.Shards)}
+		}
 	}
 	vschemas, err := keyspaceFiles("--vschema", f.vschemas, specs)
 	if err != nil {

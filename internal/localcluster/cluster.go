@@ -143,7 +143,9 @@ func Up(ctx context.Context, cfg Config, log *zap.Logger) (*Cluster, error) {
 	}
 	for _, ks := range p.keyspaces {
 		c.state.Keyspaces = append(c.state.Keyspaces, ks.Name)
+		c.state.Layout = append(c.state.Layout, ks.Name+":"+strings.Join(ks.Shards, ","))
 	}
+	c.state.BasePort = p.cfg.BasePort
 	if prev != nil {
 		c.state.SchemaApplied = prev.SchemaApplied
 	}

@@ -51,7 +51,12 @@ type State struct {
 	Topo       string   `json:"topo"` // etcd client address
 	TopoRoot   string   `json:"topo_root"`
 	Keyspaces  []string `json:"keyspaces"`
-	Parts      []Part   `json:"parts"`
+	// Layout is each keyspace as NAME:SHARD,SHARD and BasePort the base
+	// port it ran with: what `local up` needs to start the same cluster
+	// again without flags.
+	Layout   []string `json:"layout,omitempty"`
+	BasePort int      `json:"base_port,omitempty"`
+	Parts    []Part   `json:"parts"`
 	// SchemaApplied lists the keyspaces whose Schema has run: a restart on
 	// the same data does not run it again.
 	SchemaApplied []string  `json:"schema_applied,omitempty"`
@@ -152,4 +157,16 @@ func (l *dirLock) release() {
 		l.f.Close()
 		l.f = nil
 	}
+}
+
+// PreviousLayout returns the keyspaces (as NAME:SHARD,SHARD specs) and the
+// base port a data dir's cluster last ran with, so that `local up` on an
+// existing data dir without flags brings back the same cluster. ok is
+// false when the data dir holds no cluster yet.
+func PreviousLayout(dataDir string) (specs []string, basePort int, ok bool) {
+	st, err := ReadState(dataDir)
+	if err != nil || len(st.Layout) == 0 {
+		return nil, 0, false
+	}
+	return st.Layout, st.BasePort, true
 }

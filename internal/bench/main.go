@@ -25,14 +25,17 @@ import (
 	"github.com/shardgate/shardgate/internal/localcluster"
 )
 
-const vschema = `{"sharded": true, "vindexes": {"hash": {"type": "hash"}}, "tables": {
-  "sbtest1": {"column_vindexes": [{"column": "id", "name": "hash"}]},
-  "sbtest2": {"column_vindexes": [{"column": "id", "name": "hash"}]},
-  "sbtest3": {"column_vindexes": [{"column": "id", "name": "hash"}]},
-  "sbtest4": {"column_vindexes": [{"column": "id", "name": "hash"}]}}}`
+// vschema shards sysbench's tables (sbtest1..sbtest16) by hash of id.
+func vschema() []byte {
+	tables := make([]string, 16)
+	for i := range tables {
+		tables[i] = fmt.Sprintf(`"sbtest%d": {"column_vindexes": [{"column": "id", "name": "hash"}]}`, i+1)
+	}
+	return []byte(`{"sharded": true, "vindexes": {"hash": {"type": "hash"}}, "tables": {` + strings.Join(tables, ",") + `}}`)
+}
 
 type options struct {
-	workload  string
+	workloads string
 	threads   int
 	seconds   int
 	runs      int
@@ -43,7 +46,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.workload, "workload", "oltp_point_select", "sysbench workload")
+	flag.StringVar(&o.workloads, "workloads", "oltp_point_select,oltp_read_write", "sysbench workloads, comma-separated")
 	flag.IntVar(&o.threads, "threads", 8, "sysbench threads")
 	flag.IntVar(&o.seconds, "time", 10, "seconds per run")
 	flag.IntVar(&o.runs, "runs", 3, "runs per target; medians are reported")
@@ -59,7 +62,7 @@ func main() {
 
 type result struct {
 	name string
-	qps  []float64
+	rate []float64            // queries per second, or transactions for read-write workloads
 	cpu  map[string][]float64 // process kind -> CPU microseconds per query, per run
 }
 
@@ -71,54 +74,60 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("sysbench %s, %d threads, %d tables x %d rows, %d runs of %ds per target (medians)\n\n",
-		o.workload, o.threads, o.tables, o.tableSize, o.runs, o.seconds)
-
 	one, err := start(bin, 1)
 	if err != nil {
 		return err
 	}
-	direct := &result{name: "direct MariaDB", cpu: map[string][]float64{}}
-	gate1 := &result{name: "gate, 1 shard", cpu: map[string][]float64{}}
-	shard := one.Tablets()[0]
-	if err := sysbench(o, one.GateAddr(), "prepare"); err != nil {
-		one.Close()
-		return err
-	}
-	directAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(shard.MySQLPort()))
-	for i := 0; i < o.runs; i++ {
-		// Interleaved, so that drift of a shared machine hits both alike.
-		if err := measure(o, one, directAddr, direct); err != nil {
-			one.Close()
-			return err
-		}
-		if err := measure(o, one, one.GateAddr(), gate1); err != nil {
-			one.Close()
-			return err
-		}
-	}
-	one.Close()
-
+	defer one.Close()
 	four, err := start(bin, 4)
 	if err != nil {
 		return err
 	}
 	defer four.Close()
-	gate4 := &result{name: "gate, 4 shards", cpu: map[string][]float64{}}
-	if err := sysbench(o, four.GateAddr(), "prepare"); err != nil {
-		return err
-	}
-	for i := 0; i < o.runs; i++ {
-		if err := measure(o, four, four.GateAddr(), gate4); err != nil {
+	for _, workload := range strings.Split(o.workloads, ",") {
+		if err := runWorkload(o, workload, one, four); err != nil {
 			return err
 		}
 	}
+	return nil
+}
 
-	base := median(direct.qps)
-	fmt.Printf("%-16s %10s %8s   %s\n", "target", "QPS", "ratio", "CPU us/query: gate, tablets, mysqld (all runs' medians)")
+// runWorkload measures one sysbench workload directly against the 1-shard
+// cluster's MariaDB, through its gate, and through the 4-shard gate.
+func runWorkload(o options, workload string, one, four *localcluster.Cluster) error {
+	unit := "QPS"
+	if workload != "oltp_point_select" {
+		unit = "TPS"
+	}
+	fmt.Printf("\nsysbench %s, %d threads, %d tables x %d rows, %d runs of %ds per target (medians)\n",
+		workload, o.threads, o.tables, o.tableSize, o.runs, o.seconds)
+	direct := &result{name: "direct MariaDB", cpu: map[string][]float64{}}
+	gate1 := &result{name: "gate, 1 shard", cpu: map[string][]float64{}}
+	gate4 := &result{name: "gate, 4 shards", cpu: map[string][]float64{}}
+	directAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(one.Tablets()[0].MySQLPort()))
+	for _, c := range []*localcluster.Cluster{one, four} {
+		_ = sysbench(o, workload, c.GateAddr(), "cleanup")
+		if err := sysbench(o, workload, c.GateAddr(), "prepare"); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < o.runs; i++ {
+		// Interleaved, so that drift of a shared machine hits all alike.
+		for _, m := range []struct {
+			c    *localcluster.Cluster
+			addr string
+			r    *result
+		}{{one, directAddr, direct}, {one, one.GateAddr(), gate1}, {four, four.GateAddr(), gate4}} {
+			if err := measure(o, workload, m.c, m.addr, m.r); err != nil {
+				return err
+			}
+		}
+	}
+	base := median(direct.rate)
+	fmt.Printf("%-16s %10s %8s   %s\n", "target", unit, "ratio", "CPU us per "+strings.ToLower(unit[:1])+": gate, tablets, mysqld")
 	for _, r := range []*result{direct, gate1, gate4} {
-		fmt.Printf("%-16s %10.0f %7.2fx   gate %.0f, tablets %.0f, mysqld %.0f   (runs: %s)\n", r.name, median(r.qps), median(r.qps)/base,
-			median(r.cpu[localcluster.KindGate]), median(r.cpu[localcluster.KindTablet]), median(r.cpu[localcluster.KindMySQLd]), list(r.qps))
+		fmt.Printf("%-16s %10.0f %7.2fx   gate %.0f, tablets %.0f, mysqld %.0f   (runs: %s)\n", r.name, median(r.rate), median(r.rate)/base,
+			median(r.cpu[localcluster.KindGate]), median(r.cpu[localcluster.KindTablet]), median(r.cpu[localcluster.KindMySQLd]), list(r.rate))
 	}
 	return nil
 }
@@ -132,7 +141,7 @@ func start(bin string, shards int) (*localcluster.Cluster, error) {
 		DataDir: dir,
 		BinDir:  bin,
 		Keyspaces: []localcluster.KeyspaceSpec{
-			{Name: "sbtest", ShardCount: shards, Sharded: true, VSchema: []byte(vschema)},
+			{Name: "sbtest", ShardCount: shards, Sharded: true, VSchema: vschema()},
 		},
 	}
 	if cfg.BasePort, err = localcluster.FreeBasePort(cfg); err != nil {
@@ -147,42 +156,50 @@ func start(bin string, shards int) (*localcluster.Cluster, error) {
 	return c, nil
 }
 
-var queriesRe = regexp.MustCompile(`queries:\s+(\d+)\s+\(([\d.]+) per sec`)
+var (
+	queriesRe      = regexp.MustCompile(`queries:\s+(\d+)\s+\(([\d.]+) per sec`)
+	transactionsRe = regexp.MustCompile(`transactions:\s+(\d+)\s+\(([\d.]+) per sec`)
+)
 var errorsRe = regexp.MustCompile(`ignored errors:\s+(\d+)`)
 
-// measure runs sysbench once against addr and records QPS and the CPU each
-// kind of process spent per query.
-func measure(o options, c *localcluster.Cluster, addr string, r *result) error {
+// measure runs sysbench once against addr and records the rate (queries
+// per second for point selects, transactions per second otherwise) and the
+// CPU each kind of process spent per query or transaction.
+func measure(o options, workload string, c *localcluster.Cluster, addr string, r *result) error {
 	before := cpuByKind(c)
-	out, err := sysbenchOut(o, addr, "--threads="+strconv.Itoa(o.threads), "--time="+strconv.Itoa(o.seconds), "run")
+	out, err := sysbenchOut(o, workload, addr, "--threads="+strconv.Itoa(o.threads), "--time="+strconv.Itoa(o.seconds), "run")
 	if err != nil {
 		return err
 	}
 	after := cpuByKind(c)
-	m := queriesRe.FindStringSubmatch(out)
+	re := queriesRe
+	if workload != "oltp_point_select" {
+		re = transactionsRe
+	}
+	m := re.FindStringSubmatch(out)
 	if m == nil {
-		return fmt.Errorf("no QPS in sysbench output:\n%s", out)
+		return fmt.Errorf("no rate in sysbench output:\n%s", out)
 	}
 	if e := errorsRe.FindStringSubmatch(out); e != nil && e[1] != "0" {
 		return fmt.Errorf("sysbench against %s reported %s errors:\n%s", addr, e[1], out)
 	}
 	total, _ := strconv.ParseFloat(m[1], 64)
-	qps, _ := strconv.ParseFloat(m[2], 64)
-	r.qps = append(r.qps, qps)
+	rate, _ := strconv.ParseFloat(m[2], 64)
+	r.rate = append(r.rate, rate)
 	for kind, t := range after {
 		r.cpu[kind] = append(r.cpu[kind], float64((t-before[kind]).Microseconds())/total)
 	}
 	return nil
 }
 
-func sysbench(o options, addr string, args ...string) error {
-	_, err := sysbenchOut(o, addr, args...)
+func sysbench(o options, workload, addr string, args ...string) error {
+	_, err := sysbenchOut(o, workload, addr, args...)
 	return err
 }
 
-func sysbenchOut(o options, addr string, args ...string) (string, error) {
+func sysbenchOut(o options, workload, addr string, args ...string) (string, error) {
 	host, port, _ := net.SplitHostPort(addr)
-	all := append([]string{o.workload, "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root", "--mysql-db=sbtest",
+	all := append([]string{workload, "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root", "--mysql-db=sbtest",
 		"--tables=" + strconv.Itoa(o.tables), "--table-size=" + strconv.Itoa(o.tableSize), "--auto-inc=off"}, args...)
 	cmd := exec.Command("sysbench", all...)
 	var out bytes.Buffer

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"vitess.io/vitess/go/mysql/collations"
+	"vitess.io/vitess/go/mysql/decimal"
+	"vitess.io/vitess/go/mysql/format"
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -32,6 +34,7 @@ const (
 	aggSum
 	aggMin
 	aggMax
+	aggAvg // SUM / COUNT of two hidden columns (avgParts)
 )
 
 // colRef finds a column of the combined result: by position, or by name
@@ -60,6 +63,8 @@ type Merge struct {
 	aggregating bool
 	groupBy     []colRef
 	aggs        []aggKind // per output column when aggregating
+	// avgParts gives, for each AVG column, its hidden SUM and COUNT columns.
+	avgParts map[int][2]int
 	distinct    bool
 	orderBy     []orderKey
 	limit       sqlparser.Expr
@@ -72,7 +77,7 @@ func (m *Merge) Describe() string {
 	if m.aggregating {
 		kinds := make([]string, len(m.aggs))
 		for i, k := range m.aggs {
-			kinds[i] = [...]string{"-", "count", "sum", "min", "max"}[k]
+			kinds[i] = [...]string{"-", "count", "sum", "min", "max", "avg"}[k]
 		}
 		parts = append(parts, fmt.Sprintf("aggregate(group=%s cols=[%s])", refs(m.groupBy), strings.Join(kinds, " ")))
 	}
@@ -325,6 +330,13 @@ func (m *Merge) aggregate(fields []*querypb.Field, rows []sqltypes.Row) ([]sqlty
 		for col, mm := range g.mins {
 			row[col] = mm.Result()
 		}
+		for col, parts := range m.avgParts {
+			v, err := average(fields[col], row[parts[0]], row[parts[1]])
+			if err != nil {
+				return nil, err
+			}
+			row[col] = v
+		}
 		out = append(out, row)
 	}
 	if len(groupCols) > 0 && len(m.orderBy) == 0 {
@@ -337,6 +349,34 @@ func (m *Merge) aggregate(fields []*querypb.Field, rows []sqltypes.Row) ([]sqlty
 		}
 	}
 	return out, nil
+}
+
+// average is SUM / COUNT as MySQL's AVG computes it: for DECIMAL at the
+// scale the shards reported for AVG (the argument's scale plus
+// div_precision_increment), rounded half away from zero; for DOUBLE in
+// floating point, formatted as MySQL formats doubles.
+func average(field *querypb.Field, sum, count sqltypes.Value) (sqltypes.Value, error) {
+	n, err := count.ToInt64()
+	if err != nil {
+		return sqltypes.NULL, sqlerr.Internal("AVG: count %s: %v", count.String(), err)
+	}
+	if n == 0 || sum.IsNull() {
+		return sqltypes.NULL, nil
+	}
+	if sqltypes.IsFloat(field.Type) {
+		f, err := sum.ToFloat64()
+		if err != nil {
+			return sqltypes.NULL, sqlerr.Internal("AVG: sum %s: %v", sum.String(), err)
+		}
+		return sqltypes.MakeTrusted(field.Type, format.FormatFloat(f/float64(n))), nil
+	}
+	d, err := decimal.NewFromMySQL(sum.Raw())
+	if err != nil {
+		return sqltypes.NULL, sqlerr.Internal("AVG: sum %s: %v", sum.String(), err)
+	}
+	scale := int32(field.Decimals)
+	q, _ := d.QuoRem(decimal.NewFromInt(n), scale+9)
+	return sqltypes.MakeTrusted(field.Type, []byte(q.StringFixed(scale))), nil
 }
 
 // dedupe keeps the first row of each set of rows equal in the first n

@@ -41,6 +41,30 @@ func planMerge(st *planState, route *Route, sel *sqlparser.Select) {
 	keepColumnNames(push, st.ctx.SQL)
 	m := &Merge{single: route, aggregating: aggregating, distinct: sel.Distinct}
 	visible := len(exprs)
+	// hide appends a column only the gate uses and returns its position.
+	hide := func(e sqlparser.Expr, kind aggKind) int {
+		name := fmt.Sprintf("__sg_h%d", m.hidden)
+		push.SelectExprs.Exprs = append(push.SelectExprs.Exprs, &sqlparser.AliasedExpr{Expr: e, As: sqlparser.NewIdentifierCI(name)})
+		m.hidden++
+		aggs = append(aggs, kind)
+		return visible + m.hidden - 1
+	}
+	// AVG is combined from a SUM and a COUNT of its argument per shard.
+	addAvg := func(col int, avg *sqlparser.Avg) {
+		if m.avgParts == nil {
+			m.avgParts = map[int][2]int{}
+		}
+		sum := hide(&sqlparser.Sum{Arg: avg.Arg}, aggSum)
+		count := hide(&sqlparser.Count{Args: []sqlparser.Expr{avg.Arg}}, aggCount)
+		m.avgParts[col] = [2]int{sum, count}
+	}
+	for i, se := range exprs {
+		if ae, ok := se.(*sqlparser.AliasedExpr); ok {
+			if avg, ok := ae.Expr.(*sqlparser.Avg); ok {
+				addAvg(i, avg)
+			}
+		}
+	}
 	// column finds (or adds as a hidden column) what an expression of
 	// GROUP BY or ORDER BY refers to.
 	column := func(e sqlparser.Expr) colRef {
@@ -66,18 +90,19 @@ func planMerge(st *planState, route *Route, sel *sqlparser.Select) {
 			// One table: its columns' names are unique in the result.
 			return colRef{index: -1, name: col.Name.Lowered()}
 		}
-		name := fmt.Sprintf("__sg_h%d", m.hidden)
-		push.SelectExprs.Exprs = append(push.SelectExprs.Exprs, &sqlparser.AliasedExpr{Expr: e, As: sqlparser.NewIdentifierCI(name)})
-		m.hidden++
-		if aggregating {
-			// A hidden column is grouped or aggregated like a visible one.
-			kind, _ := aggregateKind(e)
-			aggs = append(aggs, kind)
+		// A hidden column is grouped or aggregated like a visible one.
+		kind, _ := aggregateKind(e)
+		if !aggregating {
+			kind = aggNone
+		}
+		col := hide(e, kind)
+		if avg, ok := e.(*sqlparser.Avg); ok && aggregating {
+			addAvg(col, avg)
 		}
 		if star {
-			return colRef{index: -1, name: name}
+			return colRef{index: -1, name: fmt.Sprintf("__sg_h%d", col-visible)}
 		}
-		return colRef{index: visible + m.hidden - 1}
+		return colRef{index: col}
 	}
 	if groupBy {
 		for _, g := range sel.GroupBy.Exprs {
@@ -156,6 +181,8 @@ func aggregateKind(e sqlparser.Expr) (aggKind, bool) {
 		return aggMin, true
 	case *sqlparser.Max:
 		return aggMax, true
+	case *sqlparser.Avg:
+		return aggAvg, true
 	case sqlparser.AggrFunc:
 		return aggNone, true
 	}
@@ -175,7 +202,9 @@ func unsupportedAggregate(e sqlparser.Expr) string {
 		}
 	case *sqlparser.Min, *sqlparser.Max, *sqlparser.CountStar:
 	case *sqlparser.Avg:
-		return "AVG"
+		if a.Distinct {
+			return "AVG(DISTINCT ...)"
+		}
 	case sqlparser.AggrFunc:
 		return "aggregate function " + strings.ToUpper(a.AggrName())
 	}

@@ -83,3 +83,12 @@ select c.id, c.name from customer c left join orders o on c.id = o.customer_id w
 select o.status, max(c.balance) from orders o join customer c on c.id = o.customer_id where c.active = 1 group by o.status
 select c.id, o.amount from customer c join orders o on c.id = o.customer_id order by o.amount desc, o.id limit 10
 ~ select distinct c.country from customer c join orders o on c.id = o.customer_id where o.status = 'new'
+
+# AVG across shards, from per-shard SUM and COUNT.
+select avg(balance) from customer
+select avg(qty), avg(amount) from orders
+select avg(score) from customer where active = 1
+select status, avg(amount), count(*) from orders group by status
+~ select country, avg(balance) from customer group by country order by avg(balance) desc, country
+select avg(balance) from customer where id < -100
+select customer_id, avg(qty) from orders group by customer_id order by customer_id limit 15

@@ -65,10 +65,10 @@ type Merge struct {
 	aggs        []aggKind // per output column when aggregating
 	// avgParts gives, for each AVG column, its hidden SUM and COUNT columns.
 	avgParts map[int][2]int
-	distinct    bool
-	orderBy     []orderKey
-	limit       sqlparser.Expr
-	offset      sqlparser.Expr
+	distinct bool
+	orderBy  []orderKey
+	limit    sqlparser.Expr
+	offset   sqlparser.Expr
 }
 
 // Describe implements Primitive.

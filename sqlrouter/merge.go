@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"vitess.io/vitess/go/mysql/collations"
 	"vitess.io/vitess/go/mysql/decimal"
@@ -12,10 +13,20 @@ import (
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
+	"vitess.io/vitess/go/vt/vtenv"
 	"vitess.io/vitess/go/vt/vtgate/evalengine"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
 )
+
+// evalEnv is the environment HAVING is evaluated in.
+var evalEnv = func() *vtenv.Environment {
+	env, err := vtenv.New(vtenv.Options{MySQLServerVersion: "8.0.40"})
+	if err != nil {
+		panic(fmt.Sprintf("vitess environment: %v", err))
+	}
+	return env
+}()
 
 // collationEnv knows the collation IDs MariaDB and MySQL report in column
 // metadata; comparisons and grouping keys of text use the column's own.
@@ -66,9 +77,12 @@ type Merge struct {
 	// avgParts gives, for each AVG column, its hidden SUM and COUNT columns.
 	avgParts map[int][2]int
 	distinct bool
-	orderBy  []orderKey
-	limit    sqlparser.Expr
-	offset   sqlparser.Expr
+	having   evalengine.Expr // over merged groups; nil: none
+	// havingText is the HAVING condition as written, for Describe.
+	havingText string
+	orderBy    []orderKey
+	limit      sqlparser.Expr
+	offset     sqlparser.Expr
 }
 
 // Describe implements Primitive.
@@ -80,6 +94,9 @@ func (m *Merge) Describe() string {
 			kinds[i] = [...]string{"-", "count", "sum", "min", "max", "avg"}[k]
 		}
 		parts = append(parts, fmt.Sprintf("aggregate(group=%s cols=[%s])", refs(m.groupBy), strings.Join(kinds, " ")))
+	}
+	if m.having != nil {
+		parts = append(parts, "having("+m.havingText+")")
 	}
 	if m.distinct {
 		parts = append(parts, "distinct")
@@ -150,6 +167,11 @@ func (m *Merge) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 	rows := res.Rows
 	if m.aggregating {
 		if rows, err = m.aggregate(res.Fields, rows); err != nil {
+			return nil, err
+		}
+	}
+	if m.having != nil {
+		if rows, err = m.filter(ctx, bv, rows); err != nil {
 			return nil, err
 		}
 	}
@@ -346,6 +368,23 @@ func (m *Merge) aggregate(fields []*querypb.Field, rows []sqltypes.Row) ([]sqlty
 		}
 		if err := sortRows(fields, out, keys); err != nil {
 			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// filter keeps the merged groups HAVING accepts.
+func (m *Merge) filter(ctx context.Context, bv map[string]*querypb.BindVariable, rows []sqltypes.Row) ([]sqltypes.Row, error) {
+	env := evalengine.NewExpressionEnv(ctx, bv, evalengine.NewEmptyVCursor(evalEnv, time.Local))
+	out := rows[:0]
+	for _, row := range rows {
+		env.Row = row
+		res, err := env.Evaluate(m.having)
+		if err != nil {
+			return nil, sqlerr.Internal("HAVING: %v", err)
+		}
+		if res.ToBoolean() {
+			out = append(out, row)
 		}
 	}
 	return out, nil

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"vitess.io/vitess/go/vt/sqlparser"
+	"vitess.io/vitess/go/vt/vtgate/evalengine"
 )
 
 // exprEquals compares expressions structurally.
@@ -112,6 +113,16 @@ func planMerge(st *planState, route *Route, sel *sqlparser.Select) {
 	for _, o := range sel.OrderBy {
 		m.orderBy = append(m.orderBy, orderKey{col: column(o.Expr), desc: o.Direction == sqlparser.DescOrder})
 	}
+	if sel.Having != nil && aggregating {
+		// Groups span shards: HAVING is decided on the merged groups.
+		having, err := translateHaving(sel.Having.Expr, column)
+		if err != nil {
+			route.mergeBlocker = "HAVING " + sqlparser.String(sel.Having.Expr) + " (" + err.Error() + ")"
+			return
+		}
+		m.having, m.havingText = having, sqlparser.String(sel.Having.Expr)
+		push.Having = nil
+	}
 	m.aggs = aggs
 
 	if sel.Limit != nil {
@@ -130,12 +141,55 @@ func planMerge(st *planState, route *Route, sel *sqlparser.Select) {
 	st.primitive = m
 }
 
+// translateHaving rewrites a HAVING condition over merged rows: each
+// aggregate and column in it becomes a reference to a column of the
+// merged row (column adds hidden ones as needed), then it is compiled.
+func translateHaving(cond sqlparser.Expr, column func(sqlparser.Expr) colRef) (evalengine.Expr, error) {
+	var failed error
+	rewritten := sqlparser.CopyOnRewrite(cond, func(node, _ sqlparser.SQLNode) bool {
+		_, isAgg := node.(sqlparser.AggrFunc)
+		return !isAgg // aggregates are replaced whole, not entered
+	}, func(c *sqlparser.CopyOnWriteCursor) {
+		var e sqlparser.Expr
+		switch n := c.Node().(type) {
+		case sqlparser.AggrFunc:
+			if blocker := unsupportedAggregate(n); blocker != "" {
+				failed = fmt.Errorf("%s", blocker)
+				return
+			}
+			e = n
+		case *sqlparser.ColName:
+			e = n
+		default:
+			return
+		}
+		ref := column(e)
+		if ref.index < 0 {
+			failed = fmt.Errorf("cannot locate %s", sqlparser.String(e))
+			return
+		}
+		c.Replace(sqlparser.NewColName(fmt.Sprintf("__sg_c%d", ref.index)))
+	}, nil).(sqlparser.Expr)
+	if failed != nil {
+		return nil, failed
+	}
+	return evalengine.Translate(rewritten, &evalengine.Config{
+		Environment: evalEnv,
+		Collation:   collationEnv.DefaultConnectionCharset(),
+		ResolveColumn: func(c *sqlparser.ColName) (int, error) {
+			var i int
+			if _, err := fmt.Sscanf(c.Name.String(), "__sg_c%d", &i); err != nil {
+				return 0, fmt.Errorf("unknown column %s in HAVING", c.Name.String())
+			}
+			return i, nil
+		},
+	})
+}
+
 // mergeBlocker names the first construct of sel the gate cannot yet
 // combine across shards.
 func mergeBlocker(sel *sqlparser.Select) string {
 	switch {
-	case sel.Having != nil:
-		return "HAVING"
 	case sel.GroupBy != nil && sel.GroupBy.WithRollup:
 		return "GROUP BY ... WITH ROLLUP"
 	case sel.SQLCalcFoundRows:

@@ -92,3 +92,10 @@ select status, avg(amount), count(*) from orders group by status
 ~ select country, avg(balance) from customer group by country order by avg(balance) desc, country
 select avg(balance) from customer where id < -100
 select customer_id, avg(qty) from orders group by customer_id order by customer_id limit 15
+
+# HAVING over merged groups.
+select customer_id, count(*) from orders group by customer_id having count(*) > 5 order by customer_id
+select status, sum(amount) as total from orders group by status having total > 1000 and min(qty) = 1
+select customer_id, avg(amount) from orders group by customer_id having avg(amount) between 200 and 300 order by customer_id
+~ select country, count(*) from customer group by country having max(balance) > 9000 or country is null
+select id, name from customer having id < 0

@@ -46,6 +46,11 @@ const (
 	aggMin
 	aggMax
 	aggAvg // SUM / COUNT of two hidden columns (avgParts)
+	// The DISTINCT aggregates combine the group's distinct values of the
+	// hidden column distinctCol.
+	aggCountDistinct
+	aggSumDistinct
+	aggAvgDistinct
 )
 
 // colRef finds a column of the combined result: by position, or by name
@@ -76,6 +81,9 @@ type Merge struct {
 	aggs        []aggKind // per output column when aggregating
 	// avgParts gives, for each AVG column, its hidden SUM and COUNT columns.
 	avgParts map[int][2]int
+	// distinctCol is the hidden column holding the argument of the
+	// DISTINCT aggregates; the shards group by it too.
+	distinctCol int
 	distinct bool
 	having   evalengine.Expr // over merged groups; nil: none
 	// havingText is the HAVING condition as written, for Describe.
@@ -91,7 +99,7 @@ func (m *Merge) Describe() string {
 	if m.aggregating {
 		kinds := make([]string, len(m.aggs))
 		for i, k := range m.aggs {
-			kinds[i] = [...]string{"-", "count", "sum", "min", "max", "avg"}[k]
+			kinds[i] = [...]string{"-", "count", "sum", "min", "max", "avg", "count_distinct", "sum_distinct", "avg_distinct"}[k]
 		}
 		parts = append(parts, fmt.Sprintf("aggregate(group=%s cols=[%s])", refs(m.groupBy), strings.Join(kinds, " ")))
 	}
@@ -270,7 +278,13 @@ func key(dst []byte, fields []*querypb.Field, row sqltypes.Row, cols []int) ([]b
 			continue
 		}
 		dst = append(dst, 1)
-		w, _, err := evalengine.WeightString(nil, row[c], f.Type, collationOf(f), 0, 0, nil, 0)
+		// Decimals are keyed at MySQL's largest precision and scale, so
+		// that every value keeps all of its digits.
+		length, scale := 0, 0
+		if sqltypes.IsDecimal(f.Type) {
+			length, scale = 65, 30
+		}
+		w, _, err := evalengine.WeightString(nil, row[c], f.Type, collationOf(f), length, scale, nil, 0)
 		if err != nil {
 			return nil, sqlerr.Internal("grouping key of column %s: %v", f.Name, err)
 		}
@@ -296,6 +310,9 @@ func (m *Merge) aggregate(fields []*querypb.Field, rows []sqltypes.Row) ([]sqlty
 		first sqltypes.Row
 		sums  map[int]evalengine.Sum
 		mins  map[int]evalengine.MinMax
+		// distinct holds the group's distinct non-NULL values of
+		// distinctCol, by collation key.
+		distinct map[string]sqltypes.Value
 	}
 	groups := map[string]*group{}
 	var order []*group
@@ -307,9 +324,16 @@ func (m *Merge) aggregate(fields []*querypb.Field, rows []sqltypes.Row) ([]sqlty
 		}
 		g, ok := groups[string(buf)]
 		if !ok {
-			g = &group{first: row, sums: map[int]evalengine.Sum{}, mins: map[int]evalengine.MinMax{}}
+			g = &group{first: row, sums: map[int]evalengine.Sum{}, mins: map[int]evalengine.MinMax{}, distinct: map[string]sqltypes.Value{}}
 			groups[string(buf)] = g
 			order = append(order, g)
+		}
+		if m.distinctCol > 0 && !row[m.distinctCol].IsNull() {
+			k, err := key(nil, fields, row, []int{m.distinctCol})
+			if err != nil {
+				return nil, err
+			}
+			g.distinct[string(k)] = row[m.distinctCol]
 		}
 		for col, kind := range m.aggs {
 			v := row[col]
@@ -343,6 +367,18 @@ func (m *Merge) aggregate(fields []*querypb.Field, rows []sqltypes.Row) ([]sqlty
 			}
 		}
 	}
+	if len(groupCols) == 0 && len(order) == 0 {
+		// Aggregates without GROUP BY answer one row even over no rows:
+		// counts of zero, everything else NULL.
+		row := make(sqltypes.Row, len(fields))
+		for i := range row {
+			row[i] = sqltypes.NULL
+			if i < len(m.aggs) && (m.aggs[i] == aggCount || m.aggs[i] == aggCountDistinct) {
+				row[i] = sqltypes.NewInt64(0)
+			}
+		}
+		return []sqltypes.Row{row}, nil
+	}
 	out := make([]sqltypes.Row, 0, len(order))
 	for _, g := range order {
 		row := slices.Clone(g.first)
@@ -354,6 +390,16 @@ func (m *Merge) aggregate(fields []*querypb.Field, rows []sqltypes.Row) ([]sqlty
 		}
 		for col, parts := range m.avgParts {
 			v, err := average(fields[col], row[parts[0]], row[parts[1]])
+			if err != nil {
+				return nil, err
+			}
+			row[col] = v
+		}
+		for col, kind := range m.aggs {
+			if kind < aggCountDistinct {
+				continue
+			}
+			v, err := combineDistinct(kind, fields[col], g.distinct)
 			if err != nil {
 				return nil, err
 			}
@@ -371,6 +417,31 @@ func (m *Merge) aggregate(fields []*querypb.Field, rows []sqltypes.Row) ([]sqlty
 		}
 	}
 	return out, nil
+}
+
+// combineDistinct computes COUNT, SUM or AVG of a group's distinct
+// values, typed as the shards typed the column.
+func combineDistinct(kind aggKind, field *querypb.Field, values map[string]sqltypes.Value) (sqltypes.Value, error) {
+	if kind == aggCountDistinct {
+		return sqltypes.NewInt64(int64(len(values))), nil
+	}
+	if len(values) == 0 {
+		return sqltypes.NULL, nil
+	}
+	sumType := field.Type
+	if kind == aggAvgDistinct && !sqltypes.IsFloat(field.Type) {
+		sumType = sqltypes.Decimal
+	}
+	sum := evalengine.NewAggregationSum(sumType)
+	for _, v := range values {
+		if err := sum.Add(v); err != nil {
+			return sqltypes.NULL, sqlerr.Internal("DISTINCT aggregate of %s: %v", field.Name, err)
+		}
+	}
+	if kind == aggSumDistinct {
+		return sum.Result(), nil
+	}
+	return average(field, sum.Result(), sqltypes.NewInt64(int64(len(values))))
 }
 
 // filter keeps the merged groups HAVING accepts.

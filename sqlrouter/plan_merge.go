@@ -2,6 +2,7 @@ package sqlrouter
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -59,12 +60,32 @@ func planMerge(st *planState, route *Route, sel *sqlparser.Select) {
 		count := hide(&sqlparser.Count{Args: []sqlparser.Expr{avg.Arg}}, aggCount)
 		m.avgParts[col] = [2]int{sum, count}
 	}
+	var distinctArg sqlparser.Expr
 	for i, se := range exprs {
-		if ae, ok := se.(*sqlparser.AliasedExpr); ok {
-			if avg, ok := ae.Expr.(*sqlparser.Avg); ok {
-				addAvg(i, avg)
-			}
+		ae, ok := se.(*sqlparser.AliasedExpr)
+		if !ok {
+			continue
 		}
+		if arg, kind, ok := distinctAggregate(ae.Expr); ok {
+			if distinctArg != nil && !exprEquals(distinctArg, arg) {
+				route.mergeBlocker = "DISTINCT aggregates of different expressions"
+				return
+			}
+			distinctArg, aggs[i] = arg, kind
+			continue
+		}
+		if avg, ok := ae.Expr.(*sqlparser.Avg); ok {
+			addAvg(i, avg)
+		}
+	}
+	if distinctArg != nil {
+		// Each shard returns a row per distinct value of the argument in
+		// each group; the gate counts or sums the values once.
+		m.distinctCol = hide(distinctArg, aggNone)
+		if push.GroupBy == nil {
+			push.GroupBy = &sqlparser.GroupBy{}
+		}
+		push.GroupBy.Exprs = append(slices.Clone(push.GroupBy.Exprs), distinctArg)
 	}
 	// column finds (or adds as a hidden column) what an expression of
 	// GROUP BY or ORDER BY refers to.
@@ -243,22 +264,34 @@ func aggregateKind(e sqlparser.Expr) (aggKind, bool) {
 	return aggNone, false
 }
 
+// distinctAggregate recognizes COUNT, SUM and AVG of DISTINCT over one
+// expression, returning that expression.
+func distinctAggregate(e sqlparser.Expr) (sqlparser.Expr, aggKind, bool) {
+	switch a := e.(type) {
+	case *sqlparser.Count:
+		if a.Distinct && len(a.Args) == 1 {
+			return a.Args[0], aggCountDistinct, true
+		}
+	case *sqlparser.Sum:
+		if a.Distinct {
+			return a.Arg, aggSumDistinct, true
+		}
+	case *sqlparser.Avg:
+		if a.Distinct {
+			return a.Arg, aggAvgDistinct, true
+		}
+	}
+	return nil, aggNone, false
+}
+
 // unsupportedAggregate names an aggregate the gate cannot combine yet.
 func unsupportedAggregate(e sqlparser.Expr) string {
 	switch a := e.(type) {
 	case *sqlparser.Count:
-		if a.Distinct {
-			return "COUNT(DISTINCT ...)"
+		if a.Distinct && len(a.Args) != 1 {
+			return "COUNT(DISTINCT) of several expressions"
 		}
-	case *sqlparser.Sum:
-		if a.Distinct {
-			return "SUM(DISTINCT ...)"
-		}
-	case *sqlparser.Min, *sqlparser.Max, *sqlparser.CountStar:
-	case *sqlparser.Avg:
-		if a.Distinct {
-			return "AVG(DISTINCT ...)"
-		}
+	case *sqlparser.Min, *sqlparser.Max, *sqlparser.CountStar, *sqlparser.Sum, *sqlparser.Avg:
 	case sqlparser.AggrFunc:
 		return "aggregate function " + strings.ToUpper(a.AggrName())
 	}

@@ -99,3 +99,13 @@ select status, sum(amount) as total from orders group by status having total > 1
 select customer_id, avg(amount) from orders group by customer_id having avg(amount) between 200 and 300 order by customer_id
 ~ select country, count(*) from customer group by country having max(balance) > 9000 or country is null
 select id, name from customer having id < 0
+
+# DISTINCT aggregates across shards.
+select count(distinct country) from customer
+select count(distinct email), count(*) from customer
+select status, count(distinct qty), sum(distinct qty), avg(distinct qty) from orders group by status
+select count(distinct qty), sum(amount) from orders where customer_id in (1, 2, 3, 4, 5, 6, 7, 8)
+select count(distinct name) from customer where id > 10000
+select sum(distinct balance), avg(distinct balance) from customer
+select balance, count(*) from customer group by balance order by balance limit 20
+select distinct amount from orders order by amount desc limit 10

@@ -84,8 +84,8 @@ type Merge struct {
 	// distinctCol is the hidden column holding the argument of the
 	// DISTINCT aggregates; the shards group by it too.
 	distinctCol int
-	distinct bool
-	having   evalengine.Expr // over merged groups; nil: none
+	distinct    bool
+	having      evalengine.Expr // over merged groups; nil: none
 	// havingText is the HAVING condition as written, for Describe.
 	havingText string
 	orderBy    []orderKey

@@ -63,7 +63,7 @@ func chooseRoute(st *planState) error {
 		route.Opcode = AllShards
 		return nil
 	case *sqlparser.Union:
-		return sqlerr.Unsupported("UNION on tables of sharded keyspace %s", ks.Name)
+		return routeUnion(st, route, stmt)
 	}
 	return sqlerr.Unsupported("%s on tables of sharded keyspace %s", statementName(st.stmt), ks.Name)
 }

@@ -195,8 +195,13 @@ func hasTopLevelOrderBy(t *testing.T, q string) bool {
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
-	sel, ok := stmt.(*sqlparser.Select)
-	return ok && len(sel.OrderBy) > 0
+	switch s := stmt.(type) {
+	case *sqlparser.Select:
+		return len(s.OrderBy) > 0
+	case *sqlparser.Union:
+		return len(s.OrderBy) > 0
+	}
+	return false
 }
 
 // resultOf renders a query's answer (columns, types, values) or its error;

@@ -109,3 +109,10 @@ select count(distinct name) from customer where id > 10000
 select sum(distinct balance), avg(distinct balance) from customer
 select balance, count(*) from customer group by balance order by balance limit 20
 select distinct amount from orders order by amount desc limit 10
+
+# UNION and UNION ALL across shards.
+select id from customer where active = 1 union all select customer_id from orders where qty = 9
+~ select country from customer union select status from orders
+select id, name from customer where id < 10 union select customer_id, status from orders where customer_id < 10 order by id, name
+select id from customer union all select id from orders order by 1 desc limit 7
+~ select name from customer where country = 'de' union select name from customer where country = 'fr'

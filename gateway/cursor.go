@@ -32,6 +32,9 @@ func (c *cursor) Shards(keyspace string) ([]sqlrouter.Shard, error) {
 // otherwise each autocommits, except that a write spanning shards runs in
 // an implicit transaction so that a failure on one shard undoes the rest.
 func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []sqlrouter.ShardQuery, write bool) ([]*sqltypes.Result, error) {
+	if c.s.NoScatter && len(queries) > 1 {
+		return nil, sqlerr.Internal("the statement runs on %d shards of keyspace %s and no_scatter is set: add an equality on the primary vindex column, or SET no_scatter = 0", len(queries), keyspace)
+	}
 	switch {
 	case c.s.InTransaction:
 		return c.parallel(queries, func(i int, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {

@@ -82,6 +82,9 @@ func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement
 		return nil, "kill", sqlerr.Unsupported("KILL")
 	case *sqlparser.CommentOnly:
 		return &sqltypes.Result{}, "comment", nil
+	case *sqlparser.VExplainStmt:
+		res, err := e.vexplain(ctx, s, stmt, bv)
+		return res, "vexplain", err
 	}
 
 	if s.Shard != "" {

@@ -24,6 +24,9 @@ type Session struct {
 	Autocommit    bool
 	InTransaction bool
 	LastInsertID  uint64
+	// NoScatter refuses statements that would run on more than one shard
+	// (SET no_scatter = 1), to find queries missing a vindex predicate.
+	NoScatter bool
 
 	mu     sync.Mutex
 	shards []*shardSession // shards in the transaction, in the order they joined

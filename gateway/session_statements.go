@@ -92,6 +92,12 @@ func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*s
 				}
 			}
 			s.Autocommit = on
+		case "no_scatter":
+			on, ok := boolSetting(value)
+			if !ok {
+				return nil, sqlerr.New(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'no_scatter' can't be set to the value of '%s'", value)
+			}
+			s.NoScatter = on
 		case "names", "character_set_client", "character_set_connection", "character_set_results", "charset", "collation_connection", "character_set_database":
 			if !utf8Setting(value) {
 				return nil, sqlerr.Unsupported("SET %s = %s: Shardgate speaks utf8mb4 (and utf8) only", name, value)

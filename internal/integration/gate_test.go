@@ -41,6 +41,7 @@ func TestGate(t *testing.T) {
 	t.Run("ReferenceTableWritesReachEveryShard", func(t *testing.T) { testReference(t, gate, shards) })
 	t.Run("GarbageConnectionHarmsNoOther", func(t *testing.T) { testGarbage(t, c, gate) })
 	t.Run("SessionStatements", func(t *testing.T) { testSession(t, c) })
+	t.Run("VExplainAndNoScatter", func(t *testing.T) { testVExplain(t, c, names) })
 }
 
 // shardOf returns the shard the hash vindex assigns id to.
@@ -400,5 +401,49 @@ func testSession(t *testing.T, c *localcluster.Cluster) {
 	var sum int
 	if err := db.QueryRow("SELECT SUM(b) FROM anything a JOIN anything b2 USING (a, b) WHERE a IN (SELECT a FROM anything)").Scan(&sum); err != nil || sum != 5 {
 		t.Fatalf("unsharded keyspace must take any SQL: sum = %d, %v", sum, err)
+	}
+}
+
+func testVExplain(t *testing.T, c *localcluster.Cluster, names []string) {
+	db := openDB(t, c.GateDSN("ks"))
+	db.SetMaxOpenConns(1) // one session, so SET carries over
+	var plan string
+	if err := db.QueryRow("VEXPLAIN PLAN SELECT COUNT(*) FROM acct").Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "Merge aggregate") || !strings.Contains(plan, "Scatter") {
+		t.Fatalf("VEXPLAIN PLAN = %q, want a merged scatter", plan)
+	}
+	rows, err := db.Query("VEXPLAIN QUERIES INSERT INTO acct (id, balance) VALUES (7001, 1), (7002, 2)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for rows.Next() {
+		var n int
+		var ks, shard, query string
+		if err := rows.Scan(&n, &ks, &shard, &query); err != nil {
+			t.Fatal(err)
+		}
+		got[shard] += query
+	}
+	rows.Close()
+	for _, id := range []int64{7001, 7002} {
+		if q := got[shardOf(t, id, names)]; !strings.Contains(q, fmt.Sprint(id)) {
+			t.Fatalf("VEXPLAIN QUERIES sends row %d to %v, want shard %s", id, got, shardOf(t, id, names))
+		}
+	}
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM acct WHERE id IN (7001, 7002)").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("VEXPLAIN QUERIES must not run the statement: %d rows, %v", n, err)
+	}
+	if _, err := db.Exec("SET no_scatter = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Query("SELECT * FROM acct"); err == nil || !strings.Contains(err.Error(), "no_scatter") {
+		t.Fatalf("a scatter with no_scatter set: %v", err)
+	}
+	if err := db.QueryRow("SELECT COUNT(*) FROM acct WHERE id = 100").Scan(&n); err != nil {
+		t.Fatalf("a single-shard read with no_scatter set: %v", err)
 	}
 }

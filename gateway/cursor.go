@@ -28,6 +28,11 @@ func (c *cursor) Shards(keyspace string) ([]sqlrouter.Shard, error) {
 	return c.e.topo.shards(keyspace, c.s.TabletType)
 }
 
+// NextSequenceValues implements sqlrouter.VCursor.
+func (c *cursor) NextSequenceValues(ctx context.Context, keyspace, table string, count int64) (int64, error) {
+	return c.e.nextSequenceValues(ctx, keyspace, table, count)
+}
+
 // ExecuteShards runs queries in the session's transaction if it has one;
 // otherwise each autocommits, except that a write spanning shards runs in
 // an implicit transaction so that a failure on one shard undoes the rest.

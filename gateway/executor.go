@@ -23,6 +23,7 @@ type Executor struct {
 	parser  *sqlparser.Parser
 	log     *zap.Logger
 	metrics *metrics
+	seqs    sequences
 
 	serverVersion  string
 	versionComment string

@@ -63,6 +63,11 @@ func (d *dryRunCursor) Shards(keyspace string) ([]sqlrouter.Shard, error) {
 	return d.real.Shards(keyspace)
 }
 
+// NextSequenceValues hands out placeholder ids without reserving any.
+func (d *dryRunCursor) NextSequenceValues(context.Context, string, string, int64) (int64, error) {
+	return 1, nil
+}
+
 func (d *dryRunCursor) ExecuteShards(_ context.Context, keyspace string, queries []sqlrouter.ShardQuery, _ bool) ([]*sqltypes.Result, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

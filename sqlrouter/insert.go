@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
@@ -14,7 +16,9 @@ import (
 )
 
 // Insert splits a multi-row INSERT into a sharded table by the shard each
-// row's primary vindex value maps to, and sends each shard its rows.
+// row's primary vindex value maps to, and sends each shard its rows. A
+// table with an auto_increment sequence gets its missing, NULL or 0 ids
+// from the sequence first, so they route like given ones.
 type Insert struct {
 	Keyspace string
 	Table    string
@@ -24,8 +28,18 @@ type Insert struct {
 	column int
 	ast    *sqlparser.Insert
 	rows   sqlparser.Values
-	// whole sends the statement unchanged when every row goes to one shard.
+	// seq, when set, fills the auto_increment column from a sequence.
+	seq *sequenceRef
+	// whole sends the statement unchanged when every row goes to one shard
+	// and no id was generated.
 	whole *Route
+}
+
+// sequenceRef names the sequence filling a column.
+type sequenceRef struct {
+	column   int // position in the INSERT's column list
+	keyspace string
+	table    string
 }
 
 func routeInsert(st *planState, ins *sqlparser.Insert) error {
@@ -45,51 +59,126 @@ func routeInsert(st *planState, ins *sqlparser.Insert) error {
 	if len(ins.Columns) == 0 {
 		return sqlerr.Unsupported("INSERT without a column list into sharded table %s (name the columns)", t.Name)
 	}
+	for i, row := range rows {
+		if len(row) != len(ins.Columns) {
+			return sqlerr.New(1136, "21S01", "Column count doesn't match value count at row %d", i+1)
+		}
+	}
+	var seq *sequenceRef
+	if t.AutoIncrement != nil {
+		if seq, ins, rows, err = planSequence(st, t, ins, rows); err != nil {
+			return err
+		}
+	}
 	cv := t.PrimaryVindex()
 	if len(cv.Columns) != 1 {
 		return sqlerr.Unsupported("INSERT into table %s sharded by multi-column vindex %s", t.Name, cv.Name)
 	}
-	column := -1
-	for i, c := range ins.Columns {
-		if c.Lowered() == cv.Columns[0] {
-			column = i
-		}
-	}
+	column := columnIndex(ins.Columns, cv.Columns[0])
 	if column < 0 {
-		return sqlerr.Unsupported("INSERT into sharded table %s without its primary vindex column %s (sequences are not supported yet: supply the value)", t.Name, cv.Columns[0])
+		return sqlerr.New(1364, "HY000", "Field '%s' doesn't have a default value: it is the primary vindex column of sharded table %s; supply it or declare an auto_increment sequence for it in the vschema", cv.Columns[0], t.Name)
 	}
 	for _, upd := range ins.OnDup {
 		if upd.Name.Name.Lowered() == cv.Columns[0] {
 			return sqlerr.Unsupported("ON DUPLICATE KEY UPDATE of vindex column %s of sharded table %s", cv.Columns[0], t.Name)
 		}
 	}
-	for i, row := range rows {
-		if len(row) != len(ins.Columns) {
-			return sqlerr.New(1136, "21S01", "Column count doesn't match value count at row %d", i+1)
-		}
+	for _, row := range rows {
 		if !isValue(row[column]) {
 			return sqlerr.Unsupported("INSERT with a computed value (%s) for vindex column %s of sharded table %s", sqlparser.String(row[column]), cv.Columns[0], t.Name)
 		}
 	}
 	whole := st.primitive.(*Route)
 	whole.Opcode, whole.Write = AllShards, true
-	st.primitive = &Insert{Keyspace: st.keyspace.Name, Table: t.Name, Vindex: cv.Vindex, column: column, ast: ins, rows: rows, whole: whole}
+	st.primitive = &Insert{Keyspace: st.keyspace.Name, Table: t.Name, Vindex: cv.Vindex, column: column, ast: ins, rows: rows, seq: seq, whole: whole}
 	return nil
+}
+
+func columnIndex(cols sqlparser.Columns, name string) int {
+	for i, c := range cols {
+		if c.Lowered() == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// planSequence finds the sequence of the table's auto_increment column and
+// makes sure the INSERT names that column: when it does not, the column is
+// added with NULL values, which the sequence fills at execution.
+func planSequence(st *planState, t *Table, ins *sqlparser.Insert, rows sqlparser.Values) (*sequenceRef, *sqlparser.Insert, sqlparser.Values, error) {
+	seqKs, seqTable, err := findSequence(st.ctx.VSchema, t)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	col := strings.ToLower(t.AutoIncrement.Column)
+	idx := columnIndex(ins.Columns, col)
+	if idx < 0 {
+		withCol := *ins
+		withCol.Columns = append(append(sqlparser.Columns{}, ins.Columns...), sqlparser.NewIdentifierCI(col))
+		extended := make(sqlparser.Values, len(rows))
+		for i, row := range rows {
+			extended[i] = append(append(sqlparser.ValTuple{}, row...), &sqlparser.NullVal{})
+		}
+		withCol.Rows = extended
+		ins, rows, idx = &withCol, extended, len(withCol.Columns)-1
+	}
+	for _, row := range rows {
+		if !isValue(row[idx]) {
+			return nil, nil, nil, sqlerr.Unsupported("INSERT with a computed value (%s) for auto_increment column %s of sharded table %s", sqlparser.String(row[idx]), col, t.Name)
+		}
+	}
+	return &sequenceRef{column: idx, keyspace: seqKs, table: seqTable}, ins, rows, nil
+}
+
+// findSequence resolves "ks.seq" or an unqualified "seq" (which must name
+// a sequence table of exactly one keyspace).
+func findSequence(vs *VSchema, t *Table) (string, string, error) {
+	name := t.AutoIncrement.Sequence
+	if ks, table, ok := strings.Cut(name, "."); ok {
+		k, found := vs.Keyspace(ks)
+		if found {
+			if seq, ok := k.Tables[strings.ToLower(table)]; ok && seq.Type == "sequence" {
+				return ks, seq.Name, nil
+			}
+		}
+		return "", "", sqlerr.Internal("sequence %s of table %s is not a table of type \"sequence\" in the vschema", name, t.Name)
+	}
+	var hits []string
+	for ksName, k := range vs.Keyspaces {
+		if seq, ok := k.Tables[strings.ToLower(name)]; ok && seq.Type == "sequence" {
+			hits = append(hits, ksName+"."+seq.Name)
+		}
+	}
+	if len(hits) != 1 {
+		return "", "", sqlerr.Internal("sequence %s of table %s must name exactly one table of type \"sequence\" (found %d: %s); qualify it as keyspace.table",
+			name, t.Name, len(hits), strings.Join(hits, ", "))
+	}
+	ks, table, _ := strings.Cut(hits[0], ".")
+	return ks, table, nil
 }
 
 // Describe implements Primitive.
 func (ins *Insert) Describe() string {
-	return fmt.Sprintf("Insert keyspace=%s table=%s vindex=%s rows=%d", ins.Keyspace, ins.Table, ins.Vindex.String(), len(ins.rows))
+	seq := ""
+	if ins.seq != nil {
+		seq = fmt.Sprintf(" sequence=%s.%s", ins.seq.keyspace, ins.seq.table)
+	}
+	return fmt.Sprintf("Insert keyspace=%s table=%s vindex=%s rows=%d%s", ins.Keyspace, ins.Table, ins.Vindex.String(), len(ins.rows), seq)
 }
 
 // Execute implements Primitive.
 func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	rows, firstID, err := ins.fillSequence(ctx, vc, bv)
+	if err != nil {
+		return nil, err
+	}
 	shards, err := vc.Shards(ins.Keyspace)
 	if err != nil {
 		return nil, err
 	}
 	byShard := map[string][]int{}
-	for i, row := range ins.rows {
+	for i, row := range rows {
 		v, err := evalValue(row[ins.column], bv)
 		if err != nil {
 			return nil, sqlerr.Internal("row %d: %v", i+1, err)
@@ -115,8 +204,9 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 	queries := make([]ShardQuery, 0, len(order))
 	for _, name := range order {
 		var sql string
-		if len(order) == 1 {
-			// Every row goes to one shard: send the statement as it came.
+		if len(order) == 1 && firstID == 0 && ins.seq == nil {
+			// Every row goes to one shard as written: send the statement
+			// as it came.
 			if sql, err = ins.whole.sql(bv); err != nil {
 				return nil, sqlerr.Internal("generate insert: %v", err)
 			}
@@ -124,7 +214,7 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 			part := *ins.ast
 			subset := make(sqlparser.Values, 0, len(byShard[name]))
 			for _, i := range byShard[name] {
-				subset = append(subset, ins.rows[i])
+				subset = append(subset, rows[i])
 			}
 			part.Rows = subset
 			if sql, err = sqlparser.NewParsedQuery(&part).GenerateQuery(bv, nil); err != nil {
@@ -137,5 +227,45 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 	if err != nil {
 		return nil, err
 	}
-	return combine(results), nil
+	res := combine(results)
+	if firstID != 0 {
+		// Like MySQL, the first id generated by the statement.
+		res.InsertID = uint64(firstID)
+	}
+	return res, nil
+}
+
+// fillSequence replaces missing (NULL) and 0 values of the auto_increment
+// column with ids from the sequence. It returns the rows to insert and the
+// first generated id (0 when none was).
+func (ins *Insert) fillSequence(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (sqlparser.Values, int64, error) {
+	if ins.seq == nil {
+		return ins.rows, 0, nil
+	}
+	col := ins.seq.column
+	var need []int
+	for i, row := range ins.rows {
+		v, err := evalValue(row[col], bv)
+		if err != nil {
+			return nil, 0, sqlerr.Internal("row %d: %v", i+1, err)
+		}
+		if v.IsNull() || v.ToString() == "0" {
+			need = append(need, i)
+		}
+	}
+	if len(need) == 0 {
+		return ins.rows, 0, nil
+	}
+	first, err := vc.NextSequenceValues(ctx, ins.seq.keyspace, ins.seq.table, int64(len(need)))
+	if err != nil {
+		return nil, 0, err
+	}
+	rows := make(sqlparser.Values, len(ins.rows))
+	copy(rows, ins.rows)
+	for n, i := range need {
+		row := append(sqlparser.ValTuple{}, rows[i]...)
+		row[col] = sqlparser.NewIntLiteral(strconv.FormatInt(first+int64(n), 10))
+		rows[i] = row
+	}
+	return rows, first, nil
 }

@@ -34,6 +34,9 @@ type VCursor interface {
 	// statements that change data, which the session may wrap in a
 	// transaction when they span shards.
 	ExecuteShards(ctx context.Context, keyspace string, queries []ShardQuery, write bool) ([]*sqltypes.Result, error)
+	// NextSequenceValues reserves count consecutive ids from the sequence
+	// table keyspace.table and returns the first.
+	NextSequenceValues(ctx context.Context, keyspace, table string, count int64) (int64, error)
 }
 
 // Primitive is an executable step of a plan.

@@ -24,6 +24,10 @@ func (f *fourShards) ExecuteShards(_ context.Context, _ string, qs []ShardQuery,
 	return out, nil
 }
 
+func (f *fourShards) NextSequenceValues(context.Context, string, string, int64) (int64, error) {
+	return 1, nil
+}
+
 func newFourShards(b *testing.B) *fourShards {
 	names, _ := vindex.EvenShards(4)
 	f := &fourShards{}

@@ -22,12 +22,14 @@ func testVSchema(t *testing.T) *VSchema {
 			"customer": {"column_vindexes": [{"column": "customer_id", "name": "hash"}]},
 			"corder":   {"column_vindexes": [{"column": "customer_id", "name": "hash"}]},
 			"named":    {"column_vindexes": [{"column": "name", "name": "xx"}]},
-			"product":  {"type": "reference"}
+			"product":  {"type": "reference"},
+			"account":  {"column_vindexes": [{"column": "id", "name": "hash"}],
+			             "auto_increment": {"column": "id", "sequence": "main.account_seq"}}
 		}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	main, _, err := ParseVSchema("main", false, nil)
+	main, _, err := ParseVSchema("main", false, []byte(`{"tables": {"account_seq": {"type": "sequence"}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,9 +24,21 @@ const testVSchema = `{
     "sbtest4": {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "types":   {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "acct":    {"column_vindexes": [{"column": "id", "name": "hash"}]},
-    "ref":     {"type": "reference"}
+    "ref":     {"type": "reference"},
+    "item":    {"column_vindexes": [{"column": "id", "name": "hash"}],
+                "auto_increment": {"column": "id", "sequence": "main.item_seq"}}
   }
 }`
+
+// mainVSchema declares the sequence that numbers ks.item.
+const mainVSchema = `{"tables": {"item_seq": {"type": "sequence"}}}`
+
+// mainSchema creates the sequence table in Vitess's format, with a small
+// cache so that tests see several blocks reserved.
+const mainSchema = `
+CREATE TABLE item_seq (id INT PRIMARY KEY, next_id BIGINT NOT NULL, cache BIGINT NOT NULL);
+INSERT INTO item_seq (id, next_id, cache) VALUES (0, 1, 5);
+`
 
 const testSchema = `
 CREATE TABLE types (
@@ -37,6 +49,7 @@ CREATE TABLE types (
 ) DEFAULT CHARSET=utf8mb4;
 CREATE TABLE acct (id BIGINT PRIMARY KEY, balance INT NOT NULL) DEFAULT CHARSET=utf8mb4;
 CREATE TABLE ref (code VARCHAR(10) PRIMARY KEY, name VARCHAR(50)) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE item (id BIGINT PRIMARY KEY, name VARCHAR(20)) DEFAULT CHARSET=utf8mb4;
 `
 
 // startCluster brings up keyspace ks on four shards and an unsharded
@@ -51,7 +64,7 @@ func startCluster(t *testing.T) *localcluster.Cluster {
 		BinDir:  binDir,
 		Keyspaces: []localcluster.KeyspaceSpec{
 			{Name: "ks", ShardCount: 4, VSchema: []byte(testVSchema), Schema: []byte(testSchema)},
-			{Name: "main"},
+			{Name: "main", VSchema: []byte(mainVSchema), Schema: []byte(mainSchema)},
 		},
 	}
 	base, err := localcluster.FreeBasePort(cfg)

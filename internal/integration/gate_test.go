@@ -42,6 +42,7 @@ func TestGate(t *testing.T) {
 	t.Run("GarbageConnectionHarmsNoOther", func(t *testing.T) { testGarbage(t, c, gate) })
 	t.Run("SessionStatements", func(t *testing.T) { testSession(t, c) })
 	t.Run("VExplainAndNoScatter", func(t *testing.T) { testVExplain(t, c, names) })
+	t.Run("SequencesNumberInserts", func(t *testing.T) { testSequences(t, c, shards, names) })
 }
 
 // shardOf returns the shard the hash vindex assigns id to.
@@ -445,5 +446,60 @@ func testVExplain(t *testing.T, c *localcluster.Cluster, names []string) {
 	}
 	if err := db.QueryRow("SELECT COUNT(*) FROM acct WHERE id = 100").Scan(&n); err != nil {
 		t.Fatalf("a single-shard read with no_scatter set: %v", err)
+	}
+}
+
+func testSequences(t *testing.T, c *localcluster.Cluster, shards map[string]*sql.DB, names []string) {
+	db := openDB(t, c.GateDSN("ks"))
+	db.SetMaxOpenConns(1) // one session, for LAST_INSERT_ID()
+	if _, err := db.Exec("INSERT INTO item (name) VALUES ('a'), ('b'), ('c'), ('d')"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.Exec("INSERT INTO item (id, name) VALUES (NULL, 'e'), (1000, 'explicit'), (0, 'f'), (NULL, 'g')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := res.LastInsertId()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastID int64
+	if err := db.QueryRow("SELECT LAST_INSERT_ID()").Scan(&lastID); err != nil || lastID != first {
+		t.Fatalf("LAST_INSERT_ID() = %d (%v), want the statement's first generated id %d", lastID, err, first)
+	}
+	for i := 0; i < 3; i++ { // more blocks than the cache of 5 holds
+		if _, err := db.Exec("INSERT INTO item (name) VALUES ('x')"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[int64]string{}
+	for shard, sdb := range shards {
+		rows, err := sdb.Query("SELECT id, name FROM item")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id int64
+			var name string
+			if err := rows.Scan(&id, &name); err != nil {
+				t.Fatal(err)
+			}
+			if _, dup := seen[id]; dup {
+				t.Fatalf("id %d generated twice", id)
+			}
+			seen[id] = name
+			if want := shardOf(t, id, names); want != shard {
+				t.Fatalf("item %d is on shard %s, its generated id routes to %s", id, shard, want)
+			}
+		}
+		rows.Close()
+	}
+	if len(seen) != 11 || seen[1000] != "explicit" {
+		t.Fatalf("items = %v, want 11 with the explicit id 1000 kept", seen)
+	}
+	for id, name := range seen {
+		if id != 1000 && (id < 1 || id > 15) {
+			t.Fatalf("generated id %d (%s) is not from the sequence's first blocks", id, name)
+		}
 	}
 }

@@ -83,6 +83,17 @@ func hasArguments(node sqlparser.SQLNode) bool {
 	return found
 }
 
+func hasDerivedTable(node sqlparser.SQLNode) bool {
+	found := false
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		if _, ok := n.(*sqlparser.DerivedTable); ok {
+			found = true
+		}
+		return !found, nil
+	}, node)
+	return found
+}
+
 func hasSubquery(node sqlparser.SQLNode) bool {
 	found := false
 	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
@@ -111,8 +122,8 @@ func routeSelect(st *planState, route *Route, sel *sqlparser.Select) error {
 	switch {
 	case sel.With != nil:
 		return sqlerr.Unsupported("WITH (common table expressions) on tables of sharded keyspace %s", st.keyspace.Name)
-	case hasSubquery(sel):
-		return sqlerr.Unsupported("subqueries on tables of sharded keyspace %s", st.keyspace.Name)
+	case hasDerivedTable(sel):
+		return sqlerr.Unsupported("derived tables (FROM (SELECT ...)) on tables of sharded keyspace %s", st.keyspace.Name)
 	case sel.Into != nil:
 		return sqlerr.Unsupported("SELECT ... INTO on tables of sharded keyspace %s", st.keyspace.Name)
 	}
@@ -190,6 +201,10 @@ func vindexPredicate(ref tableRef, where *sqlparser.Where, qualified bool) (Opco
 				return EqualUnique, cv.Vindex, []sqlparser.Expr{right}
 			}
 		case sqlparser.InOp:
+			if list, ok := right.(sqlparser.ListArg); ok && in == nil {
+				in = []sqlparser.Expr{list} // a subquery's answer, expanded at execution
+				continue
+			}
 			tuple, ok := right.(sqlparser.ValTuple)
 			if !ok || in != nil {
 				continue

@@ -20,7 +20,7 @@ func checkColocated(st *planState, sel *sqlparser.Select) error {
 			sharded = append(sharded, t)
 		}
 	}
-	if len(sharded) <= 1 {
+	if len(sharded) <= 1 && !hasSubquery(sel) {
 		return nil
 	}
 	// Union-find over the sharded tables, joined by vindex-column equalities.
@@ -88,19 +88,24 @@ func checkColocated(st *planState, sel *sqlparser.Select) error {
 	return nil
 }
 
-// joinConditions returns the AND-ed conditions of the WHERE clause and of
-// every ON clause.
+// joinConditions returns the AND-ed conditions of every WHERE and ON
+// clause, those of correlated subqueries included: a subquery correlated
+// by vindex columns reads rows of its statement's shard.
 func joinConditions(sel *sqlparser.Select) []sqlparser.Expr {
 	var conds []sqlparser.Expr
-	if sel.Where != nil {
-		conds = sqlparser.SplitAndExpression(conds, sel.Where.Expr)
-	}
 	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
-		if j, ok := n.(*sqlparser.JoinTableExpr); ok && j.Condition != nil && j.Condition.On != nil {
-			conds = sqlparser.SplitAndExpression(conds, j.Condition.On)
+		switch x := n.(type) {
+		case *sqlparser.Where:
+			if x.Type == sqlparser.WhereClause {
+				conds = sqlparser.SplitAndExpression(conds, x.Expr)
+			}
+		case *sqlparser.JoinTableExpr:
+			if x.Condition != nil && x.Condition.On != nil {
+				conds = sqlparser.SplitAndExpression(conds, x.Condition.On)
+			}
 		}
 		return true, nil
-	}, sqlparser.TableExprs(sel.From))
+	}, sel)
 	return conds
 }
 

@@ -157,7 +157,7 @@ func (m *Merge) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 		return nil, err
 	}
 	if len(targets) <= 1 {
-		return m.single.Execute(ctx, vc, bv)
+		return m.single.Execute(ctx, vc, bv) // one shard answers exactly
 	}
 	if m.limit != nil && !m.aggregating {
 		offset, count, err := m.window(bv)

@@ -229,12 +229,12 @@ func mergeBlocker(sel *sqlparser.Select) string {
 			}
 			continue
 		}
-		if sqlparser.ContainsAggregation(ae.Expr) {
+		if containsAggregate(ae.Expr) {
 			return "aggregate functions inside expressions (" + sqlparser.String(ae.Expr) + ")"
 		}
 	}
 	for _, o := range sel.OrderBy {
-		if _, direct := aggregateKind(o.Expr); !direct && sqlparser.ContainsAggregation(o.Expr) {
+		if _, direct := aggregateKind(o.Expr); !direct && containsAggregate(o.Expr) {
 			return "ORDER BY an expression of aggregates"
 		}
 		if blocker := unsupportedAggregate(o.Expr); blocker != "" {
@@ -242,6 +242,22 @@ func mergeBlocker(sel *sqlparser.Select) string {
 		}
 	}
 	return ""
+}
+
+// containsAggregate reports an aggregate function of this query in node;
+// those of subqueries belong to the subqueries.
+func containsAggregate(node sqlparser.SQLNode) bool {
+	found := false
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		switch n.(type) {
+		case *sqlparser.Subquery, *sqlparser.DerivedTable:
+			return false, nil
+		case sqlparser.AggrFunc:
+			found = true
+		}
+		return !found, nil
+	}, node)
+	return found
 }
 
 // aggregateKind reports whether e is itself an aggregate function the gate

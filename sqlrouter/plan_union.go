@@ -98,7 +98,7 @@ func checkUnionSide(st *planState, sel *sqlparser.Select) error {
 	switch {
 	case sharded == 0:
 		return sqlerr.Unsupported("a UNION side that reads no sharded table (its rows would repeat once per shard): %s", sqlparser.String(sel))
-	case sel.Distinct || sel.GroupBy != nil || sel.Having != nil || sqlparser.ContainsAggregation(sel.SelectExprs):
+	case sel.Distinct || sel.GroupBy != nil || sel.Having != nil || containsAggregate(sel.SelectExprs):
 		return sqlerr.Unsupported("DISTINCT, GROUP BY, HAVING or aggregates inside a UNION side across shards: %s", sqlparser.String(sel))
 	case sel.Limit != nil || len(sel.OrderBy) > 0:
 		return sqlerr.Unsupported("ORDER BY or LIMIT inside a UNION side across shards: %s", sqlparser.String(sel))

@@ -30,9 +30,10 @@ type planState struct {
 	tables   []tableRef // every table the statement names
 	system   bool       // only system schemas (information_schema, ...)
 
-	// Filled by rewriteGateFunctions:
-	rewritten bool
-	needs     Needs
+	// Filled by extractSubqueries and rewriteGateFunctions:
+	rewritten  bool
+	needs      Needs
+	subqueries []subquery
 
 	// Filled by chooseRoute:
 	primitive     Primitive
@@ -52,24 +53,31 @@ type pass struct {
 	run  func(*planState) error
 }
 
-// passes is the planner, in order.
-var passes = []pass{
-	{"resolve tables", resolveTables},                // resolve_tables.go
-	{"rewrite gate functions", rewriteGateFunctions}, // rewrite_gate_functions.go
-	{"choose route", chooseRoute},                    // choose_route.go
+// passes is the planner, in order. (A function, not a variable, because
+// extracting subqueries plans them with the same passes.)
+func passes() []pass {
+	return []pass{
+		{"extract subqueries", extractSubqueries},        // extract_subqueries.go
+		{"resolve tables", resolveTables},                // resolve_tables.go
+		{"rewrite gate functions", rewriteGateFunctions}, // rewrite_gate_functions.go
+		{"choose route", chooseRoute},                    // choose_route.go
+	}
 }
 
 // NewPlan plans a parsed statement. The statement must not be modified by
 // the caller afterwards: the plan keeps parts of it.
 func NewPlan(stmt sqlparser.Statement, ctx PlanContext) (*Plan, error) {
 	st := &planState{ctx: ctx, stmt: stmt}
-	for _, p := range passes {
+	for _, p := range passes() {
 		if err := p.run(st); err != nil {
 			return nil, err
 		}
 	}
 	if st.primitive == nil {
 		return nil, fmt.Errorf("planner produced no plan for %T", stmt)
+	}
+	if len(st.subqueries) > 0 {
+		st.primitive = &Subqueries{subqueries: st.subqueries, outer: st.primitive}
 	}
 	return &Plan{Type: sqlparser.ASTToStatementType(stmt), Keyspace: st.routeKeyspace, Primitive: st.primitive, Needs: st.needs}, nil
 }

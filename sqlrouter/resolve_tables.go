@@ -20,15 +20,16 @@ var systemSchemas = map[string]bool{
 // keyspace.
 func resolveTables(st *planState) error {
 	var refs []sqlparser.TableName
-	aliases := map[sqlparser.TableName]string{}
+	aliases := map[int]string{} // refs index -> alias
 	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
 		switch n := node.(type) {
 		case *sqlparser.AliasedTableExpr:
 			if tn, ok := n.Expr.(sqlparser.TableName); ok {
-				refs = append(refs, tn)
 				if !n.As.IsEmpty() {
-					aliases[tn] = n.As.String()
+					aliases[len(refs)] = n.As.String()
 				}
+				refs = append(refs, tn)
+				return false, nil // its TableName is this reference
 			}
 		case sqlparser.TableName:
 			if !n.Name.IsEmpty() {
@@ -40,14 +41,20 @@ func resolveTables(st *planState) error {
 		return true, nil
 	}, st.stmt)
 
+	// One reference per alias: a table read twice under two names (a
+	// self-join, a correlated subquery) is two references.
 	seen := map[string]bool{}
 	userTables := 0
-	for _, tn := range refs {
+	for i, tn := range refs {
 		ksName := tn.Qualifier.String()
 		if ksName == "" {
 			ksName = st.ctx.Keyspace
 		}
-		key := ksName + "." + tn.Name.String()
+		alias := aliases[i]
+		if alias == "" {
+			alias = tn.Name.String()
+		}
+		key := ksName + "." + tn.Name.String() + " " + strings.ToLower(alias)
 		if seen[key] {
 			continue
 		}
@@ -74,10 +81,6 @@ func resolveTables(st *planState) error {
 		if _, ddl := st.stmt.(sqlparser.DDLStatement); ks.Sharded && t == nil && !ddl {
 			return sqlerr.New(sqlerror.ERNoSuchTable, sqlerror.SSUnknownTable,
 				"Table '%s.%s' is not in the vschema of sharded keyspace %s: add it with `shardctl vschema apply`", ks.Name, tn.Name.String(), ks.Name)
-		}
-		alias := aliases[tn]
-		if alias == "" {
-			alias = tn.Name.String()
 		}
 		st.tables = append(st.tables, tableRef{name: tn, alias: alias, table: t})
 	}

@@ -99,7 +99,9 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 		return nil, err
 	}
 	if len(targets) == 0 {
-		return &sqltypes.Result{}, nil // e.g. WHERE id = NULL: no row anywhere
+		// No shard can hold a matching row (WHERE id = NULL), but the
+		// client still expects the result's columns: any shard gives them.
+		targets = []string{shards[0].Name}
 	}
 	if len(targets) > 1 && r.mergeBlocker != "" {
 		return nil, sqlerr.Unsupported("%s in a statement that spans %d shards of keyspace %s (route it to one shard with an equality on the primary vindex column)",
@@ -143,11 +145,11 @@ func (r *Route) targets(ctx context.Context, shards []Shard, bv map[string]*quer
 	case EqualUnique, In:
 		seen := make(map[string]bool, len(r.Values))
 		var out []string
-		for _, e := range r.Values {
-			v, err := evalValue(e, bv)
-			if err != nil {
-				return nil, sqlerr.Internal("routing value: %v", err)
-			}
+		values, err := expandValues(r.Values, bv)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range values {
 			if v.IsNull() {
 				continue // NULL equals nothing
 			}
@@ -165,6 +167,30 @@ func (r *Route) targets(ctx context.Context, shards []Shard, bv map[string]*quer
 		return out, nil
 	}
 	return nil, fmt.Errorf("unknown route opcode %d", r.Opcode)
+}
+
+// expandValues evaluates routing values; a list argument (a subquery's
+// answer) contributes each of its values.
+func expandValues(exprs []sqlparser.Expr, bv map[string]*querypb.BindVariable) ([]sqltypes.Value, error) {
+	out := make([]sqltypes.Value, 0, len(exprs))
+	for _, e := range exprs {
+		if list, ok := e.(sqlparser.ListArg); ok {
+			b, found := bv[string(list)]
+			if !found {
+				return nil, sqlerr.Internal("routing value: no list ::%s", string(list))
+			}
+			for _, v := range b.Values {
+				out = append(out, sqltypes.ProtoToValue(v))
+			}
+			continue
+		}
+		v, err := evalValue(e, bv)
+		if err != nil {
+			return nil, sqlerr.Internal("routing value: %v", err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // shardsForValue maps a vindex column value to the shards holding it.

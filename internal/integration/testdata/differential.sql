@@ -116,3 +116,18 @@ select id from customer where active = 1 union all select customer_id from order
 select id, name from customer where id < 10 union select customer_id, status from orders where customer_id < 10 order by id, name
 select id from customer union all select id from orders order by 1 desc limit 7
 ~ select name from customer where country = 'de' union select name from customer where country = 'fr'
+
+# Subqueries: uncorrelated ones run first at the gate; correlated ones on
+# co-located tables run on each shard.
+select id, name from customer where id in (select customer_id from orders where amount > 490) order by id
+select id from customer where id not in (select customer_id from orders) order by id
+select id from customer where id in (select customer_id from orders where qty > 100) order by id
+select id from customer where id not in (select customer_id from orders where qty > 100) order by id limit 5
+select count(*) from customer where exists (select 1 from orders where status = 'cancelled')
+select count(*) from customer where not exists (select 1 from orders where qty > 100)
+select id, balance from customer where balance = (select max(balance) from customer)
+select id from customer where balance > (select avg(balance) from customer) order by id limit 10
+select c.id from customer c where exists (select 1 from orders o where o.customer_id = c.id and o.status = 'new') order by c.id
+select c.id, (select count(*) from orders o where o.customer_id = c.id) as n from customer c order by c.id limit 20
+select c.id from customer c where c.balance > 100 and not exists (select 1 from orders o where o.customer_id = c.id) order by c.id
+select status, count(*) from orders where customer_id in (select id from customer where country = 'se') group by status

@@ -40,18 +40,48 @@ func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []s
 	if c.s.NoScatter && len(queries) > 1 {
 		return nil, sqlerr.Internal("the statement runs on %d shards of keyspace %s and no_scatter is set: add an equality on the primary vindex column, or SET no_scatter = 0", len(queries), keyspace)
 	}
+	var results []*sqltypes.Result
+	var err error
 	switch {
 	case c.s.InTransaction:
-		return c.parallel(queries, func(i int, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
+		results, err = c.parallel(queries, func(i int, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
 			return c.e.executeInTransaction(ctx, c.s, keyspace, q)
 		})
 	case write && len(queries) > 1:
-		return c.e.executeImplicitTransaction(ctx, c.s, keyspace, queries)
+		results, err = c.e.executeImplicitTransaction(ctx, c.s, keyspace, queries)
 	default:
-		return c.parallel(queries, func(i int, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
+		results, err = c.parallel(queries, func(i int, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
 			return c.e.executeAutocommit(ctx, c.s, keyspace, q)
 		})
 	}
+	if err != nil {
+		return nil, err
+	}
+	return results, c.checkResultSize(results)
+}
+
+// checkResultSize enforces the gate's memory bound on the rows it holds
+// for one statement.
+func (c *cursor) checkResultSize(results []*sqltypes.Result) error {
+	limit := c.e.maxResultBytes
+	if limit <= 0 {
+		return nil
+	}
+	var size int64
+	for _, r := range results {
+		if r == nil {
+			continue
+		}
+		for _, row := range r.Rows {
+			for _, v := range row {
+				size += int64(v.Len()) + 16 // a value's bytes and its header
+			}
+		}
+	}
+	if size > limit {
+		return sqlerr.New(1038, "HY001", "the shards' results for this statement need more than %d bytes of gate memory (--max-result-bytes): add a LIMIT or a narrower WHERE, or raise the limit", limit)
+	}
+	return nil
 }
 
 // parallel runs fn for every query, concurrently when there are several,

@@ -30,6 +30,8 @@ type Executor struct {
 	// queryTimeout bounds a statement at the gate; tablets enforce their
 	// own (shorter) timeout and kill the statement on MySQL.
 	queryTimeout time.Duration
+	// maxResultBytes bounds the rows held at the gate for one statement.
+	maxResultBytes int64
 }
 
 // Execute parses and runs one statement. bindVars may be nil.

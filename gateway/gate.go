@@ -41,6 +41,9 @@ type Config struct {
 	ServerVersion  string
 	VersionComment string
 	QueryTimeout   time.Duration
+	// MaxResultBytes bounds the rows a statement's shards may return for
+	// the gate to combine; a statement needing more fails with error 1038.
+	MaxResultBytes int64
 	// StartupTimeout bounds waiting for the first topology snapshot; the
 	// gate starts serving anyway afterwards (errors until etcd answers).
 	StartupTimeout time.Duration
@@ -58,6 +61,7 @@ func Defaults() Config {
 		ServerVersion:  "5.5.5-10.11.0-MariaDB-Shardgate",
 		VersionComment: "Shardgate",
 		QueryTimeout:   60 * time.Second,
+		MaxResultBytes: 256 << 20,
 		StartupTimeout: 10 * time.Second,
 	}
 }
@@ -112,6 +116,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	executor := &Executor{
 		topo: topology, tablets: tablets, parser: env.Parser(), log: log, metrics: newMetrics(reg),
 		serverVersion: cfg.ServerVersion, versionComment: cfg.VersionComment, queryTimeout: cfg.QueryTimeout,
+		maxResultBytes: cfg.MaxResultBytes,
 	}
 
 	wctx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)

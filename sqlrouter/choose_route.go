@@ -128,7 +128,7 @@ func routeSelect(st *planState, route *Route, sel *sqlparser.Select) error {
 		return sqlerr.Unsupported("SELECT ... INTO on tables of sharded keyspace %s", st.keyspace.Name)
 	}
 	if err := checkColocated(st, sel); err != nil {
-		return err
+		return planJoin(st, sel, err)
 	}
 	route.Opcode = AnyShard // only reference tables: any shard has them all
 	var where *sqlparser.Where

@@ -18,6 +18,10 @@ func FuzzPlan(f *testing.F) {
 		"select @@version, connection_id(), database() from dual",
 		"select * from main.t1 join main.t2 using (id) where x in (select 1)",
 		"create table x (id int primary key)",
+		"select c.email, n.name from customer c left join named n on n.name = c.email where c.customer_id = 1 limit 2",
+		"select email, count(distinct sku), avg(customer_id) from customer group by email having avg(customer_id) > 1",
+		"select email from customer where customer_id in (select customer_id from corder) union select sku from corder order by 1",
+		"insert into account (name) values ('a')",
 	} {
 		f.Add(seed, "user")
 		f.Add(seed, "")

@@ -131,3 +131,11 @@ select c.id from customer c where exists (select 1 from orders o where o.custome
 select c.id, (select count(*) from orders o where o.customer_id = c.id) as n from customer c order by c.id limit 20
 select c.id from customer c where c.balance > 100 and not exists (select 1 from orders o where o.customer_id = c.id) order by c.id
 select status, count(*) from orders where customer_id in (select id from customer where country = 'se') group by status
+
+# Joins across shards (not on vindex columns): nested loop at the gate.
+select c.id, c.name, o.amount from customer c join orders o on o.id = c.id where c.country = 'de'
+select c.id, o.id, o.status from customer c left join orders o on o.id = c.id where c.active = 1
+select c.id, o.qty from customer c, orders o where c.id = o.qty and c.id < 3
+select c.name, o.status from customer c join orders o on c.country = o.status
+select o.id, c.balance from orders o join customer c on c.id = o.qty where o.status = 'paid' and o.amount < 50
+select c.id, o.amount from customer c left join orders o on o.id = c.id and o.amount > 250 where c.id between 0 and 40

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/go-sql-driver/mysql"
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
@@ -27,7 +29,9 @@ const diffVSchema = `{
   "vindexes": {"hash": {"type": "hash"}},
   "tables": {
     "customer": {"column_vindexes": [{"column": "id", "name": "hash"}]},
-    "orders":   {"column_vindexes": [{"column": "customer_id", "name": "hash"}]}
+    "orders":   {"column_vindexes": [{"column": "customer_id", "name": "hash"}]},
+    "w":        {"column_vindexes": [{"column": "id", "name": "hash"}]},
+    "wo":       {"column_vindexes": [{"column": "w_id", "name": "hash"}]}
   }
 }`
 
@@ -40,6 +44,8 @@ CREATE TABLE orders (
   id BIGINT NOT NULL, customer_id BIGINT NOT NULL, amount DECIMAL(10,2) NOT NULL, qty INT NOT NULL,
   status VARCHAR(16) NOT NULL, placed DATETIME NOT NULL, PRIMARY KEY (customer_id, id)
 ) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE w (id BIGINT PRIMARY KEY, name VARCHAR(32), n INT) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE wo (id BIGINT NOT NULL, w_id BIGINT NOT NULL, qty INT, PRIMARY KEY (w_id, id)) DEFAULT CHARSET=utf8mb4;
 `
 
 // TestDifferential loads the same data into one plain MariaDB and into a
@@ -98,6 +104,79 @@ func TestDifferential(t *testing.T) {
 		}
 	}
 	t.Logf("%d queries compared", len(queries))
+
+	scenarios := readScenarios(t, "testdata/writes.sql")
+	refConn := singleConn(t, ref)
+	gateConn := singleConn(t, gate)
+	for i, sc := range scenarios {
+		for _, conn := range []*sql.Conn{refConn, gateConn} {
+			for _, reset := range []string{"delete from wo", "delete from w"} {
+				if _, err := conn.ExecContext(ctx, reset); err != nil {
+					t.Fatalf("scenario %d: %s: %v", i+1, reset, err)
+				}
+			}
+		}
+		for _, stmt := range sc {
+			if refused, ok := strings.CutPrefix(stmt, "%"); ok {
+				_, err := gateConn.ExecContext(ctx, refused)
+				var me *mysql.MySQLError
+				if !errors.As(err, &me) || (me.Number != 1235 && me.Number != 1364) {
+					t.Fatalf("scenario %d: %s: got %v, want the gate to refuse it (1235 or 1364)", i+1, refused, err)
+				}
+				continue
+			}
+			wantErr := strings.HasPrefix(stmt, "!")
+			stmt = strings.TrimPrefix(stmt, "!")
+			_, refErr := refConn.ExecContext(ctx, stmt)
+			_, gateErr := gateConn.ExecContext(ctx, stmt)
+			if (refErr != nil) != wantErr || (gateErr != nil) != wantErr {
+				t.Fatalf("scenario %d: %s\n reference error: %v\n gate error: %v\n (expected an error: %v)", i+1, stmt, refErr, gateErr, wantErr)
+			}
+		}
+		for _, q := range []string{"select * from w order by id", "select * from wo order by w_id, id"} {
+			want := resultOf(t, refConn, q, true, false)
+			got := resultOf(t, gateConn, q, true, false)
+			if got != want {
+				t.Errorf("scenario %d (%s):\n gate:      %s\n reference: %s", i+1, strings.Join(sc, "; "), clip(got), clip(want))
+			}
+		}
+	}
+	t.Logf("%d write scenarios compared", len(scenarios))
+}
+
+// singleConn pins one connection, so that transactions and session
+// settings of a scenario stay on it.
+func singleConn(t *testing.T, db *sql.DB) *sql.Conn {
+	t.Helper()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// readScenarios reads blank-line separated groups of statements.
+func readScenarios(t *testing.T, path string) [][]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	for _, block := range strings.Split(string(data), "\n\n") {
+		var stmts []string
+		for _, line := range strings.Split(block, "\n") {
+			line = strings.TrimSpace(line)
+			if line != "" && !strings.HasPrefix(line, "#") {
+				stmts = append(stmts, line)
+			}
+		}
+		if len(stmts) > 0 {
+			out = append(out, stmts)
+		}
+	}
+	return out
 }
 
 // startReference runs the plain MariaDB the cluster is compared with.
@@ -206,9 +285,14 @@ func hasTopLevelOrderBy(t *testing.T, q string) bool {
 
 // resultOf renders a query's answer (columns, types, values) or its error;
 // without ORDER BY the rows are sorted so that order does not count.
-func resultOf(t *testing.T, db *sql.DB, q string, ordered, fold bool) string {
+// querier is a *sql.DB or a pinned *sql.Conn.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func resultOf(t *testing.T, db querier, q string, ordered, fold bool) string {
 	t.Helper()
-	rows, err := db.Query(q)
+	rows, err := db.QueryContext(context.Background(), q)
 	if err != nil {
 		return "error: " + err.Error()
 	}

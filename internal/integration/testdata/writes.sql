@@ -1,0 +1,130 @@
+# Write scenarios, separated by blank lines. Each runs on one connection of
+# the reference MariaDB and one of the cluster, from empty tables; then the
+# tables' full contents must be equal. A statement starting with "!" must
+# fail on both (its error is not compared); one starting with "%" is one
+# the gate refuses by design (error 1235 or 1364) and is not run on the
+# reference.
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4), (5, 'e', 5), (6, 'f', 6)
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2)
+update w set n = n + 10 where id = 1
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4)
+update w set n = n * 2 where n > 1
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4)
+update w set name = concat(name, '!') where id in (2, 3, 99)
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4)
+delete from w where id = 3
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4)
+delete from w where n >= 2
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4)
+delete from w where id in (1, 4)
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2)
+insert into w (id, name, n) values (2, 'x', 20), (3, 'c', 3) on duplicate key update n = n + values(n)
+
+insert into w (id, name, n) values (1, 'a', 1)
+replace into w (id, name, n) values (1, 'replaced', 100), (7, 'g', 7)
+
+insert into w (id, name, n) values (1, 'a', 1)
+insert ignore into w (id, name, n) values (1, 'dup', 9), (8, 'h', 8)
+
+insert into w (id, name, n) values (1, 'a', 1)
+!insert into w (id, name, n) values (9, 'i', 9), (1, 'dup', 1)
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+begin
+update w set n = 100 where id = 1
+update w set n = 200 where id = 2
+commit
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+begin
+update w set n = 100 where id = 1
+delete from w where id = 2
+insert into w (id, name, n) values (10, 'j', 10)
+rollback
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+begin
+insert into w (id, name, n) values (11, 'k', 11), (12, 'l', 12)
+update w set n = n + 1
+commit
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2)
+set autocommit = 0
+update w set n = 50 where id = 1
+rollback
+update w set n = 60 where id = 2
+commit
+set autocommit = 1
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+insert into wo (id, w_id, qty) values (1, 1, 5), (2, 1, 6), (3, 2, 7), (4, 3, 8)
+delete from wo where w_id in (select id from w where name = 'a')
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+insert into wo (id, w_id, qty) values (1, 1, 5), (2, 2, 6), (3, 3, 7)
+update w set n = 0 where id in (select w_id from wo where qty > 5)
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4)
+update w set n = 9 where id = 2 and n = 2
+update w set n = 8 where id = 3 and n = 99
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+delete from w where id = 2 limit 1
+update w set name = 'z' where id = 3 order by n limit 1
+
+insert into w (id, name, n) values (-1, 'neg', -1), (0, 'zero', 0), (9223372036854775807, 'max', 1)
+update w set n = n - 1 where id < 1
+
+insert into w (id, name, n) values (1, 'ü€', 1), (2, 'Ünïcødé 😀', 2), (3, '', 3), (4, null, null)
+update w set name = upper(name) where id in (1, 2)
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2)
+%update w set id = 5 where id = 1
+%insert into w (name, n) values ('no id', 1)
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+insert into wo (id, w_id, qty) values (1, 1, 1), (2, 2, 2), (3, 3, 3)
+delete from wo where w_id = 2
+delete from w where id not in (select w_id from wo)
+
+insert into w (id, name, n) values (1, 'a', 1)
+insert into w (id, name, n) values (2, 'b', 2)
+insert into w (id, name, n) values (3, 'c', 3)
+delete from w
+insert into w (id, name, n) values (4, 'd', 4)
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4), (5, 'e', 5)
+begin
+delete from w where n < 3
+insert into w (id, name, n) values (1, 'again', 10)
+commit
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2)
+update w set n = null where id = 1
+update w set name = null where n is null
+
+insert into wo (id, w_id, qty) values (1, 10, 1), (2, 20, 2), (3, 30, 3), (4, 40, 4)
+update wo set qty = qty * 10 where w_id in (10, 30)
+delete from wo where qty = 2
+
+insert into wo (id, w_id, qty) values (1, 10, 1), (2, 10, 2), (3, 10, 3)
+update wo set qty = 0 where w_id = 10 and id = 2
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+begin
+update w set n = 10 where id = 1
+!insert into w (id, name, n) values (2, 'dup', 0)
+update w set n = 30 where id = 3
+commit
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4)
+insert into w (id, name, n) values (5, 'e', 5), (6, 'f', 6) on duplicate key update name = 'never'
+insert into w (id, name, n) values (1, 'a', 1), (6, 'f', 6) on duplicate key update name = concat(name, '+')

@@ -24,6 +24,7 @@ type Executor struct {
 	log     *zap.Logger
 	metrics *metrics
 	seqs    sequences
+	plans   *planCache
 
 	serverVersion  string
 	versionComment string
@@ -42,9 +43,38 @@ func (e *Executor) Execute(ctx context.Context, s *Session, sql string, bindVars
 		e.metrics.errors.WithLabelValues("1064").Inc()
 		return nil, sqlerr.New(sqlerror.ERParseError, sqlerror.SSClientError, "You have an error in your SQL syntax; %s", err.Error())
 	}
-	res, kind, err := e.run(ctx, s, stmt, sql, bindVars, nil)
+	var plan *sqlrouter.Plan
+	if s.Shard == "" && len(bindVars) == 0 && routable(stmt) {
+		if plan, bindVars, err = e.cachedPlan(s, stmt, sql); err != nil {
+			e.metrics.observe(s.Keyspace, "plan", start, err)
+			return nil, err
+		}
+	}
+	res, kind, err := e.run(ctx, s, stmt, sql, bindVars, plan)
 	e.metrics.observe(s.Keyspace, kind, start, err)
 	return res, err
+}
+
+// cachedPlan normalizes a statement's literals into bind variables and
+// returns the plan of its normalized form, from the cache when it was
+// planned before for this keyspace and vschema.
+func (e *Executor) cachedPlan(s *Session, stmt sqlparser.Statement, sql string) (*sqlrouter.Plan, map[string]*querypb.BindVariable, error) {
+	names := sqlrouter.ColumnNameKey(stmt, sql)
+	bv := map[string]*querypb.BindVariable{}
+	sqlrouter.Normalize(stmt, bv)
+	vs := e.topo.vschema.Load()
+	key := s.Keyspace + "\x00" + vs.Version + "\x00" + sqlparser.String(stmt) + "\x00" + names
+	if plan, ok := e.plans.get(key); ok {
+		return plan, bv, nil
+	}
+	ctx := e.planContext(s, sql)
+	ctx.VSchema = vs
+	plan, err := sqlrouter.NewPlan(stmt, ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	e.plans.put(key, plan)
+	return plan, bv, nil
 }
 
 // run executes a parsed statement; plan, when not nil, was made earlier for

@@ -44,6 +44,10 @@ type Config struct {
 	// MaxResultBytes bounds the rows a statement's shards may return for
 	// the gate to combine; a statement needing more fails with error 1038.
 	MaxResultBytes int64
+	// PlanCacheEntries and PlanCacheBytes bound the cache of plans of
+	// normalized statements (0 entries: no cache).
+	PlanCacheEntries int
+	PlanCacheBytes   int64
 	// StartupTimeout bounds waiting for the first topology snapshot; the
 	// gate starts serving anyway afterwards (errors until etcd answers).
 	StartupTimeout time.Duration
@@ -52,17 +56,19 @@ type Config struct {
 // Defaults returns the default configuration (Vitess's local ports).
 func Defaults() Config {
 	return Config{
-		MySQLPort:      15306,
-		GRPCPort:       15991,
-		HTTPPort:       15001,
-		TopoEndpoints:  []string{"127.0.0.1:2379"},
-		TopoRoot:       topo.DefaultRoot,
-		Cell:           topo.DefaultCell,
-		ServerVersion:  "5.5.5-10.11.0-MariaDB-Shardgate",
-		VersionComment: "Shardgate",
-		QueryTimeout:   60 * time.Second,
-		MaxResultBytes: 256 << 20,
-		StartupTimeout: 10 * time.Second,
+		MySQLPort:        15306,
+		GRPCPort:         15991,
+		HTTPPort:         15001,
+		TopoEndpoints:    []string{"127.0.0.1:2379"},
+		TopoRoot:         topo.DefaultRoot,
+		Cell:             topo.DefaultCell,
+		ServerVersion:    "5.5.5-10.11.0-MariaDB-Shardgate",
+		VersionComment:   "Shardgate",
+		QueryTimeout:     60 * time.Second,
+		MaxResultBytes:   256 << 20,
+		PlanCacheEntries: 10000,
+		PlanCacheBytes:   64 << 20,
+		StartupTimeout:   10 * time.Second,
 	}
 }
 
@@ -117,6 +123,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		topo: topology, tablets: tablets, parser: env.Parser(), log: log, metrics: newMetrics(reg),
 		serverVersion: cfg.ServerVersion, versionComment: cfg.VersionComment, queryTimeout: cfg.QueryTimeout,
 		maxResultBytes: cfg.MaxResultBytes,
+		plans:          newPlanCache(cfg.PlanCacheEntries, cfg.PlanCacheBytes, reg),
 	}
 
 	wctx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)

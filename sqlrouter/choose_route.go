@@ -33,6 +33,11 @@ func chooseRoute(st *planState) error {
 	st.routeKeyspace = ks.Name
 	route := &Route{Keyspace: ks.Name, original: st.ctx.SQL}
 	if st.rewritten || hasArguments(st.stmt) || route.original == "" {
+		// A regenerated statement names its columns as the client wrote
+		// them, as the original would.
+		if sel := leftmostSelect(st.stmt); sel != nil {
+			keepColumnNames(sel, st.ctx.SQL)
+		}
 		route.query = sqlparser.NewParsedQuery(st.stmt)
 	}
 	st.primitive = route

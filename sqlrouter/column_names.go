@@ -112,3 +112,42 @@ func keepColumnNames(sel *sqlparser.Select, sql string) {
 		ae.As = sqlparser.NewIdentifierCI(texts[i])
 	}
 }
+
+// ColumnNameKey returns the texts that name a SELECT's columns (joined),
+// or "" when no column is named by its text: statements that plan alike
+// but name their columns differently ("COUNT(*)", "count(*)") need
+// different plans.
+func ColumnNameKey(stmt sqlparser.Statement, sql string) string {
+	sel := leftmostSelect(stmt)
+	if sel == nil {
+		return ""
+	}
+	named := false
+	for _, se := range sel.SelectExprs.Exprs {
+		if ae, ok := se.(*sqlparser.AliasedExpr); ok && ae.As.IsEmpty() {
+			switch ae.Expr.(type) {
+			case *sqlparser.ColName, *sqlparser.Literal:
+			default:
+				named = true
+			}
+		}
+	}
+	if !named {
+		return ""
+	}
+	return strings.Join(selectItemTexts(sql), "\x00")
+}
+
+// leftmostSelect is the SELECT that names a statement's result columns.
+func leftmostSelect(stmt sqlparser.Statement) *sqlparser.Select {
+	for {
+		switch s := stmt.(type) {
+		case *sqlparser.Select:
+			return s
+		case *sqlparser.Union:
+			stmt = s.Left
+		default:
+			return nil
+		}
+	}
+}

@@ -31,7 +31,7 @@ func isValue(e sqlparser.Expr) bool {
 func evalValue(e sqlparser.Expr, bv map[string]*querypb.BindVariable) (sqltypes.Value, error) {
 	switch n := e.(type) {
 	case *sqlparser.Literal:
-		return sqlparser.LiteralToValue(n)
+		return literalValue(n)
 	case *sqlparser.Argument:
 		b, ok := bv[n.Name]
 		if !ok {
@@ -64,4 +64,16 @@ func evalValue(e sqlparser.Expr, bv map[string]*querypb.BindVariable) (sqltypes.
 		return sqltypes.NewDecimal(s), nil
 	}
 	return sqltypes.NULL, fmt.Errorf("%s is not a literal value", sqlparser.String(e))
+}
+
+// literalValue converts a literal to a value of the type MySQL gives it.
+// (Vitess's LiteralToValue drops the fraction of DECIMAL literals.)
+func literalValue(lit *sqlparser.Literal) (sqltypes.Value, error) {
+	switch lit.Type {
+	case sqlparser.DecimalVal:
+		return sqltypes.NewDecimal(lit.Val), nil
+	case sqlparser.StrVal:
+		return sqltypes.NewVarChar(lit.Val), nil
+	}
+	return sqlparser.LiteralToValue(lit)
 }

@@ -40,6 +40,8 @@ func main() {
 	f.StringVar(&cfg.UsersFile, "users-file", cfg.UsersFile, `JSON users file ({"users": [{"user": ..., "password": ...}]}); default: root without password from loopback only`)
 	f.StringVar(&cfg.ServerVersion, "mysql-server-version", cfg.ServerVersion, "server version advertised to clients")
 	f.Int64Var(&cfg.MaxResultBytes, "max-result-bytes", cfg.MaxResultBytes, "gate memory for one statement's rows from the shards; a statement needing more fails (0: no limit)")
+	f.IntVar(&cfg.PlanCacheEntries, "plan-cache-entries", cfg.PlanCacheEntries, "plans of normalized statements kept (0: no cache)")
+	f.Int64Var(&cfg.PlanCacheBytes, "plan-cache-bytes", cfg.PlanCacheBytes, "estimated bytes of the plans kept")
 	f.DurationVar(&cfg.QueryTimeout, "query-timeout", cfg.QueryTimeout, "upper bound on a statement at the gate (tablets kill statements after their own timeout)")
 	f.StringVar(&logOpts.Level, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&logOpts.Format, "log-format", "console", "log format: console or json")

@@ -66,7 +66,7 @@ func shardOf(t *testing.T, id int64, names []string) string {
 func testSysbench(t *testing.T, c *localcluster.Cluster, shards map[string]*sql.DB, names []string) {
 	host, port, _ := net.SplitHostPort(c.GateAddr())
 	args := []string{"oltp_point_select", "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root",
-		"--mysql-db=ks", "--tables=4", "--table-size=2000", "--auto-inc=off"}
+		"--mysql-db=ks", "--tables=4", "--table-size=10000", "--auto-inc=off"}
 	run := func(extra ...string) string {
 		cmd := exec.Command("sysbench", append(args, extra...)...)
 		var out bytes.Buffer
@@ -119,8 +119,8 @@ func testSysbench(t *testing.T, c *localcluster.Cluster, shards map[string]*sql.
 		}
 		// oltp_read_write deletes and re-inserts rows: each transaction
 		// leaves the count as it was.
-		if total != 2000 || viaGate != total {
-			t.Fatalf("sbtest%d: %d rows over the shards, COUNT(*) through the gate %d, want 2000 both", table, total, viaGate)
+		if total != 10000 || viaGate != total {
+			t.Fatalf("sbtest%d: %d rows over the shards, COUNT(*) through the gate %d, want 10000 both", table, total, viaGate)
 		}
 	}
 }
@@ -383,8 +383,8 @@ func testSession(t *testing.T, c *localcluster.Cluster) {
 	if err := db.QueryRow("SELECT COUNT(*) FROM sbtest1").Scan(&onShard); err != nil {
 		t.Fatal(err)
 	}
-	if onShard <= 0 || onShard >= 2000 {
-		t.Fatalf("count on shard -40 = %d, want a part of 2000", onShard)
+	if onShard <= 0 || onShard >= 10000 {
+		t.Fatalf("count on shard -40 = %d, want a part of 10000", onShard)
 	}
 	var comment string
 	if err := db.QueryRow("SELECT @@version_comment").Scan(&comment); err != nil || comment == "" {

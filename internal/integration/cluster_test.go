@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"database/sql"
+	"os"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shardgate/shardgate/internal/localcluster"
+	"github.com/shardgate/shardgate/tablet/mysqld"
 )
 
 // testVSchema shards every test table by hash of id, as a Vitess user
@@ -94,4 +96,35 @@ func openDB(t *testing.T, dsn string) *sql.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// startMySQLD runs a mariadbd of the test's own on port, with a database
+// ks, stopped and removed when the test ends.
+func startMySQLD(t *testing.T, port int, serverID uint32) mysqld.Config {
+	t.Helper()
+	// os.MkdirTemp, not t.TempDir: a unix socket path must stay short.
+	dir, err := os.MkdirTemp("", "sgdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cfg := mysqld.Config{DataDir: dir, Port: port, ServerID: serverID}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := mysqld.Init(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	proc, err := mysqld.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+		defer scancel()
+		_ = proc.Stop(sctx)
+	})
+	if _, err := openDB(t, cfg.DSN("")).Exec("CREATE DATABASE ks"); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

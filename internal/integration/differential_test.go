@@ -21,7 +21,6 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/shardgate/shardgate/internal/localcluster"
-	"github.com/shardgate/shardgate/tablet/mysqld"
 )
 
 const diffVSchema = `{
@@ -182,30 +181,7 @@ func readScenarios(t *testing.T, path string) [][]string {
 // startReference runs the plain MariaDB the cluster is compared with.
 func startReference(t *testing.T, port int) *sql.DB {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "sgref")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	cfg := mysqld.Config{DataDir: dir, Port: port, ServerID: 99}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := mysqld.Init(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	proc, err := mysqld.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
-		defer scancel()
-		_ = proc.Stop(sctx)
-	})
-	root := openDB(t, cfg.DSN(""))
-	if _, err := root.Exec("CREATE DATABASE ks"); err != nil {
-		t.Fatal(err)
-	}
+	cfg := startMySQLD(t, port, 99)
 	db := openDB(t, cfg.DSN("ks"))
 	db.SetMaxOpenConns(1)
 	return db

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/shardgate/shardgate/internal/localcluster"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
-	"github.com/shardgate/shardgate/tablet/mysqld"
 	"github.com/shardgate/shardgate/tablet/queryservice"
 )
 
@@ -24,34 +22,12 @@ import (
 // with short limits so that they can be observed.
 func startService(t *testing.T) (*queryservice.Service, *sql.DB) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "sgtab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	base, err := localcluster.FreeBasePort(localcluster.Config{Keyspaces: []localcluster.KeyspaceSpec{{Name: "x"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := mysqld.Config{DataDir: dir, Port: base + 2100, ServerID: 1}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := mysqld.Init(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	proc, err := mysqld.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
-		defer scancel()
-		_ = proc.Stop(sctx)
-	})
+	cfg := startMySQLD(t, base+2100, 1)
 	direct := openDB(t, cfg.DSN(""))
-	if _, err := direct.Exec("CREATE DATABASE ks"); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := direct.Exec("CREATE TABLE ks.seq (n INT PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
 	}

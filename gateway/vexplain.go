@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"strconv"
-	"sync"
 
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
@@ -30,7 +29,7 @@ func (e *Executor) vexplain(ctx context.Context, s *Session, stmt *sqlparser.VEx
 			Rows:   []sqltypes.Row{{sqltypes.NewVarChar(plan.Primitive.Describe())}},
 		}, nil
 	case sqlparser.QueriesVExplainType:
-		dry := &dryRunCursor{real: &cursor{e: e, s: s}}
+		dry := sqlrouter.NewDryRun(func(ks string) ([]sqlrouter.Shard, error) { return e.topo.shards(ks, s.TabletType) })
 		if _, err := plan.Execute(ctx, dry, e.sessionBindVars(s, plan, bv)); err != nil {
 			return nil, err
 		}
@@ -38,43 +37,11 @@ func (e *Executor) vexplain(ctx context.Context, s *Session, stmt *sqlparser.VEx
 			{Name: "#", Type: sqltypes.Int64}, {Name: "keyspace", Type: sqltypes.VarChar, Charset: 45},
 			{Name: "shard", Type: sqltypes.VarChar, Charset: 45}, {Name: "query", Type: sqltypes.VarChar, Charset: 45},
 		}}
-		for i, q := range dry.sent {
-			res.Rows = append(res.Rows, sqltypes.Row{sqltypes.NewInt64(int64(i)), sqltypes.NewVarChar(q.keyspace),
+		for i, q := range dry.Sent() {
+			res.Rows = append(res.Rows, sqltypes.Row{sqltypes.NewInt64(int64(i)), sqltypes.NewVarChar(q.Keyspace),
 				sqltypes.NewVarChar(q.Shard), sqltypes.NewVarChar(q.SQL)})
 		}
 		return res, nil
 	}
 	return nil, sqlerr.Unsupported("VEXPLAIN %s (use VEXPLAIN PLAN or VEXPLAIN QUERIES)", strconv.Itoa(int(stmt.Type)))
-}
-
-type sentQuery struct {
-	keyspace string
-	sqlrouter.ShardQuery
-}
-
-// dryRunCursor records the queries a plan sends instead of sending them.
-type dryRunCursor struct {
-	real *cursor
-	mu   sync.Mutex
-	sent []sentQuery
-}
-
-func (d *dryRunCursor) Shards(keyspace string) ([]sqlrouter.Shard, error) {
-	return d.real.Shards(keyspace)
-}
-
-// NextSequenceValues hands out placeholder ids without reserving any.
-func (d *dryRunCursor) NextSequenceValues(context.Context, string, string, int64) (int64, error) {
-	return 1, nil
-}
-
-func (d *dryRunCursor) ExecuteShards(_ context.Context, keyspace string, queries []sqlrouter.ShardQuery, _ bool) ([]*sqltypes.Result, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make([]*sqltypes.Result, len(queries))
-	for i, q := range queries {
-		d.sent = append(d.sent, sentQuery{keyspace: keyspace, ShardQuery: q})
-		out[i] = &sqltypes.Result{}
-	}
-	return out, nil
 }

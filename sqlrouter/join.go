@@ -80,6 +80,9 @@ func (j *Join) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.B
 	if err != nil {
 		return nil, err
 	}
+	if len(left.Fields) == 0 && len(left.Rows) == 0 && len(right.Fields) == 0 {
+		return &sqltypes.Result{}, nil // a dry run answers no columns
+	}
 	if len(left.Fields) <= j.leftKey || len(right.Fields) <= j.rightKey {
 		return nil, sqlerr.Internal("join: a side returned too few columns")
 	}

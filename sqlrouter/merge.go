@@ -171,6 +171,9 @@ func (m *Merge) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 		return nil, err
 	}
 	res := combine(results)
+	if len(res.Fields) == 0 && len(res.Rows) == 0 {
+		return res, nil // nothing to merge (a dry run answers no columns)
+	}
 	res.Fields = slices.Clone(res.Fields)
 	rows := res.Rows
 	if m.aggregating {

@@ -72,6 +72,7 @@ func main() {
 		vschemaCommand(a),
 		schemaCommand(a),
 		localCommand(a),
+		explainCommand(),
 	)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

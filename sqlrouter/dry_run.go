@@ -1,0 +1,57 @@
+package sqlrouter
+
+import (
+	"context"
+	"sync"
+
+	"vitess.io/vitess/go/sqltypes"
+)
+
+// SentQuery is a statement a plan would send to a shard.
+type SentQuery struct {
+	Keyspace string
+	ShardQuery
+}
+
+// DryRun is a VCursor that records the statements a plan sends instead of
+// sending them, and answers each with no rows. VEXPLAIN QUERIES and
+// `shardctl explain` use it to show what each shard would run.
+type DryRun struct {
+	shards func(keyspace string) ([]Shard, error)
+
+	mu   sync.Mutex
+	sent []SentQuery
+}
+
+// NewDryRun returns a dry run over the shards the function names.
+func NewDryRun(shards func(keyspace string) ([]Shard, error)) *DryRun {
+	return &DryRun{shards: shards}
+}
+
+// Sent returns the recorded statements in the order they were sent.
+func (d *DryRun) Sent() []SentQuery {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]SentQuery(nil), d.sent...)
+}
+
+// Shards implements VCursor.
+func (d *DryRun) Shards(keyspace string) ([]Shard, error) { return d.shards(keyspace) }
+
+// ExecuteShards implements VCursor: it records and answers with no rows.
+func (d *DryRun) ExecuteShards(_ context.Context, keyspace string, queries []ShardQuery, _ bool) ([]*sqltypes.Result, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]*sqltypes.Result, len(queries))
+	for i, q := range queries {
+		d.sent = append(d.sent, SentQuery{Keyspace: keyspace, ShardQuery: q})
+		out[i] = &sqltypes.Result{}
+	}
+	return out, nil
+}
+
+// NextSequenceValues implements VCursor with placeholder ids; nothing is
+// reserved.
+func (d *DryRun) NextSequenceValues(context.Context, string, string, int64) (int64, error) {
+	return 1, nil
+}

@@ -37,6 +37,13 @@ func (c *cursor) NextSequenceValues(ctx context.Context, keyspace, table string,
 // otherwise each autocommits, except that a write spanning shards runs in
 // an implicit transaction so that a failure on one shard undoes the rest.
 func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []sqlrouter.ShardQuery, write bool) ([]*sqltypes.Result, error) {
+	if prefix := c.s.settingsPrefix; prefix != "" {
+		withSettings := make([]sqlrouter.ShardQuery, len(queries))
+		for i, q := range queries {
+			withSettings[i] = sqlrouter.ShardQuery{Shard: q.Shard, SQL: prefix + q.SQL}
+		}
+		queries = withSettings
+	}
 	if c.s.NoScatter && len(queries) > 1 {
 		return nil, sqlerr.Internal("the statement runs on %d shards of keyspace %s and no_scatter is set: add an equality on the primary vindex column, or SET no_scatter = 0", len(queries), keyspace)
 	}

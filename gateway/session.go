@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/shardgate/shardgate/proto/topopb"
@@ -27,6 +28,11 @@ type Session struct {
 	// NoScatter refuses statements that would run on more than one shard
 	// (SET no_scatter = 1), to find queries missing a vindex predicate.
 	NoScatter bool
+	// settings are session variables the shards apply to every statement
+	// of this session (SET STATEMENT ... FOR), in the order they were set.
+	settings []setting
+	// settingsPrefix is "SET STATEMENT a=1, b=2 FOR " for settings.
+	settingsPrefix string
 
 	mu     sync.Mutex
 	shards []*shardSession // shards in the transaction, in the order they joined
@@ -101,4 +107,42 @@ func (s *Session) takeShards() []*shardSession {
 	s.shards = nil
 	s.InTransaction = false
 	return out
+}
+
+// setting is one session variable passed on to the shards.
+type setting struct {
+	name  string // lower-cased MariaDB variable name
+	value string // SQL of its value
+}
+
+// setSetting records (or, for DEFAULT, forgets) a session variable and
+// rebuilds the statement prefix.
+func (s *Session) setSetting(name, value string, isDefault bool) {
+	kept := s.settings[:0]
+	for _, st := range s.settings {
+		if st.name != name {
+			kept = append(kept, st)
+		}
+	}
+	s.settings = kept
+	if !isDefault {
+		s.settings = append(s.settings, setting{name: name, value: value})
+	}
+	s.settingsPrefix = settingsPrefix(s.settings)
+}
+
+func settingsPrefix(settings []setting) string {
+	if len(settings) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("SET STATEMENT ")
+	for i, st := range settings {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(st.name + "=" + st.value)
+	}
+	b.WriteString(" FOR ")
+	return b.String()
 }

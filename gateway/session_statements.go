@@ -103,10 +103,74 @@ func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*s
 				return nil, sqlerr.Unsupported("SET %s = %s: Shardgate speaks utf8mb4 (and utf8) only", name, value)
 			}
 		default:
-			return nil, sqlerr.Unsupported("SET of session variable %s", name)
+			if err := e.setPassedOn(ctx, s, name, expr.Expr); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return &sqltypes.Result{}, nil
+}
+
+// passedOnAliases maps MySQL variable names to MariaDB's.
+var passedOnAliases = map[string]string{"transaction_isolation": "tx_isolation", "transaction_read_only": "tx_read_only"}
+
+// setPassedOn records a session variable the shards apply to every
+// statement of the session. It is checked on a shard first, so that an
+// unknown variable or a bad value fails the SET, with MariaDB's own error,
+// as it would on one server.
+func (e *Executor) setPassedOn(ctx context.Context, s *Session, name string, value sqlparser.Expr) error {
+	if alias, ok := passedOnAliases[name]; ok {
+		name = alias
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return sqlerr.New(sqlerror.ERUnknownSystemVariable, sqlerror.SSUnknownSQLState, "Unknown system variable '%s'", name)
+		}
+	}
+	if _, isDefault := value.(*sqlparser.Default); isDefault {
+		s.setSetting(name, "", true)
+		return nil
+	}
+	if !isSettingValue(value) {
+		return sqlerr.Unsupported("SET %s to an expression (%s): use a literal value", name, sqlparser.String(value))
+	}
+	valueSQL := sqlparser.String(value)
+	if col, ok := value.(*sqlparser.ColName); ok {
+		valueSQL = "'" + col.Name.String() + "'" // SET sql_mode = ANSI: a keyword value
+	}
+	keyspace := s.Keyspace
+	if keyspace == "" {
+		if names := e.keyspaceNames(); len(names) > 0 {
+			keyspace = names[0]
+		}
+	}
+	if keyspace != "" {
+		shards, err := e.topo.shards(keyspace, s.TabletType)
+		if err != nil {
+			return err
+		}
+		check := settingsPrefix([]setting{{name: name, value: valueSQL}}) + "SELECT 1"
+		if _, err := e.executeAutocommit(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: check}); err != nil {
+			return err
+		}
+	}
+	s.setSetting(name, valueSQL, false)
+	return nil
+}
+
+// isSettingValue accepts what SET takes without evaluating anything:
+// literals, keywords (ON, ANSI), NULL and signed numbers.
+func isSettingValue(e sqlparser.Expr) bool {
+	switch v := e.(type) {
+	case *sqlparser.Literal, *sqlparser.NullVal, sqlparser.BoolVal:
+		return true
+	case *sqlparser.ColName:
+		return v.Qualifier.IsEmpty()
+	case *sqlparser.UnaryExpr:
+		_, lit := v.Expr.(*sqlparser.Literal)
+		return lit && v.Operator == sqlparser.UMinusOp
+	}
+	return false
 }
 
 // setValue renders a SET value: ON and OFF parse as column names.

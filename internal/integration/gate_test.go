@@ -43,6 +43,7 @@ func TestGate(t *testing.T) {
 	t.Run("SessionStatements", func(t *testing.T) { testSession(t, c) })
 	t.Run("VExplainAndNoScatter", func(t *testing.T) { testVExplain(t, c, names) })
 	t.Run("SequencesNumberInserts", func(t *testing.T) { testSequences(t, c, shards, names) })
+	t.Run("SessionVariablesReachTheShards", func(t *testing.T) { testSessionVariables(t, c) })
 }
 
 // shardOf returns the shard the hash vindex assigns id to.
@@ -501,5 +502,35 @@ func testSequences(t *testing.T, c *localcluster.Cluster, shards map[string]*sql
 		if id != 1000 && (id < 1 || id > 15) {
 			t.Fatalf("generated id %d (%s) is not from the sequence's first blocks", id, name)
 		}
+	}
+}
+
+func testSessionVariables(t *testing.T, c *localcluster.Cluster) {
+	db := openDB(t, c.GateDSN("ks"))
+	db.SetMaxOpenConns(1) // one session
+	if _, err := db.Exec("SET sql_mode = 'ANSI_QUOTES,STRICT_ALL_TABLES', time_zone = '+05:00'"); err != nil {
+		t.Fatal(err)
+	}
+	var mode, zone string
+	if err := db.QueryRow("SELECT @@sql_mode, @@time_zone").Scan(&mode, &zone); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "ANSI_QUOTES,STRICT_ALL_TABLES" || zone != "+05:00" {
+		t.Fatalf("sql_mode %q time_zone %q: the session's settings did not reach the shard", mode, zone)
+	}
+	// ANSI_QUOTES makes "s" a column on every shard a scatter reaches.
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM types WHERE "s" IS NOT NULL`).Scan(&n); err != nil {
+		t.Fatalf("a scatter under ANSI_QUOTES: %v", err)
+	}
+	_, err := db.Exec("SET no_such_variable = 1")
+	mysqlErr(t, err, 1193, "HY000")
+	_, err = db.Exec("SET sql_mode = 'NOT_A_MODE'")
+	mysqlErr(t, err, 1231, "42000")
+	if _, err := db.Exec("SET sql_mode = DEFAULT, time_zone = DEFAULT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow("SELECT @@time_zone").Scan(&zone); err != nil || zone == "+05:00" {
+		t.Fatalf("time_zone after DEFAULT = %q (%v)", zone, err)
 	}
 }

@@ -172,7 +172,11 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 	if err != nil {
 		return nil, err
 	}
-	resp, err := tc.query.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: q.SQL})
+	var opts *querypb.ExecuteOptions
+	if s.TxIsolation != "" {
+		opts = &querypb.ExecuteOptions{TransactionIsolation: s.TxIsolation}
+	}
+	resp, err := tc.query.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: q.SQL, Options: opts})
 	if err != nil {
 		return nil, tabletError(tc, err)
 	}

@@ -28,6 +28,9 @@ type Session struct {
 	// NoScatter refuses statements that would run on more than one shard
 	// (SET no_scatter = 1), to find queries missing a vindex predicate.
 	NoScatter bool
+	// TxIsolation is the isolation level of the session's next
+	// transactions ("READ COMMITTED"); empty: the shards' default.
+	TxIsolation string
 	// settings are session variables the shards apply to every statement
 	// of this session (SET STATEMENT ... FOR), in the order they were set.
 	settings []setting

@@ -92,6 +92,18 @@ func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*s
 				}
 			}
 			s.Autocommit = on
+		case "transaction_isolation", "tx_isolation":
+			// MariaDB cannot set it per statement: the tablets set it on
+			// each shard's connection before BEGIN.
+			level := strings.ToUpper(strings.ReplaceAll(strings.Trim(value, "'\""), "-", " "))
+			switch level {
+			case "DEFAULT":
+				level = ""
+			case "READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE":
+			default:
+				return nil, sqlerr.New(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'tx_isolation' can't be set to the value of '%s'", value)
+			}
+			s.TxIsolation = level
 		case "no_scatter":
 			on, ok := boolSetting(value)
 			if !ok {

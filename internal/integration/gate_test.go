@@ -44,6 +44,7 @@ func TestGate(t *testing.T) {
 	t.Run("VExplainAndNoScatter", func(t *testing.T) { testVExplain(t, c, names) })
 	t.Run("SequencesNumberInserts", func(t *testing.T) { testSequences(t, c, shards, names) })
 	t.Run("SessionVariablesReachTheShards", func(t *testing.T) { testSessionVariables(t, c) })
+	t.Run("TransactionIsolationLevel", func(t *testing.T) { testIsolation(t, c) })
 }
 
 // shardOf returns the shard the hash vindex assigns id to.
@@ -532,5 +533,52 @@ func testSessionVariables(t *testing.T, c *localcluster.Cluster) {
 	}
 	if err := db.QueryRow("SELECT @@time_zone").Scan(&zone); err != nil || zone == "+05:00" {
 		t.Fatalf("time_zone after DEFAULT = %q (%v)", zone, err)
+	}
+}
+
+// testIsolation reads a row twice in one transaction while another session
+// commits a change to it in between: REPEATABLE READ (the default) sees
+// the old value twice, READ COMMITTED the new one.
+func testIsolation(t *testing.T, c *localcluster.Cluster) {
+	ctx := context.Background()
+	writer := openDB(t, c.GateDSN("ks"))
+	if _, err := writer.Exec("INSERT INTO acct (id, balance) VALUES (9001, 1)"); err != nil {
+		t.Fatal(err)
+	}
+	secondRead := func(level string) int {
+		db := openDB(t, c.GateDSN("ks"))
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if level != "" {
+			if _, err := conn.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL "+level); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var b int
+		if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRowContext(ctx, "SELECT balance FROM acct WHERE id = 9001").Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := writer.Exec("UPDATE acct SET balance = balance + 1 WHERE id = 9001"); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRowContext(ctx, "SELECT balance FROM acct WHERE id = 9001").Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if got := secondRead(""); got != 1 {
+		t.Fatalf("REPEATABLE READ saw %d on the second read, want the first value 1", got)
+	}
+	if got := secondRead("READ COMMITTED"); got != 3 {
+		t.Fatalf("READ COMMITTED saw %d on the second read, want the committed 3", got)
 	}
 }

@@ -571,9 +571,12 @@ type ExecuteOptions struct {
 	// killed on the MySQL server, not just abandoned.
 	TimeoutMs int64 `protobuf:"varint,1,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	// max_rows fails a read that returns more rows than this.
-	MaxRows       int64 `protobuf:"varint,2,opt,name=max_rows,json=maxRows,proto3" json:"max_rows,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxRows int64 `protobuf:"varint,2,opt,name=max_rows,json=maxRows,proto3" json:"max_rows,omitempty"`
+	// transaction_isolation is the isolation level ("READ COMMITTED", ...)
+	// of a transaction this request begins; empty: the server's default.
+	TransactionIsolation string `protobuf:"bytes,3,opt,name=transaction_isolation,json=transactionIsolation,proto3" json:"transaction_isolation,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ExecuteOptions) Reset() {
@@ -618,6 +621,13 @@ func (x *ExecuteOptions) GetMaxRows() int64 {
 		return x.MaxRows
 	}
 	return 0
+}
+
+func (x *ExecuteOptions) GetTransactionIsolation() string {
+	if x != nil {
+		return x.TransactionIsolation
+	}
+	return ""
 }
 
 // The gate sends final SQL: literals and bind variables are already
@@ -1480,11 +1490,12 @@ const file_proto_query_proto_rawDesc = "" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12;\n" +
 	"\vtablet_type\x18\x03 \x01(\x0e2\x1a.shardgate.topo.TabletTypeR\n" +
-	"tabletType\"J\n" +
+	"tabletType\"\x7f\n" +
 	"\x0eExecuteOptions\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12\x19\n" +
-	"\bmax_rows\x18\x02 \x01(\x03R\amaxRows\"\xb5\x01\n" +
+	"\bmax_rows\x18\x02 \x01(\x03R\amaxRows\x123\n" +
+	"\x15transaction_isolation\x18\x03 \x01(\tR\x14transactionIsolation\"\xb5\x01\n" +
 	"\x0eExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\tR\x03sql\x12%\n" +

@@ -142,7 +142,7 @@ func (t *transactions) count() int {
 // Begin starts a transaction on a reserved connection.
 func (s *Service) Begin(ctx context.Context, req *querypb.BeginRequest) (*querypb.BeginResponse, error) {
 	s.calls.begin.Inc()
-	tx, err := s.begin(ctx, req.Target)
+	tx, err := s.begin(ctx, req.Target, req.Options)
 	if err != nil {
 		s.calls.beginErr.Inc()
 		return nil, err
@@ -151,14 +151,30 @@ func (s *Service) Begin(ctx context.Context, req *querypb.BeginRequest) (*queryp
 	return &querypb.BeginResponse{TransactionId: tx.id, TabletAlias: s.cfg.Alias}, nil
 }
 
+// isolationLevels are the levels a transaction may ask for.
+var isolationLevels = map[string]bool{"READ UNCOMMITTED": true, "READ COMMITTED": true, "REPEATABLE READ": true, "SERIALIZABLE": true}
+
 // begin returns a new transaction still marked in use.
-func (s *Service) begin(ctx context.Context, target *querypb.Target) (*transaction, error) {
+func (s *Service) begin(ctx context.Context, target *querypb.Target, opts *querypb.ExecuteOptions) (*transaction, error) {
 	if err := s.checkTarget(target); err != nil {
 		return nil, err
+	}
+	level := opts.GetTransactionIsolation()
+	if level != "" && !isolationLevels[level] {
+		return nil, sqlerr.New(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'tx_isolation' can't be set to the value of '%s'", level)
 	}
 	conn, err := s.txPool.Get(ctx)
 	if err != nil {
 		return nil, sqlerr.Internal("%s: begin: %v", s.cfg.where(), err)
+	}
+	if level != "" {
+		// SET TRANSACTION (without SESSION) sets the level of the next
+		// transaction only: the pooled connection keeps its default.
+		if _, err := conn.ExecuteFetch("SET TRANSACTION ISOLATION LEVEL "+level, 0, false); err != nil {
+			connpool.NoteError(conn, err)
+			s.txPool.Put(conn)
+			return nil, s.mysqlError(err)
+		}
 	}
 	if _, err := conn.ExecuteFetch("BEGIN", 0, false); err != nil {
 		connpool.NoteError(conn, err)
@@ -173,7 +189,7 @@ func (s *Service) begin(ctx context.Context, target *querypb.Target) (*transacti
 // id is returned with the error so the gate can roll it back.
 func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteRequest) (*querypb.BeginExecuteResponse, error) {
 	s.calls.beginExecute.Inc()
-	tx, err := s.begin(ctx, req.Target)
+	tx, err := s.begin(ctx, req.Target, req.Options)
 	if err != nil {
 		s.calls.beErr.Inc()
 		return nil, err

@@ -86,6 +86,8 @@ type Merge struct {
 	distinctCol int
 	distinct    bool
 	having      evalengine.Expr // over merged groups; nil: none
+	// computed are select columns evaluated on the merged groups.
+	computed map[int]evalengine.Expr
 	// havingText is the HAVING condition as written, for Describe.
 	havingText string
 	orderBy    []orderKey
@@ -102,6 +104,9 @@ func (m *Merge) Describe() string {
 			kinds[i] = [...]string{"-", "count", "sum", "min", "max", "avg", "count_distinct", "sum_distinct", "avg_distinct"}[k]
 		}
 		parts = append(parts, fmt.Sprintf("aggregate(group=%s cols=[%s])", refs(m.groupBy), strings.Join(kinds, " ")))
+	}
+	if len(m.computed) > 0 {
+		parts = append(parts, fmt.Sprintf("compute(%d)", len(m.computed)))
 	}
 	if m.having != nil {
 		parts = append(parts, "having("+m.havingText+")")
@@ -178,6 +183,11 @@ func (m *Merge) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 	rows := res.Rows
 	if m.aggregating {
 		if rows, err = m.aggregate(res.Fields, rows); err != nil {
+			return nil, err
+		}
+	}
+	if len(m.computed) > 0 {
+		if err := m.compute(ctx, bv, res.Fields, rows); err != nil {
 			return nil, err
 		}
 	}
@@ -445,6 +455,30 @@ func combineDistinct(kind aggKind, field *querypb.Field, values map[string]sqlty
 		return sum.Result(), nil
 	}
 	return average(field, sum.Result(), sqltypes.NewInt64(int64(len(values))))
+}
+
+// compute evaluates the columns that are expressions over aggregates.
+func (m *Merge) compute(ctx context.Context, bv map[string]*querypb.BindVariable, fields []*querypb.Field, rows []sqltypes.Row) error {
+	env := evalengine.NewExpressionEnv(ctx, bv, evalengine.NewEmptyVCursor(evalEnv, time.Local))
+	for _, row := range rows {
+		env.Row = row
+		for col, expr := range m.computed {
+			res, err := env.Evaluate(expr)
+			if err != nil {
+				return sqlerr.Internal("evaluating column %s: %v", fields[col].Name, err)
+			}
+			v := res.Value(collationOf(fields[col]))
+			if sqltypes.IsDecimal(fields[col].Type) && !v.IsNull() {
+				// MySQL reports the expression at the column's scale.
+				d, err := decimal.NewFromMySQL(v.Raw())
+				if err == nil {
+					v = sqltypes.MakeTrusted(fields[col].Type, []byte(d.StringFixed(int32(fields[col].Decimals))))
+				}
+			}
+			row[col] = v
+		}
+	}
+	return nil
 }
 
 // filter keeps the merged groups HAVING accepts.

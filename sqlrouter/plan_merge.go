@@ -24,7 +24,7 @@ func planMerge(st *planState, route *Route, sel *sqlparser.Select) {
 	exprs := sel.SelectExprs.Exprs
 	aggs, aggregating := aggregateKinds(exprs)
 	groupBy := sel.GroupBy != nil && len(sel.GroupBy.Exprs) > 0
-	aggregating = aggregating || groupBy
+	aggregating = aggregating || groupBy || containsAggregate(sel.SelectExprs)
 	if !aggregating && !sel.Distinct && len(sel.OrderBy) == 0 && sel.Limit == nil {
 		return // the shards' rows, concatenated, are the answer
 	}
@@ -134,9 +134,30 @@ func planMerge(st *planState, route *Route, sel *sqlparser.Select) {
 	for _, o := range sel.OrderBy {
 		m.orderBy = append(m.orderBy, orderKey{col: column(o.Expr), desc: o.Direction == sqlparser.DescOrder})
 	}
+	// An expression over aggregates (MAX(x) - MIN(x)) is evaluated on the
+	// merged group, from hidden columns holding its aggregates; the
+	// shards' own column gives its metadata.
+	for i, se := range exprs {
+		ae, ok := se.(*sqlparser.AliasedExpr)
+		if !ok {
+			continue
+		}
+		if _, direct := aggregateKind(ae.Expr); direct || !containsAggregate(ae.Expr) {
+			continue
+		}
+		expr, err := translateOverMerged(ae.Expr, column)
+		if err != nil {
+			route.mergeBlocker = "aggregate functions inside expressions (" + sqlparser.String(ae.Expr) + "): " + err.Error()
+			return
+		}
+		if m.computed == nil {
+			m.computed = map[int]evalengine.Expr{}
+		}
+		m.computed[i] = expr
+	}
 	if sel.Having != nil && aggregating {
 		// Groups span shards: HAVING is decided on the merged groups.
-		having, err := translateHaving(sel.Having.Expr, column)
+		having, err := translateOverMerged(sel.Having.Expr, column)
 		if err != nil {
 			route.mergeBlocker = "HAVING " + sqlparser.String(sel.Having.Expr) + " (" + err.Error() + ")"
 			return
@@ -162,10 +183,11 @@ func planMerge(st *planState, route *Route, sel *sqlparser.Select) {
 	st.primitive = m
 }
 
-// translateHaving rewrites a HAVING condition over merged rows: each
-// aggregate and column in it becomes a reference to a column of the
-// merged row (column adds hidden ones as needed), then it is compiled.
-func translateHaving(cond sqlparser.Expr, column func(sqlparser.Expr) colRef) (evalengine.Expr, error) {
+// translateOverMerged rewrites an expression over merged rows (a HAVING
+// condition, a select expression of aggregates): each aggregate and column
+// in it becomes a reference to a column of the merged row (column adds
+// hidden ones as needed), then it is compiled.
+func translateOverMerged(cond sqlparser.Expr, column func(sqlparser.Expr) colRef) (evalengine.Expr, error) {
 	var failed error
 	rewritten := sqlparser.CopyOnRewrite(cond, func(node, _ sqlparser.SQLNode) bool {
 		_, isAgg := node.(sqlparser.AggrFunc)
@@ -229,8 +251,8 @@ func mergeBlocker(sel *sqlparser.Select) string {
 			}
 			continue
 		}
-		if containsAggregate(ae.Expr) {
-			return "aggregate functions inside expressions (" + sqlparser.String(ae.Expr) + ")"
+		if containsAggregate(ae.Expr) && containsWindowFunc(ae.Expr) {
+			return "window functions"
 		}
 	}
 	for _, o := range sel.OrderBy {

@@ -139,3 +139,36 @@ select c.id, o.qty from customer c, orders o where c.id = o.qty and c.id < 3
 select c.name, o.status from customer c join orders o on c.country = o.status
 select o.id, c.balance from orders o join customer c on c.id = o.qty where o.status = 'paid' and o.amount < 50
 select c.id, o.amount from customer c left join orders o on o.id = c.id and o.amount > 250 where c.id between 0 and 40
+
+# More shapes: NULL ordering, LIMIT 0, expressions, functions, CASE.
+select id, email from customer order by email desc, id limit 8
+select id, country from customer order by country, id desc limit 12
+select id from customer order by id limit 0
+select id, balance * 2 as b2, -balance from customer where id < 5 order by id
+select id, upper(name), length(name), char_length(name) from customer where id between 10 and 20 order by id
+select id, case when balance > 0 then 'pos' when balance < 0 then 'neg' else 'zero-or-null' end as sign from customer order by id limit 30
+select date_format(created, '%Y-%m'), count(*) from customer group by date_format(created, '%Y-%m') order by 1
+select month(placed) as m, sum(amount) from orders group by m order by m
+~ select coalesce(country, '??') as c, count(*) from customer group by coalesce(country, '??')
+select id from customer where name like 'a%' order by id
+select id from customer where email like '%1@%' and balance is not null order by id
+select id, score from customer where score > 500 order by score, id limit 10
+select count(*), count(country), count(distinct active) from customer where born < '1970-01-01'
+select status, min(placed), max(placed) from orders group by status
+select qty, count(*) from orders group by qty having count(*) > 100 order by qty
+select id from orders where customer_id in (-5, -4, -3) and qty in (1, 2, 3) order by id
+select distinct customer_id % 3 from orders order by 1
+select sum(qty * 2), avg(qty + 0.5) from orders
+select id, amount from orders where amount between 100.00 and 100.99 order by id
+select max(id) - min(id) from orders
+select count(*) from orders where placed >= '2025-06-01' and placed < '2025-07-01'
+select customer_id, count(*) as n from orders group by customer_id order by n desc, customer_id limit 5
+~ select name, count(*) from customer where country = 'se' group by name order by count(*) desc, name limit 3
+select id, name from customer where id in (select customer_id from orders where amount > 495) and country is not null order by id
+select avg(balance), min(balance), max(balance) from customer where active = 0 and country = 'fr'
+
+# Expressions over aggregates, evaluated on the merged groups.
+select sum(amount) / count(*), max(qty) - min(qty), count(*) * 2 from orders
+select status, sum(qty) * 100 / (select count(*) from orders) as pct from orders group by status
+select customer_id, max(amount) - min(amount) as spread from orders group by customer_id order by spread desc, customer_id limit 5
+~ select country, round(avg(balance), 1), count(*) + 0 from customer group by country

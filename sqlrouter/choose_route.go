@@ -147,9 +147,9 @@ func routeSelect(st *planState, route *Route, sel *sqlparser.Select) error {
 		// Every row of a co-located read lives where each of its sharded
 		// tables' rows do: an equality on any of their vindex columns
 		// in WHERE routes the whole read.
-		op, v, values := vindexPredicate(ref, where, len(st.tables) > 1)
+		op, v, values, inCmp := vindexPredicateIn(ref, where, len(st.tables) > 1)
 		if op < route.Opcode { // EqualUnique beats IN beats Scatter beats AnyShard
-			route.Opcode, route.Vindex, route.Values = op, v, values
+			route.Opcode, route.Vindex, route.Values, route.inCmp = op, v, values, inCmp
 		}
 		if op == EqualUnique {
 			break
@@ -158,6 +158,7 @@ func routeSelect(st *planState, route *Route, sel *sqlparser.Select) error {
 	if route.Opcode == EqualUnique || route.Opcode == AnyShard {
 		return nil // one shard answers everything exactly
 	}
+	route.pruneIn(st.stmt)
 	planMerge(st, route, sel)
 	return nil
 }
@@ -179,12 +180,20 @@ func containsWindowFunc(node sqlparser.SQLNode) bool {
 // With several tables, only qualified columns count: an unqualified name
 // could belong to another table.
 func vindexPredicate(ref tableRef, where *sqlparser.Where, qualified bool) (Opcode, vindex.Vindex, []sqlparser.Expr) {
+	op, v, values, _ := vindexPredicateIn(ref, where, qualified)
+	return op, v, values
+}
+
+// vindexPredicateIn is vindexPredicate that also returns, for an IN route,
+// the comparison that holds the list.
+func vindexPredicateIn(ref tableRef, where *sqlparser.Where, qualified bool) (Opcode, vindex.Vindex, []sqlparser.Expr, *sqlparser.ComparisonExpr) {
 	cv := ref.table.PrimaryVindex()
 	if where == nil || cv == nil || len(cv.Columns) != 1 {
-		return Scatter, nil, nil
+		return Scatter, nil, nil, nil
 	}
 	col := cv.Columns[0]
 	var in []sqlparser.Expr
+	var inCmp *sqlparser.ComparisonExpr
 	for _, cond := range sqlparser.SplitAndExpression(nil, where.Expr) {
 		cmp, ok := cond.(*sqlparser.ComparisonExpr)
 		if !ok {
@@ -203,11 +212,11 @@ func vindexPredicate(ref tableRef, where *sqlparser.Where, qualified bool) (Opco
 		switch cmp.Operator {
 		case sqlparser.EqualOp:
 			if isValue(right) {
-				return EqualUnique, cv.Vindex, []sqlparser.Expr{right}
+				return EqualUnique, cv.Vindex, []sqlparser.Expr{right}, nil
 			}
 		case sqlparser.InOp:
 			if list, ok := right.(sqlparser.ListArg); ok && in == nil {
-				in = []sqlparser.Expr{list} // a subquery's answer, expanded at execution
+				in, inCmp = []sqlparser.Expr{list}, cmp // a list bound at execution
 				continue
 			}
 			tuple, ok := right.(sqlparser.ValTuple)
@@ -219,14 +228,14 @@ func vindexPredicate(ref tableRef, where *sqlparser.Where, qualified bool) (Opco
 				all = all && isValue(e)
 			}
 			if all {
-				in = tuple
+				in, inCmp = tuple, cmp
 			}
 		}
 	}
 	if in != nil {
-		return In, cv.Vindex, in
+		return In, cv.Vindex, in, inCmp
 	}
-	return Scatter, nil, nil
+	return Scatter, nil, nil, nil
 }
 
 // isColumn reports whether e names column col of the table ref.
@@ -259,7 +268,7 @@ func routeUpdate(st *planState, route *Route, upd *sqlparser.Update) error {
 			}
 		}
 	}
-	return routeDML(route, ref, upd.Where, len(upd.OrderBy) > 0, upd.Limit != nil)
+	return routeDML(st.stmt, route, ref, upd.Where, len(upd.OrderBy) > 0, upd.Limit != nil)
 }
 
 func routeDelete(st *planState, route *Route, del *sqlparser.Delete) error {
@@ -273,16 +282,17 @@ func routeDelete(st *planState, route *Route, del *sqlparser.Delete) error {
 	if del.With != nil || hasSubquery(del) {
 		return sqlerr.Unsupported("DELETE with subqueries on sharded table %s", ref.alias)
 	}
-	return routeDML(route, ref, del.Where, len(del.OrderBy) > 0, del.Limit != nil)
+	return routeDML(st.stmt, route, ref, del.Where, len(del.OrderBy) > 0, del.Limit != nil)
 }
 
-func routeDML(route *Route, ref tableRef, where *sqlparser.Where, orderBy, limit bool) error {
+func routeDML(stmt sqlparser.Statement, route *Route, ref tableRef, where *sqlparser.Where, orderBy, limit bool) error {
 	route.Write = true
 	if ref.table.Type == "reference" {
 		route.Opcode = AllShards
 		return nil
 	}
-	route.Opcode, route.Vindex, route.Values = vindexPredicate(ref, where, false)
+	route.Opcode, route.Vindex, route.Values, route.inCmp = vindexPredicateIn(ref, where, false)
+	route.pruneIn(stmt)
 	if route.Opcode != EqualUnique {
 		switch {
 		case limit:

@@ -179,7 +179,7 @@ func planMerge(st *planState, route *Route, sel *sqlparser.Select) {
 		push.OrderBy = nil // the gate sorts the combined groups
 	}
 	m.route = &Route{Opcode: route.Opcode, Keyspace: route.Keyspace, Vindex: route.Vindex, Values: route.Values,
-		query: sqlparser.NewParsedQuery(push)}
+		inList: route.inList, query: sqlparser.NewParsedQuery(push)}
 	st.primitive = m
 }
 

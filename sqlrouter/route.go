@@ -54,6 +54,11 @@ type Route struct {
 	query    *sqlparser.ParsedQuery
 	original string
 
+	// inCmp is the IN comparison an In route was chosen by; inList, once
+	// pruneIn ran, the list variable each shard gets its own values in.
+	inCmp  *sqlparser.ComparisonExpr
+	inList string
+
 	// mergeBlocker names a construct that is only correct on one shard
 	// (ORDER BY, GROUP BY, ...): executing on several shards is refused.
 	mergeBlocker string
@@ -114,15 +119,78 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 	return combine(results), nil
 }
 
+// inListBindVar carries an IN route's values to each shard.
+const inListBindVar = "__sg_in"
+
+// pruneIn makes an In route send each shard only the values of its IN list
+// that map to it: the list becomes a list variable (if it is not one
+// already), bound per shard at execution. stmt is the routed statement,
+// regenerated with the variable.
+func (r *Route) pruneIn(stmt sqlparser.Statement) {
+	if r.Opcode != In || r.inCmp == nil {
+		return
+	}
+	if list, ok := r.inCmp.Right.(sqlparser.ListArg); ok {
+		r.inList = string(list)
+	} else {
+		r.inCmp.Right = sqlparser.NewListArg(inListBindVar)
+		r.inList = inListBindVar
+	}
+	r.query = sqlparser.NewParsedQuery(stmt)
+}
+
 // executeOn runs the route's statement on the named shards and returns
 // their results in the same order.
 func (r *Route) executeOn(ctx context.Context, vc VCursor, targets []string, bv map[string]*querypb.BindVariable) ([]*sqltypes.Result, error) {
+	if r.inList != "" {
+		return r.executeInPruned(ctx, vc, targets, bv)
+	}
 	sql, err := r.sql(bv)
 	if err != nil {
 		return nil, sqlerr.Internal("generate query: %v", err)
 	}
 	queries := make([]ShardQuery, len(targets))
 	for i, t := range targets {
+		queries[i] = ShardQuery{Shard: t, SQL: sql}
+	}
+	return vc.ExecuteShards(ctx, r.Keyspace, queries, r.Write)
+}
+
+// executeInPruned sends each target shard the statement with the IN list
+// bound to the values that map to that shard.
+func (r *Route) executeInPruned(ctx context.Context, vc VCursor, targets []string, bv map[string]*querypb.BindVariable) ([]*sqltypes.Result, error) {
+	shards, err := vc.Shards(r.Keyspace)
+	if err != nil {
+		return nil, err
+	}
+	values, err := expandValues(r.Values, bv)
+	if err != nil {
+		return nil, err
+	}
+	perShard := map[string][]*querypb.Value{}
+	for _, v := range values {
+		if v.IsNull() {
+			continue
+		}
+		names, err := shardsForValue(ctx, r.Vindex, v, shards)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			perShard[n] = append(perShard[n], sqltypes.ValueToProto(v))
+		}
+	}
+	queries := make([]ShardQuery, len(targets))
+	for i, t := range targets {
+		list := perShard[t]
+		if len(list) == 0 {
+			// A shard asked only for its columns: IN (NULL) matches nothing.
+			list = []*querypb.Value{sqltypes.ValueToProto(sqltypes.NULL)}
+		}
+		sql, err := r.sql(withBindVar(bv, r.inList, &querypb.BindVariable{Type: querypb.Type_TUPLE, Values: list}))
+		if err != nil {
+			return nil, sqlerr.Internal("generate query for shard %s: %v", t, err)
+		}
 		queries[i] = ShardQuery{Shard: t, SQL: sql}
 	}
 	return vc.ExecuteShards(ctx, r.Keyspace, queries, r.Write)

@@ -45,3 +45,25 @@ func TestExplainJoinAcrossShards(t *testing.T) {
 		t.Fatalf("plan %q, queries %v, %v", ex.Plan, ex.Queries, err)
 	}
 }
+
+func TestExplainPrunesInListsPerShard(t *testing.T) {
+	keyspaces := []ExplainKeyspace{{
+		Name:    "ks",
+		VSchema: []byte(`{"sharded": true, "vindexes": {"hash": {"type": "hash"}}, "tables": {"t": {"column_vindexes": [{"column": "id", "name": "hash"}]}}}`),
+		Shards:  []string{"-40", "40-80", "80-c0", "c0-"},
+	}}
+	ex, err := Explain(keyspaces, "ks", "select * from t where id in (1, 2, 3, 4, 5, 6)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// hash puts 1, 2 on -40; 3, 5 on 40-80; 4, 6 on c0-.
+	want := map[string]string{"-40": "(1, 2)", "40-80": "(3, 5)", "c0-": "(4, 6)"}
+	if len(ex.Queries) != len(want) {
+		t.Fatalf("queries = %v", ex.Queries)
+	}
+	for _, q := range ex.Queries {
+		if !strings.HasSuffix(q.SQL, want[q.Shard]) {
+			t.Errorf("shard %s got %q, want its own values %s", q.Shard, q.SQL, want[q.Shard])
+		}
+	}
+}

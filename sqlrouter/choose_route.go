@@ -147,7 +147,7 @@ func routeSelect(st *planState, route *Route, sel *sqlparser.Select) error {
 		// Every row of a co-located read lives where each of its sharded
 		// tables' rows do: an equality on any of their vindex columns
 		// in WHERE routes the whole read.
-		op, v, values, inCmp := vindexPredicateIn(ref, where, len(st.tables) > 1)
+		op, v, values, inCmp := vindexPredicate(ref, where, len(st.tables) > 1)
 		if op < route.Opcode { // EqualUnique beats IN beats Scatter beats AnyShard
 			route.Opcode, route.Vindex, route.Values, route.inCmp = op, v, values, inCmp
 		}
@@ -179,14 +179,8 @@ func containsWindowFunc(node sqlparser.SQLNode) bool {
 // (one shard), else an IN list (the shards of its values), else a scatter.
 // With several tables, only qualified columns count: an unqualified name
 // could belong to another table.
-func vindexPredicate(ref tableRef, where *sqlparser.Where, qualified bool) (Opcode, vindex.Vindex, []sqlparser.Expr) {
-	op, v, values, _ := vindexPredicateIn(ref, where, qualified)
-	return op, v, values
-}
-
-// vindexPredicateIn is vindexPredicate that also returns, for an IN route,
-// the comparison that holds the list.
-func vindexPredicateIn(ref tableRef, where *sqlparser.Where, qualified bool) (Opcode, vindex.Vindex, []sqlparser.Expr, *sqlparser.ComparisonExpr) {
+// For an IN route it also returns the comparison that holds the list.
+func vindexPredicate(ref tableRef, where *sqlparser.Where, qualified bool) (Opcode, vindex.Vindex, []sqlparser.Expr, *sqlparser.ComparisonExpr) {
 	cv := ref.table.PrimaryVindex()
 	if where == nil || cv == nil || len(cv.Columns) != 1 {
 		return Scatter, nil, nil, nil
@@ -291,7 +285,7 @@ func routeDML(stmt sqlparser.Statement, route *Route, ref tableRef, where *sqlpa
 		route.Opcode = AllShards
 		return nil
 	}
-	route.Opcode, route.Vindex, route.Values, route.inCmp = vindexPredicateIn(ref, where, false)
+	route.Opcode, route.Vindex, route.Values, route.inCmp = vindexPredicate(ref, where, false)
 	route.pruneIn(stmt)
 	if route.Opcode != EqualUnique {
 		switch {

@@ -98,6 +98,15 @@ func Down(ctx context.Context, dataDir string, log *zap.Logger) error {
 					if err := mysqld.StopDataDir(sctx, part.Dir); err != nil {
 						note(err.Error())
 					}
+					// The pid file can be missing or stale while the server
+					// lives; the pid recorded with its start time still
+					// finds it.
+					if part.Alive() {
+						log.Info("stopping a mariadbd its pid file does not name", zap.String("part", part.Name), zap.Int("pid", part.PID))
+						if stopProc(part.Proc, mysqldStopGrace) {
+							note(fmt.Sprintf("%s (pid %d) did not stop within %v and was killed", part.Name, part.PID, mysqldStopGrace))
+						}
+					}
 					return
 				}
 				if part.Alive() {
@@ -117,11 +126,11 @@ func Down(ctx context.Context, dataDir string, log *zap.Logger) error {
 	var alive []string
 	for _, part := range st.Parts {
 		// Etcd ran in the supervisor, which is gone: it released the lock.
-		if part.Kind != KindEtcd && part.Kind != KindMySQLd && part.Alive() {
+		if part.Kind != KindEtcd && part.Alive() {
 			alive = append(alive, fmt.Sprintf("%s (pid %d)", part.Name, part.PID))
 		}
 		if part.Kind == KindMySQLd {
-			if pid, ok := mysqld.Running(part.Dir); ok {
+			if pid, ok := mysqld.Running(part.Dir); ok && pid != part.PID {
 				alive = append(alive, fmt.Sprintf("%s (pid %d)", part.Name, pid))
 			}
 		}

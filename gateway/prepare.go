@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"regexp"
+	"strconv"
 	"time"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -73,7 +74,7 @@ func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Pla
 	buf.Myprintf("%v", sel)
 	bv := map[string]*querypb.BindVariable{}
 	for i := 1; i <= params; i++ {
-		bv["v"+itoa(i)] = sqltypes.NullBindVariable
+		bv["v"+strconv.Itoa(i)] = sqltypes.NullBindVariable
 	}
 	bv = e.sessionBindVars(s, plan, bv)
 	sql, err := buf.ParsedQuery().GenerateQuery(bv, nil)
@@ -91,10 +92,6 @@ func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Pla
 		return nil, err
 	}
 	return res.Fields, nil
-}
-
-func itoa(i int) string {
-	return string(sqltypes.NewInt64(int64(i)).Raw())
 }
 
 // ExecutePrepared runs a prepared statement with its parameters. The plan

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ type Executor struct {
 	metrics *metrics
 	seqs    sequences
 	plans   *planCache
+	schema  *schemaTracker
 
 	serverVersion  string
 	versionComment string
@@ -63,7 +65,7 @@ func (e *Executor) cachedPlan(s *Session, stmt sqlparser.Statement, sql string) 
 	bv := map[string]*querypb.BindVariable{}
 	sqlrouter.Normalize(stmt, bv)
 	vs := e.topo.vschema.Load()
-	key := s.Keyspace + "\x00" + vs.Version + "\x00" + sqlparser.String(stmt) + "\x00" + names
+	key := s.Keyspace + "\x00" + vs.Version + "\x00" + strconv.FormatInt(e.schema.Version(), 10) + "\x00" + sqlparser.String(stmt) + "\x00" + names
 	if plan, ok := e.plans.get(key); ok {
 		return plan, bv, nil
 	}
@@ -149,6 +151,10 @@ func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement
 	}
 	bv = e.sessionBindVars(s, plan, bv)
 	res, err := plan.Execute(ctx, &cursor{e: e, s: s}, bv)
+	if _, ddl := stmt.(sqlparser.DDLStatement); ddl {
+		// Even a failed DDL may have changed some shards.
+		e.schema.invalidate(plan.Keyspace)
+	}
 	if err != nil {
 		return nil, planLabel(plan), sqlerr.From(err)
 	}
@@ -173,6 +179,7 @@ func (e *Executor) planContext(s *Session, sql string) sqlrouter.PlanContext {
 		SQL:            sql,
 		ServerVersion:  e.serverVersion,
 		VersionComment: e.versionComment,
+		Schema:         e.schema,
 	}
 }
 

@@ -48,6 +48,9 @@ type Config struct {
 	// normalized statements (0 entries: no cache).
 	PlanCacheEntries int
 	PlanCacheBytes   int64
+	// SchemaRefresh is how often the tables' columns, which statements the
+	// gate evaluates itself need, are read again from the shards.
+	SchemaRefresh time.Duration
 	// StartupTimeout bounds waiting for the first topology snapshot; the
 	// gate starts serving anyway afterwards (errors until etcd answers).
 	StartupTimeout time.Duration
@@ -68,6 +71,7 @@ func Defaults() Config {
 		MaxResultBytes:   256 << 20,
 		PlanCacheEntries: 10000,
 		PlanCacheBytes:   64 << 20,
+		SchemaRefresh:    time.Minute,
 		StartupTimeout:   10 * time.Second,
 	}
 }
@@ -125,6 +129,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		maxResultBytes: cfg.MaxResultBytes,
 		plans:          newPlanCache(cfg.PlanCacheEntries, cfg.PlanCacheBytes, reg),
 	}
+	executor.schema = newSchemaTracker(executor.readSchema, cfg.SchemaRefresh, log)
 
 	wctx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	if err := topology.waitReady(wctx); err != nil {

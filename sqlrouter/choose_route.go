@@ -1,6 +1,7 @@
 package sqlrouter
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -125,15 +126,17 @@ func singleTable(st *planState) (tableRef, error) {
 
 func routeSelect(st *planState, route *Route, sel *sqlparser.Select) error {
 	switch {
-	case sel.With != nil:
-		return sqlerr.Unsupported("WITH (common table expressions) on tables of sharded keyspace %s", st.keyspace.Name)
-	case hasDerivedTable(sel):
-		return sqlerr.Unsupported("derived tables (FROM (SELECT ...)) on tables of sharded keyspace %s", st.keyspace.Name)
 	case sel.Into != nil:
 		return sqlerr.Unsupported("SELECT ... INTO on tables of sharded keyspace %s", st.keyspace.Name)
+	case sel.With != nil || hasDerivedTable(sel):
+		return planGate(st, sel)
 	}
 	if err := checkColocated(st, sel); err != nil {
-		return planJoin(st, sel, err)
+		// The shards cannot answer it whole: the gate joins their rows.
+		if gerr := planGate(st, sel); gerr != nil {
+			return fmt.Errorf("%w (%v)", gerr, err)
+		}
+		return nil
 	}
 	route.Opcode = AnyShard // only reference tables: any shard has them all
 	var where *sqlparser.Where
@@ -160,6 +163,11 @@ func routeSelect(st *planState, route *Route, sel *sqlparser.Select) error {
 	}
 	route.pruneIn(st.stmt)
 	planMerge(st, route, sel)
+	if route.mergeBlocker != "" && st.ctx.Schema != nil {
+		// What the merge of the shards' answers cannot compute, the gate
+		// computes from their rows.
+		return planGate(st, sel)
+	}
 	return nil
 }
 

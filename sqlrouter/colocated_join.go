@@ -20,6 +20,9 @@ func checkColocated(st *planState, sel *sqlparser.Select) error {
 			sharded = append(sharded, t)
 		}
 	}
+	if err := checkOuterJoins(st, sel); err != nil {
+		return err
+	}
 	if len(sharded) <= 1 && !hasSubquery(sel) {
 		return nil
 	}
@@ -145,4 +148,50 @@ func tableAlias(e sqlparser.TableExpr) string {
 		return tn.Name.String()
 	}
 	return ""
+}
+
+// checkOuterJoins refuses, as not co-located, an outer join whose
+// preserved side has only reference tables while its other side has a
+// sharded one: every shard would return every preserved row, with the
+// matches of its own rows only.
+func checkOuterJoins(st *planState, sel *sqlparser.Select) error {
+	shardedIn := func(te sqlparser.TableExpr) bool {
+		found := false
+		_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+			if ate, ok := n.(*sqlparser.AliasedTableExpr); ok {
+				alias := strings.ToLower(tableAlias(ate))
+				for _, t := range st.tables {
+					if strings.EqualFold(t.alias, alias) && t.table != nil && t.table.Type != "reference" {
+						found = true
+					}
+				}
+				if _, derived := ate.Expr.(*sqlparser.DerivedTable); derived {
+					found = true
+				}
+				return false, nil
+			}
+			return true, nil
+		}, te)
+		return found
+	}
+	var failed error
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		j, ok := n.(*sqlparser.JoinTableExpr)
+		if !ok {
+			return true, nil
+		}
+		preserved, nullable := j.LeftExpr, j.RightExpr
+		switch j.Join {
+		case sqlparser.LeftJoinType, sqlparser.NaturalLeftJoinType:
+		case sqlparser.RightJoinType, sqlparser.NaturalRightJoinType:
+			preserved, nullable = nullable, preserved
+		default:
+			return true, nil
+		}
+		if shardedIn(nullable) && !shardedIn(preserved) {
+			failed = sqlerr.Unsupported("an outer join that keeps every row of reference tables (%s) joined with a sharded table on each shard", sqlparser.String(preserved))
+		}
+		return failed == nil, nil
+	}, sqlparser.TableExprs(sel.From))
+	return failed
 }

@@ -21,6 +21,7 @@ const maxColumnName = 256
 func selectItemTexts(sql string) []string {
 	tkn := tokenizer.NewStringTokenizer(sql)
 	depth, start := 0, -1
+	with, outer := false, 0
 	var items []string
 	for {
 		before := tkn.Pos
@@ -32,7 +33,16 @@ func selectItemTexts(sql string) []string {
 			return nil
 		}
 		if start < 0 {
-			if typ == sqlparser.SELECT {
+			// After WITH, the statement's own SELECT is the first outside
+			// the parentheses of the common table expressions.
+			switch {
+			case typ == sqlparser.WITH && before == 0:
+				with = true
+			case typ == '(':
+				outer++
+			case typ == ')':
+				outer--
+			case typ == sqlparser.SELECT && (!with || outer == 0):
 				start = tkn.Pos
 			}
 			continue

@@ -73,8 +73,9 @@ func extractSubqueries(st *planState) error {
 			return true
 		}
 		n++
-		plan, err := NewPlan(sq.Select, PlanContext{VSchema: st.ctx.VSchema, Keyspace: st.ctx.Keyspace,
-			ServerVersion: st.ctx.ServerVersion, VersionComment: st.ctx.VersionComment})
+		sub := st.ctx
+		sub.SQL = ""
+		plan, err := NewPlan(sq.Select, sub)
 		if err != nil {
 			failed = fmt.Errorf("subquery %s: %w", sqlparser.String(sq), err)
 			return false
@@ -83,23 +84,7 @@ func extractSubqueries(st *planState) error {
 		st.subqueries = append(st.subqueries, s)
 		st.needs.LastInsertID = st.needs.LastInsertID || plan.Needs.LastInsertID
 		st.needs.ConnectionID = st.needs.ConnectionID || plan.Needs.ConnectionID
-		switch kind {
-		case subqueryExists:
-			c.Replace(sqlparser.NewArgument(s.hasValues))
-		case subqueryIn:
-			// x IN (empty) is false and x NOT IN (empty) true, but an
-			// empty list cannot be written: the flag decides then.
-			in := &sqlparser.ComparisonExpr{Operator: cmp.Operator, Left: cmp.Left, Right: sqlparser.NewListArg(s.value)}
-			flag := &sqlparser.ComparisonExpr{Operator: sqlparser.EqualOp, Left: sqlparser.NewArgument(s.hasValues), Right: sqlparser.NewIntLiteral("1")}
-			if cmp.Operator == sqlparser.InOp {
-				c.Replace(&sqlparser.AndExpr{Left: flag, Right: in})
-			} else {
-				flag.Right = sqlparser.NewIntLiteral("0")
-				c.Replace(&sqlparser.OrExpr{Left: flag, Right: in})
-			}
-		default:
-			c.Replace(sqlparser.NewArgument(s.value))
-		}
+		c.Replace(subqueryReplacement(kind, cmp, s.value, s.hasValues))
 		st.rewritten = true
 		return true
 	}).(sqlparser.Statement)

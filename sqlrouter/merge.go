@@ -236,6 +236,12 @@ func withBindVar(bv map[string]*querypb.BindVariable, name string, v *querypb.Bi
 
 // window evaluates OFFSET and LIMIT.
 func (m *Merge) window(bv map[string]*querypb.BindVariable) (offset, count int64, err error) {
+	return limitWindow(m.limit, m.offset, bv)
+}
+
+// limitWindow evaluates a LIMIT's row count and offset (either may be a
+// placeholder).
+func limitWindow(limit, offset sqlparser.Expr, bv map[string]*querypb.BindVariable) (int64, int64, error) {
 	eval := func(e sqlparser.Expr) (int64, error) {
 		if e == nil {
 			return 0, nil
@@ -250,11 +256,12 @@ func (m *Merge) window(bv map[string]*querypb.BindVariable) (offset, count int64
 		}
 		return n, nil
 	}
-	if offset, err = eval(m.offset); err != nil {
+	off, err := eval(offset)
+	if err != nil {
 		return 0, 0, err
 	}
-	count, err = eval(m.limit)
-	return offset, count, err
+	count, err := eval(limit)
+	return off, count, err
 }
 
 // resolve turns a colRef into a column index of fields.
@@ -294,10 +301,16 @@ func key(dst []byte, fields []*querypb.Field, row sqltypes.Row, cols []int) ([]b
 		// Decimals are keyed at MySQL's largest precision and scale, so
 		// that every value keeps all of its digits.
 		length, scale := 0, 0
-		if sqltypes.IsDecimal(f.Type) {
+		typ := f.Type
+		switch {
+		case sqltypes.IsDecimal(typ):
 			length, scale = 65, 30
+		case typ == sqltypes.Enum || typ == sqltypes.Set:
+			// Equal exactly when their text is equal (the definition's
+			// positions are not in the result).
+			typ = sqltypes.VarChar
 		}
-		w, _, err := evalengine.WeightString(nil, row[c], f.Type, collationOf(f), length, scale, nil, 0)
+		w, _, err := evalengine.WeightString(nil, row[c], typ, collationOf(f), length, scale, nil, 0)
 		if err != nil {
 			return nil, sqlerr.Internal("grouping key of column %s: %v", f.Name, err)
 		}
@@ -425,7 +438,7 @@ func (m *Merge) aggregate(fields []*querypb.Field, rows []sqltypes.Row) ([]sqlty
 		for i, c := range groupCols {
 			keys[i] = orderKey{col: colRef{index: c}}
 		}
-		if err := sortRows(fields, out, keys); err != nil {
+		if err := sortRows(fields, out, keys, true); err != nil {
 			return nil, err
 		}
 	}
@@ -550,12 +563,14 @@ func dedupe(fields []*querypb.Field, rows []sqltypes.Row, n int) ([]sqltypes.Row
 }
 
 func (m *Merge) sort(fields []*querypb.Field, rows []sqltypes.Row) error {
-	return sortRows(fields, rows, m.orderBy)
+	return sortRows(fields, rows, m.orderBy, false)
 }
 
 // sortRows sorts rows stably by keys with MySQL's comparison: NULL first,
-// numbers as numbers, text by the column's collation.
-func sortRows(fields []*querypb.Field, rows []sqltypes.Row, keys []orderKey) error {
+// numbers as numbers, text by the column's collation. ENUM and SET columns
+// are sorted by their text only when implicit (GROUP BY's order, which
+// MySQL does not promise): an ORDER BY of them is refused.
+func sortRows(fields []*querypb.Field, rows []sqltypes.Row, keys []orderKey, implicit bool) error {
 	idx := make([]int, len(keys))
 	for i, k := range keys {
 		var err error
@@ -564,6 +579,9 @@ func sortRows(fields []*querypb.Field, rows []sqltypes.Row, keys []orderKey) err
 		}
 		switch fields[idx[i]].Type {
 		case sqltypes.Enum, sqltypes.Set:
+			if implicit {
+				continue
+			}
 			// MySQL orders these by their position in the definition,
 			// which the result does not carry.
 			return sqlerr.Unsupported("ORDER BY an ENUM or SET column (%s) across shards", fields[idx[i]].Name)

@@ -18,6 +18,9 @@ type PlanContext struct {
 	// ServerVersion and VersionComment answer @@version and
 	// @@version_comment at the gate.
 	ServerVersion, VersionComment string
+	// Schema knows the tables' columns, for statements the gate evaluates
+	// itself; nil refuses those.
+	Schema Schema
 }
 
 // planState is what the passes share while planning one statement.
@@ -57,6 +60,7 @@ type pass struct {
 // extracting subqueries plans them with the same passes.)
 func passes() []pass {
 	return []pass{
+		{"inline CTEs", inlineCTEs},                      // inline_ctes.go
 		{"extract subqueries", extractSubqueries},        // extract_subqueries.go
 		{"resolve tables", resolveTables},                // resolve_tables.go
 		{"rewrite gate functions", rewriteGateFunctions}, // rewrite_gate_functions.go

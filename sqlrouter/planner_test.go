@@ -36,6 +36,18 @@ func testVSchema(t *testing.T) *VSchema {
 	return &VSchema{Keyspaces: map[string]*Keyspace{"user": user, "main": main}, Version: "test"}
 }
 
+// testSchema holds the columns of testVSchema's tables.
+var testSchema = StaticSchema{
+	"user": {
+		"customer": {"customer_id", "email", "name"},
+		"corder":   {"id", "customer_id", "sku", "amount"},
+		"named":    {"name", "note"},
+		"product":  {"sku", "price"},
+		"account":  {"id", "name"},
+	},
+	"main": {"account_seq": {"id", "next_id", "cache"}},
+}
+
 // TestPlans runs the cases in testdata/plans.txt: blocks of
 // "keyspace: <session keyspace>" (optional), the SQL, and the expected
 // plan description or error, separated by blank lines.
@@ -92,7 +104,7 @@ func describePlan(parser *sqlparser.Parser, vs *VSchema, keyspace, sql string) s
 	if err != nil {
 		return "parse error: " + err.Error()
 	}
-	plan, err := NewPlan(stmt, PlanContext{VSchema: vs, Keyspace: keyspace, SQL: sql, ServerVersion: "v", VersionComment: "c"})
+	plan, err := NewPlan(stmt, PlanContext{VSchema: vs, Keyspace: keyspace, SQL: sql, ServerVersion: "v", VersionComment: "c", Schema: testSchema})
 	if err != nil {
 		return "error: " + err.Error()
 	}

@@ -42,6 +42,7 @@ func main() {
 	f.Int64Var(&cfg.MaxResultBytes, "max-result-bytes", cfg.MaxResultBytes, "gate memory for one statement's rows from the shards; a statement needing more fails (0: no limit)")
 	f.IntVar(&cfg.PlanCacheEntries, "plan-cache-entries", cfg.PlanCacheEntries, "plans of normalized statements kept (0: no cache)")
 	f.Int64Var(&cfg.PlanCacheBytes, "plan-cache-bytes", cfg.PlanCacheBytes, "estimated bytes of the plans kept")
+	f.DurationVar(&cfg.SchemaRefresh, "schema-refresh", cfg.SchemaRefresh, "how often the gate reads the tables' columns from the shards again (0: only when a statement needs an unknown table)")
 	f.DurationVar(&cfg.QueryTimeout, "query-timeout", cfg.QueryTimeout, "upper bound on a statement at the gate (tablets kill statements after their own timeout)")
 	f.StringVar(&logOpts.Level, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&logOpts.Format, "log-format", "console", "log format: console or json")

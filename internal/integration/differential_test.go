@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,10 +26,13 @@ import (
 
 const diffVSchema = `{
   "sharded": true,
-  "vindexes": {"hash": {"type": "hash"}},
+  "vindexes": {"hash": {"type": "hash"}, "xx": {"type": "xxhash"}, "loose": {"type": "unicode_loose_md5"}},
   "tables": {
     "customer": {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "orders":   {"column_vindexes": [{"column": "customer_id", "name": "hash"}]},
+    "product":  {"type": "reference"},
+    "note":     {"column_vindexes": [{"column": "author", "name": "loose"}]},
+    "item":     {"column_vindexes": [{"column": "code", "name": "xx"}]},
     "w":        {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "wo":       {"column_vindexes": [{"column": "w_id", "name": "hash"}]}
   }
@@ -42,6 +46,15 @@ CREATE TABLE customer (
 CREATE TABLE orders (
   id BIGINT NOT NULL, customer_id BIGINT NOT NULL, amount DECIMAL(10,2) NOT NULL, qty INT NOT NULL,
   status VARCHAR(16) NOT NULL, placed DATETIME NOT NULL, PRIMARY KEY (customer_id, id)
+) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE product (
+  id INT PRIMARY KEY, sku VARCHAR(16) NOT NULL, title VARCHAR(64), price DECIMAL(8,2), kind ENUM('tool','toy','food')
+) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE note (
+  id BIGINT PRIMARY KEY, author VARCHAR(32) NOT NULL, customer_id BIGINT, body TEXT, day DATE, stars TINYINT
+) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE item (
+  id BIGINT PRIMARY KEY, code VARCHAR(16) NOT NULL, product_id INT, customer_id BIGINT, weight DOUBLE, added DATETIME(3)
 ) DEFAULT CHARSET=utf8mb4;
 CREATE TABLE w (id BIGINT PRIMARY KEY, name VARCHAR(32), n INT) DEFAULT CHARSET=utf8mb4;
 CREATE TABLE wo (id BIGINT NOT NULL, w_id BIGINT NOT NULL, qty INT, PRIMARY KEY (w_id, id)) DEFAULT CHARSET=utf8mb4;
@@ -93,6 +106,14 @@ func TestDifferential(t *testing.T) {
 
 	queries := readQueries(t, "testdata/differential.sql")
 	for _, q := range queries {
+		if refused, ok := strings.CutPrefix(q, "%"); ok {
+			_, err := gate.Exec(strings.TrimSpace(refused))
+			var me *mysql.MySQLError
+			if !errors.As(err, &me) || me.Number != 1235 {
+				t.Errorf("%s\n gate: %v, want it refused with error 1235", refused, err)
+			}
+			continue
+		}
 		fold := strings.HasPrefix(q, "~")
 		q = strings.TrimSpace(strings.TrimPrefix(q, "~"))
 		ordered := hasTopLevelOrderBy(t, q)
@@ -224,6 +245,35 @@ func generateData() []string {
 			"INSERT INTO orders (id, customer_id, amount, qty, status, placed) VALUES (%d, %d, %d.%02d, %d, '%s', '2025-%02d-%02d 10:00:00')",
 			i, r.IntN(300)-5, r.IntN(500), r.IntN(100), 1+r.IntN(9), statuses[r.IntN(len(statuses))], 1+r.IntN(12), 1+r.IntN(28)))
 	}
+	kinds := []string{"'tool'", "'toy'", "'food'", "NULL"}
+	for i := 1; i <= 40; i++ {
+		title := "NULL"
+		if r.IntN(6) != 0 {
+			title = "'" + strings.ReplaceAll(names[r.IntN(len(names))], "'", "''") + fmt.Sprintf(" %d'", i%7)
+		}
+		rows = append(rows, fmt.Sprintf("INSERT INTO product (id, sku, title, price, kind) VALUES (%d, 'sku-%02d', %s, %d.%02d, %s)",
+			i, i%25, title, r.IntN(200), r.IntN(100), kinds[r.IntN(len(kinds))]))
+	}
+	for i := 1; i <= 400; i++ {
+		cust := "NULL"
+		if r.IntN(8) != 0 {
+			cust = fmt.Sprint(r.IntN(320) - 10)
+		}
+		stars := "NULL"
+		if r.IntN(4) != 0 {
+			stars = fmt.Sprint(r.IntN(6))
+		}
+		rows = append(rows, fmt.Sprintf("INSERT INTO note (id, author, customer_id, body, day, stars) VALUES (%d, '%s', %s, 'body %d ✓', '2025-%02d-%02d', %s)",
+			i, strings.ReplaceAll(names[r.IntN(len(names))], "'", "''"), cust, r.IntN(30), 1+r.IntN(12), 1+r.IntN(28), stars))
+	}
+	for i := 1; i <= 500; i++ {
+		prod := "NULL"
+		if r.IntN(10) != 0 {
+			prod = fmt.Sprint(1 + r.IntN(45))
+		}
+		rows = append(rows, fmt.Sprintf("INSERT INTO item (id, code, product_id, customer_id, weight, added) VALUES (%d, 'c%d', %s, %d, %d.%d, '2025-03-%02d 08:%02d:%02d.%03d')",
+			i, r.IntN(150), prod, r.IntN(300)-5, r.IntN(50), r.IntN(10), 1+r.IntN(28), r.IntN(60), r.IntN(60), r.IntN(1000)))
+	}
 	return rows
 }
 
@@ -289,9 +339,18 @@ func resultOf(t *testing.T, db querier, q string, ordered, fold bool) string {
 			return "error: " + err.Error()
 		}
 		var b strings.Builder
-		for _, v := range vals {
+		for i, v := range vals {
 			if v == nil {
 				b.WriteString("NULL|")
+			} else if t := cols[i].DatabaseTypeName(); t == "DOUBLE" || t == "FLOAT" {
+				// Sums of floating point numbers depend on the order they
+				// are added in, on one server too: compare 12 digits.
+				f, err := strconv.ParseFloat(string(v), 64)
+				if err != nil {
+					b.WriteString(string(v) + "|")
+				} else {
+					b.WriteString(strconv.FormatFloat(f, 'g', 12, 64) + "|")
+				}
 			} else if fold {
 				b.WriteString(foldText(string(v)) + "|")
 			} else {

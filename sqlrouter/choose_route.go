@@ -50,7 +50,7 @@ func chooseRoute(st *planState) error {
 	}
 	if len(st.tables) == 0 {
 		route.Opcode = AnyShard
-		if _, isSelect := st.stmt.(*sqlparser.Select); !isSelect {
+		if _, isRead := st.stmt.(sqlparser.TableStatement); !isRead {
 			return sqlerr.Unsupported("%s without a table in sharded keyspace %s", statementName(st.stmt), ks.Name)
 		}
 		return nil

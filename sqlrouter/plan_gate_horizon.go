@@ -388,22 +388,14 @@ func (g *groupPlanner) first(c *sqlparser.ColName) (int, error) {
 	return g.aggregate(&sqlparser.AnyValue{Arg: c})
 }
 
-// fieldsQuery is sel with every WHERE impossible: run on one shard, it
-// answers the result's columns, named and typed by MySQL, and no rows.
+// fieldsQuery is sel as it names its columns, with every WHERE
+// impossible (see impossibleQuery).
 func fieldsQuery(sel *sqlparser.Select, sql string) (*sqlparser.ParsedQuery, error) {
 	clone := sqlparser.CloneRefOfSelect(sel)
 	keepColumnNames(clone, sql)
 	clone.Limit, clone.Lock, clone.Into, clone.SQLCalcFoundRows = nil, sqlparser.NoLock, nil, false
 	clone.OrderBy = nil
-	impossible := &sqlparser.ComparisonExpr{Operator: sqlparser.NotEqualOp, Left: sqlparser.NewIntLiteral("1"), Right: sqlparser.NewIntLiteral("1")}
-	out := sqlparser.SafeRewrite(clone, nil, func(c *sqlparser.Cursor) bool {
-		if s, ok := c.Node().(*sqlparser.Select); ok {
-			s.Where = sqlparser.NewWhere(sqlparser.WhereClause, impossible)
-			s.Having = nil
-		}
-		return true
-	})
-	return sqlparser.NewParsedQuery(out.(*sqlparser.Select)), nil
+	return impossibleQuery(clone), nil
 }
 
 // decodeSQLString reads a quoted SQL string literal as the parser encodes

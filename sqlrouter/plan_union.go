@@ -12,16 +12,18 @@ import (
 // removed UNION's. The union's own ORDER BY and LIMIT are applied to the
 // merged rows. A side that could not run shard by shard is refused.
 func routeUnion(st *planState, route *Route, u *sqlparser.Union) error {
-	if u.With != nil || u.Into != nil {
-		return sqlerr.Unsupported("WITH or INTO on a UNION in sharded keyspace %s", st.keyspace.Name)
+	if u.Into != nil {
+		return sqlerr.Unsupported("INTO on a UNION in sharded keyspace %s", st.keyspace.Name)
 	}
 	sides, distinct, err := unionSides(u)
 	if err != nil {
-		return err
+		return planGateUnion(st, u)
 	}
 	for _, side := range sides {
 		if err := checkUnionSide(st, side); err != nil {
-			return err
+			// Not answerable shard by shard: each side runs on its own
+			// and the gate combines their rows.
+			return planGateUnion(st, u)
 		}
 	}
 	route.Opcode = Scatter

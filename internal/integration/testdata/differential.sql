@@ -248,3 +248,14 @@ select c.id from customer c where c.id < 30 and not exists (select 1 from note n
 select c.id, (select count(*) from note n where n.customer_id = c.id) as notes from customer c where c.id < 25 order by c.id
 select n.id from note n where n.customer_id in (select o.customer_id from orders o where o.qty = n.stars) and n.id < 60 order by n.id
 select i.id from item i where i.weight > (select avg(i2.weight) from item i2 where i2.product_id = i.product_id) and i.id < 80 order by i.id
+
+# UNIONs whose sides cannot run shard by shard: each side on its own plan.
+select count(*) from customer union all select count(*) from orders
+~ select country from customer union select title from product
+select sku from product where id < 5 union all select status from orders where id < 3
+select id, name from customer where id < 3 union all select id, title from product where id < 3 order by id, name
+select max(amount) from orders union select max(balance) from customer union all select 1
+select customer_id, count(*) from orders group by customer_id having count(*) > 7 union select id, 0 from customer where id < 2 order by 1
+select id from customer where id < 5 union all select id from product where id < 5 union select customer_id from orders where customer_id < 3 order by 1 desc
+select 1 union all select 1.5 union all select 'x'
+select price from product where id = 1 union all select qty from orders where id = 1

@@ -43,6 +43,11 @@ func chooseRoute(st *planState) error {
 	}
 	st.primitive = route
 
+	if ins, ok := st.stmt.(*sqlparser.Insert); ok {
+		if src, isSelect := ins.Rows.(sqlparser.TableStatement); isSelect && insertSourceElsewhere(st, ins, src) {
+			return routeInsert(st, ins)
+		}
+	}
 	if !ks.Sharded {
 		route.Opcode = Unsharded
 		route.Write = sqlparser.IsDMLStatement(st.stmt)
@@ -251,40 +256,139 @@ func isColumn(e sqlparser.Expr, col string, ref tableRef) bool {
 }
 
 func routeUpdate(st *planState, route *Route, upd *sqlparser.Update) error {
-	ref, err := singleTable(st)
-	if err != nil {
-		return err
+	if upd.With != nil {
+		return sqlerr.Unsupported("UPDATE with WITH in sharded keyspace %s", st.keyspace.Name)
 	}
-	if len(upd.TableExprs) != 1 {
-		return sqlerr.Unsupported("multi-table UPDATE in sharded keyspace %s", st.keyspace.Name)
-	}
-	if upd.With != nil || hasSubquery(upd) {
-		return sqlerr.Unsupported("UPDATE with subqueries on sharded table %s", ref.alias)
-	}
+	written := map[string]bool{}
 	for _, set := range upd.Exprs {
-		for _, cv := range ref.table.ColumnVindexes {
-			for _, c := range cv.Columns {
-				if set.Name.Name.Lowered() == c {
-					return sqlerr.Unsupported("changing vindex column %s of sharded table %s (delete the row and insert it again)", c, ref.alias)
+		q := strings.ToLower(set.Name.Qualifier.Name.String())
+		for _, ref := range st.tables {
+			if !dmlTarget(ref, upd.TableExprs) || (q != "" && !strings.EqualFold(q, ref.alias)) {
+				continue
+			}
+			if q == "" && len(st.tables) > 1 && !tableHasColumn(st, ref, set.Name.Name.String()) {
+				continue
+			}
+			written[strings.ToLower(ref.alias)] = true
+			for _, cv := range ref.table.ColumnVindexes {
+				for _, c := range cv.Columns {
+					if set.Name.Name.Lowered() == c {
+						return sqlerr.Unsupported("changing vindex column %s of sharded table %s (delete the row and insert it again)", c, ref.alias)
+					}
 				}
 			}
 		}
 	}
-	return routeDML(st.stmt, route, ref, upd.Where, len(upd.OrderBy) > 0, upd.Limit != nil)
+	if len(st.tables) == 1 && len(upd.TableExprs) == 1 && !hasSubquery(upd) {
+		return routeDML(st.stmt, route, st.tables[0], upd.Where, len(upd.OrderBy) > 0, upd.Limit != nil)
+	}
+	var values []sqlparser.Expr
+	for _, set := range upd.Exprs {
+		values = append(values, set.Expr)
+	}
+	return routeMultiTableDML(st, route, upd.TableExprs, upd.Where, values, written, "UPDATE")
 }
 
 func routeDelete(st *planState, route *Route, del *sqlparser.Delete) error {
-	ref, err := singleTable(st)
-	if err != nil {
-		return err
+	if del.With != nil {
+		return sqlerr.Unsupported("DELETE with WITH in sharded keyspace %s", st.keyspace.Name)
 	}
-	if len(del.TableExprs) != 1 || len(del.Targets) > 0 {
-		return sqlerr.Unsupported("multi-table DELETE in sharded keyspace %s", st.keyspace.Name)
+	if len(st.tables) == 1 && len(del.TableExprs) == 1 && len(del.Targets) == 0 && !hasSubquery(del) {
+		return routeDML(st.stmt, route, st.tables[0], del.Where, len(del.OrderBy) > 0, del.Limit != nil)
 	}
-	if del.With != nil || hasSubquery(del) {
-		return sqlerr.Unsupported("DELETE with subqueries on sharded table %s", ref.alias)
+	written := map[string]bool{}
+	for _, t := range del.Targets {
+		written[strings.ToLower(t.Name.String())] = true
 	}
-	return routeDML(st.stmt, route, ref, del.Where, len(del.OrderBy) > 0, del.Limit != nil)
+	if len(del.Targets) == 0 {
+		for _, ref := range st.tables {
+			if dmlTarget(ref, del.TableExprs) {
+				written[strings.ToLower(ref.alias)] = true
+			}
+		}
+	}
+	return routeMultiTableDML(st, route, del.TableExprs, del.Where, nil, written, "DELETE")
+}
+
+// dmlTarget reports whether ref is a table of the statement's own table
+// list (not one of a subquery).
+func dmlTarget(ref tableRef, exprs []sqlparser.TableExpr) bool {
+	found := false
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		if ate, ok := n.(*sqlparser.AliasedTableExpr); ok {
+			if _, derived := ate.Expr.(*sqlparser.DerivedTable); derived {
+				return false, nil
+			}
+			found = found || strings.EqualFold(tableAlias(ate), ref.alias)
+			return false, nil
+		}
+		return true, nil
+	}, sqlparser.TableExprs(exprs))
+	return found
+}
+
+// tableHasColumn reports whether the schema says ref has the column (true
+// when the schema does not know: the column may be its).
+func tableHasColumn(st *planState, ref tableRef, col string) bool {
+	if st.ctx.Schema == nil || ref.table == nil {
+		return true
+	}
+	cols, ok := st.ctx.Schema.Columns(ref.table.Keyspace.Name, ref.table.Name)
+	if !ok {
+		return true
+	}
+	for _, c := range cols {
+		if strings.EqualFold(c, col) {
+			return true
+		}
+	}
+	return false
+}
+
+// routeMultiTableDML routes an UPDATE or DELETE of several tables, or with
+// correlated subqueries (in WHERE or in assigned values), when every shard can run it on its own rows: the
+// tables are co-located (as for a read), and no reference table is
+// written from sharded rows (each shard would change its copy
+// differently).
+func routeMultiTableDML(st *planState, route *Route, from []sqlparser.TableExpr, where *sqlparser.Where, values []sqlparser.Expr, written map[string]bool, verb string) error {
+	// A read of the same tables and conditions (and the assigned values,
+	// whose correlated subqueries count) is co-located exactly when the
+	// statement is.
+	probe := &sqlparser.Select{From: from, SelectExprs: &sqlparser.SelectExprs{Exprs: []sqlparser.SelectExpr{&sqlparser.AliasedExpr{Expr: sqlparser.NewIntLiteral("1")}}}, Where: where}
+	for _, v := range values {
+		probe.SelectExprs.Exprs = append(probe.SelectExprs.Exprs, &sqlparser.AliasedExpr{Expr: v})
+	}
+	if err := checkColocated(st, probe); err != nil {
+		return sqlerr.Unsupported("%s whose tables are not all on the same shards (%s)", verb, sqlerr.From(err).Message)
+	}
+	route.Write = true
+	sharded := false
+	for _, ref := range st.tables {
+		if ref.table.Type != "reference" {
+			sharded = true
+		}
+	}
+	for _, ref := range st.tables {
+		if sharded && ref.table.Type == "reference" && written[strings.ToLower(ref.alias)] {
+			return sqlerr.Unsupported("%s of reference table %s from the rows of sharded tables", verb, ref.alias)
+		}
+	}
+	if !sharded {
+		route.Opcode = AllShards
+		return nil
+	}
+	route.Opcode = Scatter
+	for _, ref := range st.tables {
+		if ref.table.Type == "reference" {
+			continue
+		}
+		op, v, values, inCmp := vindexPredicate(ref, where, len(st.tables) > 1)
+		if op < route.Opcode {
+			route.Opcode, route.Vindex, route.Values, route.inCmp = op, v, values, inCmp
+		}
+	}
+	route.pruneIn(st.stmt)
+	return nil
 }
 
 func routeDML(stmt sqlparser.Statement, route *Route, ref tableRef, where *sqlparser.Where, orderBy, limit bool) error {

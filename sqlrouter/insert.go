@@ -48,16 +48,19 @@ func routeInsert(st *planState, ins *sqlparser.Insert) error {
 		return err
 	}
 	t := ref.table
+	if src, isSelect := ins.Rows.(sqlparser.TableStatement); isSelect {
+		return routeInsertSelect(st, ins, t, src)
+	}
 	if t.Type == "reference" {
 		st.primitive = &Route{Opcode: AllShards, Keyspace: st.keyspace.Name, Write: true, original: st.ctx.SQL, query: st.primitive.(*Route).query}
 		return nil
 	}
 	rows, ok := ins.Rows.(sqlparser.Values)
 	if !ok {
-		return sqlerr.Unsupported("INSERT ... SELECT into sharded table %s", t.Name)
+		return sqlerr.Unsupported("INSERT of %T into sharded table %s", ins.Rows, t.Name)
 	}
-	if len(ins.Columns) == 0 {
-		return sqlerr.Unsupported("INSERT without a column list into sharded table %s (name the columns)", t.Name)
+	if err := fillInsertColumns(st, ins, t); err != nil {
+		return err
 	}
 	for i, row := range rows {
 		if len(row) != len(ins.Columns) {
@@ -91,6 +94,173 @@ func routeInsert(st *planState, ins *sqlparser.Insert) error {
 	whole := st.primitive.(*Route)
 	whole.Opcode, whole.Write = AllShards, true
 	st.primitive = &Insert{Keyspace: st.keyspace.Name, Table: t.Name, Vindex: cv.Vindex, column: column, ast: ins, rows: rows, seq: seq, whole: whole}
+	return nil
+}
+
+// splitInsert checks an INSERT into a sharded table and returns the
+// primitive splitting its rows by shard (its rows are set per execution
+// for INSERT ... SELECT).
+func splitInsert(st *planState, ins *sqlparser.Insert, t *Table) (*Insert, error) {
+	var seq *sequenceRef
+	var err error
+	if t.AutoIncrement != nil {
+		if seq, ins, _, err = planSequence(st, t, ins, nil); err != nil {
+			return nil, err
+		}
+	}
+	cv := t.PrimaryVindex()
+	if len(cv.Columns) != 1 {
+		return nil, sqlerr.Unsupported("INSERT into table %s sharded by multi-column vindex %s", t.Name, cv.Name)
+	}
+	column := columnIndex(ins.Columns, cv.Columns[0])
+	if column < 0 {
+		return nil, sqlerr.New(1364, "HY000", "Field '%s' doesn't have a default value: it is the primary vindex column of sharded table %s; supply it or declare an auto_increment sequence for it in the vschema", cv.Columns[0], t.Name)
+	}
+	for _, upd := range ins.OnDup {
+		if upd.Name.Name.Lowered() == cv.Columns[0] {
+			return nil, sqlerr.Unsupported("ON DUPLICATE KEY UPDATE of vindex column %s of sharded table %s", cv.Columns[0], t.Name)
+		}
+	}
+	return &Insert{Keyspace: t.Keyspace.Name, Table: t.Name, Vindex: cv.Vindex, column: column, ast: ins, seq: seq}, nil
+}
+
+// routeInsertSelect plans INSERT ... SELECT whose SELECT runs apart: its
+// rows come to the gate, which inserts them as an INSERT ... VALUES.
+func routeInsertSelect(st *planState, ins *sqlparser.Insert, t *Table, src sqlparser.TableStatement) error {
+	ctx := st.ctx
+	ctx.SQL = ""
+	source, err := NewPlan(sqlparser.Clone(src).(sqlparser.Statement), ctx)
+	if err != nil {
+		return fmt.Errorf("the SELECT of INSERT ... SELECT: %w", err)
+	}
+	st.needs.LastInsertID = st.needs.LastInsertID || source.Needs.LastInsertID
+	st.needs.ConnectionID = st.needs.ConnectionID || source.Needs.ConnectionID
+	is := &InsertSelect{source: source.Primitive, keyspace: st.keyspace.Name}
+	switch {
+	case t != nil && t.Keyspace.Sharded && t.Type != "reference":
+		if err := fillInsertColumns(st, ins, t); err != nil {
+			return err
+		}
+		is.columns = len(ins.Columns)
+		if is.split, err = splitInsert(st, ins, t); err != nil {
+			return err
+		}
+		is.ast = is.split.ast
+	case t != nil && t.Type == "reference":
+		is.ast, is.opcode = ins, AllShards
+	default:
+		is.ast, is.opcode = ins, Unsharded
+	}
+	st.primitive = is
+	return nil
+}
+
+// InsertSelect runs the SELECT of an INSERT ... SELECT, then inserts its
+// rows: split by vindex into a sharded table, into every shard for a
+// reference table, into the one shard of an unsharded keyspace. The
+// inserts are one statement per shard, so rows per shard are bounded by
+// MariaDB's max_allowed_packet.
+type InsertSelect struct {
+	source   Primitive
+	keyspace string
+	ast      *sqlparser.Insert
+	split    *Insert // sharded target
+	opcode   Opcode  // otherwise: AllShards or Unsharded
+	// columns is the number of columns the SELECT must return (0: not
+	// checked here; the shard checks it).
+	columns int
+}
+
+// Describe implements Primitive.
+func (is *InsertSelect) Describe() string {
+	into := fmt.Sprintf("Route %s keyspace=%s", is.opcode, is.keyspace)
+	if is.split != nil {
+		into = is.split.Describe()
+	}
+	return "InsertSelect into(" + into + ") from(" + is.source.Describe() + ")"
+}
+
+// Execute implements Primitive.
+func (is *InsertSelect) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	res, err := is.source.Execute(ctx, vc, bv)
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Rows) == 0 {
+		return &sqltypes.Result{}, nil
+	}
+	all := make(map[string]*querypb.BindVariable, len(bv)+len(res.Rows)*len(res.Rows[0]))
+	for k, v := range bv {
+		all[k] = v
+	}
+	width := len(is.ast.Columns)
+	rows := make(sqlparser.Values, len(res.Rows))
+	for i, row := range res.Rows {
+		if is.columns > 0 && len(row) != is.columns {
+			return nil, sqlerr.New(1136, "21S01", "Column count doesn't match value count at row %d", i+1)
+		}
+		tuple := make(sqlparser.ValTuple, 0, max(width, len(row)))
+		for j, v := range row {
+			name := "__sg_r" + strconv.Itoa(i) + "_" + strconv.Itoa(j)
+			all[name] = sqltypes.ValueBindVariable(v)
+			tuple = append(tuple, sqlparser.NewArgument(name))
+		}
+		for len(tuple) < width {
+			tuple = append(tuple, &sqlparser.NullVal{}) // the sequence fills it
+		}
+		rows[i] = tuple
+	}
+	if is.split != nil {
+		split := *is.split
+		ast := *is.split.ast
+		ast.Rows = rows
+		split.ast, split.rows = &ast, rows
+		return split.Execute(ctx, vc, all)
+	}
+	ast := *is.ast
+	ast.Rows = rows
+	sql, err := sqlparser.NewParsedQuery(&ast).GenerateQuery(all, nil)
+	if err != nil {
+		return nil, sqlerr.Internal("generate insert: %v", err)
+	}
+	shards, err := vc.Shards(is.keyspace)
+	if err != nil {
+		return nil, err
+	}
+	var queries []ShardQuery
+	for _, s := range shards {
+		queries = append(queries, ShardQuery{Shard: s.Name, SQL: sql})
+		if is.opcode == Unsharded {
+			break
+		}
+	}
+	results, err := vc.ExecuteShards(ctx, is.keyspace, queries, true)
+	if err != nil {
+		return nil, err
+	}
+	if is.opcode == AllShards {
+		return results[0], nil // every shard inserted the same rows
+	}
+	return combine(results), nil
+}
+
+// fillInsertColumns gives an INSERT without a column list the table's
+// columns, which the gate needs to find the vindex column's values.
+func fillInsertColumns(st *planState, ins *sqlparser.Insert, t *Table) error {
+	if len(ins.Columns) > 0 {
+		return nil
+	}
+	var cols []string
+	ok := false
+	if st.ctx.Schema != nil {
+		cols, ok = st.ctx.Schema.Columns(t.Keyspace.Name, t.Name)
+	}
+	if !ok {
+		return sqlerr.Unsupported("INSERT without a column list into sharded table %s (name the columns)", t.Name)
+	}
+	for _, c := range cols {
+		ins.Columns = append(ins.Columns, sqlparser.NewIdentifierCI(c))
+	}
 	return nil
 }
 
@@ -204,7 +374,7 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 	queries := make([]ShardQuery, 0, len(order))
 	for _, name := range order {
 		var sql string
-		if len(order) == 1 && firstID == 0 && ins.seq == nil {
+		if len(order) == 1 && firstID == 0 && ins.seq == nil && ins.whole != nil {
 			// Every row goes to one shard as written: send the statement
 			// as it came.
 			if sql, err = ins.whole.sql(bv); err != nil {

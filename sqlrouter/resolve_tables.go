@@ -21,7 +21,25 @@ var systemSchemas = map[string]bool{
 func resolveTables(st *planState) error {
 	var refs []sqlparser.TableName
 	aliases := map[int]string{} // refs index -> alias
-	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+	roots := []sqlparser.SQLNode{st.stmt}
+	switch s := st.stmt.(type) {
+	case *sqlparser.Insert:
+		if src, isSelect := s.Rows.(sqlparser.TableStatement); isSelect && insertSourceElsewhere(st, s, src) {
+			// The SELECT of INSERT ... SELECT is planned on its own (it
+			// may read another keyspace): the statement is the target's.
+			roots = []sqlparser.SQLNode{s.Table}
+		}
+	case *sqlparser.Delete:
+		// DELETE t1 FROM t1 JOIN t2: the targets name aliases of the
+		// table list, not tables.
+		roots = []sqlparser.SQLNode{sqlparser.TableExprs(s.TableExprs), s.Where, s.OrderBy}
+	}
+	walk := func(visit func(sqlparser.SQLNode) (bool, error)) {
+		for _, r := range roots {
+			_ = sqlparser.Walk(visit, r)
+		}
+	}
+	walk(func(node sqlparser.SQLNode) (bool, error) {
 		switch n := node.(type) {
 		case *sqlparser.AliasedTableExpr:
 			if tn, ok := n.Expr.(sqlparser.TableName); ok {
@@ -39,7 +57,7 @@ func resolveTables(st *planState) error {
 			return false, nil // a column's or star's qualifier is not a table reference
 		}
 		return true, nil
-	}, st.stmt)
+	})
 
 	// One reference per alias: a table read twice under two names (a
 	// self-join, a correlated subquery) is two references.
@@ -94,4 +112,39 @@ func resolveTables(st *planState) error {
 		st.keyspace = ks
 	}
 	return nil
+}
+
+// insertSourceElsewhere reports whether the SELECT of an INSERT ... SELECT
+// must run apart from the INSERT: the target is sharded (its rows are
+// split by vindex at the gate), or the SELECT reads another keyspace than
+// the unsharded target's.
+func insertSourceElsewhere(st *planState, ins *sqlparser.Insert, src sqlparser.TableStatement) bool {
+	tn, ok := ins.Table.Expr.(sqlparser.TableName)
+	if !ok {
+		return false
+	}
+	target := tn.Qualifier.String()
+	if target == "" {
+		target = st.ctx.Keyspace
+	}
+	if ks, ok := st.ctx.VSchema.Keyspace(target); !ok || ks.Sharded {
+		return ok
+	}
+	elsewhere := false
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		switch t := n.(type) {
+		case *sqlparser.ColName:
+			return false, nil
+		case sqlparser.TableName:
+			ks := t.Qualifier.String()
+			if ks == "" {
+				ks = st.ctx.Keyspace
+			}
+			if !t.Name.IsEmpty() && ks != target && !systemSchemas[strings.ToLower(ks)] {
+				elsewhere = true
+			}
+		}
+		return !elsewhere, nil
+	}, src)
+	return elsewhere
 }

@@ -128,3 +128,49 @@ commit
 insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4)
 insert into w (id, name, n) values (5, 'e', 5), (6, 'f', 6) on duplicate key update name = 'never'
 insert into w (id, name, n) values (1, 'a', 1), (6, 'f', 6) on duplicate key update name = concat(name, '+')
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4)
+insert into wo (id, w_id, qty) select id, id, n from w where n > 2
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+insert into w (id, name, n) select id + 100, concat(name, '2'), n * 10 from w
+
+insert into w values (50, 'z', 5), (51, 'y', 6)
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+insert into wo (id, w_id, qty) values (1, 1, 5), (2, 1, 7), (3, 2, 9), (4, 3, 1)
+update w join wo on wo.w_id = w.id set w.n = w.n + wo.qty where wo.qty > 5
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+insert into wo (id, w_id, qty) values (1, 1, 5), (2, 2, 7), (3, 2, 9), (4, 3, 1)
+delete wo from w join wo on wo.w_id = w.id where w.name = 'b'
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+insert into wo (id, w_id, qty) values (1, 1, 5), (2, 3, 7)
+delete from w where not exists (select 1 from wo where wo.w_id = w.id)
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+insert into wo (id, w_id, qty) values (1, 1, 5), (2, 1, 7), (3, 3, 1)
+update w set n = (select count(*) from wo where wo.w_id = w.id)
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2)
+insert into wo (id, w_id, qty) values (1, 1, 5), (2, 1, 7), (3, 3, 1)
+insert into w (id, name, n) select w_id, 'dup', qty from wo on duplicate key update n = n + values(n)
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4)
+insert into wo (id, w_id, qty) select id + 20, id, n from w order by n desc limit 2
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+insert into wo (id, w_id, qty) values (1, 1, 3), (2, 2, 1)
+insert into wo (id, w_id, qty) select w.id + 10, w.id, wo.qty from w join wo on wo.id = w.n
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+begin
+insert into wo (id, w_id, qty) select id, id, n from w
+delete from w where id = 2
+rollback
+
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
+!insert into wo (id, w_id) select id, id, n from w
+%delete from w where n > 1 limit 1
+%update w join wo on wo.qty = w.id set w.n = 0

@@ -94,7 +94,7 @@ func impossibleQuery(stmt sqlparser.Statement) *sqlparser.ParsedQuery {
 		}
 		return true
 	})
-	return sqlparser.NewParsedQuery(out.(sqlparser.SQLNode))
+	return sqlparser.NewParsedQuery(out)
 }
 
 // Describe implements Primitive.

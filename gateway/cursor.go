@@ -138,7 +138,7 @@ func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace s
 	if err != nil {
 		return nil, err
 	}
-	resp, err := tc.query.Execute(ctx, &querypb.ExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: q.SQL})
+	resp, err := tc.query.Execute(ctx, &querypb.ExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL)})
 	if err != nil {
 		return nil, tabletError(tc, err)
 	}
@@ -157,7 +157,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 	}
 	if ss := s.findShard(keyspace, q.Shard); ss != nil {
 		resp, err := ss.tablet.query.Execute(ctx, &querypb.ExecuteRequest{
-			Target: target(keyspace, q.Shard, s.TabletType), Sql: q.SQL, TransactionId: ss.txID,
+			Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL), TransactionId: ss.txID,
 		})
 		if err != nil {
 			err = tabletError(ss.tablet, err)
@@ -176,7 +176,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 	if s.TxIsolation != "" {
 		opts = &querypb.ExecuteOptions{TransactionIsolation: s.TxIsolation}
 	}
-	resp, err := tc.query.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: q.SQL, Options: opts})
+	resp, err := tc.query.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL), Options: opts})
 	if err != nil {
 		return nil, tabletError(tc, err)
 	}

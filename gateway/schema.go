@@ -128,7 +128,7 @@ func (e *Executor) readSchema(ctx context.Context, keyspace string) (map[string]
 	// The shard's database is named after its keyspace.
 	sql := "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = " +
 		sqltypes.EncodeStringSQL(keyspace) + " ORDER BY table_name, ordinal_position"
-	resp, err := tc.query.Execute(ctx, &querypb.ExecuteRequest{Target: target(keyspace, shards[0].Name, topopb.TabletType_PRIMARY), Sql: sql})
+	resp, err := tc.query.Execute(ctx, &querypb.ExecuteRequest{Target: target(keyspace, shards[0].Name, topopb.TabletType_PRIMARY), Sql: []byte(sql)})
 	if err != nil {
 		return nil, tabletError(tc, err)
 	}

@@ -77,7 +77,7 @@ func (e *Executor) reserve(ctx context.Context, keyspace, table string, count in
 	tgt := target(keyspace, shard, topopb.TabletType_PRIMARY)
 	name := sqlescape.EscapeID(table)
 	begun, err := tc.query.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: tgt,
-		Sql: "SELECT next_id, cache FROM " + name + " WHERE id = 0 FOR UPDATE"})
+		Sql: []byte("SELECT next_id, cache FROM " + name + " WHERE id = 0 FOR UPDATE")})
 	if err != nil {
 		return 0, 0, fmt.Errorf("read sequence %s.%s: %w", keyspace, table, tabletError(tc, err))
 	}
@@ -97,7 +97,7 @@ func (e *Executor) reserve(ctx context.Context, keyspace, table string, count in
 	}
 	size := max(cache, count)
 	_, err = tc.query.Execute(ctx, &querypb.ExecuteRequest{Target: tgt, TransactionId: begun.TransactionId,
-		Sql: "UPDATE " + name + " SET next_id = " + strconv.FormatInt(next+size, 10) + " WHERE id = 0"})
+		Sql: []byte("UPDATE " + name + " SET next_id = " + strconv.FormatInt(next+size, 10) + " WHERE id = 0")})
 	if err != nil {
 		rollback()
 		return 0, 0, fmt.Errorf("advance sequence %s.%s: %w", keyspace, table, tabletError(tc, err))

@@ -86,7 +86,8 @@ func statementName(stmt sqlparser.Statement) string {
 func hasArguments(node sqlparser.SQLNode) bool {
 	found := false
 	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
-		if _, ok := n.(*sqlparser.Argument); ok {
+		switch n.(type) {
+		case *sqlparser.Argument, sqlparser.ListArg:
 			found = true
 		}
 		return !found, nil
@@ -187,18 +188,44 @@ func containsWindowFunc(node sqlparser.SQLNode) bool {
 	return found
 }
 
-// vindexPredicate finds the best routing condition on the table's primary
-// vindex column among the WHERE clause's AND-ed conditions: an equality
-// (one shard), else an IN list (the shards of its values), else a scatter.
-// With several tables, only qualified columns count: an unqualified name
-// could belong to another table.
-// For an IN route it also returns the comparison that holds the list.
+// vindexPredicate finds the best routing condition on the table's vindex
+// columns among the WHERE clause's AND-ed conditions: an equality on a
+// unique vindex (one shard), else an equality on a non-unique one (the
+// shards it maps the value to), else an IN list (the shards of its
+// values), else a scatter; between vindexes of one kind, the cheaper (a
+// hash before a lookup, which costs a query). With several tables, only
+// qualified columns count: an unqualified name could belong to another
+// table. For an IN route it also returns the comparison that holds the
+// list.
 func vindexPredicate(ref tableRef, where *sqlparser.Where, qualified bool) (Opcode, vindex.Vindex, []sqlparser.Expr, *sqlparser.ComparisonExpr) {
-	cv := ref.table.PrimaryVindex()
-	if where == nil || cv == nil || len(cv.Columns) != 1 {
+	best, bestCost := Scatter, 0
+	var bestVindex vindex.Vindex
+	var bestValues []sqlparser.Expr
+	var bestCmp *sqlparser.ComparisonExpr
+	if where == nil {
 		return Scatter, nil, nil, nil
 	}
-	col := cv.Columns[0]
+	for _, cv := range ref.table.ColumnVindexes {
+		if len(cv.Columns) != 1 {
+			continue
+		}
+		op, values, cmp := columnPredicate(ref, cv.Columns[0], where, qualified)
+		if op == EqualUnique && !cv.Vindex.IsUnique() {
+			op = Equal
+		}
+		if op == Scatter {
+			continue
+		}
+		if op < best || (op == best && cv.Vindex.Cost() < bestCost) {
+			best, bestCost, bestVindex, bestValues, bestCmp = op, cv.Vindex.Cost(), cv.Vindex, values, cmp
+		}
+	}
+	return best, bestVindex, bestValues, bestCmp
+}
+
+// columnPredicate finds an equality (EqualUnique) or IN list on column col
+// of ref among where's AND-ed conditions.
+func columnPredicate(ref tableRef, col string, where *sqlparser.Where, qualified bool) (Opcode, []sqlparser.Expr, *sqlparser.ComparisonExpr) {
 	var in []sqlparser.Expr
 	var inCmp *sqlparser.ComparisonExpr
 	for _, cond := range sqlparser.SplitAndExpression(nil, where.Expr) {
@@ -219,7 +246,7 @@ func vindexPredicate(ref tableRef, where *sqlparser.Where, qualified bool) (Opco
 		switch cmp.Operator {
 		case sqlparser.EqualOp:
 			if isValue(right) {
-				return EqualUnique, cv.Vindex, []sqlparser.Expr{right}, nil
+				return EqualUnique, []sqlparser.Expr{right}, nil
 			}
 		case sqlparser.InOp:
 			if list, ok := right.(sqlparser.ListArg); ok && in == nil {
@@ -240,9 +267,9 @@ func vindexPredicate(ref tableRef, where *sqlparser.Where, qualified bool) (Opco
 		}
 	}
 	if in != nil {
-		return In, cv.Vindex, in, inCmp
+		return In, in, inCmp
 	}
-	return Scatter, nil, nil, nil
+	return Scatter, nil, nil
 }
 
 // isColumn reports whether e names column col of the table ref.
@@ -270,17 +297,30 @@ func routeUpdate(st *planState, route *Route, upd *sqlparser.Update) error {
 				continue
 			}
 			written[strings.ToLower(ref.alias)] = true
-			for _, cv := range ref.table.ColumnVindexes {
+			// The primary vindex column places the row: changing it would
+			// have to move the row to another shard. (Owned lookup
+			// columns are kept by OwnedDML.)
+			if cv := ref.table.PrimaryVindex(); cv != nil {
 				for _, c := range cv.Columns {
 					if set.Name.Name.Lowered() == c {
-						return sqlerr.Unsupported("changing vindex column %s of sharded table %s (delete the row and insert it again)", c, ref.alias)
+						return sqlerr.Unsupported("changing primary vindex column %s of sharded table %s (delete the row and insert it again)", c, ref.alias)
 					}
 				}
 			}
 		}
 	}
 	if len(st.tables) == 1 && len(upd.TableExprs) == 1 && !hasSubquery(upd) {
-		return routeDML(st.stmt, route, st.tables[0], upd.Where, len(upd.OrderBy) > 0, upd.Limit != nil)
+		ref := st.tables[0]
+		if err := routeDML(st.stmt, route, ref, upd.Where, len(upd.OrderBy) > 0, upd.Limit != nil); err != nil {
+			return err
+		}
+		if len(ref.table.Owned) > 0 {
+			if len(upd.OrderBy) > 0 || upd.Limit != nil {
+				return sqlerr.Unsupported("UPDATE with ORDER BY or LIMIT of table %s, which owns lookup vindexes", ref.alias)
+			}
+			return planOwnedDML(st, route, ref.table, ref.alias, upd.TableExprs, upd.Where, upd)
+		}
+		return nil
 	}
 	var values []sqlparser.Expr
 	for _, set := range upd.Exprs {
@@ -294,7 +334,17 @@ func routeDelete(st *planState, route *Route, del *sqlparser.Delete) error {
 		return sqlerr.Unsupported("DELETE with WITH in sharded keyspace %s", st.keyspace.Name)
 	}
 	if len(st.tables) == 1 && len(del.TableExprs) == 1 && len(del.Targets) == 0 && !hasSubquery(del) {
-		return routeDML(st.stmt, route, st.tables[0], del.Where, len(del.OrderBy) > 0, del.Limit != nil)
+		ref := st.tables[0]
+		if err := routeDML(st.stmt, route, ref, del.Where, len(del.OrderBy) > 0, del.Limit != nil); err != nil {
+			return err
+		}
+		if len(ref.table.Owned) > 0 {
+			if len(del.OrderBy) > 0 || del.Limit != nil {
+				return sqlerr.Unsupported("DELETE with ORDER BY or LIMIT from table %s, which owns lookup vindexes", ref.alias)
+			}
+			return planOwnedDML(st, route, ref.table, ref.alias, del.TableExprs, del.Where, nil)
+		}
+		return nil
 	}
 	written := map[string]bool{}
 	for _, t := range del.Targets {
@@ -388,6 +438,24 @@ func routeMultiTableDML(st *planState, route *Route, from []sqlparser.TableExpr,
 		}
 	}
 	route.pruneIn(st.stmt)
+	// A written table that owns lookup vindexes has its changed rows read
+	// first (through the same tables and conditions) to keep them.
+	var owner *tableRef
+	for i, ref := range st.tables {
+		if written[strings.ToLower(ref.alias)] && len(ref.table.Owned) > 0 && dmlTarget(ref, from) {
+			if owner != nil {
+				return sqlerr.Unsupported("%s of two tables that own lookup vindexes (%s and %s)", verb, owner.alias, ref.alias)
+			}
+			owner = &st.tables[i]
+		}
+	}
+	if owner != nil {
+		var upd *sqlparser.Update
+		if u, ok := st.stmt.(*sqlparser.Update); ok {
+			upd = u
+		}
+		return planOwnedDML(st, route, owner.table, owner.alias, from, where, upd)
+	}
 	return nil
 }
 

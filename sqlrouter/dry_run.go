@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"vitess.io/vitess/go/sqltypes"
+	querypb "vitess.io/vitess/go/vt/proto/query"
 )
 
 // SentQuery is a statement a plan would send to a shard.
@@ -49,6 +50,21 @@ func (d *DryRun) ExecuteShards(_ context.Context, keyspace string, queries []Sha
 	}
 	return out, nil
 }
+
+// ExecuteStatement implements VCursor: it records the statement (its
+// placeholders unsubstituted) and answers no rows.
+func (d *DryRun) ExecuteStatement(_ context.Context, keyspace, sql string, _ map[string]*querypb.BindVariable, _ bool) (*sqltypes.Result, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sent = append(d.sent, SentQuery{Keyspace: keyspace, ShardQuery: ShardQuery{Shard: "(routed)", SQL: sql}})
+	return &sqltypes.Result{}, nil
+}
+
+// Atomically implements VCursor: a dry run has no transaction.
+func (d *DryRun) Atomically(_ context.Context, fn func() error) error { return fn() }
+
+// InTransaction implements VCursor.
+func (d *DryRun) InTransaction() bool { return false }
 
 // NextSequenceValues implements VCursor with placeholder ids; nothing is
 // reserved.

@@ -66,7 +66,21 @@ func (f *gateFrom) describe() string {
 func (f *gateFrom) execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) ([]*querypb.Field, []sqltypes.Row, error) {
 	var fields []*querypb.Field
 	var rows []sqltypes.Row
+	dryRun := false
 	for gi, g := range f.groups {
+		if gi > 0 && len(rows) == 0 && dryRun {
+			// A dry run (VEXPLAIN, shardctl explain) answers no rows: show
+			// what the later reads would send anyway.
+			gbv := bv
+			if g.keyBindVar != "" {
+				gbv = withBindVar(bv, g.keyBindVar, &querypb.BindVariable{Type: querypb.Type_TUPLE, Values: []*querypb.Value{sqltypes.ValueToProto(sqltypes.NULL)}})
+			}
+			if _, err := g.read.Execute(ctx, vc, gbv); err != nil {
+				return nil, nil, err
+			}
+			fields = append(fields, nullFields(g.width)...)
+			continue
+		}
 		if gi > 0 && len(rows) == 0 {
 			// Nothing joins no rows, whatever the join.
 			for _, later := range f.groups[gi:] {
@@ -94,6 +108,9 @@ func (f *gateFrom) execute(ctx context.Context, vc VCursor, bv map[string]*query
 			}
 		}
 		gfields := res.Fields
+		if gi == 0 && len(gfields) == 0 && len(res.Rows) == 0 {
+			dryRun = true // a real read always reports its columns
+		}
 		if len(gfields) != g.width {
 			if len(gfields) != 0 || len(res.Rows) != 0 {
 				return nil, nil, fmt.Errorf("join: a read returned %d columns, %d expected", len(gfields), g.width)

@@ -33,6 +33,8 @@ type Insert struct {
 	// whole sends the statement unchanged when every row goes to one shard
 	// and no id was generated.
 	whole *Route
+	// owned are the table's lookup vindexes the insert adds rows to.
+	owned []ownedColumn
 }
 
 // sequenceRef names the sequence filling a column.
@@ -93,7 +95,11 @@ func routeInsert(st *planState, ins *sqlparser.Insert) error {
 	}
 	whole := st.primitive.(*Route)
 	whole.Opcode, whole.Write = AllShards, true
-	st.primitive = &Insert{Keyspace: st.keyspace.Name, Table: t.Name, Vindex: cv.Vindex, column: column, ast: ins, rows: rows, seq: seq, whole: whole}
+	owned, err := ownedColumns(t, ins)
+	if err != nil {
+		return err
+	}
+	st.primitive = &Insert{Keyspace: st.keyspace.Name, Table: t.Name, Vindex: cv.Vindex, column: column, ast: ins, rows: rows, seq: seq, whole: whole, owned: owned}
 	return nil
 }
 
@@ -121,7 +127,11 @@ func splitInsert(st *planState, ins *sqlparser.Insert, t *Table) (*Insert, error
 			return nil, sqlerr.Unsupported("ON DUPLICATE KEY UPDATE of vindex column %s of sharded table %s", cv.Columns[0], t.Name)
 		}
 	}
-	return &Insert{Keyspace: t.Keyspace.Name, Table: t.Name, Vindex: cv.Vindex, column: column, ast: ins, seq: seq}, nil
+	owned, err := ownedColumns(t, ins)
+	if err != nil {
+		return nil, err
+	}
+	return &Insert{Keyspace: t.Keyspace.Name, Table: t.Name, Vindex: cv.Vindex, column: column, ast: ins, seq: seq, owned: owned}, nil
 }
 
 // routeInsertSelect plans INSERT ... SELECT whose SELECT runs apart: its
@@ -334,6 +344,9 @@ func (ins *Insert) Describe() string {
 	if ins.seq != nil {
 		seq = fmt.Sprintf(" sequence=%s.%s", ins.seq.keyspace, ins.seq.table)
 	}
+	for _, o := range ins.owned {
+		seq += " lookup=" + o.cv.Name
+	}
 	return fmt.Sprintf("Insert keyspace=%s table=%s vindex=%s rows=%d%s", ins.Keyspace, ins.Table, ins.Vindex.String(), len(ins.rows), seq)
 }
 
@@ -347,7 +360,7 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 	if err != nil {
 		return nil, err
 	}
-	byShard := map[string][]int{}
+	values := make([]sqltypes.Value, len(rows))
 	for i, row := range rows {
 		v, err := evalValue(row[ins.column], bv)
 		if err != nil {
@@ -356,12 +369,17 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 		if v.IsNull() {
 			return nil, sqlerr.New(1048, "23000", "Column '%s' cannot be null: it is the primary vindex column of sharded table %s (row %d)", ins.ast.Columns[ins.column].String(), ins.Table, i+1)
 		}
-		names, err := shardsForValue(ctx, ins.Vindex, v, shards)
+		values[i] = v
+	}
+	ids, err := keyspaceIDs(ctx, vindexCursor{vc: vc, keyspace: ins.Keyspace}, ins.Vindex, values)
+	if err != nil {
+		return nil, err
+	}
+	byShard := map[string][]int{}
+	for i, id := range ids {
+		names, err := shardForID(id, shards)
 		if err != nil {
 			return nil, fmt.Errorf("row %d: %w", i+1, err)
-		}
-		if len(names) != 1 {
-			return nil, sqlerr.Internal("row %d: vindex %s maps %s to %d shards", i+1, ins.Vindex.String(), v.String(), len(names))
 		}
 		byShard[names[0]] = append(byShard[names[0]], i)
 	}
@@ -393,7 +411,32 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 		}
 		queries = append(queries, ShardQuery{Shard: name, SQL: sql})
 	}
-	results, err := vc.ExecuteShards(ctx, ins.Keyspace, queries, true)
+	var results []*sqltypes.Result
+	write := func() error {
+		// Lookup rows first: a consistent lookup's row must exist
+		// before its owner's (the others commit with it).
+		for _, o := range ins.owned {
+			vals := make([]sqltypes.Value, len(rows))
+			for i, row := range rows {
+				if o.column >= 0 {
+					if vals[i], err = evalValue(row[o.column], bv); err != nil {
+						return sqlerr.Internal("row %d: %v", i+1, err)
+					}
+				}
+			}
+			if err := createLookupRows(ctx, vc, ins.Keyspace, ins.Table, o.cv, vals, ids); err != nil {
+				return err
+			}
+		}
+		var err error
+		results, err = vc.ExecuteShards(ctx, ins.Keyspace, queries, true)
+		return err
+	}
+	if needsAtomic(ins.owned) {
+		err = vc.Atomically(ctx, write)
+	} else {
+		err = write()
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -157,7 +157,7 @@ func (m *Merge) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 	if err != nil {
 		return nil, err
 	}
-	targets, err := m.route.targets(ctx, shards, bv)
+	targets, err := m.route.targets(ctx, vc, shards, bv)
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,19 @@ type VCursor interface {
 	// NextSequenceValues reserves count consecutive ids from the sequence
 	// table keyspace.table and returns the first.
 	NextSequenceValues(ctx context.Context, keyspace, table string, count int64) (int64, error)
+	// ExecuteStatement plans and runs a statement the router makes itself
+	// (a lookup vindex's reads and writes of its table) in keyspace, within
+	// the session; with autocommit it runs outside the session's
+	// transaction and commits at once (consistent lookups' writes).
+	ExecuteStatement(ctx context.Context, keyspace, sql string, bindVars map[string]*querypb.BindVariable, autocommit bool) (*sqltypes.Result, error)
+	// Atomically runs fn in the session's transaction, opening one for
+	// the duration of fn (committed when fn succeeds, rolled back when it
+	// fails) if the session has none: a statement that writes a table and
+	// its lookup tables changes both or neither.
+	Atomically(ctx context.Context, fn func() error) error
+	// InTransaction reports whether the session has a transaction open
+	// (BEGIN, or autocommit off).
+	InTransaction() bool
 }
 
 // Primitive is an executable step of a plan.

@@ -28,6 +28,14 @@ func (f *fourShards) NextSequenceValues(context.Context, string, string, int64) 
 	return 1, nil
 }
 
+func (f *fourShards) ExecuteStatement(context.Context, string, string, map[string]*querypb.BindVariable, bool) (*sqltypes.Result, error) {
+	return &sqltypes.Result{}, nil
+}
+
+func (f *fourShards) Atomically(_ context.Context, fn func() error) error { return fn() }
+
+func (f *fourShards) InTransaction() bool { return false }
+
 func newFourShards(b *testing.B) *fourShards {
 	names, _ := vindex.EvenShards(4)
 	f := &fourShards{}

@@ -17,10 +17,12 @@ func testVSchema(t *testing.T) *VSchema {
 	t.Helper()
 	user, _, err := ParseVSchema("user", true, []byte(`{
 		"sharded": true,
-		"vindexes": {"hash": {"type": "hash"}, "xx": {"type": "xxhash"}},
+		"vindexes": {"hash": {"type": "hash"}, "xx": {"type": "xxhash"},
+			"corder_lookup": {"type": "lookup_unique", "params": {"table": "main.corder_lookup", "from": "id", "to": "keyspace_id"}, "owner": "corder"},
+			"sku_lookup": {"type": "consistent_lookup", "params": {"table": "main.sku_lookup", "from": "sku", "to": "keyspace_id"}, "owner": "corder"}},
 		"tables": {
 			"customer": {"column_vindexes": [{"column": "customer_id", "name": "hash"}]},
-			"corder":   {"column_vindexes": [{"column": "customer_id", "name": "hash"}]},
+			"corder":   {"column_vindexes": [{"column": "customer_id", "name": "hash"}, {"column": "id", "name": "corder_lookup"}, {"column": "sku", "name": "sku_lookup"}]},
 			"named":    {"column_vindexes": [{"column": "name", "name": "xx"}]},
 			"product":  {"type": "reference"},
 			"account":  {"column_vindexes": [{"column": "id", "name": "hash"}],
@@ -29,7 +31,7 @@ func testVSchema(t *testing.T) *VSchema {
 	if err != nil {
 		t.Fatal(err)
 	}
-	main, _, err := ParseVSchema("main", false, []byte(`{"tables": {"account_seq": {"type": "sequence"}}}`))
+	main, _, err := ParseVSchema("main", false, []byte(`{"tables": {"account_seq": {"type": "sequence"}, "corder_lookup": {}, "sku_lookup": {}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ var testSchema = StaticSchema{
 		"product":  {"sku", "price"},
 		"account":  {"id", "name"},
 	},
-	"main": {"account_seq": {"id", "next_id", "cache"}},
+	"main": {"account_seq": {"id", "next_id", "cache"}, "corder_lookup": {"id", "keyspace_id"}, "sku_lookup": {"sku", "keyspace_id"}},
 }
 
 // TestPlans runs the cases in testdata/plans.txt: blocks of

@@ -21,6 +21,8 @@ const (
 	Unsharded Opcode = iota
 	// EqualUnique: the one shard the vindex maps a value to.
 	EqualUnique
+	// Equal: the shards a non-unique vindex (a lookup) maps a value to.
+	Equal
 	// In: the shards the vindex maps a list of values to.
 	In
 	// Scatter: every shard.
@@ -33,7 +35,7 @@ const (
 )
 
 var opcodeNames = map[Opcode]string{
-	Unsharded: "Unsharded", EqualUnique: "EqualUnique", In: "IN", Scatter: "Scatter", AnyShard: "AnyShard", AllShards: "AllShards",
+	Unsharded: "Unsharded", EqualUnique: "EqualUnique", Equal: "Equal", In: "IN", Scatter: "Scatter", AnyShard: "AnyShard", AllShards: "AllShards",
 }
 
 func (o Opcode) String() string { return opcodeNames[o] }
@@ -99,7 +101,7 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 	if err != nil {
 		return nil, err
 	}
-	targets, err := r.targets(ctx, shards, bv)
+	targets, err := r.targets(ctx, vc, shards, bv)
 	if err != nil {
 		return nil, err
 	}
@@ -168,15 +170,12 @@ func (r *Route) executeInPruned(ctx context.Context, vc VCursor, targets []strin
 		return nil, err
 	}
 	perShard := map[string][]*querypb.Value{}
-	for _, v := range values {
-		if v.IsNull() {
-			continue
-		}
-		names, err := shardsForValue(ctx, r.Vindex, v, shards)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range names {
+	names, err := shardsForValues(ctx, vindexCursor{vc: vc, keyspace: r.Keyspace}, r.Vindex, values, shards)
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range values {
+		for _, n := range names[i] {
 			perShard[n] = append(perShard[n], sqltypes.ValueToProto(v))
 		}
 	}
@@ -197,7 +196,7 @@ func (r *Route) executeInPruned(ctx context.Context, vc VCursor, targets []strin
 }
 
 // targets resolves the shard names the route runs on.
-func (r *Route) targets(ctx context.Context, shards []Shard, bv map[string]*querypb.BindVariable) ([]string, error) {
+func (r *Route) targets(ctx context.Context, vc VCursor, shards []Shard, bv map[string]*querypb.BindVariable) ([]string, error) {
 	switch r.Opcode {
 	case Unsharded, AnyShard:
 		if len(shards) == 0 {
@@ -210,21 +209,18 @@ func (r *Route) targets(ctx context.Context, shards []Shard, bv map[string]*quer
 			names[i] = s.Name
 		}
 		return names, nil
-	case EqualUnique, In:
-		seen := make(map[string]bool, len(r.Values))
-		var out []string
+	case EqualUnique, Equal, In:
 		values, err := expandValues(r.Values, bv)
 		if err != nil {
 			return nil, err
 		}
-		for _, v := range values {
-			if v.IsNull() {
-				continue // NULL equals nothing
-			}
-			names, err := shardsForValue(ctx, r.Vindex, v, shards)
-			if err != nil {
-				return nil, err
-			}
+		perValue, err := shardsForValues(ctx, vindexCursor{vc: vc, keyspace: r.Keyspace}, r.Vindex, values, shards)
+		if err != nil {
+			return nil, err
+		}
+		seen := make(map[string]bool, len(r.Values))
+		var out []string
+		for _, names := range perValue {
 			for _, n := range names {
 				if !seen[n] {
 					seen[n] = true
@@ -261,48 +257,76 @@ func expandValues(exprs []sqlparser.Expr, bv map[string]*querypb.BindVariable) (
 	return out, nil
 }
 
-// shardsForValue maps a vindex column value to the shards holding it.
-func shardsForValue(ctx context.Context, v vindex.Vindex, val sqltypes.Value, shards []Shard) ([]string, error) {
+// vindexCursor lets a vindex read (and write) its lookup table through the
+// session's VCursor; keyspace is the one of unqualified lookup tables.
+type vindexCursor struct {
+	vc         VCursor
+	keyspace   string
+	autocommit bool
+}
+
+// Execute implements vindex.Cursor.
+func (c vindexCursor) Execute(ctx context.Context, keyspace, sql string, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	if keyspace == "" {
+		keyspace = c.keyspace
+	}
+	return c.vc.ExecuteStatement(ctx, keyspace, sql, bv, c.autocommit)
+}
+
+// shardsForValues maps vindex column values to the shards holding them,
+// all values in one call of the vindex (one query for a lookup). NULL
+// maps to no shard: it equals nothing.
+func shardsForValues(ctx context.Context, cur vindex.Cursor, v vindex.Vindex, vals []sqltypes.Value, shards []Shard) ([][]string, error) {
+	out := make([][]string, len(vals))
 	if h, ok := v.(vindex.Hasher); ok {
-		id, err := h.Hash(val)
-		if err != nil {
-			return nil, sqlerr.Internal("vindex %s cannot map %s: %v", v.String(), val.String(), err)
+		for i, val := range vals {
+			if val.IsNull() {
+				continue
+			}
+			id, err := h.Hash(val)
+			if err != nil {
+				return nil, sqlerr.Internal("vindex %s cannot map %s: %v", v.String(), val.String(), err)
+			}
+			if out[i], err = shardForID(id, shards); err != nil {
+				return nil, err
+			}
 		}
-		return shardForID(id, shards)
+		return out, nil
 	}
 	sc, ok := v.(vindex.SingleColumn)
 	if !ok {
 		return nil, sqlerr.Unsupported("routing by multi-column vindex %s", v.String())
 	}
-	dests, err := sc.Map(ctx, nil, []sqltypes.Value{val})
+	dests, err := sc.Map(ctx, cur, vals)
 	if err != nil {
-		return nil, sqlerr.Internal("vindex %s cannot map %s: %v", v.String(), val.String(), err)
+		return nil, sqlerr.From(err)
 	}
-	switch d := dests[0].(type) {
-	case vindex.DestinationKeyspaceID:
-		return shardForID(vindex.KeyspaceID(d), shards)
-	case vindex.DestinationKeyspaceIDs:
-		var out []string
-		for _, id := range d {
-			names, err := shardForID(id, shards)
-			if err != nil {
+	for i, d := range dests {
+		switch d := d.(type) {
+		case vindex.DestinationKeyspaceID:
+			if out[i], err = shardForID(vindex.KeyspaceID(d), shards); err != nil {
 				return nil, err
 			}
-			out = append(out, names...)
-		}
-		return out, nil
-	case vindex.DestinationKeyRange:
-		var out []string
-		for _, s := range shards {
-			if s.KeyRange.Intersects(vindex.KeyRange(d)) {
-				out = append(out, s.Name)
+		case vindex.DestinationKeyspaceIDs:
+			for _, id := range d {
+				names, err := shardForID(id, shards)
+				if err != nil {
+					return nil, err
+				}
+				out[i] = append(out[i], names...)
 			}
+		case vindex.DestinationKeyRange:
+			for _, s := range shards {
+				if s.KeyRange.Intersects(vindex.KeyRange(d)) {
+					out[i] = append(out[i], s.Name)
+				}
+			}
+		case vindex.DestinationNone:
+		default:
+			return nil, sqlerr.Internal("vindex %s returned an unknown destination %T", v.String(), d)
 		}
-		return out, nil
-	case vindex.DestinationNone:
-		return nil, nil
 	}
-	return nil, sqlerr.Internal("vindex %s returned an unknown destination %T", v.String(), dests[0])
+	return out, nil
 }
 
 func shardForID(id vindex.KeyspaceID, shards []Shard) ([]string, error) {

@@ -70,6 +70,8 @@ type Table struct {
 	// vindex, which decides where a row lives.
 	ColumnVindexes []*ColumnVindex
 	AutoIncrement  *AutoIncrementJSON
+	// Owned are the lookup vindexes whose tables this table's writes keep.
+	Owned []*ColumnVindex
 }
 
 // ColumnVindex is a vindex bound to columns of a table.
@@ -133,6 +135,13 @@ func BuildKeyspace(keyspace string, sharded bool, vs *VSchemaJSON) (*Keyspace, e
 		if err != nil {
 			return nil, fail("vindex %q: %v", name, err)
 		}
+		if decl.Owner != "" {
+			o, ok := v.(interface{ SetOwner(string) })
+			if !ok {
+				return nil, fail("vindex %q: type %s has no owner table (only lookup vindexes do)", name, decl.Type)
+			}
+			o.SetOwner(decl.Owner)
+		}
 		ks.Vindexes[name] = v
 	}
 	for _, name := range sortedKeys(vs.Tables) {
@@ -177,6 +186,32 @@ func BuildKeyspace(keyspace string, sharded bool, vs *VSchemaJSON) (*Keyspace, e
 			return nil, fail("table %q: tables of an unsharded keyspace have no column_vindexes", name)
 		}
 		ks.Tables[strings.ToLower(name)] = t
+	}
+	// Each owned lookup vindex is kept by the writes of its owner table,
+	// where it must be a secondary vindex of one column.
+	for _, name := range sortedKeys(ks.Vindexes) {
+		lv, ok := ks.Vindexes[name].(vindex.LookupVindex)
+		if !ok || lv.Owner() == "" {
+			continue
+		}
+		owner, ok := ks.Tables[strings.ToLower(lv.Owner())]
+		if !ok {
+			return nil, fail("vindex %q: owner table %q is not in the vschema", name, lv.Owner())
+		}
+		var owned *ColumnVindex
+		for i, cv := range owner.ColumnVindexes {
+			if cv.Name != name {
+				continue
+			}
+			if i == 0 {
+				return nil, fail("table %q: owned lookup vindex %q cannot be the primary vindex (its rows are made from the primary vindex's keyspace ids)", owner.Name, name)
+			}
+			owned = cv
+		}
+		if owned == nil {
+			return nil, fail("vindex %q: its owner table %q does not use it in column_vindexes", name, owner.Name)
+		}
+		owner.Owned = append(owner.Owned, owned)
 	}
 	return ks, nil
 }

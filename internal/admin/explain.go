@@ -17,6 +17,9 @@ type ExplainKeyspace struct {
 	Name    string
 	VSchema []byte // Vitess vschema JSON; empty for an unsharded keyspace
 	Shards  []string
+	// Schema holds CREATE TABLE statements: statements the gate evaluates
+	// itself need the tables' columns.
+	Schema []byte
 }
 
 // Explanation is how a statement would run.
@@ -32,7 +35,15 @@ type Explanation struct {
 func Explain(keyspaces []ExplainKeyspace, keyspace, sql string) (*Explanation, error) {
 	vs := &sqlrouter.VSchema{Keyspaces: map[string]*sqlrouter.Keyspace{}, Version: "explain"}
 	shards := map[string][]sqlrouter.Shard{}
+	parser, err := sqlparser.New(sqlparser.Options{MySQLServerVersion: "8.0.40"})
+	if err != nil {
+		return nil, err
+	}
+	schema := sqlrouter.StaticSchema{}
 	for _, k := range keyspaces {
+		if err := schema.AddCreateTables(parser, k.Name, string(k.Schema)); err != nil {
+			return nil, err
+		}
 		if err := CheckShardNames(k.Shards); err != nil {
 			return nil, fmt.Errorf("keyspace %s: %w", k.Name, err)
 		}
@@ -53,16 +64,12 @@ func Explain(keyspaces []ExplainKeyspace, keyspace, sql string) (*Explanation, e
 			return string(shards[k.Name][i].KeyRange.Start) < string(shards[k.Name][j].KeyRange.Start)
 		})
 	}
-	parser, err := sqlparser.New(sqlparser.Options{MySQLServerVersion: "8.0.40"})
-	if err != nil {
-		return nil, err
-	}
 	stmt, err := parser.Parse(sql)
 	if err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
 	}
 	plan, err := sqlrouter.NewPlan(stmt, sqlrouter.PlanContext{VSchema: vs, Keyspace: keyspace, SQL: sql,
-		ServerVersion: "explain", VersionComment: "explain"})
+		ServerVersion: "explain", VersionComment: "explain", Schema: schema})
 	if err != nil {
 		return nil, err
 	}

@@ -39,10 +39,17 @@ func TestExplainJoinAcrossShards(t *testing.T) {
 			"a": {"column_vindexes": [{"column": "id", "name": "hash"}]},
 			"b": {"column_vindexes": [{"column": "id", "name": "hash"}]}}}`),
 		Shards: []string{"-80", "80-"},
+		Schema: []byte("create table a (id bigint primary key, x int); create table b (id bigint primary key, y int);"),
 	}}
+	// The result's columns from one shard, a's row from its shard, then
+	// b's rows from every shard (b.y is not its vindex column).
 	ex, err := Explain(keyspaces, "ks", "select a.x, b.y from a join b on a.x = b.y where a.id = 1")
-	if err != nil || !strings.HasPrefix(ex.Plan, "Join") || len(ex.Queries) != 3 {
+	if err != nil || !strings.HasPrefix(ex.Plan, "GateSelect") || len(ex.Queries) != 4 {
 		t.Fatalf("plan %q, queries %v, %v", ex.Plan, ex.Queries, err)
+	}
+	keyspaces[0].Schema = nil
+	if _, err := Explain(keyspaces, "ks", "select a.x, b.y from a join b on a.x = b.y"); err == nil || !strings.Contains(err.Error(), "doesn't exist") {
+		t.Fatalf("without a schema, a join the gate evaluates must name the missing table, got %v", err)
 	}
 }
 

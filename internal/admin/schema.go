@@ -185,7 +185,7 @@ func applyToShard(ctx context.Context, ts *topo.Server, sh *topopb.Shard, stmts 
 		if deadline, ok := ctx.Deadline(); ok {
 			opts.TimeoutMs = max(time.Until(deadline).Milliseconds(), 1)
 		}
-		_, err := client.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: stmt, Options: opts})
+		_, err := client.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: []byte(stmt), Options: opts})
 		if err != nil {
 			fail.Statement, fail.SQL = i+1, shorten(stmt)
 			fail.Err = rpcError(err, tablet)

@@ -19,24 +19,48 @@ import (
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
+	"vitess.io/vitess/go/sqltypes"
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/shardgate/shardgate/internal/localcluster"
+	"github.com/shardgate/shardgate/vindex"
 )
 
 const diffVSchema = `{
   "sharded": true,
-  "vindexes": {"hash": {"type": "hash"}, "xx": {"type": "xxhash"}, "loose": {"type": "unicode_loose_md5"}},
+  "vindexes": {
+    "hash": {"type": "hash"}, "xx": {"type": "xxhash"}, "loose": {"type": "unicode_loose_md5"},
+    "note_id":     {"type": "lookup_unique", "params": {"table": "lk.note_id", "from": "id", "to": "keyspace_id"}, "owner": "note"},
+    "item_cust":   {"type": "lookup", "params": {"table": "lk.item_cust", "from": "customer_id", "to": "keyspace_id"}, "owner": "item"},
+    "orders_id":   {"type": "consistent_lookup_unique", "params": {"table": "lk.orders_id", "from": "id", "to": "keyspace_id"}, "owner": "orders"},
+    "wo_id":       {"type": "lookup_unique", "params": {"table": "lk.wo_id", "from": "id", "to": "keyspace_id"}, "owner": "wo"},
+    "wl_tag":      {"type": "consistent_lookup_unique", "params": {"table": "lk.wl_tag", "from": "tag", "to": "keyspace_id"}, "owner": "wl"},
+    "wl_grp":      {"type": "consistent_lookup", "params": {"table": "lk.wl_grp", "from": "grp", "to": "keyspace_id", "ignore_nulls": "true"}, "owner": "wl"}
+  },
   "tables": {
     "customer": {"column_vindexes": [{"column": "id", "name": "hash"}]},
-    "orders":   {"column_vindexes": [{"column": "customer_id", "name": "hash"}]},
+    "orders":   {"column_vindexes": [{"column": "customer_id", "name": "hash"}, {"column": "id", "name": "orders_id"}]},
     "product":  {"type": "reference"},
-    "note":     {"column_vindexes": [{"column": "author", "name": "loose"}]},
-    "item":     {"column_vindexes": [{"column": "code", "name": "xx"}]},
+    "note":     {"column_vindexes": [{"column": "author", "name": "loose"}, {"column": "id", "name": "note_id"}]},
+    "item":     {"column_vindexes": [{"column": "code", "name": "xx"}, {"column": "customer_id", "name": "item_cust"}]},
     "w":        {"column_vindexes": [{"column": "id", "name": "hash"}]},
-    "wo":       {"column_vindexes": [{"column": "w_id", "name": "hash"}]}
+    "wo":       {"column_vindexes": [{"column": "w_id", "name": "hash"}, {"column": "id", "name": "wo_id"}]},
+    "wl":       {"column_vindexes": [{"column": "id", "name": "hash"}, {"column": "tag", "name": "wl_tag"}, {"column": "grp", "name": "wl_grp"}]}
   }
 }`
+
+// lookupSchema holds the lookup tables, in an unsharded keyspace lk, in
+// Vitess's layout: the value, and the keyspace id of the row holding it.
+const lookupSchema = `
+CREATE TABLE note_id (id BIGINT PRIMARY KEY, keyspace_id VARBINARY(64) NOT NULL);
+CREATE TABLE item_cust (customer_id BIGINT, keyspace_id VARBINARY(64), PRIMARY KEY (customer_id, keyspace_id));
+CREATE TABLE orders_id (id BIGINT PRIMARY KEY, keyspace_id VARBINARY(64) NOT NULL);
+CREATE TABLE wo_id (id BIGINT PRIMARY KEY, keyspace_id VARBINARY(64) NOT NULL);
+CREATE TABLE wl_tag (tag VARCHAR(32) PRIMARY KEY, keyspace_id VARBINARY(64) NOT NULL);
+CREATE TABLE wl_grp (grp INT, keyspace_id VARBINARY(64), PRIMARY KEY (grp, keyspace_id));
+`
+
+const lookupVSchema = `{"tables": {"note_id": {}, "item_cust": {}, "orders_id": {}, "wo_id": {}, "wl_tag": {}, "wl_grp": {}}}`
 
 const diffSchema = `
 CREATE TABLE customer (
@@ -57,7 +81,8 @@ CREATE TABLE item (
   id BIGINT PRIMARY KEY, code VARCHAR(16) NOT NULL, product_id INT, customer_id BIGINT, weight DOUBLE, added DATETIME(3)
 ) DEFAULT CHARSET=utf8mb4;
 CREATE TABLE w (id BIGINT PRIMARY KEY, name VARCHAR(32), n INT) DEFAULT CHARSET=utf8mb4;
-CREATE TABLE wo (id BIGINT NOT NULL, w_id BIGINT NOT NULL, qty INT, PRIMARY KEY (w_id, id)) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE wo (id BIGINT NOT NULL, w_id BIGINT NOT NULL, qty INT, PRIMARY KEY (w_id, id), UNIQUE KEY (id)) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE wl (id BIGINT PRIMARY KEY, tag VARCHAR(32), grp INT, UNIQUE KEY (tag)) DEFAULT CHARSET=utf8mb4;
 `
 
 // TestDifferential loads the same data into one plain MariaDB and into a
@@ -72,6 +97,7 @@ func TestDifferential(t *testing.T) {
 		BinDir:  binDir,
 		Keyspaces: []localcluster.KeyspaceSpec{
 			{Name: "ks", ShardCount: 4, VSchema: []byte(diffVSchema), Schema: []byte(diffSchema)},
+			{Name: "lk", VSchema: []byte(lookupVSchema), Schema: []byte(lookupSchema)},
 		},
 	}
 	base, err := localcluster.FreeBasePort(cfg)
@@ -130,7 +156,7 @@ func TestDifferential(t *testing.T) {
 	gateConn := singleConn(t, gate)
 	for i, sc := range scenarios {
 		for _, conn := range []*sql.Conn{refConn, gateConn} {
-			for _, reset := range []string{"delete from wo", "delete from w"} {
+			for _, reset := range []string{"delete from wo", "delete from w", "delete from wl"} {
 				if _, err := conn.ExecContext(ctx, reset); err != nil {
 					t.Fatalf("scenario %d: %s: %v", i+1, reset, err)
 				}
@@ -153,14 +179,16 @@ func TestDifferential(t *testing.T) {
 				t.Fatalf("scenario %d: %s\n reference error: %v\n gate error: %v\n (expected an error: %v)", i+1, stmt, refErr, gateErr, wantErr)
 			}
 		}
-		for _, q := range []string{"select * from w order by id", "select * from wo order by w_id, id"} {
+		for _, q := range []string{"select * from w order by id", "select * from wo order by w_id, id", "select * from wl order by id"} {
 			want := resultOf(t, refConn, q, true, false)
 			got := resultOf(t, gateConn, q, true, false)
 			if got != want {
 				t.Errorf("scenario %d (%s):\n gate:      %s\n reference: %s", i+1, strings.Join(sc, "; "), clip(got), clip(want))
 			}
 		}
+		checkLookups(t, gateConn, fmt.Sprintf("scenario %d", i+1))
 	}
+	checkLookups(t, singleConn(t, gate), "after the scenarios")
 	t.Logf("%d write scenarios compared", len(scenarios))
 }
 
@@ -383,4 +411,74 @@ func clip(s string) string {
 		return s[:600] + "..."
 	}
 	return s
+}
+
+// checkLookups checks the lookup tables against their owners' rows: every
+// row of an owner has its lookup row, pointing at the row's keyspace id;
+// lookup_unique and lookup tables have no other rows (consistent lookups
+// may keep rows whose owner row is gone: they only cost a query).
+func checkLookups(t *testing.T, gate *sql.Conn, when string) {
+	t.Helper()
+	hash, err := vindex.Create("hash", "hash", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ksid := func(id int64) string {
+		k, err := hash.(vindex.Hasher).Hash(sqltypes.NewInt64(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(k)
+	}
+	for _, c := range []struct {
+		owner, column, shardBy, lookup string
+		exact                          bool
+	}{
+		{"wo", "id", "w_id", "lk.wo_id", true},
+		{"wl", "tag", "id", "lk.wl_tag", false},
+		{"wl", "grp", "id", "lk.wl_grp", false},
+	} {
+		want := map[string]bool{}
+		rows, err := gate.QueryContext(context.Background(), "select "+c.column+", "+c.shardBy+" from "+c.owner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var v sql.NullString
+			var id int64
+			if err := rows.Scan(&v, &id); err != nil {
+				t.Fatal(err)
+			}
+			if v.Valid {
+				want[v.String+"\x00"+ksid(id)] = true
+			}
+		}
+		rows.Close()
+		have := map[string]bool{}
+		rows, err = gate.QueryContext(context.Background(), "select "+strings.Split(c.lookup, ".")[1]+"."+c.column+", keyspace_id from "+c.lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var v string
+			var k []byte
+			if err := rows.Scan(&v, &k); err != nil {
+				t.Fatal(err)
+			}
+			have[v+"\x00"+string(k)] = true
+		}
+		rows.Close()
+		for k := range want {
+			if !have[k] {
+				t.Errorf("%s: %s row %s has no row in lookup table %s", when, c.owner, strings.Split(k, "\x00")[0], c.lookup)
+			}
+		}
+		if c.exact {
+			for k := range have {
+				if !want[k] {
+					t.Errorf("%s: lookup table %s has a row for %s that no %s row holds", when, c.lookup, strings.Split(k, "\x00")[0], c.owner)
+				}
+			}
+		}
+	}
 }

@@ -64,7 +64,7 @@ func sqlErrCode(err error) sqlerror.ErrorCode {
 func TestTabletKillsStatementsPastTheirTimeout(t *testing.T) {
 	svc, direct := startService(t)
 	start := time.Now()
-	_, err := svc.Execute(context.Background(), &querypb.ExecuteRequest{Target: target, Sql: "SELECT SLEEP(30)"})
+	_, err := svc.Execute(context.Background(), &querypb.ExecuteRequest{Target: target, Sql: []byte("SELECT SLEEP(30)")})
 	if sqlErrCode(err) != 1969 {
 		t.Fatalf("err = %v, want MariaDB's statement timeout (1969)", err)
 	}
@@ -87,7 +87,7 @@ func TestTabletKillsStatementsPastTheirTimeout(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	// The service keeps working.
-	if _, err := svc.Execute(context.Background(), &querypb.ExecuteRequest{Target: target, Sql: "SELECT 1"}); err != nil {
+	if _, err := svc.Execute(context.Background(), &querypb.ExecuteRequest{Target: target, Sql: []byte("SELECT 1")}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -95,12 +95,12 @@ func TestTabletKillsStatementsPastTheirTimeout(t *testing.T) {
 func TestTabletRollsBackIdleTransactions(t *testing.T) {
 	svc, direct := startService(t)
 	ctx := context.Background()
-	begun, err := svc.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: "INSERT INTO seq VALUES (100)"})
+	begun, err := svc.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: []byte("INSERT INTO seq VALUES (100)")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second) // past the 1s idle timeout
-	_, err = svc.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: "INSERT INTO seq VALUES (101)", TransactionId: begun.TransactionId})
+	_, err = svc.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: []byte("INSERT INTO seq VALUES (101)"), TransactionId: begun.TransactionId})
 	if err == nil || !strings.Contains(err.Error(), "idle") {
 		t.Fatalf("err = %v, want the transaction reported as rolled back for idling", err)
 	}
@@ -113,16 +113,16 @@ func TestTabletRollsBackIdleTransactions(t *testing.T) {
 func TestTabletRowLimitAndTargets(t *testing.T) {
 	svc, _ := startService(t)
 	ctx := context.Background()
-	_, err := svc.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: "SELECT * FROM seq"})
+	_, err := svc.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: []byte("SELECT * FROM seq")})
 	if err == nil || !strings.Contains(err.Error(), "row limit exceeded") {
 		t.Fatalf("12 rows with a limit of 10: err = %v", err)
 	}
-	res, err := svc.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: "SELECT * FROM seq LIMIT 10"})
+	res, err := svc.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: []byte("SELECT * FROM seq LIMIT 10")})
 	if err != nil || len(res.Result.Rows) != 10 {
 		t.Fatalf("exactly 10 rows must pass: %v", err)
 	}
 	wrong := &querypb.Target{Keyspace: "ks", Shard: "-80", TabletType: topopb.TabletType_PRIMARY}
-	if _, err := svc.Execute(ctx, &querypb.ExecuteRequest{Target: wrong, Sql: "SELECT 1"}); err == nil || !strings.Contains(err.Error(), "stale") {
+	if _, err := svc.Execute(ctx, &querypb.ExecuteRequest{Target: wrong, Sql: []byte("SELECT 1")}); err == nil || !strings.Contains(err.Error(), "stale") {
 		t.Fatalf("a request for another shard must be refused: %v", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)

@@ -6,6 +6,7 @@ package queryconv
 
 import (
 	"errors"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -151,7 +152,7 @@ func ResultToProto(r *sqltypes.Result) *querypb.QueryResult {
 		RowsAffected: r.RowsAffected,
 		InsertId:     r.InsertID,
 		Rows:         RowsToProto(r.Rows),
-		Info:         r.Info,
+		Info:         []byte(r.Info),
 	}
 }
 
@@ -170,7 +171,7 @@ func ResultFromProto(r *querypb.QueryResult) (*sqltypes.Result, error) {
 		RowsAffected: r.RowsAffected,
 		InsertID:     r.InsertId,
 		Rows:         rows,
-		Info:         r.Info,
+		Info:         string(r.Info),
 	}, nil
 }
 
@@ -186,8 +187,9 @@ func ErrorToStatus(err error) error {
 	}
 	// sqlerr.From keeps the context wrapped around the MySQL error.
 	se := sqlerr.From(err)
-	st := status.New(grpcCode(se.Num), se.Message)
-	withDetail, derr := st.WithDetails(&querypb.MySQLError{Code: uint32(se.Num), SqlState: se.State, Message: se.Message})
+	// The status message must be UTF-8; the detail carries MySQL's bytes.
+	st := status.New(grpcCode(se.Num), strings.ToValidUTF8(se.Message, "?"))
+	withDetail, derr := st.WithDetails(&querypb.MySQLError{Code: uint32(se.Num), SqlState: se.State, Message: []byte(se.Message)})
 	if derr != nil {
 		return st.Err()
 	}
@@ -204,7 +206,7 @@ func ErrorFromStatus(err error) error {
 	}
 	for _, d := range st.Details() {
 		if me, ok := d.(*querypb.MySQLError); ok {
-			return sqlerror.NewSQLError(sqlerror.ErrorCode(me.Code), me.SqlState, me.Message)
+			return sqlerror.NewSQLError(sqlerror.ErrorCode(me.Code), me.SqlState, string(me.Message))
 		}
 	}
 	return err

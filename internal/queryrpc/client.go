@@ -126,7 +126,7 @@ func (c *Client) call(ctx context.Context, m Method, req, resp proto.Message) er
 	case outcomeError:
 		me := &querypb.MySQLError{}
 		if err = proto.Unmarshal(payload, me); err == nil {
-			err = sqlerror.NewSQLError(sqlerror.ErrorCode(me.Code), me.SqlState, me.Message)
+			err = sqlerror.NewSQLError(sqlerror.ErrorCode(me.Code), me.SqlState, string(me.Message))
 		}
 	default:
 		err = fmt.Errorf("%s to tablet at %s: unknown response outcome %d", m, c.addr, tag)

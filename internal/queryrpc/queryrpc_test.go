@@ -22,7 +22,7 @@ import (
 type echoHandler struct{}
 
 func (echoHandler) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
-	switch req.Sql {
+	switch string(req.Sql) {
 	case "fail":
 		return nil, sqlerror.NewSQLError(sqlerror.ERDupEntry, "23000", "Duplicate entry '1' for key 'PRIMARY'")
 	case "slow":
@@ -64,17 +64,17 @@ func startServer(t *testing.T) (*Client, string) {
 func TestCallsAndMySQLErrors(t *testing.T) {
 	c, _ := startServer(t)
 	ctx := context.Background()
-	resp, err := c.Execute(ctx, &querypb.ExecuteRequest{Sql: "select 1", TransactionId: 5})
-	if err != nil || resp.Result.Info != "select 1" || resp.Result.RowsAffected != 5 {
+	resp, err := c.Execute(ctx, &querypb.ExecuteRequest{Sql: []byte("select 1"), TransactionId: 5})
+	if err != nil || string(resp.Result.Info) != "select 1" || resp.Result.RowsAffected != 5 {
 		t.Fatalf("Execute = %v, %v", resp, err)
 	}
-	_, err = c.Execute(ctx, &querypb.ExecuteRequest{Sql: "fail"})
+	_, err = c.Execute(ctx, &querypb.ExecuteRequest{Sql: []byte("fail")})
 	var se *sqlerror.SQLError
 	if !errors.As(err, &se) || se.Num != sqlerror.ERDupEntry || se.State != "23000" {
 		t.Fatalf("error = %#v, want MySQL 1062/23000", err)
 	}
 	// The connection survives a MySQL error and is reused.
-	if be, err := c.BeginExecute(ctx, &querypb.BeginExecuteRequest{Sql: "x"}); err != nil || be.TransactionId != 42 {
+	if be, err := c.BeginExecute(ctx, &querypb.BeginExecuteRequest{Sql: []byte("x")}); err != nil || be.TransactionId != 42 {
 		t.Fatalf("BeginExecute = %v, %v", be, err)
 	}
 	if len(c.idle) != 1 {
@@ -89,8 +89,8 @@ func TestConcurrentCallsUseSeparateConnections(t *testing.T) {
 	for i := range 50 {
 		wg.Go(func() {
 			sql := strings.Repeat("x", i)
-			resp, err := c.Execute(context.Background(), &querypb.ExecuteRequest{Sql: sql})
-			if err == nil && resp.Result.Info != sql {
+			resp, err := c.Execute(context.Background(), &querypb.ExecuteRequest{Sql: []byte(sql)})
+			if err == nil && string(resp.Result.Info) != sql {
 				err = errors.New("answer of another call")
 			}
 			if err != nil {
@@ -109,14 +109,14 @@ func TestCancelInterruptsAndDropsConnection(t *testing.T) {
 	c, _ := startServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := c.Execute(ctx, &querypb.ExecuteRequest{Sql: "slow"})
+	_, err := c.Execute(ctx, &querypb.ExecuteRequest{Sql: []byte("slow")})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
 	if len(c.idle) != 0 {
 		t.Fatal("an interrupted connection must not be reused")
 	}
-	if _, err := c.Execute(context.Background(), &querypb.ExecuteRequest{Sql: "after"}); err != nil {
+	if _, err := c.Execute(context.Background(), &querypb.ExecuteRequest{Sql: []byte("after")}); err != nil {
 		t.Fatalf("call after an interrupted one: %v", err)
 	}
 }
@@ -133,7 +133,7 @@ func TestGarbageEndsOnlyThatConnection(t *testing.T) {
 	if _, err := raw.Read(make([]byte, 1)); err == nil {
 		t.Fatal("the server must close a connection that sends an oversized frame")
 	}
-	if _, err := c.Execute(context.Background(), &querypb.ExecuteRequest{Sql: "ok"}); err != nil {
+	if _, err := c.Execute(context.Background(), &querypb.ExecuteRequest{Sql: []byte("ok")}); err != nil {
 		t.Fatalf("other connections must keep working: %v", err)
 	}
 }
@@ -142,7 +142,7 @@ func TestGarbageEndsOnlyThatConnection(t *testing.T) {
 func FuzzReadFrame(f *testing.F) {
 	var buf bytes.Buffer
 	w := bufio.NewWriter(&buf)
-	_ = writeFrame(w, byte(MethodExecute), &querypb.ExecuteRequest{Sql: "select 1"})
+	_ = writeFrame(w, byte(MethodExecute), &querypb.ExecuteRequest{Sql: []byte("select 1")})
 	_ = w.Flush()
 	f.Add(buf.Bytes())
 	f.Add([]byte{0, 0, 0, 0})

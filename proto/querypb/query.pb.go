@@ -357,13 +357,15 @@ func (x *Row) GetValues() []byte {
 
 // QueryResult is the answer to one statement.
 type QueryResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Fields        []*Field               `protobuf:"bytes,1,rep,name=fields,proto3" json:"fields,omitempty"`
-	RowsAffected  uint64                 `protobuf:"varint,2,opt,name=rows_affected,json=rowsAffected,proto3" json:"rows_affected,omitempty"`
-	InsertId      uint64                 `protobuf:"varint,3,opt,name=insert_id,json=insertId,proto3" json:"insert_id,omitempty"`
-	Rows          []*Row                 `protobuf:"bytes,4,rep,name=rows,proto3" json:"rows,omitempty"`
-	Info          string                 `protobuf:"bytes,5,opt,name=info,proto3" json:"info,omitempty"`
-	Warnings      uint32                 `protobuf:"varint,6,opt,name=warnings,proto3" json:"warnings,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Fields       []*Field               `protobuf:"bytes,1,rep,name=fields,proto3" json:"fields,omitempty"`
+	RowsAffected uint64                 `protobuf:"varint,2,opt,name=rows_affected,json=rowsAffected,proto3" json:"rows_affected,omitempty"`
+	InsertId     uint64                 `protobuf:"varint,3,opt,name=insert_id,json=insertId,proto3" json:"insert_id,omitempty"`
+	Rows         []*Row                 `protobuf:"bytes,4,rep,name=rows,proto3" json:"rows,omitempty"`
+	// info and message are bytes, not string: MySQL's texts may hold any
+	// bytes (a duplicate binary key in an error message).
+	Info          []byte `protobuf:"bytes,5,opt,name=info,proto3" json:"info,omitempty"`
+	Warnings      uint32 `protobuf:"varint,6,opt,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -426,11 +428,11 @@ func (x *QueryResult) GetRows() []*Row {
 	return nil
 }
 
-func (x *QueryResult) GetInfo() string {
+func (x *QueryResult) GetInfo() []byte {
 	if x != nil {
 		return x.Info
 	}
-	return ""
+	return nil
 }
 
 func (x *QueryResult) GetWarnings() uint32 {
@@ -446,7 +448,7 @@ type MySQLError struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
 	SqlState      string                 `protobuf:"bytes,2,opt,name=sql_state,json=sqlState,proto3" json:"sql_state,omitempty"`
-	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	Message       []byte                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -495,11 +497,11 @@ func (x *MySQLError) GetSqlState() string {
 	return ""
 }
 
-func (x *MySQLError) GetMessage() string {
+func (x *MySQLError) GetMessage() []byte {
 	if x != nil {
 		return x.Message
 	}
-	return ""
+	return nil
 }
 
 // Target names the shard a request is for; the tablet refuses requests for
@@ -631,11 +633,13 @@ func (x *ExecuteOptions) GetTransactionIsolation() string {
 }
 
 // The gate sends final SQL: literals and bind variables are already
-// substituted, so the tablet never parses a statement.
+// substituted, so the tablet never parses a statement. SQL is bytes, not
+// string: a statement may carry binary data (a VARBINARY value, a
+// keyspace id), which protobuf strings (UTF-8 only) cannot.
 type ExecuteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
-	Sql           string                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
+	Sql           []byte                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
 	TransactionId int64                  `protobuf:"varint,3,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
 	Options       *ExecuteOptions        `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -679,11 +683,11 @@ func (x *ExecuteRequest) GetTarget() *Target {
 	return nil
 }
 
-func (x *ExecuteRequest) GetSql() string {
+func (x *ExecuteRequest) GetSql() []byte {
 	if x != nil {
 		return x.Sql
 	}
-	return ""
+	return nil
 }
 
 func (x *ExecuteRequest) GetTransactionId() int64 {
@@ -747,7 +751,7 @@ func (x *ExecuteResponse) GetResult() *QueryResult {
 type StreamExecuteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
-	Sql           string                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
+	Sql           []byte                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
 	TransactionId int64                  `protobuf:"varint,3,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
 	Options       *ExecuteOptions        `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -791,11 +795,11 @@ func (x *StreamExecuteRequest) GetTarget() *Target {
 	return nil
 }
 
-func (x *StreamExecuteRequest) GetSql() string {
+func (x *StreamExecuteRequest) GetSql() []byte {
 	if x != nil {
 		return x.Sql
 	}
-	return ""
+	return nil
 }
 
 func (x *StreamExecuteRequest) GetTransactionId() int64 {
@@ -1142,7 +1146,7 @@ func (*RollbackResponse) Descriptor() ([]byte, []int) {
 type BeginExecuteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
-	Sql           string                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
+	Sql           []byte                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
 	Options       *ExecuteOptions        `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1185,11 +1189,11 @@ func (x *BeginExecuteRequest) GetTarget() *Target {
 	return nil
 }
 
-func (x *BeginExecuteRequest) GetSql() string {
+func (x *BeginExecuteRequest) GetSql() []byte {
 	if x != nil {
 		return x.Sql
 	}
-	return ""
+	return nil
 }
 
 func (x *BeginExecuteRequest) GetOptions() *ExecuteOptions {
@@ -1479,13 +1483,13 @@ const file_proto_query_proto_rawDesc = "" +
 	"\rrows_affected\x18\x02 \x01(\x04R\frowsAffected\x12\x1b\n" +
 	"\tinsert_id\x18\x03 \x01(\x04R\binsertId\x12(\n" +
 	"\x04rows\x18\x04 \x03(\v2\x14.shardgate.query.RowR\x04rows\x12\x12\n" +
-	"\x04info\x18\x05 \x01(\tR\x04info\x12\x1a\n" +
+	"\x04info\x18\x05 \x01(\fR\x04info\x12\x1a\n" +
 	"\bwarnings\x18\x06 \x01(\rR\bwarnings\"W\n" +
 	"\n" +
 	"MySQLError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x1b\n" +
 	"\tsql_state\x18\x02 \x01(\tR\bsqlState\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"w\n" +
+	"\amessage\x18\x03 \x01(\fR\amessage\"w\n" +
 	"\x06Target\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12;\n" +
@@ -1498,14 +1502,14 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x15transaction_isolation\x18\x03 \x01(\tR\x14transactionIsolation\"\xb5\x01\n" +
 	"\x0eExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
-	"\x03sql\x18\x02 \x01(\tR\x03sql\x12%\n" +
+	"\x03sql\x18\x02 \x01(\fR\x03sql\x12%\n" +
 	"\x0etransaction_id\x18\x03 \x01(\x03R\rtransactionId\x129\n" +
 	"\aoptions\x18\x04 \x01(\v2\x1f.shardgate.query.ExecuteOptionsR\aoptions\"G\n" +
 	"\x0fExecuteResponse\x124\n" +
 	"\x06result\x18\x01 \x01(\v2\x1c.shardgate.query.QueryResultR\x06result\"\xbb\x01\n" +
 	"\x14StreamExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
-	"\x03sql\x18\x02 \x01(\tR\x03sql\x12%\n" +
+	"\x03sql\x18\x02 \x01(\fR\x03sql\x12%\n" +
 	"\x0etransaction_id\x18\x03 \x01(\x03R\rtransactionId\x129\n" +
 	"\aoptions\x18\x04 \x01(\v2\x1f.shardgate.query.ExecuteOptionsR\aoptions\"M\n" +
 	"\x15StreamExecuteResponse\x124\n" +
@@ -1526,7 +1530,7 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x10RollbackResponse\"\x93\x01\n" +
 	"\x13BeginExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
-	"\x03sql\x18\x02 \x01(\tR\x03sql\x129\n" +
+	"\x03sql\x18\x02 \x01(\fR\x03sql\x129\n" +
 	"\aoptions\x18\x03 \x01(\v2\x1f.shardgate.query.ExecuteOptionsR\aoptions\"\x96\x01\n" +
 	"\x14BeginExecuteResponse\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\x03R\rtransactionId\x124\n" +

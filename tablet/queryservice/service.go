@@ -127,7 +127,7 @@ func (s *Service) checkTarget(t *querypb.Target) error {
 // Execute runs one statement, in a transaction when transaction_id is set.
 func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
 	s.calls.execute.Inc()
-	res, err := s.execute(ctx, req.Target, req.Sql, req.TransactionId, req.Options)
+	res, err := s.execute(ctx, req.Target, string(req.Sql), req.TransactionId, req.Options)
 	if err != nil {
 		s.calls.executeErr.Inc()
 		return nil, err
@@ -297,7 +297,7 @@ func (s *Service) streamExecute(ctx context.Context, req *querypb.StreamExecuteR
 	defer cancel()
 	connID := conn.ID()
 	stopKill := context.AfterFunc(ctx, func() { s.kill(connID) })
-	err := s.streamRows(conn, req.Sql, send)
+	err := s.streamRows(conn, string(req.Sql), send)
 	if !stopKill() {
 		conn.MarkBroken()
 		s.metrics.killed.Inc()

@@ -194,7 +194,7 @@ func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteReq
 		s.calls.beErr.Inc()
 		return nil, err
 	}
-	res, err := s.run(ctx, tx.conn, req.Sql, req.Options)
+	res, err := s.run(ctx, tx.conn, string(req.Sql), req.Options)
 	if err != nil {
 		// MySQL keeps a transaction open after a failed statement, but the
 		// gate has no id yet to roll it back with: end it here.

@@ -259,3 +259,13 @@ select customer_id, count(*) from orders group by customer_id having count(*) > 
 select id from customer where id < 5 union all select id from product where id < 5 union select customer_id from orders where customer_id < 3 order by 1 desc
 select 1 union all select 1.5 union all select 'x'
 select price from product where id = 1 union all select qty from orders where id = 1
+
+# Lookup vindexes: note.id (lookup_unique), item.customer_id (lookup),
+# orders.id (consistent_lookup_unique) route by their lookup tables.
+select * from note where id = 77
+select id, author from note where id in (3, 5, 300, 9999) order by id
+select count(*), sum(weight) from item where customer_id = 17
+select id, code from item where customer_id in (1, 2, 3) order by id
+select * from orders where id = 512
+select o.id, c.name from orders o join customer c on c.id = o.customer_id where o.id = 600
+select n.id, c.id from note n join customer c on c.id = n.customer_id where n.id = 12

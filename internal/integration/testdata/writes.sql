@@ -174,3 +174,39 @@ insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)
 !insert into wo (id, w_id) select id, id, n from w
 %delete from w where n > 1 limit 1
 %update w join wo on wo.qty = w.id set w.n = 0
+
+# Owners of lookup vindexes: wo.id has a lookup_unique, wl.tag a
+# consistent_lookup_unique and wl.grp a consistent_lookup (NULLs not kept).
+insert into wo (id, w_id, qty) values (1, 1, 5), (2, 2, 6), (3, 3, 7)
+update wo set qty = 0 where id = 2
+delete from wo where id = 3
+
+insert into wo (id, w_id, qty) values (1, 1, 5), (2, 2, 6)
+update wo set id = 7 where w_id = 1
+delete from wo where qty = 6
+insert into wo (id, w_id, qty) values (2, 5, 1)
+
+insert into wl (id, tag, grp) values (1, 'a', 1), (2, 'b', 1), (3, 'c', NULL)
+update wl set tag = 'z' where id = 1
+update wl set grp = 2 where id in (1, 3)
+delete from wl where id = 2
+insert into wl (id, tag, grp) values (2, 'b', 3)
+
+insert into wl (id, tag, grp) values (1, 'a', 1)
+!insert into wl (id, tag, grp) values (2, 'a', 1)
+insert into wl (id, tag, grp) values (2, 'b', 1)
+begin
+delete from wl where id = 1
+rollback
+insert into wl (id, tag, grp) values (3, 'c', 4)
+
+insert into wl (id, tag, grp) values (1, 'a', 1), (2, 'b', 2)
+begin
+delete from wl where id = 1
+commit
+insert into wl (id, tag, grp) values (3, 'a', 5)
+
+insert into wo (id, w_id, qty) values (1, 1, 5)
+!insert into wo (id, w_id, qty) values (1, 2, 5)
+%insert into wo (id, w_id, qty) values (1, 2, 5) on duplicate key update qty = 1
+%update wo set id = id + 1

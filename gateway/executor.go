@@ -161,6 +161,19 @@ func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement
 	if res.InsertID != 0 {
 		s.LastInsertID = res.InsertID
 	}
+	if plan.Type == sqlparser.StmtSelect {
+		s.FoundRows = uint64(len(res.Rows))
+		if plan.FoundRows != nil {
+			count, err := plan.FoundRows.Execute(ctx, &cursor{e: e, s: s}, e.sessionBindVars(s, plan.FoundRows, bv))
+			if err != nil {
+				return nil, planLabel(plan), sqlerr.From(err)
+			}
+			if len(count.Rows) == 1 && len(count.Rows[0]) == 1 {
+				n, _ := count.Rows[0][0].ToUint64()
+				s.FoundRows = n
+			}
+		}
+	}
 	return res, planLabel(plan), nil
 }
 
@@ -189,7 +202,7 @@ func (e *Executor) plan(s *Session, stmt sqlparser.Statement, sql string) (*sqlr
 
 // sessionBindVars adds the session values a plan refers to.
 func (e *Executor) sessionBindVars(s *Session, plan *sqlrouter.Plan, bv map[string]*querypb.BindVariable) map[string]*querypb.BindVariable {
-	if !plan.Needs.LastInsertID && !plan.Needs.ConnectionID {
+	if !plan.Needs.Any() {
 		return bv
 	}
 	out := make(map[string]*querypb.BindVariable, len(bv)+2)
@@ -201,6 +214,9 @@ func (e *Executor) sessionBindVars(s *Session, plan *sqlrouter.Plan, bv map[stri
 	}
 	if plan.Needs.ConnectionID {
 		out[sqlrouter.ConnectionIDBindVar] = sqltypes.Uint64BindVariable(uint64(s.ConnectionID))
+	}
+	if plan.Needs.FoundRows {
+		out[sqlrouter.FoundRowsBindVar] = sqltypes.Uint64BindVariable(s.FoundRows)
 	}
 	return out
 }

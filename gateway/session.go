@@ -25,6 +25,9 @@ type Session struct {
 	Autocommit    bool
 	InTransaction bool
 	LastInsertID  uint64
+	// FoundRows is what FOUND_ROWS() answers: the rows the last SELECT
+	// returned, or would have without its LIMIT (SQL_CALC_FOUND_ROWS).
+	FoundRows uint64
 	// NoScatter refuses statements that would run on more than one shard
 	// (SET no_scatter = 1), to find queries missing a vindex predicate.
 	NoScatter bool

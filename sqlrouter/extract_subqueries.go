@@ -82,8 +82,7 @@ func extractSubqueries(st *planState) error {
 		}
 		s := subquery{plan: plan, kind: kind, value: fmt.Sprintf("__sq%d", n), hasValues: fmt.Sprintf("__sq_has_values%d", n)}
 		st.subqueries = append(st.subqueries, s)
-		st.needs.LastInsertID = st.needs.LastInsertID || plan.Needs.LastInsertID
-		st.needs.ConnectionID = st.needs.ConnectionID || plan.Needs.ConnectionID
+		st.needs.add(plan.Needs)
 		c.Replace(subqueryReplacement(kind, cmp, s.value, s.hasValues))
 		st.rewritten = true
 		return true

@@ -240,7 +240,6 @@ func (b applyBuilder) apply(sq *sqlparser.Subquery, kind subqueryKind, scope row
 		return nil, fmt.Errorf("subquery %s: %w", sqlparser.String(sq), err)
 	}
 	a.plan = plan
-	b.needs.LastInsertID = b.needs.LastInsertID || plan.Needs.LastInsertID
-	b.needs.ConnectionID = b.needs.ConnectionID || plan.Needs.ConnectionID
+	b.needs.add(plan.Needs)
 	return a, nil
 }

@@ -59,8 +59,7 @@ func planGateUnion(st *planState, u *sqlparser.Union) error {
 		if err != nil {
 			return err
 		}
-		st.needs.LastInsertID = st.needs.LastInsertID || plan.Needs.LastInsertID
-		st.needs.ConnectionID = st.needs.ConnectionID || plan.Needs.ConnectionID
+		st.needs.add(plan.Needs)
 		g.sides = append(g.sides, plan.Primitive)
 	}
 	for _, o := range u.OrderBy {

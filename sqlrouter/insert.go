@@ -143,8 +143,7 @@ func routeInsertSelect(st *planState, ins *sqlparser.Insert, t *Table, src sqlpa
 	if err != nil {
 		return fmt.Errorf("the SELECT of INSERT ... SELECT: %w", err)
 	}
-	st.needs.LastInsertID = st.needs.LastInsertID || source.Needs.LastInsertID
-	st.needs.ConnectionID = st.needs.ConnectionID || source.Needs.ConnectionID
+	st.needs.add(source.Needs)
 	is := &InsertSelect{source: source.Primitive, keyspace: st.keyspace.Name}
 	switch {
 	case t != nil && t.Keyspace.Sharded && t.Type != "reference":

@@ -64,12 +64,24 @@ type Primitive interface {
 type Needs struct {
 	LastInsertID bool
 	ConnectionID bool
+	FoundRows    bool
 }
+
+// add records what another plan (a subquery's, a join side's) needs too.
+func (n *Needs) add(o Needs) {
+	n.LastInsertID = n.LastInsertID || o.LastInsertID
+	n.ConnectionID = n.ConnectionID || o.ConnectionID
+	n.FoundRows = n.FoundRows || o.FoundRows
+}
+
+// Any reports whether the plan needs a session value.
+func (n Needs) Any() bool { return n.LastInsertID || n.ConnectionID || n.FoundRows }
 
 // Bind variable names under which the gate supplies session values.
 const (
 	LastInsertIDBindVar = "__sg_last_insert_id"
 	ConnectionIDBindVar = "__sg_connection_id"
+	FoundRowsBindVar    = "__sg_found_rows"
 )
 
 // Plan is a planned statement.
@@ -81,6 +93,10 @@ type Plan struct {
 	Needs     Needs
 	// ParamCount is the number of '?' placeholders (prepared statements).
 	ParamCount int
+	// FoundRows, for a SELECT SQL_CALC_FOUND_ROWS, counts the rows the
+	// statement would return without its LIMIT (what FOUND_ROWS() answers
+	// next).
+	FoundRows *Plan
 }
 
 // Execute runs the plan.

@@ -989,7 +989,7 @@ func (p *gatePlanner) buildGroup(gi int, g *fetchGroup) (*gateGroup, error) {
 			return nil, err
 		}
 		fg.read = plan.Primitive
-		p.addNeeds(plan.Needs)
+		p.st.needs.add(plan.Needs)
 	} else {
 		read := &sqlparser.Select{From: []sqlparser.TableExpr{sqlparser.CloneTableExpr(g.from)}, SelectExprs: &sqlparser.SelectExprs{}}
 		for _, s := range g.slots {
@@ -1015,7 +1015,7 @@ func (p *gatePlanner) buildGroup(gi int, g *fetchGroup) (*gateGroup, error) {
 			return nil, err
 		}
 		fg.read = plan.Primitive
-		p.addNeeds(plan.Needs)
+		p.st.needs.add(plan.Needs)
 	}
 	var err error
 	if g.keyLeft != nil {
@@ -1035,11 +1035,6 @@ func (p *gatePlanner) buildGroup(gi int, g *fetchGroup) (*gateGroup, error) {
 		}
 	}
 	return fg, nil
-}
-
-func (p *gatePlanner) addNeeds(n Needs) {
-	p.st.needs.LastInsertID = p.st.needs.LastInsertID || n.LastInsertID
-	p.st.needs.ConnectionID = p.st.needs.ConnectionID || n.ConnectionID
 }
 
 func cloneExprs(in []sqlparser.Expr) []sqlparser.Expr {

@@ -235,8 +235,6 @@ func mergeBlocker(sel *sqlparser.Select) string {
 	switch {
 	case sel.GroupBy != nil && sel.GroupBy.WithRollup:
 		return "GROUP BY ... WITH ROLLUP"
-	case sel.SQLCalcFoundRows:
-		return "SQL_CALC_FOUND_ROWS"
 	case len(sel.Windows) > 0 || containsWindowFunc(sel):
 		return "window functions"
 	}

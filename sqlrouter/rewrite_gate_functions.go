@@ -7,8 +7,8 @@ import (
 )
 
 // rewriteGateFunctions replaces what only the gate can answer: a shard's
-// connection is pooled and shared, so LAST_INSERT_ID() and CONNECTION_ID()
-// must be the client session's values, and @@version / @@version_comment
+// connection is pooled and shared, so LAST_INSERT_ID(), CONNECTION_ID()
+// and FOUND_ROWS() must be the client session's values, and @@version / @@version_comment
 // describe the gate. Values become bind variables or literals; a select
 // column keeps its original name as its alias, as MySQL would name it.
 func rewriteGateFunctions(st *planState) error {
@@ -20,12 +20,18 @@ func rewriteGateFunctions(st *planState) error {
 				return true
 			}
 			switch n.Name.Lowered() {
+			// Each takes the type MariaDB gives the function, which a
+			// bare literal would not have (5 is an INT): COALESCE with
+			// the type's largest value widens it, and is the value.
 			case "last_insert_id":
-				repl = sqlparser.NewArgument(LastInsertIDBindVar)
+				repl = typedAs(castTo(sqlparser.NewArgument(LastInsertIDBindVar), "unsigned"), "18446744073709551615") // BIGINT UNSIGNED
 				st.needs.LastInsertID = true
 			case "connection_id":
-				repl = sqlparser.NewArgument(ConnectionIDBindVar)
+				repl = castTo(sqlparser.NewArgument(ConnectionIDBindVar), "unsigned") // INT UNSIGNED
 				st.needs.ConnectionID = true
+			case "found_rows":
+				repl = typedAs(sqlparser.NewArgument(FoundRowsBindVar), "9223372036854775807") // BIGINT
+				st.needs.FoundRows = true
 			}
 		case *sqlparser.Variable:
 			if n.Scope != sqlparser.SessionScope && n.Scope != sqlparser.GlobalScope && n.Scope != sqlparser.NoScope {
@@ -49,4 +55,14 @@ func rewriteGateFunctions(st *planState) error {
 		keepColumnNames(sel, st.ctx.SQL)
 	}
 	return nil
+}
+
+// typedAs is COALESCE(e, widest), whose type is wide enough for widest.
+func typedAs(e sqlparser.Expr, widest string) sqlparser.Expr {
+	return &sqlparser.FuncExpr{Name: sqlparser.NewIdentifierCI("coalesce"), Exprs: []sqlparser.Expr{e, sqlparser.NewIntLiteral(widest)}}
+}
+
+// castTo is CAST(e AS typ).
+func castTo(e sqlparser.Expr, typ string) sqlparser.Expr {
+	return &sqlparser.CastExpr{Expr: e, Type: &sqlparser.ConvertType{Type: typ}}
 }

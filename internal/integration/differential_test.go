@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -114,7 +115,7 @@ func TestDifferential(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	gate := openDB(t, c.GateDSN("ks"))
 
-	ref := startReference(t, base+2500)
+	ref := startReference(t, freePort(t))
 	for _, stmt := range strings.Split(diffSchema, ";") {
 		if strings.TrimSpace(stmt) != "" {
 			if _, err := ref.Exec(stmt); err != nil {
@@ -131,9 +132,13 @@ func TestDifferential(t *testing.T) {
 	}
 
 	queries := readQueries(t, "testdata/differential.sql")
+	// Queries run on one connection of each, so that a line of several
+	// statements (separated by " ;; ") shares a session: the answer to
+	// the last one is compared.
+	refQ, gateQ := singleConn(t, ref), singleConn(t, gate)
 	for _, q := range queries {
 		if refused, ok := strings.CutPrefix(q, "%"); ok {
-			_, err := gate.Exec(strings.TrimSpace(refused))
+			_, err := gateQ.ExecContext(ctx, strings.TrimSpace(refused))
 			var me *mysql.MySQLError
 			if !errors.As(err, &me) || me.Number != 1235 {
 				t.Errorf("%s\n gate: %v, want it refused with error 1235", refused, err)
@@ -141,19 +146,29 @@ func TestDifferential(t *testing.T) {
 			continue
 		}
 		fold := strings.HasPrefix(q, "~")
-		q = strings.TrimSpace(strings.TrimPrefix(q, "~"))
+		line := strings.TrimSpace(strings.TrimPrefix(q, "~"))
+		stmts := strings.Split(line, " ;; ")
+		for _, first := range stmts[:len(stmts)-1] {
+			for _, conn := range []*sql.Conn{refQ, gateQ} {
+				rows, err := conn.QueryContext(ctx, first)
+				if err != nil {
+					t.Fatalf("%s: %v", first, err)
+				}
+				rows.Close()
+			}
+		}
+		q = stmts[len(stmts)-1]
 		ordered := hasTopLevelOrderBy(t, q)
-		want := resultOf(t, ref, q, ordered, fold)
-		got := resultOf(t, gate, q, ordered, fold)
+		want := resultOf(t, refQ, q, ordered, fold)
+		got := resultOf(t, gateQ, q, ordered, fold)
 		if got != want {
-			t.Errorf("%s\n gate:      %s\n reference: %s", q, clip(got), clip(want))
+			t.Errorf("%s\n gate:      %s\n reference: %s", line, clip(got), clip(want))
 		}
 	}
 	t.Logf("%d queries compared", len(queries))
 
 	scenarios := readScenarios(t, "testdata/writes.sql")
-	refConn := singleConn(t, ref)
-	gateConn := singleConn(t, gate)
+	refConn, gateConn := refQ, gateQ
 	for i, sc := range scenarios {
 		for _, conn := range []*sql.Conn{refConn, gateConn} {
 			for _, reset := range []string{"delete from wo", "delete from w", "delete from wl"} {
@@ -188,7 +203,7 @@ func TestDifferential(t *testing.T) {
 		}
 		checkLookups(t, gateConn, fmt.Sprintf("scenario %d", i+1))
 	}
-	checkLookups(t, singleConn(t, gate), "after the scenarios")
+	checkLookups(t, gateConn, "after the scenarios")
 	t.Logf("%d write scenarios compared", len(scenarios))
 }
 
@@ -225,6 +240,18 @@ func readScenarios(t *testing.T, path string) [][]string {
 		}
 	}
 	return out
+}
+
+// freePort returns a port nothing listens on now (another test process
+// may still take it before we do, which the start reports).
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startReference runs the plain MariaDB the cluster is compared with.

@@ -269,3 +269,13 @@ select id, code from item where customer_id in (1, 2, 3) order by id
 select * from orders where id = 512
 select o.id, c.name from orders o join customer c on c.id = o.customer_id where o.id = 600
 select n.id, c.id from note n join customer c on c.id = n.customer_id where n.id = 12
+
+# FOUND_ROWS(): the rows the last SELECT returned, or would have without
+# its LIMIT with SQL_CALC_FOUND_ROWS.
+select sql_calc_found_rows id from customer where balance > 0 order by id limit 5 ;; select found_rows()
+select sql_calc_found_rows country, count(*) from customer group by country order by country limit 2 ;; select found_rows()
+select sql_calc_found_rows c.id from customer c join note n on n.customer_id = c.id order by c.id, n.id limit 3 ;; select found_rows()
+select sql_calc_found_rows distinct status from orders limit 1 ;; select found_rows()
+select id from customer where id < 10 ;; select found_rows()
+select * from customer where id = 3 ;; select found_rows() + 1
+select last_insert_id(), found_rows()

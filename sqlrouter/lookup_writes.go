@@ -148,9 +148,9 @@ type OwnedDML struct {
 	dml *Route
 	// table is the owner table, primaryColumn its primary vindex column.
 	table, primaryColumn string
-	read    Primitive // primary vindex column, then the owned columns
-	primary vindex.Vindex
-	owned   []*ColumnVindex
+	read                 Primitive // primary vindex column, then the owned columns
+	primary              vindex.Vindex
+	owned                []*ColumnVindex
 	// newValues gives, for an UPDATE, the value each owned column is set
 	// to (nil: unchanged).
 	newValues []sqlparser.Expr

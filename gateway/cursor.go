@@ -22,6 +22,9 @@ import (
 type cursor struct {
 	e *Executor
 	s *Session
+	// held is the size of the rows this statement's reads returned so far:
+	// a statement the gate evaluates itself (a join) holds them all.
+	held int64
 }
 
 func (c *cursor) Shards(keyspace string) ([]sqlrouter.Shard, error) {
@@ -68,24 +71,23 @@ func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []s
 }
 
 // checkResultSize enforces the gate's memory bound on the rows it holds
-// for one statement.
+// for one statement, over all of the statement's reads.
 func (c *cursor) checkResultSize(results []*sqltypes.Result) error {
 	limit := c.e.maxResultBytes
 	if limit <= 0 {
 		return nil
 	}
-	var size int64
 	for _, r := range results {
 		if r == nil {
 			continue
 		}
 		for _, row := range r.Rows {
 			for _, v := range row {
-				size += int64(v.Len()) + 16 // a value's bytes and its header
+				c.held += int64(v.Len()) + 16 // a value's bytes and its header
 			}
 		}
 	}
-	if size > limit {
+	if c.held > limit {
 		return sqlerr.New(1038, "HY001", "the shards' results for this statement need more than %d bytes of gate memory (--max-result-bytes): add a LIMIT or a narrower WHERE, or raise the limit", limit)
 	}
 	return nil

@@ -46,7 +46,8 @@ const diffVSchema = `{
     "item":     {"column_vindexes": [{"column": "code", "name": "xx"}, {"column": "customer_id", "name": "item_cust"}]},
     "w":        {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "wo":       {"column_vindexes": [{"column": "w_id", "name": "hash"}, {"column": "id", "name": "wo_id"}]},
-    "wl":       {"column_vindexes": [{"column": "id", "name": "hash"}, {"column": "tag", "name": "wl_tag"}, {"column": "grp", "name": "wl_grp"}]}
+    "wl":       {"column_vindexes": [{"column": "id", "name": "hash"}, {"column": "tag", "name": "wl_tag"}, {"column": "grp", "name": "wl_grp"}]},
+    "ws":       {"column_vindexes": [{"column": "id", "name": "hash"}], "auto_increment": {"column": "id", "sequence": "lk.ws_seq"}}
   }
 }`
 
@@ -59,9 +60,11 @@ CREATE TABLE orders_id (id BIGINT PRIMARY KEY, keyspace_id VARBINARY(64) NOT NUL
 CREATE TABLE wo_id (id BIGINT PRIMARY KEY, keyspace_id VARBINARY(64) NOT NULL);
 CREATE TABLE wl_tag (tag VARCHAR(32) PRIMARY KEY, keyspace_id VARBINARY(64) NOT NULL);
 CREATE TABLE wl_grp (grp INT, keyspace_id VARBINARY(64), PRIMARY KEY (grp, keyspace_id));
+CREATE TABLE ws_seq (id INT PRIMARY KEY, next_id BIGINT NOT NULL, cache BIGINT NOT NULL);
+INSERT INTO ws_seq (id, next_id, cache) VALUES (0, 1, 1000);
 `
 
-const lookupVSchema = `{"tables": {"note_id": {}, "item_cust": {}, "orders_id": {}, "wo_id": {}, "wl_tag": {}, "wl_grp": {}}}`
+const lookupVSchema = `{"tables": {"note_id": {}, "item_cust": {}, "orders_id": {}, "wo_id": {}, "wl_tag": {}, "wl_grp": {}, "ws_seq": {"type": "sequence"}}}`
 
 const diffSchema = `
 CREATE TABLE customer (
@@ -84,6 +87,7 @@ CREATE TABLE item (
 CREATE TABLE w (id BIGINT PRIMARY KEY, name VARCHAR(32), n INT) DEFAULT CHARSET=utf8mb4;
 CREATE TABLE wo (id BIGINT NOT NULL, w_id BIGINT NOT NULL, qty INT, PRIMARY KEY (w_id, id), UNIQUE KEY (id)) DEFAULT CHARSET=utf8mb4;
 CREATE TABLE wl (id BIGINT PRIMARY KEY, tag VARCHAR(32), grp INT, UNIQUE KEY (tag)) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE ws (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(32)) DEFAULT CHARSET=utf8mb4;
 `
 
 // TestDifferential loads the same data into one plain MariaDB and into a
@@ -171,7 +175,7 @@ func TestDifferential(t *testing.T) {
 	refConn, gateConn := refQ, gateQ
 	for i, sc := range scenarios {
 		for _, conn := range []*sql.Conn{refConn, gateConn} {
-			for _, reset := range []string{"delete from wo", "delete from w", "delete from wl"} {
+			for _, reset := range []string{"delete from wo", "delete from w", "delete from wl", "delete from ws"} {
 				if _, err := conn.ExecContext(ctx, reset); err != nil {
 					t.Fatalf("scenario %d: %s: %v", i+1, reset, err)
 				}
@@ -194,7 +198,7 @@ func TestDifferential(t *testing.T) {
 				t.Fatalf("scenario %d: %s\n reference error: %v\n gate error: %v\n (expected an error: %v)", i+1, stmt, refErr, gateErr, wantErr)
 			}
 		}
-		for _, q := range []string{"select * from w order by id", "select * from wo order by w_id, id", "select * from wl order by id"} {
+		for _, q := range []string{"select * from w order by id", "select * from wo order by w_id, id", "select * from wl order by id", "select * from ws order by id"} {
 			want := resultOf(t, refConn, q, true, false)
 			got := resultOf(t, gateConn, q, true, false)
 			if got != want {

@@ -210,3 +210,15 @@ insert into wo (id, w_id, qty) values (1, 1, 5)
 !insert into wo (id, w_id, qty) values (1, 2, 5)
 %insert into wo (id, w_id, qty) values (1, 2, 5) on duplicate key update qty = 1
 %update wo set id = id + 1
+
+# Sequences number a sharded table's rows as AUTO_INCREMENT numbers the
+# reference's (ws.id comes from sequence lk.ws_seq).
+insert into ws (name) values ('a'), ('b'), ('c')
+insert into ws (id, name) values (null, 'd')
+insert into ws (name) values ('e')
+
+insert into ws (name) values ('f')
+begin
+insert into ws (name) values ('g'), ('h')
+commit
+insert into ws (id, name) values (1000, 'explicit')

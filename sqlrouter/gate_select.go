@@ -113,7 +113,7 @@ func (g *GateSelect) Execute(ctx context.Context, vc VCursor, bv map[string]*que
 	if err != nil {
 		return nil, err
 	}
-	if len(outFields) == 0 && len(rows) == 0 && !g.aggregating {
+	if len(outFields) == 0 && len(rows) == 0 {
 		return &sqltypes.Result{}, nil // a dry run answers no columns
 	}
 	if len(outFields) != g.width {

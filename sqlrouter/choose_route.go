@@ -1,7 +1,6 @@
 package sqlrouter
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 
@@ -139,10 +138,7 @@ func routeSelect(st *planState, route *Route, sel *sqlparser.Select) error {
 	}
 	if err := checkColocated(st, sel); err != nil {
 		// The shards cannot answer it whole: the gate joins their rows.
-		if gerr := planGate(st, sel); gerr != nil {
-			return fmt.Errorf("%w (%v)", gerr, err)
-		}
-		return nil
+		return planGate(st, sel)
 	}
 	route.Opcode = AnyShard // only reference tables: any shard has them all
 	var where *sqlparser.Where

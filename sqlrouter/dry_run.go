@@ -51,6 +51,13 @@ func (d *DryRun) ExecuteShards(_ context.Context, keyspace string, queries []Sha
 	return out, nil
 }
 
+// StreamExecuteShards implements VCursor: it records the queries and
+// streams nothing.
+func (d *DryRun) StreamExecuteShards(ctx context.Context, keyspace string, queries []ShardQuery, _ func(*sqltypes.Result) error) error {
+	_, err := d.ExecuteShards(ctx, keyspace, queries, false)
+	return err
+}
+
 // ExecuteStatement implements VCursor: it records the statement (its
 // placeholders unsubstituted) and answers no rows.
 func (d *DryRun) ExecuteStatement(_ context.Context, keyspace, sql string, _ map[string]*querypb.BindVariable, _ bool) (*sqltypes.Result, error) {

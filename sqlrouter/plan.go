@@ -34,6 +34,10 @@ type VCursor interface {
 	// statements that change data, which the session may wrap in a
 	// transaction when they span shards.
 	ExecuteShards(ctx context.Context, keyspace string, queries []ShardQuery, write bool) ([]*sqltypes.Result, error)
+	// StreamExecuteShards runs reads and hands their rows to callback as
+	// the shards send them: the fields once, then batches of rows from any
+	// shard, one call at a time.
+	StreamExecuteShards(ctx context.Context, keyspace string, queries []ShardQuery, callback func(*sqltypes.Result) error) error
 	// NextSequenceValues reserves count consecutive ids from the sequence
 	// table keyspace.table and returns the first.
 	NextSequenceValues(ctx context.Context, keyspace, table string, count int64) (int64, error)

@@ -36,6 +36,10 @@ func (f *fourShards) Atomically(_ context.Context, fn func() error) error { retu
 
 func (f *fourShards) InTransaction() bool { return false }
 
+func (f *fourShards) StreamExecuteShards(context.Context, string, []ShardQuery, func(*sqltypes.Result) error) error {
+	return nil
+}
+
 func newFourShards(b *testing.B) *fourShards {
 	names, _ := vindex.EvenShards(4)
 	f := &fourShards{}

@@ -97,6 +97,20 @@ func (r *Route) sql(bv map[string]*querypb.BindVariable) (string, error) {
 
 // Execute implements Primitive.
 func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	queries, err := r.shardQueries(ctx, vc, bv)
+	if err != nil {
+		return nil, err
+	}
+	results, err := vc.ExecuteShards(ctx, r.Keyspace, queries, r.Write)
+	if err != nil {
+		return nil, err
+	}
+	return combine(results), nil
+}
+
+// shardQueries resolves the shards the route runs on and the statement
+// each gets.
+func (r *Route) shardQueries(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) ([]ShardQuery, error) {
 	shards, err := vc.Shards(r.Keyspace)
 	if err != nil {
 		return nil, err
@@ -114,11 +128,7 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 		return nil, sqlerr.Unsupported("%s in a statement that spans %d shards of keyspace %s (route it to one shard with an equality on the primary vindex column)",
 			r.mergeBlocker, len(targets), r.Keyspace)
 	}
-	results, err := r.executeOn(ctx, vc, targets, bv)
-	if err != nil {
-		return nil, err
-	}
-	return combine(results), nil
+	return r.queriesOn(ctx, vc, targets, bv)
 }
 
 // inListBindVar carries an IN route's values to each shard.
@@ -144,8 +154,18 @@ func (r *Route) pruneIn(stmt sqlparser.Statement) {
 // executeOn runs the route's statement on the named shards and returns
 // their results in the same order.
 func (r *Route) executeOn(ctx context.Context, vc VCursor, targets []string, bv map[string]*querypb.BindVariable) ([]*sqltypes.Result, error) {
+	queries, err := r.queriesOn(ctx, vc, targets, bv)
+	if err != nil {
+		return nil, err
+	}
+	return vc.ExecuteShards(ctx, r.Keyspace, queries, r.Write)
+}
+
+// queriesOn builds the statement each of the named shards runs: with an
+// IN route, the list holds only the values that map to the shard.
+func (r *Route) queriesOn(ctx context.Context, vc VCursor, targets []string, bv map[string]*querypb.BindVariable) ([]ShardQuery, error) {
 	if r.inList != "" {
-		return r.executeInPruned(ctx, vc, targets, bv)
+		return r.inPrunedQueries(ctx, vc, targets, bv)
 	}
 	sql, err := r.sql(bv)
 	if err != nil {
@@ -155,12 +175,12 @@ func (r *Route) executeOn(ctx context.Context, vc VCursor, targets []string, bv 
 	for i, t := range targets {
 		queries[i] = ShardQuery{Shard: t, SQL: sql}
 	}
-	return vc.ExecuteShards(ctx, r.Keyspace, queries, r.Write)
+	return queries, nil
 }
 
-// executeInPruned sends each target shard the statement with the IN list
+// inPrunedQueries gives each target shard the statement with the IN list
 // bound to the values that map to that shard.
-func (r *Route) executeInPruned(ctx context.Context, vc VCursor, targets []string, bv map[string]*querypb.BindVariable) ([]*sqltypes.Result, error) {
+func (r *Route) inPrunedQueries(ctx context.Context, vc VCursor, targets []string, bv map[string]*querypb.BindVariable) ([]ShardQuery, error) {
 	shards, err := vc.Shards(r.Keyspace)
 	if err != nil {
 		return nil, err
@@ -192,7 +212,7 @@ func (r *Route) executeInPruned(ctx context.Context, vc VCursor, targets []strin
 		}
 		queries[i] = ShardQuery{Shard: t, SQL: sql}
 	}
-	return vc.ExecuteShards(ctx, r.Keyspace, queries, r.Write)
+	return queries, nil
 }
 
 // targets resolves the shard names the route runs on.

@@ -26,6 +26,15 @@ func (s *Subqueries) Describe() string {
 
 // Execute implements Primitive.
 func (s *Subqueries) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	all, err := s.bind(ctx, vc, bv)
+	if err != nil {
+		return nil, err
+	}
+	return s.outer.Execute(ctx, vc, all)
+}
+
+// bind runs the subqueries and returns bv with their answers.
+func (s *Subqueries) bind(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (map[string]*querypb.BindVariable, error) {
 	all := make(map[string]*querypb.BindVariable, len(bv)+2*len(s.subqueries))
 	for k, v := range bv {
 		all[k] = v
@@ -39,5 +48,5 @@ func (s *Subqueries) Execute(ctx context.Context, vc VCursor, bv map[string]*que
 			return nil, err
 		}
 	}
-	return s.outer.Execute(ctx, vc, all)
+	return all, nil
 }

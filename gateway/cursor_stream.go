@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"vitess.io/vitess/go/sqltypes"
+	vquerypb "vitess.io/vitess/go/vt/proto/query"
 
 	"github.com/shardgate/shardgate/internal/queryconv"
 	"github.com/shardgate/shardgate/internal/sqlerr"
@@ -114,6 +115,9 @@ func (c *cursor) streamShard(ctx context.Context, keyspace string, q sqlrouter.S
 	if err != nil {
 		return tabletError(tc, err)
 	}
+	// The first message has the fields; the rows that follow are read
+	// against them.
+	var fields []*vquerypb.Field
 	for {
 		resp, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -122,8 +126,12 @@ func (c *cursor) streamShard(ctx context.Context, keyspace string, q sqlrouter.S
 		if err != nil {
 			return tabletError(tc, err)
 		}
-		res, err := queryconv.ResultFromProto(resp.Result)
-		if err != nil {
+		res := &sqltypes.Result{}
+		if len(resp.Result.GetFields()) > 0 {
+			fields = queryconv.FieldsFromProto(resp.Result.Fields)
+			res.Fields = fields
+		}
+		if res.Rows, err = queryconv.RowsFromProto(fields, resp.Result.GetRows()); err != nil {
 			return sqlerr.Internal("%s: %v", tc.where(), err)
 		}
 		if !send(res) {

@@ -39,6 +39,24 @@ type Executor struct {
 
 // Execute parses and runs one statement. bindVars may be nil.
 func (e *Executor) Execute(ctx context.Context, s *Session, sql string, bindVars map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	return e.execute(ctx, s, sql, bindVars, nil)
+}
+
+// StreamExecute runs one statement and hands its result to callback. In
+// OLAP sessions (SET workload = 'olap') a read with nothing to combine
+// at the gate streams: the fields, then batches of rows as the shards send
+// them, with no bound on its size; any other result comes in one call.
+func (e *Executor) StreamExecute(ctx context.Context, s *Session, sql string, bindVars map[string]*querypb.BindVariable, callback func(*sqltypes.Result) error) error {
+	res, err := e.execute(ctx, s, sql, bindVars, callback)
+	if err != nil || res == nil {
+		return err
+	}
+	return callback(res)
+}
+
+// execute runs one statement; with stream set it may stream the result
+// to it and return none.
+func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars map[string]*querypb.BindVariable, stream func(*sqltypes.Result) error) (*sqltypes.Result, error) {
 	start := time.Now()
 	stmt, err := e.parser.Parse(sql)
 	if err != nil {
@@ -52,7 +70,7 @@ func (e *Executor) Execute(ctx context.Context, s *Session, sql string, bindVars
 			return nil, err
 		}
 	}
-	res, kind, err := e.run(ctx, s, stmt, sql, bindVars, plan)
+	res, kind, err := e.run(ctx, s, stmt, sql, bindVars, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
 	return res, err
 }
@@ -81,7 +99,7 @@ func (e *Executor) cachedPlan(s *Session, stmt sqlparser.Statement, sql string) 
 
 // run executes a parsed statement; plan, when not nil, was made earlier for
 // it (a prepared statement). It returns the metric label of what ran.
-func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement, sql string, bv map[string]*querypb.BindVariable, plan *sqlrouter.Plan) (*sqltypes.Result, string, error) {
+func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement, sql string, bv map[string]*querypb.BindVariable, plan *sqlrouter.Plan, stream func(*sqltypes.Result) error) (*sqltypes.Result, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
 	defer cancel()
 	switch stmt := stmt.(type) {
@@ -150,6 +168,18 @@ func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement
 		s.InTransaction = true
 	}
 	bv = e.sessionBindVars(s, plan, bv)
+	if stream != nil && s.Workload == workloadOLAP && !s.InTransaction && plan.Streams() {
+		var rows uint64
+		err := plan.StreamExecute(ctx, &cursor{e: e, s: s}, bv, func(r *sqltypes.Result) error {
+			rows += uint64(len(r.Rows))
+			return stream(r)
+		})
+		if err != nil {
+			return nil, planLabel(plan), sqlerr.From(err)
+		}
+		s.FoundRows = rows
+		return nil, planLabel(plan), nil
+	}
 	res, err := plan.Execute(ctx, &cursor{e: e, s: s}, bv)
 	if _, ddl := stmt.(sqlparser.DDLStatement); ddl {
 		// Even a failed DDL may have changed some shards.

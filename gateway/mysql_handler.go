@@ -68,11 +68,10 @@ func truncate(s string, n int) string {
 
 func (h *mysqlHandler) ComQuery(c *mysql.Conn, query string, callback func(*sqltypes.Result) error) (err error) {
 	defer h.guard(c, query, &err)
-	res, err := h.executor.Execute(context.Background(), session(c), query, nil)
-	if err != nil {
+	if err := h.executor.StreamExecute(context.Background(), session(c), query, nil, callback); err != nil {
 		return sqlerr.From(err)
 	}
-	return callback(res)
+	return nil
 }
 
 func (h *mysqlHandler) ComPrepare(c *mysql.Conn, query string) (fields []*querypb.Field, params uint16, err error) {
@@ -98,11 +97,10 @@ func (h *mysqlHandler) ComPrepare(c *mysql.Conn, query string) (fields []*queryp
 
 func (h *mysqlHandler) ComStmtExecute(c *mysql.Conn, prepare *mysql.PrepareData, callback func(*sqltypes.Result) error) (err error) {
 	defer h.guard(c, prepare.PrepareStmt, &err)
-	res, err := h.executor.ExecutePrepared(context.Background(), session(c), prepare.StatementID, prepare.BindVars)
-	if err != nil {
+	if err := h.executor.StreamExecutePrepared(context.Background(), session(c), prepare.StatementID, prepare.BindVars, callback); err != nil {
 		return sqlerr.From(err)
 	}
-	return callback(res)
+	return nil
 }
 
 func (h *mysqlHandler) ComResetConnection(c *mysql.Conn) {

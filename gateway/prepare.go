@@ -98,6 +98,20 @@ func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Pla
 // is reused unless the session's keyspace or the vschema changed since it
 // was made.
 func (e *Executor) ExecutePrepared(ctx context.Context, s *Session, id uint32, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	return e.executePrepared(ctx, s, id, bv, nil)
+}
+
+// StreamExecutePrepared is ExecutePrepared handing its result to callback,
+// streamed as StreamExecute streams.
+func (e *Executor) StreamExecutePrepared(ctx context.Context, s *Session, id uint32, bv map[string]*querypb.BindVariable, callback func(*sqltypes.Result) error) error {
+	res, err := e.executePrepared(ctx, s, id, bv, callback)
+	if err != nil || res == nil {
+		return err
+	}
+	return callback(res)
+}
+
+func (e *Executor) executePrepared(ctx context.Context, s *Session, id uint32, bv map[string]*querypb.BindVariable, stream func(*sqltypes.Result) error) (*sqltypes.Result, error) {
 	start := time.Now()
 	ps, ok := s.prepared[id]
 	if !ok {
@@ -112,7 +126,7 @@ func (e *Executor) ExecutePrepared(ctx context.Context, s *Session, id uint32, b
 	if s.Shard != "" {
 		plan = nil // a targeted session sends statements as they are
 	}
-	res, kind, err := e.run(ctx, s, ps.stmt, ps.sql, bv, plan)
+	res, kind, err := e.run(ctx, s, ps.stmt, ps.sql, bv, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
 	return res, err
 }

@@ -28,6 +28,10 @@ type Session struct {
 	// FoundRows is what FOUND_ROWS() answers: the rows the last SELECT
 	// returned, or would have without its LIMIT (SQL_CALC_FOUND_ROWS).
 	FoundRows uint64
+	// Workload is "oltp" (the default) or "olap" (SET workload = 'olap'):
+	// an OLAP session's reads stream, unbounded, when nothing is combined
+	// at the gate.
+	Workload string
 	// NoScatter refuses statements that would run on more than one shard
 	// (SET no_scatter = 1), to find queries missing a vindex predicate.
 	NoScatter bool
@@ -72,6 +76,7 @@ func NewSession(connectionID uint32, user string) *Session {
 		User:         user,
 		TabletType:   topopb.TabletType_PRIMARY,
 		Autocommit:   true,
+		Workload:     workloadOLTP,
 		prepared:     map[uint32]*preparedStatement{},
 	}
 }
@@ -114,6 +119,12 @@ func (s *Session) takeShards() []*shardSession {
 	s.InTransaction = false
 	return out
 }
+
+// Workloads, as Vitess names them.
+const (
+	workloadOLTP = "oltp"
+	workloadOLAP = "olap"
+)
 
 // setting is one session variable passed on to the shards.
 type setting struct {

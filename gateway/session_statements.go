@@ -104,6 +104,17 @@ func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*s
 				return nil, sqlerr.New(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'tx_isolation' can't be set to the value of '%s'", value)
 			}
 			s.TxIsolation = level
+		case "workload":
+			w := strings.Trim(value, "'\"`")
+			switch w {
+			case workloadOLTP, workloadOLAP, "dba":
+			default:
+				return nil, sqlerr.New(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'workload' can't be set to the value of '%s' (oltp, olap or dba)", value)
+			}
+			if w == "dba" {
+				w = workloadOLTP
+			}
+			s.Workload = w
 		case "no_scatter":
 			on, ok := boolSetting(value)
 			if !ok {

@@ -45,8 +45,11 @@ func TestTwoPhaseCommit(t *testing.T) {
 	t.Run("TwoPCCommitsEveryShard", tc.testCommit)
 	t.Run("TwoPCRollback", tc.testRollback)
 	t.Run("FailedShardCommit", tc.testFailedShard)
-	t.Run("GateDiesAfterPrepare", func(t *testing.T) { tc.testCrash(t, "after-prepare") })
-	t.Run("GateDiesAfterDecision", func(t *testing.T) { tc.testCrash(t, "after-decision") })
+	// The gate comes back under its own name and takes over at once.
+	t.Run("GateDiesAfterPrepare", func(t *testing.T) { tc.testCrash(t, "after-prepare", false) })
+	// Another gate (another name) recovers once the dead gate's
+	// registration has expired.
+	t.Run("GateDiesAfterDecision", func(t *testing.T) { tc.testCrash(t, "after-decision", true) })
 }
 
 // session is one client connection to the gate in keyspace ks.
@@ -336,11 +339,13 @@ func (tc *twoPCCluster) testFailedShard(t *testing.T) {
 }
 
 // testCrash runs a twopc transaction on every shard through a gate that
-// kills itself at point, then restarts the gate normally and checks that
-// its recovery finished the transaction as the record says.
-func (tc *twoPCCluster) testCrash(t *testing.T, point string) {
+// kills itself at point, then starts a gate again (under another name when
+// otherGate) and checks that its recovery finished the transaction as the
+// record says.
+func (tc *twoPCCluster) testCrash(t *testing.T, point string, otherGate bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	before := tc.gateIDs(t)
 	if err := tc.c.RestartGate(ctx, "--twopc-crash-point="+point); err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +366,17 @@ func (tc *twoPCCluster) testCrash(t *testing.T, point string) {
 		t.Fatal("the gate exited cleanly, want it killed")
 	}
 
-	// The gate is gone: the record and the prepared branches remain.
+	// The gate is gone: its registration lasts until its lease expires,
+	// and the record and the prepared branches remain.
+	var dead []string
+	for id := range tc.gateIDs(t) {
+		if !before[id] {
+			dead = append(dead, id)
+		}
+	}
+	if len(dead) != 1 {
+		t.Fatalf("gates registered since the crashing gate started: %v, want it alone, still registered until its lease expires", dead)
+	}
 	recs := tc.records(t)
 	wantState := topopb.TransactionRecord_PREPARE
 	if point == "after-decision" {
@@ -380,7 +395,12 @@ func (tc *twoPCCluster) testCrash(t *testing.T, point string) {
 	tc.checkPreparedRowsLocked(t, ids[0])
 
 	// A new gate process finishes the transaction by the record.
-	if err := tc.c.RestartGate(ctx); err != nil {
+	var args []string
+	if otherGate {
+		tc.waitNoGateRegistered(t)
+		args = append(args, "--gate-name=another-gate")
+	}
+	if err := tc.c.RestartGate(ctx, args...); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Minute)
@@ -399,6 +419,39 @@ func (tc *twoPCCluster) testCrash(t *testing.T, point string) {
 	}
 	if got := tc.gateMetric(t, `shardgate_twopc_recovered_total{decision="`+decision+`"}`); got != 1 {
 		t.Fatalf("the restarted gate's shardgate_twopc_recovered_total{decision=%q} = %v, want 1", decision, got)
+	}
+}
+
+func (tc *twoPCCluster) gateIDs(t *testing.T) map[string]bool {
+	t.Helper()
+	gates, err := tc.c.Topo().ListGates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, g := range gates {
+		ids[g.Id] = true
+	}
+	return ids
+}
+
+// waitNoGateRegistered waits for the registration of a gate that was
+// killed to expire with its lease.
+func (tc *twoPCCluster) waitNoGateRegistered(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		gates, err := tc.c.Topo().ListGates(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(gates) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dead gate is still registered after a minute: %v", gates)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 

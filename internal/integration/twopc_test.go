@@ -47,6 +47,7 @@ func TestTwoPhaseCommit(t *testing.T) {
 	t.Run("FailedShardCommit", tc.testFailedShard)
 	// The gate comes back under its own name and takes over at once.
 	t.Run("GateDiesAfterPrepare", func(t *testing.T) { tc.testCrash(t, "after-prepare", false) })
+	t.Run("OperatorResolvesByHand", tc.testOperatorResolves)
 	// Another gate (another name) recovers once the dead gate's
 	// registration has expired.
 	t.Run("GateDiesAfterDecision", func(t *testing.T) { tc.testCrash(t, "after-decision", true) })
@@ -345,15 +346,77 @@ func (tc *twoPCCluster) testFailedShard(t *testing.T) {
 func (tc *twoPCCluster) testCrash(t *testing.T, point string, otherGate bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	before := tc.gateIDs(t)
-	if err := tc.c.RestartGate(ctx, "--twopc-crash-point="+point); err != nil {
-		t.Fatal(err)
-	}
 	base := int64(7000)
 	if point == "after-decision" {
 		base = 8000
 	}
 	ids := tc.idsPerShard(t, base, 4)
+	tc.crashGate(t, point, ids)
+
+	// A new gate process finishes the transaction by the record.
+	var args []string
+	if otherGate {
+		tc.waitNoGateRegistered(t)
+		args = append(args, "--gate-name=another-gate")
+	}
+	if err := tc.c.RestartGate(ctx, args...); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for len(tc.records(t)) > 0 || len(tc.prepared(t)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not recovered after a minute: records %v, prepared %v", tc.records(t), tc.prepared(t))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	want, decision := 0, "rollback"
+	if point == "after-decision" {
+		want, decision = 4, "commit"
+	}
+	if n := tc.rowsOnShards(t, ids); n != want {
+		t.Fatalf("%d of the 4 rows on the shards after recovery, want %d", n, want)
+	}
+	if got := tc.gateMetric(t, `shardgate_twopc_recovered_total{decision="`+decision+`"}`); got != 1 {
+		t.Fatalf("the restarted gate's shardgate_twopc_recovered_total{decision=%q} = %v, want 1", decision, got)
+	}
+}
+
+// testOperatorResolves has an operator commit by hand, with shardctl, a
+// transaction whose gate died after every shard prepared.
+func (tc *twoPCCluster) testOperatorResolves(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ids := tc.idsPerShard(t, 9000, 4)
+	dtid := tc.crashGate(t, "after-prepare", ids)
+	topoArgs := []string{"--topo", tc.c.TopoAddr(), "--topo-root", tc.c.TopoRoot()}
+	out, err := shardctl(t, time.Minute, append([]string{"transaction", "list"}, topoArgs...)...)
+	if err != nil || !regexp.MustCompile(regexp.QuoteMeta(dtid)+`\s+PREPARE\s`).MatchString(out) {
+		t.Fatalf("shardctl transaction list: %v\n%s\nwant %s in PREPARE", err, out, dtid)
+	}
+	out, err = shardctl(t, time.Minute, append([]string{"transaction", "resolve", dtid, "--commit"}, topoArgs...)...)
+	if err != nil || !strings.Contains(out, "committed on every shard") {
+		t.Fatalf("shardctl transaction resolve --commit: %v\n%s", err, out)
+	}
+	if n := tc.rowsOnShards(t, ids); n != 4 {
+		t.Fatalf("%d of 4 rows on the shards after the operator committed", n)
+	}
+	tc.checkNothingPending(t)
+	if err := tc.c.RestartGate(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// crashGate runs a twopc transaction writing ids (one per shard) through a
+// gate that kills itself at point, checks what is left while the gate is
+// dead, and returns the transaction's dtid.
+func (tc *twoPCCluster) crashGate(t *testing.T, point string, ids []int64) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	before := tc.gateIDs(t)
+	if err := tc.c.RestartGate(ctx, "--twopc-crash-point="+point); err != nil {
+		t.Fatal(err)
+	}
 	conn := tc.session(t)
 	execAll(t, conn, "SET transaction_mode = 'twopc'", "BEGIN")
 	for _, id := range ids {
@@ -393,33 +456,7 @@ func (tc *twoPCCluster) testCrash(t *testing.T, point string, otherGate bool) {
 		}
 	}
 	tc.checkPreparedRowsLocked(t, ids[0])
-
-	// A new gate process finishes the transaction by the record.
-	var args []string
-	if otherGate {
-		tc.waitNoGateRegistered(t)
-		args = append(args, "--gate-name=another-gate")
-	}
-	if err := tc.c.RestartGate(ctx, args...); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for len(tc.records(t)) > 0 || len(tc.prepared(t)) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("not recovered after a minute: records %v, prepared %v", tc.records(t), tc.prepared(t))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	want, decision := 0, "rollback"
-	if point == "after-decision" {
-		want, decision = 4, "commit"
-	}
-	if n := tc.rowsOnShards(t, ids); n != want {
-		t.Fatalf("%d of the 4 rows on the shards after recovery, want %d", n, want)
-	}
-	if got := tc.gateMetric(t, `shardgate_twopc_recovered_total{decision="`+decision+`"}`); got != 1 {
-		t.Fatalf("the restarted gate's shardgate_twopc_recovered_total{decision=%q} = %v, want 1", decision, got)
-	}
+	return dtid
 }
 
 func (tc *twoPCCluster) gateIDs(t *testing.T) map[string]bool {

@@ -212,7 +212,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	defer grpcServer.Stop()
 
 	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HTTPPort)), debughttp.Mux(reg, func(w io.Writer) {
-		fmt.Fprintf(w, "shardgate\nMySQL port %d, gRPC port %d\nvschema version: %s\n\ntablets:\n", cfg.MySQLPort, cfg.GRPCPort, topology.vschema.Load().Version)
+		fmt.Fprintf(w, "shardgate %s\nMySQL port %d, gRPC port %d\nvschema version: %s\n\ntablets:\n", tpc.gate.Id, cfg.MySQLPort, cfg.GRPCPort, topology.vschema.Load().Version)
 		for _, line := range tablets.status() {
 			fmt.Fprintln(w, "  "+line)
 		}

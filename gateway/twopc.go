@@ -56,9 +56,6 @@ type twoPC struct {
 	// inFlight are the dtids this gate is committing now: its own
 	// recovery leaves their records alone.
 	inFlight map[string]bool
-	// predecessors are earlier processes of this gate's name: gone, even
-	// while their registrations have not expired yet.
-	predecessors map[string]bool
 }
 
 func newTwoPC(ts *topo.Server, tablets *tabletGateway, log *zap.Logger, m *metrics, gate *topopb.Gate, crashPoint string) (*twoPC, error) {
@@ -71,7 +68,7 @@ func newTwoPC(ts *topo.Server, tablets *tabletGateway, log *zap.Logger, m *metri
 	gate.StartedUnixNanos = time.Now().UnixNano()
 	return &twoPC{
 		ts: ts, tablets: tablets, log: log.Named("twopc"), metrics: m, gate: gate, crashPoint: crashPoint,
-		token: token, inFlight: map[string]bool{}, predecessors: map[string]bool{},
+		token: token, inFlight: map[string]bool{},
 	}, nil
 }
 

@@ -15,28 +15,16 @@ import (
 // A gate registers itself in the topology (gates/<id>, under a lease) and
 // looks, on start and then periodically, for decision records whose
 // coordinator is gone: records of gates no longer registered, of earlier
-// processes under its own name, and its own that no session is committing
-// any more (their commit ended before every shard acted). It finishes each
+// processes under its own name (registered still, until their lease
+// expires), and its own that no session is committing any more (their
+// commit ended before every shard acted). It finishes each
 // as the record says; a record still in PREPARE is rolled back. Several
 // gates may do this at once: decisions are compare-and-set and the shards'
 // calls idempotent (internal/twopc).
 
-// start registers the gate and runs recovery until stop. Earlier processes
-// of the gate's name are noted first, so that their transactions are
-// recovered at once rather than after their registrations expire.
+// start registers the gate and runs recovery until stop.
 func (c *twoPC) start(ctx context.Context, ttl, interval time.Duration) (stop func()) {
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	gates, err := c.ts.ListGates(lctx)
-	cancel()
-	if err != nil {
-		c.log.Warn("cannot list registered gates; transactions of an earlier process of this gate are recovered once its registration expires", zap.Error(err))
-	}
-	for _, g := range gates {
-		if g.Name == c.gate.Name && g.Id != c.gate.Id {
-			c.predecessors[g.Id] = true
-		}
-	}
-	ctx, cancel = context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { c.keepRegistered(ctx, ttl) })
 	wg.Go(func() { c.recoverLoop(ctx, interval) })
@@ -115,9 +103,13 @@ func (c *twoPC) recoverPass(ctx context.Context) bool {
 		}
 		return false
 	}
+	// A gate registered under this gate's name that started before it is
+	// an earlier process of it, gone even while its registration has not
+	// expired: its transactions are recovered at once.
 	live := map[string]bool{}
 	for _, g := range gates {
-		live[g.Id] = true
+		earlierSelf := g.Name == c.gate.Name && g.Id != c.gate.Id && g.StartedUnixNanos < c.gate.StartedUnixNanos
+		live[g.Id] = !earlierSelf
 	}
 	ok := true
 	parts := gateParticipants{tablets: c.tablets}
@@ -150,10 +142,10 @@ func (c *twoPC) recoverPass(ctx context.Context) bool {
 
 // orphaned reports whether no live coordinator owns rec any more.
 func (c *twoPC) orphaned(rec *topopb.TransactionRecord, live map[string]bool) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if rec.GateId == c.gate.Id {
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		return !c.inFlight[rec.Dtid]
 	}
-	return !live[rec.GateId] || c.predecessors[rec.GateId]
+	return !live[rec.GateId]
 }

@@ -201,16 +201,16 @@ func TestRecoveryFinishesOnlyOrphanedRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	register := func(id, name string) {
-		if _, err := f.ts.RegisterGate(ctx, &topopb.Gate{Id: id, Name: name}, 0); err != nil {
+	register := func(id, name string, started int64) {
+		if _, err := f.ts.RegisterGate(ctx, &topopb.Gate{Id: id, Name: name, StartedUnixNanos: started}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	register("other:15306/1", "other:15306")
-	register("test:15306/0", "test:15306") // an earlier process of this gate, still registered
+	register("other:15306/1", "other:15306", 1)
+	// An earlier process of this gate, still registered.
+	register("test:15306/0", "test:15306", f.c.gate.StartedUnixNanos-1)
 	record("prepared-of-dead", "gone:15306/1", topopb.TransactionRecord_PREPARE)
 	record("live", "other:15306/1", topopb.TransactionRecord_PREPARE)
-	f.c.predecessors["test:15306/0"] = true
 	f.c.track("mine-in-flight", true)
 	record("mine-in-flight", f.c.gate.Id, topopb.TransactionRecord_PREPARE)
 	if !f.c.recoverPass(ctx) {

@@ -53,6 +53,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "shardgate_twopc_recovery_errors_total", Help: "Failed attempts to finish a distributed transaction whose coordinator is gone (retried).",
 		}),
 	}
+	// Both decisions show (at 0) before the first recovery.
+	m.twopcRecovered.WithLabelValues("commit")
+	m.twopcRecovered.WithLabelValues("rollback")
 	if reg != nil {
 		reg.MustRegister(m.queries, m.errors, m.duration, m.connections, m.connsTotal,
 			m.twopcCommits, m.twopcRollbacks, m.twopcRecovered, m.twopcRecoveryErrors)

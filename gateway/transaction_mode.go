@@ -78,6 +78,10 @@ func (s *Session) checkSingleShard(keyspace string, queries []sqlrouter.ShardQue
 		return sqlerr.Unsupported("a transaction on %d shards (%s) in transaction_mode 'single': target one shard, or SET transaction_mode = 'multi' or 'twopc'",
 			len(added), strings.Join(added, ", "))
 	}
-	return sqlerr.Unsupported("adding shard %s to a transaction on %s in transaction_mode 'single': COMMIT or ROLLBACK first, or SET transaction_mode = 'multi' or 'twopc' before the transaction begins",
-		strings.Join(added, ", "), strings.Join(joined, ", "))
+	shards := "shard"
+	if len(added) > 1 {
+		shards = "shards"
+	}
+	return sqlerr.Unsupported("adding %s %s to a transaction on %s in transaction_mode 'single': COMMIT or ROLLBACK first, or SET transaction_mode = 'multi' or 'twopc' before the transaction begins",
+		shards, strings.Join(added, ", "), strings.Join(joined, ", "))
 }

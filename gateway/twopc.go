@@ -36,6 +36,17 @@ const (
 // point; what is not done by then, recovery finishes.
 const finishTimeout = 30 * time.Second
 
+// decisionTimeout bounds writing a decision. Once shards are prepared the
+// decision is written even if the statement's own deadline has passed: a
+// decision not written leaves the shards locked until recovery.
+const decisionTimeout = 10 * time.Second
+
+func decide(ctx context.Context, ts *topo.Server, tx *topo.Transaction, decision topopb.TransactionRecord_State) (*topo.Transaction, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), decisionTimeout)
+	defer cancel()
+	return ts.DecideTransaction(ctx, tx, decision)
+}
+
 // twoPC is the gate's two-phase commit coordinator (this file) and the
 // recoverer of transactions whose coordinator is gone (twopc_recovery.go).
 // The protocol and its invariants are in internal/twopc. It is safe for
@@ -117,7 +128,7 @@ func (c *twoPC) commit(ctx context.Context, dtid string, shards []*shardSession)
 	}
 	c.crash(CrashAfterPrepare)
 
-	decided, err := c.ts.DecideTransaction(ctx, tx, topopb.TransactionRecord_COMMIT)
+	decided, err := decide(ctx, c.ts, tx, topopb.TransactionRecord_COMMIT)
 	if err != nil {
 		// The decision may or may not have been written. Every shard stays
 		// prepared until recovery reads the record and follows it.
@@ -170,7 +181,7 @@ func (c *twoPC) prepareAll(ctx context.Context, shards []*shardSession) error {
 func (c *twoPC) abort(ctx context.Context, tx *topo.Transaction, parts gateParticipants, cause error) error {
 	dtid := tx.Record.Dtid
 	log := c.log.With(zap.String("dtid", dtid))
-	decided, err := c.ts.DecideTransaction(ctx, tx, topopb.TransactionRecord_ROLLBACK)
+	decided, err := decide(ctx, c.ts, tx, topopb.TransactionRecord_ROLLBACK)
 	if err != nil {
 		// Without a recorded decision no branch may be rolled back here;
 		// recovery rolls the record back once it is readable.

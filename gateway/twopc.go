@@ -153,7 +153,7 @@ func (c *twoPC) commit(ctx context.Context, dtid string, shards []*shardSession)
 }
 
 // prepareAll prepares every branch in parallel and returns the first
-// failure, naming its shard and tablet.
+// failure, which names its shard and tablet (the tablet's own errors do).
 func (c *twoPC) prepareAll(ctx context.Context, shards []*shardSession) error {
 	errs := make([]error, len(shards))
 	var wg sync.WaitGroup
@@ -163,7 +163,7 @@ func (c *twoPC) prepareAll(ctx context.Context, shards []*shardSession) error {
 				Target: target(ss.keyspace, ss.shard, topopb.TabletType_PRIMARY), TransactionId: ss.txID,
 			})
 			if err != nil {
-				errs[i] = fmt.Errorf("prepare failed on %s: %w", ss.tablet.where(), tabletError(ss.tablet, err))
+				errs[i] = tabletError(ss.tablet, err)
 			}
 		})
 	}
@@ -207,10 +207,14 @@ func (c *twoPC) abort(ctx context.Context, tx *topo.Transaction, parts gateParti
 // keeps its code; anything else is XA_RBROLLBACK.
 func rolledBackError(dtid string, cause error, what string) error {
 	se := sqlerr.From(cause)
-	if se.Num == sqlerr.ERXARBRollback || se.Num == 1613 || se.Num == 1614 { // XA_RBROLLBACK, XA_RBTIMEOUT, XA_RBDEADLOCK
-		return sqlerr.New(se.Num, se.State, "two-phase commit of %s: %s; %s", dtid, se.Message, what)
+	msg := se.Message
+	if !strings.Contains(msg, dtid) {
+		msg = dtid + ": " + msg
 	}
-	return sqlerr.RolledBack("two-phase commit of %s: %s; %s", dtid, se.Message, what)
+	if se.Num == sqlerr.ERXARBRollback || se.Num == 1613 || se.Num == 1614 { // XA_RBROLLBACK, XA_RBTIMEOUT, XA_RBDEADLOCK
+		return sqlerr.New(se.Num, se.State, "two-phase commit failed: %s; %s", msg, what)
+	}
+	return sqlerr.RolledBack("two-phase commit failed: %s; %s", msg, what)
 }
 
 // finish tells every participant the decision and deletes the record; a

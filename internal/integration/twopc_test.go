@@ -326,8 +326,9 @@ func (tc *twoPCCluster) testFailedShard(t *testing.T) {
 		tc.killShardTransaction(t, tc.names[1])
 		_, err := conn.ExecContext(context.Background(), "COMMIT")
 		mysqlErr(t, err, 1402, "XA100")
-		if want := "prepare failed on shard ks/" + tc.names[1]; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "rolled back on every shard") {
-			t.Fatalf("error %q does not say %q and that every shard rolled back", err, want)
+		if want := "prepare of distributed transaction"; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "ks/"+tc.names[1]) ||
+			!strings.Contains(err.Error(), "rolled back on every shard") {
+			t.Fatalf("error %q does not say %q on shard ks/%s, and that every shard rolled back", err, want, tc.names[1])
 		}
 		if n := tc.rowsOnShards(t, ids); n != 0 {
 			t.Fatalf("%d rows on the shards after a failed prepare", n)

@@ -117,11 +117,18 @@ func (s *Service) prepare(req *querypb.PrepareRequest) error {
 // know: the branch is gone and its transaction must roll back.
 func (s *Service) xaError(err error, what string, x *xid) error {
 	se, ok := err.(*sqlerror.SQLError)
-	if ok && se.Num == sqlerr.ERXAERRmfail && strings.Contains(se.Message, "ROLLBACK ONLY") {
+	if !ok {
+		return sqlerr.Internal("%s of distributed transaction %s on %s: %v", what, x.dtid, s.cfg.where(), err)
+	}
+	if se.Num == sqlerr.ERXAERRmfail && strings.Contains(se.Message, "ROLLBACK ONLY") {
 		return sqlerr.RolledBack("%s of distributed transaction %s on %s: MariaDB already rolled the branch back (a deadlock or an error ended it): %s",
 			what, x.dtid, s.cfg.where(), se.Message)
 	}
-	return fmt.Errorf("%s of distributed transaction %s on %s: %w", what, x.dtid, s.cfg.where(), s.mysqlError(err))
+	msg := se.Message
+	if sqlerror.IsConnErr(se) {
+		msg = "lost connection to MySQL: " + msg
+	}
+	return sqlerr.New(se.Num, se.State, "%s of distributed transaction %s on %s: %s", what, x.dtid, s.cfg.where(), msg)
 }
 
 // CommitPrepared commits the shard's prepared branch of a distributed

@@ -136,7 +136,7 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatal("the idle branch was not rolled back")
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(innodbTrxRefresh)
 		}
 		_, err := svc.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: []byte("SELECT 1"), TransactionId: idle})
 		if err == nil || !strings.Contains(err.Error(), "idle") {
@@ -195,6 +195,37 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 		}
 	})
 
+	t.Run("HeldConnectionLost", func(t *testing.T) {
+		id := begin("held", "INSERT INTO seq VALUES (207)")
+		if err := prepare(id); err != nil {
+			t.Fatal(err)
+		}
+		// The connection holding the prepared branch dies (as when MySQL
+		// restarts): the branch stays prepared, detached, and the tablet
+		// commits it on another connection.
+		killOnlyTransaction(t, direct)
+		if got := xaRecover(t, direct); !slices.Equal(got, []string{"held"}) {
+			t.Fatalf("XA RECOVER = %v after the connection was killed, want [held]", got)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := svc.CommitPrepared(ctx, &querypb.CommitPreparedRequest{Target: target, Dtid: "held"})
+			if err == nil {
+				if resp.NotPrepared {
+					t.Fatal("the detached branch was reported not prepared")
+				}
+				break
+			}
+			if sqlErrCode(err) != sqlerr.ERXAERRmfail || time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if seqRows(t, direct, 207) != 1 {
+			t.Fatal("the branch whose connection died did not commit")
+		}
+	})
+
 	t.Run("RollbackOfAnUnpreparedBranch", func(t *testing.T) {
 		id := begin("unprepared", "INSERT INTO seq VALUES (205)")
 		if rollbackPrepared("unprepared") {
@@ -210,16 +241,7 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 
 	t.Run("LostConnectionFailsPrepare", func(t *testing.T) {
 		id := begin("lost", "INSERT INTO seq VALUES (206)")
-		if n := innodbTransactions(t, direct); n != 1 {
-			t.Fatalf("%d transactions on the server, want only the one to kill", n)
-		}
-		var thread int64
-		if err := direct.QueryRow("SELECT trx_mysql_thread_id FROM information_schema.innodb_trx").Scan(&thread); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := direct.Exec(fmt.Sprintf("KILL %d", thread)); err != nil {
-			t.Fatal(err)
-		}
+		killOnlyTransaction(t, direct)
 		if err := prepare(id); err == nil {
 			t.Fatal("prepare on a killed connection succeeded")
 		}
@@ -304,9 +326,7 @@ func waitForLockWait(t *testing.T, db *sql.DB) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
-		// InnoDB refreshes innodb_trx only when it was not read for 100 ms:
-		// polling faster would read the same stale snapshot forever.
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(innodbTrxRefresh)
 	}
 }
 
@@ -319,4 +339,38 @@ func innodbTransactions(t *testing.T, db *sql.DB) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// innodbTrxRefresh is how long to wait between reads of innodb_trx:
+// InnoDB refreshes that table only when nobody read it for 100 ms, so
+// polling faster would read the same stale snapshot forever.
+const innodbTrxRefresh = 150 * time.Millisecond
+
+// killOnlyTransaction kills the connection of the one transaction open on
+// a MariaDB server. innodb_trx is read only after a pause, so that the
+// snapshot is taken now: an older one may list a transaction since ended,
+// whose connection now idles in a pool.
+func killOnlyTransaction(t *testing.T, db *sql.DB) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		time.Sleep(innodbTrxRefresh)
+		var thread int64
+		var n, alive int
+		if err := db.QueryRow("SELECT COUNT(*), COALESCE(MAX(trx_mysql_thread_id), 0) FROM information_schema.innodb_trx").Scan(&n, &thread); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.processlist WHERE id = ?", thread).Scan(&alive); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 && alive == 1 {
+			if _, err := db.Exec(fmt.Sprintf("KILL %d", thread)); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d transactions open (connection %d alive: %v), want exactly the test's", n, thread, alive == 1)
+		}
+	}
 }

@@ -273,31 +273,7 @@ func (tc *twoPCCluster) testRollback(t *testing.T) {
 // one transaction open there: the tablet loses that shard's part.
 func (tc *twoPCCluster) killShardTransaction(t *testing.T, shard string) {
 	t.Helper()
-	db := tc.shards[shard]
-	// innodb_trx is a snapshot InnoDB refreshes only after 100 ms without
-	// readers: a snapshot may predate the transaction, or name a
-	// connection that is gone. Read until it names a live connection.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var thread int64
-		var n, alive int
-		if err := db.QueryRow("SELECT COUNT(*), COALESCE(MAX(trx_mysql_thread_id), 0) FROM information_schema.innodb_trx").Scan(&n, &thread); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.processlist WHERE id = ?", thread).Scan(&alive); err != nil {
-			t.Fatal(err)
-		}
-		if n == 1 && alive == 1 {
-			if _, err := db.Exec(fmt.Sprintf("KILL %d", thread)); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d transactions open on shard %s (connection %d alive: %v), want exactly the test's", n, shard, thread, alive == 1)
-		}
-		time.Sleep(150 * time.Millisecond)
-	}
+	killOnlyTransaction(t, tc.shards[shard])
 }
 
 // testFailedShard loses one shard's part of a transaction before COMMIT.

@@ -2,11 +2,14 @@ package localcluster
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 func (c *Cluster) gatePart() Part {
@@ -15,9 +18,9 @@ func (c *Cluster) gatePart() Part {
 
 // RestartGate stops the gate if it still runs (SIGTERM, SIGKILL after a
 // grace period), starts it again with the flags it was first started with
-// plus extraArgs, and returns once it answers SELECT 1 (or ctx ends, or it
-// exits). Tests use it to bring back a gate that died, or to run one with
-// test-only flags.
+// plus extraArgs, and returns once it reaches every shard (or ctx ends, or
+// it exits). Tests use it to bring back a gate that died, or to run one
+// with test-only flags.
 func (c *Cluster) RestartGate(ctx context.Context, extraArgs ...string) error {
 	c.mu.Lock()
 	if c.closing {
@@ -49,7 +52,7 @@ func (c *Cluster) RestartGate(ctx context.Context, extraArgs ...string) error {
 		if gate.exited() {
 			return gate.exitError()
 		}
-		perr := pingMySQL(ctx, c.GateAddr())
+		perr := c.gateReachesEveryShard(ctx)
 		if perr == nil {
 			return nil
 		}
@@ -73,4 +76,37 @@ func (c *Cluster) WaitGateExit(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("the gate is still running: %w", ctx.Err())
 	}
+}
+
+// gateReachesEveryShard runs SELECT 1 through the gate on every shard
+// (USE ks:shard): a gate that just started answers before it has heard
+// from every tablet.
+func (c *Cluster) gateReachesEveryShard(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	mc := mysql.NewConfig()
+	mc.User, mc.Net, mc.Addr = "root", "tcp", c.GateAddr()
+	mc.Timeout = 2 * time.Second
+	mc.Logger = nopLogger{}
+	connector, err := mysql.NewConnector(mc)
+	if err != nil {
+		return err
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, t := range c.p.tablets {
+		if _, err := conn.ExecContext(ctx, "USE `"+t.Keyspace+":"+t.Shard+"`"); err != nil {
+			return err
+		}
+		var one int
+		if err := conn.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			return fmt.Errorf("shard %s/%s: %w", t.Keyspace, t.Shard, err)
+		}
+	}
+	return nil
 }

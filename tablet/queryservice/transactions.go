@@ -2,7 +2,6 @@ package queryservice
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -344,9 +343,7 @@ const (
 )
 
 // finish commits, rolls back or abandons a transaction and returns its
-// connection to the pool. An XA branch that was never prepared commits in
-// one phase (XA COMMIT ... ONE PHASE): a distributed transaction that
-// touched one shard needs no second phase.
+// connection to the pool.
 func (s *Service) finish(tx *transaction, how ending) error {
 	if how == endAbandon || tx.conn.IsClosed() {
 		tx.conn.MarkBroken()
@@ -356,53 +353,59 @@ func (s *Service) finish(tx *transaction, how ending) error {
 		}
 		return nil
 	}
-	var stmts []string
-	switch {
-	case tx.xid == nil && how == endCommit:
-		stmts = []string{"COMMIT"}
-	case tx.xid == nil:
-		stmts = []string{"ROLLBACK"}
-	case how == endCommit:
-		stmts = []string{"XA END " + tx.xid.sql(), "XA COMMIT " + tx.xid.sql() + " ONE PHASE"}
-		if tx.xaEnded {
-			stmts = stmts[1:]
-		}
-	default:
-		stmts = []string{"XA END " + tx.xid.sql(), "XA ROLLBACK " + tx.xid.sql()}
-		if tx.xaEnded {
-			stmts = stmts[1:]
-		}
-	}
 	var err error
-	for i, stmt := range stmts {
-		_, err = tx.conn.ExecuteFetch(stmt, 0, false)
-		if err != nil && i < len(stmts)-1 && strings.HasPrefix(stmt, "XA END") && how == endRollback {
-			// A branch MariaDB already rolled back (a deadlock leaves it
-			// ROLLBACK ONLY) refuses XA END but takes XA ROLLBACK.
-			err = nil
-			continue
+	if tx.xid == nil {
+		stmt := "ROLLBACK"
+		if how == endCommit {
+			stmt = "COMMIT"
 		}
-		if err != nil {
-			break
+		if _, err = tx.conn.ExecuteFetch(stmt, 0, false); err != nil {
+			err = s.mysqlError(err)
 		}
+	} else {
+		err = s.finishXA(tx, how)
 	}
 	if err != nil {
 		connpool.NoteError(tx.conn, err)
 		// A connection whose COMMIT or ROLLBACK failed is in an unknown
 		// state: never reuse it.
 		tx.conn.MarkBroken()
-		if se, ok := err.(*sqlerror.SQLError); ok && how == endRollback && tx.xid != nil && sqlerror.IsConnErr(se) {
-			// The connection is gone, and MySQL rolls back an unprepared
-			// branch whose connection ends: the rollback happened.
-			err = nil
-		} else if tx.xid != nil {
-			err = s.xaError(err, map[ending]string{endCommit: "commit", endRollback: "rollback"}[how], tx.xid)
-		} else {
-			err = s.mysqlError(err)
-		}
 	}
 	s.txPool.Put(tx.conn)
 	return err
+}
+
+// finishXA ends an XA branch that was never prepared. A commit is one
+// phase (XA COMMIT ... ONE PHASE): a distributed transaction that touched
+// one shard needs no second phase.
+func (s *Service) finishXA(tx *transaction, how ending) error {
+	x := tx.xid.sql()
+	if !tx.xaEnded {
+		_, err := tx.conn.ExecuteFetch("XA END "+x, 0, false)
+		// A branch MariaDB already rolled back (a deadlock leaves it
+		// ROLLBACK ONLY) refuses XA END but takes XA ROLLBACK.
+		if err != nil && how == endCommit {
+			return s.xaError(err, "commit", tx.xid)
+		}
+	}
+	if how == endCommit {
+		if _, err := tx.conn.ExecuteFetch("XA COMMIT "+x+" ONE PHASE", 0, false); err != nil {
+			return s.xaError(err, "commit", tx.xid)
+		}
+		return nil
+	}
+	_, err := tx.conn.ExecuteFetch("XA ROLLBACK "+x, 0, false)
+	if se, ok := err.(*sqlerror.SQLError); ok && sqlerror.IsConnErr(se) {
+		// The connection is gone, and MySQL rolls back an unprepared
+		// branch whose connection ends: the rollback happened. The
+		// connection is not reused all the same.
+		tx.conn.MarkBroken()
+		return nil
+	}
+	if err != nil {
+		return s.xaError(err, "rollback", tx.xid)
+	}
+	return nil
 }
 
 func (s *Service) idleTxLoop() {

@@ -53,7 +53,9 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 	qcfg, direct := startServiceMySQL(t)
 	svc := runService(t, qcfg)
 	ctx := context.Background()
-	begin := func(dtid, sql string) int64 {
+	// The helpers take the (sub)test they run in: failing the parent test
+	// from a subtest would abort the binary before its cleanups.
+	begin := func(t *testing.T, dtid, sql string) int64 {
 		t.Helper()
 		resp, err := svc.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: []byte(sql), Options: &querypb.ExecuteOptions{Dtid: dtid}})
 		if err != nil {
@@ -61,11 +63,11 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 		}
 		return resp.TransactionId
 	}
-	prepare := func(id int64) error {
+	prepare := func(t *testing.T, id int64) error {
 		_, err := svc.Prepare(ctx, &querypb.PrepareRequest{Target: target, TransactionId: id})
 		return err
 	}
-	commitPrepared := func(dtid string) bool {
+	commitPrepared := func(t *testing.T, dtid string) bool {
 		t.Helper()
 		resp, err := svc.CommitPrepared(ctx, &querypb.CommitPreparedRequest{Target: target, Dtid: dtid})
 		if err != nil {
@@ -73,7 +75,7 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 		}
 		return resp.NotPrepared
 	}
-	rollbackPrepared := func(dtid string) bool {
+	rollbackPrepared := func(t *testing.T, dtid string) bool {
 		t.Helper()
 		resp, err := svc.RollbackPrepared(ctx, &querypb.RollbackPreparedRequest{Target: target, Dtid: dtid})
 		if err != nil {
@@ -83,7 +85,7 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 	}
 
 	t.Run("OnePhaseCommit", func(t *testing.T) {
-		id := begin("one", "INSERT INTO seq VALUES (200)")
+		id := begin(t, "one", "INSERT INTO seq VALUES (200)")
 		if _, err := svc.Commit(ctx, &querypb.CommitRequest{Target: target, TransactionId: id}); err != nil {
 			t.Fatal(err)
 		}
@@ -93,8 +95,8 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 	})
 
 	t.Run("PrepareThenCommit", func(t *testing.T) {
-		id := begin("two", "INSERT INTO seq VALUES (201)")
-		if err := prepare(id); err != nil {
+		id := begin(t, "two", "INSERT INTO seq VALUES (201)")
+		if err := prepare(t, id); err != nil {
 			t.Fatal(err)
 		}
 		if got := xaRecover(t, direct); !slices.Equal(got, []string{"two"}) {
@@ -111,23 +113,23 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 		if seqRows(t, direct, 201) != 0 {
 			t.Fatal("a prepared row must not be visible before commit")
 		}
-		if commitPrepared("two") {
+		if commitPrepared(t, "two") {
 			t.Fatal("the first CommitPrepared reported the branch not prepared")
 		}
 		if seqRows(t, direct, 201) != 1 {
 			t.Fatal("CommitPrepared did not commit the row")
 		}
-		if !commitPrepared("two") {
+		if !commitPrepared(t, "two") {
 			t.Fatal("a second CommitPrepared must report the branch as no longer prepared")
 		}
 	})
 
 	t.Run("IdleTimeoutSparesPreparedBranches", func(t *testing.T) {
-		prepared := begin("kept", "INSERT INTO seq VALUES (202)")
-		if err := prepare(prepared); err != nil {
+		prepared := begin(t, "kept", "INSERT INTO seq VALUES (202)")
+		if err := prepare(t, prepared); err != nil {
 			t.Fatal(err)
 		}
-		idle := begin("idle", "INSERT INTO seq VALUES (203)")
+		idle := begin(t, "idle", "INSERT INTO seq VALUES (203)")
 		// Wait for the idle killer (1 s timeout) to take the unprepared
 		// branch: MariaDB then lists one transaction, the prepared one.
 		// One pass of the killer sees both.
@@ -145,7 +147,7 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 		if got := xaRecover(t, direct); !slices.Equal(got, []string{"kept"}) {
 			t.Fatalf("XA RECOVER = %v after the idle timeout, want [kept]", got)
 		}
-		if rollbackPrepared("kept") {
+		if rollbackPrepared(t, "kept") {
 			t.Fatal("RollbackPrepared reported the kept branch not prepared")
 		}
 		if seqRows(t, direct, 202)+seqRows(t, direct, 203) != 0 {
@@ -190,14 +192,14 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 		if seqRows(t, direct, 204) != 1 {
 			t.Fatal("the row of the branch committed by another tablet process is missing")
 		}
-		if !rollbackPrepared("outlives") {
+		if !rollbackPrepared(t, "outlives") {
 			t.Fatal("RollbackPrepared after the commit must report the branch as not prepared")
 		}
 	})
 
 	t.Run("HeldConnectionLost", func(t *testing.T) {
-		id := begin("held", "INSERT INTO seq VALUES (207)")
-		if err := prepare(id); err != nil {
+		id := begin(t, "held", "INSERT INTO seq VALUES (207)")
+		if err := prepare(t, id); err != nil {
 			t.Fatal(err)
 		}
 		// The connection holding the prepared branch dies (as when MySQL
@@ -227,8 +229,8 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 	})
 
 	t.Run("RollbackOfAnUnpreparedBranch", func(t *testing.T) {
-		id := begin("unprepared", "INSERT INTO seq VALUES (205)")
-		if rollbackPrepared("unprepared") {
+		id := begin(t, "unprepared", "INSERT INTO seq VALUES (205)")
+		if rollbackPrepared(t, "unprepared") {
 			t.Fatal("the open branch was reported not prepared instead of rolled back")
 		}
 		if seqRows(t, direct, 205) != 0 {
@@ -240,9 +242,9 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 	})
 
 	t.Run("LostConnectionFailsPrepare", func(t *testing.T) {
-		id := begin("lost", "INSERT INTO seq VALUES (206)")
+		id := begin(t, "lost", "INSERT INTO seq VALUES (206)")
 		killOnlyTransaction(t, direct)
-		if err := prepare(id); err == nil {
+		if err := prepare(t, id); err == nil {
 			t.Fatal("prepare on a killed connection succeeded")
 		}
 		// The coordinator then rolls back: the branch died with its
@@ -259,8 +261,8 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 		// UPDATE, not SELECT ... FOR UPDATE: MariaDB takes the lock of a
 		// primary key lookup while optimizing, and innodb_trx does not show
 		// that wait as LOCK WAIT.
-		a := begin("dla", "UPDATE seq SET n = n WHERE n = 1")
-		b := begin("dlb", "UPDATE seq SET n = n WHERE n = 2")
+		a := begin(t, "dla", "UPDATE seq SET n = n WHERE n = 1")
+		b := begin(t, "dlb", "UPDATE seq SET n = n WHERE n = 2")
 		lock := func(id int64, n string) error {
 			_, err := svc.Execute(ctx, &querypb.ExecuteRequest{Target: target, Sql: []byte("UPDATE seq SET n = n WHERE n = " + n), TransactionId: id})
 			return err
@@ -286,14 +288,14 @@ func TestTabletTwoPhaseCommit(t *testing.T) {
 		default:
 			t.Fatalf("want one deadlock victim: a: %v, b: %v", errA, errB)
 		}
-		err := prepare(victimID)
+		err := prepare(t, victimID)
 		if se := sqlerr.From(err); err == nil || se.Num != sqlerr.ERXARBRollback || !strings.Contains(se.Message, victim) {
 			t.Fatalf("prepare of the deadlock victim: %v, want XA_RBROLLBACK (1402) naming %s", err, victim)
 		}
-		if err := prepare(survivorID); err != nil {
+		if err := prepare(t, survivorID); err != nil {
 			t.Fatal(err)
 		}
-		if rollbackPrepared(survivor) || rollbackPrepared(victim) {
+		if rollbackPrepared(t, survivor) || rollbackPrepared(t, victim) {
 			t.Fatal("rolling back the branches reported one as not there")
 		}
 		if got := xaRecover(t, direct); len(got) != 0 {

@@ -169,8 +169,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	// Deferred after ts.Close, so it runs before: the registration is
-	// revoked while the topology is still open.
+	// start registers the gate and starts recovery now; the stop it
+	// returns is deferred after ts.Close, so it runs first and revokes the
+	// registration while the topology is still open.
 	defer tpc.start(ctx, cfg.RegistrationTTL, cfg.TwoPCRecoveryInterval)()
 	executor := &Executor{
 		topo: topology, tablets: tablets, parser: env.Parser(), log: log, metrics: m, twopc: tpc,

@@ -50,6 +50,11 @@ func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []s
 	if c.s.NoScatter && len(queries) > 1 {
 		return nil, sqlerr.Internal("the statement runs on %d shards of keyspace %s and no_scatter is set: add an equality on the primary vindex column, or SET no_scatter = 0", len(queries), keyspace)
 	}
+	if c.s.TransactionMode == TransactionModeSingle && (c.s.InTransaction || write && len(queries) > 1) {
+		if err := c.s.checkSingleShard(keyspace, queries); err != nil {
+			return nil, err
+		}
+	}
 	var results []*sqltypes.Result
 	var err error
 	switch {
@@ -178,6 +183,18 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 	if s.TxIsolation != "" {
 		opts = &querypb.ExecuteOptions{TransactionIsolation: s.TxIsolation}
 	}
+	if s.TransactionMode == TransactionModeTwoPC {
+		// Every part of a twopc transaction is an XA branch from its first
+		// statement: MariaDB cannot prepare a transaction begun otherwise,
+		// and whether a second shard will join is not known yet.
+		if e.twopc == nil {
+			return nil, sqlerr.Unsupported("transaction_mode 'twopc' on this gate: it has no topology to record decisions in")
+		}
+		if opts == nil {
+			opts = &querypb.ExecuteOptions{}
+		}
+		opts.Dtid = s.transactionDTID(e.twopc.newDTID)
+	}
 	resp, err := tc.query.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL), Options: opts})
 	if err != nil {
 		return nil, tabletError(tc, err)
@@ -212,12 +229,23 @@ func (e *Executor) executeImplicitTransaction(ctx context.Context, s *Session, k
 	return results, nil
 }
 
-// commit commits every shard of the session's transaction in the order
-// they joined. If a commit fails, the shards after it are rolled back and
-// the error says which shards committed: without two-phase commit a
-// multi-shard commit can be partial, and the client must know.
+// commit ends the session's transaction: with two-phase commit when it is
+// a twopc transaction on several shards (twopc.go), else shard by shard.
 func (e *Executor) commit(ctx context.Context, s *Session) error {
-	shards := s.takeShards()
+	shards, dtid := s.takeShards()
+	if dtid != "" && len(shards) > 1 {
+		return e.twopc.commit(ctx, dtid, shards)
+	}
+	// A twopc transaction on one shard commits in one phase (the tablet
+	// runs XA COMMIT ... ONE PHASE): there is nothing to coordinate.
+	return e.commitInOrder(ctx, shards)
+}
+
+// commitInOrder commits every shard in the order they joined. If a commit
+// fails, the shards after it are rolled back and the error says which
+// shards committed: without two-phase commit a multi-shard commit can be
+// partial, and the client must know.
+func (e *Executor) commitInOrder(ctx context.Context, shards []*shardSession) error {
 	var committed []string
 	for i, ss := range shards {
 		_, err := ss.tablet.query.Commit(ctx, &querypb.CommitRequest{Target: target(ss.keyspace, ss.shard, topopb.TabletType_PRIMARY), TransactionId: ss.txID})
@@ -236,8 +264,11 @@ func (e *Executor) commit(ctx context.Context, s *Session) error {
 	return nil
 }
 
+// rollback rolls back every shard of the session's transaction (an XA
+// branch too: the tablet knows how).
 func (e *Executor) rollback(ctx context.Context, s *Session) {
-	e.rollbackShards(ctx, s.takeShards())
+	shards, _ := s.takeShards()
+	e.rollbackShards(ctx, shards)
 }
 
 func (e *Executor) rollbackShards(ctx context.Context, shards []*shardSession) {

@@ -7,6 +7,11 @@
 // tablet; executor.go runs statements for a session (session.go);
 // mysql_handler.go adapts the executor to Vitess's MySQL listener;
 // auth.go checks logins; gate.go wires it all into a running process.
+// Transactions that span shards commit as transaction_mode says
+// (transaction_mode.go): shard by shard (cursor.go), or atomically with
+// two-phase commit (twopc.go), whose records left behind by a gate that
+// died are finished by the others and by its next process
+// (twopc_recovery.go).
 //
 // Invariants:
 //   - The query path reads topology only from immutable snapshots swapped in
@@ -14,6 +19,10 @@
 //     etcd is down the gate keeps serving from the last snapshot.
 //   - A session's transaction touches each shard through exactly one
 //     tablet, recorded when the shard joins the transaction.
+//   - In transaction_mode 'twopc' every shard's part of a transaction is an
+//     XA branch from its first statement, and a transaction on several
+//     shards commits only through a decision record in the topology: no
+//     shard commits unless the record says COMMIT (internal/twopc).
 //   - Every error a client sees is a MySQL error with its code and SQLSTATE
 //     (internal/sqlerr); nothing a client sends can panic the gate.
 package gateway

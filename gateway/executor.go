@@ -27,6 +27,9 @@ type Executor struct {
 	seqs    sequences
 	plans   *planCache
 	schema  *schemaTracker
+	// twopc coordinates two-phase commits; nil without a topology (then
+	// transaction_mode 'twopc' is refused).
+	twopc *twoPC
 
 	serverVersion  string
 	versionComment string
@@ -247,6 +250,9 @@ func (e *Executor) sessionBindVars(s *Session, plan *sqlrouter.Plan, bv map[stri
 	}
 	if plan.Needs.FoundRows {
 		out[sqlrouter.FoundRowsBindVar] = sqltypes.Uint64BindVariable(s.FoundRows)
+	}
+	if plan.Needs.TransactionMode {
+		out[sqlrouter.TransactionModeBindVar] = sqltypes.StringBindVariable(s.TransactionMode.String())
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"vitess.io/vitess/go/vt/vtenv"
 
 	"github.com/shardgate/shardgate/internal/debughttp"
+	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/topo"
 )
 
@@ -54,6 +56,22 @@ type Config struct {
 	// StartupTimeout bounds waiting for the first topology snapshot; the
 	// gate starts serving anyway afterwards (errors until etcd answers).
 	StartupTimeout time.Duration
+
+	// GateName identifies the gate across restarts; empty: "host:port" of
+	// its MySQL port. A gate that starts recovers at once the two-phase
+	// commits left by earlier processes of its name, so two running gates
+	// must not share one.
+	GateName string
+	// RegistrationTTL is how long a gate that died stays registered; its
+	// two-phase commits are recovered by other gates after that.
+	RegistrationTTL time.Duration
+	// TwoPCRecoveryInterval is how often the gate looks for two-phase
+	// commits whose coordinator is gone.
+	TwoPCRecoveryInterval time.Duration
+	// TwoPCCrashPoint is for crash tests only: the gate kills itself at
+	// this point of every two-phase commit (CrashAfterPrepare,
+	// CrashAfterDecision); empty: never.
+	TwoPCCrashPoint string
 }
 
 // Defaults returns the default configuration (Vitess's local ports).
@@ -73,6 +91,9 @@ func Defaults() Config {
 		PlanCacheBytes:   64 << 20,
 		SchemaRefresh:    time.Minute,
 		StartupTimeout:   10 * time.Second,
+
+		RegistrationTTL:       10 * time.Second,
+		TwoPCRecoveryInterval: 10 * time.Second,
 	}
 }
 
@@ -87,7 +108,27 @@ func (c *Config) Validate() error {
 	if c.QueryTimeout <= 0 {
 		return errors.New("--query-timeout must be positive")
 	}
-	return nil
+	if c.RegistrationTTL < time.Second || c.TwoPCRecoveryInterval <= 0 {
+		return errors.New("the registration TTL must be at least 1s and --twopc-recovery-interval positive")
+	}
+	return validCrashPoint(c.TwoPCCrashPoint)
+}
+
+// gateRecord is what the gate registers about itself; its id is added by
+// newTwoPC.
+func gateRecord(cfg Config) *topopb.Gate {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	name := cfg.GateName
+	if name == "" {
+		name = net.JoinHostPort(host, strconv.Itoa(cfg.MySQLPort))
+	}
+	return &topopb.Gate{
+		Name: name, Hostname: host,
+		MysqlPort: int32(cfg.MySQLPort), GrpcPort: int32(cfg.GRPCPort), HttpPort: int32(cfg.HTTPPort),
+	}
 }
 
 // Run serves until ctx ends.
@@ -123,8 +164,17 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	tablets := newTabletGateway(log)
 	topology.run(ctx)
 	tablets.run(ctx, ts)
+	m := newMetrics(reg)
+	tpc, err := newTwoPC(ts, tablets, log, m, gateRecord(cfg), cfg.TwoPCCrashPoint)
+	if err != nil {
+		return err
+	}
+	// start registers the gate and starts recovery now; the stop it
+	// returns is deferred after ts.Close, so it runs first and revokes the
+	// registration while the topology is still open.
+	defer tpc.start(ctx, cfg.RegistrationTTL, cfg.TwoPCRecoveryInterval)()
 	executor := &Executor{
-		topo: topology, tablets: tablets, parser: env.Parser(), log: log, metrics: newMetrics(reg),
+		topo: topology, tablets: tablets, parser: env.Parser(), log: log, metrics: m, twopc: tpc,
 		serverVersion: cfg.ServerVersion, versionComment: cfg.VersionComment, queryTimeout: cfg.QueryTimeout,
 		maxResultBytes: cfg.MaxResultBytes,
 		plans:          newPlanCache(cfg.PlanCacheEntries, cfg.PlanCacheBytes, reg),
@@ -163,7 +213,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	defer grpcServer.Stop()
 
 	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HTTPPort)), debughttp.Mux(reg, func(w io.Writer) {
-		fmt.Fprintf(w, "shardgate\nMySQL port %d, gRPC port %d\nvschema version: %s\n\ntablets:\n", cfg.MySQLPort, cfg.GRPCPort, topology.vschema.Load().Version)
+		fmt.Fprintf(w, "shardgate %s\nMySQL port %d, gRPC port %d\nvschema version: %s\n\ntablets:\n", tpc.gate.Id, cfg.MySQLPort, cfg.GRPCPort, topology.vschema.Load().Version)
 		for _, line := range tablets.status() {
 			fmt.Fprintln(w, "  "+line)
 		}
@@ -171,7 +221,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("gate serving", zap.Int("mysql_port", cfg.MySQLPort), zap.Int("grpc_port", cfg.GRPCPort), zap.Int("http_port", cfg.HTTPPort))
+	log.Info("gate serving", zap.Int("mysql_port", cfg.MySQLPort), zap.Int("grpc_port", cfg.GRPCPort), zap.Int("http_port", cfg.HTTPPort),
+		zap.String("gate_id", tpc.gate.Id))
 	select {
 	case <-ctx.Done():
 	case err := <-httpDone:

@@ -15,6 +15,11 @@ type metrics struct {
 	duration    *prometheus.HistogramVec
 	connections prometheus.Gauge
 	connsTotal  prometheus.Counter
+
+	twopcCommits        prometheus.Counter
+	twopcRollbacks      prometheus.Counter
+	twopcRecovered      *prometheus.CounterVec
+	twopcRecoveryErrors prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -35,9 +40,25 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		connsTotal: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shardgate_client_connections_total", Help: "Client connections accepted.",
 		}),
+		twopcCommits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shardgate_twopc_commits_total", Help: "Transactions across shards committed with two-phase commit.",
+		}),
+		twopcRollbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shardgate_twopc_rollbacks_total", Help: "Two-phase commits that rolled back instead (a shard could not prepare, or the decision could not be recorded).",
+		}),
+		twopcRecovered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shardgate_twopc_recovered_total", Help: "Distributed transactions whose coordinator was gone, finished by this gate, by the decision carried out.",
+		}, []string{"decision"}),
+		twopcRecoveryErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shardgate_twopc_recovery_errors_total", Help: "Failed attempts to finish a distributed transaction whose coordinator is gone (retried).",
+		}),
 	}
+	// Both decisions show (at 0) before the first recovery.
+	m.twopcRecovered.WithLabelValues("commit")
+	m.twopcRecovered.WithLabelValues("rollback")
 	if reg != nil {
-		reg.MustRegister(m.queries, m.errors, m.duration, m.connections, m.connsTotal)
+		reg.MustRegister(m.queries, m.errors, m.duration, m.connections, m.connsTotal,
+			m.twopcCommits, m.twopcRollbacks, m.twopcRecovered, m.twopcRecoveryErrors)
 	}
 	return m
 }

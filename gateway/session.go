@@ -38,6 +38,9 @@ type Session struct {
 	// TxIsolation is the isolation level of the session's next
 	// transactions ("READ COMMITTED"); empty: the shards' default.
 	TxIsolation string
+	// TransactionMode is how transactions that span shards commit; it
+	// cannot change while a transaction is open.
+	TransactionMode TransactionMode
 	// settings are session variables the shards apply to every statement
 	// of this session (SET STATEMENT ... FOR), in the order they were set.
 	settings []setting
@@ -46,6 +49,10 @@ type Session struct {
 
 	mu     sync.Mutex
 	shards []*shardSession // shards in the transaction, in the order they joined
+	// dtid names the open transaction in transaction_mode 'twopc': each
+	// shard's part is begun as an XA branch of it. Set when the first
+	// shard joins.
+	dtid string
 
 	prepared map[uint32]*preparedStatement
 }
@@ -110,14 +117,25 @@ func (s *Session) removeShard(ss *shardSession) {
 }
 
 // takeShards ends the session's transaction bookkeeping and returns its
-// shards.
-func (s *Session) takeShards() []*shardSession {
+// shards and, in transaction_mode 'twopc', its dtid.
+func (s *Session) takeShards() ([]*shardSession, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := s.shards
-	s.shards = nil
+	out, dtid := s.shards, s.dtid
+	s.shards, s.dtid = nil, ""
 	s.InTransaction = false
-	return out
+	return out, dtid
+}
+
+// transactionDTID returns the dtid of the session's open transaction,
+// made with newDTID when the first shard joins.
+func (s *Session) transactionDTID(newDTID func() string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dtid == "" {
+		s.dtid = newDTID()
+	}
+	return s.dtid
 }
 
 // Workloads, as Vitess names them.

@@ -115,6 +115,16 @@ func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*s
 				w = workloadOLTP
 			}
 			s.Workload = w
+		case "transaction_mode":
+			mode, ok := parseTransactionMode(value)
+			if !ok {
+				return nil, sqlerr.New(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'transaction_mode' can't be set to the value of '%s': use 'single', 'multi' or 'twopc'", strings.Trim(value, "'\""))
+			}
+			if s.InTransaction && mode != s.TransactionMode {
+				return nil, sqlerr.New(sqlerr.ERCantChangeTxCharacteristics, sqlerr.SSCantChangeTxCharacteristics,
+					"Transaction characteristics can't be changed while a transaction is in progress: COMMIT or ROLLBACK before SET transaction_mode")
+			}
+			s.TransactionMode = mode
 		case "no_scatter":
 			on, ok := boolSetting(value)
 			if !ok {

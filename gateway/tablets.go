@@ -34,6 +34,9 @@ type unaryClient interface {
 	BeginExecute(ctx context.Context, req *querypb.BeginExecuteRequest) (*querypb.BeginExecuteResponse, error)
 	Commit(ctx context.Context, req *querypb.CommitRequest) (*querypb.CommitResponse, error)
 	Rollback(ctx context.Context, req *querypb.RollbackRequest) (*querypb.RollbackResponse, error)
+	Prepare(ctx context.Context, req *querypb.PrepareRequest) (*querypb.PrepareResponse, error)
+	CommitPrepared(ctx context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error)
+	RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error)
 }
 
 // grpcUnary adapts the generated gRPC client to unaryClient.
@@ -53,6 +56,18 @@ func (g grpcUnary) Commit(ctx context.Context, req *querypb.CommitRequest) (*que
 
 func (g grpcUnary) Rollback(ctx context.Context, req *querypb.RollbackRequest) (*querypb.RollbackResponse, error) {
 	return g.c.Rollback(ctx, req)
+}
+
+func (g grpcUnary) Prepare(ctx context.Context, req *querypb.PrepareRequest) (*querypb.PrepareResponse, error) {
+	return g.c.Prepare(ctx, req)
+}
+
+func (g grpcUnary) CommitPrepared(ctx context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error) {
+	return g.c.CommitPrepared(ctx, req)
+}
+
+func (g grpcUnary) RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
+	return g.c.RollbackPrepared(ctx, req)
 }
 
 // tabletConn is the gate's link to one tablet.

@@ -66,9 +66,10 @@ type Primitive interface {
 // Needs lists the session values a plan's SQL refers to; the gate supplies
 // them as bind variables (see the *BindVar names).
 type Needs struct {
-	LastInsertID bool
-	ConnectionID bool
-	FoundRows    bool
+	LastInsertID    bool
+	ConnectionID    bool
+	FoundRows       bool
+	TransactionMode bool
 }
 
 // add records what another plan (a subquery's, a join side's) needs too.
@@ -76,16 +77,20 @@ func (n *Needs) add(o Needs) {
 	n.LastInsertID = n.LastInsertID || o.LastInsertID
 	n.ConnectionID = n.ConnectionID || o.ConnectionID
 	n.FoundRows = n.FoundRows || o.FoundRows
+	n.TransactionMode = n.TransactionMode || o.TransactionMode
 }
 
 // Any reports whether the plan needs a session value.
-func (n Needs) Any() bool { return n.LastInsertID || n.ConnectionID || n.FoundRows }
+func (n Needs) Any() bool {
+	return n.LastInsertID || n.ConnectionID || n.FoundRows || n.TransactionMode
+}
 
 // Bind variable names under which the gate supplies session values.
 const (
-	LastInsertIDBindVar = "__sg_last_insert_id"
-	ConnectionIDBindVar = "__sg_connection_id"
-	FoundRowsBindVar    = "__sg_found_rows"
+	LastInsertIDBindVar    = "__sg_last_insert_id"
+	ConnectionIDBindVar    = "__sg_connection_id"
+	FoundRowsBindVar       = "__sg_found_rows"
+	TransactionModeBindVar = "__sg_transaction_mode"
 )
 
 // Plan is a planned statement.

@@ -8,8 +8,9 @@ import (
 
 // rewriteGateFunctions replaces what only the gate can answer: a shard's
 // connection is pooled and shared, so LAST_INSERT_ID(), CONNECTION_ID()
-// and FOUND_ROWS() must be the client session's values, and @@version / @@version_comment
-// describe the gate. Values become bind variables or literals; a select
+// and FOUND_ROWS() must be the client session's values, @@version /
+// @@version_comment describe the gate, and @@transaction_mode is a setting
+// of the gate's session. Values become bind variables or literals; a select
 // column keeps its original name as its alias, as MySQL would name it.
 func rewriteGateFunctions(st *planState) error {
 	st.stmt = sqlparser.SafeRewrite(st.stmt, nil, func(c *sqlparser.Cursor) bool {
@@ -42,6 +43,11 @@ func rewriteGateFunctions(st *planState) error {
 				repl = sqlparser.NewStrLiteral(st.ctx.ServerVersion)
 			case "version_comment":
 				repl = sqlparser.NewStrLiteral(st.ctx.VersionComment)
+			case "transaction_mode":
+				// A session setting: a bind variable, so that the cached
+				// plan serves every session.
+				repl = sqlparser.NewArgument(TransactionModeBindVar)
+				st.needs.TransactionMode = true
 			}
 		}
 		if repl == nil {

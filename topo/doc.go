@@ -1,5 +1,7 @@
 // Package topo keeps the cluster's metadata: keyspaces, shards, tablets,
-// vschemas and the serving graph.
+// vschemas and the serving graph, plus the gates that run (gates/<id>,
+// under leases) and the decision records of two-phase commits
+// (transactions/<dtid>).
 //
 // Two layers:
 //
@@ -16,6 +18,9 @@
 //   - Every write of a record that a reader may race with is a
 //     compare-and-set on the version read, so concurrent shardctl invocations
 //     never silently overwrite each other (ErrBadVersion tells the loser).
+//   - A two-phase commit's record is decided once: DecideTransaction moves it
+//     from PREPARE by compare-and-set, and whoever loses the race reads and
+//     follows the winner's decision.
 //   - Watches deliver whole snapshots of a prefix, never deltas: a consumer
 //     that misses events (etcd compaction, a reconnect) is simply handed the
 //     current state again, so gates converge to the topology no matter what

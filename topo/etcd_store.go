@@ -228,4 +228,48 @@ func snapshot(m map[string]KV) []KV {
 	return out
 }
 
+// PutWithLease grants a lease of ttl (whole seconds, at least one), writes
+// key under it and keeps it alive until ctx ends, then revokes it.
+func (s *EtcdStore) PutWithLease(ctx context.Context, key string, value []byte, ttl time.Duration) (<-chan struct{}, error) {
+	seconds := int64((ttl + time.Second - 1) / time.Second)
+	if seconds < 1 {
+		seconds = 1
+	}
+	lease, err := s.client.Grant(ctx, seconds)
+	if err != nil {
+		return nil, fmt.Errorf("etcd lease for %s: %w", key, err)
+	}
+	if _, err := s.client.Put(ctx, key, string(value), clientv3.WithLease(lease.ID)); err != nil {
+		s.revoke(lease.ID)
+		return nil, fmt.Errorf("etcd put %s: %w", key, err)
+	}
+	alive, err := s.client.KeepAlive(ctx, lease.ID)
+	if err != nil {
+		s.revoke(lease.ID)
+		return nil, fmt.Errorf("etcd keepalive for %s: %w", key, err)
+	}
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		// The client sends keepalives by itself; the channel closes when
+		// ctx ends or the lease can no longer be kept.
+		for range alive {
+		}
+		if ctx.Err() != nil {
+			s.revoke(lease.ID)
+			return
+		}
+		s.log.Warn("lost the lease of a registration", zap.String("key", key))
+	}()
+	return gone, nil
+}
+
+// revoke ends a lease at once, so that its keys go now rather than after
+// their ttl; failing that, they go after it anyway.
+func (s *EtcdStore) revoke(id clientv3.LeaseID) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, _ = s.client.Revoke(ctx, id)
+}
+
 func (s *EtcdStore) Close() error { return s.client.Close() }

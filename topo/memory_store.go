@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // MemoryStore is a Store held in memory, for unit tests. It behaves like
@@ -148,6 +149,21 @@ func (m *MemoryStore) WatchPrefix(ctx context.Context, prefix string) (<-chan []
 		}
 	}()
 	return out, nil
+}
+
+// PutWithLease writes key until ctx ends. The lease is never lost.
+func (m *MemoryStore) PutWithLease(ctx context.Context, key string, value []byte, _ time.Duration) (<-chan struct{}, error) {
+	m.mu.Lock()
+	version := m.putLocked(key, value)
+	m.mu.Unlock()
+	gone := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		// Delete only the value this lease wrote.
+		_ = m.Delete(context.Background(), key, version)
+		close(gone)
+	}()
+	return gone, nil
 }
 
 func (m *MemoryStore) Close() error { return nil }

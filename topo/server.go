@@ -79,6 +79,14 @@ func (s *Server) get(ctx context.Context, key string, msg proto.Message) (int64,
 	return version, nil
 }
 
+// unmarshalInto decodes a listed record, naming its key on failure.
+func unmarshalInto(kv KV, msg proto.Message) error {
+	if err := proto.Unmarshal(kv.Value, msg); err != nil {
+		return fmt.Errorf("decode %s: %w", kv.Key, err)
+	}
+	return nil
+}
+
 func marshal(msg proto.Message) []byte {
 	// Marshalling a valid generated message cannot fail.
 	data, err := proto.Marshal(msg)

@@ -3,6 +3,7 @@ package topo
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Errors a Store returns; test them with errors.Is.
@@ -44,6 +45,19 @@ type Store interface {
 	WatchPrefix(ctx context.Context, prefix string) (<-chan []KV, error)
 	// Close releases the store's connections.
 	Close() error
+}
+
+// LeaseStore is implemented by stores that can keep a key only as long as
+// its writer lives (EtcdStore: a lease kept alive; MemoryStore: until the
+// context ends). Gates register this way, so that a gate that dies
+// unregisters by itself.
+type LeaseStore interface {
+	// PutWithLease writes key under a lease of about ttl that the store
+	// keeps alive until ctx ends; then it revokes the lease and the key
+	// goes. The returned channel closes once the key is gone: after the
+	// revocation, or when the lease was lost before (the store unreachable
+	// for longer than ttl).
+	PutWithLease(ctx context.Context, key string, value []byte, ttl time.Duration) (gone <-chan struct{}, err error)
 }
 
 // sendLatest delivers snap on a channel of capacity one, replacing any

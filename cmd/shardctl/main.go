@@ -71,6 +71,7 @@ func main() {
 		tabletCommand(a),
 		vschemaCommand(a),
 		schemaCommand(a),
+		transactionCommand(a),
 		localCommand(a),
 		explainCommand(),
 	)

@@ -44,6 +44,10 @@ func main() {
 	f.Int64Var(&cfg.PlanCacheBytes, "plan-cache-bytes", cfg.PlanCacheBytes, "estimated bytes of the plans kept")
 	f.DurationVar(&cfg.SchemaRefresh, "schema-refresh", cfg.SchemaRefresh, "how often the gate reads the tables' columns from the shards again (0: only when a statement needs an unknown table)")
 	f.DurationVar(&cfg.QueryTimeout, "query-timeout", cfg.QueryTimeout, "upper bound on a statement at the gate (tablets kill statements after their own timeout)")
+	f.StringVar(&cfg.GateName, "gate-name", cfg.GateName, "name of this gate, stable across restarts and unique among running gates (default host:mysql-port); a gate recovers at start the two-phase commits of earlier processes of its name")
+	f.DurationVar(&cfg.TwoPCRecoveryInterval, "twopc-recovery-interval", cfg.TwoPCRecoveryInterval, "how often the gate finishes two-phase commits whose gate is gone")
+	f.StringVar(&cfg.TwoPCCrashPoint, "twopc-crash-point", "", "crash tests only: kill the gate at this point of every two-phase commit (after-prepare, after-decision)")
+	_ = f.MarkHidden("twopc-crash-point")
 	f.StringVar(&logOpts.Level, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&logOpts.Format, "log-format", "console", "log format: console or json")
 	if err := cmd.Execute(); err != nil {

@@ -22,6 +22,15 @@ import (
 // with short limits so that they can be observed.
 func startService(t *testing.T) (*queryservice.Service, *sql.DB) {
 	t.Helper()
+	qcfg, direct := startServiceMySQL(t)
+	return runService(t, qcfg), direct
+}
+
+// startServiceMySQL runs a real mariadbd with table ks.seq and returns a
+// query service configuration for it, with short limits, and a direct
+// connection.
+func startServiceMySQL(t *testing.T) (queryservice.Config, *sql.DB) {
+	t.Helper()
 	base, err := localcluster.FreeBasePort(localcluster.Config{Keyspaces: []localcluster.KeyspaceSpec{{Name: "x"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -42,13 +51,19 @@ func startService(t *testing.T) (*queryservice.Service, *sql.DB) {
 	qcfg.TxIdleTimeout = time.Second
 	qcfg.MaxRows = 10
 	qcfg.HealthInterval = 100 * time.Millisecond
+	return qcfg, direct
+}
+
+// runService starts a query service, closed when the test ends.
+func runService(t *testing.T, qcfg queryservice.Config) *queryservice.Service {
+	t.Helper()
 	svc, err := queryservice.New(qcfg, zap.NewNop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc.Start()
 	t.Cleanup(svc.Close)
-	return svc, direct
+	return svc
 }
 
 var target = &querypb.Target{Keyspace: "ks", Shard: "0", TabletType: topopb.TabletType_PRIMARY}

@@ -46,6 +46,9 @@ type Cluster struct {
 	tablets []*child          // by tablet index; nil until started
 	gate    *child
 	closing bool
+	// gateBin and gateArgs start the gate (again, in RestartGate).
+	gateBin  string
+	gateArgs []string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -275,8 +278,8 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string) error {
 	if p.cfg.TopoRoot != topo.DefaultRoot {
 		gateArgs = append(gateArgs, "--topo-root", p.cfg.TopoRoot)
 	}
-	gatePart := Part{Kind: KindGate, Name: "gate", Addr: c.GateAddr(), Log: filepath.Join(p.logDir(), "gate.log")}
-	gate, err := startChild(gatePart, bins[GateBinary], gateArgs)
+	c.gateBin, c.gateArgs = bins[GateBinary], gateArgs
+	gate, err := startChild(c.gatePart(), c.gateBin, gateArgs)
 	if err != nil {
 		return err
 	}
@@ -503,24 +506,12 @@ func (c *Cluster) applySchemas(ctx context.Context) error {
 // monitor logs a part that exits while the cluster runs: the supervisor
 // keeps the others running, and the log says where to look.
 func (c *Cluster) monitor() {
-	watch := func(name, logPath string, done <-chan struct{}, why func() string) {
-		go func() {
-			<-done
-			c.mu.Lock()
-			closing := c.closing
-			c.mu.Unlock()
-			if !closing {
-				c.log.Error("a part of the local cluster exited", zap.String("part", name),
-					zap.String("reason", why()), zap.String("log", logPath))
-			}
-		}()
-	}
 	for _, ch := range append(slices.Clone(c.tablets), c.gate) {
-		watch(ch.part.Name, ch.part.Log, ch.done, func() string { return fmt.Sprint(ch.err) })
+		c.watchChild(ch)
 	}
 	for i, m := range c.mysqlds {
 		t := c.p.tablets[i]
-		watch("mysqld "+t.Keyspace+"/"+t.Shard, t.MySQL.ErrorLog(), m.Done(), func() string { return "see its error log" })
+		c.watchExit("mysqld "+t.Keyspace+"/"+t.Shard, t.MySQL.ErrorLog(), m.Done(), func() string { return "see its error log" })
 	}
 	go func() {
 		select {
@@ -613,6 +604,24 @@ func (c *Cluster) stopAll(final, errText string) error {
 	}
 	c.log.Info("local cluster stopped", zap.String("data_dir", c.p.cfg.DataDir))
 	return nil
+}
+
+func (c *Cluster) watchChild(ch *child) {
+	c.watchExit(ch.part.Name, ch.part.Log, ch.done, func() string { return fmt.Sprint(ch.err) })
+}
+
+// watchExit logs a part that exits while the cluster is not closing.
+func (c *Cluster) watchExit(name, logPath string, done <-chan struct{}, why func() string) {
+	go func() {
+		<-done
+		c.mu.Lock()
+		closing := c.closing
+		c.mu.Unlock()
+		if !closing {
+			c.log.Error("a part of the local cluster exited", zap.String("part", name),
+				zap.String("reason", why()), zap.String("log", logPath))
+		}
+	}()
 }
 
 func (c *Cluster) addPartLocked(p Part) {

@@ -195,3 +195,23 @@ func (c *Client) Rollback(ctx context.Context, req *querypb.RollbackRequest) (*q
 	resp := &querypb.RollbackResponse{}
 	return resp, c.call(ctx, MethodRollback, req, resp)
 }
+
+// Prepare prepares a transaction begun for two-phase commit.
+func (c *Client) Prepare(ctx context.Context, req *querypb.PrepareRequest) (*querypb.PrepareResponse, error) {
+	resp := &querypb.PrepareResponse{}
+	return resp, c.call(ctx, MethodPrepare, req, resp)
+}
+
+// CommitPrepared commits a shard's prepared branch of a distributed
+// transaction.
+func (c *Client) CommitPrepared(ctx context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error) {
+	resp := &querypb.CommitPreparedResponse{}
+	return resp, c.call(ctx, MethodCommitPrepared, req, resp)
+}
+
+// RollbackPrepared rolls back a shard's branch of a distributed
+// transaction.
+func (c *Client) RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
+	resp := &querypb.RollbackPreparedResponse{}
+	return resp, c.call(ctx, MethodRollbackPrepared, req, resp)
+}

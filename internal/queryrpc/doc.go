@@ -1,5 +1,6 @@
 // Package queryrpc carries the tablet's unary query calls (Execute,
-// BeginExecute, Begin, Commit, Rollback) between gate and tablet as
+// BeginExecute, Begin, Commit, Rollback, and two-phase commit's Prepare,
+// CommitPrepared, RollbackPrepared) between gate and tablet as
 // length-prefixed protobuf frames on plain TCP connections.
 //
 // Why not gRPC for these calls: a gRPC unary call hands each request and

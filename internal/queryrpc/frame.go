@@ -19,6 +19,9 @@ const (
 	MethodBegin
 	MethodCommit
 	MethodRollback
+	MethodPrepare
+	MethodCommitPrepared
+	MethodRollbackPrepared
 )
 
 func (m Method) String() string {
@@ -33,6 +36,12 @@ func (m Method) String() string {
 		return "Commit"
 	case MethodRollback:
 		return "Rollback"
+	case MethodPrepare:
+		return "Prepare"
+	case MethodCommitPrepared:
+		return "CommitPrepared"
+	case MethodRollbackPrepared:
+		return "RollbackPrepared"
 	}
 	return fmt.Sprintf("method(%d)", byte(m))
 }

@@ -43,6 +43,17 @@ func (echoHandler) Commit(context.Context, *querypb.CommitRequest) (*querypb.Com
 func (echoHandler) Rollback(context.Context, *querypb.RollbackRequest) (*querypb.RollbackResponse, error) {
 	return &querypb.RollbackResponse{}, nil
 }
+func (echoHandler) Prepare(context.Context, *querypb.PrepareRequest) (*querypb.PrepareResponse, error) {
+	return &querypb.PrepareResponse{}, nil
+}
+
+// CommitPrepared reports dtid "gone" as not prepared.
+func (echoHandler) CommitPrepared(_ context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error) {
+	return &querypb.CommitPreparedResponse{NotPrepared: req.Dtid == "gone"}, nil
+}
+func (echoHandler) RollbackPrepared(_ context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
+	return &querypb.RollbackPreparedResponse{NotPrepared: req.Dtid == "gone"}, nil
+}
 
 func startServer(t *testing.T) (*Client, string) {
 	t.Helper()
@@ -79,6 +90,16 @@ func TestCallsAndMySQLErrors(t *testing.T) {
 	}
 	if len(c.idle) != 1 {
 		t.Fatalf("idle connections = %d, want 1 (reused)", len(c.idle))
+	}
+	// The two-phase commit calls travel the same way.
+	if _, err := c.Prepare(ctx, &querypb.PrepareRequest{TransactionId: 1}); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if cp, err := c.CommitPrepared(ctx, &querypb.CommitPreparedRequest{Dtid: "gone"}); err != nil || !cp.NotPrepared {
+		t.Fatalf("CommitPrepared = %v, %v; want not_prepared", cp, err)
+	}
+	if rp, err := c.RollbackPrepared(ctx, &querypb.RollbackPreparedRequest{Dtid: "x"}); err != nil || rp.NotPrepared {
+		t.Fatalf("RollbackPrepared = %v, %v", rp, err)
 	}
 }
 

@@ -22,6 +22,9 @@ type Handler interface {
 	Begin(ctx context.Context, req *querypb.BeginRequest) (*querypb.BeginResponse, error)
 	Commit(ctx context.Context, req *querypb.CommitRequest) (*querypb.CommitResponse, error)
 	Rollback(ctx context.Context, req *querypb.RollbackRequest) (*querypb.RollbackResponse, error)
+	Prepare(ctx context.Context, req *querypb.PrepareRequest) (*querypb.PrepareResponse, error)
+	CommitPrepared(ctx context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error)
+	RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error)
 }
 
 // Server serves a Handler on a listener.
@@ -157,6 +160,24 @@ func (s *Server) dispatch(ctx context.Context, m Method, payload []byte) (proto.
 			return nil, sqlerr.Internal("malformed Rollback request: %v", err)
 		}
 		return s.handler.Rollback(ctx, req)
+	case MethodPrepare:
+		req := &querypb.PrepareRequest{}
+		if err := proto.Unmarshal(payload, req); err != nil {
+			return nil, sqlerr.Internal("malformed Prepare request: %v", err)
+		}
+		return s.handler.Prepare(ctx, req)
+	case MethodCommitPrepared:
+		req := &querypb.CommitPreparedRequest{}
+		if err := proto.Unmarshal(payload, req); err != nil {
+			return nil, sqlerr.Internal("malformed CommitPrepared request: %v", err)
+		}
+		return s.handler.CommitPrepared(ctx, req)
+	case MethodRollbackPrepared:
+		req := &querypb.RollbackPreparedRequest{}
+		if err := proto.Unmarshal(payload, req); err != nil {
+			return nil, sqlerr.Internal("malformed RollbackPrepared request: %v", err)
+		}
+		return s.handler.RollbackPrepared(ctx, req)
 	}
 	return nil, sqlerr.Internal("unknown query rpc method %d", byte(m))
 }

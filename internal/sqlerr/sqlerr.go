@@ -19,6 +19,33 @@ type Error = sqlerror.SQLError
 // MariaDB's ER_STATEMENT_TIMEOUT, which vitess does not name.
 const erStatementTimeout = sqlerror.ErrorCode(1969)
 
+// MySQL error codes of XA and transactions that vitess does not name, and
+// their SQLSTATEs.
+const (
+	// ERXAERNota is XAER_NOTA, "Unknown XID" (XAE04).
+	ERXAERNota = sqlerror.ErrorCode(1397)
+	// ERXAERRmfail is XAER_RMFAIL, a command not allowed in the branch's
+	// state (XAE07).
+	ERXAERRmfail = sqlerror.ErrorCode(1399)
+	// ERXARBRollback is XA_RBROLLBACK, "Transaction branch was rolled
+	// back" (XA100).
+	ERXARBRollback = sqlerror.ErrorCode(1402)
+	// ERCantChangeTxCharacteristics refuses changing how transactions
+	// behave while one is open (25001).
+	ERCantChangeTxCharacteristics = sqlerror.ErrorCode(1568)
+
+	SSXAERNota                    = "XAE04"
+	SSXAERRmfail                  = "XAE07"
+	SSXARBRollback                = "XA100"
+	SSCantChangeTxCharacteristics = "25001"
+)
+
+// RolledBack is XA_RBROLLBACK (1402, XA100): the transaction could not
+// commit and was rolled back everywhere.
+func RolledBack(format string, args ...any) *Error {
+	return sqlerror.NewSQLErrorf(ERXARBRollback, SSXARBRollback, format, args...)
+}
+
 // New returns an error with an explicit code and SQLSTATE.
 func New(code sqlerror.ErrorCode, state, format string, args ...any) *Error {
 	return sqlerror.NewSQLErrorf(code, state, format, args...)

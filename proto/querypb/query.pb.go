@@ -577,8 +577,14 @@ type ExecuteOptions struct {
 	// transaction_isolation is the isolation level ("READ COMMITTED", ...)
 	// of a transaction this request begins; empty: the server's default.
 	TransactionIsolation string `protobuf:"bytes,3,opt,name=transaction_isolation,json=transactionIsolation,proto3" json:"transaction_isolation,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// dtid, on a request that begins a transaction, begins it as this
+	// shard's branch of the distributed transaction dtid (MariaDB's
+	// XA START), so that it can be committed in two phases: Prepare, then
+	// CommitPrepared. Letters, digits and "._:-", at most 64 bytes. Empty:
+	// a plain transaction.
+	Dtid          string `protobuf:"bytes,4,opt,name=dtid,proto3" json:"dtid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecuteOptions) Reset() {
@@ -628,6 +634,13 @@ func (x *ExecuteOptions) GetMaxRows() int64 {
 func (x *ExecuteOptions) GetTransactionIsolation() string {
 	if x != nil {
 		return x.TransactionIsolation
+	}
+	return ""
+}
+
+func (x *ExecuteOptions) GetDtid() string {
+	if x != nil {
+		return x.Dtid
 	}
 	return ""
 }
@@ -1263,6 +1276,460 @@ func (x *BeginExecuteResponse) GetTabletAlias() string {
 	return ""
 }
 
+// Prepare ends a transaction begun with a dtid and prepares it (XA END,
+// XA PREPARE). A prepared transaction survives the gate, the tablet and
+// MySQL restarting; its rows stay locked until CommitPrepared or
+// RollbackPrepared ends it, and nothing else does (not the idle timeout).
+type PrepareRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	TransactionId int64                  `protobuf:"varint,2,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrepareRequest) Reset() {
+	*x = PrepareRequest{}
+	mi := &file_proto_query_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrepareRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrepareRequest) ProtoMessage() {}
+
+func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
+func (*PrepareRequest) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PrepareRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *PrepareRequest) GetTransactionId() int64 {
+	if x != nil {
+		return x.TransactionId
+	}
+	return 0
+}
+
+type PrepareResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrepareResponse) Reset() {
+	*x = PrepareResponse{}
+	mi := &file_proto_query_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrepareResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrepareResponse) ProtoMessage() {}
+
+func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
+func (*PrepareResponse) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{19}
+}
+
+// CommitPrepared commits the shard's prepared branch of dtid (XA COMMIT),
+// whether this tablet process prepared it or an earlier one did. It is
+// idempotent: a branch that is no longer prepared is reported, not an
+// error.
+type CommitPreparedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Dtid          string                 `protobuf:"bytes,2,opt,name=dtid,proto3" json:"dtid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitPreparedRequest) Reset() {
+	*x = CommitPreparedRequest{}
+	mi := &file_proto_query_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitPreparedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitPreparedRequest) ProtoMessage() {}
+
+func (x *CommitPreparedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitPreparedRequest.ProtoReflect.Descriptor instead.
+func (*CommitPreparedRequest) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CommitPreparedRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *CommitPreparedRequest) GetDtid() string {
+	if x != nil {
+		return x.Dtid
+	}
+	return ""
+}
+
+type CommitPreparedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// not_prepared: the shard has no prepared branch of dtid, because it was
+	// resolved before (committed or rolled back) or never prepared.
+	NotPrepared   bool `protobuf:"varint,1,opt,name=not_prepared,json=notPrepared,proto3" json:"not_prepared,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitPreparedResponse) Reset() {
+	*x = CommitPreparedResponse{}
+	mi := &file_proto_query_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitPreparedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitPreparedResponse) ProtoMessage() {}
+
+func (x *CommitPreparedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitPreparedResponse.ProtoReflect.Descriptor instead.
+func (*CommitPreparedResponse) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CommitPreparedResponse) GetNotPrepared() bool {
+	if x != nil {
+		return x.NotPrepared
+	}
+	return false
+}
+
+// RollbackPrepared rolls back the shard's branch of dtid: a prepared one
+// (XA ROLLBACK), or one this tablet still holds unprepared. Idempotent
+// like CommitPrepared.
+type RollbackPreparedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Dtid          string                 `protobuf:"bytes,2,opt,name=dtid,proto3" json:"dtid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackPreparedRequest) Reset() {
+	*x = RollbackPreparedRequest{}
+	mi := &file_proto_query_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackPreparedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackPreparedRequest) ProtoMessage() {}
+
+func (x *RollbackPreparedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackPreparedRequest.ProtoReflect.Descriptor instead.
+func (*RollbackPreparedRequest) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RollbackPreparedRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *RollbackPreparedRequest) GetDtid() string {
+	if x != nil {
+		return x.Dtid
+	}
+	return ""
+}
+
+type RollbackPreparedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NotPrepared   bool                   `protobuf:"varint,1,opt,name=not_prepared,json=notPrepared,proto3" json:"not_prepared,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackPreparedResponse) Reset() {
+	*x = RollbackPreparedResponse{}
+	mi := &file_proto_query_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackPreparedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackPreparedResponse) ProtoMessage() {}
+
+func (x *RollbackPreparedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackPreparedResponse.ProtoReflect.Descriptor instead.
+func (*RollbackPreparedResponse) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RollbackPreparedResponse) GetNotPrepared() bool {
+	if x != nil {
+		return x.NotPrepared
+	}
+	return false
+}
+
+// ListPrepared lists the shard's prepared XA transactions (XA RECOVER).
+type ListPreparedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPreparedRequest) Reset() {
+	*x = ListPreparedRequest{}
+	mi := &file_proto_query_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPreparedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPreparedRequest) ProtoMessage() {}
+
+func (x *ListPreparedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPreparedRequest.ProtoReflect.Descriptor instead.
+func (*ListPreparedRequest) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListPreparedRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+type PreparedTransaction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// dtid is the XID's gtrid; branch its bqual ("keyspace/shard" for
+	// branches Shardgate began).
+	Dtid     string `protobuf:"bytes,1,opt,name=dtid,proto3" json:"dtid,omitempty"`
+	Branch   string `protobuf:"bytes,2,opt,name=branch,proto3" json:"branch,omitempty"`
+	FormatId int64  `protobuf:"varint,3,opt,name=format_id,json=formatId,proto3" json:"format_id,omitempty"`
+	// held: this tablet process holds the branch's connection (it prepared
+	// it); otherwise the branch outlived the connection that prepared it.
+	Held          bool `protobuf:"varint,4,opt,name=held,proto3" json:"held,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreparedTransaction) Reset() {
+	*x = PreparedTransaction{}
+	mi := &file_proto_query_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreparedTransaction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreparedTransaction) ProtoMessage() {}
+
+func (x *PreparedTransaction) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreparedTransaction.ProtoReflect.Descriptor instead.
+func (*PreparedTransaction) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PreparedTransaction) GetDtid() string {
+	if x != nil {
+		return x.Dtid
+	}
+	return ""
+}
+
+func (x *PreparedTransaction) GetBranch() string {
+	if x != nil {
+		return x.Branch
+	}
+	return ""
+}
+
+func (x *PreparedTransaction) GetFormatId() int64 {
+	if x != nil {
+		return x.FormatId
+	}
+	return 0
+}
+
+func (x *PreparedTransaction) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
+type ListPreparedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Transactions  []*PreparedTransaction `protobuf:"bytes,1,rep,name=transactions,proto3" json:"transactions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPreparedResponse) Reset() {
+	*x = ListPreparedResponse{}
+	mi := &file_proto_query_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPreparedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPreparedResponse) ProtoMessage() {}
+
+func (x *ListPreparedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPreparedResponse.ProtoReflect.Descriptor instead.
+func (*ListPreparedResponse) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListPreparedResponse) GetTransactions() []*PreparedTransaction {
+	if x != nil {
+		return x.Transactions
+	}
+	return nil
+}
+
 type StreamHealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1271,7 +1738,7 @@ type StreamHealthRequest struct {
 
 func (x *StreamHealthRequest) Reset() {
 	*x = StreamHealthRequest{}
-	mi := &file_proto_query_proto_msgTypes[18]
+	mi := &file_proto_query_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1750,7 @@ func (x *StreamHealthRequest) String() string {
 func (*StreamHealthRequest) ProtoMessage() {}
 
 func (x *StreamHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[18]
+	mi := &file_proto_query_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1763,7 @@ func (x *StreamHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamHealthRequest.ProtoReflect.Descriptor instead.
 func (*StreamHealthRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{18}
+	return file_proto_query_proto_rawDescGZIP(), []int{27}
 }
 
 // RealtimeStats is what a tablet measures about itself.
@@ -1318,7 +1785,7 @@ type RealtimeStats struct {
 
 func (x *RealtimeStats) Reset() {
 	*x = RealtimeStats{}
-	mi := &file_proto_query_proto_msgTypes[19]
+	mi := &file_proto_query_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1797,7 @@ func (x *RealtimeStats) String() string {
 func (*RealtimeStats) ProtoMessage() {}
 
 func (x *RealtimeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[19]
+	mi := &file_proto_query_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1810,7 @@ func (x *RealtimeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RealtimeStats.ProtoReflect.Descriptor instead.
 func (*RealtimeStats) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{19}
+	return file_proto_query_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RealtimeStats) GetHealthError() string {
@@ -1400,7 +1867,7 @@ type StreamHealthResponse struct {
 
 func (x *StreamHealthResponse) Reset() {
 	*x = StreamHealthResponse{}
-	mi := &file_proto_query_proto_msgTypes[20]
+	mi := &file_proto_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1412,7 +1879,7 @@ func (x *StreamHealthResponse) String() string {
 func (*StreamHealthResponse) ProtoMessage() {}
 
 func (x *StreamHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[20]
+	mi := &file_proto_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1425,7 +1892,7 @@ func (x *StreamHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamHealthResponse.ProtoReflect.Descriptor instead.
 func (*StreamHealthResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{20}
+	return file_proto_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *StreamHealthResponse) GetTarget() *Target {
@@ -1494,12 +1961,13 @@ const file_proto_query_proto_rawDesc = "" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12;\n" +
 	"\vtablet_type\x18\x03 \x01(\x0e2\x1a.shardgate.topo.TabletTypeR\n" +
-	"tabletType\"\x7f\n" +
+	"tabletType\"\x93\x01\n" +
 	"\x0eExecuteOptions\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12\x19\n" +
 	"\bmax_rows\x18\x02 \x01(\x03R\amaxRows\x123\n" +
-	"\x15transaction_isolation\x18\x03 \x01(\tR\x14transactionIsolation\"\xb5\x01\n" +
+	"\x15transaction_isolation\x18\x03 \x01(\tR\x14transactionIsolation\x12\x12\n" +
+	"\x04dtid\x18\x04 \x01(\tR\x04dtid\"\xb5\x01\n" +
 	"\x0eExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\fR\x03sql\x12%\n" +
@@ -1535,7 +2003,30 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x14BeginExecuteResponse\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\x03R\rtransactionId\x124\n" +
 	"\x06result\x18\x02 \x01(\v2\x1c.shardgate.query.QueryResultR\x06result\x12!\n" +
-	"\ftablet_alias\x18\x03 \x01(\tR\vtabletAlias\"\x15\n" +
+	"\ftablet_alias\x18\x03 \x01(\tR\vtabletAlias\"h\n" +
+	"\x0ePrepareRequest\x12/\n" +
+	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12%\n" +
+	"\x0etransaction_id\x18\x02 \x01(\x03R\rtransactionId\"\x11\n" +
+	"\x0fPrepareResponse\"\\\n" +
+	"\x15CommitPreparedRequest\x12/\n" +
+	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x12\n" +
+	"\x04dtid\x18\x02 \x01(\tR\x04dtid\";\n" +
+	"\x16CommitPreparedResponse\x12!\n" +
+	"\fnot_prepared\x18\x01 \x01(\bR\vnotPrepared\"^\n" +
+	"\x17RollbackPreparedRequest\x12/\n" +
+	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x12\n" +
+	"\x04dtid\x18\x02 \x01(\tR\x04dtid\"=\n" +
+	"\x18RollbackPreparedResponse\x12!\n" +
+	"\fnot_prepared\x18\x01 \x01(\bR\vnotPrepared\"F\n" +
+	"\x13ListPreparedRequest\x12/\n" +
+	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\"r\n" +
+	"\x13PreparedTransaction\x12\x12\n" +
+	"\x04dtid\x18\x01 \x01(\tR\x04dtid\x12\x16\n" +
+	"\x06branch\x18\x02 \x01(\tR\x06branch\x12\x1b\n" +
+	"\tformat_id\x18\x03 \x01(\x03R\bformatId\x12\x12\n" +
+	"\x04held\x18\x04 \x01(\bR\x04held\"`\n" +
+	"\x14ListPreparedResponse\x12H\n" +
+	"\ftransactions\x18\x01 \x03(\v2$.shardgate.query.PreparedTransactionR\ftransactions\"\x15\n" +
 	"\x13StreamHealthRequest\"\xfc\x01\n" +
 	"\rRealtimeStats\x12!\n" +
 	"\fhealth_error\x18\x01 \x01(\tR\vhealthError\x126\n" +
@@ -1591,14 +2082,18 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x06HEXNUM\x10\xa0 \x12\v\n" +
 	"\x06HEXVAL\x10\xa1 \x12\v\n" +
 	"\x06BITNUM\x10\xa2 \x12\v\n" +
-	"\x06VECTOR\x10\xa3\x102\xde\x04\n" +
+	"\x06VECTOR\x10\xa3\x102\xd5\a\n" +
 	"\fQueryService\x12L\n" +
 	"\aExecute\x12\x1f.shardgate.query.ExecuteRequest\x1a .shardgate.query.ExecuteResponse\x12`\n" +
 	"\rStreamExecute\x12%.shardgate.query.StreamExecuteRequest\x1a&.shardgate.query.StreamExecuteResponse0\x01\x12F\n" +
 	"\x05Begin\x12\x1d.shardgate.query.BeginRequest\x1a\x1e.shardgate.query.BeginResponse\x12I\n" +
 	"\x06Commit\x12\x1e.shardgate.query.CommitRequest\x1a\x1f.shardgate.query.CommitResponse\x12O\n" +
 	"\bRollback\x12 .shardgate.query.RollbackRequest\x1a!.shardgate.query.RollbackResponse\x12[\n" +
-	"\fBeginExecute\x12$.shardgate.query.BeginExecuteRequest\x1a%.shardgate.query.BeginExecuteResponse\x12]\n" +
+	"\fBeginExecute\x12$.shardgate.query.BeginExecuteRequest\x1a%.shardgate.query.BeginExecuteResponse\x12L\n" +
+	"\aPrepare\x12\x1f.shardgate.query.PrepareRequest\x1a .shardgate.query.PrepareResponse\x12a\n" +
+	"\x0eCommitPrepared\x12&.shardgate.query.CommitPreparedRequest\x1a'.shardgate.query.CommitPreparedResponse\x12g\n" +
+	"\x10RollbackPrepared\x12(.shardgate.query.RollbackPreparedRequest\x1a).shardgate.query.RollbackPreparedResponse\x12[\n" +
+	"\fListPrepared\x12$.shardgate.query.ListPreparedRequest\x1a%.shardgate.query.ListPreparedResponse\x12]\n" +
 	"\fStreamHealth\x12$.shardgate.query.StreamHealthRequest\x1a%.shardgate.query.StreamHealthResponse0\x01B.Z,github.com/shardgate/shardgate/proto/querypbb\x06proto3"
 
 var (
@@ -1614,37 +2109,46 @@ func file_proto_query_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_query_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_query_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_proto_query_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_proto_query_proto_goTypes = []any{
-	(Type)(0),                     // 0: shardgate.query.Type
-	(*Field)(nil),                 // 1: shardgate.query.Field
-	(*Row)(nil),                   // 2: shardgate.query.Row
-	(*QueryResult)(nil),           // 3: shardgate.query.QueryResult
-	(*MySQLError)(nil),            // 4: shardgate.query.MySQLError
-	(*Target)(nil),                // 5: shardgate.query.Target
-	(*ExecuteOptions)(nil),        // 6: shardgate.query.ExecuteOptions
-	(*ExecuteRequest)(nil),        // 7: shardgate.query.ExecuteRequest
-	(*ExecuteResponse)(nil),       // 8: shardgate.query.ExecuteResponse
-	(*StreamExecuteRequest)(nil),  // 9: shardgate.query.StreamExecuteRequest
-	(*StreamExecuteResponse)(nil), // 10: shardgate.query.StreamExecuteResponse
-	(*BeginRequest)(nil),          // 11: shardgate.query.BeginRequest
-	(*BeginResponse)(nil),         // 12: shardgate.query.BeginResponse
-	(*CommitRequest)(nil),         // 13: shardgate.query.CommitRequest
-	(*CommitResponse)(nil),        // 14: shardgate.query.CommitResponse
-	(*RollbackRequest)(nil),       // 15: shardgate.query.RollbackRequest
-	(*RollbackResponse)(nil),      // 16: shardgate.query.RollbackResponse
-	(*BeginExecuteRequest)(nil),   // 17: shardgate.query.BeginExecuteRequest
-	(*BeginExecuteResponse)(nil),  // 18: shardgate.query.BeginExecuteResponse
-	(*StreamHealthRequest)(nil),   // 19: shardgate.query.StreamHealthRequest
-	(*RealtimeStats)(nil),         // 20: shardgate.query.RealtimeStats
-	(*StreamHealthResponse)(nil),  // 21: shardgate.query.StreamHealthResponse
-	(topopb.TabletType)(0),        // 22: shardgate.topo.TabletType
+	(Type)(0),                        // 0: shardgate.query.Type
+	(*Field)(nil),                    // 1: shardgate.query.Field
+	(*Row)(nil),                      // 2: shardgate.query.Row
+	(*QueryResult)(nil),              // 3: shardgate.query.QueryResult
+	(*MySQLError)(nil),               // 4: shardgate.query.MySQLError
+	(*Target)(nil),                   // 5: shardgate.query.Target
+	(*ExecuteOptions)(nil),           // 6: shardgate.query.ExecuteOptions
+	(*ExecuteRequest)(nil),           // 7: shardgate.query.ExecuteRequest
+	(*ExecuteResponse)(nil),          // 8: shardgate.query.ExecuteResponse
+	(*StreamExecuteRequest)(nil),     // 9: shardgate.query.StreamExecuteRequest
+	(*StreamExecuteResponse)(nil),    // 10: shardgate.query.StreamExecuteResponse
+	(*BeginRequest)(nil),             // 11: shardgate.query.BeginRequest
+	(*BeginResponse)(nil),            // 12: shardgate.query.BeginResponse
+	(*CommitRequest)(nil),            // 13: shardgate.query.CommitRequest
+	(*CommitResponse)(nil),           // 14: shardgate.query.CommitResponse
+	(*RollbackRequest)(nil),          // 15: shardgate.query.RollbackRequest
+	(*RollbackResponse)(nil),         // 16: shardgate.query.RollbackResponse
+	(*BeginExecuteRequest)(nil),      // 17: shardgate.query.BeginExecuteRequest
+	(*BeginExecuteResponse)(nil),     // 18: shardgate.query.BeginExecuteResponse
+	(*PrepareRequest)(nil),           // 19: shardgate.query.PrepareRequest
+	(*PrepareResponse)(nil),          // 20: shardgate.query.PrepareResponse
+	(*CommitPreparedRequest)(nil),    // 21: shardgate.query.CommitPreparedRequest
+	(*CommitPreparedResponse)(nil),   // 22: shardgate.query.CommitPreparedResponse
+	(*RollbackPreparedRequest)(nil),  // 23: shardgate.query.RollbackPreparedRequest
+	(*RollbackPreparedResponse)(nil), // 24: shardgate.query.RollbackPreparedResponse
+	(*ListPreparedRequest)(nil),      // 25: shardgate.query.ListPreparedRequest
+	(*PreparedTransaction)(nil),      // 26: shardgate.query.PreparedTransaction
+	(*ListPreparedResponse)(nil),     // 27: shardgate.query.ListPreparedResponse
+	(*StreamHealthRequest)(nil),      // 28: shardgate.query.StreamHealthRequest
+	(*RealtimeStats)(nil),            // 29: shardgate.query.RealtimeStats
+	(*StreamHealthResponse)(nil),     // 30: shardgate.query.StreamHealthResponse
+	(topopb.TabletType)(0),           // 31: shardgate.topo.TabletType
 }
 var file_proto_query_proto_depIdxs = []int32{
 	0,  // 0: shardgate.query.Field.type:type_name -> shardgate.query.Type
 	1,  // 1: shardgate.query.QueryResult.fields:type_name -> shardgate.query.Field
 	2,  // 2: shardgate.query.QueryResult.rows:type_name -> shardgate.query.Row
-	22, // 3: shardgate.query.Target.tablet_type:type_name -> shardgate.topo.TabletType
+	31, // 3: shardgate.query.Target.tablet_type:type_name -> shardgate.topo.TabletType
 	5,  // 4: shardgate.query.ExecuteRequest.target:type_name -> shardgate.query.Target
 	6,  // 5: shardgate.query.ExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
 	3,  // 6: shardgate.query.ExecuteResponse.result:type_name -> shardgate.query.QueryResult
@@ -1658,27 +2162,40 @@ var file_proto_query_proto_depIdxs = []int32{
 	5,  // 14: shardgate.query.BeginExecuteRequest.target:type_name -> shardgate.query.Target
 	6,  // 15: shardgate.query.BeginExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
 	3,  // 16: shardgate.query.BeginExecuteResponse.result:type_name -> shardgate.query.QueryResult
-	5,  // 17: shardgate.query.StreamHealthResponse.target:type_name -> shardgate.query.Target
-	20, // 18: shardgate.query.StreamHealthResponse.stats:type_name -> shardgate.query.RealtimeStats
-	7,  // 19: shardgate.query.QueryService.Execute:input_type -> shardgate.query.ExecuteRequest
-	9,  // 20: shardgate.query.QueryService.StreamExecute:input_type -> shardgate.query.StreamExecuteRequest
-	11, // 21: shardgate.query.QueryService.Begin:input_type -> shardgate.query.BeginRequest
-	13, // 22: shardgate.query.QueryService.Commit:input_type -> shardgate.query.CommitRequest
-	15, // 23: shardgate.query.QueryService.Rollback:input_type -> shardgate.query.RollbackRequest
-	17, // 24: shardgate.query.QueryService.BeginExecute:input_type -> shardgate.query.BeginExecuteRequest
-	19, // 25: shardgate.query.QueryService.StreamHealth:input_type -> shardgate.query.StreamHealthRequest
-	8,  // 26: shardgate.query.QueryService.Execute:output_type -> shardgate.query.ExecuteResponse
-	10, // 27: shardgate.query.QueryService.StreamExecute:output_type -> shardgate.query.StreamExecuteResponse
-	12, // 28: shardgate.query.QueryService.Begin:output_type -> shardgate.query.BeginResponse
-	14, // 29: shardgate.query.QueryService.Commit:output_type -> shardgate.query.CommitResponse
-	16, // 30: shardgate.query.QueryService.Rollback:output_type -> shardgate.query.RollbackResponse
-	18, // 31: shardgate.query.QueryService.BeginExecute:output_type -> shardgate.query.BeginExecuteResponse
-	21, // 32: shardgate.query.QueryService.StreamHealth:output_type -> shardgate.query.StreamHealthResponse
-	26, // [26:33] is the sub-list for method output_type
-	19, // [19:26] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	5,  // 17: shardgate.query.PrepareRequest.target:type_name -> shardgate.query.Target
+	5,  // 18: shardgate.query.CommitPreparedRequest.target:type_name -> shardgate.query.Target
+	5,  // 19: shardgate.query.RollbackPreparedRequest.target:type_name -> shardgate.query.Target
+	5,  // 20: shardgate.query.ListPreparedRequest.target:type_name -> shardgate.query.Target
+	26, // 21: shardgate.query.ListPreparedResponse.transactions:type_name -> shardgate.query.PreparedTransaction
+	5,  // 22: shardgate.query.StreamHealthResponse.target:type_name -> shardgate.query.Target
+	29, // 23: shardgate.query.StreamHealthResponse.stats:type_name -> shardgate.query.RealtimeStats
+	7,  // 24: shardgate.query.QueryService.Execute:input_type -> shardgate.query.ExecuteRequest
+	9,  // 25: shardgate.query.QueryService.StreamExecute:input_type -> shardgate.query.StreamExecuteRequest
+	11, // 26: shardgate.query.QueryService.Begin:input_type -> shardgate.query.BeginRequest
+	13, // 27: shardgate.query.QueryService.Commit:input_type -> shardgate.query.CommitRequest
+	15, // 28: shardgate.query.QueryService.Rollback:input_type -> shardgate.query.RollbackRequest
+	17, // 29: shardgate.query.QueryService.BeginExecute:input_type -> shardgate.query.BeginExecuteRequest
+	19, // 30: shardgate.query.QueryService.Prepare:input_type -> shardgate.query.PrepareRequest
+	21, // 31: shardgate.query.QueryService.CommitPrepared:input_type -> shardgate.query.CommitPreparedRequest
+	23, // 32: shardgate.query.QueryService.RollbackPrepared:input_type -> shardgate.query.RollbackPreparedRequest
+	25, // 33: shardgate.query.QueryService.ListPrepared:input_type -> shardgate.query.ListPreparedRequest
+	28, // 34: shardgate.query.QueryService.StreamHealth:input_type -> shardgate.query.StreamHealthRequest
+	8,  // 35: shardgate.query.QueryService.Execute:output_type -> shardgate.query.ExecuteResponse
+	10, // 36: shardgate.query.QueryService.StreamExecute:output_type -> shardgate.query.StreamExecuteResponse
+	12, // 37: shardgate.query.QueryService.Begin:output_type -> shardgate.query.BeginResponse
+	14, // 38: shardgate.query.QueryService.Commit:output_type -> shardgate.query.CommitResponse
+	16, // 39: shardgate.query.QueryService.Rollback:output_type -> shardgate.query.RollbackResponse
+	18, // 40: shardgate.query.QueryService.BeginExecute:output_type -> shardgate.query.BeginExecuteResponse
+	20, // 41: shardgate.query.QueryService.Prepare:output_type -> shardgate.query.PrepareResponse
+	22, // 42: shardgate.query.QueryService.CommitPrepared:output_type -> shardgate.query.CommitPreparedResponse
+	24, // 43: shardgate.query.QueryService.RollbackPrepared:output_type -> shardgate.query.RollbackPreparedResponse
+	27, // 44: shardgate.query.QueryService.ListPrepared:output_type -> shardgate.query.ListPreparedResponse
+	30, // 45: shardgate.query.QueryService.StreamHealth:output_type -> shardgate.query.StreamHealthResponse
+	35, // [35:46] is the sub-list for method output_type
+	24, // [24:35] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_proto_query_proto_init() }
@@ -1692,7 +2209,7 @@ func file_proto_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_query_proto_rawDesc), len(file_proto_query_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

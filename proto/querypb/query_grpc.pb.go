@@ -22,13 +22,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	QueryService_Execute_FullMethodName       = "/shardgate.query.QueryService/Execute"
-	QueryService_StreamExecute_FullMethodName = "/shardgate.query.QueryService/StreamExecute"
-	QueryService_Begin_FullMethodName         = "/shardgate.query.QueryService/Begin"
-	QueryService_Commit_FullMethodName        = "/shardgate.query.QueryService/Commit"
-	QueryService_Rollback_FullMethodName      = "/shardgate.query.QueryService/Rollback"
-	QueryService_BeginExecute_FullMethodName  = "/shardgate.query.QueryService/BeginExecute"
-	QueryService_StreamHealth_FullMethodName  = "/shardgate.query.QueryService/StreamHealth"
+	QueryService_Execute_FullMethodName          = "/shardgate.query.QueryService/Execute"
+	QueryService_StreamExecute_FullMethodName    = "/shardgate.query.QueryService/StreamExecute"
+	QueryService_Begin_FullMethodName            = "/shardgate.query.QueryService/Begin"
+	QueryService_Commit_FullMethodName           = "/shardgate.query.QueryService/Commit"
+	QueryService_Rollback_FullMethodName         = "/shardgate.query.QueryService/Rollback"
+	QueryService_BeginExecute_FullMethodName     = "/shardgate.query.QueryService/BeginExecute"
+	QueryService_Prepare_FullMethodName          = "/shardgate.query.QueryService/Prepare"
+	QueryService_CommitPrepared_FullMethodName   = "/shardgate.query.QueryService/CommitPrepared"
+	QueryService_RollbackPrepared_FullMethodName = "/shardgate.query.QueryService/RollbackPrepared"
+	QueryService_ListPrepared_FullMethodName     = "/shardgate.query.QueryService/ListPrepared"
+	QueryService_StreamHealth_FullMethodName     = "/shardgate.query.QueryService/StreamHealth"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -43,6 +47,10 @@ type QueryServiceClient interface {
 	Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*CommitResponse, error)
 	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error)
 	BeginExecute(ctx context.Context, in *BeginExecuteRequest, opts ...grpc.CallOption) (*BeginExecuteResponse, error)
+	Prepare(ctx context.Context, in *PrepareRequest, opts ...grpc.CallOption) (*PrepareResponse, error)
+	CommitPrepared(ctx context.Context, in *CommitPreparedRequest, opts ...grpc.CallOption) (*CommitPreparedResponse, error)
+	RollbackPrepared(ctx context.Context, in *RollbackPreparedRequest, opts ...grpc.CallOption) (*RollbackPreparedResponse, error)
+	ListPrepared(ctx context.Context, in *ListPreparedRequest, opts ...grpc.CallOption) (*ListPreparedResponse, error)
 	StreamHealth(ctx context.Context, in *StreamHealthRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamHealthResponse], error)
 }
 
@@ -123,6 +131,46 @@ func (c *queryServiceClient) BeginExecute(ctx context.Context, in *BeginExecuteR
 	return out, nil
 }
 
+func (c *queryServiceClient) Prepare(ctx context.Context, in *PrepareRequest, opts ...grpc.CallOption) (*PrepareResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PrepareResponse)
+	err := c.cc.Invoke(ctx, QueryService_Prepare_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) CommitPrepared(ctx context.Context, in *CommitPreparedRequest, opts ...grpc.CallOption) (*CommitPreparedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CommitPreparedResponse)
+	err := c.cc.Invoke(ctx, QueryService_CommitPrepared_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) RollbackPrepared(ctx context.Context, in *RollbackPreparedRequest, opts ...grpc.CallOption) (*RollbackPreparedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackPreparedResponse)
+	err := c.cc.Invoke(ctx, QueryService_RollbackPrepared_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) ListPrepared(ctx context.Context, in *ListPreparedRequest, opts ...grpc.CallOption) (*ListPreparedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPreparedResponse)
+	err := c.cc.Invoke(ctx, QueryService_ListPrepared_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *queryServiceClient) StreamHealth(ctx context.Context, in *StreamHealthRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamHealthResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &QueryService_ServiceDesc.Streams[1], QueryService_StreamHealth_FullMethodName, cOpts...)
@@ -154,6 +202,10 @@ type QueryServiceServer interface {
 	Commit(context.Context, *CommitRequest) (*CommitResponse, error)
 	Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error)
 	BeginExecute(context.Context, *BeginExecuteRequest) (*BeginExecuteResponse, error)
+	Prepare(context.Context, *PrepareRequest) (*PrepareResponse, error)
+	CommitPrepared(context.Context, *CommitPreparedRequest) (*CommitPreparedResponse, error)
+	RollbackPrepared(context.Context, *RollbackPreparedRequest) (*RollbackPreparedResponse, error)
+	ListPrepared(context.Context, *ListPreparedRequest) (*ListPreparedResponse, error)
 	StreamHealth(*StreamHealthRequest, grpc.ServerStreamingServer[StreamHealthResponse]) error
 	mustEmbedUnimplementedQueryServiceServer()
 }
@@ -182,6 +234,18 @@ func (UnimplementedQueryServiceServer) Rollback(context.Context, *RollbackReques
 }
 func (UnimplementedQueryServiceServer) BeginExecute(context.Context, *BeginExecuteRequest) (*BeginExecuteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BeginExecute not implemented")
+}
+func (UnimplementedQueryServiceServer) Prepare(context.Context, *PrepareRequest) (*PrepareResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Prepare not implemented")
+}
+func (UnimplementedQueryServiceServer) CommitPrepared(context.Context, *CommitPreparedRequest) (*CommitPreparedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CommitPrepared not implemented")
+}
+func (UnimplementedQueryServiceServer) RollbackPrepared(context.Context, *RollbackPreparedRequest) (*RollbackPreparedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RollbackPrepared not implemented")
+}
+func (UnimplementedQueryServiceServer) ListPrepared(context.Context, *ListPreparedRequest) (*ListPreparedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPrepared not implemented")
 }
 func (UnimplementedQueryServiceServer) StreamHealth(*StreamHealthRequest, grpc.ServerStreamingServer[StreamHealthResponse]) error {
 	return status.Error(codes.Unimplemented, "method StreamHealth not implemented")
@@ -308,6 +372,78 @@ func _QueryService_BeginExecute_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_Prepare_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PrepareRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).Prepare(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_Prepare_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).Prepare(ctx, req.(*PrepareRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_CommitPrepared_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CommitPreparedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).CommitPrepared(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_CommitPrepared_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).CommitPrepared(ctx, req.(*CommitPreparedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_RollbackPrepared_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackPreparedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).RollbackPrepared(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_RollbackPrepared_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).RollbackPrepared(ctx, req.(*RollbackPreparedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_ListPrepared_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPreparedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ListPrepared(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ListPrepared_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ListPrepared(ctx, req.(*ListPreparedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _QueryService_StreamHealth_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(StreamHealthRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -345,6 +481,22 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "BeginExecute",
 			Handler:    _QueryService_BeginExecute_Handler,
+		},
+		{
+			MethodName: "Prepare",
+			Handler:    _QueryService_Prepare_Handler,
+		},
+		{
+			MethodName: "CommitPrepared",
+			Handler:    _QueryService_CommitPrepared_Handler,
+		},
+		{
+			MethodName: "RollbackPrepared",
+			Handler:    _QueryService_RollbackPrepared_Handler,
+		},
+		{
+			MethodName: "ListPrepared",
+			Handler:    _QueryService_ListPrepared_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -77,6 +77,62 @@ func (TabletType) EnumDescriptor() ([]byte, []int) {
 	return file_proto_topo_proto_rawDescGZIP(), []int{0}
 }
 
+type TransactionRecord_State int32
+
+const (
+	TransactionRecord_STATE_UNSPECIFIED TransactionRecord_State = 0
+	// PREPARE: participants are being prepared; nobody decided yet. A
+	// record left in this state by a gate that is gone is rolled back.
+	TransactionRecord_PREPARE TransactionRecord_State = 1
+	// COMMIT: the commit point has passed; every participant must commit.
+	TransactionRecord_COMMIT TransactionRecord_State = 2
+	// ROLLBACK: every participant must roll back.
+	TransactionRecord_ROLLBACK TransactionRecord_State = 3
+)
+
+// Enum value maps for TransactionRecord_State.
+var (
+	TransactionRecord_State_name = map[int32]string{
+		0: "STATE_UNSPECIFIED",
+		1: "PREPARE",
+		2: "COMMIT",
+		3: "ROLLBACK",
+	}
+	TransactionRecord_State_value = map[string]int32{
+		"STATE_UNSPECIFIED": 0,
+		"PREPARE":           1,
+		"COMMIT":            2,
+		"ROLLBACK":          3,
+	}
+)
+
+func (x TransactionRecord_State) Enum() *TransactionRecord_State {
+	p := new(TransactionRecord_State)
+	*p = x
+	return p
+}
+
+func (x TransactionRecord_State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TransactionRecord_State) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_topo_proto_enumTypes[1].Descriptor()
+}
+
+func (TransactionRecord_State) Type() protoreflect.EnumType {
+	return &file_proto_topo_proto_enumTypes[1]
+}
+
+func (x TransactionRecord_State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TransactionRecord_State.Descriptor instead.
+func (TransactionRecord_State) EnumDescriptor() ([]byte, []int) {
+	return file_proto_topo_proto_rawDescGZIP(), []int{7, 0}
+}
+
 // KeyRange is the half-open range [start, end) of keyspace IDs.
 // An empty start means the beginning of the space, an empty end its end.
 type KeyRange struct {
@@ -492,6 +548,248 @@ func (x *SrvKeyspace) GetPartitions() []*SrvKeyspace_Partition {
 	return nil
 }
 
+// TransactionParticipant is a shard taking part in a distributed
+// transaction.
+type TransactionParticipant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keyspace      string                 `protobuf:"bytes,1,opt,name=keyspace,proto3" json:"keyspace,omitempty"`
+	Shard         string                 `protobuf:"bytes,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransactionParticipant) Reset() {
+	*x = TransactionParticipant{}
+	mi := &file_proto_topo_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransactionParticipant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransactionParticipant) ProtoMessage() {}
+
+func (x *TransactionParticipant) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_topo_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransactionParticipant.ProtoReflect.Descriptor instead.
+func (*TransactionParticipant) Descriptor() ([]byte, []int) {
+	return file_proto_topo_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TransactionParticipant) GetKeyspace() string {
+	if x != nil {
+		return x.Keyspace
+	}
+	return ""
+}
+
+func (x *TransactionParticipant) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+// TransactionRecord is the durable decision of a two-phase commit, kept at
+// transactions/<dtid> from before the first participant prepares until
+// every participant has been told the outcome. Whoever changes state
+// first (from PREPARE, by compare-and-set) decides the transaction; every
+// actor then follows the record.
+type TransactionRecord struct {
+	state        protoimpl.MessageState    `protogen:"open.v1"`
+	Dtid         string                    `protobuf:"bytes,1,opt,name=dtid,proto3" json:"dtid,omitempty"`
+	State        TransactionRecord_State   `protobuf:"varint,2,opt,name=state,proto3,enum=shardgate.topo.TransactionRecord_State" json:"state,omitempty"`
+	Participants []*TransactionParticipant `protobuf:"bytes,3,rep,name=participants,proto3" json:"participants,omitempty"`
+	// gate_id is the gate (registered at gates/<id>) coordinating it.
+	GateId           string `protobuf:"bytes,4,opt,name=gate_id,json=gateId,proto3" json:"gate_id,omitempty"`
+	CreatedUnixNanos int64  `protobuf:"varint,5,opt,name=created_unix_nanos,json=createdUnixNanos,proto3" json:"created_unix_nanos,omitempty"`
+	DecidedUnixNanos int64  `protobuf:"varint,6,opt,name=decided_unix_nanos,json=decidedUnixNanos,proto3" json:"decided_unix_nanos,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *TransactionRecord) Reset() {
+	*x = TransactionRecord{}
+	mi := &file_proto_topo_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransactionRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransactionRecord) ProtoMessage() {}
+
+func (x *TransactionRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_topo_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransactionRecord.ProtoReflect.Descriptor instead.
+func (*TransactionRecord) Descriptor() ([]byte, []int) {
+	return file_proto_topo_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TransactionRecord) GetDtid() string {
+	if x != nil {
+		return x.Dtid
+	}
+	return ""
+}
+
+func (x *TransactionRecord) GetState() TransactionRecord_State {
+	if x != nil {
+		return x.State
+	}
+	return TransactionRecord_STATE_UNSPECIFIED
+}
+
+func (x *TransactionRecord) GetParticipants() []*TransactionParticipant {
+	if x != nil {
+		return x.Participants
+	}
+	return nil
+}
+
+func (x *TransactionRecord) GetGateId() string {
+	if x != nil {
+		return x.GateId
+	}
+	return ""
+}
+
+func (x *TransactionRecord) GetCreatedUnixNanos() int64 {
+	if x != nil {
+		return x.CreatedUnixNanos
+	}
+	return 0
+}
+
+func (x *TransactionRecord) GetDecidedUnixNanos() int64 {
+	if x != nil {
+		return x.DecidedUnixNanos
+	}
+	return 0
+}
+
+// Gate is a running shardgate, registered at gates/<id> under a lease it
+// keeps alive: the key disappears soon after the process does.
+type Gate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is unique per process start: "<name>/<token>".
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// name is stable across restarts ("host:mysql_port"); a gate that starts
+	// under a name takes over the transactions of the gates registered under
+	// it before.
+	Name             string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Hostname         string `protobuf:"bytes,3,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	MysqlPort        int32  `protobuf:"varint,4,opt,name=mysql_port,json=mysqlPort,proto3" json:"mysql_port,omitempty"`
+	GrpcPort         int32  `protobuf:"varint,5,opt,name=grpc_port,json=grpcPort,proto3" json:"grpc_port,omitempty"`
+	HttpPort         int32  `protobuf:"varint,6,opt,name=http_port,json=httpPort,proto3" json:"http_port,omitempty"`
+	StartedUnixNanos int64  `protobuf:"varint,7,opt,name=started_unix_nanos,json=startedUnixNanos,proto3" json:"started_unix_nanos,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Gate) Reset() {
+	*x = Gate{}
+	mi := &file_proto_topo_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Gate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Gate) ProtoMessage() {}
+
+func (x *Gate) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_topo_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Gate.ProtoReflect.Descriptor instead.
+func (*Gate) Descriptor() ([]byte, []int) {
+	return file_proto_topo_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Gate) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Gate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Gate) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *Gate) GetMysqlPort() int32 {
+	if x != nil {
+		return x.MysqlPort
+	}
+	return 0
+}
+
+func (x *Gate) GetGrpcPort() int32 {
+	if x != nil {
+		return x.GrpcPort
+	}
+	return 0
+}
+
+func (x *Gate) GetHttpPort() int32 {
+	if x != nil {
+		return x.HttpPort
+	}
+	return 0
+}
+
+func (x *Gate) GetStartedUnixNanos() int64 {
+	if x != nil {
+		return x.StartedUnixNanos
+	}
+	return 0
+}
+
 type SrvKeyspace_Partition struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TabletType    TabletType             `protobuf:"varint,1,opt,name=tablet_type,json=tabletType,proto3,enum=shardgate.topo.TabletType" json:"tablet_type,omitempty"`
@@ -502,7 +800,7 @@ type SrvKeyspace_Partition struct {
 
 func (x *SrvKeyspace_Partition) Reset() {
 	*x = SrvKeyspace_Partition{}
-	mi := &file_proto_topo_proto_msgTypes[6]
+	mi := &file_proto_topo_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -514,7 +812,7 @@ func (x *SrvKeyspace_Partition) String() string {
 func (*SrvKeyspace_Partition) ProtoMessage() {}
 
 func (x *SrvKeyspace_Partition) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_topo_proto_msgTypes[6]
+	mi := &file_proto_topo_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -586,7 +884,32 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\tPartition\x12;\n" +
 	"\vtablet_type\x18\x01 \x01(\x0e2\x1a.shardgate.topo.TabletTypeR\n" +
 	"tabletType\x126\n" +
-	"\x06shards\x18\x02 \x03(\v2\x1e.shardgate.topo.ShardReferenceR\x06shards*O\n" +
+	"\x06shards\x18\x02 \x03(\v2\x1e.shardgate.topo.ShardReferenceR\x06shards\"J\n" +
+	"\x16TransactionParticipant\x12\x1a\n" +
+	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
+	"\x05shard\x18\x02 \x01(\tR\x05shard\"\xee\x02\n" +
+	"\x11TransactionRecord\x12\x12\n" +
+	"\x04dtid\x18\x01 \x01(\tR\x04dtid\x12=\n" +
+	"\x05state\x18\x02 \x01(\x0e2'.shardgate.topo.TransactionRecord.StateR\x05state\x12J\n" +
+	"\fparticipants\x18\x03 \x03(\v2&.shardgate.topo.TransactionParticipantR\fparticipants\x12\x17\n" +
+	"\agate_id\x18\x04 \x01(\tR\x06gateId\x12,\n" +
+	"\x12created_unix_nanos\x18\x05 \x01(\x03R\x10createdUnixNanos\x12,\n" +
+	"\x12decided_unix_nanos\x18\x06 \x01(\x03R\x10decidedUnixNanos\"E\n" +
+	"\x05State\x12\x15\n" +
+	"\x11STATE_UNSPECIFIED\x10\x00\x12\v\n" +
+	"\aPREPARE\x10\x01\x12\n" +
+	"\n" +
+	"\x06COMMIT\x10\x02\x12\f\n" +
+	"\bROLLBACK\x10\x03\"\xcd\x01\n" +
+	"\x04Gate\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
+	"\bhostname\x18\x03 \x01(\tR\bhostname\x12\x1d\n" +
+	"\n" +
+	"mysql_port\x18\x04 \x01(\x05R\tmysqlPort\x12\x1b\n" +
+	"\tgrpc_port\x18\x05 \x01(\x05R\bgrpcPort\x12\x1b\n" +
+	"\thttp_port\x18\x06 \x01(\x05R\bhttpPort\x12,\n" +
+	"\x12started_unix_nanos\x18\a \x01(\x03R\x10startedUnixNanos*O\n" +
 	"\n" +
 	"TabletType\x12\x1b\n" +
 	"\x17TABLET_TYPE_UNSPECIFIED\x10\x00\x12\v\n" +
@@ -607,30 +930,36 @@ func file_proto_topo_proto_rawDescGZIP() []byte {
 	return file_proto_topo_proto_rawDescData
 }
 
-var file_proto_topo_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_topo_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_proto_topo_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_proto_topo_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_proto_topo_proto_goTypes = []any{
-	(TabletType)(0),               // 0: shardgate.topo.TabletType
-	(*KeyRange)(nil),              // 1: shardgate.topo.KeyRange
-	(*Keyspace)(nil),              // 2: shardgate.topo.Keyspace
-	(*Shard)(nil),                 // 3: shardgate.topo.Shard
-	(*Tablet)(nil),                // 4: shardgate.topo.Tablet
-	(*ShardReference)(nil),        // 5: shardgate.topo.ShardReference
-	(*SrvKeyspace)(nil),           // 6: shardgate.topo.SrvKeyspace
-	(*SrvKeyspace_Partition)(nil), // 7: shardgate.topo.SrvKeyspace.Partition
+	(TabletType)(0),                // 0: shardgate.topo.TabletType
+	(TransactionRecord_State)(0),   // 1: shardgate.topo.TransactionRecord.State
+	(*KeyRange)(nil),               // 2: shardgate.topo.KeyRange
+	(*Keyspace)(nil),               // 3: shardgate.topo.Keyspace
+	(*Shard)(nil),                  // 4: shardgate.topo.Shard
+	(*Tablet)(nil),                 // 5: shardgate.topo.Tablet
+	(*ShardReference)(nil),         // 6: shardgate.topo.ShardReference
+	(*SrvKeyspace)(nil),            // 7: shardgate.topo.SrvKeyspace
+	(*TransactionParticipant)(nil), // 8: shardgate.topo.TransactionParticipant
+	(*TransactionRecord)(nil),      // 9: shardgate.topo.TransactionRecord
+	(*Gate)(nil),                   // 10: shardgate.topo.Gate
+	(*SrvKeyspace_Partition)(nil),  // 11: shardgate.topo.SrvKeyspace.Partition
 }
 var file_proto_topo_proto_depIdxs = []int32{
-	1, // 0: shardgate.topo.Shard.key_range:type_name -> shardgate.topo.KeyRange
-	0, // 1: shardgate.topo.Tablet.type:type_name -> shardgate.topo.TabletType
-	1, // 2: shardgate.topo.ShardReference.key_range:type_name -> shardgate.topo.KeyRange
-	7, // 3: shardgate.topo.SrvKeyspace.partitions:type_name -> shardgate.topo.SrvKeyspace.Partition
-	0, // 4: shardgate.topo.SrvKeyspace.Partition.tablet_type:type_name -> shardgate.topo.TabletType
-	5, // 5: shardgate.topo.SrvKeyspace.Partition.shards:type_name -> shardgate.topo.ShardReference
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	2,  // 0: shardgate.topo.Shard.key_range:type_name -> shardgate.topo.KeyRange
+	0,  // 1: shardgate.topo.Tablet.type:type_name -> shardgate.topo.TabletType
+	2,  // 2: shardgate.topo.ShardReference.key_range:type_name -> shardgate.topo.KeyRange
+	11, // 3: shardgate.topo.SrvKeyspace.partitions:type_name -> shardgate.topo.SrvKeyspace.Partition
+	1,  // 4: shardgate.topo.TransactionRecord.state:type_name -> shardgate.topo.TransactionRecord.State
+	8,  // 5: shardgate.topo.TransactionRecord.participants:type_name -> shardgate.topo.TransactionParticipant
+	0,  // 6: shardgate.topo.SrvKeyspace.Partition.tablet_type:type_name -> shardgate.topo.TabletType
+	6,  // 7: shardgate.topo.SrvKeyspace.Partition.shards:type_name -> shardgate.topo.ShardReference
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_proto_topo_proto_init() }
@@ -643,8 +972,8 @@ func file_proto_topo_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_topo_proto_rawDesc), len(file_proto_topo_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   7,
+			NumEnums:      2,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

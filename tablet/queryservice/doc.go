@@ -14,6 +14,12 @@
 //     that is unique across tablet restarts. A transaction left idle longer
 //     than the idle timeout is rolled back and its id answers with an error
 //     saying so.
+//   - A transaction begun with a dtid is an XA branch (twopc.go). Once
+//     prepared, only CommitPrepared or RollbackPrepared end it: not the idle
+//     timeout, and not the tablet shutting down, which closes its connection
+//     and leaves the branch prepared in MySQL for the next tablet process.
+//     Both calls are idempotent: a branch already ended is reported as not
+//     prepared.
 //   - Results are bounded by max rows: a read returning more fails cleanly
 //     instead of exhausting the tablet's or the gate's memory.
 package queryservice

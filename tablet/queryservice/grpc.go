@@ -41,6 +41,26 @@ func (g grpcService) Rollback(ctx context.Context, req *querypb.RollbackRequest)
 	return resp, queryconv.ErrorToStatus(err)
 }
 
+func (g grpcService) Prepare(ctx context.Context, req *querypb.PrepareRequest) (*querypb.PrepareResponse, error) {
+	resp, err := g.s.Prepare(ctx, req)
+	return resp, queryconv.ErrorToStatus(err)
+}
+
+func (g grpcService) CommitPrepared(ctx context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error) {
+	resp, err := g.s.CommitPrepared(ctx, req)
+	return resp, queryconv.ErrorToStatus(err)
+}
+
+func (g grpcService) RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
+	resp, err := g.s.RollbackPrepared(ctx, req)
+	return resp, queryconv.ErrorToStatus(err)
+}
+
+func (g grpcService) ListPrepared(ctx context.Context, req *querypb.ListPreparedRequest) (*querypb.ListPreparedResponse, error) {
+	resp, err := g.s.ListPrepared(ctx, req)
+	return resp, queryconv.ErrorToStatus(err)
+}
+
 func (g grpcService) StreamExecute(req *querypb.StreamExecuteRequest, stream querypb.QueryService_StreamExecuteServer) error {
 	return queryconv.ErrorToStatus(g.s.StreamExecute(stream.Context(), req, stream.Send))
 }

@@ -12,6 +12,7 @@ type metrics struct {
 	txIdleKilled  prometheus.Counter
 	rowsReturned  prometheus.Counter
 	openTx        prometheus.GaugeFunc
+	preparedTx    prometheus.GaugeFunc
 	poolInUse     prometheus.GaugeFunc
 	txPoolInUse   prometheus.GaugeFunc
 	poolWaitTotal prometheus.CounterFunc
@@ -42,6 +43,9 @@ func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
 		openTx: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "shardtablet_transactions_open", Help: "Transactions open now.", ConstLabels: labels,
 		}, func() float64 { return float64(s.txs.count()) }),
+		preparedTx: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shardtablet_transactions_prepared", Help: "Prepared two-phase commit branches this tablet holds the connections of.", ConstLabels: labels,
+		}, func() float64 { return float64(s.txs.preparedCount()) }),
 		poolInUse: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "shardtablet_pool_connections_in_use", Help: "Autocommit pool connections in use.", ConstLabels: labels,
 		}, func() float64 { return float64(s.pool.Stats().InUse) }),
@@ -54,7 +58,7 @@ func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.queries, m.queryErrors, m.duration, m.killed, m.txIdleKilled, m.rowsReturned,
-			m.openTx, m.poolInUse, m.txPoolInUse, m.poolWaitTotal)
+			m.openTx, m.preparedTx, m.poolInUse, m.txPoolInUse, m.poolWaitTotal)
 	}
 	return m
 }

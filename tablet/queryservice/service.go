@@ -44,6 +44,9 @@ type Service struct {
 type callCounters struct {
 	execute, stream, begin, commit, rollback, beginExecute         prometheus.Counter
 	executeErr, streamErr, beginErr, commitErr, rollbackErr, beErr prometheus.Counter
+
+	prepare, commitPrepared, rollbackPrepared          prometheus.Counter
+	prepareErr, commitPreparedErr, rollbackPreparedErr prometheus.Counter
 }
 
 // New builds the service; Start begins its background work.
@@ -76,6 +79,9 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Service, erro
 		executeErr: e.WithLabelValues("execute"), streamErr: e.WithLabelValues("stream_execute"),
 		beginErr: e.WithLabelValues("begin"), commitErr: e.WithLabelValues("commit"),
 		rollbackErr: e.WithLabelValues("rollback"), beErr: e.WithLabelValues("begin_execute"),
+		prepare: q.WithLabelValues("prepare"), prepareErr: e.WithLabelValues("prepare"),
+		commitPrepared: q.WithLabelValues("commit_prepared"), commitPreparedErr: e.WithLabelValues("commit_prepared"),
+		rollbackPrepared: q.WithLabelValues("rollback_prepared"), rollbackPreparedErr: e.WithLabelValues("rollback_prepared"),
 	}
 	return s, nil
 }
@@ -98,7 +104,14 @@ func (s *Service) Close() {
 			h.Stats.HealthError = "tablet is shutting down"
 		})
 		for _, tx := range s.txs.takeAll() {
-			s.finish(tx, "ROLLBACK")
+			s.finish(tx, endRollback)
+		}
+		// Prepared branches belong to their coordinator: closing their
+		// connections leaves them prepared in MySQL, for CommitPrepared or
+		// RollbackPrepared from the next tablet process.
+		for _, tx := range s.txs.takeAllPrepared() {
+			s.log.Info("leaving a prepared transaction to its coordinator", zap.String("dtid", tx.xid.dtid))
+			s.finish(tx, endAbandon)
 		}
 		s.pool.Close()
 		s.txPool.Close()
@@ -148,7 +161,7 @@ func (s *Service) execute(ctx context.Context, target *querypb.Target, sql strin
 		if tx.conn.IsClosed() || isKilled(err) {
 			// The connection is gone or was killed: the transaction with it.
 			s.txs.remove(txID)
-			s.finish(tx, "")
+			s.finish(tx, endAbandon)
 			return nil, fmt.Errorf("%w; transaction %d was rolled back", err, txID)
 		}
 		s.txs.release(tx)

@@ -21,27 +21,37 @@ type transaction struct {
 	started  time.Time
 	lastUsed time.Time
 	inUse    bool
+	// xid is set for a branch of a distributed transaction (begun with
+	// XA START); xaEnded once XA END ran on it.
+	xid     *xid
+	xaEnded bool
 }
 
 // transactions is the registry of open transactions. Ids start from the
 // wall clock so that an id from before a tablet restart never names a
 // transaction after it.
+//
+// A prepared XA branch moves from open to prepared: it no longer takes
+// statements, the idle timeout never rolls it back (only its coordinator
+// decides its outcome), and a tablet that shuts down leaves it prepared in
+// MySQL rather than rolling it back.
 type transactions struct {
-	mu     sync.Mutex
-	open   map[int64]*transaction
-	ended  map[int64]string // recently ended ids -> why, for clear errors
-	lastID atomic.Int64
+	mu       sync.Mutex
+	open     map[int64]*transaction
+	prepared map[string]*transaction // by dtid
+	ended    map[int64]string        // recently ended ids -> why, for clear errors
+	lastID   atomic.Int64
 }
 
 func newTransactions() *transactions {
-	t := &transactions{open: map[int64]*transaction{}, ended: map[int64]string{}}
+	t := &transactions{open: map[int64]*transaction{}, prepared: map[string]*transaction{}, ended: map[int64]string{}}
 	t.lastID.Store(time.Now().UnixNano())
 	return t
 }
 
-func (t *transactions) add(conn *connpool.Conn) *transaction {
+func (t *transactions) add(conn *connpool.Conn, x *xid) *transaction {
 	now := time.Now()
-	tx := &transaction{id: t.lastID.Add(1), conn: conn, started: now, lastUsed: now, inUse: true}
+	tx := &transaction{id: t.lastID.Add(1), conn: conn, started: now, lastUsed: now, inUse: true, xid: x}
 	t.mu.Lock()
 	t.open[tx.id] = tx
 	t.mu.Unlock()
@@ -65,6 +75,12 @@ func (t *transactions) use(id int64, where string) (*transaction, error) {
 func (t *transactions) idleLocked(id int64, where string) (*transaction, error) {
 	tx, ok := t.open[id]
 	if !ok {
+		for _, p := range t.prepared {
+			if p.id == id {
+				return nil, sqlerr.New(sqlerr.ERXAERRmfail, sqlerr.SSXAERRmfail,
+					"transaction %d on %s is prepared (distributed transaction %s): only CommitPrepared or RollbackPrepared end it", id, where, p.xid.dtid)
+			}
+		}
 		if why, ended := t.ended[id]; ended {
 			return nil, sqlerr.New(sqlerror.ERQueryInterrupted, sqlerror.SSQueryInterrupted, "transaction %d on %s %s", id, where, why)
 		}
@@ -139,6 +155,72 @@ func (t *transactions) count() int {
 	return len(t.open)
 }
 
+// markPrepared moves a transaction that was just prepared from open to
+// prepared.
+func (t *transactions) markPrepared(tx *transaction) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.open, tx.id)
+	tx.inUse = false
+	tx.lastUsed = time.Now()
+	t.prepared[tx.xid.dtid] = tx
+}
+
+// takePrepared removes and returns the prepared branch of dtid this
+// process holds, or nil.
+func (t *transactions) takePrepared(dtid string) *transaction {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tx := t.prepared[dtid]
+	delete(t.prepared, dtid)
+	return tx
+}
+
+// takeUnprepared removes and returns the open (not prepared) branch of
+// dtid, or nil when there is none; it fails while the branch runs a
+// statement.
+func (t *transactions) takeUnprepared(dtid, where string) (*transaction, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, tx := range t.open {
+		if tx.xid == nil || tx.xid.dtid != dtid {
+			continue
+		}
+		if tx.inUse {
+			return nil, sqlerr.Internal("the branch of distributed transaction %s on %s is running a statement: retry", dtid, where)
+		}
+		delete(t.open, id)
+		t.ended[id] = "was rolled back by its distributed transaction's coordinator"
+		return tx, nil
+	}
+	return nil, nil
+}
+
+// holdsPrepared reports whether this process holds dtid's prepared branch.
+func (t *transactions) holdsPrepared(dtid string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.prepared[dtid]
+	return ok
+}
+
+func (t *transactions) takeAllPrepared() []*transaction {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*transaction, 0, len(t.prepared))
+	for dtid, tx := range t.prepared {
+		delete(t.prepared, dtid)
+		out = append(out, tx)
+	}
+	return out
+}
+
+func (t *transactions) preparedCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.prepared)
+}
+
 // Begin starts a transaction on a reserved connection.
 func (s *Service) Begin(ctx context.Context, req *querypb.BeginRequest) (*querypb.BeginResponse, error) {
 	s.calls.begin.Inc()
@@ -154,7 +236,9 @@ func (s *Service) Begin(ctx context.Context, req *querypb.BeginRequest) (*queryp
 // isolationLevels are the levels a transaction may ask for.
 var isolationLevels = map[string]bool{"READ UNCOMMITTED": true, "READ COMMITTED": true, "REPEATABLE READ": true, "SERIALIZABLE": true}
 
-// begin returns a new transaction still marked in use.
+// begin returns a new transaction still marked in use. With a dtid in
+// opts it is an XA branch: MariaDB prepares only transactions begun with
+// XA START, so the choice is made here, before the first statement.
 func (s *Service) begin(ctx context.Context, target *querypb.Target, opts *querypb.ExecuteOptions) (*transaction, error) {
 	if err := s.checkTarget(target); err != nil {
 		return nil, err
@@ -162,6 +246,15 @@ func (s *Service) begin(ctx context.Context, target *querypb.Target, opts *query
 	level := opts.GetTransactionIsolation()
 	if level != "" && !isolationLevels[level] {
 		return nil, sqlerr.New(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'tx_isolation' can't be set to the value of '%s'", level)
+	}
+	var x *xid
+	begin := "BEGIN"
+	if dtid := opts.GetDtid(); dtid != "" {
+		var err error
+		if x, err = s.xid(dtid); err != nil {
+			return nil, err
+		}
+		begin = "XA START " + x.sql()
 	}
 	conn, err := s.txPool.Get(ctx)
 	if err != nil {
@@ -176,12 +269,12 @@ func (s *Service) begin(ctx context.Context, target *querypb.Target, opts *query
 			return nil, s.mysqlError(err)
 		}
 	}
-	if _, err := conn.ExecuteFetch("BEGIN", 0, false); err != nil {
+	if _, err := conn.ExecuteFetch(begin, 0, false); err != nil {
 		connpool.NoteError(conn, err)
 		s.txPool.Put(conn)
 		return nil, s.mysqlError(err)
 	}
-	return s.txs.add(conn), nil
+	return s.txs.add(conn, x), nil
 }
 
 // BeginExecute begins a transaction and runs its first statement. When the
@@ -199,7 +292,7 @@ func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteReq
 		// MySQL keeps a transaction open after a failed statement, but the
 		// gate has no id yet to roll it back with: end it here.
 		s.txs.remove(tx.id)
-		s.finish(tx, "ROLLBACK")
+		s.finish(tx, endRollback)
 		s.calls.beErr.Inc()
 		return nil, err
 	}
@@ -210,7 +303,7 @@ func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteReq
 // Commit commits and frees the transaction's connection.
 func (s *Service) Commit(ctx context.Context, req *querypb.CommitRequest) (*querypb.CommitResponse, error) {
 	s.calls.commit.Inc()
-	if err := s.end(req.Target, req.TransactionId, "COMMIT"); err != nil {
+	if err := s.end(req.Target, req.TransactionId, endCommit); err != nil {
 		s.calls.commitErr.Inc()
 		return nil, err
 	}
@@ -220,14 +313,14 @@ func (s *Service) Commit(ctx context.Context, req *querypb.CommitRequest) (*quer
 // Rollback rolls back and frees the transaction's connection.
 func (s *Service) Rollback(ctx context.Context, req *querypb.RollbackRequest) (*querypb.RollbackResponse, error) {
 	s.calls.rollback.Inc()
-	if err := s.end(req.Target, req.TransactionId, "ROLLBACK"); err != nil {
+	if err := s.end(req.Target, req.TransactionId, endRollback); err != nil {
 		s.calls.rollbackErr.Inc()
 		return nil, err
 	}
 	return &querypb.RollbackResponse{}, nil
 }
 
-func (s *Service) end(target *querypb.Target, id int64, stmt string) error {
+func (s *Service) end(target *querypb.Target, id int64, how ending) error {
 	if err := s.checkTarget(target); err != nil {
 		return err
 	}
@@ -235,26 +328,84 @@ func (s *Service) end(target *querypb.Target, id int64, stmt string) error {
 	if err != nil {
 		return err
 	}
-	return s.finish(tx, stmt)
+	return s.finish(tx, how)
 }
 
-// finish runs COMMIT or ROLLBACK (or nothing, for a dead connection) and
-// returns the connection to its pool.
-func (s *Service) finish(tx *transaction, stmt string) error {
+// ending is how finish ends a transaction.
+type ending int
+
+const (
+	endRollback ending = iota
+	endCommit
+	// endAbandon closes the connection without a word: MySQL rolls back
+	// an open transaction, and keeps a prepared XA branch prepared.
+	endAbandon
+)
+
+// finish commits, rolls back or abandons a transaction and returns its
+// connection to the pool.
+func (s *Service) finish(tx *transaction, how ending) error {
+	if how == endAbandon || tx.conn.IsClosed() {
+		tx.conn.MarkBroken()
+		s.txPool.Put(tx.conn)
+		if how == endCommit {
+			return sqlerr.Internal("transaction %d on %s lost its MySQL connection and was rolled back", tx.id, s.cfg.where())
+		}
+		return nil
+	}
 	var err error
-	if stmt != "" && !tx.conn.IsClosed() {
+	if tx.xid == nil {
+		stmt := "ROLLBACK"
+		if how == endCommit {
+			stmt = "COMMIT"
+		}
 		if _, err = tx.conn.ExecuteFetch(stmt, 0, false); err != nil {
-			connpool.NoteError(tx.conn, err)
-			// A connection whose COMMIT or ROLLBACK failed is in an unknown
-			// state: never reuse it.
-			tx.conn.MarkBroken()
 			err = s.mysqlError(err)
 		}
 	} else {
+		err = s.finishXA(tx, how)
+	}
+	if err != nil {
+		connpool.NoteError(tx.conn, err)
+		// A connection whose COMMIT or ROLLBACK failed is in an unknown
+		// state: never reuse it.
 		tx.conn.MarkBroken()
 	}
 	s.txPool.Put(tx.conn)
 	return err
+}
+
+// finishXA ends an XA branch that was never prepared. A commit is one
+// phase (XA COMMIT ... ONE PHASE): a distributed transaction that touched
+// one shard needs no second phase.
+func (s *Service) finishXA(tx *transaction, how ending) error {
+	x := tx.xid.sql()
+	if !tx.xaEnded {
+		_, err := tx.conn.ExecuteFetch("XA END "+x, 0, false)
+		// A branch MariaDB already rolled back (a deadlock leaves it
+		// ROLLBACK ONLY) refuses XA END but takes XA ROLLBACK.
+		if err != nil && how == endCommit {
+			return s.xaError(err, "commit", tx.xid)
+		}
+	}
+	if how == endCommit {
+		if _, err := tx.conn.ExecuteFetch("XA COMMIT "+x+" ONE PHASE", 0, false); err != nil {
+			return s.xaError(err, "commit", tx.xid)
+		}
+		return nil
+	}
+	_, err := tx.conn.ExecuteFetch("XA ROLLBACK "+x, 0, false)
+	if se, ok := err.(*sqlerror.SQLError); ok && sqlerror.IsConnErr(se) {
+		// The connection is gone, and MySQL rolls back an unprepared
+		// branch whose connection ends: the rollback happened. The
+		// connection is not reused all the same.
+		tx.conn.MarkBroken()
+		return nil
+	}
+	if err != nil {
+		return s.xaError(err, "rollback", tx.xid)
+	}
+	return nil
 }
 
 func (s *Service) idleTxLoop() {
@@ -271,7 +422,7 @@ func (s *Service) idleTxLoop() {
 		for _, tx := range s.txs.takeIdle(time.Now().Add(-s.cfg.TxIdleTimeout), why) {
 			s.log.Info("rolling back idle transaction", zap.Int64("transaction_id", tx.id), zap.Duration("age", time.Since(tx.started)))
 			s.metrics.txIdleKilled.Inc()
-			s.finish(tx, "ROLLBACK")
+			s.finish(tx, endRollback)
 		}
 	}
 }

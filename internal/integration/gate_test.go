@@ -45,6 +45,7 @@ func TestGate(t *testing.T) {
 	t.Run("SequencesNumberInserts", func(t *testing.T) { testSequences(t, c, shards, names) })
 	t.Run("SessionVariablesReachTheShards", func(t *testing.T) { testSessionVariables(t, c) })
 	t.Run("TransactionIsolationLevel", func(t *testing.T) { testIsolation(t, c) })
+	t.Run("OLAPReadsStream", func(t *testing.T) { testOLAPStreams(t, c) })
 }
 
 // shardOf returns the shard the hash vindex assigns id to.

@@ -395,11 +395,14 @@ func (c *Cluster) waitServing(ctx context.Context) error {
 			tabletsServing = problem == ""
 		}
 		if tabletsServing {
-			err := pingMySQL(ctx, c.GateAddr())
+			// Serving means a client can use every shard through the gate
+			// now: the gate must have seen each tablet's health, not only
+			// answer.
+			err := c.gateReachesEveryShard(ctx)
 			if err == nil {
 				return nil
 			}
-			problem = fmt.Sprintf("the gate does not answer on %s yet: %v", c.GateAddr(), err)
+			problem = fmt.Sprintf("the gate does not reach every shard on %s yet: %v", c.GateAddr(), err)
 		}
 		select {
 		case <-ctx.Done():

@@ -69,7 +69,7 @@ func shardOf(t *testing.T, id int64, names []string) string {
 func testSysbench(t *testing.T, c *localcluster.Cluster, shards map[string]*sql.DB, names []string) {
 	host, port, _ := net.SplitHostPort(c.GateAddr())
 	args := []string{"oltp_point_select", "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root",
-		"--mysql-db=ks", "--tables=4", "--table-size=10000", "--auto-inc=off"}
+		"--mysql-db=ks", "--tables=8", "--table-size=10000", "--auto-inc=off"}
 	run := func(extra ...string) string {
 		cmd := exec.Command("sysbench", append(args, extra...)...)
 		var out bytes.Buffer
@@ -91,13 +91,13 @@ func testSysbench(t *testing.T, c *localcluster.Cluster, shards map[string]*sql.
 	}
 	checkOutput(run("--threads=8", "--time=5", "run"))
 	// Transactions of point and range reads, sums, ordered and distinct
-	// ranges, updates, deletes and inserts, across shards.
+	// ranges, updates, deletes and inserts, across shards, for a minute.
 	args[0] = "oltp_read_write"
-	checkOutput(run("--threads=8", "--time=5", "run"))
+	checkOutput(run("--threads=8", "--time=60", "run"))
 	gate := openDB(t, c.GateDSN("ks"))
 
 	// Every row sits on the shard its keyspace ID names, and none is lost.
-	for table := 1; table <= 4; table++ {
+	for table := 1; table <= 8; table++ {
 		total := 0
 		for shard, db := range shards {
 			rows, err := db.Query(fmt.Sprintf("SELECT id FROM sbtest%d", table))

@@ -40,15 +40,9 @@ func (c *cursor) NextSequenceValues(ctx context.Context, keyspace, table string,
 // otherwise each autocommits, except that a write spanning shards runs in
 // an implicit transaction so that a failure on one shard undoes the rest.
 func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []sqlrouter.ShardQuery, write bool) ([]*sqltypes.Result, error) {
-	if prefix := c.s.settingsPrefix; prefix != "" {
-		withSettings := make([]sqlrouter.ShardQuery, len(queries))
-		for i, q := range queries {
-			withSettings[i] = sqlrouter.ShardQuery{Shard: q.Shard, SQL: prefix + q.SQL}
-		}
-		queries = withSettings
-	}
-	if c.s.NoScatter && len(queries) > 1 {
-		return nil, sqlerr.Internal("the statement runs on %d shards of keyspace %s and no_scatter is set: add an equality on the primary vindex column, or SET no_scatter = 0", len(queries), keyspace)
+	queries, err := c.sessionQueries(keyspace, queries)
+	if err != nil {
+		return nil, err
 	}
 	if c.s.TransactionMode == TransactionModeSingle && (c.s.InTransaction || write && len(queries) > 1) {
 		if err := c.s.checkSingleShard(keyspace, queries); err != nil {
@@ -56,7 +50,6 @@ func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []s
 		}
 	}
 	var results []*sqltypes.Result
-	var err error
 	switch {
 	case c.s.InTransaction:
 		results, err = c.parallel(queries, func(i int, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
@@ -73,6 +66,22 @@ func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []s
 		return nil, err
 	}
 	return results, c.checkResultSize(results)
+}
+
+// sessionQueries applies the session to the statements it sends: its
+// settings prefix each, and no_scatter refuses more than one shard.
+func (c *cursor) sessionQueries(keyspace string, queries []sqlrouter.ShardQuery) ([]sqlrouter.ShardQuery, error) {
+	if prefix := c.s.settingsPrefix; prefix != "" {
+		withSettings := make([]sqlrouter.ShardQuery, len(queries))
+		for i, q := range queries {
+			withSettings[i] = sqlrouter.ShardQuery{Shard: q.Shard, SQL: prefix + q.SQL}
+		}
+		queries = withSettings
+	}
+	if c.s.NoScatter && len(queries) > 1 {
+		return nil, sqlerr.Internal("the statement runs on %d shards of keyspace %s and no_scatter is set: add an equality on the primary vindex column, or SET no_scatter = 0", len(queries), keyspace)
+	}
+	return queries, nil
 }
 
 // checkResultSize enforces the gate's memory bound on the rows it holds

@@ -44,15 +44,9 @@ func (c *cursor) StreamExecuteShards(ctx context.Context, keyspace string, queri
 		}
 		return nil
 	}
-	if prefix := c.s.settingsPrefix; prefix != "" {
-		withSettings := make([]sqlrouter.ShardQuery, len(queries))
-		for i, q := range queries {
-			withSettings[i] = sqlrouter.ShardQuery{Shard: q.Shard, SQL: prefix + q.SQL}
-		}
-		queries = withSettings
-	}
-	if c.s.NoScatter && len(queries) > 1 {
-		return sqlerr.Internal("the statement runs on %d shards of keyspace %s and no_scatter is set: add an equality on the primary vindex column, or SET no_scatter = 0", len(queries), keyspace)
+	queries, err := c.sessionQueries(keyspace, queries)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

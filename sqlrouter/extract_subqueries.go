@@ -50,25 +50,7 @@ func extractSubqueries(st *planState) error {
 		if failed != nil {
 			return false
 		}
-		var sq *sqlparser.Subquery
-		kind := subqueryScalar
-		var cmp *sqlparser.ComparisonExpr
-		switch node := c.Node().(type) {
-		case *sqlparser.ExistsExpr:
-			sq, kind = node.Subquery, subqueryExists
-		case *sqlparser.ComparisonExpr:
-			if s, ok := node.Right.(*sqlparser.Subquery); ok && (node.Operator == sqlparser.InOp || node.Operator == sqlparser.NotInOp) {
-				sq, kind, cmp = s, subqueryIn, node
-			}
-		case *sqlparser.Subquery:
-			if _, parentIsExpr := c.Parent().(*sqlparser.ExistsExpr); parentIsExpr {
-				return true
-			}
-			if p, ok := c.Parent().(*sqlparser.ComparisonExpr); ok && p.Right == node && (p.Operator == sqlparser.InOp || p.Operator == sqlparser.NotInOp) {
-				return true // handled with its comparison
-			}
-			sq = node
-		}
+		sq, kind, cmp := subqueryAt(c.Node(), c.Parent())
 		if sq == nil || correlated(sq, outer) {
 			return true
 		}
@@ -163,4 +145,33 @@ func needsExtraction(st *planState, outer map[string]bool) bool {
 		}
 	}
 	return true
+}
+
+// subqueryAt recognizes the node that stands for a subquery in an
+// expression: EXISTS (subquery), x [NOT] IN (subquery) (the comparison,
+// cmp), or a scalar subquery elsewhere. A subquery whose parent is one of
+// the first two is not one by itself (sq is nil).
+func subqueryAt(node, parent sqlparser.SQLNode) (sq *sqlparser.Subquery, kind subqueryKind, cmp *sqlparser.ComparisonExpr) {
+	isIn := func(c *sqlparser.ComparisonExpr) bool {
+		return c.Operator == sqlparser.InOp || c.Operator == sqlparser.NotInOp
+	}
+	switch n := node.(type) {
+	case *sqlparser.ExistsExpr:
+		return n.Subquery, subqueryExists, nil
+	case *sqlparser.ComparisonExpr:
+		if s, ok := n.Right.(*sqlparser.Subquery); ok && isIn(n) {
+			return s, subqueryIn, n
+		}
+	case *sqlparser.Subquery:
+		switch p := parent.(type) {
+		case *sqlparser.ExistsExpr:
+			return nil, 0, nil
+		case *sqlparser.ComparisonExpr:
+			if p.Right == n && isIn(p) {
+				return nil, 0, nil // handled with its comparison
+			}
+		}
+		return n, subqueryScalar, nil
+	}
+	return nil, 0, nil
 }

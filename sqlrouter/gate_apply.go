@@ -150,11 +150,7 @@ func (b applyBuilder) toGateExpr(e sqlparser.Expr, scope rowScope) (*gateExpr, e
 		if failed != nil {
 			return
 		}
-		var sq *sqlparser.Subquery
-		kind := subqueryScalar
-		var cmp *sqlparser.ComparisonExpr
-		switch n := c.Node().(type) {
-		case *sqlparser.ColName:
+		if n, ok := c.Node().(*sqlparser.ColName); ok {
 			off, ok, err := scope.offset(n)
 			if err != nil {
 				failed = err
@@ -166,23 +162,8 @@ func (b applyBuilder) toGateExpr(e sqlparser.Expr, scope rowScope) (*gateExpr, e
 			}
 			c.Replace(newOffset(off))
 			return
-		case *sqlparser.ExistsExpr:
-			sq, kind = n.Subquery, subqueryExists
-		case *sqlparser.ComparisonExpr:
-			if s, ok := n.Right.(*sqlparser.Subquery); ok && (n.Operator == sqlparser.InOp || n.Operator == sqlparser.NotInOp) {
-				sq, kind, cmp = s, subqueryIn, n
-			}
-		case *sqlparser.Subquery:
-			switch p := c.Parent().(type) {
-			case *sqlparser.ExistsExpr:
-				return
-			case *sqlparser.ComparisonExpr:
-				if p.Right == n && (p.Operator == sqlparser.InOp || p.Operator == sqlparser.NotInOp) {
-					return
-				}
-			}
-			sq = n
 		}
+		sq, kind, cmp := subqueryAt(c.Node(), c.Parent())
 		if sq == nil {
 			return
 		}

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"vitess.io/vitess/go/mysql/collations"
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -186,12 +185,9 @@ func (g *GateSelect) Execute(ctx context.Context, vc VCursor, bv map[string]*que
 		}
 	}
 	if g.limit != nil {
-		offset, count, err := limitWindow(g.limit, g.offset, bv)
-		if err != nil {
+		if rows, err = applyLimit(rows, g.limit, g.offset, bv); err != nil {
 			return nil, err
 		}
-		rows = rows[min(offset, int64(len(rows))):]
-		rows = rows[:min(count, int64(len(rows)))]
 	}
 	if hidden > 0 {
 		for i, r := range rows {
@@ -340,44 +336,20 @@ func (g *GateSelect) group(ctx context.Context, vc VCursor, bv map[string]*query
 
 // sort orders the projected rows by the ORDER BY keys: output columns
 // compare under their result column's collation, hidden keys (after the
-// outputs, in order) under the default one.
+// outputs, in order) as the values they are, text under the default
+// collation.
 func (g *GateSelect) sort(fields []*querypb.Field, rows []sqltypes.Row) error {
-	type key struct {
-		col  int
-		coll collations.ID
-		desc bool
-	}
-	keys := make([]key, len(g.order))
+	all := slices.Clone(fields)
+	keys := make([]orderKey, len(g.order))
 	hidden := g.width
 	for i, o := range g.order {
 		if o.output >= 0 {
-			keys[i] = key{col: o.output, coll: collationOf(fields[o.output]), desc: o.desc}
-			if t := fields[o.output].Type; t == sqltypes.Enum || t == sqltypes.Set {
-				return sqlerr.Unsupported("ORDER BY an ENUM or SET column (%s) across shards", fields[o.output].Name)
-			}
+			keys[i] = orderKey{col: colRef{index: o.output}, desc: o.desc}
 			continue
 		}
-		keys[i] = key{col: hidden, coll: defaultCollation, desc: o.desc}
+		all = append(all, &querypb.Field{Name: offsetName(hidden), Type: sqltypes.VarChar, Charset: uint32(defaultCollation)})
+		keys[i] = orderKey{col: colRef{index: hidden}, desc: o.desc}
 		hidden++
 	}
-	var cmpErr error
-	slices.SortStableFunc(rows, func(a, b sqltypes.Row) int {
-		for _, k := range keys {
-			c, err := evalengine.NullsafeCompare(a[k.col], b[k.col], collationEnv, k.coll, nil)
-			if err != nil && cmpErr == nil {
-				cmpErr = err
-			}
-			if c != 0 {
-				if k.desc {
-					return -c
-				}
-				return c
-			}
-		}
-		return 0
-	})
-	if cmpErr != nil {
-		return sqlerr.Internal("sorting rows: %v", cmpErr)
-	}
-	return nil
+	return sortRows(all, rows, keys, false)
 }

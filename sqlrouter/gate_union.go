@@ -107,14 +107,7 @@ func (g *GateUnion) Describe() string {
 		extra += fmt.Sprintf(" distinct(first %d)", g.distinctUpTo)
 	}
 	if len(g.order) > 0 {
-		keys := make([]string, len(g.order))
-		for i, k := range g.order {
-			keys[i] = ref(k.col)
-			if k.desc {
-				keys[i] += " desc"
-			}
-		}
-		extra += " sort(" + strings.Join(keys, ", ") + ")"
+		extra += " " + describeSort(g.order)
 	}
 	if g.limit != nil {
 		extra += " limit=" + sqlparser.String(g.limit)
@@ -168,12 +161,9 @@ func (g *GateUnion) Execute(ctx context.Context, vc VCursor, bv map[string]*quer
 		}
 	}
 	if g.limit != nil {
-		offset, count, err := limitWindow(g.limit, g.offset, bv)
-		if err != nil {
+		if rows, err = applyLimit(rows, g.limit, g.offset, bv); err != nil {
 			return nil, err
 		}
-		rows = rows[min(offset, int64(len(rows))):]
-		rows = rows[:min(count, int64(len(rows)))]
 	}
 	return &sqltypes.Result{Fields: fields, Rows: rows}, nil
 }

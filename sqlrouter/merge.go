@@ -115,14 +115,7 @@ func (m *Merge) Describe() string {
 		parts = append(parts, "distinct")
 	}
 	if len(m.orderBy) > 0 {
-		keys := make([]string, len(m.orderBy))
-		for i, k := range m.orderBy {
-			keys[i] = ref(k.col)
-			if k.desc {
-				keys[i] += " desc"
-			}
-		}
-		parts = append(parts, "sort("+strings.Join(keys, ", ")+")")
+		parts = append(parts, describeSort(m.orderBy))
 	}
 	if m.offset != nil {
 		parts = append(parts, "offset="+sqlparser.String(m.offset))
@@ -134,6 +127,18 @@ func (m *Merge) Describe() string {
 		parts = append(parts, fmt.Sprintf("drop %d hidden", m.hidden))
 	}
 	return "Merge " + strings.Join(parts, " ") + " <- " + m.route.Describe()
+}
+
+// describeSort renders ORDER BY keys as "sort(0, name desc)".
+func describeSort(keys []orderKey) string {
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = ref(k.col)
+		if k.desc {
+			parts[i] += " desc"
+		}
+	}
+	return "sort(" + strings.Join(parts, ", ") + ")"
 }
 
 func ref(c colRef) string {
@@ -207,12 +212,9 @@ func (m *Merge) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 		}
 	}
 	if m.limit != nil {
-		offset, count, err := m.window(bv)
-		if err != nil {
+		if rows, err = applyLimit(rows, m.limit, m.offset, bv); err != nil {
 			return nil, err
 		}
-		rows = rows[min(offset, int64(len(rows))):]
-		rows = rows[:min(count, int64(len(rows)))]
 	}
 	if m.hidden > 0 {
 		visible := len(res.Fields) - m.hidden
@@ -237,6 +239,16 @@ func withBindVar(bv map[string]*querypb.BindVariable, name string, v *querypb.Bi
 // window evaluates OFFSET and LIMIT.
 func (m *Merge) window(bv map[string]*querypb.BindVariable) (offset, count int64, err error) {
 	return limitWindow(m.limit, m.offset, bv)
+}
+
+// applyLimit keeps the rows a LIMIT (and OFFSET) selects.
+func applyLimit(rows []sqltypes.Row, limit, offset sqlparser.Expr, bv map[string]*querypb.BindVariable) ([]sqltypes.Row, error) {
+	off, count, err := limitWindow(limit, offset, bv)
+	if err != nil {
+		return nil, err
+	}
+	rows = rows[min(off, int64(len(rows))):]
+	return rows[:min(count, int64(len(rows)))], nil
 }
 
 // limitWindow evaluates a LIMIT's row count and offset (either may be a

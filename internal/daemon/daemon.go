@@ -16,8 +16,10 @@ import (
 
 // Run calls serve with a logger and a context cancelled by SIGINT or
 // SIGTERM. serve should return once the context ends; its error is logged
-// and returned.
+// and returned. It first re-executes the process once to tune the Go
+// runtime (KeepSysmonAwake).
 func Run(name string, logOpts logging.Options, serve func(ctx context.Context, log *zap.Logger) error) error {
+	KeepSysmonAwake()
 	log, err := logging.New(logOpts)
 	if err != nil {
 		return err

@@ -21,8 +21,10 @@ import (
 //
 // schedtrace=N also prints one line of scheduler state to stderr every N
 // milliseconds; N is the largest value the runtime accepts (24.8 days), so
-// the line is rare. GODEBUG's runtime settings are read only at start-up,
-// and //go:debug does not accept this one, hence the re-execution.
+// the line is rare. A fatal runtime error then also dumps the scheduler's
+// state before the goroutine traces. GODEBUG's runtime settings are read
+// only at start-up, and //go:debug does not accept this one, hence the
+// re-execution.
 const sysmonSetting = "schedtrace=2147483647"
 
 // reexecEnv marks the re-executed process, so that a failure to apply the

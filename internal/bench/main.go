@@ -65,6 +65,10 @@ type result struct {
 	retried int                  // errors sysbench retried (deadlocks, lock waits), all runs
 	rate    []float64            // queries per second, or transactions for read-write workloads
 	cpu     map[string][]float64 // process kind -> CPU microseconds per query, per run
+	// switches: process kind -> context switches per statement, per run.
+	// Each statement a process waits for costs it about one; on a small
+	// VM they are most of the cost of a hop between processes.
+	switches map[string][]float64
 }
 
 func run(o options) error {
@@ -102,9 +106,9 @@ func runWorkload(o options, workload string, one, four *localcluster.Cluster) er
 	}
 	fmt.Printf("\nsysbench %s, %d threads, %d tables x %d rows, %d runs of %ds per target (medians)\n",
 		workload, o.threads, o.tables, o.tableSize, o.runs, o.seconds)
-	direct := &result{name: "direct MariaDB", cpu: map[string][]float64{}}
-	gate1 := &result{name: "gate, 1 shard", cpu: map[string][]float64{}}
-	gate4 := &result{name: "gate, 4 shards", cpu: map[string][]float64{}}
+	direct := &result{name: "direct MariaDB", cpu: map[string][]float64{}, switches: map[string][]float64{}}
+	gate1 := &result{name: "gate, 1 shard", cpu: map[string][]float64{}, switches: map[string][]float64{}}
+	gate4 := &result{name: "gate, 4 shards", cpu: map[string][]float64{}, switches: map[string][]float64{}}
 	directAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(one.Tablets()[0].MySQLPort()))
 	for _, c := range []*localcluster.Cluster{one, four} {
 		_ = sysbench(o, workload, c.GateAddr(), "cleanup")
@@ -125,10 +129,13 @@ func runWorkload(o options, workload string, one, four *localcluster.Cluster) er
 		}
 	}
 	base := median(direct.rate)
-	fmt.Printf("%-16s %10s %8s   %s\n", "target", unit, "ratio", "CPU us per "+strings.ToLower(unit[:1])+": gate, tablets, mysqld")
+	fmt.Printf("%-16s %10s %8s   %-40s %s\n", "target", unit, "ratio", "CPU us per "+strings.ToLower(unit[:1])+": gate, tablets, mysqld",
+		"context switches per statement")
 	for _, r := range []*result{direct, gate1, gate4} {
-		fmt.Printf("%-16s %10.0f %7.2fx   gate %.0f, tablets %.0f, mysqld %.0f   (runs: %s; retried errors: %d)\n", r.name, median(r.rate), median(r.rate)/base,
-			median(r.cpu[localcluster.KindGate]), median(r.cpu[localcluster.KindTablet]), median(r.cpu[localcluster.KindMySQLd]), list(r.rate), r.retried)
+		fmt.Printf("%-16s %10.0f %7.2fx   %-40s %-30s (runs: %s; retried errors: %d)\n", r.name, median(r.rate), median(r.rate)/base,
+			fmt.Sprintf("gate %.0f, tablets %.0f, mysqld %.0f", median(r.cpu[localcluster.KindGate]), median(r.cpu[localcluster.KindTablet]), median(r.cpu[localcluster.KindMySQLd])),
+			fmt.Sprintf("%.1f, %.1f, %.1f", median(r.switches[localcluster.KindGate]), median(r.switches[localcluster.KindTablet]), median(r.switches[localcluster.KindMySQLd])),
+			list(r.rate), r.retried)
 	}
 	return nil
 }
@@ -167,12 +174,12 @@ var errorsRe = regexp.MustCompile(`ignored errors:\s+(\d+)`)
 // per second for point selects, transactions per second otherwise) and the
 // CPU each kind of process spent per query or transaction.
 func measure(o options, workload string, c *localcluster.Cluster, addr string, r *result) error {
-	before := cpuByKind(c)
+	before, switchesBefore := cpuByKind(c)
 	out, err := sysbenchOut(o, workload, addr, "--threads="+strconv.Itoa(o.threads), "--time="+strconv.Itoa(o.seconds), "run")
 	if err != nil {
 		return err
 	}
-	after := cpuByKind(c)
+	after, switchesAfter := cpuByKind(c)
 	re := queriesRe
 	if workload != "oltp_point_select" {
 		re = transactionsRe
@@ -193,6 +200,12 @@ func measure(o options, workload string, c *localcluster.Cluster, addr string, r
 	r.rate = append(r.rate, rate)
 	for kind, t := range after {
 		r.cpu[kind] = append(r.cpu[kind], float64((t-before[kind]).Microseconds())/total)
+	}
+	if q := queriesRe.FindStringSubmatch(out); q != nil {
+		statements, _ := strconv.ParseFloat(q[1], 64)
+		for kind, n := range switchesAfter {
+			r.switches[kind] = append(r.switches[kind], float64(n-switchesBefore[kind])/statements)
+		}
 	}
 	return nil
 }
@@ -215,16 +228,38 @@ func sysbenchOut(o options, workload, addr string, args ...string) (string, erro
 	return out.String(), nil
 }
 
-// cpuByKind sums user+system CPU time of the cluster's processes by kind.
-func cpuByKind(c *localcluster.Cluster) map[string]time.Duration {
-	out := map[string]time.Duration{}
+// cpuByKind sums user+system CPU time and context switches of the
+// cluster's processes by kind.
+func cpuByKind(c *localcluster.Cluster) (map[string]time.Duration, map[string]int64) {
+	cpu, switches := map[string]time.Duration{}, map[string]int64{}
 	for _, p := range c.State().Parts {
 		switch p.Kind {
 		case localcluster.KindGate, localcluster.KindTablet, localcluster.KindMySQLd:
-			out[p.Kind] += processCPU(p.PID)
+			cpu[p.Kind] += processCPU(p.PID)
+			switches[p.Kind] += processSwitches(p.PID)
 		}
 	}
-	return out
+	return cpu, switches
+}
+
+// processSwitches sums the voluntary and involuntary context switches of
+// a process's threads, from /proc/<pid>/task/*/status.
+func processSwitches(pid int) int64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var n int64
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread exited
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if name, value, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(name, "ctxt_switches") {
+				v, _ := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+				n += v
+			}
+		}
+	}
+	return n
 }
 
 // processCPU reads utime+stime from /proc/<pid>/stat.

@@ -16,8 +16,12 @@ import (
 
 // Run calls serve with a logger and a context cancelled by SIGINT or
 // SIGTERM. serve should return once the context ends; its error is logged
-// and returned.
+// and returned. It first tunes the Go runtime for a server's many small
+// requests: it re-executes the process once (KeepSysmonAwake) and sets a
+// floor under the heap (reserveHeapFloor).
 func Run(name string, logOpts logging.Options, serve func(ctx context.Context, log *zap.Logger) error) error {
+	KeepSysmonAwake()
+	reserveHeapFloor()
 	log, err := logging.New(logOpts)
 	if err != nil {
 		return err

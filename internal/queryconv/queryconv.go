@@ -67,14 +67,38 @@ func FieldsFromProto(fields []*querypb.Field) []*vquerypb.Field {
 	return out
 }
 
-// RowsToProto packs rows, one buffer per row.
+// RowsToProto packs rows. The rows share three allocations (their
+// messages, lengths and values), each row's slices capped to its own part.
 func RowsToProto(rows []sqltypes.Row) []*querypb.Row {
 	if len(rows) == 0 {
 		return nil
 	}
+	nValues, size := 0, 0
+	for _, row := range rows {
+		nValues += len(row)
+		for _, v := range row {
+			size += v.Len()
+		}
+	}
+	msgs := make([]querypb.Row, len(rows))
+	lengths := make([]int64, nValues)
+	values := make([]byte, 0, size)
 	out := make([]*querypb.Row, len(rows))
 	for i, row := range rows {
-		out[i] = RowToProto(row)
+		l := lengths[:len(row):len(row)]
+		lengths = lengths[len(row):]
+		start := len(values)
+		for j, v := range row {
+			if v.IsNull() {
+				l[j] = -1
+				continue
+			}
+			l[j] = int64(v.Len())
+			values = append(values, v.Raw()...)
+		}
+		msgs[i].Lengths = l
+		msgs[i].Values = values[start:len(values):len(values)]
+		out[i] = &msgs[i]
 	}
 	return out
 }
@@ -100,15 +124,17 @@ func RowToProto(row sqltypes.Row) *querypb.Row {
 }
 
 // RowsFromProto unpacks rows; value types come from fields. The values
-// alias the row buffers (no copy).
+// alias the row buffers (no copy), and the rows share one array of values,
+// each row capped to its own part.
 func RowsFromProto(fields []*vquerypb.Field, rows []*querypb.Row) ([]sqltypes.Row, error) {
 	if len(rows) == 0 {
 		return nil, nil
 	}
 	out := make([]sqltypes.Row, len(rows))
+	values := make([]sqltypes.Value, len(rows)*len(fields))
 	for i, r := range rows {
-		row, err := RowFromProto(fields, r)
-		if err != nil {
+		row := values[i*len(fields) : (i+1)*len(fields) : (i+1)*len(fields)]
+		if err := rowFromProto(fields, r, row); err != nil {
 			return nil, err
 		}
 		out[i] = row
@@ -120,10 +146,18 @@ var errBadRow = errors.New("malformed row from tablet: lengths do not match valu
 
 // RowFromProto unpacks one row.
 func RowFromProto(fields []*vquerypb.Field, r *querypb.Row) (sqltypes.Row, error) {
-	if len(r.Lengths) != len(fields) {
-		return nil, errBadRow
+	row := make(sqltypes.Row, len(fields))
+	if err := rowFromProto(fields, r, row); err != nil {
+		return nil, err
 	}
-	row := make(sqltypes.Row, len(r.Lengths))
+	return row, nil
+}
+
+// rowFromProto unpacks r into row, which has one value per field.
+func rowFromProto(fields []*vquerypb.Field, r *querypb.Row, row sqltypes.Row) error {
+	if len(r.Lengths) != len(fields) {
+		return errBadRow
+	}
 	offset := int64(0)
 	for j, l := range r.Lengths {
 		if l < 0 {
@@ -132,14 +166,14 @@ func RowFromProto(fields []*vquerypb.Field, r *querypb.Row) (sqltypes.Row, error
 		}
 		end := offset + l
 		if end > int64(len(r.Values)) {
-			return nil, errBadRow
+			return errBadRow
 		}
 		// The slice is capped so that an append by a consumer cannot
 		// overwrite the next value.
 		row[j] = sqltypes.MakeTrusted(fields[j].Type, r.Values[offset:end:end])
 		offset = end
 	}
-	return row, nil
+	return nil
 }
 
 // ResultToProto converts a whole result.

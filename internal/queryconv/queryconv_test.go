@@ -59,3 +59,25 @@ func TestWrappedMySQLErrorKeepsItsContext(t *testing.T) {
 		t.Fatalf("got %#v", err)
 	}
 }
+
+func TestRowsSharingArraysStayApart(t *testing.T) {
+	fields := []*vquerypb.Field{{Name: "a", Type: sqltypes.VarChar}, {Name: "b", Type: sqltypes.VarChar}}
+	in := []sqltypes.Row{
+		{sqltypes.NewVarChar("x"), sqltypes.NULL},
+		{sqltypes.NewVarChar("yy"), sqltypes.NewVarChar("z")},
+	}
+	p := RowsToProto(in)
+	_ = append(p[0].Lengths, 7)
+	_ = append(p[0].Values, '!')
+	if p[1].Lengths[0] != 2 || string(p[1].Values) != "yyz" {
+		t.Fatalf("appending to one packed row changed the next: %v", p[1])
+	}
+	out, err := RowsFromProto(fields, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = append(out[0], sqltypes.NewVarChar("extra"))
+	if out[1][0].ToString() != "yy" || out[1][1].ToString() != "z" || !out[0][1].IsNull() {
+		t.Fatalf("appending to one row changed the next: %v", out)
+	}
+}

@@ -107,7 +107,7 @@ func (c *Client) call(ctx context.Context, m Method, req, resp proto.Message) er
 		// Cancellation interrupts the blocked read or write.
 		stop = context.AfterFunc(ctx, func() { _ = cn.SetDeadline(time.Unix(1, 0)) })
 	}
-	tag, payload, err := c.roundTrip(cn, m, req)
+	tag, payload, err := c.roundTrip(cn, m, req, fastMessage(resp))
 	// A connection whose deadline the cancellation poisoned, or that failed
 	// midway, may hold half a frame: never reuse it.
 	reusable := stop() && err == nil
@@ -122,7 +122,12 @@ func (c *Client) call(ctx context.Context, m Method, req, resp proto.Message) er
 	}
 	switch tag {
 	case outcomeOK:
-		err = proto.Unmarshal(payload, resp)
+		if fastMessage(resp) {
+			// The answer's rows alias payload, a buffer of its own.
+			err = unmarshalFast(payload, resp)
+		} else {
+			err = proto.Unmarshal(payload, resp)
+		}
 	case outcomeError:
 		me := &querypb.MySQLError{}
 		if err = proto.Unmarshal(payload, me); err == nil {
@@ -154,12 +159,19 @@ func callContextError(ctx context.Context, err error) error {
 	return nil
 }
 
-func (c *Client) roundTrip(cn *conn, m Method, req proto.Message) (byte, []byte, error) {
+// roundTrip sends a request and reads the answer's frame, into a buffer of
+// its own when owned (the decoded answer keeps it), else into the
+// connection's reused buffer.
+func (c *Client) roundTrip(cn *conn, m Method, req proto.Message, owned bool) (byte, []byte, error) {
 	if err := writeFrame(cn.w, byte(m), req); err != nil {
 		return 0, nil, err
 	}
 	if err := cn.w.Flush(); err != nil {
 		return 0, nil, err
+	}
+	if owned {
+		tag, payload, _, err := readFrame(cn.r, nil)
+		return tag, payload, err
 	}
 	tag, payload, buf, err := readFrame(cn.r, cn.buf)
 	cn.buf = buf

@@ -58,9 +58,16 @@ const maxFrame = 256 << 20
 
 var marshalOpts = proto.MarshalOptions{}
 
-// writeFrame appends one frame to w; the caller flushes.
+// writeFrame appends one frame to w; the caller flushes. Answers to
+// Execute and BeginExecute are encoded by hand (codec.go).
 func writeFrame(w *bufio.Writer, tag byte, msg proto.Message) error {
-	size := marshalOpts.Size(msg)
+	fast := fastMessage(msg)
+	var size int
+	if fast {
+		size = sizeFast(msg)
+	} else {
+		size = marshalOpts.Size(msg)
+	}
 	if size+1 > maxFrame {
 		return fmt.Errorf("message of %d bytes exceeds the %d-byte frame limit", size, maxFrame)
 	}
@@ -74,9 +81,17 @@ func writeFrame(w *bufio.Writer, tag byte, msg proto.Message) error {
 	if cap(buf) < size {
 		buf = make([]byte, 0, size)
 	}
-	buf, err := marshalOpts.MarshalAppend(buf[:0], msg)
+	var err error
+	if fast {
+		buf, err = appendFast(buf[:0], msg)
+	} else {
+		buf, err = marshalOpts.MarshalAppend(buf[:0], msg)
+	}
 	if err != nil {
 		return err
+	}
+	if len(buf) != size {
+		return fmt.Errorf("encoded %T is %d bytes, %d expected", msg, len(buf), size)
 	}
 	_, err = w.Write(buf)
 	return err

@@ -156,6 +156,13 @@ func sizeStringField(num protowire.Number, s string) int {
 	return protowire.SizeTag(num) + protowire.SizeBytes(len(s))
 }
 
+func sizeBytesField(num protowire.Number, v []byte) int {
+	if len(v) == 0 {
+		return 0
+	}
+	return protowire.SizeTag(num) + protowire.SizeBytes(len(v))
+}
+
 func sizeMessageField(num protowire.Number, r *querypb.QueryResult) int {
 	if r == nil {
 		return 0
@@ -166,7 +173,7 @@ func sizeMessageField(num protowire.Number, r *querypb.QueryResult) int {
 func sizeQueryResult(r *querypb.QueryResult) int {
 	n := sizeVarintField(queryResultRowsAffected, r.RowsAffected) +
 		sizeVarintField(queryResultInsertID, r.InsertId) +
-		sizeStringField(queryResultInfo, r.Info) +
+		sizeBytesField(queryResultInfo, r.Info) +
 		sizeVarintField(queryResultWarnings, uint64(r.Warnings))
 	for _, f := range r.Fields {
 		n += protowire.SizeTag(queryResultFields) + protowire.SizeBytes(sizeField(f))
@@ -231,6 +238,16 @@ func appendStringField(b []byte, num protowire.Number, s string) ([]byte, error)
 	return protowire.AppendString(b, s), nil
 }
 
+// appendBytesField writes a bytes field: any bytes (MySQL's info text
+// may hold them), no UTF-8 check.
+func appendBytesField(b []byte, num protowire.Number, v []byte) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
+}
+
 func appendResultField(b []byte, num protowire.Number, r *querypb.QueryResult) ([]byte, error) {
 	if r == nil {
 		return b, nil
@@ -266,9 +283,7 @@ func appendQueryResult(b []byte, r *querypb.QueryResult) ([]byte, error) {
 			b = protowire.AppendBytes(b, row.Values)
 		}
 	}
-	if b, err = appendStringField(b, queryResultInfo, r.Info); err != nil {
-		return nil, err
-	}
+	b = appendBytesField(b, queryResultInfo, r.Info)
 	return appendVarintField(b, queryResultWarnings, uint64(r.Warnings)), nil
 }
 
@@ -338,6 +353,15 @@ func consumeString(b []byte, s *string) (int, error) {
 	}
 	*s = string(v)
 	return n, nil
+}
+
+func consumeBytes(b []byte, v *[]byte) int {
+	data, n := protowire.ConsumeBytes(b)
+	if n < 0 {
+		return n
+	}
+	*v = append((*v)[:0], data...)
+	return n
 }
 
 func consumeVarint[T ~uint32 | ~uint64 | ~int32](b []byte, typ protowire.Type, out *T) int {
@@ -430,7 +454,7 @@ func decodeQueryResult(b []byte, r *querypb.QueryResult) error {
 			if typ != protowire.BytesType {
 				return skipField, nil
 			}
-			return consumeString(b, &r.Info)
+			return consumeBytes(b, &r.Info), nil
 		case queryResultWarnings:
 			return consumeVarint(b, typ, &r.Warnings), nil
 		}

@@ -48,7 +48,7 @@ func randomResult(r *rand.Rand) *querypb.QueryResult {
 	res := &querypb.QueryResult{
 		RowsAffected: uint64(r.IntN(3)) * r.Uint64(),
 		InsertId:     uint64(r.IntN(2)) * r.Uint64(),
-		Info:         randomString(r),
+		Info:         []byte(randomString(r)),
 		Warnings:     uint32(r.IntN(3)),
 	}
 	cols := r.IntN(4)

@@ -192,7 +192,9 @@ func (f *localFlags) config(topoRoot string) (localcluster.Config, error) {
 		if err != nil {
 			return cfg, fmt.Errorf("--keyspace %s: %w", spec, err)
 		}
-		ks := localcluster.KeyspaceSpec{Name: name, Shards: shards}
+		// A shard named by key range ("-", a restarted one-shard sharded
+		// keyspace) makes the keyspace sharded.
+		ks := localcluster.KeyspaceSpec{Name: name, Shards: shards, Sharded: len(shards) > 1 || shards[0] != "0"}
 		if name == commerce.Keyspace {
 			ks.VSchema, ks.Schema = commerce.VSchema, commerce.Schema
 		}

@@ -44,6 +44,9 @@ func ParseShards(spec string) ([]string, error) {
 	if spec == "" {
 		return nil, errors.New(`no shards given: use a count ("4") or shard names ("-80,80-")`)
 	}
+	if spec == "0" {
+		return []string{"0"}, nil // the name of an unsharded keyspace's shard
+	}
 	if n, err := strconv.Atoi(spec); err == nil {
 		return vindex.EvenShards(n)
 	}

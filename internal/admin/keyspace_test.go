@@ -40,7 +40,8 @@ func TestParseShards(t *testing.T) {
 		{spec: "2", want: []string{"-80", "80-"}},
 		{spec: "4", want: []string{"-40", "40-80", "80-c0", "c0-"}},
 		{spec: "-80, 80-", want: []string{"-80", "80-"}},
-		{spec: "0", wantErr: "power of two"},
+		{spec: "0", want: []string{"0"}}, // the unsharded shard's name, as a restart reads it back
+		{spec: "-", want: []string{"-"}}, // a one-shard sharded keyspace
 		{spec: "3", wantErr: "power of two"},
 		{spec: "", wantErr: "no shards given"},
 	}

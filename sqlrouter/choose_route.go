@@ -405,7 +405,8 @@ func routeMultiTableDML(st *planState, route *Route, from []sqlparser.TableExpr,
 		probe.SelectExprs.Exprs = append(probe.SelectExprs.Exprs, &sqlparser.AliasedExpr{Expr: v})
 	}
 	if err := checkColocated(st, probe); err != nil {
-		return sqlerr.Unsupported("%s whose tables are not all on the same shards (%s)", verb, sqlerr.From(err).Message)
+		why := strings.TrimPrefix(sqlerr.From(err).Message, "Shardgate does not support ")
+		return sqlerr.Unsupported("%s whose tables are not all on the same shards: %s", verb, why)
 	}
 	route.Write = true
 	sharded := false

@@ -16,8 +16,11 @@ import (
 	"github.com/shardgate/shardgate/internal/debughttp"
 	"github.com/shardgate/shardgate/internal/queryrpc"
 	"github.com/shardgate/shardgate/proto/querypb"
+	"github.com/shardgate/shardgate/proto/replicationpb"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/tablet/queryservice"
+	"github.com/shardgate/shardgate/tablet/vreplication"
+	"github.com/shardgate/shardgate/tablet/vstreamer"
 	"github.com/shardgate/shardgate/topo"
 )
 
@@ -69,6 +72,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	grpcServer := grpc.NewServer(grpc.MaxRecvMsgSize(maxRequestBytes))
 	querypb.RegisterQueryServiceServer(grpcServer, qs.GRPC())
+	replicationpb.RegisterReplicationServer(grpcServer, &replicationServer{qs: qs, streamer: vstreamer.New(params, cfg.Keyspace, log)})
 	grpcDone := make(chan error, 1)
 	go func() { grpcDone <- grpcServer.Serve(grpcLn) }()
 
@@ -86,8 +90,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		}()
 	}
 
+	engine := vreplication.NewEngine(vreplication.Config{Keyspace: cfg.Keyspace, Shard: cfg.Shard, Alias: cfg.Alias, MySQL: params}, ts, log.Named("vreplication"), reg)
 	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(listenHost(cfg.Hostname), strconv.Itoa(cfg.HTTPPort)),
-		debughttp.Mux(reg, func(w io.Writer) { writeStatus(w, cfg, qs) }))
+		debughttp.Mux(reg, func(w io.Writer) { writeStatus(w, cfg, qs, engine) }))
 	if err != nil {
 		grpcServer.Stop()
 		return err
@@ -103,6 +108,19 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 	log.Info("tablet serving", zap.Int("grpc_port", cfg.GRPCPort), zap.Int("http_port", cfg.HTTPPort), zap.String("type", cfg.Type))
+
+	// Resharding streams that send this shard rows run beside the query
+	// service, until the tablet stops.
+	ectx, stopEngine := context.WithCancel(ctx)
+	engineDone := make(chan struct{})
+	go func() {
+		defer close(engineDone)
+		engine.Run(ectx)
+	}()
+	defer func() {
+		stopEngine()
+		<-engineDone
+	}()
 
 	select {
 	case <-ctx.Done():
@@ -197,7 +215,7 @@ func describe(p mysql.ConnParams) string {
 	return net.JoinHostPort(p.Host, strconv.Itoa(p.Port))
 }
 
-func writeStatus(w io.Writer, cfg Config, qs *queryservice.Service) {
+func writeStatus(w io.Writer, cfg Config, qs *queryservice.Service, engine *vreplication.Engine) {
 	h := qs.Health()
 	fmt.Fprintf(w, "shardtablet %s\n", cfg.Alias)
 	fmt.Fprintf(w, "keyspace/shard: %s/%s  type: %s\n", cfg.Keyspace, cfg.Shard, cfg.Type)
@@ -209,5 +227,14 @@ func writeStatus(w io.Writer, cfg Config, qs *queryservice.Service) {
 		fmt.Fprintf(w, "connections in use: %d\n", h.Stats.ConnectionsInUse)
 		fmt.Fprintf(w, "open transactions: %d\n", h.Stats.OpenTransactions)
 		fmt.Fprintf(w, "replication lag: %ds\n", h.Stats.ReplicationLagSeconds)
+	}
+	if qs.WritesStopped() {
+		fmt.Fprintln(w, "writes: stopped (switched to other shards by a resharding)")
+	}
+	if lines := engine.Status(); len(lines) > 0 {
+		fmt.Fprintln(w, "\nresharding streams into this shard:")
+		for _, l := range lines {
+			fmt.Fprintln(w, "  "+l)
+		}
 	}
 }

@@ -190,6 +190,13 @@ func (s *Server) GetVSchema(ctx context.Context, ks string) ([]byte, int64, erro
 // CreateShard records a shard of an existing keyspace. Its key range is
 // derived from its name.
 func (s *Server) CreateShard(ctx context.Context, keyspace, name string) (*topopb.Shard, error) {
+	return s.CreateShardServing(ctx, keyspace, name, true)
+}
+
+// CreateShardServing creates a shard that serves now or (serving false,
+// the target of a resharding) only once the serving graph is switched to
+// it.
+func (s *Server) CreateShardServing(ctx context.Context, keyspace, name string, serving bool) (*topopb.Shard, error) {
 	if _, err := s.GetKeyspace(ctx, keyspace); err != nil {
 		return nil, err
 	}
@@ -201,7 +208,7 @@ func (s *Server) CreateShard(ctx context.Context, keyspace, name string) (*topop
 		Keyspace:       keyspace,
 		Name:           name,
 		KeyRange:       &topopb.KeyRange{Start: kr.Start, End: kr.End},
-		PrimaryServing: true,
+		PrimaryServing: serving,
 	}
 	if _, err := s.store.Create(ctx, s.shardKey(keyspace, name), marshal(shard)); err != nil {
 		return nil, fmt.Errorf("create shard %s/%s: %w", keyspace, name, err)
@@ -258,6 +265,16 @@ func (s *Server) UpdateShard(ctx context.Context, keyspace, name string, change 
 		}
 		return shard, nil
 	}
+}
+
+// DeleteShard removes a shard record (a resharding's source once the
+// workflow completes, or its target when it is cancelled). The shard's
+// tablets and their data are not touched.
+func (s *Server) DeleteShard(ctx context.Context, keyspace, name string) error {
+	if err := s.store.Delete(ctx, s.shardKey(keyspace, name), 0); err != nil {
+		return fmt.Errorf("delete shard %s/%s: %w", keyspace, name, err)
+	}
+	return nil
 }
 
 // SaveTablet creates or replaces a tablet record.
@@ -434,6 +451,9 @@ func (s *Server) RebuildSrvKeyspace(ctx context.Context, cell, keyspace string) 
 	names := make([]string, 0, len(shards))
 	refs := make([]*topopb.ShardReference, 0, len(shards))
 	for _, sh := range shards {
+		if !sh.PrimaryServing {
+			continue // a resharding's target not switched to yet, or a source switched from
+		}
 		names = append(names, sh.Name)
 		refs = append(refs, &topopb.ShardReference{Name: sh.Name, KeyRange: sh.KeyRange})
 	}

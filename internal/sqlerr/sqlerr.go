@@ -99,3 +99,24 @@ func From(err error) *Error {
 	}
 	return Internal("%v", err)
 }
+
+// ErOptionPreventsStatement is ER_OPTION_PREVENTS_STATEMENT (1290), which
+// MySQL answers to a write on a read-only server.
+const ErOptionPreventsStatement = sqlerror.ErrorCode(1290)
+
+// writesSwitchingText marks the 1290 of a shard whose writes are being
+// switched to other shards.
+const writesSwitchingText = "is switching its writes to other shards"
+
+// WritesSwitching is the error of a shard that refuses a write (or a new
+// transaction) because a resharding is moving its writes elsewhere.
+func WritesSwitching(keyspace, shard string) *Error {
+	return New(ErOptionPreventsStatement, "HY000", "shard %s/%s %s (resharding): retry on the shards now serving", keyspace, shard, writesSwitchingText)
+}
+
+// IsWritesSwitching recognizes the error of WritesSwitching, however
+// wrapped.
+func IsWritesSwitching(err error) bool {
+	var se *sqlerror.SQLError
+	return errors.As(err, &se) && se.Num == ErOptionPreventsStatement && strings.Contains(se.Message, writesSwitchingText)
+}

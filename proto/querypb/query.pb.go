@@ -582,7 +582,12 @@ type ExecuteOptions struct {
 	// XA START), so that it can be committed in two phases: Prepare, then
 	// CommitPrepared. Letters, digits and "._:-", at most 64 bytes. Empty:
 	// a plain transaction.
-	Dtid          string `protobuf:"bytes,4,opt,name=dtid,proto3" json:"dtid,omitempty"`
+	Dtid string `protobuf:"bytes,4,opt,name=dtid,proto3" json:"dtid,omitempty"`
+	// write marks a statement that changes data. A tablet whose writes are
+	// stopped (a resharding source switching its writes away) refuses it,
+	// and any statement that begins a transaction, with error 1290: the gate
+	// retries such a statement once the serving graph moved.
+	Write         bool `protobuf:"varint,5,opt,name=write,proto3" json:"write,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -643,6 +648,13 @@ func (x *ExecuteOptions) GetDtid() string {
 		return x.Dtid
 	}
 	return ""
+}
+
+func (x *ExecuteOptions) GetWrite() bool {
+	if x != nil {
+		return x.Write
+	}
+	return false
 }
 
 // The gate sends final SQL: literals and bind variables are already
@@ -1961,13 +1973,14 @@ const file_proto_query_proto_rawDesc = "" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12;\n" +
 	"\vtablet_type\x18\x03 \x01(\x0e2\x1a.shardgate.topo.TabletTypeR\n" +
-	"tabletType\"\x93\x01\n" +
+	"tabletType\"\xa9\x01\n" +
 	"\x0eExecuteOptions\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12\x19\n" +
 	"\bmax_rows\x18\x02 \x01(\x03R\amaxRows\x123\n" +
 	"\x15transaction_isolation\x18\x03 \x01(\tR\x14transactionIsolation\x12\x12\n" +
-	"\x04dtid\x18\x04 \x01(\tR\x04dtid\"\xb5\x01\n" +
+	"\x04dtid\x18\x04 \x01(\tR\x04dtid\x12\x14\n" +
+	"\x05write\x18\x05 \x01(\bR\x05write\"\xb5\x01\n" +
 	"\x0eExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\fR\x03sql\x12%\n" +

@@ -77,6 +77,128 @@ func (TabletType) EnumDescriptor() ([]byte, []int) {
 	return file_proto_topo_proto_rawDescGZIP(), []int{0}
 }
 
+type Workflow_State int32
+
+const (
+	Workflow_STATE_UNSPECIFIED Workflow_State = 0
+	// RUNNING: the targets copy and follow the sources.
+	Workflow_RUNNING Workflow_State = 1
+	// READS_SWITCHED: replica and rdonly reads go to the targets.
+	Workflow_READS_SWITCHED Workflow_State = 2
+	// WRITES_SWITCHED: the targets serve everything; reverse streams keep
+	// the sources up to date so that the switch can be undone.
+	Workflow_WRITES_SWITCHED Workflow_State = 3
+	// COMPLETED: the sources are out of the keyspace.
+	Workflow_COMPLETED Workflow_State = 4
+	// CANCELLED: the targets were dropped; the sources serve as before.
+	Workflow_CANCELLED Workflow_State = 5
+)
+
+// Enum value maps for Workflow_State.
+var (
+	Workflow_State_name = map[int32]string{
+		0: "STATE_UNSPECIFIED",
+		1: "RUNNING",
+		2: "READS_SWITCHED",
+		3: "WRITES_SWITCHED",
+		4: "COMPLETED",
+		5: "CANCELLED",
+	}
+	Workflow_State_value = map[string]int32{
+		"STATE_UNSPECIFIED": 0,
+		"RUNNING":           1,
+		"READS_SWITCHED":    2,
+		"WRITES_SWITCHED":   3,
+		"COMPLETED":         4,
+		"CANCELLED":         5,
+	}
+)
+
+func (x Workflow_State) Enum() *Workflow_State {
+	p := new(Workflow_State)
+	*p = x
+	return p
+}
+
+func (x Workflow_State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Workflow_State) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_topo_proto_enumTypes[1].Descriptor()
+}
+
+func (Workflow_State) Type() protoreflect.EnumType {
+	return &file_proto_topo_proto_enumTypes[1]
+}
+
+func (x Workflow_State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Workflow_State.Descriptor instead.
+func (Workflow_State) EnumDescriptor() ([]byte, []int) {
+	return file_proto_topo_proto_rawDescGZIP(), []int{7, 0}
+}
+
+type StreamStatus_Phase int32
+
+const (
+	StreamStatus_PHASE_UNSPECIFIED StreamStatus_Phase = 0
+	StreamStatus_COPYING           StreamStatus_Phase = 1
+	StreamStatus_RUNNING           StreamStatus_Phase = 2
+	// STOPPED: at the workflow's stop_at position, or paused.
+	StreamStatus_STOPPED StreamStatus_Phase = 3
+	// ERROR: stopped by an error (a DDL on the sender, a row that cannot
+	// be applied); error says which. It is retried from its position.
+	StreamStatus_ERROR StreamStatus_Phase = 4
+)
+
+// Enum value maps for StreamStatus_Phase.
+var (
+	StreamStatus_Phase_name = map[int32]string{
+		0: "PHASE_UNSPECIFIED",
+		1: "COPYING",
+		2: "RUNNING",
+		3: "STOPPED",
+		4: "ERROR",
+	}
+	StreamStatus_Phase_value = map[string]int32{
+		"PHASE_UNSPECIFIED": 0,
+		"COPYING":           1,
+		"RUNNING":           2,
+		"STOPPED":           3,
+		"ERROR":             4,
+	}
+)
+
+func (x StreamStatus_Phase) Enum() *StreamStatus_Phase {
+	p := new(StreamStatus_Phase)
+	*p = x
+	return p
+}
+
+func (x StreamStatus_Phase) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StreamStatus_Phase) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_topo_proto_enumTypes[2].Descriptor()
+}
+
+func (StreamStatus_Phase) Type() protoreflect.EnumType {
+	return &file_proto_topo_proto_enumTypes[2]
+}
+
+func (x StreamStatus_Phase) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StreamStatus_Phase.Descriptor instead.
+func (StreamStatus_Phase) EnumDescriptor() ([]byte, []int) {
+	return file_proto_topo_proto_rawDescGZIP(), []int{8, 0}
+}
+
 type TransactionRecord_State int32
 
 const (
@@ -117,11 +239,11 @@ func (x TransactionRecord_State) String() string {
 }
 
 func (TransactionRecord_State) Descriptor() protoreflect.EnumDescriptor {
-	return file_proto_topo_proto_enumTypes[1].Descriptor()
+	return file_proto_topo_proto_enumTypes[3].Descriptor()
 }
 
 func (TransactionRecord_State) Type() protoreflect.EnumType {
-	return &file_proto_topo_proto_enumTypes[1]
+	return &file_proto_topo_proto_enumTypes[3]
 }
 
 func (x TransactionRecord_State) Number() protoreflect.EnumNumber {
@@ -130,7 +252,7 @@ func (x TransactionRecord_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TransactionRecord_State.Descriptor instead.
 func (TransactionRecord_State) EnumDescriptor() ([]byte, []int) {
-	return file_proto_topo_proto_rawDescGZIP(), []int{7, 0}
+	return file_proto_topo_proto_rawDescGZIP(), []int{10, 0}
 }
 
 // KeyRange is the half-open range [start, end) of keyspace IDs.
@@ -497,11 +619,16 @@ func (x *ShardReference) GetKeyRange() *KeyRange {
 // SrvKeyspace is the serving graph of one keyspace in one cell: for each
 // tablet type, the shards that serve it now. Gates route by this alone.
 type SrvKeyspace struct {
-	state         protoimpl.MessageState   `protogen:"open.v1"`
-	Sharded       bool                     `protobuf:"varint,1,opt,name=sharded,proto3" json:"sharded,omitempty"`
-	Partitions    []*SrvKeyspace_Partition `protobuf:"bytes,2,rep,name=partitions,proto3" json:"partitions,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState   `protogen:"open.v1"`
+	Sharded    bool                     `protobuf:"varint,1,opt,name=sharded,proto3" json:"sharded,omitempty"`
+	Partitions []*SrvKeyspace_Partition `protobuf:"bytes,2,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	// writes_buffered_until_unix_ms, while in the future, makes gates hold
+	// the keyspace's writes and new transactions (a resharding switching
+	// its writes); they run them once it is cleared or the serving graph
+	// changes, and fail them with an error once the time has passed.
+	WritesBufferedUntilUnixMs int64 `protobuf:"varint,3,opt,name=writes_buffered_until_unix_ms,json=writesBufferedUntilUnixMs,proto3" json:"writes_buffered_until_unix_ms,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *SrvKeyspace) Reset() {
@@ -548,6 +675,399 @@ func (x *SrvKeyspace) GetPartitions() []*SrvKeyspace_Partition {
 	return nil
 }
 
+func (x *SrvKeyspace) GetWritesBufferedUntilUnixMs() int64 {
+	if x != nil {
+		return x.WritesBufferedUntilUnixMs
+	}
+	return 0
+}
+
+// TableSharding says how the rows of a table map to keyspace ids: by its
+// primary vindex (type, params and columns, as the vschema declares
+// them), or not at all for a reference table, whose every row is on every
+// shard.
+type TableSharding struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Columns       []string               `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
+	VindexType    string                 `protobuf:"bytes,3,opt,name=vindex_type,json=vindexType,proto3" json:"vindex_type,omitempty"`
+	VindexParams  map[string]string      `protobuf:"bytes,4,rep,name=vindex_params,json=vindexParams,proto3" json:"vindex_params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Reference     bool                   `protobuf:"varint,5,opt,name=reference,proto3" json:"reference,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableSharding) Reset() {
+	*x = TableSharding{}
+	mi := &file_proto_topo_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableSharding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableSharding) ProtoMessage() {}
+
+func (x *TableSharding) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_topo_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableSharding.ProtoReflect.Descriptor instead.
+func (*TableSharding) Descriptor() ([]byte, []int) {
+	return file_proto_topo_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TableSharding) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *TableSharding) GetColumns() []string {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *TableSharding) GetVindexType() string {
+	if x != nil {
+		return x.VindexType
+	}
+	return ""
+}
+
+func (x *TableSharding) GetVindexParams() map[string]string {
+	if x != nil {
+		return x.VindexParams
+	}
+	return nil
+}
+
+func (x *TableSharding) GetReference() bool {
+	if x != nil {
+		return x.Reference
+	}
+	return false
+}
+
+// Workflow is a resharding of a keyspace, at workflows/<keyspace>/<name>:
+// rows move from the source shards to the target shards, first copied,
+// then kept up to date from the sources' binlogs, until the serving graph
+// switches to the targets. The tablets of the shards that receive rows
+// (the targets; the sources once reversed) run its streams, one per pair
+// of receiving and sending shard, and report them at
+// workflows/<keyspace>/<name>/streams/<receiver>/<sender>.
+type Workflow struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Keyspace string                 `protobuf:"bytes,1,opt,name=keyspace,proto3" json:"keyspace,omitempty"`
+	Name     string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Sources  []string               `protobuf:"bytes,3,rep,name=sources,proto3" json:"sources,omitempty"`
+	Targets  []string               `protobuf:"bytes,4,rep,name=targets,proto3" json:"targets,omitempty"`
+	Tables   []*TableSharding       `protobuf:"bytes,5,rep,name=tables,proto3" json:"tables,omitempty"`
+	State    Workflow_State         `protobuf:"varint,6,opt,name=state,proto3,enum=shardgate.topo.Workflow_State" json:"state,omitempty"`
+	// reversed: the streams run from the targets to the sources (after
+	// switch-writes).
+	Reversed bool `protobuf:"varint,7,opt,name=reversed,proto3" json:"reversed,omitempty"`
+	// max_rows_per_second bounds each stream's copy (0: no bound).
+	MaxRowsPerSecond int64 `protobuf:"varint,8,opt,name=max_rows_per_second,json=maxRowsPerSecond,proto3" json:"max_rows_per_second,omitempty"`
+	// copy_batch_rows is how many rows one copy round reads per table.
+	CopyBatchRows int64 `protobuf:"varint,9,opt,name=copy_batch_rows,json=copyBatchRows,proto3" json:"copy_batch_rows,omitempty"`
+	// stop_at, when set, makes each stream stop once it has applied its
+	// sender's position given here (keyed by sender shard): the diff and
+	// the switch of writes stop the streams at a known point.
+	StopAt map[string]string `protobuf:"bytes,10,rep,name=stop_at,json=stopAt,proto3" json:"stop_at,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// paused stops every stream where it is.
+	Paused        bool  `protobuf:"varint,11,opt,name=paused,proto3" json:"paused,omitempty"`
+	CreatedUnixMs int64 `protobuf:"varint,12,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
+	UpdatedUnixMs int64 `protobuf:"varint,13,opt,name=updated_unix_ms,json=updatedUnixMs,proto3" json:"updated_unix_ms,omitempty"`
+	// message says what happened last (a switch, an error), for status.
+	Message string `protobuf:"bytes,14,opt,name=message,proto3" json:"message,omitempty"`
+	// epoch counts the switches of direction: a stream whose saved state is
+	// from another epoch starts over, at start_at (keyed by sender shard)
+	// without copying when given, else with a copy.
+	Epoch         int64             `protobuf:"varint,15,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	StartAt       map[string]string `protobuf:"bytes,16,rep,name=start_at,json=startAt,proto3" json:"start_at,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Workflow) Reset() {
+	*x = Workflow{}
+	mi := &file_proto_topo_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Workflow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Workflow) ProtoMessage() {}
+
+func (x *Workflow) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_topo_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Workflow.ProtoReflect.Descriptor instead.
+func (*Workflow) Descriptor() ([]byte, []int) {
+	return file_proto_topo_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Workflow) GetKeyspace() string {
+	if x != nil {
+		return x.Keyspace
+	}
+	return ""
+}
+
+func (x *Workflow) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Workflow) GetSources() []string {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *Workflow) GetTargets() []string {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *Workflow) GetTables() []*TableSharding {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+func (x *Workflow) GetState() Workflow_State {
+	if x != nil {
+		return x.State
+	}
+	return Workflow_STATE_UNSPECIFIED
+}
+
+func (x *Workflow) GetReversed() bool {
+	if x != nil {
+		return x.Reversed
+	}
+	return false
+}
+
+func (x *Workflow) GetMaxRowsPerSecond() int64 {
+	if x != nil {
+		return x.MaxRowsPerSecond
+	}
+	return 0
+}
+
+func (x *Workflow) GetCopyBatchRows() int64 {
+	if x != nil {
+		return x.CopyBatchRows
+	}
+	return 0
+}
+
+func (x *Workflow) GetStopAt() map[string]string {
+	if x != nil {
+		return x.StopAt
+	}
+	return nil
+}
+
+func (x *Workflow) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *Workflow) GetCreatedUnixMs() int64 {
+	if x != nil {
+		return x.CreatedUnixMs
+	}
+	return 0
+}
+
+func (x *Workflow) GetUpdatedUnixMs() int64 {
+	if x != nil {
+		return x.UpdatedUnixMs
+	}
+	return 0
+}
+
+func (x *Workflow) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Workflow) GetEpoch() int64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *Workflow) GetStartAt() map[string]string {
+	if x != nil {
+		return x.StartAt
+	}
+	return nil
+}
+
+// StreamStatus is what the tablet running one stream of a workflow
+// reports: its phase, the sender's position it has applied, and the copy's
+// progress.
+type StreamStatus struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Receiver string                 `protobuf:"bytes,1,opt,name=receiver,proto3" json:"receiver,omitempty"`
+	Sender   string                 `protobuf:"bytes,2,opt,name=sender,proto3" json:"sender,omitempty"`
+	Phase    StreamStatus_Phase     `protobuf:"varint,3,opt,name=phase,proto3,enum=shardgate.topo.StreamStatus_Phase" json:"phase,omitempty"`
+	// position is the sender's GTID position applied (MariaDB format).
+	Position string                    `protobuf:"bytes,4,opt,name=position,proto3" json:"position,omitempty"`
+	Tables   []*StreamStatus_TableCopy `protobuf:"bytes,5,rep,name=tables,proto3" json:"tables,omitempty"`
+	// lag_ms is how far behind the sender's newest event the applied one
+	// is; rows_per_second the copy's or apply's recent rate.
+	LagMs         int64   `protobuf:"varint,6,opt,name=lag_ms,json=lagMs,proto3" json:"lag_ms,omitempty"`
+	RowsPerSecond float64 `protobuf:"fixed64,7,opt,name=rows_per_second,json=rowsPerSecond,proto3" json:"rows_per_second,omitempty"`
+	Error         string  `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	UpdatedUnixMs int64   `protobuf:"varint,9,opt,name=updated_unix_ms,json=updatedUnixMs,proto3" json:"updated_unix_ms,omitempty"`
+	// tablet is the alias of the tablet that runs it.
+	Tablet        string `protobuf:"bytes,10,opt,name=tablet,proto3" json:"tablet,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamStatus) Reset() {
+	*x = StreamStatus{}
+	mi := &file_proto_topo_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamStatus) ProtoMessage() {}
+
+func (x *StreamStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_topo_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamStatus.ProtoReflect.Descriptor instead.
+func (*StreamStatus) Descriptor() ([]byte, []int) {
+	return file_proto_topo_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *StreamStatus) GetReceiver() string {
+	if x != nil {
+		return x.Receiver
+	}
+	return ""
+}
+
+func (x *StreamStatus) GetSender() string {
+	if x != nil {
+		return x.Sender
+	}
+	return ""
+}
+
+func (x *StreamStatus) GetPhase() StreamStatus_Phase {
+	if x != nil {
+		return x.Phase
+	}
+	return StreamStatus_PHASE_UNSPECIFIED
+}
+
+func (x *StreamStatus) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
+func (x *StreamStatus) GetTables() []*StreamStatus_TableCopy {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+func (x *StreamStatus) GetLagMs() int64 {
+	if x != nil {
+		return x.LagMs
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetRowsPerSecond() float64 {
+	if x != nil {
+		return x.RowsPerSecond
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *StreamStatus) GetUpdatedUnixMs() int64 {
+	if x != nil {
+		return x.UpdatedUnixMs
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetTablet() string {
+	if x != nil {
+		return x.Tablet
+	}
+	return ""
+}
+
 // TransactionParticipant is a shard taking part in a distributed
 // transaction.
 type TransactionParticipant struct {
@@ -560,7 +1080,7 @@ type TransactionParticipant struct {
 
 func (x *TransactionParticipant) Reset() {
 	*x = TransactionParticipant{}
-	mi := &file_proto_topo_proto_msgTypes[6]
+	mi := &file_proto_topo_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +1092,7 @@ func (x *TransactionParticipant) String() string {
 func (*TransactionParticipant) ProtoMessage() {}
 
 func (x *TransactionParticipant) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_topo_proto_msgTypes[6]
+	mi := &file_proto_topo_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +1105,7 @@ func (x *TransactionParticipant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransactionParticipant.ProtoReflect.Descriptor instead.
 func (*TransactionParticipant) Descriptor() ([]byte, []int) {
-	return file_proto_topo_proto_rawDescGZIP(), []int{6}
+	return file_proto_topo_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TransactionParticipant) GetKeyspace() string {
@@ -622,7 +1142,7 @@ type TransactionRecord struct {
 
 func (x *TransactionRecord) Reset() {
 	*x = TransactionRecord{}
-	mi := &file_proto_topo_proto_msgTypes[7]
+	mi := &file_proto_topo_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +1154,7 @@ func (x *TransactionRecord) String() string {
 func (*TransactionRecord) ProtoMessage() {}
 
 func (x *TransactionRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_topo_proto_msgTypes[7]
+	mi := &file_proto_topo_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +1167,7 @@ func (x *TransactionRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransactionRecord.ProtoReflect.Descriptor instead.
 func (*TransactionRecord) Descriptor() ([]byte, []int) {
-	return file_proto_topo_proto_rawDescGZIP(), []int{7}
+	return file_proto_topo_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TransactionRecord) GetDtid() string {
@@ -713,7 +1233,7 @@ type Gate struct {
 
 func (x *Gate) Reset() {
 	*x = Gate{}
-	mi := &file_proto_topo_proto_msgTypes[8]
+	mi := &file_proto_topo_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +1245,7 @@ func (x *Gate) String() string {
 func (*Gate) ProtoMessage() {}
 
 func (x *Gate) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_topo_proto_msgTypes[8]
+	mi := &file_proto_topo_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +1258,7 @@ func (x *Gate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Gate.ProtoReflect.Descriptor instead.
 func (*Gate) Descriptor() ([]byte, []int) {
-	return file_proto_topo_proto_rawDescGZIP(), []int{8}
+	return file_proto_topo_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Gate) GetId() string {
@@ -800,7 +1320,7 @@ type SrvKeyspace_Partition struct {
 
 func (x *SrvKeyspace_Partition) Reset() {
 	*x = SrvKeyspace_Partition{}
-	mi := &file_proto_topo_proto_msgTypes[9]
+	mi := &file_proto_topo_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +1332,7 @@ func (x *SrvKeyspace_Partition) String() string {
 func (*SrvKeyspace_Partition) ProtoMessage() {}
 
 func (x *SrvKeyspace_Partition) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_topo_proto_msgTypes[9]
+	mi := &file_proto_topo_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,6 +1360,75 @@ func (x *SrvKeyspace_Partition) GetShards() []*ShardReference {
 		return x.Shards
 	}
 	return nil
+}
+
+type StreamStatus_TableCopy struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Table      string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	RowsCopied int64                  `protobuf:"varint,2,opt,name=rows_copied,json=rowsCopied,proto3" json:"rows_copied,omitempty"`
+	// rows_total is the sender's estimate (information_schema).
+	RowsTotal     int64 `protobuf:"varint,3,opt,name=rows_total,json=rowsTotal,proto3" json:"rows_total,omitempty"`
+	Done          bool  `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamStatus_TableCopy) Reset() {
+	*x = StreamStatus_TableCopy{}
+	mi := &file_proto_topo_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamStatus_TableCopy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamStatus_TableCopy) ProtoMessage() {}
+
+func (x *StreamStatus_TableCopy) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_topo_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamStatus_TableCopy.ProtoReflect.Descriptor instead.
+func (*StreamStatus_TableCopy) Descriptor() ([]byte, []int) {
+	return file_proto_topo_proto_rawDescGZIP(), []int{8, 0}
+}
+
+func (x *StreamStatus_TableCopy) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *StreamStatus_TableCopy) GetRowsCopied() int64 {
+	if x != nil {
+		return x.RowsCopied
+	}
+	return 0
+}
+
+func (x *StreamStatus_TableCopy) GetRowsTotal() int64 {
+	if x != nil {
+		return x.RowsTotal
+	}
+	return 0
+}
+
+func (x *StreamStatus_TableCopy) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
 }
 
 var File_proto_topo_proto protoreflect.FileDescriptor
@@ -875,16 +1464,83 @@ const file_proto_topo_proto_rawDesc = "" +
 	" \x01(\x05R\tqueryPort\"[\n" +
 	"\x0eShardReference\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
-	"\tkey_range\x18\x02 \x01(\v2\x18.shardgate.topo.KeyRangeR\bkeyRange\"\xf1\x01\n" +
+	"\tkey_range\x18\x02 \x01(\v2\x18.shardgate.topo.KeyRangeR\bkeyRange\"\xb3\x02\n" +
 	"\vSrvKeyspace\x12\x18\n" +
 	"\asharded\x18\x01 \x01(\bR\asharded\x12E\n" +
 	"\n" +
 	"partitions\x18\x02 \x03(\v2%.shardgate.topo.SrvKeyspace.PartitionR\n" +
-	"partitions\x1a\x80\x01\n" +
+	"partitions\x12@\n" +
+	"\x1dwrites_buffered_until_unix_ms\x18\x03 \x01(\x03R\x19writesBufferedUntilUnixMs\x1a\x80\x01\n" +
 	"\tPartition\x12;\n" +
 	"\vtablet_type\x18\x01 \x01(\x0e2\x1a.shardgate.topo.TabletTypeR\n" +
 	"tabletType\x126\n" +
-	"\x06shards\x18\x02 \x03(\v2\x1e.shardgate.topo.ShardReferenceR\x06shards\"J\n" +
+	"\x06shards\x18\x02 \x03(\v2\x1e.shardgate.topo.ShardReferenceR\x06shards\"\x95\x02\n" +
+	"\rTableSharding\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x18\n" +
+	"\acolumns\x18\x02 \x03(\tR\acolumns\x12\x1f\n" +
+	"\vvindex_type\x18\x03 \x01(\tR\n" +
+	"vindexType\x12T\n" +
+	"\rvindex_params\x18\x04 \x03(\v2/.shardgate.topo.TableSharding.VindexParamsEntryR\fvindexParams\x12\x1c\n" +
+	"\treference\x18\x05 \x01(\bR\treference\x1a?\n" +
+	"\x11VindexParamsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd2\x06\n" +
+	"\bWorkflow\x12\x1a\n" +
+	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\asources\x18\x03 \x03(\tR\asources\x12\x18\n" +
+	"\atargets\x18\x04 \x03(\tR\atargets\x125\n" +
+	"\x06tables\x18\x05 \x03(\v2\x1d.shardgate.topo.TableShardingR\x06tables\x124\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x1e.shardgate.topo.Workflow.StateR\x05state\x12\x1a\n" +
+	"\breversed\x18\a \x01(\bR\breversed\x12-\n" +
+	"\x13max_rows_per_second\x18\b \x01(\x03R\x10maxRowsPerSecond\x12&\n" +
+	"\x0fcopy_batch_rows\x18\t \x01(\x03R\rcopyBatchRows\x12=\n" +
+	"\astop_at\x18\n" +
+	" \x03(\v2$.shardgate.topo.Workflow.StopAtEntryR\x06stopAt\x12\x16\n" +
+	"\x06paused\x18\v \x01(\bR\x06paused\x12&\n" +
+	"\x0fcreated_unix_ms\x18\f \x01(\x03R\rcreatedUnixMs\x12&\n" +
+	"\x0fupdated_unix_ms\x18\r \x01(\x03R\rupdatedUnixMs\x12\x18\n" +
+	"\amessage\x18\x0e \x01(\tR\amessage\x12\x14\n" +
+	"\x05epoch\x18\x0f \x01(\x03R\x05epoch\x12@\n" +
+	"\bstart_at\x18\x10 \x03(\v2%.shardgate.topo.Workflow.StartAtEntryR\astartAt\x1a9\n" +
+	"\vStopAtEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a:\n" +
+	"\fStartAtEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"r\n" +
+	"\x05State\x12\x15\n" +
+	"\x11STATE_UNSPECIFIED\x10\x00\x12\v\n" +
+	"\aRUNNING\x10\x01\x12\x12\n" +
+	"\x0eREADS_SWITCHED\x10\x02\x12\x13\n" +
+	"\x0fWRITES_SWITCHED\x10\x03\x12\r\n" +
+	"\tCOMPLETED\x10\x04\x12\r\n" +
+	"\tCANCELLED\x10\x05\"\xb6\x04\n" +
+	"\fStreamStatus\x12\x1a\n" +
+	"\breceiver\x18\x01 \x01(\tR\breceiver\x12\x16\n" +
+	"\x06sender\x18\x02 \x01(\tR\x06sender\x128\n" +
+	"\x05phase\x18\x03 \x01(\x0e2\".shardgate.topo.StreamStatus.PhaseR\x05phase\x12\x1a\n" +
+	"\bposition\x18\x04 \x01(\tR\bposition\x12>\n" +
+	"\x06tables\x18\x05 \x03(\v2&.shardgate.topo.StreamStatus.TableCopyR\x06tables\x12\x15\n" +
+	"\x06lag_ms\x18\x06 \x01(\x03R\x05lagMs\x12&\n" +
+	"\x0frows_per_second\x18\a \x01(\x01R\rrowsPerSecond\x12\x14\n" +
+	"\x05error\x18\b \x01(\tR\x05error\x12&\n" +
+	"\x0fupdated_unix_ms\x18\t \x01(\x03R\rupdatedUnixMs\x12\x16\n" +
+	"\x06tablet\x18\n" +
+	" \x01(\tR\x06tablet\x1au\n" +
+	"\tTableCopy\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1f\n" +
+	"\vrows_copied\x18\x02 \x01(\x03R\n" +
+	"rowsCopied\x12\x1d\n" +
+	"\n" +
+	"rows_total\x18\x03 \x01(\x03R\trowsTotal\x12\x12\n" +
+	"\x04done\x18\x04 \x01(\bR\x04done\"P\n" +
+	"\x05Phase\x12\x15\n" +
+	"\x11PHASE_UNSPECIFIED\x10\x00\x12\v\n" +
+	"\aCOPYING\x10\x01\x12\v\n" +
+	"\aRUNNING\x10\x02\x12\v\n" +
+	"\aSTOPPED\x10\x03\x12\t\n" +
+	"\x05ERROR\x10\x04\"J\n" +
 	"\x16TransactionParticipant\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\"\xee\x02\n" +
@@ -930,36 +1586,52 @@ func file_proto_topo_proto_rawDescGZIP() []byte {
 	return file_proto_topo_proto_rawDescData
 }
 
-var file_proto_topo_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_proto_topo_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_proto_topo_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_proto_topo_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_proto_topo_proto_goTypes = []any{
 	(TabletType)(0),                // 0: shardgate.topo.TabletType
-	(TransactionRecord_State)(0),   // 1: shardgate.topo.TransactionRecord.State
-	(*KeyRange)(nil),               // 2: shardgate.topo.KeyRange
-	(*Keyspace)(nil),               // 3: shardgate.topo.Keyspace
-	(*Shard)(nil),                  // 4: shardgate.topo.Shard
-	(*Tablet)(nil),                 // 5: shardgate.topo.Tablet
-	(*ShardReference)(nil),         // 6: shardgate.topo.ShardReference
-	(*SrvKeyspace)(nil),            // 7: shardgate.topo.SrvKeyspace
-	(*TransactionParticipant)(nil), // 8: shardgate.topo.TransactionParticipant
-	(*TransactionRecord)(nil),      // 9: shardgate.topo.TransactionRecord
-	(*Gate)(nil),                   // 10: shardgate.topo.Gate
-	(*SrvKeyspace_Partition)(nil),  // 11: shardgate.topo.SrvKeyspace.Partition
+	(Workflow_State)(0),            // 1: shardgate.topo.Workflow.State
+	(StreamStatus_Phase)(0),        // 2: shardgate.topo.StreamStatus.Phase
+	(TransactionRecord_State)(0),   // 3: shardgate.topo.TransactionRecord.State
+	(*KeyRange)(nil),               // 4: shardgate.topo.KeyRange
+	(*Keyspace)(nil),               // 5: shardgate.topo.Keyspace
+	(*Shard)(nil),                  // 6: shardgate.topo.Shard
+	(*Tablet)(nil),                 // 7: shardgate.topo.Tablet
+	(*ShardReference)(nil),         // 8: shardgate.topo.ShardReference
+	(*SrvKeyspace)(nil),            // 9: shardgate.topo.SrvKeyspace
+	(*TableSharding)(nil),          // 10: shardgate.topo.TableSharding
+	(*Workflow)(nil),               // 11: shardgate.topo.Workflow
+	(*StreamStatus)(nil),           // 12: shardgate.topo.StreamStatus
+	(*TransactionParticipant)(nil), // 13: shardgate.topo.TransactionParticipant
+	(*TransactionRecord)(nil),      // 14: shardgate.topo.TransactionRecord
+	(*Gate)(nil),                   // 15: shardgate.topo.Gate
+	(*SrvKeyspace_Partition)(nil),  // 16: shardgate.topo.SrvKeyspace.Partition
+	nil,                            // 17: shardgate.topo.TableSharding.VindexParamsEntry
+	nil,                            // 18: shardgate.topo.Workflow.StopAtEntry
+	nil,                            // 19: shardgate.topo.Workflow.StartAtEntry
+	(*StreamStatus_TableCopy)(nil), // 20: shardgate.topo.StreamStatus.TableCopy
 }
 var file_proto_topo_proto_depIdxs = []int32{
-	2,  // 0: shardgate.topo.Shard.key_range:type_name -> shardgate.topo.KeyRange
+	4,  // 0: shardgate.topo.Shard.key_range:type_name -> shardgate.topo.KeyRange
 	0,  // 1: shardgate.topo.Tablet.type:type_name -> shardgate.topo.TabletType
-	2,  // 2: shardgate.topo.ShardReference.key_range:type_name -> shardgate.topo.KeyRange
-	11, // 3: shardgate.topo.SrvKeyspace.partitions:type_name -> shardgate.topo.SrvKeyspace.Partition
-	1,  // 4: shardgate.topo.TransactionRecord.state:type_name -> shardgate.topo.TransactionRecord.State
-	8,  // 5: shardgate.topo.TransactionRecord.participants:type_name -> shardgate.topo.TransactionParticipant
-	0,  // 6: shardgate.topo.SrvKeyspace.Partition.tablet_type:type_name -> shardgate.topo.TabletType
-	6,  // 7: shardgate.topo.SrvKeyspace.Partition.shards:type_name -> shardgate.topo.ShardReference
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	4,  // 2: shardgate.topo.ShardReference.key_range:type_name -> shardgate.topo.KeyRange
+	16, // 3: shardgate.topo.SrvKeyspace.partitions:type_name -> shardgate.topo.SrvKeyspace.Partition
+	17, // 4: shardgate.topo.TableSharding.vindex_params:type_name -> shardgate.topo.TableSharding.VindexParamsEntry
+	10, // 5: shardgate.topo.Workflow.tables:type_name -> shardgate.topo.TableSharding
+	1,  // 6: shardgate.topo.Workflow.state:type_name -> shardgate.topo.Workflow.State
+	18, // 7: shardgate.topo.Workflow.stop_at:type_name -> shardgate.topo.Workflow.StopAtEntry
+	19, // 8: shardgate.topo.Workflow.start_at:type_name -> shardgate.topo.Workflow.StartAtEntry
+	2,  // 9: shardgate.topo.StreamStatus.phase:type_name -> shardgate.topo.StreamStatus.Phase
+	20, // 10: shardgate.topo.StreamStatus.tables:type_name -> shardgate.topo.StreamStatus.TableCopy
+	3,  // 11: shardgate.topo.TransactionRecord.state:type_name -> shardgate.topo.TransactionRecord.State
+	13, // 12: shardgate.topo.TransactionRecord.participants:type_name -> shardgate.topo.TransactionParticipant
+	0,  // 13: shardgate.topo.SrvKeyspace.Partition.tablet_type:type_name -> shardgate.topo.TabletType
+	8,  // 14: shardgate.topo.SrvKeyspace.Partition.shards:type_name -> shardgate.topo.ShardReference
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_proto_topo_proto_init() }
@@ -972,8 +1644,8 @@ func file_proto_topo_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_topo_proto_rawDesc), len(file_proto_topo_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   10,
+			NumEnums:      4,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

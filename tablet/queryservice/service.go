@@ -35,6 +35,9 @@ type Service struct {
 
 	// served counts statements for the QPS figure in the health stream.
 	served atomic.Int64
+	// writesStopped refuses writes and new transactions (a resharding
+	// switching this shard's writes away).
+	writesStopped atomic.Bool
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -150,6 +153,9 @@ func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*qu
 
 func (s *Service) execute(ctx context.Context, target *querypb.Target, sql string, txID int64, opts *querypb.ExecuteOptions) (*querypb.QueryResult, error) {
 	if err := s.checkTarget(target); err != nil {
+		return nil, err
+	}
+	if err := s.refuseWrite(txID, opts); err != nil {
 		return nil, err
 	}
 	if txID != 0 {

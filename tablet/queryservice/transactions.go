@@ -243,6 +243,9 @@ func (s *Service) begin(ctx context.Context, target *querypb.Target, opts *query
 	if err := s.checkTarget(target); err != nil {
 		return nil, err
 	}
+	if s.writesStopped.Load() {
+		return nil, s.errWritesStopped()
+	}
 	level := opts.GetTransactionIsolation()
 	if level != "" && !isolationLevels[level] {
 		return nil, sqlerr.New(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'tx_isolation' can't be set to the value of '%s'", level)

@@ -1,0 +1,39 @@
+package gtidpos
+
+import "testing"
+
+func TestParseAndCompare(t *testing.T) {
+	p := MustParse("1-7-3,0-1-42")
+	if got := p.String(); got != "0-1-42,1-7-3" {
+		t.Fatalf("String() = %q", got)
+	}
+	for _, tc := range []struct {
+		a, b    string
+		atLeast bool
+	}{
+		{"0-1-42", "0-1-41", true},
+		{"0-1-42", "0-2-42", true}, // sequence numbers count, not servers
+		{"0-1-42", "0-1-43", false},
+		{"0-1-42", "0-1-42,1-1-1", false}, // a domain it has not seen
+		{"0-1-42,1-1-1", "0-1-42", true},
+		{"", "", true},
+		{"0-1-1", "", true},
+		{"", "0-1-1", false},
+	} {
+		if got := MustParse(tc.a).AtLeast(MustParse(tc.b)); got != tc.atLeast {
+			t.Errorf("%q AtLeast %q = %v, want %v", tc.a, tc.b, got, tc.atLeast)
+		}
+	}
+	next := p.After(GTID{Domain: 0, Server: 9, Seq: 43})
+	if next.String() != "0-9-43,1-7-3" || p.String() != "0-1-42,1-7-3" {
+		t.Fatalf("After: %q (and p became %q)", next, p)
+	}
+	if p.After(GTID{Domain: 0, Server: 1, Seq: 5}).String() != p.String() {
+		t.Fatal("After an older transaction moved the position back")
+	}
+	for _, bad := range []string{"0-1", "a-b-c", "0-1-2,x"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted", bad)
+		}
+	}
+}

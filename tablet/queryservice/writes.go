@@ -1,0 +1,73 @@
+package queryservice
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/proto/querypb"
+)
+
+// errWritesStopped is what a tablet whose writes were switched to other
+// shards answers to a write or a new transaction. Gates recognize it (see
+// sqlerr.IsWritesSwitching) and run the statement again once the serving
+// graph has moved, so that no client sees it.
+func (s *Service) errWritesStopped() error {
+	return sqlerr.WritesSwitching(s.cfg.Keyspace, s.cfg.Shard)
+}
+
+// refuseWrite refuses, while writes are stopped, a statement that would
+// change data outside a transaction already open.
+func (s *Service) refuseWrite(txID int64, opts *querypb.ExecuteOptions) error {
+	if txID == 0 && opts.GetWrite() && s.writesStopped.Load() {
+		return s.errWritesStopped()
+	}
+	return nil
+}
+
+// StopWrites makes the tablet refuse writes and new transactions, then
+// waits (up to timeout) for the open ones, prepared ones included, to end,
+// and returns the shard's GTID position then: every change the shard
+// will ever have made is at or before it. On timeout writes stay stopped
+// and the error says how many transactions are still open; ResumeWrites
+// undoes it.
+func (s *Service) StopWrites(ctx context.Context, timeout time.Duration) (string, error) {
+	s.writesStopped.Store(true)
+	deadline := time.Now().Add(timeout)
+	for {
+		open, prepared := s.txs.count(), s.txs.preparedCount()
+		if open == 0 && prepared == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("%s: %d transactions and %d prepared ones still open after %v", s.cfg.where(), open, prepared, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return s.Position(ctx)
+}
+
+// ResumeWrites lets the tablet take writes again.
+func (s *Service) ResumeWrites() { s.writesStopped.Store(false) }
+
+// WritesStopped reports whether writes are stopped.
+func (s *Service) WritesStopped() bool { return s.writesStopped.Load() }
+
+// Position returns the shard's GTID position (@@gtid_binlog_pos).
+func (s *Service) Position(ctx context.Context) (string, error) {
+	conn, err := s.pool.Get(ctx)
+	if err != nil {
+		return "", sqlerr.Internal("%s: %v", s.cfg.where(), err)
+	}
+	defer s.pool.Put(conn)
+	res, err := conn.ExecuteFetch("SELECT @@gtid_binlog_pos", 1, false)
+	if err != nil {
+		return "", s.mysqlError(err)
+	}
+	return res.Rows[0][0].ToString(), nil
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -25,6 +26,9 @@ type cursor struct {
 	// held is the size of the rows this statement's reads returned so far:
 	// a statement the gate evaluates itself (a join) holds them all.
 	held int64
+	// committed: a write of this statement autocommitted on some shard
+	// (then the statement cannot simply run again).
+	committed atomic.Bool
 }
 
 func (c *cursor) Shards(keyspace string) ([]sqlrouter.Shard, error) {
@@ -49,6 +53,13 @@ func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []s
 			return nil, err
 		}
 	}
+	if (write || c.s.InTransaction) && !c.s.inKeyspace(keyspace) {
+		// A write, or a new transaction on the keyspace's shards, waits
+		// while a resharding switches the keyspace's writes.
+		if err := c.e.buffer.hold(ctx, keyspace); err != nil {
+			return nil, err
+		}
+	}
 	var results []*sqltypes.Result
 	switch {
 	case c.s.InTransaction:
@@ -57,9 +68,16 @@ func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []s
 		})
 	case write && len(queries) > 1:
 		results, err = c.e.executeImplicitTransaction(ctx, c.s, keyspace, queries)
+		if err == nil {
+			c.committed.Store(true)
+		}
 	default:
 		results, err = c.parallel(queries, func(i int, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
-			return c.e.executeAutocommit(ctx, c.s, keyspace, q)
+			r, err := c.e.executeAutocommit(ctx, c.s, keyspace, q, write)
+			if err == nil && write {
+				c.committed.Store(true)
+			}
+			return r, err
 		})
 	}
 	if err != nil {
@@ -149,12 +167,21 @@ func tabletError(tc *tabletConn, err error) error {
 	return sqlerr.Internal("%s: %v", tc.where(), err)
 }
 
-func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace string, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
+// writeOptions tell a tablet that a statement writes: one whose writes a
+// resharding stopped refuses it (and the gate runs it again on the shards
+// serving after the switch).
+var writeOptions = &querypb.ExecuteOptions{Write: true}
+
+func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace string, q sqlrouter.ShardQuery, write bool) (*sqltypes.Result, error) {
 	tc, err := e.tablets.pick(keyspace, q.Shard, s.TabletType)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := tc.query.Execute(ctx, &querypb.ExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL)})
+	req := &querypb.ExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL)}
+	if write {
+		req.Options = writeOptions
+	}
+	resp, err := tc.query.Execute(ctx, req)
 	if err != nil {
 		return nil, tabletError(tc, err)
 	}
@@ -178,7 +205,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 		if err != nil {
 			err = tabletError(ss.tablet, err)
 			if isTransactionGone(err) {
-				s.removeShard(ss)
+				e.removeShard(s, ss)
 			}
 			return nil, err
 		}
@@ -208,7 +235,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 	if err != nil {
 		return nil, tabletError(tc, err)
 	}
-	s.addShard(&shardSession{keyspace: keyspace, shard: q.Shard, txID: resp.TransactionId, tablet: tc})
+	e.addShard(s, &shardSession{keyspace: keyspace, shard: q.Shard, txID: resp.TransactionId, tablet: tc})
 	return queryconv.ResultFromProto(resp.Result)
 }
 
@@ -241,7 +268,7 @@ func (e *Executor) executeImplicitTransaction(ctx context.Context, s *Session, k
 // commit ends the session's transaction: with two-phase commit when it is
 // a twopc transaction on several shards (twopc.go), else shard by shard.
 func (e *Executor) commit(ctx context.Context, s *Session) error {
-	shards, dtid := s.takeShards()
+	shards, dtid := e.takeShards(s)
 	if dtid != "" && len(shards) > 1 {
 		return e.twopc.commit(ctx, dtid, shards)
 	}
@@ -276,7 +303,7 @@ func (e *Executor) commitInOrder(ctx context.Context, shards []*shardSession) er
 // rollback rolls back every shard of the session's transaction (an XA
 // branch too: the tablet knows how).
 func (e *Executor) rollback(ctx context.Context, s *Session) {
-	shards, _ := s.takeShards()
+	shards, _ := e.takeShards(s)
 	e.rollbackShards(ctx, shards)
 }
 

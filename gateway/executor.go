@@ -30,6 +30,8 @@ type Executor struct {
 	// twopc coordinates two-phase commits; nil without a topology (then
 	// transaction_mode 'twopc' is refused).
 	twopc *twoPC
+	// buffer holds writes while a resharding switches them; nil: never.
+	buffer *writeBuffer
 
 	serverVersion  string
 	versionComment string
@@ -183,7 +185,7 @@ func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement
 		s.FoundRows = rows
 		return nil, planLabel(plan), nil
 	}
-	res, err := plan.Execute(ctx, &cursor{e: e, s: s}, bv)
+	res, err := e.executePlan(ctx, s, plan, bv)
 	if _, ddl := stmt.(sqlparser.DDLStatement); ddl {
 		// Even a failed DDL may have changed some shards.
 		e.schema.invalidate(plan.Keyspace)
@@ -208,6 +210,37 @@ func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement
 		}
 	}
 	return res, planLabel(plan), nil
+}
+
+// executePlan runs a plan. When a shard refuses it because a resharding
+// stopped the shard's writes, and nothing of it took effect (it opened the
+// session's transaction, or autocommitted nothing), it runs again once the
+// serving graph has changed, within the write buffer's MaxWait: the
+// client sees a pause, not the error.
+func (e *Executor) executePlan(ctx context.Context, s *Session, plan *sqlrouter.Plan, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	retryable := !s.hasShards()
+	var deadline time.Time
+	for {
+		c := &cursor{e: e, s: s}
+		res, err := plan.Execute(ctx, c, bv)
+		if err == nil || !retryable || c.committed.Load() || e.buffer == nil || !sqlerr.IsWritesSwitching(err) {
+			return res, err
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(e.buffer.cfg.MaxWait)
+		}
+		if s.InTransaction {
+			// The shards the statement began on are all the transaction
+			// has: roll them back and keep the transaction open.
+			shards, _ := e.takeShards(s)
+			e.rollbackShards(ctx, shards)
+			s.InTransaction = true
+		}
+		if !e.buffer.waitSwitch(ctx, deadline) {
+			return nil, err
+		}
+		e.buffer.metrics.retries.Inc()
+	}
 }
 
 func planLabel(p *sqlrouter.Plan) string {

@@ -68,6 +68,10 @@ type Config struct {
 	// TwoPCRecoveryInterval is how often the gate looks for two-phase
 	// commits whose coordinator is gone.
 	TwoPCRecoveryInterval time.Duration
+	// Buffer bounds the statements held while a resharding switches a
+	// keyspace's writes.
+	Buffer BufferConfig
+
 	// TwoPCCrashPoint is for crash tests only: the gate kills itself at
 	// this point of every two-phase commit (CrashAfterPrepare,
 	// CrashAfterDecision); empty: never.
@@ -94,6 +98,7 @@ func Defaults() Config {
 
 		RegistrationTTL:       10 * time.Second,
 		TwoPCRecoveryInterval: 10 * time.Second,
+		Buffer:                DefaultBufferConfig(),
 	}
 }
 
@@ -110,6 +115,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RegistrationTTL < time.Second || c.TwoPCRecoveryInterval <= 0 {
 		return errors.New("the registration TTL must be at least 1s and --twopc-recovery-interval positive")
+	}
+	if c.Buffer.MaxHeld <= 0 || c.Buffer.MaxWait <= 0 {
+		return errors.New("--buffer-size and --buffer-max-wait must be positive")
 	}
 	return validCrashPoint(c.TwoPCCrashPoint)
 }
@@ -166,19 +174,21 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	topology := newTopology(ts, cfg.Cell, log)
 	tablets := newTabletGateway(log)
-	topology.run(ctx)
-	tablets.run(ctx, ts)
 	m := newMetrics(reg)
 	tpc, err := newTwoPC(ts, tablets, log, m, gateRecord(cfg), cfg.TwoPCCrashPoint)
 	if err != nil {
 		return err
 	}
+	buffer := newWriteBuffer(cfg.Buffer, topology, ts, tpc.gate.Id, log.Named("buffer"), reg)
+	topology.onBuffering = func(keyspace string, until time.Time) { buffer.buffering(ctx, keyspace, until) }
+	topology.run(ctx)
+	tablets.run(ctx, ts)
 	// start registers the gate and starts recovery now; the stop it
 	// returns is deferred after ts.Close, so it runs first and revokes the
 	// registration while the topology is still open.
 	defer tpc.start(ctx, cfg.RegistrationTTL, cfg.TwoPCRecoveryInterval)()
 	executor := &Executor{
-		topo: topology, tablets: tablets, parser: env.Parser(), log: log, metrics: m, twopc: tpc,
+		topo: topology, tablets: tablets, parser: env.Parser(), log: log, metrics: m, twopc: tpc, buffer: buffer,
 		serverVersion: cfg.ServerVersion, versionComment: cfg.VersionComment, queryTimeout: cfg.QueryTimeout,
 		maxResultBytes: cfg.MaxResultBytes,
 		plans:          newPlanCache(cfg.PlanCacheEntries, cfg.PlanCacheBytes, reg),

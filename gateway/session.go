@@ -99,21 +99,52 @@ func (s *Session) findShard(keyspace, shard string) *shardSession {
 	return nil
 }
 
-func (s *Session) addShard(ss *shardSession) {
+// inKeyspace reports whether the session's transaction is open on some
+// shard of the keyspace.
+func (s *Session) inKeyspace(keyspace string) bool {
 	s.mu.Lock()
-	s.shards = append(s.shards, ss)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	return s.inKeyspaceLocked(keyspace)
 }
 
-func (s *Session) removeShard(ss *shardSession) {
+func (s *Session) inKeyspaceLocked(keyspace string) bool {
+	for _, ss := range s.shards {
+		if ss.keyspace == keyspace {
+			return true
+		}
+	}
+	return false
+}
+
+// hasShards reports whether the session's transaction is open on a shard.
+func (s *Session) hasShards() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.shards) > 0
+}
+
+// addShard adds a shard to the transaction and reports whether it is the
+// first of its keyspace.
+func (s *Session) addShard(ss *shardSession) (first bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first = !s.inKeyspaceLocked(ss.keyspace)
+	s.shards = append(s.shards, ss)
+	return first
+}
+
+// removeShard takes a shard out of the transaction and reports whether it
+// was the last of its keyspace.
+func (s *Session) removeShard(ss *shardSession) (last bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, x := range s.shards {
 		if x == ss {
 			s.shards = append(s.shards[:i], s.shards[i+1:]...)
-			return
+			return !s.inKeyspaceLocked(ss.keyspace)
 		}
 	}
+	return false
 }
 
 // takeShards ends the session's transaction bookkeeping and returns its

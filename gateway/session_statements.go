@@ -183,7 +183,7 @@ func (e *Executor) setPassedOn(ctx context.Context, s *Session, name string, val
 			return err
 		}
 		check := settingsPrefix([]setting{{name: name, value: valueSQL}}) + "SELECT 1"
-		if _, err := e.executeAutocommit(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: check}); err != nil {
+		if _, err := e.executeAutocommit(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: check}, false); err != nil {
 			return err
 		}
 	}
@@ -284,7 +284,7 @@ func (e *Executor) show(ctx context.Context, s *Session, stmt *sqlparser.Show, s
 	if s.Shard != "" && keyspace == s.Keyspace {
 		shard = s.Shard
 	}
-	return e.executeAutocommit(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shard, SQL: sql})
+	return e.executeAutocommit(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shard, SQL: sql}, false)
 }
 
 func (e *Executor) keyspaceNames() []string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,14 @@ type topology struct {
 
 	vschema atomic.Pointer[sqlrouter.VSchema]
 	serving atomic.Pointer[servingGraph]
+	// buffers says, per keyspace whose writes a resharding is switching,
+	// until when gates hold them (see write_buffer.go).
+	buffers atomic.Pointer[map[string]time.Time]
+	// onBuffering is told of each keyspace whose writes become buffered.
+	onBuffering func(keyspace string, until time.Time)
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on each serving graph update
 
 	vschemaReady chan struct{}
 	servingReady chan struct{}
@@ -37,6 +46,8 @@ func newTopology(ts *topo.Server, cell string, log *zap.Logger) *topology {
 	t := &topology{ts: ts, cell: cell, log: log, vschemaReady: make(chan struct{}), servingReady: make(chan struct{})}
 	t.vschema.Store(&sqlrouter.VSchema{Keyspaces: map[string]*sqlrouter.Keyspace{}})
 	t.serving.Store(&servingGraph{})
+	t.buffers.Store(&map[string]time.Time{})
+	t.changed = make(chan struct{})
 	return t
 }
 
@@ -126,7 +137,11 @@ func (t *topology) applyKeyspaces(snap map[string]topo.KeyspaceInfo) {
 
 func (t *topology) applyServing(snap map[string]*topopb.SrvKeyspace) {
 	next := servingGraph{}
+	buffers := map[string]time.Time{}
 	for ks, srv := range snap {
+		if ms := srv.WritesBufferedUntilUnixMs; ms > 0 {
+			buffers[ks] = time.UnixMilli(ms)
+		}
 		byType := map[topopb.TabletType][]sqlrouter.Shard{}
 		for _, p := range srv.Partitions {
 			shards := make([]sqlrouter.Shard, 0, len(p.Shards))
@@ -142,7 +157,31 @@ func (t *topology) applyServing(snap map[string]*topopb.SrvKeyspace) {
 		next[ks] = byType
 	}
 	t.serving.Store(&next)
+	t.buffers.Store(&buffers)
+	t.mu.Lock()
+	close(t.changed)
+	t.changed = make(chan struct{})
+	t.mu.Unlock()
 	markReady(t.servingReady)
+	if t.onBuffering != nil {
+		for ks, until := range buffers {
+			t.onBuffering(ks, until)
+		}
+	}
+}
+
+// bufferedUntil is until when the keyspace's writes are held (zero: they
+// are not).
+func (t *topology) bufferedUntil(keyspace string) time.Time {
+	return (*t.buffers.Load())[keyspace]
+}
+
+// servingChanged returns a channel closed at the next update of the
+// serving graph.
+func (t *topology) servingChanged() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.changed
 }
 
 // shards returns the keyspace's shards serving tabletType.

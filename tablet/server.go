@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -65,6 +66,12 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	qs.Start()
 	defer qs.Close()
+	if away, err := writesSwitchedAway(ctx, ts, cfg.Keyspace, cfg.Shard); err != nil {
+		return err
+	} else if away {
+		log.Info("the shard's writes were switched to other shards by a resharding: refusing writes")
+		qs.RefuseWrites()
+	}
 
 	grpcLn, err := net.Listen("tcp", net.JoinHostPort(listenHost(cfg.Hostname), strconv.Itoa(cfg.GRPCPort)))
 	if err != nil {
@@ -161,6 +168,24 @@ func checkShard(ctx context.Context, ts *topo.Server, keyspace, shard string) er
 		return fmt.Errorf("%w: create it first with `shardctl keyspace create %s --shards ...` (or `shardctl local up`)", err, keyspace)
 	}
 	return nil
+}
+
+// writesSwitchedAway reports whether a resharding switched the shard's
+// writes to other shards: the tablet must refuse them, as it did before
+// it restarted.
+func writesSwitchedAway(ctx context.Context, ts *topo.Server, keyspace, shard string) (bool, error) {
+	tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	wfs, err := ts.ListWorkflows(tctx, keyspace)
+	if err != nil {
+		return false, fmt.Errorf("read the resharding workflows of %s: %w", keyspace, err)
+	}
+	for _, wf := range wfs {
+		if wf.State == topopb.Workflow_WRITES_SWITCHED && slices.Contains(wf.Sources, shard) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // register records the tablet and, for a primary, names it the shard's

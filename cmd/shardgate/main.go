@@ -44,6 +44,8 @@ func main() {
 	f.Int64Var(&cfg.PlanCacheBytes, "plan-cache-bytes", cfg.PlanCacheBytes, "estimated bytes of the plans kept")
 	f.DurationVar(&cfg.SchemaRefresh, "schema-refresh", cfg.SchemaRefresh, "how often the gate reads the tables' columns from the shards again (0: only when a statement needs an unknown table)")
 	f.DurationVar(&cfg.QueryTimeout, "query-timeout", cfg.QueryTimeout, "upper bound on a statement at the gate (tablets kill statements after their own timeout)")
+	f.IntVar(&cfg.Buffer.MaxHeld, "buffer-size", cfg.Buffer.MaxHeld, "statements the gate holds at most while a resharding switches a keyspace's writes; more fail at once with error 1290")
+	f.DurationVar(&cfg.Buffer.MaxWait, "buffer-max-wait", cfg.Buffer.MaxWait, "longest a statement is held while a resharding switches its keyspace's writes")
 	f.StringVar(&cfg.GateName, "gate-name", cfg.GateName, "name of this gate, stable across restarts and unique among running gates (default host:mysql-port); a gate recovers at start the two-phase commits of earlier processes of its name")
 	f.DurationVar(&cfg.TwoPCRecoveryInterval, "twopc-recovery-interval", cfg.TwoPCRecoveryInterval, "how often the gate finishes two-phase commits whose gate is gone")
 	f.StringVar(&cfg.TwoPCCrashPoint, "twopc-crash-point", "", "crash tests only: kill the gate at this point of every two-phase commit (after-prepare, after-decision)")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"vitess.io/vitess/go/sqlescape"
 	"vitess.io/vitess/go/sqltypes"
 
@@ -445,6 +446,9 @@ type SwitchReport struct {
 	// Stall is how long gates held writes: from the buffer's start to the
 	// serving graph's switch.
 	Stall time.Duration
+	// Drain is the part of it spent waiting for the gates' open
+	// transactions to end.
+	Drain time.Duration
 	// Positions are the positions the shards gave up their writes at.
 	Positions map[string]string
 }
@@ -515,34 +519,52 @@ func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, 
 
 	start := time.Now()
 	deadline := start.Add(opts.BufferWindow)
-	// Undo puts everything back as it was: the senders serve.
+	// undo runs, last first, what puts back each step taken so far.
+	var undoSteps []func(context.Context)
 	undo := func(cause error) (*SwitchReport, error) {
 		uctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		for _, s := range senders {
-			_, _ = s.repl.ResumeWrites(uctx, &replicationpb.ResumeWritesRequest{})
+		for i := len(undoSteps) - 1; i >= 0; i-- {
+			undoSteps[i](uctx)
 		}
 		_, _ = ts.UpdateWorkflow(uctx, wf.Keyspace, wf.Name, func(w *topopb.Workflow) error {
-			w.StopAt, w.Message = nil, "switch of writes failed and was undone: "+cause.Error()
+			w.Message = "switch of writes failed and was undone: " + cause.Error()
 			return nil
 		})
-		_ = ts.UpdateSrvKeyspace(uctx, wf.Keyspace, func(srv *topopb.SrvKeyspace) { srv.WritesBufferedUntilUnixMs = 0 })
 		return nil, fmt.Errorf("switch of writes undone (the shards %s serve as before): %w", strings.Join(from, ","), cause)
 	}
 
-	// 1. Gates hold new writes and transactions.
+	// 1. Gates hold new writes and transactions, and say when theirs are
+	// over.
+	undoSteps = append(undoSteps, func(c context.Context) {
+		_ = ts.UpdateSrvKeyspace(c, wf.Keyspace, func(srv *topopb.SrvKeyspace) { srv.WritesBufferedUntilUnixMs = 0 })
+		_ = ts.ClearWriteBufferAcks(c, wf.Keyspace)
+	})
 	if err := ts.UpdateSrvKeyspace(ctx, wf.Keyspace, func(srv *topopb.SrvKeyspace) { srv.WritesBufferedUntilUnixMs = deadline.UnixMilli() }); err != nil {
 		return undo(err)
 	}
-	// 2. The senders refuse writes, let their transactions end, and say
-	// where they stopped.
+	drainBy := time.Now().Add(opts.DrainTimeout)
+	if drainBy.After(deadline) {
+		drainBy = deadline
+	}
+	if err := waitGatesDrained(ctx, ts, wf.Keyspace, deadline.UnixMilli(), drainBy); err != nil {
+		return undo(err)
+	}
+	drained := time.Since(start)
+	// 2. The senders refuse writes (a client's own transactions on them
+	// end first) and say where they stopped.
+	undoSteps = append(undoSteps, func(c context.Context) {
+		for _, s := range senders {
+			_, _ = s.repl.ResumeWrites(c, &replicationpb.ResumeWritesRequest{})
+		}
+	})
 	positions := map[string]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, len(senders))
 	for i, s := range senders {
 		wg.Go(func() {
-			resp, err := s.repl.StopWrites(ctx, &replicationpb.StopWritesRequest{TimeoutMs: opts.DrainTimeout.Milliseconds()})
+			resp, err := s.repl.StopWrites(ctx, &replicationpb.StopWritesRequest{TimeoutMs: max(1, time.Until(drainBy).Milliseconds())})
 			if err != nil {
 				errs[i] = fmt.Errorf("stop writes on %s: %w", s.shard, rpcError(err, s.tablet))
 				return
@@ -557,6 +579,13 @@ func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, 
 		return undo(err)
 	}
 	// 3. The streams apply the senders' last changes and stop there.
+	original := proto.Clone(wf).(*topopb.Workflow)
+	undoSteps = append(undoSteps, func(c context.Context) {
+		_, _ = ts.UpdateWorkflow(c, wf.Keyspace, wf.Name, func(w *topopb.Workflow) error {
+			w.State, w.Reversed, w.Epoch, w.StartAt, w.StopAt = original.State, original.Reversed, original.Epoch, original.StartAt, nil
+			return nil
+		})
+	})
 	if _, err := ts.UpdateWorkflow(ctx, wf.Keyspace, wf.Name, func(w *topopb.Workflow) error {
 		w.StopAt = positions
 		return nil
@@ -576,7 +605,22 @@ func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, 
 		}
 		startAt[r.shard] = resp.Position
 	}
-	// 5. The receivers serve; the streams turn round.
+	// 5. The receivers take writes; the streams turn round.
+	undoSteps = append(undoSteps, func(c context.Context) {
+		for _, sh := range to {
+			_, _ = ts.UpdateShard(c, wf.Keyspace, sh, func(s *topopb.Shard) error { s.PrimaryServing = false; return nil })
+		}
+		for _, sh := range from {
+			_, _ = ts.UpdateShard(c, wf.Keyspace, sh, func(s *topopb.Shard) error { s.PrimaryServing = true; return nil })
+		}
+		if reversed {
+			return // the targets took no write before: nothing to stop
+		}
+		// Switching back: the sources had their writes stopped before.
+		for _, r := range receivers {
+			_, _ = r.repl.StopWrites(c, &replicationpb.StopWritesRequest{TimeoutMs: 1})
+		}
+	})
 	for _, sh := range to {
 		if _, err := ts.UpdateShard(ctx, wf.Keyspace, sh, func(s *topopb.Shard) error { s.PrimaryServing = true; return nil }); err != nil {
 			return undo(err)
@@ -612,7 +656,42 @@ func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, 
 	}); err != nil {
 		return undo(err)
 	}
-	return &SwitchReport{Stall: time.Since(start), Positions: positions}, nil
+	stall := time.Since(start)
+	_ = ts.ClearWriteBufferAcks(ctx, wf.Keyspace)
+	return &SwitchReport{Stall: stall, Drain: drained, Positions: positions}, nil
+}
+
+// waitGatesDrained waits until every registered gate has acknowledged the
+// keyspace's write buffer (it holds new writes and has no transaction
+// open there), until by at most.
+func waitGatesDrained(ctx context.Context, ts *topo.Server, keyspace string, untilMs int64, by time.Time) error {
+	for {
+		gates, err := ts.ListGates(ctx)
+		if err != nil {
+			return err
+		}
+		acks, err := ts.WriteBufferAcks(ctx, keyspace)
+		if err != nil {
+			return err
+		}
+		var waiting []string
+		for _, g := range gates {
+			if acks[g.Id] != untilMs {
+				waiting = append(waiting, g.Name)
+			}
+		}
+		if len(waiting) == 0 {
+			return nil
+		}
+		if time.Now().After(by) {
+			return fmt.Errorf("gates %s still have transactions open in keyspace %s (or do not answer): try again when the clients' long transactions are over, or give them more time (--drain-timeout)", strings.Join(waiting, ", "), keyspace)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
 
 // waitStopped waits until every stream has applied its sender's position

@@ -155,7 +155,7 @@ func (s *Service) execute(ctx context.Context, target *querypb.Target, sql strin
 	if err := s.checkTarget(target); err != nil {
 		return nil, err
 	}
-	if err := s.refuseWrite(txID, opts); err != nil {
+	if err := s.refuseWrite(txID, sql, opts); err != nil {
 		return nil, err
 	}
 	if txID != 0 {

@@ -3,7 +3,10 @@ package queryservice
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
+
+	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
@@ -18,12 +21,29 @@ func (s *Service) errWritesStopped() error {
 }
 
 // refuseWrite refuses, while writes are stopped, a statement that would
-// change data outside a transaction already open.
-func (s *Service) refuseWrite(txID int64, opts *querypb.ExecuteOptions) error {
-	if txID == 0 && opts.GetWrite() && s.writesStopped.Load() {
+// change data outside a transaction already open. Gates mark their
+// writes; the statement's first word catches the writes of other clients
+// (and of a gate's targeted sessions).
+func (s *Service) refuseWrite(txID int64, sql string, opts *querypb.ExecuteOptions) error {
+	if txID == 0 && s.writesStopped.Load() && (opts.GetWrite() || writesData(sql)) {
 		return s.errWritesStopped()
 	}
 	return nil
+}
+
+// writesData reports whether a statement is DML, looking past a leading
+// SET STATEMENT ... FOR.
+func writesData(sql string) bool {
+	if len(sql) > 14 && strings.EqualFold(sql[:14], "set statement ") {
+		if i := strings.Index(strings.ToLower(sql), " for "); i > 0 {
+			sql = sql[i+5:]
+		}
+	}
+	switch sqlparser.Preview(sql) {
+	case sqlparser.StmtInsert, sqlparser.StmtReplace, sqlparser.StmtUpdate, sqlparser.StmtDelete:
+		return true
+	}
+	return false
 }
 
 // StopWrites makes the tablet refuse writes and new transactions, then
@@ -51,6 +71,11 @@ func (s *Service) StopWrites(ctx context.Context, timeout time.Duration) (string
 	}
 	return s.Position(ctx)
 }
+
+// RefuseWrites makes the tablet refuse writes from now on, without
+// waiting: a tablet that starts on a shard whose writes were switched to
+// other shards.
+func (s *Service) RefuseWrites() { s.writesStopped.Store(true) }
 
 // ResumeWrites lets the tablet take writes again.
 func (s *Service) ResumeWrites() { s.writesStopped.Store(false) }

@@ -15,9 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"vitess.io/vitess/go/mysql"
-	"vitess.io/vitess/go/mysql/collations"
 	"vitess.io/vitess/go/sqltypes"
-	vquerypb "vitess.io/vitess/go/vt/proto/query"
 
 	"github.com/shardgate/shardgate/internal/queryconv"
 	"github.com/shardgate/shardgate/proto/querypb"
@@ -420,15 +418,6 @@ func (e *Engine) Status() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-var collationEnv = collations.MySQL8()
-
-func collationOf(f *vquerypb.Field) collations.ID {
-	if sqltypes.IsText(f.Type) {
-		return collations.ID(f.Charset)
-	}
-	return collations.CollationBinaryID
 }
 
 type metrics struct {

@@ -14,10 +14,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/sqltypes"
-	"vitess.io/vitess/go/vt/vtgate/evalengine"
 
 	"github.com/shardgate/shardgate/internal/gtidpos"
 	"github.com/shardgate/shardgate/internal/queryconv"
+	"github.com/shardgate/shardgate/internal/rowkey"
 	"github.com/shardgate/shardgate/proto/replicationpb"
 	"github.com/shardgate/shardgate/proto/topopb"
 )
@@ -63,11 +63,14 @@ func (s *stream) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil {
-			s.log.Warn("resharding stream stopped; retrying", zap.Error(err), zap.Duration("in", backoff))
-			s.update(func(st *topopb.StreamStatus) { st.Phase, st.Error = topopb.StreamStatus_ERROR, err.Error() })
-			s.e.publish(ctx, s)
+		if err == nil {
+			// The workflow changed: start over with it at once.
+			backoff = time.Second
+			continue
 		}
+		s.log.Warn("resharding stream stopped; retrying", zap.Error(err), zap.Duration("in", backoff))
+		s.update(func(st *topopb.StreamStatus) { st.Phase, st.Error = topopb.StreamStatus_ERROR, err.Error() })
+		s.e.publish(ctx, s)
 		select {
 		case <-ctx.Done():
 			return
@@ -75,9 +78,6 @@ func (s *stream) run(ctx context.Context) {
 		case <-s.changed:
 		}
 		backoff = min(backoff*2, 10*time.Second)
-		if err == nil {
-			backoff = time.Second
-		}
 	}
 }
 
@@ -387,7 +387,7 @@ func (s *stream) follow(ctx context.Context, conn *mysql.Conn, sender *senderCon
 					return
 				case <-s.changed:
 					next := s.wf.Load()
-					if next.Paused != wf.Paused || next.StopAt[s.sender] != stopAt || next.Epoch != wf.Epoch || next.State != wf.State {
+					if next.Paused != wf.Paused || next.Epoch != wf.Epoch || next.State != wf.State || s.reached(next.StopAt[s.sender]) {
 						cancel()
 						return
 					}
@@ -406,11 +406,9 @@ func (s *stream) follow(ctx context.Context, conn *mysql.Conn, sender *senderCon
 		if s.wf.Load().Epoch != wf.Epoch {
 			return nil // the workflow changed direction: start over
 		}
-		if err != nil {
-			// Cancelled for a change of the workflow: the connection may
-			// have been closed under a statement. Start over cleanly.
-			return nil
-		}
+		// The binlog ended at the stop position, or was cancelled for a
+		// change of the workflow (between transactions: applying one is
+		// never interrupted): go on with the workflow as it is now.
 	}
 }
 
@@ -454,7 +452,29 @@ func (s *stream) applyBinlog(ctx context.Context, conn *mysql.Conn, sender *send
 				s.measure(int64(n))
 			}
 		}
+		// A stop asked for while streaming ends the stream as soon as it
+		// is reached, rather than when the sender's binlog says so.
+		if !partial && s.reached(s.wf.Load().StopAt[s.sender]) {
+			return nil
+		}
 	}
+}
+
+// reached reports whether the stream has applied everything up to stop
+// ("" is never reached).
+func (s *stream) reached(stop string) bool {
+	if stop == "" {
+		return false
+	}
+	want, err := gtidpos.Parse(stop)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	pos := s.status.Position
+	s.mu.Unlock()
+	cur, err := gtidpos.Parse(pos)
+	return err == nil && cur.AtLeast(want)
 }
 
 // applyTransaction applies one message's changes and the position after
@@ -549,17 +569,6 @@ func copiedRow(tc *tableCopy, info *tableInfo, row []sqltypes.Value) bool {
 	case tc.LastPK == nil:
 		return false
 	}
-	last := decodePK(tc.LastPK)
-	pk := info.pkOf(row)
-	for i := range pk {
-		f := info.fields[info.pk[i]]
-		c, err := evalengine.NullsafeCompare(pk[i], last[i], collationEnv, collationOf(f), nil)
-		if err != nil || c > 0 {
-			return false
-		}
-		if c < 0 {
-			return true
-		}
-	}
-	return true // equal to the last copied key
+	c, err := rowkey.New(info.fields, info.pk).CompareKey(row, decodePK(tc.LastPK))
+	return err == nil && c <= 0
 }

@@ -100,15 +100,6 @@ func (t *tableInfo) delete(before []sqltypes.Value) string {
 	return b.String()
 }
 
-// pkOf is the primary key of a row.
-func (t *tableInfo) pkOf(row []sqltypes.Value) []sqltypes.Value {
-	out := make([]sqltypes.Value, len(t.pk))
-	for i, p := range t.pk {
-		out[i] = row[p]
-	}
-	return out
-}
-
 // pkFields are the fields of the primary key columns.
 func (t *tableInfo) pkFields() []*vquerypb.Field {
 	out := make([]*vquerypb.Field, len(t.pk))

@@ -35,7 +35,7 @@ func (s *Server) CreateWorkflow(ctx context.Context, wf *topopb.Workflow) error 
 		return err
 	}
 	now := time.Now().UnixMilli()
-	wf.CreatedUnixMs, wf.UpdatedUnixMs = now, now
+	wf.CreatedUnixMs, wf.UpdatedUnixMs, wf.Generation = now, now, 1
 	if _, err := s.store.Create(ctx, s.workflowKey(wf.Keyspace, wf.Name), marshal(wf)); err != nil {
 		return fmt.Errorf("create workflow %s.%s: %w", wf.Keyspace, wf.Name, err)
 	}
@@ -65,6 +65,7 @@ func (s *Server) UpdateWorkflow(ctx context.Context, ks, name string, change fun
 			return nil, err
 		}
 		wf.UpdatedUnixMs = time.Now().UnixMilli()
+		wf.Generation++
 		_, err = s.store.Update(ctx, key, marshal(wf), version)
 		if errors.Is(err, ErrBadVersion) {
 			continue

@@ -586,13 +586,14 @@ func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, 
 			return nil
 		})
 	})
-	if _, err := ts.UpdateWorkflow(ctx, wf.Keyspace, wf.Name, func(w *topopb.Workflow) error {
+	stopping, err := ts.UpdateWorkflow(ctx, wf.Keyspace, wf.Name, func(w *topopb.Workflow) error {
 		w.StopAt = positions
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return undo(err)
 	}
-	if err := waitStopped(ctx, ts, wf, positions, deadline); err != nil {
+	if err := waitStopped(ctx, ts, stopping, streamPairs(stopping), positions, deadline); err != nil {
 		return undo(err)
 	}
 	// 4. Where the receivers are now is where the streams of the other
@@ -694,9 +695,10 @@ func waitGatesDrained(ctx context.Context, ts *topo.Server, keyspace string, unt
 	}
 }
 
-// waitStopped waits until every stream has applied its sender's position
-// and stopped there.
-func waitStopped(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, positions map[string]string, deadline time.Time) error {
+// waitStopped waits until the streams of pairs have seen the workflow
+// record wf (its generation) and stopped: paused, or, with positions, at
+// or past their sender's position there.
+func waitStopped(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, pairs [][2]string, positions map[string]string, deadline time.Time) error {
 	want := map[string]gtidpos.Position{}
 	for s, p := range positions {
 		pos, err := gtidpos.Parse(p)
@@ -705,40 +707,41 @@ func waitStopped(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, posi
 		}
 		want[s] = pos
 	}
-	pairs := streamPairs(wf)
 	for {
 		statuses, err := ts.ListStreamStatuses(ctx, wf.Keyspace, wf.Name)
 		if err != nil {
 			return err
 		}
-		done := 0
-		var lagging string
+		byPair := map[[2]string]*topopb.StreamStatus{}
+		for _, st := range statuses {
+			byPair[[2]string{st.Receiver, st.Sender}] = st
+		}
+		var waiting string
 		for _, p := range pairs {
-			for _, s := range statuses {
-				if s.Receiver != p[0] || s.Sender != p[1] {
-					continue
-				}
-				if s.Phase == topopb.StreamStatus_ERROR {
-					return fmt.Errorf("stream %s <- %s failed: %s", s.Receiver, s.Sender, s.Error)
-				}
-				pos, _ := gtidpos.Parse(s.Position)
-				if s.Phase == topopb.StreamStatus_STOPPED && pos.AtLeast(want[s.Sender]) {
-					done++
-				} else {
-					lagging = fmt.Sprintf("%s <- %s at %s, want %s", s.Receiver, s.Sender, s.Position, positions[s.Sender])
+			st := byPair[p]
+			switch {
+			case st == nil:
+				waiting = fmt.Sprintf("stream %s <- %s has not reported", p[0], p[1])
+			case st.Phase == topopb.StreamStatus_ERROR:
+				return fmt.Errorf("stream %s <- %s failed: %s", st.Receiver, st.Sender, st.Error)
+			case st.Phase != topopb.StreamStatus_STOPPED || st.WorkflowGeneration < wf.Generation:
+				waiting = fmt.Sprintf("stream %s <- %s is at %s", p[0], p[1], st.Position)
+			case positions != nil:
+				if pos, _ := gtidpos.Parse(st.Position); !pos.AtLeast(want[p[1]]) {
+					waiting = fmt.Sprintf("stream %s <- %s is at %s, not yet at %s", p[0], p[1], st.Position, positions[p[1]])
 				}
 			}
 		}
-		if done == len(pairs) {
+		if waiting == "" {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the streams did not catch up in time (%s)", lagging)
+			return fmt.Errorf("the streams did not stop in time: %s", waiting)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(2 * time.Millisecond):
 		}
 	}
 }

@@ -58,3 +58,6 @@ func compareValues(f *querypb.Field, a, b sqltypes.Value) (int, error) {
 	}
 	return evalengine.NullsafeCompare(a, b, collationEnv, coll, nil)
 }
+
+// Columns are the positions of the key's columns in a row.
+func (k Key) Columns() []int { return k.cols }

@@ -90,7 +90,8 @@ type StreamRowsRequest struct {
 	// last_pk holds the primary key of the last row copied; none: from the
 	// table's first row.
 	LastPk *querypb.Row `protobuf:"bytes,4,opt,name=last_pk,json=lastPk,proto3" json:"last_pk,omitempty"`
-	// max_rows bounds the rows read (before filtering).
+	// max_rows bounds the rows read (before filtering); 0: 10,000; negative:
+	// all of them (a diff reads a whole table from one snapshot).
 	MaxRows       int64 `protobuf:"varint,5,opt,name=max_rows,json=maxRows,proto3" json:"max_rows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

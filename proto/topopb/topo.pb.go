@@ -797,8 +797,15 @@ type Workflow struct {
 	// epoch counts the switches of direction: a stream whose saved state is
 	// from another epoch starts over, at start_at (keyed by sender shard)
 	// without copying when given, else with a copy.
-	Epoch         int64             `protobuf:"varint,15,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	StartAt       map[string]string `protobuf:"bytes,16,rep,name=start_at,json=startAt,proto3" json:"start_at,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Epoch   int64             `protobuf:"varint,15,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	StartAt map[string]string `protobuf:"bytes,16,rep,name=start_at,json=startAt,proto3" json:"start_at,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// generation counts the record's updates: a stream reports the
+	// generation it acted on, so that whoever changed the workflow knows
+	// when each stream has seen the change.
+	Generation int64 `protobuf:"varint,17,opt,name=generation,proto3" json:"generation,omitempty"`
+	// copy_streams bounds how many of a receiver's streams copy at once
+	// (0: all of them); the others wait their turn.
+	CopyStreams   int64 `protobuf:"varint,18,opt,name=copy_streams,json=copyStreams,proto3" json:"copy_streams,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -945,6 +952,20 @@ func (x *Workflow) GetStartAt() map[string]string {
 	return nil
 }
 
+func (x *Workflow) GetGeneration() int64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *Workflow) GetCopyStreams() int64 {
+	if x != nil {
+		return x.CopyStreams
+	}
+	return 0
+}
+
 // StreamStatus is what the tablet running one stream of a workflow
 // reports: its phase, the sender's position it has applied, and the copy's
 // progress.
@@ -963,9 +984,12 @@ type StreamStatus struct {
 	Error         string  `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
 	UpdatedUnixMs int64   `protobuf:"varint,9,opt,name=updated_unix_ms,json=updatedUnixMs,proto3" json:"updated_unix_ms,omitempty"`
 	// tablet is the alias of the tablet that runs it.
-	Tablet        string `protobuf:"bytes,10,opt,name=tablet,proto3" json:"tablet,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Tablet string `protobuf:"bytes,10,opt,name=tablet,proto3" json:"tablet,omitempty"`
+	// workflow_generation is the generation of the workflow record whose
+	// stop, pause or position the stream last acted on.
+	WorkflowGeneration int64 `protobuf:"varint,11,opt,name=workflow_generation,json=workflowGeneration,proto3" json:"workflow_generation,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *StreamStatus) Reset() {
@@ -1066,6 +1090,13 @@ func (x *StreamStatus) GetTablet() string {
 		return x.Tablet
 	}
 	return ""
+}
+
+func (x *StreamStatus) GetWorkflowGeneration() int64 {
+	if x != nil {
+		return x.WorkflowGeneration
+	}
+	return 0
 }
 
 // TransactionParticipant is a shard taking part in a distributed
@@ -1484,7 +1515,7 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\treference\x18\x05 \x01(\bR\treference\x1a?\n" +
 	"\x11VindexParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd2\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x95\a\n" +
 	"\bWorkflow\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -1502,7 +1533,11 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\x0fupdated_unix_ms\x18\r \x01(\x03R\rupdatedUnixMs\x12\x18\n" +
 	"\amessage\x18\x0e \x01(\tR\amessage\x12\x14\n" +
 	"\x05epoch\x18\x0f \x01(\x03R\x05epoch\x12@\n" +
-	"\bstart_at\x18\x10 \x03(\v2%.shardgate.topo.Workflow.StartAtEntryR\astartAt\x1a9\n" +
+	"\bstart_at\x18\x10 \x03(\v2%.shardgate.topo.Workflow.StartAtEntryR\astartAt\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x11 \x01(\x03R\n" +
+	"generation\x12!\n" +
+	"\fcopy_streams\x18\x12 \x01(\x03R\vcopyStreams\x1a9\n" +
 	"\vStopAtEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a:\n" +
@@ -1515,7 +1550,7 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\x0eREADS_SWITCHED\x10\x02\x12\x13\n" +
 	"\x0fWRITES_SWITCHED\x10\x03\x12\r\n" +
 	"\tCOMPLETED\x10\x04\x12\r\n" +
-	"\tCANCELLED\x10\x05\"\xb6\x04\n" +
+	"\tCANCELLED\x10\x05\"\xe7\x04\n" +
 	"\fStreamStatus\x12\x1a\n" +
 	"\breceiver\x18\x01 \x01(\tR\breceiver\x12\x16\n" +
 	"\x06sender\x18\x02 \x01(\tR\x06sender\x128\n" +
@@ -1527,7 +1562,8 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\x05error\x18\b \x01(\tR\x05error\x12&\n" +
 	"\x0fupdated_unix_ms\x18\t \x01(\x03R\rupdatedUnixMs\x12\x16\n" +
 	"\x06tablet\x18\n" +
-	" \x01(\tR\x06tablet\x1au\n" +
+	" \x01(\tR\x06tablet\x12/\n" +
+	"\x13workflow_generation\x18\v \x01(\x03R\x12workflowGeneration\x1au\n" +
 	"\tTableCopy\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1f\n" +
 	"\vrows_copied\x18\x02 \x01(\x03R\n" +

@@ -139,8 +139,10 @@ func (s *stream) runOnce(ctx context.Context) error {
 	}
 	s.reportCopy(st)
 	for !st.Copy.done() {
-		if s.pausedOrStopped(s.wf.Load()) {
-			s.update(func(x *topopb.StreamStatus) { x.Phase = topopb.StreamStatus_STOPPED })
+		if cur := s.wf.Load(); cur.Paused {
+			s.update(func(x *topopb.StreamStatus) {
+				x.Phase, x.WorkflowGeneration = topopb.StreamStatus_STOPPED, cur.Generation
+			})
 			return s.waitChange(ctx)
 		}
 		s.update(func(x *topopb.StreamStatus) { x.Phase, x.Error = topopb.StreamStatus_COPYING, "" })
@@ -182,8 +184,6 @@ func (s *stream) reportCopy(st *state) {
 		}
 	})
 }
-
-func (s *stream) pausedOrStopped(wf *topopb.Workflow) bool { return wf.Paused }
 
 // waitChange waits for the workflow to change (then returns nil: the
 // stream starts over with it) or ctx to end.
@@ -352,7 +352,9 @@ func (s *stream) follow(ctx context.Context, conn *mysql.Conn, sender *senderCon
 	for {
 		wf := s.wf.Load()
 		if wf.Paused {
-			s.update(func(x *topopb.StreamStatus) { x.Phase = topopb.StreamStatus_STOPPED })
+			s.update(func(x *topopb.StreamStatus) {
+				x.Phase, x.WorkflowGeneration, x.Position, x.LagMs = topopb.StreamStatus_STOPPED, wf.Generation, st.Position, 0
+			})
 			if err := s.waitChange(ctx); err != nil {
 				return err
 			}
@@ -367,7 +369,7 @@ func (s *stream) follow(ctx context.Context, conn *mysql.Conn, sender *senderCon
 			}
 			if cur.AtLeast(stop) {
 				s.update(func(x *topopb.StreamStatus) {
-					x.Phase, x.Position, x.LagMs = topopb.StreamStatus_STOPPED, st.Position, 0
+					x.Phase, x.Position, x.LagMs, x.WorkflowGeneration = topopb.StreamStatus_STOPPED, st.Position, 0, wf.Generation
 				})
 				if err := s.waitChange(ctx); err != nil {
 					return err

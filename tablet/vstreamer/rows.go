@@ -30,7 +30,7 @@ func (s *Streamer) StreamRows(ctx context.Context, req *replicationpb.StreamRows
 		return err
 	}
 	maxRows := req.MaxRows
-	if maxRows <= 0 {
+	if maxRows == 0 {
 		maxRows = 10000
 	}
 	conn, err := mysql.Connect(ctx, &s.params)
@@ -95,7 +95,7 @@ func (s *Streamer) StreamRows(ctx context.Context, req *replicationpb.StreamRows
 			msg, size = &replicationpb.StreamRowsResponse{}, 0
 		}
 	}
-	msg.Done = read < maxRows
+	msg.Done = maxRows < 0 || read < maxRows
 	if last != nil {
 		msg.LastPk = queryconv.RowToProto(last)
 	}
@@ -144,7 +144,8 @@ func snapshot(conn *mysql.Conn) (string, error) {
 	return res.Rows[0][0].ToString(), nil
 }
 
-// chunkQuery reads up to n rows after lastPK in primary-key order. A
+// chunkQuery reads up to n rows (all: n < 0) after lastPK in primary-key
+// order. A
 // composite key's "after" is spelled out ((a > x) OR (a = x AND b > y)),
 // which MariaDB's range optimizer uses, unlike a row comparison.
 func (t *table) chunkQuery(db string, lastPK *querypb.Row, n int64) (string, error) {
@@ -174,7 +175,9 @@ func (t *table) chunkQuery(db string, lastPK *querypb.Row, n int64) (string, err
 		}
 		b.WriteString(sqlescape.EscapeID(c))
 	}
-	fmt.Fprintf(&b, " LIMIT %d", n)
+	if n >= 0 {
+		fmt.Fprintf(&b, " LIMIT %d", n)
+	}
 	return b.String(), nil
 }
 

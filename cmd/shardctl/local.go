@@ -105,7 +105,40 @@ base-port - 15000, so that clusters run side by side.`,
 	}
 	status.Flags().StringVar(&statusDir, "data-dir", defaultDataDir(), "data directory of the cluster")
 
-	cmd.AddCommand(up, down, status)
+	var addDir, addKeyspace, addShards string
+	addShardsCmd := &cobra.Command{
+		Use:   "add-shards --keyspace KS --shards SHARDS",
+		Short: "Give a running local cluster a mariadbd and a tablet for each new shard (resharding targets)",
+		Long: `Give a running local cluster a mariadbd and a tablet for each new shard of a
+sharded keyspace, recorded in the topology as not serving: the targets of a
+resharding. The cluster's supervisor (shardctl local up) starts them and
+starts them again on the next local up. Then:
+
+  shardctl reshard create --keyspace KS --from <its shards> --to <these>`,
+		Example: `  shardctl local add-shards --keyspace commerce --shards -20,20-40,40-60,60-80`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := filepath.Abs(addDir)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
+			defer cancel()
+			out, err := localcluster.RequestAddShards(ctx, dir, addKeyspace, splitList(addShards))
+			if err != nil {
+				return err
+			}
+			fmt.Print(out)
+			return nil
+		},
+	}
+	addShardsCmd.Flags().StringVar(&addDir, "data-dir", defaultDataDir(), "data directory of the running cluster")
+	addShardsCmd.Flags().StringVar(&addKeyspace, "keyspace", "", "sharded keyspace to add shards to (required)")
+	addShardsCmd.Flags().StringVar(&addShards, "shards", "", "new shards, comma-separated key ranges (required)")
+	_ = addShardsCmd.MarkFlagRequired("keyspace")
+	_ = addShardsCmd.MarkFlagRequired("shards")
+
+	cmd.AddCommand(up, down, status, addShardsCmd)
 	return cmd
 }
 
@@ -188,13 +221,16 @@ func (f *localFlags) config(topoRoot string) (localcluster.Config, error) {
 		if !ok {
 			shardSpec = "1"
 		}
+		// A restarted keyspace that was resharded has its extra shards
+		// after a '+' (see localcluster.KeyspaceSpec.ExtraShards).
+		shardSpec, extraSpec, _ := strings.Cut(shardSpec, "+")
 		shards, err := admin.ParseShards(shardSpec)
 		if err != nil {
 			return cfg, fmt.Errorf("--keyspace %s: %w", spec, err)
 		}
 		// A shard named by key range ("-", a restarted one-shard sharded
 		// keyspace) makes the keyspace sharded.
-		ks := localcluster.KeyspaceSpec{Name: name, Shards: shards, Sharded: len(shards) > 1 || shards[0] != "0"}
+		ks := localcluster.KeyspaceSpec{Name: name, Shards: shards, Sharded: len(shards) > 1 || shards[0] != "0", ExtraShards: splitList(extraSpec)}
 		if name == commerce.Keyspace {
 			ks.VSchema, ks.Schema = commerce.VSchema, commerce.Schema
 		}

@@ -72,6 +72,7 @@ func main() {
 		vschemaCommand(a),
 		schemaCommand(a),
 		transactionCommand(a),
+		reshardCommand(a),
 		localCommand(a),
 		explainCommand(),
 	)

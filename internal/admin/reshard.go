@@ -30,8 +30,9 @@ type ReshardSpec struct {
 	Keyspace, Name   string
 	Sources, Targets []string
 	// MaxRowsPerSecond bounds each stream's copy (0: none); CopyBatchRows
-	// is the rows a copy round reads (0: 10,000).
-	MaxRowsPerSecond, CopyBatchRows int64
+	// is the rows a copy round reads (0: 10,000); CopyStreams how many
+	// streams of one target copy at once (0: all).
+	MaxRowsPerSecond, CopyBatchRows, CopyStreams int64
 }
 
 // shardTablet is a connection to a shard's primary tablet.
@@ -143,7 +144,7 @@ func CreateReshard(ctx context.Context, ts *topo.Server, spec ReshardSpec) (*top
 	}
 	wf := &topopb.Workflow{
 		Keyspace: spec.Keyspace, Name: spec.Name, Sources: spec.Sources, Targets: spec.Targets, Tables: tables,
-		State: topopb.Workflow_RUNNING, Epoch: 1, MaxRowsPerSecond: spec.MaxRowsPerSecond, CopyBatchRows: spec.CopyBatchRows,
+		State: topopb.Workflow_RUNNING, Epoch: 1, MaxRowsPerSecond: spec.MaxRowsPerSecond, CopyBatchRows: spec.CopyBatchRows, CopyStreams: spec.CopyStreams,
 		Message: "copying",
 	}
 	if err := ts.CreateWorkflow(ctx, wf); err != nil {

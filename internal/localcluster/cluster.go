@@ -49,6 +49,10 @@ type Cluster struct {
 	// gateBin and gateArgs start the gate (again, in RestartGate).
 	gateBin  string
 	gateArgs []string
+	// bins and mysqlBin start the parts of shards added later.
+	bins     map[string]string
+	mysqlBin string
+	control  *controlServer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -132,7 +136,7 @@ func Up(ctx context.Context, cfg Config, log *zap.Logger) (*Cluster, error) {
 	}
 
 	c := &Cluster{
-		p: p, log: log, lock: lock,
+		p: p, log: log, lock: lock, bins: bins, mysqlBin: mysqlBin,
 		mysqlds: make([]*mysqld.Process, len(p.tablets)),
 		tablets: make([]*child, len(p.tablets)),
 	}
@@ -146,7 +150,7 @@ func Up(ctx context.Context, cfg Config, log *zap.Logger) (*Cluster, error) {
 	}
 	for _, ks := range p.keyspaces {
 		c.state.Keyspaces = append(c.state.Keyspaces, ks.Name)
-		c.state.Layout = append(c.state.Layout, ks.Name+":"+strings.Join(ks.Shards, ","))
+		c.state.Layout = append(c.state.Layout, ks.layout())
 	}
 	c.state.BasePort = p.cfg.BasePort
 	if prev != nil {
@@ -171,6 +175,10 @@ func Up(ctx context.Context, cfg Config, log *zap.Logger) (*Cluster, error) {
 	log.Info("local cluster serving", zap.Duration("took", time.Since(began)),
 		zap.String("gate", c.GateAddr()), zap.String("topo", c.TopoAddr()), zap.String("data_dir", p.cfg.DataDir))
 	c.monitor()
+	if err := c.serveControl(); err != nil {
+		// The cluster serves; only add-shards from another process is lost.
+		log.Warn("no control socket: `shardctl local add-shards` will not reach this cluster", zap.Error(err))
+	}
 	return c, nil
 }
 
@@ -231,6 +239,9 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string) error {
 	if err := c.setupTopology(ctx); err != nil {
 		return err
 	}
+	if err := c.dropGoneShards(ctx); err != nil {
+		return err
+	}
 
 	step = time.Now()
 	if err := c.startMySQLDs(ctx); err != nil {
@@ -240,25 +251,7 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string) error {
 
 	step = time.Now()
 	for i, t := range p.tablets {
-		args := []string{
-			"--alias", t.Alias,
-			"--cell", p.cfg.Cell,
-			"--keyspace", t.Keyspace,
-			"--shard", t.Shard,
-			"--type", "primary",
-			"--grpc-port", strconv.Itoa(t.GRPCPort),
-			"--http-port", strconv.Itoa(t.HTTPPort),
-			"--query-port", strconv.Itoa(t.QueryPort),
-			"--mysql-port", strconv.Itoa(t.MySQL.Port),
-			"--mysql-socket", t.MySQL.SocketPath(),
-			"--topo", p.topoAddr(),
-		}
-		if p.cfg.TopoRoot != topo.DefaultRoot {
-			args = append(args, "--topo-root", p.cfg.TopoRoot)
-		}
-		part := Part{Kind: KindTablet, Name: "tablet " + t.Alias, Addr: "127.0.0.1:" + strconv.Itoa(t.GRPCPort),
-			Log: filepath.Join(p.logDir(), "tablet-"+t.Alias+".log")}
-		ch, err := startChild(part, bins[TabletBinary], args)
+		ch, err := c.startTablet(t, bins[TabletBinary])
 		if err != nil {
 			return err
 		}
@@ -305,6 +298,30 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string) error {
 	return c.saveLocked()
 }
 
+// startTablet starts a shard's shardtablet as the shard's primary.
+func (c *Cluster) startTablet(t tabletPlan, bin string) (*child, error) {
+	p := c.p
+	args := []string{
+		"--alias", t.Alias,
+		"--cell", p.cfg.Cell,
+		"--keyspace", t.Keyspace,
+		"--shard", t.Shard,
+		"--type", "primary",
+		"--grpc-port", strconv.Itoa(t.GRPCPort),
+		"--http-port", strconv.Itoa(t.HTTPPort),
+		"--query-port", strconv.Itoa(t.QueryPort),
+		"--mysql-port", strconv.Itoa(t.MySQL.Port),
+		"--mysql-socket", t.MySQL.SocketPath(),
+		"--topo", p.topoAddr(),
+	}
+	if p.cfg.TopoRoot != topo.DefaultRoot {
+		args = append(args, "--topo-root", p.cfg.TopoRoot)
+	}
+	part := Part{Kind: KindTablet, Name: "tablet " + t.Alias, Addr: "127.0.0.1:" + strconv.Itoa(t.GRPCPort),
+		Log: filepath.Join(p.logDir(), "tablet-"+t.Alias+".log")}
+	return startChild(part, bin, args)
+}
+
 // startMySQLDs initializes (first time only) and starts every shard's
 // mariadbd in parallel.
 func (c *Cluster) startMySQLDs(ctx context.Context) error {
@@ -340,7 +357,11 @@ func (c *Cluster) startMySQLDs(ctx context.Context) error {
 // this cluster (left by an earlier run with other keyspaces).
 func (c *Cluster) setupTopology(ctx context.Context) error {
 	for _, ks := range c.p.keyspaces {
-		created, err := admin.EnsureKeyspace(ctx, c.ts, ks.Name, ks.Shards, ks.Sharded, admin.InCell(c.p.cfg.Cell))
+		ensure := admin.EnsureKeyspace
+		if len(ks.Extra) > 0 {
+			ensure = c.ensureResharded(ks)
+		}
+		created, err := ensure(ctx, c.ts, ks.Name, ks.Shards, ks.Sharded, admin.InCell(c.p.cfg.Cell))
 		if err != nil {
 			return fmt.Errorf("%w (the data dir %s holds the cluster as it was first set up: use another data dir for other shards)", err, c.p.cfg.DataDir)
 		}
@@ -391,7 +412,7 @@ func (c *Cluster) waitServing(ctx context.Context) error {
 			}
 		}
 		if !tabletsServing {
-			problem = c.tabletProblem(ctx, want)
+			problem = c.tabletProblem(ctx, want, c.p.tablets)
 			tabletsServing = problem == ""
 		}
 		if tabletsServing {
@@ -417,7 +438,7 @@ func (c *Cluster) waitServing(ctx context.Context) error {
 }
 
 // tabletProblem returns why not all wanted tablets serve, or "".
-func (c *Cluster) tabletProblem(ctx context.Context, want map[string]bool) string {
+func (c *Cluster) tabletProblem(ctx context.Context, want map[string]bool, tablets []tabletPlan) string {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	statuses, err := admin.ListTablets(lctx, c.ts)
@@ -438,7 +459,7 @@ func (c *Cluster) tabletProblem(ctx context.Context, want map[string]bool) strin
 			problems = append(problems, fmt.Sprintf("tablet %s is %s (%s)", st.Tablet.Alias, st.State, st.Detail))
 		}
 	}
-	for _, t := range c.p.tablets {
+	for _, t := range tablets {
 		if !seen[t.Alias] {
 			problems = append(problems, "tablet "+t.Alias+" has not registered in the topology")
 		}
@@ -548,6 +569,7 @@ func (c *Cluster) stopAll(final, errText string) error {
 	_ = c.saveLocked()
 	gate, tablets, mysqlds := c.gate, slices.Clone(c.tablets), slices.Clone(c.mysqlds)
 	c.mu.Unlock()
+	c.control.close()
 
 	var warnings []string
 	var wmu sync.Mutex
@@ -679,14 +701,11 @@ func (c *Cluster) GateDSN(database string) string {
 // Tablets lists the cluster's tablets in order (keyspace by keyspace, each
 // in key order).
 func (c *Cluster) Tablets() []Tablet {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	out := make([]Tablet, len(c.p.tablets))
 	for i, t := range c.p.tablets {
-		out[i] = Tablet{
-			Alias: t.Alias, Keyspace: t.Keyspace, Shard: t.Shard,
-			GRPCAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(t.GRPCPort)),
-			HTTPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(t.HTTPPort)),
-			MySQL:    t.MySQL,
-		}
+		out[i] = t.tablet()
 	}
 	return out
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shardgate/shardgate/internal/admin"
@@ -44,6 +46,11 @@ type KeyspaceSpec struct {
 	// shards are made (vindex.EvenShards), and with neither, one shard "0".
 	Shards     []string
 	ShardCount int
+	// ExtraShards are shards beside those that tile the key space: the
+	// targets a resharding added (shardctl local add-shards), or, once it
+	// completed, its sources. A restart starts the tablets of those the
+	// topology still has and leaves the keyspace's shards as they are.
+	ExtraShards []string
 	// Sharded makes a single-shard keyspace sharded. A keyspace with more
 	// than one shard, or whose VSchema says "sharded": true, is sharded
 	// anyway.
@@ -179,7 +186,18 @@ func (c Config) Ports() Ports {
 // keyspacePlan is a keyspace spec resolved: its shards named and checked.
 type keyspacePlan struct {
 	admin.KeyspacePlan
+	Extra           []string
 	VSchema, Schema []byte
+}
+
+// layout is the keyspace as NAME:SHARD,SHARD[+EXTRA,EXTRA], as the state
+// file records it.
+func (k keyspacePlan) layout() string {
+	out := k.Name + ":" + strings.Join(k.Shards, ",")
+	if len(k.Extra) > 0 {
+		out += "+" + strings.Join(k.Extra, ",")
+	}
+	return out
 }
 
 // tabletPlan is one shard's tablet and MySQL server.
@@ -199,6 +217,28 @@ type plan struct {
 	ports     Ports
 	keyspaces []keyspacePlan
 	tablets   []tabletPlan
+	// nextTablet is the index (ports, uid) of the next tablet added.
+	nextTablet int
+}
+
+// newTablet plans the tablet of a shard at index i.
+func (p *plan) newTablet(i int, keyspace, shard string) tabletPlan {
+	uid := firstTabletUID + i
+	return tabletPlan{
+		Alias:     p.cfg.Cell + "-" + strconv.Itoa(uid),
+		UID:       uid,
+		Keyspace:  keyspace,
+		Shard:     shard,
+		GRPCPort:  p.ports.TabletGRPCBase + i,
+		HTTPPort:  p.ports.TabletHTTPBase + i,
+		QueryPort: p.ports.TabletQueryBase + i,
+		MySQL: mysqld.Config{
+			DataDir:  filepath.Join(p.cfg.DataDir, keyspace, shard, "mysql"),
+			Port:     p.ports.MySQLBase + i,
+			ServerID: uint32(uid),
+			Binary:   p.cfg.MySQLBinary,
+		},
+	}
 }
 
 // Validate reports the first thing wrong with c, or nil.
@@ -244,27 +284,17 @@ func (c Config) plan() (*plan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("local cluster: %w", err)
 		}
-		p.keyspaces = append(p.keyspaces, keyspacePlan{KeyspacePlan: ks, VSchema: spec.VSchema, Schema: spec.Schema})
-		for _, shard := range ks.Shards {
-			i := len(p.tablets)
-			uid := firstTabletUID + i
-			p.tablets = append(p.tablets, tabletPlan{
-				Alias:     c.Cell + "-" + strconv.Itoa(uid),
-				UID:       uid,
-				Keyspace:  ks.Name,
-				Shard:     shard,
-				GRPCPort:  p.ports.TabletGRPCBase + i,
-				HTTPPort:  p.ports.TabletHTTPBase + i,
-				QueryPort: p.ports.TabletQueryBase + i,
-				MySQL: mysqld.Config{
-					DataDir:  filepath.Join(c.DataDir, ks.Name, shard, "mysql"),
-					Port:     p.ports.MySQLBase + i,
-					ServerID: uint32(uid),
-					Binary:   c.MySQLBinary,
-				},
-			})
+		for _, e := range spec.ExtraShards {
+			if _, err := vindex.ParseKeyRange(e); err != nil || slices.Contains(ks.Shards, e) {
+				return nil, fmt.Errorf("local cluster: keyspace %s: extra shard %q is no key range, or is among its shards", spec.Name, e)
+			}
+		}
+		p.keyspaces = append(p.keyspaces, keyspacePlan{KeyspacePlan: ks, Extra: spec.ExtraShards, VSchema: spec.VSchema, Schema: spec.Schema})
+		for _, shard := range append(slices.Clone(ks.Shards), spec.ExtraShards...) {
+			p.tablets = append(p.tablets, p.newTablet(len(p.tablets), ks.Name, shard))
 		}
 	}
+	p.nextTablet = len(p.tablets)
 	owner := map[int]string{}
 	for _, u := range p.portUses() {
 		if u.port < 1 || u.port > 65535 {

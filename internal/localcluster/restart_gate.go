@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/shardgate/shardgate/proto/topopb"
 )
 
 func (c *Cluster) gatePart() Part {
@@ -99,7 +101,13 @@ func (c *Cluster) gateReachesEveryShard(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
-	for _, t := range c.p.tablets {
+	c.mu.Lock()
+	tablets := slices.Clone(c.p.tablets)
+	c.mu.Unlock()
+	for _, t := range tablets {
+		if !c.serves(ctx, t.Keyspace, t.Shard) {
+			continue // a resharding's target not switched to, or a source switched from
+		}
 		if _, err := conn.ExecContext(ctx, "USE `"+t.Keyspace+":"+t.Shard+"`"); err != nil {
 			return err
 		}
@@ -109,4 +117,19 @@ func (c *Cluster) gateReachesEveryShard(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// serves reports whether the serving graph sends the shard primary
+// traffic (when the topology cannot say, it assumes so).
+func (c *Cluster) serves(ctx context.Context, keyspace, shard string) bool {
+	srv, err := c.ts.GetSrvKeyspace(ctx, c.p.cfg.Cell, keyspace)
+	if err != nil {
+		return true
+	}
+	for _, p := range srv.Partitions {
+		if p.TabletType == topopb.TabletType_PRIMARY {
+			return slices.ContainsFunc(p.Shards, func(r *topopb.ShardReference) bool { return r.Name == shard })
+		}
+	}
+	return true
 }

@@ -50,6 +50,9 @@ type Engine struct {
 	senders  map[string]*senderConn    // by address
 	totals   map[string]int64          // row estimates, "workflow/sender/table"
 	lastSeen map[string]bool           // workflows of this keyspace seen last
+	// copying bounds the streams of a workflow that copy at once, by
+	// workflow (see Workflow.copy_streams).
+	copying map[string]chan struct{}
 }
 
 type runningStream struct {
@@ -64,7 +67,8 @@ func NewEngine(cfg Config, ts *topo.Server, log *zap.Logger, reg prometheus.Regi
 	p.DbName = "" // every statement names its database
 	cfg.MySQL = p
 	return &Engine{cfg: cfg, ts: ts, log: log, metrics: newMetrics(reg),
-		streams: map[string]*runningStream{}, senders: map[string]*senderConn{}, totals: map[string]int64{}, lastSeen: map[string]bool{}}
+		streams: map[string]*runningStream{}, senders: map[string]*senderConn{}, totals: map[string]int64{}, lastSeen: map[string]bool{},
+		copying: map[string]chan struct{}{}}
 }
 
 // Run follows the workflows until ctx ends, then stops every stream.
@@ -194,6 +198,27 @@ func (e *Engine) start(ctx context.Context, wf *topopb.Workflow, sender string, 
 		defer close(rs.done)
 		s.run(sctx)
 	}()
+}
+
+// copySlot waits for the workflow to let one more of this tablet's
+// streams copy, and returns how to give the slot back.
+func (e *Engine) copySlot(ctx context.Context, wf *topopb.Workflow) (release func(), err error) {
+	if wf.CopyStreams <= 0 {
+		return func() {}, nil
+	}
+	e.mu.Lock()
+	slots, ok := e.copying[wf.Name]
+	if !ok || cap(slots) != int(wf.CopyStreams) {
+		slots = make(chan struct{}, wf.CopyStreams)
+		e.copying[wf.Name] = slots
+	}
+	e.mu.Unlock()
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // forget drops the saved state of a workflow that is gone.

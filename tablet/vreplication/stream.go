@@ -138,6 +138,13 @@ func (s *stream) runOnce(ctx context.Context) error {
 		return err
 	}
 	s.reportCopy(st)
+	if !st.Copy.done() {
+		release, err := s.e.copySlot(ctx, wf)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	for !st.Copy.done() {
 		if cur := s.wf.Load(); cur.Paused {
 			s.update(func(x *topopb.StreamStatus) {

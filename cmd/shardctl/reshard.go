@@ -218,6 +218,11 @@ func switchFlags(cmd *cobra.Command, opts *admin.SwitchOptions) {
 func printSwitch(what string, r *admin.SwitchReport) {
 	fmt.Printf("%s: writes were held for %v (%v of it waiting for open transactions to end)\n", what,
 		r.Stall.Round(time.Millisecond), r.Drain.Round(time.Millisecond))
+	var steps []string
+	for _, s := range r.Steps {
+		steps = append(steps, fmt.Sprintf("%s %v", s.Name, s.Took.Round(time.Millisecond)))
+	}
+	fmt.Printf("  steps: %s\n", strings.Join(steps, ", "))
 }
 
 func reshardSwitchWrites(a *app) *cobra.Command {

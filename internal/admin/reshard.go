@@ -452,6 +452,14 @@ type SwitchReport struct {
 	Drain time.Duration
 	// Positions are the positions the shards gave up their writes at.
 	Positions map[string]string
+	// Steps say how long each step took, in order.
+	Steps []SwitchStep
+}
+
+// SwitchStep is one step of a switch of writes and how long it took.
+type SwitchStep struct {
+	Name string
+	Took time.Duration
 }
 
 // SwitchWrites moves the keyspace's writes from the sources to the targets
@@ -552,6 +560,14 @@ func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, 
 		return undo(err)
 	}
 	drained := time.Since(start)
+	var steps []SwitchStep
+	lap := start
+	step := func(name string) {
+		now := time.Now()
+		steps = append(steps, SwitchStep{Name: name, Took: now.Sub(lap)})
+		lap = now
+	}
+	step("gates drained")
 	// 2. The senders refuse writes (a client's own transactions on them
 	// end first) and say where they stopped.
 	undoSteps = append(undoSteps, func(c context.Context) {
@@ -579,6 +595,7 @@ func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, 
 	if err := errors.Join(errs...); err != nil {
 		return undo(err)
 	}
+	step("sources stopped")
 	// 3. The streams apply the senders' last changes and stop there.
 	original := proto.Clone(wf).(*topopb.Workflow)
 	undoSteps = append(undoSteps, func(c context.Context) {
@@ -597,6 +614,7 @@ func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, 
 	if err := waitStopped(ctx, ts, stopping, streamPairs(stopping), positions, deadline); err != nil {
 		return undo(err)
 	}
+	step("targets caught up")
 	// 4. Where the receivers are now is where the streams of the other
 	// direction start: nothing written after the switch is missed.
 	startAt := map[string]string{}
@@ -645,6 +663,7 @@ func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, 
 	}); err != nil {
 		return undo(err)
 	}
+	step("targets serving")
 	// 6. The serving graph flips and gates run the writes they held.
 	refs, err := ts.ShardReferences(ctx, wf.Keyspace, to)
 	if err != nil {
@@ -658,9 +677,10 @@ func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, 
 	}); err != nil {
 		return undo(err)
 	}
+	step("serving graph flipped")
 	stall := time.Since(start)
 	_ = ts.ClearWriteBufferAcks(ctx, wf.Keyspace)
-	return &SwitchReport{Stall: stall, Drain: drained, Positions: positions}, nil
+	return &SwitchReport{Stall: stall, Drain: drained, Positions: positions, Steps: steps}, nil
 }
 
 // waitGatesDrained waits until every registered gate has acknowledged the

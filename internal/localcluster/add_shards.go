@@ -327,3 +327,66 @@ func RequestAddShards(ctx context.Context, dataDir, keyspace string, shards []st
 	}
 	return string(text), nil
 }
+
+// KillTablet kills a shard's tablet at once (SIGKILL), as a crash would:
+// tests use it to check that a resharding resumes. Its mysqld keeps
+// running; RestartTablet brings the tablet back.
+func (c *Cluster) KillTablet(alias string) error {
+	c.mu.Lock()
+	i := slices.IndexFunc(c.p.tablets, func(t tabletPlan) bool { return t.Alias == alias })
+	var ch *child
+	if i >= 0 {
+		ch = c.tablets[i]
+	}
+	c.mu.Unlock()
+	if ch == nil {
+		return fmt.Errorf("no running tablet %s in this cluster", alias)
+	}
+	_ = ch.cmd.Process.Kill()
+	<-ch.done
+	return nil
+}
+
+// RestartTablet starts a tablet that was stopped or killed again and
+// waits until it serves.
+func (c *Cluster) RestartTablet(ctx context.Context, alias string) error {
+	c.mu.Lock()
+	i := slices.IndexFunc(c.p.tablets, func(t tabletPlan) bool { return t.Alias == alias })
+	if i < 0 {
+		c.mu.Unlock()
+		return fmt.Errorf("no tablet %s in this cluster", alias)
+	}
+	t, old := c.p.tablets[i], c.tablets[i]
+	c.mu.Unlock()
+	if old != nil {
+		old.stop(processStopGrace)
+	}
+	ch, err := c.startTablet(t, c.bins[TabletBinary])
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.tablets[i] = ch
+	c.state.Parts = slices.DeleteFunc(c.state.Parts, func(p Part) bool { return p.Kind == KindTablet && p.Name == ch.part.Name })
+	c.addPartLocked(ch.part)
+	err = c.saveLocked()
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.watchChild(ch)
+	for {
+		if ch.exited() {
+			return ch.exitError()
+		}
+		problem := c.tabletProblem(ctx, map[string]bool{alias: true}, []tabletPlan{t})
+		if problem == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("tablet %s did not come back: %s: %w", alias, problem, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

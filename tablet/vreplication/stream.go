@@ -396,7 +396,11 @@ func (s *stream) follow(ctx context.Context, conn *mysql.Conn, sender *senderCon
 					return
 				case <-s.changed:
 					next := s.wf.Load()
-					if next.Paused != wf.Paused || next.Epoch != wf.Epoch || next.State != wf.State || s.reached(next.StopAt[s.sender]) {
+					// A new stop position restarts the binlog stream with
+					// it: the sender then reports the position the moment it
+					// gets there, even when its last transactions hold no
+					// row for this receiver.
+					if next.Paused != wf.Paused || next.Epoch != wf.Epoch || next.State != wf.State || next.StopAt[s.sender] != stopAt {
 						cancel()
 						return
 					}

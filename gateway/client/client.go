@@ -88,6 +88,14 @@ func (c *Client) NewSession() *Session {
 	return &Session{c: c, pb: proto.Clone(c.session).(*gatepb.Session)}
 }
 
+// ResumeSession continues a session saved with Session.Proto: in another
+// process, or after a restart of this one. The gate finds the session's
+// transaction, if any, on the tablets it names; it fails, naming the
+// tablet, when one is gone.
+func (c *Client) ResumeSession(saved *gatepb.Session) *Session {
+	return &Session{c: c, pb: proto.Clone(saved).(*gatepb.Session)}
+}
+
 // login sends the user and password with every call.
 type login struct{ user, password string }
 

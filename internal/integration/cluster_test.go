@@ -60,7 +60,7 @@ CREATE TABLE item (id BIGINT PRIMARY KEY, name VARCHAR(20)) DEFAULT CHARSET=utf8
 
 // startCluster brings up keyspace ks on four shards and an unsharded
 // keyspace main, on free ports, and stops everything when the test ends.
-func startCluster(t *testing.T) *localcluster.Cluster {
+func startCluster(t testing.TB) *localcluster.Cluster {
 	t.Helper()
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -92,7 +92,7 @@ func startCluster(t *testing.T) *localcluster.Cluster {
 	return c
 }
 
-func openDB(t *testing.T, dsn string) *sql.DB {
+func openDB(t testing.TB, dsn string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {

@@ -63,7 +63,7 @@ func grpcDSN(c *localcluster.Cluster, target, options string) string {
 	return dsn
 }
 
-func openDriver(t *testing.T, dsn string) *sql.DB {
+func openDriver(t testing.TB, dsn string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open(client.DriverName, dsn)
 	if err != nil {

@@ -28,7 +28,7 @@ type fakeGate struct {
 	gatepb.UnimplementedGateServer
 
 	mu       sync.Mutex
-	requests []string         // "Execute: sql" or "StreamExecute: sql"
+	requests []string          // "Execute: sql" or "StreamExecute: sql"
 	sessions []*gatepb.Session // the session each request carried
 	// streamEnded is closed when a StreamExecute handler returns.
 	streamEnded chan error

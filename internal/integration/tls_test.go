@@ -95,8 +95,8 @@ func TestTLSEverywhere(t *testing.T) {
 			t.Errorf("tablet %s over mutual TLS: %s", tab.Alias, st)
 		}
 		for what, cfg := range map[string]tlsconfig.Client{
-			"plaintext":                    {},
-			"without a client certificate": {CAFile: ca.File},
+			"plaintext":                     {},
+			"without a client certificate":  {CAFile: ca.File},
 			"with another CA's certificate": {CAFile: ca.File, CertFile: stranger.CertFile, KeyFile: stranger.KeyFile},
 		} {
 			if st := probe(cfg); st != admin.Unreachable {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"vitess.io/vitess/go/sqltypes"
 	vquerypb "vitess.io/vitess/go/vt/proto/query"
 
+	"github.com/shardgate/shardgate/examples/commerce"
 	"github.com/shardgate/shardgate/gateway/client"
 	"github.com/shardgate/shardgate/internal/localcluster"
 	"github.com/shardgate/shardgate/internal/tlsconfig/tlstest"
@@ -687,5 +689,30 @@ func testGRPCTLS(t *testing.T, c *localcluster.Cluster) {
 	// The MySQL port is unaffected.
 	if err := openDB(t, c.GateDSN("ks")).Ping(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGoClientExample runs examples/go-client against a cluster of the
+// example keyspace commerce, twice (it starts from scratch each time).
+func TestGoClientExample(t *testing.T) {
+	c := startClusterWith(t, func(cfg *localcluster.Config) {
+		cfg.Keyspaces = []localcluster.KeyspaceSpec{{Name: commerce.Keyspace, ShardCount: 2, VSchema: commerce.VSchema, Schema: commerce.Schema}}
+	})
+	want := `order_id BIGINT  sku VARCHAR  price DECIMAL  
+order 1: tea at 4.50
+order 2: cup at 7.25
+order 3: tea at 4.50
+3 orders, 16.25 in total
+customer 9001: c9001@example.com
+customer 9002: c9002@example.com
+customer 9003: c9003@example.com
+customer 9004: c9004@example.com
+`
+	for range 2 {
+		cmd := exec.Command("go", "run", "../../examples/go-client", "-dsn", grpcDSN(c, commerce.Keyspace, "timeout=5s"))
+		out, err := cmd.CombinedOutput()
+		if err != nil || string(out) != want {
+			t.Fatalf("go-client: %v\n%s\nwant:\n%s", err, out, want)
+		}
 	}
 }

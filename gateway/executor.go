@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -40,6 +41,8 @@ type Executor struct {
 	queryTimeout time.Duration
 	// maxResultBytes bounds the rows held at the gate for one statement.
 	maxResultBytes int64
+	// grpcSessionIDs numbers the gRPC API's new sessions.
+	grpcSessionIDs atomic.Uint32
 }
 
 // Execute parses and runs one statement. bindVars may be nil.

@@ -1,18 +1,12 @@
 package gateway
 
 import (
-	"sync/atomic"
-
 	"vitess.io/vitess/go/mysql/sqlerror"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/gatepb"
 	"github.com/shardgate/shardgate/proto/topopb"
 )
-
-// grpcConnectionIDs numbers gRPC sessions (what CONNECTION_ID() answers).
-// The high bit keeps them apart from the MySQL listener's ids.
-var grpcConnectionIDs atomic.Uint32
 
 // sessionFromProto builds the session a gRPC client sent: the same Session
 // the MySQL listener keeps per connection, so that a statement runs the
@@ -26,7 +20,9 @@ func (e *Executor) sessionFromProto(p *gatepb.Session, user string) (*Session, e
 	}
 	id := p.ConnectionId
 	if id == 0 {
-		id = grpcConnectionIDs.Add(1) | 1<<31
+		// The high bit keeps gRPC sessions' ids (what CONNECTION_ID()
+		// answers) apart from the MySQL listener's.
+		id = e.grpcSessionIDs.Add(1) | 1<<31
 	}
 	s := NewSession(id, user)
 	tabletType := p.TabletType

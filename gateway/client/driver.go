@@ -167,9 +167,18 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	return tx{c}, nil
 }
 
-// endTx commits or rolls back, then restores the isolation level.
+// endTx commits or rolls back, then restores the isolation level. When
+// the gate's answer is lost (it could not be reached, or the call timed
+// out), the outcome is unknown, as when a MySQL connection drops during
+// COMMIT: the session leaves the transaction anyway, so that the next
+// statement on this connection does not run in it; what the gate did not
+// end, the tablets' idle timeout rolls back.
 func (c *conn) endTx(sql string) error {
 	_, err := c.s.Execute(context.Background(), sql, nil)
+	var se *Error
+	if err != nil && !errors.As(err, &se) {
+		c.s.pb.InTransaction, c.s.pb.ShardSessions, c.s.pb.Dtid = false, nil, ""
+	}
 	if c.txIsolation != nil {
 		c.s.pb.TransactionIsolation = *c.txIsolation
 		c.txIsolation = nil

@@ -35,6 +35,8 @@ type fakeGate struct {
 	// rows is how many batches of 10 rows "select many" streams; it then
 	// waits for the caller to go away.
 	rows int
+	// lostCommit makes COMMIT fail as if the gate's answer were lost.
+	lostCommit bool
 }
 
 func (f *fakeGate) record(method string, s *gatepb.Session, q *gatepb.Query) {
@@ -59,6 +61,9 @@ var testFields = []*vquerypb.Field{
 // and commit flip in_transaction, "insert" returns counts, "fail" fails.
 func (f *fakeGate) Execute(ctx context.Context, req *gatepb.ExecuteRequest) (*gatepb.ExecuteResponse, error) {
 	f.record("Execute", req.Session, req.Query)
+	if f.lostCommit && string(req.Query.Sql) == "commit" {
+		return nil, status.Error(codes.Unavailable, "connection reset by peer")
+	}
 	s := proto.Clone(req.Session).(*gatepb.Session)
 	s.ConnectionId = 5
 	resp := &gatepb.ExecuteResponse{Session: s, Result: &querypb.QueryResult{}}
@@ -199,6 +204,27 @@ func TestDriverSessionTravels(t *testing.T) {
 	}
 	if _, sent := f.last(); sent.InTransaction || sent.TransactionIsolation != "" {
 		t.Fatalf("after the transaction: %v", sent)
+	}
+
+	// A COMMIT whose answer is lost leaves the outcome unknown, but the
+	// connection out of the transaction.
+	f.lostCommit = true
+	tx, err = conn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "insert into t values (3, 'c')"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("a lost commit: %v", err)
+	}
+	f.lostCommit = false
+	if _, err := conn.ExecContext(ctx, "select 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, sent := f.last(); sent.InTransaction || len(sent.ShardSessions) != 0 {
+		t.Fatalf("after a lost commit the session is still in the transaction: %v", sent)
 	}
 
 	// A MySQL error in the answer is an *Error.

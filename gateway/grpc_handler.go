@@ -107,7 +107,7 @@ func (h *grpcHandler) rollbackUnreported(ctx context.Context, s *Session, report
 		return
 	}
 	for _, ss := range joined {
-		s.removeShard(ss)
+		h.executor.removeShard(s, ss)
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 	defer cancel()
@@ -125,6 +125,8 @@ func (h *grpcHandler) Execute(ctx context.Context, req *gatepb.ExecuteRequest) (
 	if err != nil {
 		return &gatepb.ExecuteResponse{Session: req.Session, Error: mysqlError(err)}, nil
 	}
+	h.executor.callBegins(s)
+	defer h.executor.callEnds(s)
 	before := s.shardList()
 	res, err := h.run(ctx, s, req.Query, nil)
 	if ctx.Err() != nil {
@@ -154,6 +156,8 @@ func (h *grpcHandler) ExecuteBatch(ctx context.Context, req *gatepb.ExecuteBatch
 		}
 		return resp, nil
 	}
+	h.executor.callBegins(s)
+	defer h.executor.callEnds(s)
 	before := s.shardList()
 	resp := &gatepb.ExecuteBatchResponse{Results: make([]*gatepb.QueryResponse, len(req.Queries))}
 	for i, q := range req.Queries {
@@ -185,6 +189,8 @@ func (h *grpcHandler) StreamExecute(req *gatepb.StreamExecuteRequest, stream grp
 	if err != nil {
 		return stream.Send(&gatepb.StreamExecuteResponse{Session: req.Session, Error: mysqlError(err)})
 	}
+	h.executor.callBegins(s)
+	defer h.executor.callEnds(s)
 	reported := s.shardList()
 	var pending *gatepb.StreamExecuteResponse
 	var pendingShards []*shardSession // the shards pending's session names

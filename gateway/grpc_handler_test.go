@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"strconv"
 	"strings"
@@ -96,6 +97,7 @@ func testExecutor(t *testing.T, tablets map[string]unaryClient) *Executor {
 	e := &Executor{
 		topo: tp, tablets: g, parser: sqlparser.NewTestParser(), log: zap.NewNop(), metrics: newMetrics(nil),
 		plans: newPlanCache(100, 1<<20, nil), queryTimeout: time.Minute, maxResultBytes: 64 << 20,
+		buffer: newWriteBuffer(DefaultBufferConfig(), tp, nil, "test-gate", zap.NewNop(), nil),
 	}
 	e.schema = newSchemaTracker(func(context.Context, string) (map[string][]string, error) {
 		return map[string][]string{"t": {"id", "v"}}, nil
@@ -278,11 +280,26 @@ func TestGRPCAuthentication(t *testing.T) {
 	}
 }
 
+// openTransactions is what the write buffer counts open per keyspace.
+func openTransactions(e *Executor) map[string]int {
+	e.buffer.mu.Lock()
+	defer e.buffer.mu.Unlock()
+	return maps.Clone(e.buffer.open)
+}
+
 // A transaction through the API: the session the answers carry names the
-// shard's transaction and tablet; COMMIT with it commits there.
+// shard's transaction and tablet; COMMIT with it commits there. The write
+// buffer counts the transaction open while a call of it runs, and only
+// then.
 func TestGRPCTransaction(t *testing.T) {
-	tab := &scriptedTablet{}
-	gate := serveGate(t, testExecutor(t, map[string]unaryClient{"main/0": tab}))
+	var e *Executor
+	var duringCall map[string]int
+	tab := &scriptedTablet{execute: func(context.Context, string) (*querypb.QueryResult, error) {
+		duringCall = openTransactions(e)
+		return &querypb.QueryResult{RowsAffected: 1}, nil
+	}}
+	e = testExecutor(t, map[string]unaryClient{"main/0": tab})
+	gate := serveGate(t, e)
 	ctx := asRoot(context.Background())
 	session := &gatepb.Session{Keyspace: "main", Autocommit: true}
 	run := func(sql string) *gatepb.ExecuteResponse {
@@ -295,6 +312,9 @@ func TestGRPCTransaction(t *testing.T) {
 			t.Fatalf("%s: %d %s", sql, resp.Error.Code, resp.Error.Message)
 		}
 		session = resp.Session
+		if open := openTransactions(e); len(open) != 0 {
+			t.Fatalf("after %s the write buffer counts open transactions %v; want none between calls", sql, open)
+		}
 		return resp
 	}
 	run("begin")
@@ -308,11 +328,15 @@ func TestGRPCTransaction(t *testing.T) {
 	if len(session.ShardSessions) != 1 || !proto.Equal(session.ShardSessions[0], want) {
 		t.Fatalf("shard sessions %v, want %v", session.ShardSessions, want)
 	}
+	run("update t set v = 'b' where id = 1")
+	if duringCall["main"] != 1 {
+		t.Fatalf("during a call of the transaction the write buffer counted %v open; want main: 1", duringCall)
+	}
 	run("commit")
 	if session.InTransaction || len(session.ShardSessions) != 0 {
 		t.Fatalf("after COMMIT: %v", session)
 	}
-	if got := tab.called(); got != "begin_execute:insert into t(id, v) values (1, 'a'),commit" {
+	if got := tab.called(); got != "begin_execute:insert into t(id, v) values (1, 'a'),execute:update t set v = 'b' where id = 1,commit" {
 		t.Fatalf("tablet calls: %s", got)
 	}
 

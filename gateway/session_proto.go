@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"slices"
+
 	"vitess.io/vitess/go/mysql/sqlerror"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
@@ -139,6 +141,37 @@ func sessionToProto(s *Session) *gatepb.Session {
 		}
 	}
 	return p
+}
+
+// callBegins and callEnds count a gRPC session's transaction as open on
+// its keyspaces in the write buffer while one of its calls runs, and only
+// then: between calls the gate cannot see it (the client holds it, and
+// its next call may go to another gate). A resharding's switch of writes
+// does not cut it in half even so: the tablets let transactions already
+// open end before they stop taking writes.
+func (e *Executor) callBegins(s *Session) {
+	for _, ks := range sessionKeyspaces(s) {
+		e.buffer.transactionOpened(ks)
+	}
+}
+
+func (e *Executor) callEnds(s *Session) {
+	for _, ks := range sessionKeyspaces(s) {
+		e.buffer.transactionEnded(ks)
+	}
+}
+
+// sessionKeyspaces lists the keyspaces of the session's transaction.
+func sessionKeyspaces(s *Session) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, ss := range s.shards {
+		if !slices.Contains(out, ss.keyspace) {
+			out = append(out, ss.keyspace)
+		}
+	}
+	return out
 }
 
 // joinedSince returns the shard transactions s holds that before did not:

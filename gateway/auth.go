@@ -240,3 +240,32 @@ func (a *Authenticator) UserEntryWithPassword(_ *mysql.Conn, user, password stri
 	}
 	return nil, accessDenied(user, addr, password != "")
 }
+
+// CheckPassword checks a user's plain password, as the gRPC API receives
+// it (over TLS, or on loopback), against the same users as MySQL logins.
+func (a *Authenticator) CheckPassword(user, password string, addr net.Addr) error {
+	denied := accessDenied(user, addr, password != "")
+	c, ok := a.lookup(user, addr)
+	if !ok {
+		return denied
+	}
+	switch {
+	case c.hasPassword:
+		if subtle.ConstantTimeCompare([]byte(c.password), []byte(password)) == 1 {
+			return nil
+		}
+	case c.sha2Hash != nil:
+		h1 := sha256.Sum256([]byte(password))
+		h2 := sha256.Sum256(h1[:])
+		if subtle.ConstantTimeCompare(h2[:], c.sha2Hash) == 1 {
+			return nil
+		}
+	case c.nativeHash != nil:
+		s1 := sha1.Sum([]byte(password))
+		s2 := sha1.Sum(s1[:])
+		if subtle.ConstantTimeCompare(s2[:], c.nativeHash) == 1 {
+			return nil
+		}
+	}
+	return denied
+}

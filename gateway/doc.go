@@ -1,12 +1,16 @@
-// Package gateway is the gate: it speaks the MySQL protocol to clients,
-// keeps a session per connection, plans statements with sqlrouter and runs
-// them on tablets over gRPC.
+// Package gateway is the gate: it speaks the MySQL protocol and a gRPC API
+// to clients, keeps a session per connection (or per gRPC caller, which
+// holds it), plans statements with sqlrouter and runs them on tablets.
 //
 // Parts, one file each: topology.go follows the vschemas and serving graph
 // in etcd; tablets.go keeps a gRPC connection and a health stream per
 // tablet; executor.go runs statements for a session (session.go);
-// mysql_handler.go adapts the executor to Vitess's MySQL listener;
-// auth.go checks logins; gate.go wires it all into a running process.
+// mysql_handler.go adapts the executor to Vitess's MySQL listener, and
+// grpc_handler.go to the Gate gRPC API, whose callers send their session
+// with every call (session_proto.go turns it into the same Session);
+// auth.go checks logins on both; gate.go wires it all into a running
+// process. The Go client and database/sql driver of the gRPC API are in
+// gateway/client, which imports nothing of this package.
 // Transactions that span shards commit as transaction_mode says
 // (transaction_mode.go): shard by shard (cursor.go), or atomically with
 // two-phase commit (twopc.go), whose records left behind by a gate that
@@ -18,7 +22,12 @@
 //     atomically, so a topology change never blocks or tears a query; when
 //     etcd is down the gate keeps serving from the last snapshot.
 //   - A session's transaction touches each shard through exactly one
-//     tablet, recorded when the shard joins the transaction.
+//     tablet, recorded when the shard joins the transaction. A gRPC
+//     session names it by alias; when that tablet is gone, the shard's
+//     part fails rather than moving to another tablet.
+//   - Both doors share one Executor: a statement is parsed, planned and
+//     run the same way, and its result has the same fields and values,
+//     whichever door it came in by.
 //   - In transaction_mode 'twopc' every shard's part of a transaction is an
 //     XA branch from its first statement, and a transaction on several
 //     shards commits only through a decision record in the topology: no

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -40,6 +41,8 @@ type Executor struct {
 	queryTimeout time.Duration
 	// maxResultBytes bounds the rows held at the gate for one statement.
 	maxResultBytes int64
+	// grpcSessionIDs numbers the gRPC API's new sessions.
+	grpcSessionIDs atomic.Uint32
 }
 
 // Execute parses and runs one statement. bindVars may be nil.
@@ -69,8 +72,8 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 		return nil, sqlerr.New(sqlerror.ERParseError, sqlerror.SSClientError, "You have an error in your SQL syntax; %s", err.Error())
 	}
 	var plan *sqlrouter.Plan
-	if s.Shard == "" && len(bindVars) == 0 && routable(stmt) {
-		if plan, bindVars, err = e.cachedPlan(s, stmt, sql); err != nil {
+	if s.Shard == "" && routable(stmt) && cacheable(bindVars) {
+		if plan, bindVars, err = e.cachedPlan(s, stmt, sql, bindVars); err != nil {
 			e.metrics.observe(s.Keyspace, "plan", start, err)
 			return nil, err
 		}
@@ -80,12 +83,26 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 	return res, err
 }
 
-// cachedPlan normalizes a statement's literals into bind variables and
-// returns the plan of its normalized form, from the cache when it was
-// planned before for this keyspace and vschema.
-func (e *Executor) cachedPlan(s *Session, stmt sqlparser.Statement, sql string) (*sqlrouter.Plan, map[string]*querypb.BindVariable, error) {
+// cacheable reports whether a statement's own bind variables (a gRPC
+// client's parameters) leave room for the ones normalizing adds.
+func cacheable(bindVars map[string]*querypb.BindVariable) bool {
+	for name := range bindVars {
+		if strings.HasPrefix(name, "vtg") {
+			return false
+		}
+	}
+	return true
+}
+
+// cachedPlan normalizes a statement's literals into bind variables, beside
+// the statement's own (given), and returns the plan of its normalized form,
+// from the cache when it was planned before for this keyspace and vschema.
+func (e *Executor) cachedPlan(s *Session, stmt sqlparser.Statement, sql string, given map[string]*querypb.BindVariable) (*sqlrouter.Plan, map[string]*querypb.BindVariable, error) {
 	names := sqlrouter.ColumnNameKey(stmt, sql)
-	bv := map[string]*querypb.BindVariable{}
+	bv := make(map[string]*querypb.BindVariable, len(given))
+	for k, v := range given {
+		bv[k] = v
+	}
 	sqlrouter.Normalize(stmt, bv)
 	vs := e.topo.vschema.Load()
 	key := s.Keyspace + "\x00" + vs.Version + "\x00" + strconv.FormatInt(e.schema.Version(), 10) + "\x00" + sqlparser.String(stmt) + "\x00" + names

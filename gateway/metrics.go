@@ -15,6 +15,7 @@ type metrics struct {
 	duration    *prometheus.HistogramVec
 	connections prometheus.Gauge
 	connsTotal  prometheus.Counter
+	grpcCalls   *prometheus.CounterVec
 
 	twopcCommits        prometheus.Counter
 	twopcRollbacks      prometheus.Counter
@@ -40,6 +41,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		connsTotal: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shardgate_client_connections_total", Help: "Client connections accepted.",
 		}),
+		grpcCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shardgate_grpc_calls_total", Help: "Calls of the gRPC Gate API, by method.",
+		}, []string{"method"}),
 		twopcCommits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shardgate_twopc_commits_total", Help: "Transactions across shards committed with two-phase commit.",
 		}),
@@ -57,7 +61,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.twopcRecovered.WithLabelValues("commit")
 	m.twopcRecovered.WithLabelValues("rollback")
 	if reg != nil {
-		reg.MustRegister(m.queries, m.errors, m.duration, m.connections, m.connsTotal,
+		reg.MustRegister(m.queries, m.errors, m.duration, m.connections, m.connsTotal, m.grpcCalls,
 			m.twopcCommits, m.twopcRollbacks, m.twopcRecovered, m.twopcRecoveryErrors)
 	}
 	return m

@@ -99,6 +99,16 @@ func (s *Session) findShard(keyspace, shard string) *shardSession {
 	return nil
 }
 
+// shardList returns a copy of the shards in the transaction.
+func (s *Session) shardList() []*shardSession {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.shards) == 0 {
+		return nil
+	}
+	return append([]*shardSession(nil), s.shards...)
+}
+
 // inKeyspace reports whether the session's transaction is open on some
 // shard of the keyspace.
 func (s *Session) inKeyspace(keyspace string) bool {

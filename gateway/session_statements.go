@@ -47,23 +47,32 @@ func (e *Executor) parseTarget(target string) (string, string, topopb.TabletType
 	if ks == "" {
 		return "", "", tabletType, nil
 	}
-	if _, ok := e.topo.vschema.Load().Keyspace(ks); !ok {
-		return "", "", 0, sqlerr.New(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", ks)
-	}
-	if shard != "" {
-		shards, err := e.topo.shards(ks, tabletType)
-		if err != nil {
-			return "", "", 0, err
-		}
-		found := false
-		for _, sh := range shards {
-			found = found || sh.Name == shard
-		}
-		if !found {
-			return "", "", 0, sqlerr.New(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s': keyspace %s has no serving shard %q", target, ks, shard)
-		}
+	if err := e.checkTarget(ks, shard, tabletType); err != nil {
+		return "", "", 0, err
 	}
 	return ks, shard, tabletType, nil
+}
+
+// checkTarget reports a keyspace that does not exist, or a shard (when
+// set) that does not serve the tablet type, as MySQL reports an unknown
+// database.
+func (e *Executor) checkTarget(ks, shard string, tabletType topopb.TabletType) error {
+	if _, ok := e.topo.vschema.Load().Keyspace(ks); !ok {
+		return sqlerr.New(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", ks)
+	}
+	if shard == "" {
+		return nil
+	}
+	shards, err := e.topo.shards(ks, tabletType)
+	if err != nil {
+		return err
+	}
+	for _, sh := range shards {
+		if sh.Name == shard {
+			return nil
+		}
+	}
+	return sqlerr.New(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s:%s': keyspace %s has no serving shard %q", ks, shard, ks, shard)
 }
 
 // set handles SET of the session variables the gate understands. Other

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	grpccreds "google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/shardgate/shardgate/internal/queryrpc"
@@ -97,6 +99,9 @@ type targetKey struct {
 // the topology and picks a serving tablet for a target.
 type tabletGateway struct {
 	log *zap.Logger
+	// tls, when set, secures the connections to tablets (gRPC and the
+	// query port alike).
+	tls *tls.Config
 
 	mu      sync.Mutex
 	tablets map[string]*tabletConn // by alias
@@ -104,8 +109,8 @@ type tabletGateway struct {
 	byTarget atomic.Pointer[map[targetKey][]*tabletConn]
 }
 
-func newTabletGateway(log *zap.Logger) *tabletGateway {
-	g := &tabletGateway{log: log, tablets: map[string]*tabletConn{}}
+func newTabletGateway(log *zap.Logger, tlsConfig *tls.Config) *tabletGateway {
+	g := &tabletGateway{log: log, tls: tlsConfig, tablets: map[string]*tabletConn{}}
 	empty := map[targetKey][]*tabletConn{}
 	g.byTarget.Store(&empty)
 	return g
@@ -185,8 +190,14 @@ func (g *tabletGateway) reindexLocked() {
 }
 
 func (g *tabletGateway) dial(ctx context.Context, rec *topopb.Tablet, addr string) (*tabletConn, error) {
+	creds := insecure.NewCredentials()
+	var rpcOpts []queryrpc.ClientOption
+	if g.tls != nil {
+		creds = grpccreds.NewTLS(g.tls)
+		rpcOpts = append(rpcOpts, queryrpc.WithTLS(g.tls))
+	}
 	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxResultBytes), grpc.MaxCallSendMsgSize(maxResultBytes)),
 	)
 	if err != nil {
@@ -196,7 +207,7 @@ func (g *tabletGateway) dial(ctx context.Context, rec *topopb.Tablet, addr strin
 	tc := &tabletConn{record: rec, addr: addr, conn: conn, client: querypb.NewQueryServiceClient(conn), cancel: cancel}
 	tc.query = grpcUnary{tc.client}
 	if rec.QueryPort > 0 {
-		tc.rpc = queryrpc.NewClient(net.JoinHostPort(rec.Hostname, strconv.Itoa(int(rec.QueryPort))))
+		tc.rpc = queryrpc.NewClient(net.JoinHostPort(rec.Hostname, strconv.Itoa(int(rec.QueryPort))), rpcOpts...)
 		tc.query = tc.rpc
 	}
 	go g.watchHealth(hctx, tc)
@@ -272,6 +283,55 @@ func noTabletError(keyspace, shard string, tabletType topopb.TabletType, candida
 	}
 	sort.Strings(states)
 	return sqlerr.Internal("no serving %s tablet for shard %s/%s (%s)", typ, keyspace, shard, strings.Join(states, "; "))
+}
+
+// byAlias returns the connection to the tablet with alias if it serves
+// keyspace/shard, for a session whose transaction lives there. A tablet
+// that is gone, or now serves another shard, is returned as a stand-in
+// whose calls fail naming it: the transaction cannot go on, and a
+// rollback of it is only logged.
+func (g *tabletGateway) byAlias(alias, keyspace, shard string) *tabletConn {
+	g.mu.Lock()
+	tc := g.tablets[alias]
+	g.mu.Unlock()
+	if tc != nil && tc.record.Keyspace == keyspace && tc.record.Shard == shard {
+		return tc
+	}
+	rec := &topopb.Tablet{Alias: alias, Keyspace: keyspace, Shard: shard, Type: topopb.TabletType_PRIMARY}
+	gone := &tabletConn{record: rec, cancel: func() {}}
+	gone.query = goneTablet{err: sqlerr.Internal("the session's transaction on shard %s/%s lives on tablet %s, which no longer serves that shard: the transaction cannot continue; ROLLBACK and retry it", keyspace, shard, alias)}
+	return gone
+}
+
+// goneTablet answers every call of a transaction whose tablet is gone.
+type goneTablet struct{ err error }
+
+func (g goneTablet) Execute(context.Context, *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
+	return nil, g.err
+}
+
+func (g goneTablet) BeginExecute(context.Context, *querypb.BeginExecuteRequest) (*querypb.BeginExecuteResponse, error) {
+	return nil, g.err
+}
+
+func (g goneTablet) Commit(context.Context, *querypb.CommitRequest) (*querypb.CommitResponse, error) {
+	return nil, g.err
+}
+
+func (g goneTablet) Rollback(context.Context, *querypb.RollbackRequest) (*querypb.RollbackResponse, error) {
+	return nil, g.err
+}
+
+func (g goneTablet) Prepare(context.Context, *querypb.PrepareRequest) (*querypb.PrepareResponse, error) {
+	return nil, g.err
+}
+
+func (g goneTablet) CommitPrepared(context.Context, *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error) {
+	return nil, g.err
+}
+
+func (g goneTablet) RollbackPrepared(context.Context, *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
+	return nil, g.err
 }
 
 // status lists every tablet and its state for /debug/status.

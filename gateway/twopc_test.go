@@ -86,7 +86,7 @@ type twoPCFixture struct {
 func newTwoPCFixture(t *testing.T, shards ...string) *twoPCFixture {
 	t.Helper()
 	f := &twoPCFixture{ts: topo.NewServer(topo.NewMemoryStore(), ""), tablets: map[string]*fakeTablet{}, conns: map[string]*tabletConn{}}
-	g := newTabletGateway(zap.NewNop())
+	g := newTabletGateway(zap.NewNop(), nil)
 	for i, shard := range shards {
 		ft := &fakeTablet{}
 		rec := &topopb.Tablet{Alias: "zone1-" + string(rune('a'+i)), Keyspace: "ks", Shard: shard, Type: topopb.TabletType_PRIMARY}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/shardgate/shardgate/internal/tlsconfig"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/tablet/queryservice"
 	"github.com/shardgate/shardgate/topo"
@@ -34,6 +35,10 @@ type Config struct {
 
 	TopoEndpoints []string
 	TopoRoot      string
+
+	// TLS secures the gRPC and query ports (and, with a client CA, admits
+	// only gates and tools whose certificates it signed).
+	TLS tlsconfig.Server
 
 	Query queryservice.Config
 }

@@ -2,6 +2,7 @@ package tablet
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/sqlescape"
 
@@ -73,11 +75,19 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		qs.RefuseWrites()
 	}
 
+	tlsCfg, err := cfg.TLS.Config()
+	if err != nil {
+		return err
+	}
 	grpcLn, err := net.Listen("tcp", net.JoinHostPort(listenHost(cfg.Hostname), strconv.Itoa(cfg.GRPCPort)))
 	if err != nil {
 		return fmt.Errorf("listen for gRPC on port %d: %w", cfg.GRPCPort, err)
 	}
-	grpcServer := grpc.NewServer(grpc.MaxRecvMsgSize(maxRequestBytes))
+	grpcOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(maxRequestBytes)}
+	if tlsCfg != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	grpcServer := grpc.NewServer(grpcOpts...)
 	querypb.RegisterQueryServiceServer(grpcServer, qs.GRPC())
 	replicationpb.RegisterReplicationServer(grpcServer, &replicationServer{qs: qs, streamer: vstreamer.New(params, cfg.Keyspace, log)})
 	grpcDone := make(chan error, 1)
@@ -90,7 +100,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 			return fmt.Errorf("listen for query calls on port %d: %w", cfg.QueryPort, err)
 		}
 		rpcServer := queryrpc.NewServer(qs, log)
-		go func() { _ = rpcServer.Serve(queryLn) }()
+		served := queryLn
+		if tlsCfg != nil {
+			served = tls.NewListener(queryLn, tlsCfg)
+		}
+		go func() { _ = rpcServer.Serve(served) }()
 		defer func() {
 			queryLn.Close()
 			rpcServer.Close()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shardgate/shardgate/internal/admin"
 	"github.com/shardgate/shardgate/internal/logging"
+	"github.com/shardgate/shardgate/internal/tlsconfig"
 	"github.com/shardgate/shardgate/topo"
 )
 
@@ -23,8 +24,19 @@ import (
 type app struct {
 	topoEndpoints []string
 	topoRoot      string
+	tabletTLS     tlsconfig.Client
 	logOpts       logging.Options
 	log           *zap.Logger
+}
+
+// tabletOptions are how operations reach tablets: with TLS when
+// --tablet-ca (or a client certificate) is given.
+func (a *app) tabletOptions() ([]admin.Option, error) {
+	cfg, err := a.tabletTLS.Config()
+	if err != nil || cfg == nil {
+		return nil, err
+	}
+	return []admin.Option{admin.WithTabletTLS(cfg)}, nil
 }
 
 // openTopo connects to the topology named by --topo and --topo-root.
@@ -63,6 +75,10 @@ func main() {
 	pf := root.PersistentFlags()
 	pf.StringSliceVar(&a.topoEndpoints, "topo", []string{"127.0.0.1:2379"}, "etcd endpoints of the topology")
 	pf.StringVar(&a.topoRoot, "topo-root", topo.DefaultRoot, "key prefix of the topology in etcd")
+	pf.StringVar(&a.tabletTLS.CAFile, "tablet-ca", "", "PEM CA that signed the tablets' certificates: reach tablets with TLS")
+	pf.StringVar(&a.tabletTLS.CertFile, "tablet-cert", "", "PEM certificate to present to tablets that require one (mutual TLS)")
+	pf.StringVar(&a.tabletTLS.KeyFile, "tablet-key", "", "PEM key of --tablet-cert")
+	pf.StringVar(&a.tabletTLS.ServerName, "tablet-server-name", "", "name the tablets' certificates carry (default: the host each tablet registered)")
 	pf.StringVar(&a.logOpts.Level, "log-level", "info", "log level: debug, info, warn, error")
 
 	root.AddCommand(

@@ -27,8 +27,12 @@ func schemaCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			opts, err := a.tabletOptions()
+			if err != nil {
+				return err
+			}
 			return a.withTopo(func(ctx context.Context, ts *topo.Server) error {
-				if err := admin.ApplySchema(ctx, ts, args[0], string(data)); err != nil {
+				if err := admin.ApplySchema(ctx, ts, args[0], string(data), opts...); err != nil {
 					return err
 				}
 				shards, err := ts.ListShards(ctx, args[0])

@@ -20,7 +20,11 @@ func tabletCommand(a *app) *cobra.Command {
 		Short: "List every tablet with its health (SERVING, NOT_SERVING or UNREACHABLE)",
 		Args:  cobra.NoArgs,
 		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
-			statuses, err := admin.ListTablets(ctx, ts)
+			opts, err := a.tabletOptions()
+			if err != nil {
+				return err
+			}
+			statuses, err := admin.ListTablets(ctx, ts, opts...)
 			if err != nil {
 				return err
 			}

@@ -68,12 +68,16 @@ is gone; use it when that cannot happen or should not be waited for.`,
 			if commit == rollback {
 				return errors.New("give exactly one of --commit and --rollback")
 			}
+			opts, err := a.tabletOptions()
+			if err != nil {
+				return err
+			}
 			ts, err := a.openTopo(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer ts.Close()
-			out, err := admin.ResolveTransaction(cmd.Context(), ts, args[0], commit)
+			out, err := admin.ResolveTransaction(cmd.Context(), ts, args[0], commit, opts...)
 			if err != nil {
 				return err
 			}

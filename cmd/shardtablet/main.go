@@ -52,6 +52,9 @@ func main() {
 	f.IntVar(&cfg.Query.MaxRows, "max-rows", cfg.Query.MaxRows, "a read returning more rows than this fails")
 	f.DurationVar(&cfg.Query.TxIdleTimeout, "tx-idle-timeout", cfg.Query.TxIdleTimeout, "an idle transaction is rolled back after this")
 	f.DurationVar(&cfg.Query.HealthInterval, "health-interval", cfg.Query.HealthInterval, "how often health is measured and streamed to gates")
+	f.StringVar(&cfg.TLS.CertFile, "grpc-cert", "", "PEM certificate of the gRPC and query ports (TLS when set)")
+	f.StringVar(&cfg.TLS.KeyFile, "grpc-key", "", "PEM key of --grpc-cert")
+	f.StringVar(&cfg.TLS.ClientCAFile, "grpc-client-ca", "", "PEM CA that must sign the certificates of gates and tools connecting (mutual TLS); empty: no client certificate required")
 	f.StringVar(&logOpts.Level, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&logOpts.Format, "log-format", "console", "log format: console or json")
 

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,13 +18,20 @@ import (
 type Option func(*options)
 
 type options struct {
-	cell string
+	cell      string
+	tabletTLS *tls.Config
 }
 
 // InCell makes an operation write the serving graph of cell instead of
 // topo.DefaultCell.
 func InCell(cell string) Option {
 	return func(o *options) { o.cell = cell }
+}
+
+// WithTabletTLS makes an operation connect to tablets with TLS (tablets
+// started with --grpc-cert); nil: plaintext.
+func WithTabletTLS(cfg *tls.Config) Option {
+	return func(o *options) { o.tabletTLS = cfg }
 }
 
 func buildOptions(opts []Option) options {

@@ -124,7 +124,7 @@ func (e *SchemaError) Unwrap() []error {
 // any shard fails the error is a *SchemaError naming each failed shard, its
 // tablet and statement. Each statement may take until ctx's deadline, or
 // DefaultDDLTimeout without one.
-func ApplySchema(ctx context.Context, ts *topo.Server, keyspace, script string) error {
+func ApplySchema(ctx context.Context, ts *topo.Server, keyspace, script string, opts ...Option) error {
 	stmts, err := SplitSQL(script)
 	if err != nil {
 		return err
@@ -145,7 +145,7 @@ func ApplySchema(ctx context.Context, ts *topo.Server, keyspace, script string) 
 	failed := make([]*ShardError, len(shards))
 	var wg sync.WaitGroup
 	for i, sh := range shards {
-		wg.Go(func() { failed[i] = applyToShard(ctx, ts, sh, stmts) })
+		wg.Go(func() { failed[i] = applyToShard(ctx, ts, sh, stmts, opts) })
 	}
 	wg.Wait()
 	schemaErr := &SchemaError{Keyspace: keyspace, Shards: len(shards)}
@@ -160,7 +160,7 @@ func ApplySchema(ctx context.Context, ts *topo.Server, keyspace, script string) 
 	return nil
 }
 
-func applyToShard(ctx context.Context, ts *topo.Server, sh *topopb.Shard, stmts []string) *ShardError {
+func applyToShard(ctx context.Context, ts *topo.Server, sh *topopb.Shard, stmts []string, opts []Option) *ShardError {
 	fail := &ShardError{Keyspace: sh.Keyspace, Shard: sh.Name, Statements: len(stmts)}
 	if sh.PrimaryAlias == "" {
 		fail.Err = errors.New("the shard has no primary tablet: start one (shardtablet --type primary)")
@@ -172,7 +172,7 @@ func applyToShard(ctx context.Context, ts *topo.Server, sh *topopb.Shard, stmts 
 		fail.Err = err
 		return fail
 	}
-	conn, err := dialTablet(tablet)
+	conn, err := dialTablet(tablet, opts...)
 	if err != nil {
 		fail.Err = err
 		return fail

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -52,7 +53,7 @@ func (s TabletStatus) Address() string { return tabletAddr(s.Tablet) }
 // ListTablets returns every tablet record, sorted by alias, with the
 // result of probing its health (ProbeTablet). Tablets are probed in
 // parallel, so the call takes about HealthProbeTimeout at most.
-func ListTablets(ctx context.Context, ts *topo.Server) ([]TabletStatus, error) {
+func ListTablets(ctx context.Context, ts *topo.Server, opts ...Option) ([]TabletStatus, error) {
 	tablets, err := ts.ListTablets(ctx)
 	if err != nil {
 		return nil, err
@@ -60,7 +61,7 @@ func ListTablets(ctx context.Context, ts *topo.Server) ([]TabletStatus, error) {
 	out := make([]TabletStatus, len(tablets))
 	var wg sync.WaitGroup
 	for i, t := range tablets {
-		wg.Go(func() { out[i] = ProbeTablet(ctx, t) })
+		wg.Go(func() { out[i] = ProbeTablet(ctx, t, opts...) })
 	}
 	wg.Wait()
 	return out, nil
@@ -68,9 +69,9 @@ func ListTablets(ctx context.Context, ts *topo.Server) ([]TabletStatus, error) {
 
 // ProbeTablet opens the tablet's health stream and reads the first report,
 // waiting at most HealthProbeTimeout.
-func ProbeTablet(ctx context.Context, t *topopb.Tablet) TabletStatus {
+func ProbeTablet(ctx context.Context, t *topopb.Tablet, opts ...Option) TabletStatus {
 	st := TabletStatus{Tablet: t, State: Unreachable}
-	conn, err := dialTablet(t)
+	conn, err := dialTablet(t, opts...)
 	if err != nil {
 		st.Detail = err.Error()
 		return st
@@ -106,12 +107,17 @@ func tabletAddr(t *topopb.Tablet) string {
 	return net.JoinHostPort(t.Hostname, strconv.Itoa(int(t.GrpcPort)))
 }
 
-// dialTablet makes a (lazy) gRPC client connection to a tablet.
-func dialTablet(t *topopb.Tablet) (*grpc.ClientConn, error) {
+// dialTablet makes a (lazy) gRPC client connection to a tablet, with TLS
+// when an option asks for it (WithTabletTLS).
+func dialTablet(t *topopb.Tablet, opts ...Option) (*grpc.ClientConn, error) {
 	if t.Hostname == "" || t.GrpcPort <= 0 {
 		return nil, fmt.Errorf("tablet %s has no gRPC address in its record", t.Alias)
 	}
-	conn, err := grpc.NewClient(tabletAddr(t), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if cfg := buildOptions(opts).tabletTLS; cfg != nil {
+		creds = credentials.NewTLS(cfg)
+	}
+	conn, err := grpc.NewClient(tabletAddr(t), grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, fmt.Errorf("tablet %s at %s: %w", t.Alias, tabletAddr(t), err)
 	}

@@ -49,7 +49,7 @@ func ListTransactions(ctx context.Context, ts *topo.Server) ([]TransactionStatus
 //
 // Gates do the same on their own for records whose gate is gone; this is
 // for records a gate cannot finish (a shard removed, say) or to not wait.
-func ResolveTransaction(ctx context.Context, ts *topo.Server, dtid string, commit bool) (*twopc.Outcome, error) {
+func ResolveTransaction(ctx context.Context, ts *topo.Server, dtid string, commit bool, opts ...Option) (*twopc.Outcome, error) {
 	tx, err := ts.GetTransaction(ctx, dtid)
 	if err != nil {
 		return nil, err
@@ -63,7 +63,7 @@ func ResolveTransaction(ctx context.Context, ts *topo.Server, dtid string, commi
 		return nil, fmt.Errorf("distributed transaction %s is decided %v already: it can only be finished that way (resolve it with --%s)",
 			dtid, rec.State, strings.ToLower(rec.State.String()))
 	}
-	parts := &tabletParticipants{ts: ts}
+	parts := &tabletParticipants{ts: ts, opts: opts}
 	if commit && rec.State == topopb.TransactionRecord_PREPARE {
 		for _, p := range rec.Participants {
 			prepared, err := parts.isPrepared(ctx, p.Keyspace, p.Shard, dtid)
@@ -81,7 +81,8 @@ func ResolveTransaction(ctx context.Context, ts *topo.Server, dtid string, commi
 
 // tabletParticipants reaches each shard's primary tablet over gRPC.
 type tabletParticipants struct {
-	ts *topo.Server
+	ts   *topo.Server
+	opts []Option // how to reach the tablets
 }
 
 // call runs fn with a client of the shard's primary tablet.
@@ -97,7 +98,7 @@ func (p *tabletParticipants) call(ctx context.Context, keyspace, shard string, f
 	if err != nil {
 		return err
 	}
-	conn, err := dialTablet(tablet)
+	conn, err := dialTablet(tablet, p.opts...)
 	if err != nil {
 		return err
 	}

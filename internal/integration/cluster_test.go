@@ -60,7 +60,13 @@ CREATE TABLE item (id BIGINT PRIMARY KEY, name VARCHAR(20)) DEFAULT CHARSET=utf8
 
 // startCluster brings up keyspace ks on four shards and an unsharded
 // keyspace main, on free ports, and stops everything when the test ends.
-func startCluster(t *testing.T) *localcluster.Cluster {
+func startCluster(t testing.TB) *localcluster.Cluster {
+	return startClusterWith(t, nil)
+}
+
+// startClusterWith is startCluster with the configuration changed by
+// change (when not nil) before the cluster starts.
+func startClusterWith(t testing.TB, change func(*localcluster.Config)) *localcluster.Cluster {
 	t.Helper()
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -72,6 +78,9 @@ func startCluster(t *testing.T) *localcluster.Cluster {
 			{Name: "ks", ShardCount: 4, VSchema: []byte(testVSchema), Schema: []byte(testSchema)},
 			{Name: "main", VSchema: []byte(mainVSchema), Schema: []byte(mainSchema)},
 		},
+	}
+	if change != nil {
+		change(&cfg)
 	}
 	base, err := localcluster.FreeBasePort(cfg)
 	if err != nil {
@@ -92,7 +101,7 @@ func startCluster(t *testing.T) *localcluster.Cluster {
 	return c
 }
 
-func openDB(t *testing.T, dsn string) *sql.DB {
+func openDB(t testing.TB, dsn string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {

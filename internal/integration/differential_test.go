@@ -23,6 +23,7 @@ import (
 	"vitess.io/vitess/go/sqltypes"
 	"vitess.io/vitess/go/vt/sqlparser"
 
+	"github.com/shardgate/shardgate/gateway/client"
 	"github.com/shardgate/shardgate/internal/localcluster"
 	"github.com/shardgate/shardgate/vindex"
 )
@@ -138,14 +139,21 @@ func TestDifferential(t *testing.T) {
 	queries := readQueries(t, "testdata/differential.sql")
 	// Queries run on one connection of each, so that a line of several
 	// statements (separated by " ;; ") shares a session: the answer to
-	// the last one is compared.
-	refQ, gateQ := singleConn(t, ref), singleConn(t, gate)
+	// the last one is compared. The gate answers each twice: on its MySQL
+	// port (go-sql-driver/mysql), compared with the reference, and on its
+	// gRPC port (this repository's driver), compared with the MySQL port's
+	// answer in every detail database/sql shows: column types, scan types,
+	// nullability, precision and scale, raw bytes, and the Go types values
+	// scan into.
+	drv := openDriver(t, grpcDSN(c, "ks", ""))
+	refQ, gateQ, drvQ := singleConn(t, ref), singleConn(t, gate), singleConn(t, drv)
 	for _, q := range queries {
 		if refused, ok := strings.CutPrefix(q, "%"); ok {
-			_, err := gateQ.ExecContext(ctx, strings.TrimSpace(refused))
-			var me *mysql.MySQLError
-			if !errors.As(err, &me) || me.Number != 1235 {
-				t.Errorf("%s\n gate: %v, want it refused with error 1235", refused, err)
+			for _, conn := range []*sql.Conn{gateQ, drvQ} {
+				_, err := conn.ExecContext(ctx, strings.TrimSpace(refused))
+				if code, _ := errorCode(err); code != 1235 {
+					t.Errorf("%s\n gate: %v, want it refused with error 1235", refused, err)
+				}
 			}
 			continue
 		}
@@ -153,7 +161,7 @@ func TestDifferential(t *testing.T) {
 		line := strings.TrimSpace(strings.TrimPrefix(q, "~"))
 		stmts := strings.Split(line, " ;; ")
 		for _, first := range stmts[:len(stmts)-1] {
-			for _, conn := range []*sql.Conn{refQ, gateQ} {
+			for _, conn := range []*sql.Conn{refQ, gateQ, drvQ} {
 				rows, err := conn.QueryContext(ctx, first)
 				if err != nil {
 					t.Fatalf("%s: %v", first, err)
@@ -168,11 +176,44 @@ func TestDifferential(t *testing.T) {
 		if got != want {
 			t.Errorf("%s\n gate:      %s\n reference: %s", line, clip(got), clip(want))
 		}
+		prefix := stmts[:len(stmts)-1]
+		viaMySQL, viaDriver := detailedResultOf(t, gateQ, prefix, q, ordered), detailedResultOf(t, drvQ, prefix, q, ordered)
+		if viaDriver != viaMySQL {
+			t.Errorf("%s\n gRPC driver: %s\n MySQL port:  %s", line, clip(viaDriver), clip(viaMySQL))
+		}
 	}
 	t.Logf("%d queries compared", len(queries))
 
+	// The write scenarios run twice: through the MySQL port, then through
+	// the gRPC driver, each time against the reference.
 	scenarios := readScenarios(t, "testdata/writes.sql")
-	refConn, gateConn := refQ, gateQ
+	runScenarios(t, ctx, scenarios, refQ, gateQ, "MySQL port")
+	// The second pass starts from the auto-increment state the first did:
+	// the reference's counter, and the gate's sequence, whose reserved
+	// block lives in the gate's memory (the gate restarts; the driver's
+	// session, held by the client, carries on).
+	for _, stmt := range []string{"delete from ws", "alter table ws auto_increment = 1"} {
+		if _, err := refQ.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("reference: %s: %v", stmt, err)
+		}
+	}
+	for _, stmt := range []string{"delete from ws", "update lk.ws_seq set next_id = 1 where id = 0"} {
+		if _, err := gateQ.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("gate: %s: %v", stmt, err)
+		}
+	}
+	if err := c.RestartGate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runScenarios(t, ctx, scenarios, refQ, drvQ, "gRPC driver")
+	checkLookups(t, drvQ, "after the scenarios")
+	t.Logf("%d write scenarios compared, through each port", len(scenarios))
+}
+
+// runScenarios runs the write scenarios on the reference and through one
+// of the gate's ports, and compares the tables after each.
+func runScenarios(t *testing.T, ctx context.Context, scenarios [][]string, refConn, gateConn *sql.Conn, port string) {
+	t.Helper()
 	for i, sc := range scenarios {
 		for _, conn := range []*sql.Conn{refConn, gateConn} {
 			for _, reset := range []string{"delete from wo", "delete from w", "delete from wl", "delete from ws"} {
@@ -184,9 +225,8 @@ func TestDifferential(t *testing.T) {
 		for _, stmt := range sc {
 			if refused, ok := strings.CutPrefix(stmt, "%"); ok {
 				_, err := gateConn.ExecContext(ctx, refused)
-				var me *mysql.MySQLError
-				if !errors.As(err, &me) || (me.Number != 1235 && me.Number != 1364) {
-					t.Fatalf("scenario %d: %s: got %v, want the gate to refuse it (1235 or 1364)", i+1, refused, err)
+				if code, _ := errorCode(err); code != 1235 && code != 1364 {
+					t.Fatalf("%s, scenario %d: %s: got %v, want the gate to refuse it (1235 or 1364)", port, i+1, refused, err)
 				}
 				continue
 			}
@@ -195,20 +235,18 @@ func TestDifferential(t *testing.T) {
 			_, refErr := refConn.ExecContext(ctx, stmt)
 			_, gateErr := gateConn.ExecContext(ctx, stmt)
 			if (refErr != nil) != wantErr || (gateErr != nil) != wantErr {
-				t.Fatalf("scenario %d: %s\n reference error: %v\n gate error: %v\n (expected an error: %v)", i+1, stmt, refErr, gateErr, wantErr)
+				t.Fatalf("%s, scenario %d: %s\n reference error: %v\n gate error: %v\n (expected an error: %v)", port, i+1, stmt, refErr, gateErr, wantErr)
 			}
 		}
 		for _, q := range []string{"select * from w order by id", "select * from wo order by w_id, id", "select * from wl order by id", "select * from ws order by id"} {
 			want := resultOf(t, refConn, q, true, false)
 			got := resultOf(t, gateConn, q, true, false)
 			if got != want {
-				t.Errorf("scenario %d (%s):\n gate:      %s\n reference: %s", i+1, strings.Join(sc, "; "), clip(got), clip(want))
+				t.Errorf("%s, scenario %d (%s):\n gate:      %s\n reference: %s", port, i+1, strings.Join(sc, "; "), clip(got), clip(want))
 			}
 		}
-		checkLookups(t, gateConn, fmt.Sprintf("scenario %d", i+1))
+		checkLookups(t, gateConn, fmt.Sprintf("%s, scenario %d", port, i+1))
 	}
-	checkLookups(t, gateConn, "after the scenarios")
-	t.Logf("%d write scenarios compared", len(scenarios))
 }
 
 // singleConn pins one connection, so that transactions and session
@@ -379,7 +417,7 @@ func resultOf(t *testing.T, db querier, q string, ordered, fold bool) string {
 	t.Helper()
 	rows, err := db.QueryContext(context.Background(), q)
 	if err != nil {
-		return "error: " + err.Error()
+		return errorText(err)
 	}
 	defer rows.Close()
 	cols, _ := rows.ColumnTypes()
@@ -395,7 +433,7 @@ func resultOf(t *testing.T, db querier, q string, ordered, fold bool) string {
 	var lines []string
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return "error: " + err.Error()
+			return errorText(err)
 		}
 		var b strings.Builder
 		for i, v := range vals {
@@ -419,12 +457,133 @@ func resultOf(t *testing.T, db querier, q string, ordered, fold bool) string {
 		lines = append(lines, b.String())
 	}
 	if err := rows.Err(); err != nil {
-		return "error: " + err.Error()
+		return errorText(err)
 	}
 	if !ordered {
 		slices.Sort(lines)
 	}
 	return fmt.Sprintf("%s(%d rows) %s", head.String(), len(lines), strings.Join(lines, " ; "))
+}
+
+// detailedResultOf runs prefix, then q, and renders all that
+// database/sql tells of q's answer: for each column its name, database type, scan type,
+// nullability, precision and scale; for each value its raw bytes, and
+// the Go type and value it scans into when the destination is an any
+// (what the driver itself returned). Rows are sorted unless ordered.
+func detailedResultOf(t *testing.T, db querier, prefix []string, q string, ordered bool) string {
+	t.Helper()
+	raw := func(rows *sql.Rows, n int) (string, error) {
+		vals := make([]sql.RawBytes, n)
+		ptrs := make([]any, n)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", err
+		}
+		var b strings.Builder
+		for _, v := range vals {
+			if v == nil {
+				b.WriteString("NULL|")
+			} else {
+				fmt.Fprintf(&b, "%q|", []byte(v))
+			}
+		}
+		return b.String(), nil
+	}
+	typed := func(rows *sql.Rows, n int) (string, error) {
+		vals := make([]any, n)
+		ptrs := make([]any, n)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", err
+		}
+		var b strings.Builder
+		for _, v := range vals {
+			if bs, ok := v.([]byte); ok {
+				fmt.Fprintf(&b, "[]byte %q|", bs)
+			} else {
+				fmt.Fprintf(&b, "%T %v|", v, v)
+			}
+		}
+		return b.String(), nil
+	}
+	var out []string
+	for _, render := range []func(*sql.Rows, int) (string, error){raw, typed} {
+		// The statements before q set the session up for it anew (a
+		// FOUND_ROWS() answers for the statement before it).
+		for _, p := range prefix {
+			rows, err := db.QueryContext(context.Background(), p)
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			rows.Close()
+		}
+		rows, err := db.QueryContext(context.Background(), q)
+		if err != nil {
+			return errorText(err)
+		}
+		cols, err := rows.ColumnTypes()
+		if err != nil {
+			rows.Close()
+			return errorText(err)
+		}
+		var head strings.Builder
+		for _, c := range cols {
+			nullable, _ := c.Nullable()
+			precision, scale, ok := c.DecimalSize()
+			fmt.Fprintf(&head, "%s:%s:%v:null=%v:%d,%d,%v ", c.Name(), c.DatabaseTypeName(), c.ScanType(), nullable, precision, scale, ok)
+		}
+		var lines []string
+		for rows.Next() {
+			line, err := render(rows, len(cols))
+			if err != nil {
+				rows.Close()
+				return errorText(err)
+			}
+			lines = append(lines, line)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return errorText(err)
+		}
+		if !ordered {
+			slices.Sort(lines)
+		}
+		out = append(out, fmt.Sprintf("%s(%d rows) %s", head.String(), len(lines), strings.Join(lines, " ; ")))
+	}
+	return strings.Join(out, "\n   as any: ")
+}
+
+// errorCode returns the MySQL error number of an error from either
+// driver.
+func errorCode(err error) (int, bool) {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return int(me.Number), true
+	}
+	var se *client.Error
+	if errors.As(err, &se) {
+		return int(se.Num), true
+	}
+	return 0, false
+}
+
+// errorText renders an error from either driver the same way: its code,
+// SQLSTATE and message.
+func errorText(err error) string {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return fmt.Sprintf("error %d (%s): %s", me.Number, string(me.SQLState[:]), me.Message)
+	}
+	var se *client.Error
+	if errors.As(err, &se) {
+		return fmt.Sprintf("error %d (%s): %s", se.Num, se.State, se.Message)
+	}
+	return "error: " + err.Error()
 }
 
 // foldText lower-cases and strips accents, approximating equality under

@@ -271,6 +271,7 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string) error {
 	if p.cfg.TopoRoot != topo.DefaultRoot {
 		gateArgs = append(gateArgs, "--topo-root", p.cfg.TopoRoot)
 	}
+	gateArgs = append(gateArgs, p.cfg.TabletTLS.gateArgs()...)
 	c.gateBin, c.gateArgs = bins[GateBinary], gateArgs
 	gate, err := startChild(c.gatePart(), c.gateBin, gateArgs)
 	if err != nil {
@@ -317,6 +318,7 @@ func (c *Cluster) startTablet(t tabletPlan, bin string) (*child, error) {
 	if p.cfg.TopoRoot != topo.DefaultRoot {
 		args = append(args, "--topo-root", p.cfg.TopoRoot)
 	}
+	args = append(args, p.cfg.TabletTLS.tabletArgs()...)
 	part := Part{Kind: KindTablet, Name: "tablet " + t.Alias, Addr: "127.0.0.1:" + strconv.Itoa(t.GRPCPort),
 		Log: filepath.Join(p.logDir(), "tablet-"+t.Alias+".log")}
 	return startChild(part, bin, args)
@@ -441,7 +443,11 @@ func (c *Cluster) waitServing(ctx context.Context) error {
 func (c *Cluster) tabletProblem(ctx context.Context, want map[string]bool, tablets []tabletPlan) string {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	statuses, err := admin.ListTablets(lctx, c.ts)
+	opts, err := c.p.cfg.TabletTLS.adminOptions()
+	if err != nil {
+		return err.Error()
+	}
+	statuses, err := admin.ListTablets(lctx, c.ts, opts...)
 	if err != nil {
 		return "cannot list tablets: " + err.Error()
 	}
@@ -512,13 +518,17 @@ func (c *Cluster) applySchemas(ctx context.Context) error {
 			continue
 		}
 		step := time.Now()
-		if err := admin.ApplySchema(ctx, c.ts, ks.Name, string(ks.Schema)); err != nil {
+		opts, err := c.p.cfg.TabletTLS.adminOptions()
+		if err != nil {
+			return err
+		}
+		if err := admin.ApplySchema(ctx, c.ts, ks.Name, string(ks.Schema), opts...); err != nil {
 			return err
 		}
 		c.log.Info("schema applied", zap.String("keyspace", ks.Name), zap.Duration("took", time.Since(step)))
 		c.mu.Lock()
 		c.state.SchemaApplied = append(c.state.SchemaApplied, ks.Name)
-		err := c.saveLocked()
+		err = c.saveLocked()
 		c.mu.Unlock()
 		if err != nil {
 			return err

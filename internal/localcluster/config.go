@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/internal/tlsconfig"
 	"github.com/shardgate/shardgate/tablet/mysqld"
 	"github.com/shardgate/shardgate/topo"
 	"github.com/shardgate/shardgate/vindex"
@@ -98,6 +99,51 @@ type Config struct {
 
 	// StartTimeout bounds Up (DefaultStartTimeout).
 	StartTimeout time.Duration
+
+	// TabletTLS, when set, runs the tablets with TLS on their gRPC and
+	// query ports, admitting only clients whose certificates its CA
+	// signed; the gate and the cluster's own checks present its client
+	// certificate.
+	TabletTLS *TabletTLS
+}
+
+// TabletTLS names the PEM files of a cluster whose tablets speak TLS.
+type TabletTLS struct {
+	// CAFile signed the tablets' certificate and the client certificate.
+	CAFile string
+	// CertFile and KeyFile are the tablets' certificate (for 127.0.0.1).
+	CertFile, KeyFile string
+	// ClientCertFile and ClientKeyFile are what the gate and the cluster's
+	// checks present to the tablets.
+	ClientCertFile, ClientKeyFile string
+}
+
+// tabletArgs are the tablets' TLS flags.
+func (t *TabletTLS) tabletArgs() []string {
+	if t == nil {
+		return nil
+	}
+	return []string{"--grpc-cert", t.CertFile, "--grpc-key", t.KeyFile, "--grpc-client-ca", t.CAFile}
+}
+
+// gateArgs are the gate's flags to reach such tablets.
+func (t *TabletTLS) gateArgs() []string {
+	if t == nil {
+		return nil
+	}
+	return []string{"--tablet-ca", t.CAFile, "--tablet-cert", t.ClientCertFile, "--tablet-key", t.ClientKeyFile}
+}
+
+// adminOptions are how the cluster's own checks reach the tablets.
+func (t *TabletTLS) adminOptions() ([]admin.Option, error) {
+	if t == nil {
+		return nil, nil
+	}
+	cfg, err := tlsconfig.Client{CAFile: t.CAFile, CertFile: t.ClientCertFile, KeyFile: t.ClientKeyFile}.Config()
+	if err != nil {
+		return nil, fmt.Errorf("local cluster: tablet TLS: %w", err)
+	}
+	return []admin.Option{admin.WithTabletTLS(cfg)}, nil
 }
 
 // Defaults returns a Config with every default filled in, but no DataDir

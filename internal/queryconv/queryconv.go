@@ -252,6 +252,8 @@ func grpcCode(num sqlerror.ErrorCode) codes.Code {
 		return codes.Canceled
 	case 1969:
 		return codes.DeadlineExceeded
+	case sqlerror.ERAccessDeniedError:
+		return codes.Unauthenticated
 	default:
 		return codes.Unknown
 	}

@@ -3,6 +3,7 @@ package queryrpc
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +25,7 @@ const maxIdle = 64
 type Client struct {
 	addr   string
 	dialer net.Dialer
+	tls    *tls.Config // nil: plain TCP
 
 	mu     sync.Mutex
 	idle   []*conn
@@ -37,10 +39,30 @@ type conn struct {
 	buf []byte
 }
 
+// ClientOption sets a rarely used property of a Client.
+type ClientOption func(*Client)
+
+// WithTLS makes the client speak TLS with cfg. Without a ServerName in
+// cfg, the tablet's certificate is checked against the host of addr.
+func WithTLS(cfg *tls.Config) ClientOption {
+	return func(c *Client) {
+		c.tls = cfg.Clone()
+		if c.tls.ServerName == "" {
+			if host, _, err := net.SplitHostPort(c.addr); err == nil {
+				c.tls.ServerName = host
+			}
+		}
+	}
+}
+
 // NewClient returns a client of the tablet at addr ("host:port"). No
 // connection is made until the first call.
-func NewClient(addr string) *Client {
-	return &Client{addr: addr, dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
+func NewClient(addr string, opts ...ClientOption) *Client {
+	c := &Client{addr: addr, dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Close closes idle connections; connections in use close when their call
@@ -71,6 +93,14 @@ func (c *Client) get(ctx context.Context) (*conn, error) {
 	nc, err := c.dialer.DialContext(ctx, "tcp", c.addr)
 	if err != nil {
 		return nil, err
+	}
+	if c.tls != nil {
+		tc := tls.Client(nc, c.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("TLS handshake: %w", err)
+		}
+		nc = tc
 	}
 	return &conn{Conn: nc, r: bufio.NewReaderSize(nc, 32<<10), w: bufio.NewWriterSize(nc, 32<<10)}, nil
 }

@@ -18,4 +18,12 @@
 // method (request) or the outcome (response), then the protobuf message.
 // Responses: outcomeOK + the response message, or outcomeError + a
 // querypb.MySQLError carrying the MySQL error code, SQLSTATE and message.
+//
+// A caller that gives up (its context ends) closes the connection. The
+// server watches a connection whose call has run for a while (the caller
+// sends nothing meanwhile, so a read that returns means it is gone) and
+// then ends the call's context, so that the tablet kills the statement on
+// MySQL instead of running it to its timeout.
+//
+// Connections may use TLS (WithTLS; the server is given a TLS listener).
 package queryrpc

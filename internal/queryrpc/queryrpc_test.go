@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"go.uber.org/zap"
 	"vitess.io/vitess/go/mysql/sqlerror"
 
+	"github.com/shardgate/shardgate/internal/tlsconfig"
+	"github.com/shardgate/shardgate/internal/tlsconfig/tlstest"
 	"github.com/shardgate/shardgate/proto/querypb"
 )
 
@@ -56,14 +59,28 @@ func (echoHandler) RollbackPrepared(_ context.Context, req *querypb.RollbackPrep
 }
 
 func startServer(t *testing.T) (*Client, string) {
+	return startServerWith(t, echoHandler{}, nil, nil)
+}
+
+// startServerWith serves h, with TLS when serverTLS is set, and returns a
+// client (with clientTLS) and the address.
+func startServerWith(t *testing.T, h Handler, serverTLS, clientTLS *tls.Config) (*Client, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(echoHandler{}, zap.NewNop())
-	go func() { _ = srv.Serve(ln) }()
-	c := NewClient(ln.Addr().String())
+	srv := NewServer(h, zap.NewNop())
+	if serverTLS != nil {
+		go func() { _ = srv.Serve(tls.NewListener(ln, serverTLS)) }()
+	} else {
+		go func() { _ = srv.Serve(ln) }()
+	}
+	var opts []ClientOption
+	if clientTLS != nil {
+		opts = append(opts, WithTLS(clientTLS))
+	}
+	c := NewClient(ln.Addr().String(), opts...)
 	t.Cleanup(func() {
 		c.Close()
 		ln.Close()
@@ -139,6 +156,112 @@ func TestCancelInterruptsAndDropsConnection(t *testing.T) {
 	}
 	if _, err := c.Execute(context.Background(), &querypb.ExecuteRequest{Sql: []byte("after")}); err != nil {
 		t.Fatalf("call after an interrupted one: %v", err)
+	}
+}
+
+// waitHandler blocks "wait" calls until release is closed, and reports how
+// each "slow" call ended.
+type waitHandler struct {
+	echoHandler
+	release chan struct{}
+	ended   chan error
+}
+
+func (h waitHandler) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
+	switch string(req.Sql) {
+	case "wait":
+		<-h.release
+	case "slow":
+		<-ctx.Done()
+		h.ended <- ctx.Err()
+		return nil, ctx.Err()
+	}
+	return h.echoHandler.Execute(ctx, req)
+}
+
+// A caller that gives up closes its connection; the server must notice
+// while the call runs and end its context, so the tablet kills the
+// statement on MySQL.
+func TestCallerGoneCancelsTheCall(t *testing.T) {
+	h := waitHandler{release: make(chan struct{}), ended: make(chan error, 1)}
+	c, _ := startServerWith(t, h, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Past watchAfter, so that the watch is what notices.
+		time.Sleep(3 * watchAfter)
+		cancel()
+	}()
+	if _, err := c.Execute(ctx, &querypb.ExecuteRequest{Sql: []byte("slow")}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want canceled", err)
+	}
+	select {
+	case err := <-h.ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the server's call ended with %v, want canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server's call was not cancelled when its caller went away")
+	}
+}
+
+// A call that runs long enough to be watched leaves its connection as it
+// found it: the next call on it works.
+func TestWatchedCallLeavesTheConnectionUsable(t *testing.T) {
+	h := waitHandler{release: make(chan struct{}), ended: make(chan error, 1)}
+	c, _ := startServerWith(t, h, nil, nil)
+	go func() {
+		time.Sleep(3 * watchAfter)
+		close(h.release)
+	}()
+	for _, sql := range []string{"wait", "next", "wait", "last"} {
+		resp, err := c.Execute(context.Background(), &querypb.ExecuteRequest{Sql: []byte(sql)})
+		if err != nil || string(resp.Result.Info) != sql {
+			t.Fatalf("%s: %v, %v", sql, resp, err)
+		}
+		if len(c.idle) != 1 {
+			t.Fatalf("after %s: %d idle connections, want the one connection reused", sql, len(c.idle))
+		}
+	}
+}
+
+func TestTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "tablets")
+	server := ca.Server("tablet")
+	gateCert := ca.Client("gate")
+	serverCfg, err := tlsconfig.Server{CertFile: server.CertFile, KeyFile: server.KeyFile, ClientCAFile: ca.File}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert, err := tlsconfig.Client{CAFile: ca.File, CertFile: gateCert.CertFile, KeyFile: gateCert.KeyFile}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, addr := startServerWith(t, echoHandler{}, serverCfg, withCert)
+	resp, err := c.Execute(context.Background(), &querypb.ExecuteRequest{Sql: []byte("over tls")})
+	if err != nil || string(resp.Result.Info) != "over tls" {
+		t.Fatalf("Execute over mutual TLS = %v, %v", resp, err)
+	}
+
+	// Without a client certificate the server refuses the handshake.
+	noCert, err := tlsconfig.Client{CAFile: ca.File}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon := NewClient(addr, WithTLS(noCert))
+	defer anon.Close()
+	if _, err := anon.Execute(context.Background(), &querypb.ExecuteRequest{Sql: []byte("x")}); err == nil {
+		t.Fatal("a client without a certificate was served by a server that requires one")
+	}
+	// A client that does not trust the server's CA refuses it.
+	other := tlstest.NewCA(t, "other")
+	otherCfg, err := tlsconfig.Client{CAFile: other.File, CertFile: gateCert.CertFile, KeyFile: gateCert.KeyFile}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	distrust := NewClient(addr, WithTLS(otherCfg))
+	defer distrust.Close()
+	if _, err := distrust.Execute(context.Background(), &querypb.ExecuteRequest{Sql: []byte("x")}); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("a client that does not trust the server's CA: %v, want a certificate error", err)
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
@@ -94,13 +96,15 @@ func (s *Server) serveConn(c net.Conn) {
 		s.mu.Unlock()
 		c.Close()
 	}()
-	// The connection is not read while a call runs, so a gate that gives up
-	// is noticed only afterwards; the tablet's statement timeout bounds the
-	// call meanwhile. ctx ends the calls when the connection ends.
+	// A caller that gives up closes its connection. The connection is
+	// watched while a call runs (peerWatch), and ctx, which every call on
+	// it runs under, ends when the caller is gone or the server closes: the
+	// statement is then killed on MySQL.
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	r := bufio.NewReaderSize(c, 32<<10)
 	w := bufio.NewWriterSize(c, 32<<10)
+	watch := newPeerWatch(c, r, cancel)
 	var buf []byte
 	for {
 		tag, payload, nbuf, err := readFrame(r, buf)
@@ -108,7 +112,9 @@ func (s *Server) serveConn(c net.Conn) {
 		if err != nil {
 			return // peer closed or sent garbage: end this connection only
 		}
+		watch.start()
 		resp, err := s.dispatch(ctx, Method(tag), payload)
+		watch.stop()
 		if err != nil {
 			se := sqlerr.From(err)
 			err = writeFrame(w, outcomeError, &querypb.MySQLError{Code: uint32(se.Num), SqlState: se.State, Message: []byte(se.Message)})
@@ -125,6 +131,77 @@ func (s *Server) serveConn(c net.Conn) {
 		if cap(buf) > 1<<20 {
 			buf = nil // do not pin a large request's buffer to an idle connection
 		}
+	}
+}
+
+// watchAfter is how long a call runs before the server starts watching its
+// connection for the caller going away. Most calls end sooner and cost no
+// watching at all.
+const watchAfter = 50 * time.Millisecond
+
+// peerWatch notices, while a call runs, that the caller closed its
+// connection. Callers send nothing while they wait for an answer, so any
+// outcome of a read other than the timeout stop sets means the caller is
+// gone (or broke the protocol): the connection's context is cancelled.
+type peerWatch struct {
+	c      net.Conn
+	r      *bufio.Reader
+	cancel context.CancelFunc
+	tick   *time.Timer
+
+	mu       sync.Mutex
+	running  bool // a call runs
+	watching bool // watch reads the connection
+	done     chan struct{}
+}
+
+func newPeerWatch(c net.Conn, r *bufio.Reader, cancel context.CancelFunc) *peerWatch {
+	w := &peerWatch{c: c, r: r, cancel: cancel}
+	w.tick = time.AfterFunc(time.Hour, w.watch)
+	w.tick.Stop()
+	return w
+}
+
+// start watches the connection from watchAfter on, until stop.
+func (w *peerWatch) start() {
+	w.mu.Lock()
+	w.running = true
+	w.mu.Unlock()
+	w.tick.Reset(watchAfter)
+}
+
+func (w *peerWatch) watch() {
+	w.mu.Lock()
+	if !w.running || w.watching {
+		// The call ended first, or a late timer of an earlier call
+		// already watches this one.
+		w.mu.Unlock()
+		return
+	}
+	w.watching = true
+	w.done = make(chan struct{})
+	done := w.done
+	w.mu.Unlock()
+	defer close(done)
+	// Peek leaves whatever arrives in the reader for the next frame.
+	if _, err := w.r.Peek(1); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		w.cancel()
+	}
+}
+
+// stop ends watching; once it returns the reader is the serving loop's
+// again.
+func (w *peerWatch) stop() {
+	w.tick.Stop()
+	w.mu.Lock()
+	watching, done := w.watching, w.done
+	w.running, w.watching = false, false
+	w.mu.Unlock()
+	if watching {
+		// Wake the blocked read, wait for it, and clear the deadline.
+		_ = w.c.SetReadDeadline(time.Unix(1, 0))
+		<-done
+		_ = w.c.SetReadDeadline(time.Time{})
 	}
 }
 

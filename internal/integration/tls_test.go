@@ -1,0 +1,118 @@
+package integration
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"testing"
+
+	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/internal/localcluster"
+	"github.com/shardgate/shardgate/internal/queryrpc"
+	"github.com/shardgate/shardgate/internal/tlsconfig"
+	"github.com/shardgate/shardgate/internal/tlsconfig/tlstest"
+	"github.com/shardgate/shardgate/proto/querypb"
+	"github.com/shardgate/shardgate/proto/topopb"
+)
+
+// TestTLSEverywhere runs a cluster whose tablets speak only mutual TLS
+// (gRPC and query ports), and a gate serving its gRPC port with mutual TLS
+// too: statements, transactions and streamed reads go through, and a
+// client without the right certificate is refused at every port.
+func TestTLSEverywhere(t *testing.T) {
+	ca := tlstest.NewCA(t, "cluster")
+	tablets := ca.Server("tablets")
+	gateToTablets := ca.Client("gate")
+	c := startClusterWith(t, func(cfg *localcluster.Config) {
+		cfg.Keyspaces = cfg.Keyspaces[:1]
+		cfg.Keyspaces[0].ShardCount = 2
+		cfg.TabletTLS = &localcluster.TabletTLS{
+			CAFile: ca.File, CertFile: tablets.CertFile, KeyFile: tablets.KeyFile,
+			ClientCertFile: gateToTablets.CertFile, ClientKeyFile: gateToTablets.KeyFile,
+		}
+	})
+	ctx := context.Background()
+	gateCert := ca.Server("gate-grpc")
+	if err := c.RestartGate(ctx, "--grpc-cert", gateCert.CertFile, "--grpc-key", gateCert.KeyFile, "--grpc-client-ca", ca.File); err != nil {
+		t.Fatal(err)
+	}
+	app := ca.Client("app")
+	tlsOptions := "tlsCA=" + ca.File + "&tlsCert=" + app.CertFile + "&tlsKey=" + app.KeyFile
+
+	// Through the gate's MySQL port: a write on both shards (a transaction
+	// over the tablets' query ports) and a scatter read.
+	gate := openDB(t, c.GateDSN("ks"))
+	mustExec(t, gate, "INSERT INTO acct (id, balance) VALUES (1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 6)")
+	var n int
+	if err := gate.QueryRow("SELECT COUNT(*) FROM acct").Scan(&n); err != nil || n != 6 {
+		t.Fatalf("count %d, %v", n, err)
+	}
+	// Through the gRPC port: a transaction, and an OLAP read streamed from
+	// the tablets' gRPC ports.
+	drv := openDriver(t, grpcDSN(c, "ks", tlsOptions))
+	tx, err := drv.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, tx, "UPDATE acct SET balance = balance + 10")
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var sum int
+	if err := openDriver(t, grpcDSN(c, "ks", tlsOptions+"&workload=olap")).QueryRow("SELECT SUM(balance) FROM acct").Scan(&sum); err != nil || sum != 81 {
+		t.Fatalf("sum %d, %v; want 81", sum, err)
+	}
+	rows, err := openDriver(t, grpcDSN(c, "ks", tlsOptions+"&workload=olap")).Query("SELECT id FROM acct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n = 0; rows.Next(); n++ {
+	}
+	if rows.Close(); rows.Err() != nil || n != 6 {
+		t.Fatalf("streamed %d rows, %v", n, rows.Err())
+	}
+
+	// The tablets refuse clients without a certificate their CA signed.
+	other := tlstest.NewCA(t, "other")
+	stranger := other.Client("stranger")
+	for _, tab := range c.Tablets() {
+		rec, err := c.Topo().GetTablet(ctx, tab.Alias)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probe := func(cfg tlsconfig.Client) admin.TabletState {
+			var opts []admin.Option
+			if cfg.Enabled() {
+				tc, err := cfg.Config()
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts = append(opts, admin.WithTabletTLS(tc))
+			}
+			return admin.ProbeTablet(ctx, rec, opts...).State
+		}
+		if st := probe(tlsconfig.Client{CAFile: ca.File, CertFile: gateToTablets.CertFile, KeyFile: gateToTablets.KeyFile}); st != admin.Serving {
+			t.Errorf("tablet %s over mutual TLS: %s", tab.Alias, st)
+		}
+		for what, cfg := range map[string]tlsconfig.Client{
+			"plaintext":                     {},
+			"without a client certificate":  {CAFile: ca.File},
+			"with another CA's certificate": {CAFile: ca.File, CertFile: stranger.CertFile, KeyFile: stranger.KeyFile},
+		} {
+			if st := probe(cfg); st != admin.Unreachable {
+				t.Errorf("tablet %s, gRPC %s: %s, want refused", tab.Alias, what, st)
+			}
+		}
+		queryAddr := net.JoinHostPort(rec.Hostname, strconv.Itoa(int(rec.QueryPort)))
+		plain := queryrpc.NewClient(queryAddr)
+		_, err = plain.Execute(ctx, &querypb.ExecuteRequest{Target: &querypb.Target{Keyspace: rec.Keyspace, Shard: rec.Shard, TabletType: topopb.TabletType_PRIMARY}, Sql: []byte("select 1")})
+		plain.Close()
+		if err == nil {
+			t.Errorf("tablet %s answered a plaintext call on its query port", tab.Alias)
+		}
+	}
+	// And so does the gate's gRPC port.
+	if err := openDriver(t, grpcDSN(c, "ks", "")).Ping(); err == nil {
+		t.Error("the gate's gRPC port answered a plaintext client")
+	}
+}

@@ -44,8 +44,8 @@ func TestConfigs(t *testing.T) {
 			_, err := (tlsconfig.Server{CertFile: server.CertFile, KeyFile: client.KeyFile}).Config()
 			return err
 		}, "key"},
-		"client CA not PEM": {func() error { _, err := (tlsconfig.Client{CAFile: notPEM}).Config(); return err }, "no PEM certificate"},
-		"client CA missing": {func() error { _, err := (tlsconfig.Client{CAFile: notPEM + ".gone"}).Config(); return err }, "x.pem.gone"},
+		"client CA not PEM":       {func() error { _, err := (tlsconfig.Client{CAFile: notPEM}).Config(); return err }, "no PEM certificate"},
+		"client CA missing":       {func() error { _, err := (tlsconfig.Client{CAFile: notPEM + ".gone"}).Config(); return err }, "x.pem.gone"},
 		"client cert without key": {func() error { _, err := (tlsconfig.Client{CertFile: client.CertFile}).Config(); return err }, "both"},
 	} {
 		if err := c.build(); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -56,9 +56,11 @@ func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []s
 	if (write || c.s.InTransaction) && !c.s.inKeyspace(keyspace) {
 		// A write, or a new transaction on the keyspace's shards, waits
 		// while a resharding switches the keyspace's writes.
-		if err := c.e.buffer.hold(ctx, keyspace); err != nil {
+		release, err := c.e.buffer.hold(ctx, keyspace)
+		if err != nil {
 			return nil, err
 		}
+		defer release()
 	}
 	var results []*sqltypes.Result
 	switch {
@@ -268,7 +270,8 @@ func (e *Executor) executeImplicitTransaction(ctx context.Context, s *Session, k
 // commit ends the session's transaction: with two-phase commit when it is
 // a twopc transaction on several shards (twopc.go), else shard by shard.
 func (e *Executor) commit(ctx context.Context, s *Session) error {
-	shards, dtid := e.takeShards(s)
+	shards, dtid, ended := e.takeShards(s)
+	defer ended()
 	if dtid != "" && len(shards) > 1 {
 		return e.twopc.commit(ctx, dtid, shards)
 	}
@@ -303,7 +306,8 @@ func (e *Executor) commitInOrder(ctx context.Context, shards []*shardSession) er
 // rollback rolls back every shard of the session's transaction (an XA
 // branch too: the tablet knows how).
 func (e *Executor) rollback(ctx context.Context, s *Session) {
-	shards, _ := e.takeShards(s)
+	shards, _, ended := e.takeShards(s)
+	defer ended()
 	e.rollbackShards(ctx, shards)
 }
 

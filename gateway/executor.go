@@ -249,8 +249,9 @@ func (e *Executor) executePlan(ctx context.Context, s *Session, plan *sqlrouter.
 		if s.InTransaction {
 			// The shards the statement began on are all the transaction
 			// has: roll them back and keep the transaction open.
-			shards, _ := e.takeShards(s)
+			shards, _, ended := e.takeShards(s)
 			e.rollbackShards(ctx, shards)
+			ended()
 			s.InTransaction = true
 		}
 		if !e.buffer.waitSwitch(ctx, deadline) {

@@ -50,6 +50,9 @@ type writeBuffer struct {
 	metrics *bufferMetrics
 
 	held atomic.Int64
+	// inFlightBy counts, per keyspace, the statements past hold that are
+	// still running (*atomic.Int64).
+	inFlightBy sync.Map
 
 	mu sync.Mutex
 	// open counts, per keyspace, the sessions with a transaction open on
@@ -67,19 +70,27 @@ func newWriteBuffer(cfg BufferConfig, t *topology, ts *topo.Server, gateID strin
 }
 
 // hold waits while the keyspace's writes are buffered, up to the buffer's
-// deadline or MaxWait. It fails only when the buffer is full or ctx ends.
-func (w *writeBuffer) hold(ctx context.Context, keyspace string) error {
+// deadline or MaxWait, and then counts the statement as in flight until
+// release: a gate acknowledges a buffer only once no statement that got
+// past hold is still running. It fails only when the buffer is full or
+// ctx ends.
+func (w *writeBuffer) hold(ctx context.Context, keyspace string) (release func(), err error) {
 	if w == nil {
-		return nil
+		return func() {}, nil
 	}
+	inFlight := w.inFlight(keyspace)
+	// Counted before the check: a buffer that starts after it sees this
+	// statement in flight.
+	inFlight.Add(1)
 	until := w.topo.bufferedUntil(keyspace)
 	if until.IsZero() || !time.Now().Before(until) {
-		return nil
+		return func() { inFlight.Add(-1) }, nil
 	}
+	inFlight.Add(-1) // a held statement must not delay the acknowledgement
 	if w.held.Add(1) > int64(w.cfg.MaxHeld) {
 		w.held.Add(-1)
 		w.metrics.full.Inc()
-		return sqlerr.New(sqlerr.ErOptionPreventsStatement, "HY000",
+		return nil, sqlerr.New(sqlerr.ErOptionPreventsStatement, "HY000",
 			"keyspace %s is switching its writes to new shards and this gate already holds %d statements (--buffer-size): retry in a moment", keyspace, w.cfg.MaxHeld)
 	}
 	w.metrics.heldNow.Inc()
@@ -92,18 +103,29 @@ func (w *writeBuffer) hold(ctx context.Context, keyspace string) error {
 	giveUp := start.Add(w.cfg.MaxWait)
 	for {
 		changed := w.topo.servingChanged()
+		inFlight.Add(1)
 		until := w.topo.bufferedUntil(keyspace)
 		now := time.Now()
 		if until.IsZero() || !now.Before(until) || !now.Before(giveUp) {
-			return nil
+			return func() { inFlight.Add(-1) }, nil
 		}
+		inFlight.Add(-1)
 		select {
 		case <-ctx.Done():
-			return sqlerr.Timeout("the statement timed out while keyspace %s switched its writes to new shards", keyspace)
+			return nil, sqlerr.Timeout("the statement timed out while keyspace %s switched its writes to new shards", keyspace)
 		case <-changed:
 		case <-time.After(min(until.Sub(now), giveUp.Sub(now))):
 		}
 	}
+}
+
+// inFlight is the keyspace's count of statements past hold.
+func (w *writeBuffer) inFlight(keyspace string) *atomic.Int64 {
+	if c, ok := w.inFlightBy.Load(keyspace); ok {
+		return c.(*atomic.Int64)
+	}
+	c, _ := w.inFlightBy.LoadOrStore(keyspace, new(atomic.Int64))
+	return c.(*atomic.Int64)
 }
 
 // waitSwitch waits for the serving graph to change, at most until
@@ -164,22 +186,33 @@ func (w *writeBuffer) buffering(ctx context.Context, keyspace string, until time
 
 func (w *writeBuffer) acknowledge(ctx context.Context, keyspace string, until time.Time) {
 	start := time.Now()
+	inFlight := w.inFlight(keyspace)
 	for {
+		// In flight first: a statement that finishes between the two reads
+		// has registered its transaction (if it opened one) before.
+		running := inFlight.Load()
 		w.mu.Lock()
 		open, changed := w.open[keyspace], w.openChanged
 		w.mu.Unlock()
-		if open == 0 {
+		if open == 0 && running == 0 {
 			break
 		}
 		if !time.Now().Before(until) {
 			w.log.Warn("transactions still open at the end of a write buffer: the switch of writes will be undone",
-				zap.String("keyspace", keyspace), zap.Int("open", open))
+				zap.String("keyspace", keyspace), zap.Int("open", open), zap.Int64("statements_running", running))
 			return
+		}
+		// Transactions that end say so (changed); statements do not: while
+		// only those run, look again every millisecond.
+		var poll <-chan time.Time
+		if open == 0 {
+			poll = time.After(time.Millisecond)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		case <-poll:
 		case <-time.After(time.Until(until)):
 		}
 	}
@@ -236,14 +269,18 @@ func (e *Executor) removeShard(s *Session, ss *shardSession) {
 	}
 }
 
-func (e *Executor) takeShards(s *Session) ([]*shardSession, string) {
-	shards, dtid := s.takeShards()
-	seen := map[string]bool{}
-	for _, ss := range shards {
-		if !seen[ss.keyspace] {
-			seen[ss.keyspace] = true
-			e.buffer.transactionEnded(ss.keyspace)
+// takeShards ends the session's transaction; ended, called once its
+// shards have committed or rolled back, takes it off the count (a
+// transaction committing is still open for a switch of writes).
+func (e *Executor) takeShards(s *Session) (shards []*shardSession, dtid string, ended func()) {
+	shards, dtid = s.takeShards()
+	return shards, dtid, func() {
+		seen := map[string]bool{}
+		for _, ss := range shards {
+			if !seen[ss.keyspace] {
+				seen[ss.keyspace] = true
+				e.buffer.transactionEnded(ss.keyspace)
+			}
 		}
 	}
-	return shards, dtid
 }

@@ -710,3 +710,91 @@ func TestReshardUnderLoad(t *testing.T) {
 		t.Errorf("gate metrics lack the write buffer's histogram")
 	}
 }
+
+// streamOf returns the status of the stream into receiver.
+func streamOf(t *testing.T, c *localcluster.Cluster, receiver string) *topopb.StreamStatus {
+	t.Helper()
+	st, err := admin.ReshardStatus(context.Background(), c.Topo(), "rs", "reshard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st.Streams {
+		if s.Receiver == receiver {
+			return s
+		}
+	}
+	return nil
+}
+
+func TestReshardResumesAfterTargetRestarts(t *testing.T) {
+	c := startReshardCluster(t)
+	gate := openDB(t, c.GateDSN("rs"))
+	gate.SetMaxOpenConns(20)
+	m := &model{}
+	const preloaded = 6000
+	preload(t, gate, m, preloaded)
+	w := &workload{t: t, gate: gate, m: m}
+	w.start(8, preloaded)
+	stopped := false
+	defer func() {
+		if !stopped {
+			w.stopWorkload()
+		}
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := c.AddShards(ctx, "rs", reshardTargets); err != nil {
+		t.Fatal(err)
+	}
+	// A slow copy, so that it can be interrupted half way.
+	reshardCLI(t, c, "reshard", "create", "--keyspace", "rs", "--from", strings.Join(reshardSources, ","), "--to", strings.Join(reshardTargets, ","),
+		"--copy-batch-rows", "200", "--max-rows-per-second", "800")
+	victim, _ := c.Tablet("rs", "-40")
+
+	// 1. Kill the target during its copy.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		s := streamOf(t, c, "-40")
+		if s != nil && s.Phase == topopb.StreamStatus_COPYING && len(s.Tables) > 0 && s.Tables[0].RowsCopied > 0 && !s.Tables[0].Done {
+			t.Logf("killing tablet %s while it copies: %s %d/%d rows", victim.Alias, s.Tables[0].Table, s.Tables[0].RowsCopied, s.Tables[0].RowsTotal)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the copy into -40 never got under way: %+v", s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := c.KillTablet(victim.Alias); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if err := c.RestartTablet(ctx, victim.Alias); err != nil {
+		t.Fatal(err)
+	}
+	waitCopied(t, c, 4*time.Minute)
+
+	// 2. Kill it while it follows the sources' binlogs (the writers keep
+	// writing meanwhile), and bring it back.
+	if err := c.KillTablet(victim.Alias); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if err := c.RestartTablet(ctx, victim.Alias); err != nil {
+		t.Fatal(err)
+	}
+	waitCopied(t, c, 2*time.Minute)
+	checkDiff(t, c, "after the target's restarts")
+
+	held, longest := switchWrites(t, c, w, "switch-writes")
+	t.Logf("switch-writes: writes held %v, longest client transaction meanwhile %v", held, longest)
+	if longest >= time.Second {
+		t.Errorf("a write waited %v during switch-writes; want under 1s", longest)
+	}
+	reshardCLI(t, c, "reshard", "complete", "--keyspace", "rs")
+	w.stopWorkload()
+	stopped = true
+	t.Logf("%d transactions committed, %d reads", w.commits.Load(), w.reads.Load())
+	w.check(t)
+	checkShards(t, c, m, reshardTargets)
+}

@@ -35,6 +35,10 @@ type Service struct {
 
 	// served counts statements for the QPS figure in the health stream.
 	served atomic.Int64
+	// writeMu orders the admission of writes (writesInFlight) with
+	// StopWrites.
+	writeMu        sync.Mutex
+	writesInFlight int
 	// writesStopped refuses writes and new transactions (a resharding
 	// switching this shard's writes away).
 	writesStopped atomic.Bool
@@ -155,9 +159,6 @@ func (s *Service) execute(ctx context.Context, target *querypb.Target, sql strin
 	if err := s.checkTarget(target); err != nil {
 		return nil, err
 	}
-	if err := s.refuseWrite(txID, sql, opts); err != nil {
-		return nil, err
-	}
 	if txID != 0 {
 		tx, err := s.txs.use(txID, s.cfg.where())
 		if err != nil {
@@ -173,6 +174,11 @@ func (s *Service) execute(ctx context.Context, target *querypb.Target, sql strin
 		s.txs.release(tx)
 		return res, err
 	}
+	release, err := s.admitWrite(isWrite(sql, opts))
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	conn, err := s.pool.Get(ctx)
 	if err != nil {
 		return nil, sqlerr.Internal("%s: %v", s.cfg.where(), err)

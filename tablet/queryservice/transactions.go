@@ -243,9 +243,17 @@ func (s *Service) begin(ctx context.Context, target *querypb.Target, opts *query
 	if err := s.checkTarget(target); err != nil {
 		return nil, err
 	}
-	if s.writesStopped.Load() {
-		return nil, s.errWritesStopped()
+	// Admitted like a write until registered: StopWrites then waits for it.
+	release, err := s.admitWrite(true)
+	if err != nil {
+		return nil, err
 	}
+	registered := false
+	defer func() {
+		if !registered {
+			release()
+		}
+	}()
 	level := opts.GetTransactionIsolation()
 	if level != "" && !isolationLevels[level] {
 		return nil, sqlerr.New(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'tx_isolation' can't be set to the value of '%s'", level)
@@ -277,6 +285,11 @@ func (s *Service) begin(ctx context.Context, target *querypb.Target, opts *query
 		s.txPool.Put(conn)
 		return nil, s.mysqlError(err)
 	}
+	// Registered and no longer in flight in one step, as StopWrites sees it.
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	registered = true
+	s.writesInFlight--
 	return s.txs.add(conn, x), nil
 }
 
@@ -327,6 +340,9 @@ func (s *Service) end(target *querypb.Target, id int64, how ending) error {
 	if err := s.checkTarget(target); err != nil {
 		return err
 	}
+	// Counted from before it leaves the open transactions until MySQL has
+	// committed it: StopWrites must not read a position in between.
+	defer s.trackWrite()()
 	tx, err := s.txs.take(id, s.cfg.where())
 	if err != nil {
 		return err

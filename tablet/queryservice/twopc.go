@@ -168,6 +168,7 @@ func (s *Service) resolvePrepared(ctx context.Context, target *querypb.Target, d
 	if err != nil {
 		return false, err
 	}
+	defer s.trackWrite()() // a commit, even while writes are stopped
 	verb, stmt := "rollback", "XA ROLLBACK "+x.sql()
 	if commit {
 		verb, stmt = "commit", "XA COMMIT "+x.sql()

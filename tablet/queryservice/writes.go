@@ -20,15 +20,44 @@ func (s *Service) errWritesStopped() error {
 	return sqlerr.WritesSwitching(s.cfg.Keyspace, s.cfg.Shard)
 }
 
-// refuseWrite refuses, while writes are stopped, a statement that would
-// change data outside a transaction already open. Gates mark their
-// writes; the statement's first word catches the writes of other clients
-// (and of a gate's targeted sessions).
-func (s *Service) refuseWrite(txID int64, sql string, opts *querypb.ExecuteOptions) error {
-	if txID == 0 && s.writesStopped.Load() && (opts.GetWrite() || writesData(sql)) {
-		return s.errWritesStopped()
+// admitWrite lets an autocommit write, or a new transaction (isWrite
+// true), start unless writes are stopped; release is called once the write
+// has finished or the transaction is registered. StopWrites waits for the
+// writes admitted before it, so that none lands after the position it
+// returns. Gates mark their writes; the statement's first word catches the
+// writes of other clients (and of a gate's targeted sessions).
+func (s *Service) admitWrite(isWrite bool) (release func(), err error) {
+	if !isWrite {
+		return func() {}, nil
 	}
-	return nil
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.writesStopped.Load() {
+		return nil, s.errWritesStopped()
+	}
+	s.writesInFlight++
+	return s.releaseWrite, nil
+}
+
+// trackWrite counts a write that must run even while writes are stopped
+// (the commit of a transaction open before, the resolution of a prepared
+// one) until done: StopWrites waits for it.
+func (s *Service) trackWrite() (done func()) {
+	s.writeMu.Lock()
+	s.writesInFlight++
+	s.writeMu.Unlock()
+	return s.releaseWrite
+}
+
+func (s *Service) releaseWrite() {
+	s.writeMu.Lock()
+	s.writesInFlight--
+	s.writeMu.Unlock()
+}
+
+// isWrite reports whether an autocommit statement writes.
+func isWrite(sql string, opts *querypb.ExecuteOptions) bool {
+	return opts.GetWrite() || writesData(sql)
 }
 
 // writesData reports whether a statement is DML, looking past a leading
@@ -53,15 +82,24 @@ func writesData(sql string) bool {
 // and the error says how many transactions are still open; ResumeWrites
 // undoes it.
 func (s *Service) StopWrites(ctx context.Context, timeout time.Duration) (string, error) {
+	s.writeMu.Lock()
 	s.writesStopped.Store(true)
+	s.writeMu.Unlock()
 	deadline := time.Now().Add(timeout)
 	for {
+		// One consistent look: a transaction begun is registered and out of
+		// flight in one step (begin), and one ending is in flight before it
+		// leaves the registry (end, resolvePrepared); open is read before
+		// prepared, which a transaction enters from open.
+		s.writeMu.Lock()
 		open, prepared := s.txs.count(), s.txs.preparedCount()
-		if open == 0 && prepared == 0 {
+		inFlight := s.writesInFlight
+		s.writeMu.Unlock()
+		if open == 0 && prepared == 0 && inFlight == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("%s: %d transactions and %d prepared ones still open after %v", s.cfg.where(), open, prepared, timeout)
+			return "", fmt.Errorf("%s: %d transactions, %d prepared ones and %d writes still open after %v", s.cfg.where(), open, prepared, inFlight, timeout)
 		}
 		select {
 		case <-ctx.Done():
@@ -75,10 +113,18 @@ func (s *Service) StopWrites(ctx context.Context, timeout time.Duration) (string
 // RefuseWrites makes the tablet refuse writes from now on, without
 // waiting: a tablet that starts on a shard whose writes were switched to
 // other shards.
-func (s *Service) RefuseWrites() { s.writesStopped.Store(true) }
+func (s *Service) RefuseWrites() {
+	s.writeMu.Lock()
+	s.writesStopped.Store(true)
+	s.writeMu.Unlock()
+}
 
 // ResumeWrites lets the tablet take writes again.
-func (s *Service) ResumeWrites() { s.writesStopped.Store(false) }
+func (s *Service) ResumeWrites() {
+	s.writeMu.Lock()
+	s.writesStopped.Store(false)
+	s.writeMu.Unlock()
+}
 
 // WritesStopped reports whether writes are stopped.
 func (s *Service) WritesStopped() bool { return s.writesStopped.Load() }

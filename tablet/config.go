@@ -39,6 +39,10 @@ type Config struct {
 	// TLS secures the gRPC and query ports (and, with a client CA, admits
 	// only gates and tools whose certificates it signed).
 	TLS tlsconfig.Server
+	// PeerTLS is how the tablet reaches other tablets (a resharding's
+	// streams read their senders): with TLS when a CA or client
+	// certificate is given.
+	PeerTLS tlsconfig.Client
 
 	Query queryservice.Config
 }

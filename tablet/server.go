@@ -111,7 +111,13 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		}()
 	}
 
-	engine := vreplication.NewEngine(vreplication.Config{Keyspace: cfg.Keyspace, Shard: cfg.Shard, Alias: cfg.Alias, MySQL: params}, ts, log.Named("vreplication"), reg)
+	peerTLS, err := cfg.PeerTLS.Config()
+	if err != nil {
+		grpcServer.Stop()
+		return fmt.Errorf("--tablet-ca/--tablet-cert: %w", err)
+	}
+	engine := vreplication.NewEngine(vreplication.Config{Keyspace: cfg.Keyspace, Shard: cfg.Shard, Alias: cfg.Alias, MySQL: params, PeerTLS: peerTLS},
+		ts, log.Named("vreplication"), reg)
 	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(listenHost(cfg.Hostname), strconv.Itoa(cfg.HTTPPort)),
 		debughttp.Mux(reg, func(w io.Writer) { writeStatus(w, cfg, qs, engine) }))
 	if err != nil {

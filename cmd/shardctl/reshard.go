@@ -71,7 +71,11 @@ reference table.`,
 		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
 			spec.Keyspace, spec.Name = f.keyspace, f.workflow
 			spec.Sources, spec.Targets = splitList(from), splitList(to)
-			wf, err := admin.CreateReshard(ctx, ts, spec)
+			opts, err := a.tabletOptions()
+			if err != nil {
+				return err
+			}
+			wf, err := admin.CreateReshard(ctx, ts, spec, opts...)
 			if err != nil {
 				return err
 			}
@@ -174,7 +178,11 @@ the primary keys of mismatching rows. Exits with an error if any differ.`,
 					fmt.Printf("    %-9s %s\n", m.Kind, m.PK)
 				}
 			}
-			report, err := admin.DiffReshard(ctx, ts, f.keyspace, f.workflow, opts)
+			tabletOpts, err := a.tabletOptions()
+			if err != nil {
+				return err
+			}
+			report, err := admin.DiffReshard(ctx, ts, f.keyspace, f.workflow, opts, tabletOpts...)
 			if err != nil {
 				return err
 			}
@@ -213,6 +221,7 @@ func switchFlags(cmd *cobra.Command, opts *admin.SwitchOptions) {
 	*opts = admin.DefaultSwitchOptions()
 	cmd.Flags().DurationVar(&opts.BufferWindow, "buffer-window", opts.BufferWindow, "longest the gates may hold writes; a switch not done by then is undone")
 	cmd.Flags().DurationVar(&opts.DrainTimeout, "drain-timeout", opts.DrainTimeout, "longest wait for the transactions open in the keyspace to end; the switch is undone if some are still open")
+	cmd.Flags().DurationVar(&opts.CatchUpTimeout, "catch-up-timeout", opts.CatchUpTimeout, "longest wait, before writes are held, for the streams to come near their senders")
 }
 
 func printSwitch(what string, r *admin.SwitchReport) {
@@ -239,7 +248,11 @@ serving graph flips and gates run the held writes on the targets. Clients
 see a pause, not an error. Any failure puts everything back as it was.`,
 		Args: cobra.NoArgs,
 		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
-			r, err := admin.SwitchWrites(ctx, ts, f.keyspace, f.workflow, opts)
+			tabletOpts, err := a.tabletOptions()
+			if err != nil {
+				return err
+			}
+			r, err := admin.SwitchWrites(ctx, ts, f.keyspace, f.workflow, opts, tabletOpts...)
 			if err != nil {
 				return err
 			}
@@ -260,7 +273,11 @@ func reshardReverse(a *app) *cobra.Command {
 		Short: "Undo the last switch: traffic goes back to the sources",
 		Args:  cobra.NoArgs,
 		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
-			r, err := admin.ReverseReshard(ctx, ts, f.keyspace, f.workflow, opts)
+			tabletOpts, err := a.tabletOptions()
+			if err != nil {
+				return err
+			}
+			r, err := admin.ReverseReshard(ctx, ts, f.keyspace, f.workflow, opts, tabletOpts...)
 			if err != nil {
 				return err
 			}
@@ -305,7 +322,11 @@ func reshardCancel(a *app) *cobra.Command {
 		Short: "Abandon a workflow before switch-writes: the targets' copies are deleted",
 		Args:  cobra.NoArgs,
 		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
-			if err := admin.CancelReshard(ctx, ts, f.keyspace, f.workflow); err != nil {
+			opts, err := a.tabletOptions()
+			if err != nil {
+				return err
+			}
+			if err := admin.CancelReshard(ctx, ts, f.keyspace, f.workflow, opts...); err != nil {
 				return err
 			}
 			fmt.Println("workflow cancelled; the sources serve as before and the targets are empty")

@@ -55,6 +55,10 @@ func main() {
 	f.StringVar(&cfg.TLS.CertFile, "grpc-cert", "", "PEM certificate of the gRPC and query ports (TLS when set)")
 	f.StringVar(&cfg.TLS.KeyFile, "grpc-key", "", "PEM key of --grpc-cert")
 	f.StringVar(&cfg.TLS.ClientCAFile, "grpc-client-ca", "", "PEM CA that must sign the certificates of gates and tools connecting (mutual TLS); empty: no client certificate required")
+	f.StringVar(&cfg.PeerTLS.CAFile, "tablet-ca", "", "PEM CA that signed the other tablets' certificates: resharding streams reach them with TLS")
+	f.StringVar(&cfg.PeerTLS.CertFile, "tablet-cert", "", "PEM certificate this tablet presents to tablets that require one (mutual TLS)")
+	f.StringVar(&cfg.PeerTLS.KeyFile, "tablet-key", "", "PEM key of --tablet-cert")
+	f.StringVar(&cfg.PeerTLS.ServerName, "tablet-server-name", "", "name the other tablets' certificates carry (default: the host each tablet registered)")
 	f.StringVar(&logOpts.Level, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&logOpts.Format, "log-format", "console", "log format: console or json")
 

@@ -58,7 +58,7 @@ func (t *shardTablet) execute(ctx context.Context, sql string) (*sqltypes.Result
 }
 
 // primaryTablet connects to the primary tablet of a shard.
-func primaryTablet(ctx context.Context, ts *topo.Server, keyspace, shard string) (*shardTablet, error) {
+func primaryTablet(ctx context.Context, ts *topo.Server, keyspace, shard string, opts ...Option) (*shardTablet, error) {
 	sh, err := ts.GetShard(ctx, keyspace, shard)
 	if err != nil {
 		return nil, err
@@ -70,7 +70,7 @@ func primaryTablet(ctx context.Context, ts *topo.Server, keyspace, shard string)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := dialTablet(tablet)
+	conn, err := dialTablet(tablet, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -79,10 +79,10 @@ func primaryTablet(ctx context.Context, ts *topo.Server, keyspace, shard string)
 }
 
 // primaryTablets connects to the primaries of several shards.
-func primaryTablets(ctx context.Context, ts *topo.Server, keyspace string, shards []string) ([]*shardTablet, error) {
+func primaryTablets(ctx context.Context, ts *topo.Server, keyspace string, shards []string, opts ...Option) ([]*shardTablet, error) {
 	var out []*shardTablet
 	for _, s := range shards {
-		t, err := primaryTablet(ctx, ts, keyspace, s)
+		t, err := primaryTablet(ctx, ts, keyspace, s, opts...)
 		if err != nil {
 			for _, o := range out {
 				o.close()
@@ -107,7 +107,7 @@ func closeAll(ts []*shardTablet) {
 // key ranges together equal the targets'; every table of the keyspace
 // must be in its vschema, sharded by a functional primary vindex or a
 // reference table, with a primary key; the targets' tables must be empty.
-func CreateReshard(ctx context.Context, ts *topo.Server, spec ReshardSpec) (*topopb.Workflow, error) {
+func CreateReshard(ctx context.Context, ts *topo.Server, spec ReshardSpec, opts ...Option) (*topopb.Workflow, error) {
 	if err := topo.ValidateName("workflow", spec.Name); err != nil {
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func CreateReshard(ctx context.Context, ts *topo.Server, spec ReshardSpec) (*top
 			return nil, err
 		}
 	}
-	if err := copySchema(ctx, ts, spec, tables); err != nil {
+	if err := copySchema(ctx, ts, spec, tables, opts...); err != nil {
 		return nil, err
 	}
 	wf := &topopb.Workflow{
@@ -255,8 +255,8 @@ func sortedTableNames(ks *sqlrouter.Keyspace) []string {
 // copySchema creates the tables on every target as a source defines them,
 // and checks that every table of the source is in the workflow and that
 // the targets hold no row yet.
-func copySchema(ctx context.Context, ts *topo.Server, spec ReshardSpec, tables []*topopb.TableSharding) error {
-	src, err := primaryTablet(ctx, ts, spec.Keyspace, spec.Sources[0])
+func copySchema(ctx context.Context, ts *topo.Server, spec ReshardSpec, tables []*topopb.TableSharding, opts ...Option) error {
+	src, err := primaryTablet(ctx, ts, spec.Keyspace, spec.Sources[0], opts...)
 	if err != nil {
 		return err
 	}
@@ -277,7 +277,7 @@ func copySchema(ctx context.Context, ts *topo.Server, spec ReshardSpec, tables [
 			return fmt.Errorf("table %s of shard %s is not in the vschema of %s: add it (shardctl vschema apply) so that its rows know their shard", name, spec.Sources[0], spec.Keyspace)
 		}
 	}
-	targets, err := primaryTablets(ctx, ts, spec.Keyspace, spec.Targets)
+	targets, err := primaryTablets(ctx, ts, spec.Keyspace, spec.Targets, opts...)
 	if err != nil {
 		return err
 	}
@@ -435,11 +435,14 @@ type SwitchOptions struct {
 	// DrainTimeout bounds the wait for the open transactions on the
 	// shards that give up their writes.
 	DrainTimeout time.Duration
+	// CatchUpTimeout bounds the wait, before writes are held, for the
+	// streams to apply what their senders had when the switch began.
+	CatchUpTimeout time.Duration
 }
 
 // DefaultSwitchOptions are the defaults of shardctl.
 func DefaultSwitchOptions() SwitchOptions {
-	return SwitchOptions{BufferWindow: 5 * time.Second, DrainTimeout: 2 * time.Second}
+	return SwitchOptions{BufferWindow: 5 * time.Second, DrainTimeout: 2 * time.Second, CatchUpTimeout: 30 * time.Second}
 }
 
 // SwitchReport says how a switch of writes went.
@@ -470,7 +473,7 @@ type SwitchStep struct {
 // positions (so that the switch can be undone without losing a write);
 // the serving graph flips; gates run the held writes on the targets. When
 // a step fails, everything is put back and the sources serve as before.
-func SwitchWrites(ctx context.Context, ts *topo.Server, keyspace, name string, opts SwitchOptions) (*SwitchReport, error) {
+func SwitchWrites(ctx context.Context, ts *topo.Server, keyspace, name string, opts SwitchOptions, tabletOpts ...Option) (*SwitchReport, error) {
 	wf, err := ts.GetWorkflow(ctx, keyspace, name)
 	if err != nil {
 		return nil, err
@@ -478,14 +481,14 @@ func SwitchWrites(ctx context.Context, ts *topo.Server, keyspace, name string, o
 	if wf.State != topopb.Workflow_RUNNING && wf.State != topopb.Workflow_READS_SWITCHED {
 		return nil, fmt.Errorf("workflow %s is %s: writes switch from RUNNING or READS_SWITCHED", name, wf.State)
 	}
-	return switchDirection(ctx, ts, wf, wf.Sources, wf.Targets, topopb.Workflow_WRITES_SWITCHED, true, opts)
+	return switchDirection(ctx, ts, wf, wf.Sources, wf.Targets, topopb.Workflow_WRITES_SWITCHED, true, opts, tabletOpts)
 }
 
 // ReverseReshard undoes a switch: for a workflow whose writes are
 // switched, writes (and reads) go back to the sources and the streams run
 // from the sources to the targets again; for one whose reads are
 // switched, reads go back.
-func ReverseReshard(ctx context.Context, ts *topo.Server, keyspace, name string, opts SwitchOptions) (*SwitchReport, error) {
+func ReverseReshard(ctx context.Context, ts *topo.Server, keyspace, name string, opts SwitchOptions, tabletOpts ...Option) (*SwitchReport, error) {
 	wf, err := ts.GetWorkflow(ctx, keyspace, name)
 	if err != nil {
 		return nil, err
@@ -501,13 +504,13 @@ func ReverseReshard(ctx context.Context, ts *topo.Server, keyspace, name string,
 		})
 		return &SwitchReport{}, err
 	case topopb.Workflow_WRITES_SWITCHED:
-		return switchDirection(ctx, ts, wf, wf.Targets, wf.Sources, topopb.Workflow_RUNNING, false, opts)
+		return switchDirection(ctx, ts, wf, wf.Targets, wf.Sources, topopb.Workflow_RUNNING, false, opts, tabletOpts)
 	}
 	return nil, fmt.Errorf("workflow %s is %s: there is no switch to undo", name, wf.State)
 }
 
 // switchDirection moves writes from the shards `from` to the shards `to`.
-func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, from, to []string, next topopb.Workflow_State, reversed bool, opts SwitchOptions) (*SwitchReport, error) {
+func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, from, to []string, next topopb.Workflow_State, reversed bool, opts SwitchOptions, tabletOpts []Option) (*SwitchReport, error) {
 	st, err := ReshardStatus(ctx, ts, wf.Keyspace, wf.Name)
 	if err != nil {
 		return nil, err
@@ -515,17 +518,23 @@ func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, 
 	if err := caughtUp(st, 5*time.Second); err != nil {
 		return nil, err
 	}
-	senders, err := primaryTablets(ctx, ts, wf.Keyspace, from)
+	senders, err := primaryTablets(ctx, ts, wf.Keyspace, from, tabletOpts...)
 	if err != nil {
 		return nil, err
 	}
 	defer closeAll(senders)
-	receivers, err := primaryTablets(ctx, ts, wf.Keyspace, to)
+	receivers, err := primaryTablets(ctx, ts, wf.Keyspace, to, tabletOpts...)
 	if err != nil {
 		return nil, err
 	}
 	defer closeAll(receivers)
 
+	// 0. Before writes are held, the streams come near their senders:
+	// under the buffer there is then only what was written meanwhile left
+	// to apply.
+	if err := waitNear(ctx, ts, wf, senders, opts.CatchUpTimeout); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	deadline := start.Add(opts.BufferWindow)
 	// undo runs, last first, what puts back each step taken so far.
@@ -683,6 +692,50 @@ func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, 
 	return &SwitchReport{Stall: stall, Drain: drained, Positions: positions, Steps: steps}, nil
 }
 
+// waitNear waits until every stream has applied its sender's position of
+// now.
+func waitNear(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, senders []*shardTablet, timeout time.Duration) error {
+	want := map[string]gtidpos.Position{}
+	for _, s := range senders {
+		resp, err := s.repl.Position(ctx, &replicationpb.PositionRequest{})
+		if err != nil {
+			return fmt.Errorf("position of %s: %w", s.shard, rpcError(err, s.tablet))
+		}
+		if want[s.shard], err = gtidpos.Parse(resp.Position); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		statuses, err := ts.ListStreamStatuses(ctx, wf.Keyspace, wf.Name)
+		if err != nil {
+			return err
+		}
+		behind := ""
+		for _, p := range streamPairs(wf) {
+			i := slices.IndexFunc(statuses, func(st *topopb.StreamStatus) bool { return st.Receiver == p[0] && st.Sender == p[1] })
+			if i < 0 {
+				behind = fmt.Sprintf("stream %s <- %s has not reported", p[0], p[1])
+				continue
+			}
+			if pos, _ := gtidpos.Parse(statuses[i].Position); !pos.AtLeast(want[p[1]]) {
+				behind = fmt.Sprintf("stream %s <- %s is at %s, its sender at %s", p[0], p[1], statuses[i].Position, want[p[1]])
+			}
+		}
+		if behind == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the targets do not keep up with the writes (%s after %v): try again when the write load is lower", behind, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // waitGatesDrained waits until every registered gate has acknowledged the
 // keyspace's write buffer (it holds new writes and has no transaction
 // open there), until by at most.
@@ -792,7 +845,7 @@ func CompleteReshard(ctx context.Context, ts *topo.Server, keyspace, name string
 // CancelReshard abandons a workflow whose writes are not switched: reads
 // go back to the sources, the streams stop, the targets' copied rows are
 // deleted and the targets leave the keyspace.
-func CancelReshard(ctx context.Context, ts *topo.Server, keyspace, name string) error {
+func CancelReshard(ctx context.Context, ts *topo.Server, keyspace, name string, opts ...Option) error {
 	wf, err := ts.GetWorkflow(ctx, keyspace, name)
 	if err != nil {
 		return err
@@ -808,7 +861,7 @@ func CancelReshard(ctx context.Context, ts *topo.Server, keyspace, name string) 
 	if err := ts.DeleteWorkflow(ctx, keyspace, name); err != nil {
 		return err
 	}
-	targets, err := primaryTablets(ctx, ts, keyspace, wf.Targets)
+	targets, err := primaryTablets(ctx, ts, keyspace, wf.Targets, opts...)
 	if err != nil {
 		return err
 	}

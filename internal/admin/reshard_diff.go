@@ -87,7 +87,7 @@ func (r *DiffReport) Match() bool {
 // DiffReshard compares the workflow's receivers with their senders (the
 // targets with the sources, or, once writes are switched, the other way
 // round). The copy must be over.
-func DiffReshard(ctx context.Context, ts *topo.Server, keyspace, name string, opts DiffOptions) (*DiffReport, error) {
+func DiffReshard(ctx context.Context, ts *topo.Server, keyspace, name string, opts DiffOptions, tabletOpts ...Option) (*DiffReport, error) {
 	st, err := ReshardStatus(ctx, ts, keyspace, name)
 	if err != nil {
 		return nil, err
@@ -122,7 +122,7 @@ func DiffReshard(ctx context.Context, ts *topo.Server, keyspace, name string, op
 			if table.Reference {
 				use = senders[:1] // every sender has them; the first one's copy went
 			}
-			d, err := diffTable(ctx, ts, wf, receiver, use, wf.Tables[i], opts)
+			d, err := diffTable(ctx, ts, wf, receiver, use, wf.Tables[i], opts, tabletOpts)
 			if err != nil {
 				return report, fmt.Errorf("diff of %s on %s: %w", table.Table, receiver, err)
 			}
@@ -136,7 +136,7 @@ func DiffReshard(ctx context.Context, ts *topo.Server, keyspace, name string, op
 }
 
 // diffTable compares one table on one receiver with its senders.
-func diffTable(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, receiver string, senders []string, table *topopb.TableSharding, opts DiffOptions) (diff *TableDiff, err error) {
+func diffTable(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, receiver string, senders []string, table *topopb.TableSharding, opts DiffOptions, tabletOpts []Option) (diff *TableDiff, err error) {
 	start := time.Now()
 	if len(senders) == 0 {
 		return nil, fmt.Errorf("no sender shard overlaps %s", receiver)
@@ -145,12 +145,12 @@ func diffTable(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, receiv
 	for i, s := range senders {
 		pairs[i] = [2]string{receiver, s}
 	}
-	recv, err := primaryTablet(ctx, ts, wf.Keyspace, receiver)
+	recv, err := primaryTablet(ctx, ts, wf.Keyspace, receiver, tabletOpts...)
 	if err != nil {
 		return nil, err
 	}
 	defer recv.close()
-	sends, err := primaryTablets(ctx, ts, wf.Keyspace, senders)
+	sends, err := primaryTablets(ctx, ts, wf.Keyspace, senders, tabletOpts...)
 	if err != nil {
 		return nil, err
 	}

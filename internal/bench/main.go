@@ -42,6 +42,11 @@ type options struct {
 	tables    int
 	tableSize int
 	binDir    string
+	// reshard runs the resharding measure; its tables have
+	// reshardTableSize rows and sysbench writes for reshardSeconds.
+	reshard          bool
+	reshardTableSize int
+	reshardSeconds   int
 }
 
 func main() {
@@ -53,6 +58,9 @@ func main() {
 	flag.IntVar(&o.tables, "tables", 4, "sysbench tables")
 	flag.IntVar(&o.tableSize, "table-size", 10000, "rows per table")
 	flag.StringVar(&o.binDir, "bin", "bin", "directory with shardgate and shardtablet")
+	flag.BoolVar(&o.reshard, "reshard", true, "also split 2 shards into 4 under sysbench write load")
+	flag.IntVar(&o.reshardTableSize, "reshard-table-size", 50000, "rows per table for the resharding run")
+	flag.IntVar(&o.reshardSeconds, "reshard-time", 60, "seconds sysbench writes during the resharding run (it must outlast the copy)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -93,6 +101,12 @@ func run(o options) error {
 		if err := runWorkload(o, workload, one, four); err != nil {
 			return err
 		}
+	}
+	if o.reshard {
+		// Alone on the machine: the other clusters stop first.
+		one.Close()
+		four.Close()
+		return reshardRun(o)
 	}
 	return nil
 }
@@ -215,11 +229,15 @@ func sysbench(o options, workload, addr string, args ...string) error {
 	return err
 }
 
-func sysbenchOut(o options, workload, addr string, args ...string) (string, error) {
+// sysbenchArgs are sysbench's arguments for a workload against addr.
+func sysbenchArgs(o options, workload, addr string, args ...string) []string {
 	host, port, _ := net.SplitHostPort(addr)
-	all := append([]string{workload, "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root", "--mysql-db=sbtest",
+	return append([]string{workload, "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root", "--mysql-db=sbtest",
 		"--tables=" + strconv.Itoa(o.tables), "--table-size=" + strconv.Itoa(o.tableSize), "--auto-inc=off"}, args...)
-	cmd := exec.Command("sysbench", all...)
+}
+
+func sysbenchOut(o options, workload, addr string, args ...string) (string, error) {
+	cmd := exec.Command("sysbench", sysbenchArgs(o, workload, addr, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/shardgate/shardgate/internal/admin"
 	"github.com/shardgate/shardgate/internal/localcluster"
@@ -13,6 +15,7 @@ import (
 	"github.com/shardgate/shardgate/internal/tlsconfig/tlstest"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/topo"
 )
 
 // TestTLSEverywhere runs a cluster whose tablets speak only mutual TLS
@@ -114,5 +117,58 @@ func TestTLSEverywhere(t *testing.T) {
 	// And so does the gate's gRPC port.
 	if err := openDriver(t, grpcDSN(c, "ks", "")).Ping(); err == nil {
 		t.Error("the gate's gRPC port answered a plaintext client")
+	}
+
+	// Resharding over TLS: shardctl's calls and the streams tablets open
+	// to each other present the cluster's client certificate.
+	tc, err := tlsconfig.Client{CAFile: ca.File, CertFile: gateToTablets.CertFile, KeyFile: gateToTablets.KeyFile}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withTLS := admin.WithTabletTLS(tc)
+	if _, err := c.AddShards(ctx, "ks", []string{"80-c0", "c0-"}); err != nil {
+		t.Fatal(err)
+	}
+	ts := c.Topo()
+	if _, err := admin.CreateReshard(ctx, ts, admin.ReshardSpec{Keyspace: "ks", Name: "tls", Sources: []string{"80-"}, Targets: []string{"80-c0", "c0-"}}, withTLS); err != nil {
+		t.Fatal(err)
+	}
+	waitStreamsRunning(t, ts, "ks", "tls", 2)
+	report, err := admin.DiffReshard(ctx, ts, "ks", "tls", admin.DefaultDiffOptions(), withTLS)
+	if err != nil || !report.Match() {
+		t.Fatalf("diff over TLS: %+v, %v", report, err)
+	}
+	if _, err := admin.SwitchWrites(ctx, ts, "ks", "tls", admin.DefaultSwitchOptions(), withTLS); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, gate, "UPDATE acct SET balance = balance + 1")
+	if err := gate.QueryRow("SELECT SUM(balance) FROM acct").Scan(&sum); err != nil || sum != 87 {
+		t.Fatalf("after the resharding over TLS: sum %d, %v; want 87", sum, err)
+	}
+}
+
+// waitStreamsRunning waits until a workflow's n streams have copied and
+// follow their senders.
+func waitStreamsRunning(t *testing.T, ts *topo.Server, keyspace, workflow string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := admin.ReshardStatus(context.Background(), ts, keyspace, workflow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		running := len(st.Streams) == n
+		for _, s := range st.Streams {
+			running = running && s.Phase == topopb.StreamStatus_RUNNING
+		}
+		if running {
+			return
+		}
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			_ = admin.WriteStatus(&b, st, time.Now())
+			t.Fatalf("workflow %s did not start following:\n%s", workflow, b.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -123,7 +123,9 @@ func (t *TabletTLS) tabletArgs() []string {
 	if t == nil {
 		return nil
 	}
-	return []string{"--grpc-cert", t.CertFile, "--grpc-key", t.KeyFile, "--grpc-client-ca", t.CAFile}
+	return []string{"--grpc-cert", t.CertFile, "--grpc-key", t.KeyFile, "--grpc-client-ca", t.CAFile,
+		// Resharding streams reach other tablets as a client would.
+		"--tablet-ca", t.CAFile, "--tablet-cert", t.ClientCertFile, "--tablet-key", t.ClientKeyFile}
 }
 
 // gateArgs are the gate's flags to reach such tablets.

@@ -2,6 +2,7 @@ package vreplication
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sort"
@@ -13,7 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/sqltypes"
 
@@ -29,6 +32,8 @@ import (
 type Config struct {
 	Keyspace, Shard, Alias string
 	MySQL                  mysql.ConnParams
+	// PeerTLS, when set, is how streams reach their senders' tablets.
+	PeerTLS *tls.Config
 }
 
 // Engine runs the streams of every workflow that sends rows to this
@@ -313,7 +318,11 @@ func (e *Engine) sender(ctx context.Context, keyspace, shard string) (*senderCon
 	if sc, ok := e.senders[addr]; ok {
 		return sc, nil
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+	creds := insecure.NewCredentials()
+	if e.cfg.PeerTLS != nil {
+		creds = credentials.NewTLS(e.cfg.PeerTLS)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
 	if err != nil {
 		return nil, fmt.Errorf("connect to tablet %s at %s: %w", rec.Alias, addr, err)
 	}
@@ -398,7 +407,7 @@ func fraction(b []byte, empty float64) float64 {
 
 // publishLoop saves every stream's status in the topology each second.
 func (e *Engine) publishLoop(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(publishEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -413,13 +422,42 @@ func (e *Engine) publishLoop(ctx context.Context) {
 		}
 		e.mu.Unlock()
 		for _, s := range streams {
-			e.publish(ctx, s)
+			e.publishIfChanged(ctx, s)
 		}
 	}
 }
 
-func (e *Engine) publish(ctx context.Context, s *stream) {
+// A stream's status is saved when it changes, at most every publishEvery
+// (a switch of writes waits for streams to come near their senders, and
+// reads how near they are here), and every publishAnyway regardless (so
+// that status shows it is alive).
+const (
+	publishEvery  = 100 * time.Millisecond
+	publishAnyway = time.Second
+)
+
+func (e *Engine) publishIfChanged(ctx context.Context, s *stream) {
+	s.publishMu.Lock()
+	defer s.publishMu.Unlock()
 	st := s.snapshotStatus()
+	st.UpdatedUnixMs = 0
+	if proto.Equal(st, s.lastPublished) && time.Since(s.lastPublishedAt) < publishAnyway {
+		return
+	}
+	e.saveStatus(ctx, s, st)
+}
+
+// publish saves a stream's status now.
+func (e *Engine) publish(ctx context.Context, s *stream) {
+	s.publishMu.Lock()
+	defer s.publishMu.Unlock()
+	st := s.snapshotStatus()
+	st.UpdatedUnixMs = 0
+	e.saveStatus(ctx, s, st)
+}
+
+func (e *Engine) saveStatus(ctx context.Context, s *stream, st *topopb.StreamStatus) {
+	s.lastPublished, s.lastPublishedAt = proto.Clone(st).(*topopb.StreamStatus), time.Now()
 	if err := e.ts.SaveStreamStatus(ctx, e.cfg.Keyspace, s.name, st); err != nil && ctx.Err() == nil {
 		e.log.Warn("cannot save a stream's status", zap.String("workflow", s.name), zap.Error(err))
 	}

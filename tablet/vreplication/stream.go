@@ -41,6 +41,11 @@ type stream struct {
 
 	mu     sync.Mutex
 	status *topopb.StreamStatus
+	// publishMu orders the saves of the status; lastPublished is the one
+	// saved last (without its time).
+	publishMu       sync.Mutex
+	lastPublished   *topopb.StreamStatus
+	lastPublishedAt time.Time
 	// rate measures rows per second.
 	rateRows  int64
 	rateSince time.Time

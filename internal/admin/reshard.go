@@ -139,7 +139,7 @@ func CreateReshard(ctx context.Context, ts *topo.Server, spec ReshardSpec, opts 
 			return nil, err
 		}
 	}
-	if err := copySchema(ctx, ts, spec, tables, opts...); err != nil {
+	if tables, err = copySchema(ctx, ts, spec, tables, opts...); err != nil {
 		return nil, err
 	}
 	wf := &topopb.Workflow{
@@ -254,56 +254,69 @@ func sortedTableNames(ks *sqlrouter.Keyspace) []string {
 
 // copySchema creates the tables on every target as a source defines them,
 // and checks that every table of the source is in the workflow and that
-// the targets hold no row yet.
-func copySchema(ctx context.Context, ts *topo.Server, spec ReshardSpec, tables []*topopb.TableSharding, opts ...Option) error {
+// the targets hold no row yet. It returns the tables that exist (a
+// vschema may name tables not created yet: they have nothing to copy).
+func copySchema(ctx context.Context, ts *topo.Server, spec ReshardSpec, tables []*topopb.TableSharding, opts ...Option) ([]*topopb.TableSharding, error) {
 	src, err := primaryTablet(ctx, ts, spec.Keyspace, spec.Sources[0], opts...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer src.close()
 	res, err := src.execute(ctx, "SHOW FULL TABLES FROM "+sqlescape.EscapeID(spec.Keyspace))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	known := map[string]bool{}
 	for _, t := range tables {
 		known[strings.ToLower(t.Table)] = true
 	}
+	exists := map[string]bool{}
 	for _, row := range res.Rows {
 		if row[1].ToString() != "BASE TABLE" {
 			continue
 		}
-		if name := row[0].ToString(); !known[strings.ToLower(name)] {
-			return fmt.Errorf("table %s of shard %s is not in the vschema of %s: add it (shardctl vschema apply) so that its rows know their shard", name, spec.Sources[0], spec.Keyspace)
+		name := row[0].ToString()
+		if !known[strings.ToLower(name)] {
+			return nil, fmt.Errorf("table %s of shard %s is not in the vschema of %s: add it (shardctl vschema apply) so that its rows know their shard", name, spec.Sources[0], spec.Keyspace)
 		}
+		exists[strings.ToLower(name)] = true
+	}
+	var present []*topopb.TableSharding
+	for _, t := range tables {
+		if exists[strings.ToLower(t.Table)] {
+			present = append(present, t)
+		}
+	}
+	if len(present) == 0 {
+		return nil, fmt.Errorf("shard %s has none of the tables of the vschema of %s: nothing to reshard", spec.Sources[0], spec.Keyspace)
 	}
 	targets, err := primaryTablets(ctx, ts, spec.Keyspace, spec.Targets, opts...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer closeAll(targets)
-	for _, t := range tables {
+	for _, t := range present {
 		qualified := sqlescape.EscapeID(spec.Keyspace) + "." + sqlescape.EscapeID(t.Table)
 		res, err := src.execute(ctx, "SHOW CREATE TABLE "+qualified)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		create := res.Rows[0][1].ToString()
 		create = strings.Replace(create, "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS "+sqlescape.EscapeID(spec.Keyspace)+".", 1)
 		for _, dst := range targets {
 			if _, err := dst.execute(ctx, create); err != nil {
-				return fmt.Errorf("create table %s on target: %w", t.Table, err)
+				return nil, fmt.Errorf("create table %s on target: %w", t.Table, err)
 			}
 			rows, err := dst.execute(ctx, "SELECT 1 FROM "+qualified+" LIMIT 1")
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if len(rows.Rows) > 0 {
-				return fmt.Errorf("target shard %s already has rows in %s: resharding copies into empty tables (a cancelled workflow empties them)", dst.shard, t.Table)
+				return nil, fmt.Errorf("target shard %s already has rows in %s: resharding copies into empty tables (a cancelled workflow empties them)", dst.shard, t.Table)
 			}
 		}
 	}
-	return nil
+	return present, nil
 }
 
 // WorkflowStatus is a workflow and what its streams report.
@@ -371,7 +384,7 @@ func SwitchReads(ctx context.Context, ts *topo.Server, keyspace, name string) er
 	if err := caughtUp(st, 10*time.Second); err != nil {
 		return err
 	}
-	if err := setPartitions(ctx, ts, keyspace, wf.Targets, topopb.TabletType_REPLICA, topopb.TabletType_RDONLY); err != nil {
+	if err := setPartitions(ctx, ts, keyspace, wf.Sources, wf.Targets, topopb.TabletType_REPLICA, topopb.TabletType_RDONLY); err != nil {
 		return err
 	}
 	_, err = ts.UpdateWorkflow(ctx, keyspace, name, func(w *topopb.Workflow) error {
@@ -406,9 +419,10 @@ func caughtUp(st *WorkflowStatus, maxLag time.Duration) error {
 	return nil
 }
 
-// setPartitions makes shards serve the given tablet types in every cell.
-func setPartitions(ctx context.Context, ts *topo.Server, keyspace string, shards []string, types ...topopb.TabletType) error {
-	refs, err := ts.ShardReferences(ctx, keyspace, shards)
+// setPartitions makes the shards to serve the given tablet types in every
+// cell in place of the shards from; the keyspace's other shards stay.
+func setPartitions(ctx context.Context, ts *topo.Server, keyspace string, from, to []string, types ...topopb.TabletType) error {
+	refs, err := ts.ShardReferences(ctx, keyspace, to)
 	if err != nil {
 		return err
 	}
@@ -417,7 +431,7 @@ func setPartitions(ctx context.Context, ts *topo.Server, keyspace string, shards
 			found := false
 			for _, p := range srv.Partitions {
 				if p.TabletType == tt {
-					p.Shards, found = refs, true
+					p.Shards, found = replaceShards(p.Shards, from, refs), true
 				}
 			}
 			if !found {
@@ -425,6 +439,20 @@ func setPartitions(ctx context.Context, ts *topo.Server, keyspace string, shards
 			}
 		}
 	})
+}
+
+// replaceShards is current without the shards from (and to), with to
+// added, in key order.
+func replaceShards(current []*topopb.ShardReference, from []string, to []*topopb.ShardReference) []*topopb.ShardReference {
+	var out []*topopb.ShardReference
+	for _, r := range current {
+		if !slices.Contains(from, r.Name) && !slices.ContainsFunc(to, func(t *topopb.ShardReference) bool { return t.Name == r.Name }) {
+			out = append(out, r)
+		}
+	}
+	out = append(out, to...)
+	sort.Slice(out, func(i, j int) bool { return string(out[i].KeyRange.GetStart()) < string(out[j].KeyRange.GetStart()) })
+	return out
 }
 
 // SwitchOptions bounds a switch of writes.
@@ -495,7 +523,7 @@ func ReverseReshard(ctx context.Context, ts *topo.Server, keyspace, name string,
 	}
 	switch wf.State {
 	case topopb.Workflow_READS_SWITCHED:
-		if err := setPartitions(ctx, ts, keyspace, wf.Sources, topopb.TabletType_REPLICA, topopb.TabletType_RDONLY); err != nil {
+		if err := setPartitions(ctx, ts, keyspace, wf.Targets, wf.Sources, topopb.TabletType_REPLICA, topopb.TabletType_RDONLY); err != nil {
 			return nil, err
 		}
 		_, err := ts.UpdateWorkflow(ctx, keyspace, name, func(w *topopb.Workflow) error {
@@ -680,7 +708,7 @@ func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, 
 	}
 	if err := ts.UpdateSrvKeyspace(ctx, wf.Keyspace, func(srv *topopb.SrvKeyspace) {
 		for _, p := range srv.Partitions {
-			p.Shards = refs
+			p.Shards = replaceShards(p.Shards, from, refs)
 		}
 		srv.WritesBufferedUntilUnixMs = 0
 	}); err != nil {
@@ -854,7 +882,7 @@ func CancelReshard(ctx context.Context, ts *topo.Server, keyspace, name string, 
 	case topopb.Workflow_WRITES_SWITCHED:
 		return fmt.Errorf("workflow %s has its writes switched: reverse it first, or complete it", name)
 	case topopb.Workflow_READS_SWITCHED:
-		if err := setPartitions(ctx, ts, keyspace, wf.Sources, topopb.TabletType_REPLICA, topopb.TabletType_RDONLY); err != nil {
+		if err := setPartitions(ctx, ts, keyspace, wf.Targets, wf.Sources, topopb.TabletType_REPLICA, topopb.TabletType_RDONLY); err != nil {
 			return err
 		}
 	}

@@ -275,6 +275,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		for _, line := range tablets.status() {
 			fmt.Fprintln(w, "  "+line)
 		}
+		for _, line := range buffer.status() {
+			fmt.Fprintln(w, line)
+		}
 	}))
 	if err != nil {
 		return err

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -224,6 +226,29 @@ func (w *writeBuffer) acknowledge(ctx context.Context, keyspace string, until ti
 	}
 	w.log.Info("holding writes for a switch of shards", zap.String("keyspace", keyspace),
 		zap.Duration("drained_in", time.Since(start)), zap.Time("until", until))
+}
+
+// status describes the keyspaces whose writes are held now, for
+// /debug/status.
+func (w *writeBuffer) status() []string {
+	buffers := *w.topo.buffers.Load()
+	if len(buffers) == 0 {
+		return nil
+	}
+	out := []string{"", "writes held (a resharding switches them):"}
+	keyspaces := make([]string, 0, len(buffers))
+	for ks := range buffers {
+		keyspaces = append(keyspaces, ks)
+	}
+	sort.Strings(keyspaces)
+	for _, ks := range keyspaces {
+		w.mu.Lock()
+		open := w.open[ks]
+		w.mu.Unlock()
+		out = append(out, fmt.Sprintf("  %s: until %s, %d transactions still open, %d statements held on this gate",
+			ks, buffers[ks].Format(time.RFC3339Nano), open, w.held.Load()))
+	}
+	return out
 }
 
 type bufferMetrics struct {

@@ -56,6 +56,18 @@ func (a *app) withTopo(fn func(ctx context.Context, ts *topo.Server) error) func
 	}
 }
 
+// withTablets is withTopo for operations that reach tablets too (with
+// TLS when the flags say so).
+func (a *app) withTablets(fn func(ctx context.Context, ts *topo.Server, opts []admin.Option) error) func(*cobra.Command, []string) error {
+	return a.withTopo(func(ctx context.Context, ts *topo.Server) error {
+		opts, err := a.tabletOptions()
+		if err != nil {
+			return err
+		}
+		return fn(ctx, ts, opts)
+	})
+}
+
 func main() {
 	a := &app{}
 	root := &cobra.Command{

@@ -68,13 +68,9 @@ Every table of the keyspace must be in its vschema with a primary key and a
 functional primary vindex (hash, xxhash, numeric, binary...), or be a
 reference table.`,
 		Args: cobra.NoArgs,
-		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
+		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, opts []admin.Option) error {
 			spec.Keyspace, spec.Name = f.keyspace, f.workflow
 			spec.Sources, spec.Targets = splitList(from), splitList(to)
-			opts, err := a.tabletOptions()
-			if err != nil {
-				return err
-			}
 			wf, err := admin.CreateReshard(ctx, ts, spec, opts...)
 			if err != nil {
 				return err
@@ -165,7 +161,7 @@ the target's key range with the target's rows, at one consistent point
 row counts, CRC-64 checksums in primary-key order, chunks that differ and
 the primary keys of mismatching rows. Exits with an error if any differ.`,
 		Args: cobra.NoArgs,
-		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
+		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, tabletOpts []admin.Option) error {
 			opts.Progress = func(d admin.TableDiff) {
 				verdict := "match"
 				if !d.Match() {
@@ -177,10 +173,6 @@ the primary keys of mismatching rows. Exits with an error if any differ.`,
 				for _, m := range d.Mismatches {
 					fmt.Printf("    %-9s %s\n", m.Kind, m.PK)
 				}
-			}
-			tabletOpts, err := a.tabletOptions()
-			if err != nil {
-				return err
 			}
 			report, err := admin.DiffReshard(ctx, ts, f.keyspace, f.workflow, opts, tabletOpts...)
 			if err != nil {
@@ -247,11 +239,7 @@ streams (targets -> sources) are set up from the targets' positions; the
 serving graph flips and gates run the held writes on the targets. Clients
 see a pause, not an error. Any failure puts everything back as it was.`,
 		Args: cobra.NoArgs,
-		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
-			tabletOpts, err := a.tabletOptions()
-			if err != nil {
-				return err
-			}
+		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, tabletOpts []admin.Option) error {
 			r, err := admin.SwitchWrites(ctx, ts, f.keyspace, f.workflow, opts, tabletOpts...)
 			if err != nil {
 				return err
@@ -272,11 +260,7 @@ func reshardReverse(a *app) *cobra.Command {
 		Use:   "reverse --keyspace KS",
 		Short: "Undo the last switch: traffic goes back to the sources",
 		Args:  cobra.NoArgs,
-		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
-			tabletOpts, err := a.tabletOptions()
-			if err != nil {
-				return err
-			}
+		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, tabletOpts []admin.Option) error {
 			r, err := admin.ReverseReshard(ctx, ts, f.keyspace, f.workflow, opts, tabletOpts...)
 			if err != nil {
 				return err
@@ -321,11 +305,7 @@ func reshardCancel(a *app) *cobra.Command {
 		Use:   "cancel --keyspace KS",
 		Short: "Abandon a workflow before switch-writes: the targets' copies are deleted",
 		Args:  cobra.NoArgs,
-		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
-			opts, err := a.tabletOptions()
-			if err != nil {
-				return err
-			}
+		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, opts []admin.Option) error {
 			if err := admin.CancelReshard(ctx, ts, f.keyspace, f.workflow, opts...); err != nil {
 				return err
 			}

@@ -200,7 +200,7 @@ func diffTable(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, receiv
 		}
 		sources[i] = &senderRows{rpc: rpc, fields: queryconv.FieldsFromProto(head.Fields), shard: s.shard}
 		positions[s.shard] = head.Position
-		if sources[i].key, err = keyOf(sources[i].fields, head.PkColumns); err != nil {
+		if sources[i].key, err = rowkey.Named(sources[i].fields, head.PkColumns); err != nil {
 			return nil, err
 		}
 	}
@@ -226,27 +226,6 @@ func diffTable(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, receiv
 	}
 	diff.Duration = time.Since(start)
 	return diff, nil
-}
-
-// keyOf finds the primary key columns among fields.
-func keyOf(fields []*vquerypb.Field, pkColumns []string) (rowkey.Key, error) {
-	var cols []int
-	for _, pk := range pkColumns {
-		found := -1
-		for i, f := range fields {
-			if strings.EqualFold(f.Name, pk) {
-				found = i
-			}
-		}
-		if found < 0 {
-			return rowkey.Key{}, fmt.Errorf("primary key column %s is not among the columns", pk)
-		}
-		cols = append(cols, found)
-	}
-	if len(cols) == 0 {
-		return rowkey.Key{}, errors.New("the table has no primary key")
-	}
-	return rowkey.New(fields, cols), nil
 }
 
 // rowStream yields rows in primary-key order; nil at the end.

@@ -46,11 +46,9 @@ func reshardRun(o options) error {
 		Keyspaces: []localcluster.KeyspaceSpec{
 			{Name: "sbtest", Shards: []string{"-80", "80-"}, VSchema: vschema()},
 		},
+		SpareTablets: 4, // the targets
 	}
-	// Room for the four target shards' ports.
-	probe := cfg
-	probe.Keyspaces = append(probe.Keyspaces, localcluster.KeyspaceSpec{Name: "room", ShardCount: 4})
-	if cfg.BasePort, err = localcluster.FreeBasePort(probe); err != nil {
+	if cfg.BasePort, err = localcluster.FreeBasePort(cfg); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

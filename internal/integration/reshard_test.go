@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
 	"vitess.io/vitess/go/sqltypes"
 
 	"github.com/shardgate/shardgate/internal/admin"
@@ -75,37 +74,13 @@ var (
 
 func startReshardCluster(t *testing.T) *localcluster.Cluster {
 	t.Helper()
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	cfg := localcluster.Config{
-		DataDir: t.TempDir(),
-		BinDir:  binDir,
-		Keyspaces: []localcluster.KeyspaceSpec{
+	return startClusterWith(t, func(cfg *localcluster.Config) {
+		cfg.Keyspaces = []localcluster.KeyspaceSpec{
 			{Name: "rs", Shards: reshardSources, VSchema: []byte(reshardVSchema), Schema: []byte(reshardSchema)},
 			{Name: "rsmain", VSchema: []byte(reshardMainVSchema), Schema: []byte(reshardMainSchema)},
-		},
-	}
-	// Room for the four tablets added later.
-	probe := cfg
-	probe.Keyspaces = append(slices.Clone(cfg.Keyspaces), localcluster.KeyspaceSpec{Name: "room", ShardCount: 4})
-	base, err := localcluster.FreeBasePort(probe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.BasePort = base
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	c, err := localcluster.Up(ctx, cfg, zap.NewNop())
-	if err != nil {
-		t.Fatalf("local cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
 		}
+		cfg.SpareTablets = len(reshardTargets)
 	})
-	return c
 }
 
 // Rows of the model: what the database must hold.
@@ -138,6 +113,7 @@ type workload struct {
 	gate     *sql.DB
 	m        *model
 	stop     chan struct{}
+	stopOnce sync.Once
 	wg       sync.WaitGroup
 	errMu    sync.Mutex
 	errs     []string
@@ -209,9 +185,24 @@ func (w *workload) start(writers int, preloaded int) {
 	w.wg.Go(w.reader)
 }
 
+// startWorkload preloads customers and runs 8 writers and a reader
+// through the gate until stopWorkload (or the test's end).
+func startWorkload(t *testing.T, c *localcluster.Cluster, customers int) *workload {
+	t.Helper()
+	gate := openDB(t, c.GateDSN("rs"))
+	gate.SetMaxOpenConns(20)
+	w := &workload{t: t, gate: gate, m: &model{}}
+	preload(t, gate, w.m, customers)
+	w.start(8, customers)
+	t.Cleanup(w.stopWorkload)
+	return w
+}
+
 func (w *workload) stopWorkload() {
-	close(w.stop)
-	w.wg.Wait()
+	w.stopOnce.Do(func() {
+		close(w.stop)
+		w.wg.Wait()
+	})
 }
 
 func (w *workload) stopped() bool {
@@ -610,20 +601,9 @@ func checkDiff(t *testing.T, c *localcluster.Cluster, when string) {
 
 func TestReshardUnderLoad(t *testing.T) {
 	c := startReshardCluster(t)
-	gate := openDB(t, c.GateDSN("rs"))
-	gate.SetMaxOpenConns(20)
-	m := &model{}
 	const preloaded = 3000
-	preload(t, gate, m, preloaded)
-
-	w := &workload{t: t, gate: gate, m: m}
-	w.start(8, preloaded)
-	stopped := false
-	defer func() {
-		if !stopped {
-			w.stopWorkload()
-		}
-	}()
+	w := startWorkload(t, c, preloaded)
+	gate := w.gate
 
 	// The targets join the running cluster through the CLI, as a user
 	// would add them.
@@ -685,13 +665,12 @@ func TestReshardUnderLoad(t *testing.T) {
 	time.Sleep(time.Second)
 
 	w.stopWorkload()
-	stopped = true
 	t.Logf("%d transactions committed, %d reads", w.commits.Load(), w.reads.Load())
 	w.check(t)
 	if w.commits.Load() < 100 {
 		t.Errorf("only %d transactions committed: the writers hardly ran", w.commits.Load())
 	}
-	checkShards(t, c, m, reshardTargets)
+	checkShards(t, c, w.m, reshardTargets)
 
 	// The sequence and the lookup vindex serve the new shards.
 	var id int64
@@ -728,19 +707,7 @@ func streamOf(t *testing.T, c *localcluster.Cluster, receiver string) *topopb.St
 
 func TestReshardResumesAfterTargetRestarts(t *testing.T) {
 	c := startReshardCluster(t)
-	gate := openDB(t, c.GateDSN("rs"))
-	gate.SetMaxOpenConns(20)
-	m := &model{}
-	const preloaded = 6000
-	preload(t, gate, m, preloaded)
-	w := &workload{t: t, gate: gate, m: m}
-	w.start(8, preloaded)
-	stopped := false
-	defer func() {
-		if !stopped {
-			w.stopWorkload()
-		}
-	}()
+	w := startWorkload(t, c, 6000)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -793,8 +760,7 @@ func TestReshardResumesAfterTargetRestarts(t *testing.T) {
 	}
 	reshardCLI(t, c, "reshard", "complete", "--keyspace", "rs")
 	w.stopWorkload()
-	stopped = true
 	t.Logf("%d transactions committed, %d reads", w.commits.Load(), w.reads.Load())
 	w.check(t)
-	checkShards(t, c, m, reshardTargets)
+	checkShards(t, c, w.m, reshardTargets)
 }

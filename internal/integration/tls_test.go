@@ -29,6 +29,7 @@ func TestTLSEverywhere(t *testing.T) {
 	c := startClusterWith(t, func(cfg *localcluster.Config) {
 		cfg.Keyspaces = cfg.Keyspaces[:1]
 		cfg.Keyspaces[0].ShardCount = 2
+		cfg.SpareTablets = 2 // a resharding's targets
 		cfg.TabletTLS = &localcluster.TabletTLS{
 			CAFile: ca.File, CertFile: tablets.CertFile, KeyFile: tablets.KeyFile,
 			ClientCertFile: gateToTablets.CertFile, ClientKeyFile: gateToTablets.KeyFile,

@@ -100,6 +100,10 @@ type Config struct {
 	// StartTimeout bounds Up (DefaultStartTimeout).
 	StartTimeout time.Duration
 
+	// SpareTablets reserves the ports of this many tablets added later
+	// (AddShards): Up and FreeBasePort check that they are free too.
+	SpareTablets int
+
 	// TabletTLS, when set, runs the tablets with TLS on their gRPC and
 	// query ports, admitting only clients whose certificates its CA
 	// signed; the gate and the cluster's own checks present its client
@@ -384,7 +388,11 @@ func (p *plan) portUses() []portUse {
 		{p.ports.GateGRPC, "gate gRPC"},
 		{p.ports.GateHTTP, "gate HTTP"},
 	}
-	for _, t := range p.tablets {
+	tablets := slices.Clone(p.tablets)
+	for i := range p.cfg.SpareTablets {
+		tablets = append(tablets, p.newTablet(p.nextTablet+i, "(spare)", fmt.Sprintf("spare-%d", i)))
+	}
+	for _, t := range tablets {
 		uses = append(uses,
 			portUse{t.GRPCPort, "tablet " + t.Alias + " gRPC"},
 			portUse{t.HTTPPort, "tablet " + t.Alias + " HTTP"},

@@ -5,6 +5,7 @@ package rowkey
 
 import (
 	"fmt"
+	"strings"
 
 	"vitess.io/vitess/go/mysql/collations"
 	"vitess.io/vitess/go/sqltypes"
@@ -23,6 +24,27 @@ type Key struct {
 // New returns the key of rows with fields, made of the columns at cols.
 func New(fields []*querypb.Field, cols []int) Key {
 	return Key{fields: fields, cols: cols}
+}
+
+// Named returns the key made of the columns named (case-insensitively,
+// as MySQL names columns) among fields.
+func Named(fields []*querypb.Field, names []string) (Key, error) {
+	if len(names) == 0 {
+		return Key{}, fmt.Errorf("no primary key")
+	}
+	cols := make([]int, len(names))
+	for i, name := range names {
+		cols[i] = -1
+		for j, f := range fields {
+			if strings.EqualFold(f.Name, name) {
+				cols[i] = j
+			}
+		}
+		if cols[i] < 0 {
+			return Key{}, fmt.Errorf("primary key column %s is not among the columns", name)
+		}
+	}
+	return New(fields, cols), nil
 }
 
 // Compare orders two full rows by their keys.

@@ -7,6 +7,8 @@ import (
 	"vitess.io/vitess/go/sqlescape"
 	"vitess.io/vitess/go/sqltypes"
 	vquerypb "vitess.io/vitess/go/vt/proto/query"
+
+	"github.com/shardgate/shardgate/internal/rowkey"
 )
 
 // tableInfo is a table as the sender describes it: its columns (typed as
@@ -26,21 +28,11 @@ func newTableInfo(db, name string, fields []*vquerypb.Field, pkColumns []string)
 		cols[i] = sqlescape.EscapeID(f.Name)
 	}
 	t.columns = strings.Join(cols, ", ")
-	for _, pk := range pkColumns {
-		pos := -1
-		for i, f := range fields {
-			if strings.EqualFold(f.Name, pk) {
-				pos = i
-			}
-		}
-		if pos < 0 {
-			return nil, fmt.Errorf("table %s: primary key column %s is not among the columns sent", name, pk)
-		}
-		t.pk = append(t.pk, pos)
+	key, err := rowkey.Named(fields, pkColumns)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", name, err)
 	}
-	if len(t.pk) == 0 {
-		return nil, fmt.Errorf("table %s: no primary key was sent", name)
-	}
+	t.pk = key.Columns()
 	return t, nil
 }
 

@@ -1,0 +1,205 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/shardgate/shardgate/tablet/backupstore"
+)
+
+// Point-in-time replay pipes MariaDB's own binlog decoder into MariaDB's
+// own client:
+//
+//	mariadb-binlog --disable-log-bin --start-position=<backup GTID> \
+//	    [--stop-position=<GTID> | --stop-datetime=<UTC second>] files... | mariadb --binary-mode
+//
+// mariadb-binlog turns every event, XA PREPARE/COMMIT/ROLLBACK groups
+// included, into the statements (and BINLOG row images) that the server
+// applies exactly as a replica would; its GTID start position skips what the
+// backup already holds. The replayed changes are not binlogged again.
+
+// replay applies the plan's archived binlogs to the server srv, from the
+// backup's position to the plan's stop, and returns the GTID position the
+// shard is at after it. XA transactions the replay leaves prepared
+// (prepared before the stop, decided after it) are rolled back: at the
+// target they were not committed.
+func (e *Engine) replay(ctx context.Context, plan *backupstore.Plan, srv MySQL, p *progress) (backupstore.Position, error) {
+	end, err := backupstore.ParsePosition(plan.Backup.GtidPosition)
+	if err != nil || len(plan.Binlogs) == 0 {
+		return end, err
+	}
+	p.setPhase("replaying binlogs")
+	dir, err := os.MkdirTemp("", "shardgate-replay-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	var files []string
+	for i, b := range plan.Binlogs {
+		data, err := e.shard.ReadBinlog(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := decoder.DecodeAll(data, make([]byte, 0, b.Size))
+		if err != nil {
+			return nil, fmt.Errorf("archived binlog %s: %w", b.Key, err)
+		}
+		if !plan.StopBefore.IsZero() {
+			sum, err := summarizeBinlog(bytes.NewReader(raw), plan.StopBefore.Unix())
+			if err != nil {
+				return nil, fmt.Errorf("archived binlog %s: %w", b.Key, err)
+			}
+			for d, g := range sum.end {
+				end = end.Add(backupstore.GTID{Domain: d, Server: g.Server, Seq: g.Seq})
+			}
+		}
+		f := filepath.Join(dir, fmt.Sprintf("%05d-%s", i, b.File))
+		if err := os.WriteFile(f, raw, 0o600); err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		p.add(int64(len(raw)), 0)
+	}
+
+	db, err := srv.open("")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	before, err := preparedXA(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+
+	args := []string{"--no-defaults", "--disable-log-bin", "--skip-annotate-row-events"}
+	if start := plan.Backup.GtidPosition; start != "" {
+		args = append(args, "--start-position="+start)
+	}
+	switch {
+	case len(plan.StopGTID) > 0:
+		args = append(args, "--stop-position="+plan.StopGTID.String())
+	case !plan.StopBefore.IsZero():
+		args = append(args, "--stop-datetime="+plan.StopBefore.UTC().Format("2006-01-02 15:04:05"))
+	}
+	args = append(args, files...)
+	if err := pipeBinlog(ctx, args, srv); err != nil {
+		return nil, err
+	}
+
+	after, err := preparedXA(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	for _, xid := range after {
+		if contains(before, xid) {
+			continue
+		}
+		e.log.Info("rolling back an XA transaction the replay left prepared: it was not committed at the target", zap.String("xid", xid))
+		if _, err := db.ExecContext(ctx, "XA ROLLBACK "+xid); err != nil {
+			return nil, fmt.Errorf("XA ROLLBACK %s after the replay: %w", xid, err)
+		}
+	}
+	switch {
+	case len(plan.StopGTID) > 0:
+		end = plan.StopGTID
+	case plan.StopBefore.IsZero():
+		end = backupstore.MustPosition(plan.Binlogs[len(plan.Binlogs)-1].EndPosition)
+	}
+	return end, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// pipeBinlog runs mariadb-binlog args | mariadb (connected to srv).
+func pipeBinlog(ctx context.Context, args []string, srv MySQL) error {
+	binlogBin, err := findTool("mariadb-binlog", "mysqlbinlog")
+	if err != nil {
+		return err
+	}
+	clientBin, err := findTool("mariadb", "mysql")
+	if err != nil {
+		return err
+	}
+	decode := exec.CommandContext(ctx, binlogBin, args...)
+	// --stop-datetime is read in the local time zone.
+	decode.Env = append(os.Environ(), "TZ=UTC")
+	clientArgs := []string{"--no-defaults", "--binary-mode", "--user=" + srv.User}
+	if srv.Socket != "" {
+		clientArgs = append(clientArgs, "--socket="+srv.Socket)
+	} else {
+		clientArgs = append(clientArgs, "--host="+srv.Host, "--port="+strconv.Itoa(srv.Port), "--protocol=tcp")
+	}
+	apply := exec.CommandContext(ctx, clientBin, clientArgs...)
+	if srv.Password != "" {
+		apply.Env = append(os.Environ(), "MYSQL_PWD="+srv.Password)
+	}
+	pr, pw := io.Pipe()
+	decode.Stdout = pw
+	apply.Stdin = pr
+	var decodeErr, applyErr bytes.Buffer
+	decode.Stderr = &decodeErr
+	apply.Stderr = &applyErr
+	apply.Stdout = io.Discard
+	if err := apply.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", clientBin, err)
+	}
+	if err := decode.Start(); err != nil {
+		pw.Close()
+		_ = apply.Wait()
+		return fmt.Errorf("start %s: %w", binlogBin, err)
+	}
+	derr := decode.Wait()
+	pw.Close()
+	aerr := apply.Wait()
+	if aerr != nil {
+		return fmt.Errorf("apply the binlogs with %s: %v: %s", filepath.Base(clientBin), aerr, strings.TrimSpace(applyErr.String()))
+	}
+	if derr != nil {
+		return fmt.Errorf("decode the binlogs with %s: %v: %s", filepath.Base(binlogBin), derr, strings.TrimSpace(decodeErr.String()))
+	}
+	return nil
+}
+
+// findTool returns the first of names in PATH, or in /usr/bin.
+func findTool(names ...string) (string, error) {
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p, nil
+		}
+	}
+	for _, n := range names {
+		if p := filepath.Join("/usr/bin", n); isExecutable(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found in PATH: install it (Debian package %s)", names[0], packageOf(names[0]))
+}
+
+func packageOf(tool string) string {
+	switch tool {
+	case "mariadb-backup", "mbstream":
+		return "mariadb-backup"
+	}
+	return "mariadb-client"
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+}

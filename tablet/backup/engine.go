@@ -94,8 +94,8 @@ type Engine struct {
 	archived    map[string]bool // keys of archived binlogs, under archiveMu
 	archiveOnce sync.Once
 	archiveKick chan struct{}
-	stop      chan struct{}
-	done      sync.WaitGroup
+	stop        chan struct{}
+	done        sync.WaitGroup
 }
 
 // Hooks connect the engine to the rest of the tablet.

@@ -16,12 +16,12 @@ type progress struct {
 	started time.Time
 	m       *metrics
 
-	mu                     sync.Mutex
-	phase                  string
-	bytesTotal, rowsTotal  int64
-	tablesTotal            int32
-	bytesDone, rowsDone    atomic.Int64
-	tablesDone             atomic.Int32
+	mu                    sync.Mutex
+	phase                 string
+	bytesTotal, rowsTotal int64
+	tablesTotal           int32
+	bytesDone, rowsDone   atomic.Int64
+	tablesDone            atomic.Int32
 }
 
 func newProgress(op string, m *metrics) *progress {

@@ -358,10 +358,15 @@ type Manifest struct {
 	Tables       []*Table `protobuf:"bytes,16,rep,name=tables,proto3" json:"tables,omitempty"`
 	Views        []*View  `protobuf:"bytes,17,rep,name=views,proto3" json:"views,omitempty"`
 	// chunks are a physical backup's objects, in stream order.
-	Chunks        []*Chunk `protobuf:"bytes,18,rep,name=chunks,proto3" json:"chunks,omitempty"`
-	Rows          int64    `protobuf:"varint,19,opt,name=rows,proto3" json:"rows,omitempty"`
-	RawBytes      int64    `protobuf:"varint,20,opt,name=raw_bytes,json=rawBytes,proto3" json:"raw_bytes,omitempty"`
-	StoredBytes   int64    `protobuf:"varint,21,opt,name=stored_bytes,json=storedBytes,proto3" json:"stored_bytes,omitempty"`
+	Chunks      []*Chunk `protobuf:"bytes,18,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	Rows        int64    `protobuf:"varint,19,opt,name=rows,proto3" json:"rows,omitempty"`
+	RawBytes    int64    `protobuf:"varint,20,opt,name=raw_bytes,json=rawBytes,proto3" json:"raw_bytes,omitempty"`
+	StoredBytes int64    `protobuf:"varint,21,opt,name=stored_bytes,json=storedBytes,proto3" json:"stored_bytes,omitempty"`
+	// prepared_xa are the XA transactions prepared at the snapshot: their
+	// rows are not in the backup (they were not committed), but their XA
+	// PREPARE is in the binlog before gtid_position. A point-in-time restore
+	// replays those groups first, so that a later XA COMMIT finds them.
+	PreparedXa    []*PreparedXA `protobuf:"bytes,22,rep,name=prepared_xa,json=preparedXa,proto3" json:"prepared_xa,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -543,6 +548,67 @@ func (x *Manifest) GetStoredBytes() int64 {
 	return 0
 }
 
+func (x *Manifest) GetPreparedXa() []*PreparedXA {
+	if x != nil {
+		return x.PreparedXa
+	}
+	return nil
+}
+
+type PreparedXA struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// xid as XA RECOVER FORMAT='SQL' prints it.
+	Xid string `protobuf:"bytes,1,opt,name=xid,proto3" json:"xid,omitempty"`
+	// gtid of the XA PREPARE's event group.
+	Gtid          string `protobuf:"bytes,2,opt,name=gtid,proto3" json:"gtid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreparedXA) Reset() {
+	*x = PreparedXA{}
+	mi := &file_proto_backup_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreparedXA) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreparedXA) ProtoMessage() {}
+
+func (x *PreparedXA) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_backup_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreparedXA.ProtoReflect.Descriptor instead.
+func (*PreparedXA) Descriptor() ([]byte, []int) {
+	return file_proto_backup_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PreparedXA) GetXid() string {
+	if x != nil {
+		return x.Xid
+	}
+	return ""
+}
+
+func (x *PreparedXA) GetGtid() string {
+	if x != nil {
+		return x.Gtid
+	}
+	return ""
+}
+
 // BinlogArchive describes one archived binlog file, stored beside it.
 type BinlogArchive struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -570,7 +636,7 @@ type BinlogArchive struct {
 
 func (x *BinlogArchive) Reset() {
 	*x = BinlogArchive{}
-	mi := &file_proto_backup_proto_msgTypes[5]
+	mi := &file_proto_backup_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +648,7 @@ func (x *BinlogArchive) String() string {
 func (*BinlogArchive) ProtoMessage() {}
 
 func (x *BinlogArchive) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[5]
+	mi := &file_proto_backup_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +661,7 @@ func (x *BinlogArchive) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinlogArchive.ProtoReflect.Descriptor instead.
 func (*BinlogArchive) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{5}
+	return file_proto_backup_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *BinlogArchive) GetKey() string {
@@ -697,7 +763,7 @@ type RestoreMarker struct {
 
 func (x *RestoreMarker) Reset() {
 	*x = RestoreMarker{}
-	mi := &file_proto_backup_proto_msgTypes[6]
+	mi := &file_proto_backup_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +775,7 @@ func (x *RestoreMarker) String() string {
 func (*RestoreMarker) ProtoMessage() {}
 
 func (x *RestoreMarker) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[6]
+	mi := &file_proto_backup_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +788,7 @@ func (x *RestoreMarker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreMarker.ProtoReflect.Descriptor instead.
 func (*RestoreMarker) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{6}
+	return file_proto_backup_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RestoreMarker) GetRestoredUnixNanos() int64 {
@@ -778,7 +844,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_proto_backup_proto_msgTypes[7]
+	mi := &file_proto_backup_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +856,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[7]
+	mi := &file_proto_backup_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +869,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{7}
+	return file_proto_backup_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Progress) GetPhase() string {
@@ -911,7 +977,7 @@ type TableCheck struct {
 
 func (x *TableCheck) Reset() {
 	*x = TableCheck{}
-	mi := &file_proto_backup_proto_msgTypes[8]
+	mi := &file_proto_backup_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +989,7 @@ func (x *TableCheck) String() string {
 func (*TableCheck) ProtoMessage() {}
 
 func (x *TableCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[8]
+	mi := &file_proto_backup_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1002,7 @@ func (x *TableCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableCheck.ProtoReflect.Descriptor instead.
 func (*TableCheck) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{8}
+	return file_proto_backup_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TableCheck) GetTable() string {
@@ -991,7 +1057,7 @@ type VerifyResult struct {
 
 func (x *VerifyResult) Reset() {
 	*x = VerifyResult{}
-	mi := &file_proto_backup_proto_msgTypes[9]
+	mi := &file_proto_backup_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1003,7 +1069,7 @@ func (x *VerifyResult) String() string {
 func (*VerifyResult) ProtoMessage() {}
 
 func (x *VerifyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[9]
+	mi := &file_proto_backup_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1016,7 +1082,7 @@ func (x *VerifyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResult.ProtoReflect.Descriptor instead.
 func (*VerifyResult) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{9}
+	return file_proto_backup_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *VerifyResult) GetOk() bool {
@@ -1046,7 +1112,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_proto_backup_proto_msgTypes[10]
+	mi := &file_proto_backup_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1124,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[10]
+	mi := &file_proto_backup_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1137,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{10}
+	return file_proto_backup_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BackupRequest) GetKeyspace() string {
@@ -1103,10 +1169,12 @@ type RestoreRequest struct {
 	// backup names the backup; empty: the latest one that precedes the target
 	// (or the latest of all without a target).
 	Backup string `protobuf:"bytes,3,opt,name=backup,proto3" json:"backup,omitempty"`
-	// At most one target: a GTID position or a moment. Archived binlogs are
-	// replayed from the backup's position up to it (inclusive).
+	// At most one target: a GTID position, a moment, or the latest moment
+	// archived. Archived binlogs are replayed from the backup's position up
+	// to it (inclusive). None: the backup as it was taken.
 	ToGtid      string `protobuf:"bytes,4,opt,name=to_gtid,json=toGtid,proto3" json:"to_gtid,omitempty"`
 	ToUnixNanos int64  `protobuf:"varint,5,opt,name=to_unix_nanos,json=toUnixNanos,proto3" json:"to_unix_nanos,omitempty"`
+	ToLatest    bool   `protobuf:"varint,8,opt,name=to_latest,json=toLatest,proto3" json:"to_latest,omitempty"`
 	// tables restores only these; empty: the whole shard.
 	Tables []string `protobuf:"bytes,6,rep,name=tables,proto3" json:"tables,omitempty"`
 	// into_database restores into this database of the shard's server,
@@ -1118,7 +1186,7 @@ type RestoreRequest struct {
 
 func (x *RestoreRequest) Reset() {
 	*x = RestoreRequest{}
-	mi := &file_proto_backup_proto_msgTypes[11]
+	mi := &file_proto_backup_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1198,7 @@ func (x *RestoreRequest) String() string {
 func (*RestoreRequest) ProtoMessage() {}
 
 func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[11]
+	mi := &file_proto_backup_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1211,7 @@ func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRequest) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{11}
+	return file_proto_backup_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RestoreRequest) GetKeyspace() string {
@@ -1181,6 +1249,13 @@ func (x *RestoreRequest) GetToUnixNanos() int64 {
 	return 0
 }
 
+func (x *RestoreRequest) GetToLatest() bool {
+	if x != nil {
+		return x.ToLatest
+	}
+	return false
+}
+
 func (x *RestoreRequest) GetTables() []string {
 	if x != nil {
 		return x.Tables
@@ -1205,7 +1280,7 @@ type ListBackupsRequest struct {
 
 func (x *ListBackupsRequest) Reset() {
 	*x = ListBackupsRequest{}
-	mi := &file_proto_backup_proto_msgTypes[12]
+	mi := &file_proto_backup_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1292,7 @@ func (x *ListBackupsRequest) String() string {
 func (*ListBackupsRequest) ProtoMessage() {}
 
 func (x *ListBackupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[12]
+	mi := &file_proto_backup_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1305,7 @@ func (x *ListBackupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBackupsRequest.ProtoReflect.Descriptor instead.
 func (*ListBackupsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{12}
+	return file_proto_backup_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListBackupsRequest) GetKeyspace() string {
@@ -1265,7 +1340,7 @@ type BackupInfo struct {
 
 func (x *BackupInfo) Reset() {
 	*x = BackupInfo{}
-	mi := &file_proto_backup_proto_msgTypes[13]
+	mi := &file_proto_backup_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1352,7 @@ func (x *BackupInfo) String() string {
 func (*BackupInfo) ProtoMessage() {}
 
 func (x *BackupInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[13]
+	mi := &file_proto_backup_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1365,7 @@ func (x *BackupInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupInfo.ProtoReflect.Descriptor instead.
 func (*BackupInfo) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{13}
+	return file_proto_backup_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BackupInfo) GetName() string {
@@ -1378,7 +1453,7 @@ type ListBackupsResponse struct {
 
 func (x *ListBackupsResponse) Reset() {
 	*x = ListBackupsResponse{}
-	mi := &file_proto_backup_proto_msgTypes[14]
+	mi := &file_proto_backup_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1465,7 @@ func (x *ListBackupsResponse) String() string {
 func (*ListBackupsResponse) ProtoMessage() {}
 
 func (x *ListBackupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[14]
+	mi := &file_proto_backup_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1478,7 @@ func (x *ListBackupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBackupsResponse.ProtoReflect.Descriptor instead.
 func (*ListBackupsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{14}
+	return file_proto_backup_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListBackupsResponse) GetBackups() []*BackupInfo {
@@ -1446,7 +1521,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_proto_backup_proto_msgTypes[15]
+	mi := &file_proto_backup_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1533,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[15]
+	mi := &file_proto_backup_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1546,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{15}
+	return file_proto_backup_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VerifyRequest) GetKeyspace() string {
@@ -1508,7 +1583,7 @@ type PruneRequest struct {
 
 func (x *PruneRequest) Reset() {
 	*x = PruneRequest{}
-	mi := &file_proto_backup_proto_msgTypes[16]
+	mi := &file_proto_backup_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1520,7 +1595,7 @@ func (x *PruneRequest) String() string {
 func (*PruneRequest) ProtoMessage() {}
 
 func (x *PruneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[16]
+	mi := &file_proto_backup_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1533,7 +1608,7 @@ func (x *PruneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneRequest.ProtoReflect.Descriptor instead.
 func (*PruneRequest) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{16}
+	return file_proto_backup_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PruneRequest) GetKeyspace() string {
@@ -1569,7 +1644,7 @@ type PruneResponse struct {
 
 func (x *PruneResponse) Reset() {
 	*x = PruneResponse{}
-	mi := &file_proto_backup_proto_msgTypes[17]
+	mi := &file_proto_backup_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +1656,7 @@ func (x *PruneResponse) String() string {
 func (*PruneResponse) ProtoMessage() {}
 
 func (x *PruneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[17]
+	mi := &file_proto_backup_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +1669,7 @@ func (x *PruneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneResponse.ProtoReflect.Descriptor instead.
 func (*PruneResponse) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{17}
+	return file_proto_backup_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PruneResponse) GetDeletedBackups() []string {
@@ -1638,7 +1713,7 @@ type ArchiveBinlogsRequest struct {
 
 func (x *ArchiveBinlogsRequest) Reset() {
 	*x = ArchiveBinlogsRequest{}
-	mi := &file_proto_backup_proto_msgTypes[18]
+	mi := &file_proto_backup_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1725,7 @@ func (x *ArchiveBinlogsRequest) String() string {
 func (*ArchiveBinlogsRequest) ProtoMessage() {}
 
 func (x *ArchiveBinlogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[18]
+	mi := &file_proto_backup_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +1738,7 @@ func (x *ArchiveBinlogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveBinlogsRequest.ProtoReflect.Descriptor instead.
 func (*ArchiveBinlogsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{18}
+	return file_proto_backup_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ArchiveBinlogsRequest) GetKeyspace() string {
@@ -1698,7 +1773,7 @@ type ArchiveBinlogsResponse struct {
 
 func (x *ArchiveBinlogsResponse) Reset() {
 	*x = ArchiveBinlogsResponse{}
-	mi := &file_proto_backup_proto_msgTypes[19]
+	mi := &file_proto_backup_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +1785,7 @@ func (x *ArchiveBinlogsResponse) String() string {
 func (*ArchiveBinlogsResponse) ProtoMessage() {}
 
 func (x *ArchiveBinlogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[19]
+	mi := &file_proto_backup_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +1798,7 @@ func (x *ArchiveBinlogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveBinlogsResponse.ProtoReflect.Descriptor instead.
 func (*ArchiveBinlogsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{19}
+	return file_proto_backup_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ArchiveBinlogsResponse) GetArchived() []*BinlogArchive {
@@ -1768,7 +1843,7 @@ const file_proto_backup_proto_rawDesc = "" +
 	"\x04View\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
-	"create_sql\x18\x02 \x01(\tR\tcreateSql\"\xf2\x05\n" +
+	"create_sql\x18\x02 \x01(\tR\tcreateSql\"\xb1\x06\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bkeyspace\x18\x02 \x01(\tR\bkeyspace\x12\x14\n" +
@@ -1792,7 +1867,13 @@ const file_proto_backup_proto_rawDesc = "" +
 	"\x06chunks\x18\x12 \x03(\v2\x17.shardgate.backup.ChunkR\x06chunks\x12\x12\n" +
 	"\x04rows\x18\x13 \x01(\x03R\x04rows\x12\x1b\n" +
 	"\traw_bytes\x18\x14 \x01(\x03R\brawBytes\x12!\n" +
-	"\fstored_bytes\x18\x15 \x01(\x03R\vstoredBytes\"\x91\x03\n" +
+	"\fstored_bytes\x18\x15 \x01(\x03R\vstoredBytes\x12=\n" +
+	"\vprepared_xa\x18\x16 \x03(\v2\x1c.shardgate.backup.PreparedXAR\n" +
+	"preparedXa\"2\n" +
+	"\n" +
+	"PreparedXA\x12\x10\n" +
+	"\x03xid\x18\x01 \x01(\tR\x03xid\x12\x12\n" +
+	"\x04gtid\x18\x02 \x01(\tR\x04gtid\"\x91\x03\n" +
 	"\rBinlogArchive\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12\x1b\n" +
@@ -1847,13 +1928,14 @@ const file_proto_backup_proto_rawDesc = "" +
 	"\rBackupRequest\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12\x16\n" +
-	"\x06engine\x18\x03 \x01(\tR\x06engine\"\xd4\x01\n" +
+	"\x06engine\x18\x03 \x01(\tR\x06engine\"\xf1\x01\n" +
 	"\x0eRestoreRequest\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12\x16\n" +
 	"\x06backup\x18\x03 \x01(\tR\x06backup\x12\x17\n" +
 	"\ato_gtid\x18\x04 \x01(\tR\x06toGtid\x12\"\n" +
-	"\rto_unix_nanos\x18\x05 \x01(\x03R\vtoUnixNanos\x12\x16\n" +
+	"\rto_unix_nanos\x18\x05 \x01(\x03R\vtoUnixNanos\x12\x1b\n" +
+	"\tto_latest\x18\b \x01(\bR\btoLatest\x12\x16\n" +
 	"\x06tables\x18\x06 \x03(\tR\x06tables\x12#\n" +
 	"\rinto_database\x18\a \x01(\tR\fintoDatabase\"F\n" +
 	"\x12ListBackupsRequest\x12\x1a\n" +
@@ -1919,28 +2001,29 @@ func file_proto_backup_proto_rawDescGZIP() []byte {
 	return file_proto_backup_proto_rawDescData
 }
 
-var file_proto_backup_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_proto_backup_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_proto_backup_proto_goTypes = []any{
 	(*Chunk)(nil),                  // 0: shardgate.backup.Chunk
 	(*Column)(nil),                 // 1: shardgate.backup.Column
 	(*Table)(nil),                  // 2: shardgate.backup.Table
 	(*View)(nil),                   // 3: shardgate.backup.View
 	(*Manifest)(nil),               // 4: shardgate.backup.Manifest
-	(*BinlogArchive)(nil),          // 5: shardgate.backup.BinlogArchive
-	(*RestoreMarker)(nil),          // 6: shardgate.backup.RestoreMarker
-	(*Progress)(nil),               // 7: shardgate.backup.Progress
-	(*TableCheck)(nil),             // 8: shardgate.backup.TableCheck
-	(*VerifyResult)(nil),           // 9: shardgate.backup.VerifyResult
-	(*BackupRequest)(nil),          // 10: shardgate.backup.BackupRequest
-	(*RestoreRequest)(nil),         // 11: shardgate.backup.RestoreRequest
-	(*ListBackupsRequest)(nil),     // 12: shardgate.backup.ListBackupsRequest
-	(*BackupInfo)(nil),             // 13: shardgate.backup.BackupInfo
-	(*ListBackupsResponse)(nil),    // 14: shardgate.backup.ListBackupsResponse
-	(*VerifyRequest)(nil),          // 15: shardgate.backup.VerifyRequest
-	(*PruneRequest)(nil),           // 16: shardgate.backup.PruneRequest
-	(*PruneResponse)(nil),          // 17: shardgate.backup.PruneResponse
-	(*ArchiveBinlogsRequest)(nil),  // 18: shardgate.backup.ArchiveBinlogsRequest
-	(*ArchiveBinlogsResponse)(nil), // 19: shardgate.backup.ArchiveBinlogsResponse
+	(*PreparedXA)(nil),             // 5: shardgate.backup.PreparedXA
+	(*BinlogArchive)(nil),          // 6: shardgate.backup.BinlogArchive
+	(*RestoreMarker)(nil),          // 7: shardgate.backup.RestoreMarker
+	(*Progress)(nil),               // 8: shardgate.backup.Progress
+	(*TableCheck)(nil),             // 9: shardgate.backup.TableCheck
+	(*VerifyResult)(nil),           // 10: shardgate.backup.VerifyResult
+	(*BackupRequest)(nil),          // 11: shardgate.backup.BackupRequest
+	(*RestoreRequest)(nil),         // 12: shardgate.backup.RestoreRequest
+	(*ListBackupsRequest)(nil),     // 13: shardgate.backup.ListBackupsRequest
+	(*BackupInfo)(nil),             // 14: shardgate.backup.BackupInfo
+	(*ListBackupsResponse)(nil),    // 15: shardgate.backup.ListBackupsResponse
+	(*VerifyRequest)(nil),          // 16: shardgate.backup.VerifyRequest
+	(*PruneRequest)(nil),           // 17: shardgate.backup.PruneRequest
+	(*PruneResponse)(nil),          // 18: shardgate.backup.PruneResponse
+	(*ArchiveBinlogsRequest)(nil),  // 19: shardgate.backup.ArchiveBinlogsRequest
+	(*ArchiveBinlogsResponse)(nil), // 20: shardgate.backup.ArchiveBinlogsResponse
 }
 var file_proto_backup_proto_depIdxs = []int32{
 	1,  // 0: shardgate.backup.Table.columns:type_name -> shardgate.backup.Column
@@ -1948,30 +2031,31 @@ var file_proto_backup_proto_depIdxs = []int32{
 	2,  // 2: shardgate.backup.Manifest.tables:type_name -> shardgate.backup.Table
 	3,  // 3: shardgate.backup.Manifest.views:type_name -> shardgate.backup.View
 	0,  // 4: shardgate.backup.Manifest.chunks:type_name -> shardgate.backup.Chunk
-	4,  // 5: shardgate.backup.Progress.manifest:type_name -> shardgate.backup.Manifest
-	9,  // 6: shardgate.backup.Progress.verify:type_name -> shardgate.backup.VerifyResult
-	8,  // 7: shardgate.backup.VerifyResult.tables:type_name -> shardgate.backup.TableCheck
-	13, // 8: shardgate.backup.ListBackupsResponse.backups:type_name -> shardgate.backup.BackupInfo
-	5,  // 9: shardgate.backup.ListBackupsResponse.binlogs:type_name -> shardgate.backup.BinlogArchive
-	6,  // 10: shardgate.backup.ListBackupsResponse.restores:type_name -> shardgate.backup.RestoreMarker
-	5,  // 11: shardgate.backup.ArchiveBinlogsResponse.archived:type_name -> shardgate.backup.BinlogArchive
-	10, // 12: shardgate.backup.BackupService.Backup:input_type -> shardgate.backup.BackupRequest
-	11, // 13: shardgate.backup.BackupService.Restore:input_type -> shardgate.backup.RestoreRequest
-	15, // 14: shardgate.backup.BackupService.Verify:input_type -> shardgate.backup.VerifyRequest
-	12, // 15: shardgate.backup.BackupService.ListBackups:input_type -> shardgate.backup.ListBackupsRequest
-	16, // 16: shardgate.backup.BackupService.Prune:input_type -> shardgate.backup.PruneRequest
-	18, // 17: shardgate.backup.BackupService.ArchiveBinlogs:input_type -> shardgate.backup.ArchiveBinlogsRequest
-	7,  // 18: shardgate.backup.BackupService.Backup:output_type -> shardgate.backup.Progress
-	7,  // 19: shardgate.backup.BackupService.Restore:output_type -> shardgate.backup.Progress
-	7,  // 20: shardgate.backup.BackupService.Verify:output_type -> shardgate.backup.Progress
-	14, // 21: shardgate.backup.BackupService.ListBackups:output_type -> shardgate.backup.ListBackupsResponse
-	17, // 22: shardgate.backup.BackupService.Prune:output_type -> shardgate.backup.PruneResponse
-	19, // 23: shardgate.backup.BackupService.ArchiveBinlogs:output_type -> shardgate.backup.ArchiveBinlogsResponse
-	18, // [18:24] is the sub-list for method output_type
-	12, // [12:18] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	5,  // 5: shardgate.backup.Manifest.prepared_xa:type_name -> shardgate.backup.PreparedXA
+	4,  // 6: shardgate.backup.Progress.manifest:type_name -> shardgate.backup.Manifest
+	10, // 7: shardgate.backup.Progress.verify:type_name -> shardgate.backup.VerifyResult
+	9,  // 8: shardgate.backup.VerifyResult.tables:type_name -> shardgate.backup.TableCheck
+	14, // 9: shardgate.backup.ListBackupsResponse.backups:type_name -> shardgate.backup.BackupInfo
+	6,  // 10: shardgate.backup.ListBackupsResponse.binlogs:type_name -> shardgate.backup.BinlogArchive
+	7,  // 11: shardgate.backup.ListBackupsResponse.restores:type_name -> shardgate.backup.RestoreMarker
+	6,  // 12: shardgate.backup.ArchiveBinlogsResponse.archived:type_name -> shardgate.backup.BinlogArchive
+	11, // 13: shardgate.backup.BackupService.Backup:input_type -> shardgate.backup.BackupRequest
+	12, // 14: shardgate.backup.BackupService.Restore:input_type -> shardgate.backup.RestoreRequest
+	16, // 15: shardgate.backup.BackupService.Verify:input_type -> shardgate.backup.VerifyRequest
+	13, // 16: shardgate.backup.BackupService.ListBackups:input_type -> shardgate.backup.ListBackupsRequest
+	17, // 17: shardgate.backup.BackupService.Prune:input_type -> shardgate.backup.PruneRequest
+	19, // 18: shardgate.backup.BackupService.ArchiveBinlogs:input_type -> shardgate.backup.ArchiveBinlogsRequest
+	8,  // 19: shardgate.backup.BackupService.Backup:output_type -> shardgate.backup.Progress
+	8,  // 20: shardgate.backup.BackupService.Restore:output_type -> shardgate.backup.Progress
+	8,  // 21: shardgate.backup.BackupService.Verify:output_type -> shardgate.backup.Progress
+	15, // 22: shardgate.backup.BackupService.ListBackups:output_type -> shardgate.backup.ListBackupsResponse
+	18, // 23: shardgate.backup.BackupService.Prune:output_type -> shardgate.backup.PruneResponse
+	20, // 24: shardgate.backup.BackupService.ArchiveBinlogs:output_type -> shardgate.backup.ArchiveBinlogsResponse
+	19, // [19:25] is the sub-list for method output_type
+	13, // [13:19] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_proto_backup_proto_init() }
@@ -1985,7 +2069,7 @@ func file_proto_backup_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_backup_proto_rawDesc), len(file_proto_backup_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -100,11 +100,13 @@ func (e *Engine) logicalBackup(ctx context.Context, p *progress) (*backuppb.Mani
 		return nil, err
 	}
 	defer snap.close()
-	if len(snap.prepared) > 0 {
-		log.Warn("XA transactions are prepared at the snapshot: the backup does not hold their rows, and a point-in-time restore needs their XA PREPARE from an earlier binlog",
-			zap.Strings("xids", snap.prepared))
-	}
 	m := e.newManifest(name, "logical", started)
+	if m.PreparedXa, err = findPreparedGTIDs(ctx, db, snap.file, snap.prepared); err != nil {
+		return nil, err
+	}
+	if len(m.PreparedXa) > 0 {
+		log.Info("XA transactions are prepared at the snapshot: recorded for point-in-time restores", zap.Strings("xids", snap.prepared))
+	}
 	m.GtidPosition, m.BinlogFile, m.BinlogPosition = snap.gtid, snap.file, snap.pos
 	m.SnapshotUnixNanos, m.MysqlVersion = snap.at.UnixNano(), snap.version
 

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -79,6 +80,15 @@ func (e *Engine) replay(ctx context.Context, plan *backupstore.Plan, srv MySQL, 
 	if err != nil {
 		return nil, err
 	}
+	if len(plan.Backup.PreparedXa) > 0 {
+		all, err := e.shard.ListBinlogs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := e.replayPrepared(ctx, plan.Backup, all, dir, srv); err != nil {
+			return nil, err
+		}
+	}
 
 	args := []string{"--no-defaults", "--disable-log-bin", "--skip-annotate-row-events"}
 	if start := plan.Backup.GtidPosition; start != "" {
@@ -126,7 +136,8 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// pipeBinlog runs mariadb-binlog args | mariadb (connected to srv).
+// pipeBinlog runs mariadb-binlog args | mariadb (connected to srv), with
+// the decoder's output passed through replayFilter.
 func pipeBinlog(ctx context.Context, args []string, srv MySQL) error {
 	binlogBin, err := findTool("mariadb-binlog", "mysqlbinlog")
 	if err != nil {
@@ -149,31 +160,83 @@ func pipeBinlog(ctx context.Context, args []string, srv MySQL) error {
 	if srv.Password != "" {
 		apply.Env = append(os.Environ(), "MYSQL_PWD="+srv.Password)
 	}
-	pr, pw := io.Pipe()
-	decode.Stdout = pw
-	apply.Stdin = pr
 	var decodeErr, applyErr bytes.Buffer
 	decode.Stderr = &decodeErr
 	apply.Stderr = &applyErr
 	apply.Stdout = io.Discard
+	decoded, err := decode.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	toApply, err := apply.StdinPipe()
+	if err != nil {
+		return err
+	}
 	if err := apply.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", clientBin, err)
 	}
 	if err := decode.Start(); err != nil {
-		pw.Close()
+		toApply.Close()
 		_ = apply.Wait()
 		return fmt.Errorf("start %s: %w", binlogBin, err)
 	}
-	derr := decode.Wait()
-	pw.Close()
+	filterErr := replayFilter(decoded, toApply)
+	// When the client has failed, closing our end of the decoder's output
+	// ends the decoder (EPIPE) instead of leaving it blocked.
+	decoded.Close()
+	toApply.Close()
 	aerr := apply.Wait()
-	if aerr != nil {
-		return fmt.Errorf("apply the binlogs with %s: %v: %s", filepath.Base(clientBin), aerr, strings.TrimSpace(applyErr.String()))
-	}
-	if derr != nil {
-		return fmt.Errorf("decode the binlogs with %s: %v: %s", filepath.Base(binlogBin), derr, strings.TrimSpace(decodeErr.String()))
+	derr := decode.Wait()
+	switch {
+	case aerr != nil:
+		return fmt.Errorf("apply the binlogs with %s: %v: %s", filepath.Base(clientBin), aerr, lastLines(strings.TrimSpace(applyErr.String()), 8))
+	case derr != nil:
+		return fmt.Errorf("decode the binlogs with %s: %v: %s", filepath.Base(binlogBin), derr, lastLines(strings.TrimSpace(decodeErr.String()), 8))
+	case filterErr != nil:
+		return fmt.Errorf("pass the binlogs from %s to %s: %w", filepath.Base(binlogBin), filepath.Base(clientBin), filterErr)
 	}
 	return nil
+}
+
+// gtidSeqNo is how mariadb-binlog sets a replayed transaction's GTID
+// sequence number. The server checks it against its binlog state under
+// gtid_strict_mode even though the replay is not binlogged, and refuses a
+// number below its own (a shard restored in place has gone past the
+// archived history). The replay needs no GTIDs of its own: the line is
+// turned into a harmless user-variable assignment.
+var gtidSeqNo = []byte("SET @@session.gtid_seq_no=")
+
+// replayFilter copies mariadb-binlog's output to the client, line by line,
+// neutralizing GTID sequence numbers.
+func replayFilter(r io.Reader, w io.Writer) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	bw := bufio.NewWriterSize(w, 1<<20)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A long line (a row image): not a GTID statement.
+			if _, werr := bw.Write(line); werr != nil {
+				return werr
+			}
+			continue
+		}
+		if i := bytes.Index(line, gtidSeqNo); i >= 0 {
+			fixed := make([]byte, 0, len(line)+16)
+			fixed = append(fixed, line[:i]...)
+			fixed = append(fixed, "SET @shardgate_replayed_gtid_seq_no="...)
+			fixed = append(fixed, line[i+len(gtidSeqNo):]...)
+			line = fixed
+		}
+		if _, werr := bw.Write(line); werr != nil {
+			return werr
+		}
+		if err == io.EOF {
+			return bw.Flush()
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // findTool returns the first of names in PATH, or in /usr/bin.

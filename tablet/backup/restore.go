@@ -43,9 +43,17 @@ func (e *Engine) Restore(ctx context.Context, req *backuppb.RestoreRequest, repo
 // targetOf reads the request's target.
 func targetOf(req *backuppb.RestoreRequest) (backupstore.Target, error) {
 	t := backupstore.Target{Kind: backupstore.ToBackup, Backup: req.Backup}
+	n := 0
+	for _, set := range []bool{req.ToGtid != "", req.ToUnixNanos != 0, req.ToLatest} {
+		if set {
+			n++
+		}
+	}
 	switch {
-	case req.ToGtid != "" && req.ToUnixNanos != 0:
-		return t, errors.New("give a GTID position or a time to restore to, not both")
+	case n > 1:
+		return t, errors.New("give one of a GTID position, a time or the latest archived moment to restore to")
+	case req.ToLatest:
+		t.Kind = backupstore.ToLatest
 	case req.ToGtid != "":
 		pos, err := backupstore.ParsePosition(req.ToGtid)
 		if err != nil {

@@ -98,9 +98,9 @@ func takeSnapshot(ctx context.Context, db *sql.DB, n int) (*snapshot, error) {
 }
 
 // preparedXA lists the XA transactions prepared on the server, as XIDs in
-// SQL form (X'..',X'..',format).
+// the form the binlog shows them and XA COMMIT takes: X'gtrid',X'bqual',formatID.
 func preparedXA(ctx context.Context, q querier) ([]string, error) {
-	rows, err := q.QueryContext(ctx, "XA RECOVER FORMAT='SQL'")
+	rows, err := q.QueryContext(ctx, "XA RECOVER")
 	if err != nil {
 		return nil, fmt.Errorf("XA RECOVER: %w", err)
 	}
@@ -108,11 +108,14 @@ func preparedXA(ctx context.Context, q querier) ([]string, error) {
 	var out []string
 	for rows.Next() {
 		var format, gl, bl int64
-		var data string
+		var data []byte
 		if err := rows.Scan(&format, &gl, &bl, &data); err != nil {
 			return nil, err
 		}
-		out = append(out, data)
+		if gl < 0 || bl < 0 || int(gl+bl) > len(data) {
+			return nil, fmt.Errorf("XA RECOVER: malformed row (%d, %d, %d bytes)", gl, bl, len(data))
+		}
+		out = append(out, fmt.Sprintf("X'%x',X'%x',%d", data[:gl], data[gl:gl+bl], format))
 	}
 	return out, rows.Err()
 }

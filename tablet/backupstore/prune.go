@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/shardgate/shardgate/proto/backuppb"
 )
@@ -56,9 +57,22 @@ func (sh Shard) Prune(ctx context.Context, opts PruneOptions) (*backuppb.PruneRe
 	if err != nil {
 		return resp, err
 	}
+	// The XA PREPAREs that kept backups replay are in older files.
+	var needed []Position
+	for _, m := range kept {
+		for _, x := range m.PreparedXa {
+			if g, err := ParsePosition(x.Gtid); err == nil {
+				needed = append(needed, g)
+			}
+		}
+	}
 	for _, e := range binlogs {
-		end, err := ParsePosition(e.EndPosition)
-		if err != nil || !oldest.Contains(end) || e.LastEventUnix*1e9 >= kept[0].SnapshotUnixNanos {
+		start, err1 := ParsePosition(e.StartPosition)
+		end, err2 := ParsePosition(e.EndPosition)
+		if err1 != nil || err2 != nil || !oldest.Contains(end) || e.LastEventUnix*1e9 >= kept[0].SnapshotUnixNanos {
+			continue
+		}
+		if slices.ContainsFunc(needed, func(g Position) bool { return end.Contains(g) && !start.Contains(g) }) {
 			continue
 		}
 		if err := sh.DeleteBinlog(ctx, e); err != nil {

@@ -23,7 +23,7 @@ import (
 // groups first.
 
 // xaStartRE reads the XID and GTID of a prepared XA group's GTID event in
-// SHOW BINLOG EVENTS: "XA START X'6c617465',X”,1 GTID 0-1-9".
+// SHOW BINLOG EVENTS: "XA START <xid> GTID 0-1-9", the xid in hex form.
 var xaStartRE = regexp.MustCompile(`^XA START (.*) GTID (\d+-\d+-\d+)$`)
 
 // findPreparedGTIDs finds, in the server's binlog up to file, the GTIDs of

@@ -9,6 +9,9 @@ TOOLS         := $(BIN)/tools
 PROTOC_GEN_GO_VERSION      := $(shell $(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION        := v0.8.2
+# versitygw is the S3-compatible server backup tests and benchmarks run on
+# loopback (Apache-2.0; its posix backend keeps buckets as directories).
+VERSITYGW_VERSION          := v1.8.0
 
 .PHONY: help deps build test unit integration demo down bench proto proto-check lint fuzz clean
 
@@ -18,7 +21,7 @@ UNIT_PKGS = $$($(GO) list ./... | grep -Ev '$(INTEGRATION_PKGS)')
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
-	@echo "make deps         install MariaDB, sysbench and protoc from Debian packages (needs root or sudo)"
+	@echo "make deps         install MariaDB (server, client, mariadb-backup), sysbench, mydumper and protoc from Debian packages (needs root or sudo), and versitygw into bin/tools"
 	@echo "make build        build shardgate, shardtablet, shardctl into bin/"
 	@echo "make demo         build, then run a local cluster (etcd, 4 MariaDB shards, tablets, gate on :15306)"
 	@echo "make down         stop the detached demo cluster"
@@ -28,12 +31,15 @@ help:
 	@echo "make lint         gofmt, go vet, staticcheck"
 
 # deps installs the Debian packages the cluster, the tests and the benchmarks
-# need. The package's own MariaDB service is stopped: Shardgate starts its
-# own servers with their own data directories.
-deps:
+# need, and versitygw (an S3-compatible server for the backup tests). The
+# package's own MariaDB service is stopped: Shardgate starts its own servers
+# with their own data directories.
+deps: $(TOOLS)/versitygw
 	@missing=""; \
 	command -v mariadbd >/dev/null || missing="$$missing mariadb-server"; \
 	command -v mariadb >/dev/null || missing="$$missing mariadb-client"; \
+	command -v mariadb-backup >/dev/null || missing="$$missing mariadb-backup"; \
+	command -v mydumper >/dev/null || missing="$$missing mydumper"; \
 	command -v sysbench >/dev/null || missing="$$missing sysbench"; \
 	command -v protoc >/dev/null || missing="$$missing protobuf-compiler"; \
 	if [ -n "$$missing" ]; then \
@@ -88,6 +94,9 @@ proto-check: proto
 		(echo "proto/: generated code is stale; run 'make proto' and commit the result" >&2; exit 1)
 	@test -z "$$(git status --porcelain -- proto/ | grep '^??')" || \
 		(echo "proto/: generated files are not committed; run 'make proto' and commit them" >&2; exit 1)
+
+$(TOOLS)/versitygw:
+	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -20,7 +20,7 @@ import (
 // SDK reads them there).
 func startS3(t *testing.T, bucket string) *s3server.Server {
 	t.Helper()
-	bin, err := s3server.FindBinary(filepath.Join(binDir, "tools"), filepath.Join(binDir, "..", "bin", "tools"))
+	bin, err := s3server.FindBinary(filepath.Join(binDir, "tools"), "../../bin/tools")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,7 @@ func (e *Engine) plan(ctx context.Context, t backupstore.Target) (*backupstore.P
 	return plan, nil
 }
 
-func (e *Engine) restore(ctx context.Context, req *backuppb.RestoreRequest, p *progress) (string, error) {
+func (e *Engine) restore(ctx context.Context, req *backuppb.RestoreRequest, p *progress) (_ string, err error) {
 	target, err := targetOf(req)
 	if err != nil {
 		return "", err
@@ -114,6 +114,15 @@ func (e *Engine) restore(ctx context.Context, req *backuppb.RestoreRequest, p *p
 	}
 	if m.Engine != "logical" {
 		return "", fmt.Errorf("backup %s is %s: only logical backups restore single tables or into another database", m.Name, m.Engine)
+	}
+	if db == e.cfg.Database {
+		// The shard's own tables change outside its binlog: binlogs from
+		// before cannot be replayed across this.
+		defer func() {
+			if err == nil {
+				err = e.putMarker(ctx, m.Name)
+			}
+		}()
 	}
 	p.setTotals(tablesBytes(tables), tablesRows(tables), len(tables))
 	if len(plan.Binlogs) == 0 {
@@ -215,30 +224,35 @@ func (e *Engine) restoreInPlace(ctx context.Context, plan *backupstore.Plan, p *
 
 // afterInPlace sets the server's GTID state after a whole-shard restore
 // and records the restore in the store.
+//
+// A fresh server restored to the latest archived moment goes on with the
+// archived history itself (its binlog continues from the archive's end), so
+// later point-in-time restores may replay across it; a live shard restored
+// in place diverges from its own binlog, so a marker is stored that stops
+// replays across the restore.
 func (e *Engine) afterInPlace(ctx context.Context, plan *backupstore.Plan, end backupstore.Position, fresh bool) error {
+	if fresh {
+		// The new server's own binlog holds nothing of the shard's history:
+		// start it where the restored history ends.
+		return e.resetBinlog(ctx, end.String())
+	}
+	return e.putMarker(ctx, plan.Backup.Name)
+}
+
+// putMarker records in the store that the shard's own tables were restored
+// now from backup.
+func (e *Engine) putMarker(ctx context.Context, backup string) error {
 	db, err := e.cfg.MySQL.open("")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if fresh {
-		// The new server's own binlog holds nothing of the shard's history:
-		// start it where the restored history ends.
-		if err := e.resetBinlog(ctx, end.String()); err != nil {
-			return err
-		}
-	}
 	var now string
-	if err := conn.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&now); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&now); err != nil {
 		return err
 	}
 	return e.shard.PutRestoreMarker(ctx, &backuppb.RestoreMarker{
-		RestoredUnixNanos: time.Now().UnixNano(), Backup: plan.Backup.Name, TabletAlias: e.cfg.Alias, Position: now,
+		RestoredUnixNanos: time.Now().UnixNano(), Backup: backup, TabletAlias: e.cfg.Alias, Position: now,
 	})
 }
 

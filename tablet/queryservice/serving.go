@@ -13,10 +13,18 @@ func (s *Service) SetServing(serving bool, reason string) {
 		s.notServing.Store(&reason)
 	}
 	s.health.update(func(h *querypb.StreamHealthResponse) {
+		if h.Stats == nil {
+			h.Stats = &querypb.RealtimeStats{}
+		}
 		if !serving {
 			h.Serving = false
 			h.Stats.HealthError = reason
+			return
 		}
+		// Serve at once; the next measurement says otherwise if MySQL is
+		// not well.
+		h.Serving = true
+		h.Stats.HealthError = ""
 	})
 }
 

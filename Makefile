@@ -13,7 +13,7 @@ STATICCHECK_VERSION        := v0.8.2
 # loopback (Apache-2.0; its posix backend keeps buckets as directories).
 VERSITYGW_VERSION          := v1.8.0
 
-.PHONY: help deps build test unit integration demo down bench proto proto-check lint fuzz clean
+.PHONY: help deps build test unit integration demo down bench bench-backup proto proto-check lint fuzz clean
 
 # Packages whose tests start real mariadbd, etcd or Shardgate processes.
 INTEGRATION_PKGS := /internal/integration|/internal/localcluster|/tablet/mysqld
@@ -26,7 +26,8 @@ help:
 	@echo "make demo         build, then run a local cluster (etcd, 4 MariaDB shards, tablets, gate on :15306)"
 	@echo "make down         stop the detached demo cluster"
 	@echo "make test         lint, proto check, unit tests with -race, integration tests on real MariaDB + etcd"
-	@echo "make bench        sysbench through the gate (1 and 4 shards) vs direct MariaDB, and Go benchmarks"
+	@echo "make bench        sysbench through the gate (1 and 4 shards) vs direct MariaDB, Go benchmarks, and backup/restore of a 1 GB shard vs mydumper/myloader"
+	@echo "make bench-backup only the backup/restore part of bench"
 	@echo "make proto        regenerate proto/*pb from proto/*.proto with the pinned generators"
 	@echo "make lint         gofmt, go vet, staticcheck"
 
@@ -74,6 +75,12 @@ integration: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./vindex/... ./sqlrouter/...
 	$(GO) run ./internal/bench -bin $(BIN) $(BENCH_ARGS)
+	$(GO) run ./internal/bench -bin $(BIN) -mode backup $(BACKUP_BENCH_ARGS)
+
+# bench-backup is the backup part of bench alone: a 1 GB shard backed up
+# and restored by Shardgate and by mydumper/myloader.
+bench-backup: build
+	$(GO) run ./internal/bench -bin $(BIN) -mode backup $(BACKUP_BENCH_ARGS)
 
 $(TOOLS)/protoc-gen-go:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

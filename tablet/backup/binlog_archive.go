@@ -1,14 +1,16 @@
 package backup
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
 
 	"github.com/shardgate/shardgate/proto/backuppb"
@@ -111,13 +113,9 @@ func (e *Engine) archiveBinlogs(ctx context.Context, rotate bool, olderThan time
 	reached := ""
 	for _, f := range files[:max(0, len(files)-1)] { // the last one is being written
 		path := filepath.Join(dir, f)
-		data, err := os.ReadFile(path)
+		sum, size, err := summarizeBinlogFile(path)
 		if err != nil {
-			return done, reached, fmt.Errorf("read binlog %s (the tablet must run on its server's host): %w", path, err)
-		}
-		sum, err := summarizeBinlog(bytes.NewReader(data), 0)
-		if err != nil {
-			return done, reached, fmt.Errorf("binlog %s: %w", path, err)
+			return done, reached, err
 		}
 		reached = sum.end.String()
 		key := backupstore.BinlogKey(sum.start, f)
@@ -127,19 +125,56 @@ func (e *Engine) archiveBinlogs(ctx context.Context, rotate bool, olderThan time
 		entry := &backuppb.BinlogArchive{
 			File: f, ServerId: sum.serverID, StartPosition: sum.start.String(), EndPosition: sum.end.String(),
 			FirstEventUnix: sum.first, LastEventUnix: sum.last, Transactions: sum.transactions,
-			Size: int64(len(data)), ArchivedUnixNanos: time.Now().UnixNano(),
+			Size: size, ArchivedUnixNanos: time.Now().UnixNano(),
 		}
-		if err := e.shard.PutBinlog(ctx, entry, encoder.EncodeAll(data, nil)); err != nil {
+		if err := e.shard.PutBinlog(ctx, entry, func(w io.Writer) error { return compressFile(path, w) }); err != nil {
 			return done, reached, err
 		}
 		e.archived[key] = true
 		e.m.binlogsArchived.Inc()
-		e.m.binlogBytes.Add(float64(len(data)))
+		e.m.binlogBytes.Add(float64(size))
 		e.log.Info("binlog archived", zap.String("file", f), zap.String("start", entry.StartPosition),
 			zap.String("end", entry.EndPosition), zap.Int64("transactions", entry.Transactions))
 		done = append(done, entry)
 	}
 	return done, reached, nil
+}
+
+// summarizeBinlogFile summarizes a closed binlog file, streaming it.
+func summarizeBinlogFile(path string) (*binlogSummary, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read binlog %s (the tablet must run on its server's host): %w", path, err)
+	}
+	defer f.Close()
+	sum, err := summarizeBinlog(bufio.NewReaderSize(f, 1<<20), 0)
+	if err != nil {
+		return nil, 0, fmt.Errorf("binlog %s: %w", path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	return sum, fi.Size(), nil
+}
+
+// compressFile writes the file at path to w compressed with zstd, in
+// constant memory.
+func compressFile(path string, w io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(zw, f); err != nil {
+		zw.Close()
+		return err
+	}
+	return zw.Close()
 }
 
 // shouldRotate tells whether the active binlog file holds transactions and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -103,16 +102,8 @@ func (e *Engine) replayPrepared(ctx context.Context, m *backuppb.Manifest, binlo
 		if file == nil {
 			return fmt.Errorf("backup %s: XA transaction %s was prepared at the snapshot and its XA PREPARE (%s) is in no archived binlog", m.Name, x.Xid, x.Gtid)
 		}
-		data, err := e.shard.ReadBinlog(ctx, file)
-		if err != nil {
-			return err
-		}
-		raw, err := decoder.DecodeAll(data, nil)
-		if err != nil {
-			return fmt.Errorf("archived binlog %s: %w", file.Key, err)
-		}
 		path := filepath.Join(dir, "prepared-"+file.File)
-		if err := os.WriteFile(path, raw, 0o600); err != nil {
+		if err := e.downloadBinlog(ctx, file, path); err != nil {
 			return err
 		}
 		before := backupstore.GTID{Domain: gtid.Domain, Server: gtid.Server, Seq: gtid.Seq - 1}

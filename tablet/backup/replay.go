@@ -12,7 +12,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
+
+	"github.com/shardgate/shardgate/proto/backuppb"
 
 	"github.com/shardgate/shardgate/tablet/backupstore"
 )
@@ -46,16 +49,12 @@ func (e *Engine) replay(ctx context.Context, plan *backupstore.Plan, srv MySQL, 
 	defer os.RemoveAll(dir)
 	var files []string
 	for i, b := range plan.Binlogs {
-		data, err := e.shard.ReadBinlog(ctx, b)
-		if err != nil {
+		f := filepath.Join(dir, fmt.Sprintf("%05d-%s", i, b.File))
+		if err := e.downloadBinlog(ctx, b, f); err != nil {
 			return nil, err
 		}
-		raw, err := decoder.DecodeAll(data, make([]byte, 0, b.Size))
-		if err != nil {
-			return nil, fmt.Errorf("archived binlog %s: %w", b.Key, err)
-		}
 		if !plan.StopBefore.IsZero() {
-			sum, err := summarizeBinlog(bytes.NewReader(raw), plan.StopBefore.Unix())
+			sum, err := summarizeStop(f, plan.StopBefore.Unix())
 			if err != nil {
 				return nil, fmt.Errorf("archived binlog %s: %w", b.Key, err)
 			}
@@ -63,12 +62,8 @@ func (e *Engine) replay(ctx context.Context, plan *backupstore.Plan, srv MySQL, 
 				end = end.Add(backupstore.GTID{Domain: d, Server: g.Server, Seq: g.Seq})
 			}
 		}
-		f := filepath.Join(dir, fmt.Sprintf("%05d-%s", i, b.File))
-		if err := os.WriteFile(f, raw, 0o600); err != nil {
-			return nil, err
-		}
 		files = append(files, f)
-		p.add(int64(len(raw)), 0)
+		p.add(b.Size, 0)
 	}
 
 	db, err := srv.open("")
@@ -125,6 +120,45 @@ func (e *Engine) replay(ctx context.Context, plan *backupstore.Plan, srv MySQL, 
 		end = backupstore.MustPosition(plan.Binlogs[len(plan.Binlogs)-1].EndPosition)
 	}
 	return end, nil
+}
+
+// downloadBinlog writes an archived binlog file, decompressed, to path.
+func (e *Engine) downloadBinlog(ctx context.Context, b *backuppb.BinlogArchive, path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	pr, pw := io.Pipe()
+	decoded := make(chan error, 1)
+	go func() {
+		zr, err := zstd.NewReader(pr, zstd.WithDecoderConcurrency(1))
+		if err == nil {
+			_, err = io.Copy(f, zr)
+			zr.Close()
+		}
+		pr.CloseWithError(err)
+		decoded <- err
+	}()
+	err = e.shard.CopyBinlog(ctx, b, pw)
+	pw.CloseWithError(err)
+	if derr := <-decoded; err == nil && derr != nil {
+		err = fmt.Errorf("archived binlog %s: %w", b.Key, derr)
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// summarizeStop summarizes a binlog file up to a stop time.
+func summarizeStop(path string, stopBefore int64) (*binlogSummary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return summarizeBinlog(bufio.NewReaderSize(f, 1<<20), stopBefore)
 }
 
 func contains(list []string, s string) bool {

@@ -2,7 +2,10 @@ package backupstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,15 +26,16 @@ func BinlogKey(start Position, file string) string {
 func binlogObject(key string) string { return "binlogs/" + key + ".zst" }
 func binlogEntry(key string) string  { return "binlogs/" + key + ".json" }
 
-// PutBinlog archives one binlog file (compressed) and then its
-// description e, whose Key, Sha256 and StoredBytes it fills in.
-func (sh Shard) PutBinlog(ctx context.Context, e *backuppb.BinlogArchive, compressed []byte) error {
+// PutBinlog archives one binlog file and then its description e, whose
+// Key, Sha256 and StoredBytes it fills in. write produces the stored
+// (compressed) bytes, and is called again if a write must be retried.
+func (sh Shard) PutBinlog(ctx context.Context, e *backuppb.BinlogArchive, write func(io.Writer) error) error {
 	e.Key = BinlogKey(MustPosition(e.StartPosition), e.File)
-	sum, err := sh.put(ctx, binlogObject(e.Key), compressed)
+	sum, n, err := sh.putStream(ctx, binlogObject(e.Key), write)
 	if err != nil {
 		return err
 	}
-	e.Sha256, e.StoredBytes = sum, int64(len(compressed))
+	e.Sha256, e.StoredBytes = sum, n
 	data, err := marshal(e)
 	if err != nil {
 		return err
@@ -40,14 +44,23 @@ func (sh Shard) PutBinlog(ctx context.Context, e *backuppb.BinlogArchive, compre
 	return err
 }
 
-// ReadBinlog reads an archived binlog file (compressed) and checks its
-// sha256.
-func (sh Shard) ReadBinlog(ctx context.Context, e *backuppb.BinlogArchive) ([]byte, error) {
-	data, err := sh.get(ctx, binlogObject(e.Key))
+// CopyBinlog writes an archived binlog file (compressed, as stored) to w
+// and checks its sha256 once all is read; w must discard what it got if
+// CopyBinlog fails.
+func (sh Shard) CopyBinlog(ctx context.Context, e *backuppb.BinlogArchive, w io.Writer) error {
+	r, err := sh.open(ctx, binlogObject(e.Key))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return data, verifySHA256(data, e.Sha256, "archived binlog "+e.Key)
+	defer r.Close()
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
+		return fmt.Errorf("read archived binlog %s: %w", e.Key, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != e.Sha256 {
+		return fmt.Errorf("archived binlog %s is corrupt: sha256 %s, its description says %s", e.Key, got, e.Sha256)
+	}
+	return nil
 }
 
 // ListBinlogs returns the described archived binlog files in history

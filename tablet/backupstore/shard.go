@@ -77,6 +77,64 @@ func (sh Shard) put(ctx context.Context, key string, data []byte) (string, error
 	return "", fmt.Errorf("store %s in %s: %d attempts failed: %w", full, sh.store.url, putAttempts, err)
 }
 
+// putStream stores at key (relative to the shard) what write produces,
+// retrying like put: write is called again for every attempt and must
+// produce the same bytes. It returns the hex sha256 and size of what was
+// stored. An attempt that fails is aborted, so no partial object remains.
+func (sh Shard) putStream(ctx context.Context, key string, write func(io.Writer) error) (string, int64, error) {
+	full := sh.prefix() + key
+	var err error
+	for attempt := 0; attempt < putAttempts; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return "", 0, fmt.Errorf("store %s: %w (after: %v)", full, ctx.Err(), err)
+			case <-time.After(putBackoff << (attempt - 1)):
+			}
+		}
+		var sum string
+		var n int64
+		if sum, n, err = sh.putOnce(ctx, full, write); err == nil {
+			return sum, n, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return "", 0, fmt.Errorf("store %s in %s: %d attempts failed: %w", full, sh.store.url, putAttempts, err)
+}
+
+func (sh Shard) putOnce(ctx context.Context, full string, write func(io.Writer) error) (string, int64, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel() // cancelling before Close aborts the write
+	w, err := sh.store.bucket.NewWriter(wctx, full, &blob.WriterOptions{ContentType: "application/octet-stream", BufferSize: 8 << 20})
+	if err != nil {
+		return "", 0, err
+	}
+	h := sha256.New()
+	cw := &countingWriter{w: io.MultiWriter(w, h)}
+	if err := write(cw); err != nil {
+		cancel()
+		_ = w.Close()
+		return "", 0, err
+	}
+	if err := w.Close(); err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), cw.n, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // get reads the object at key (relative to the shard).
 func (sh Shard) get(ctx context.Context, key string) ([]byte, error) {
 	full := sh.prefix() + key

@@ -3,6 +3,7 @@ package backupstore
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -78,7 +79,7 @@ func TestPrune(t *testing.T) {
 		{File: "f2", StartPosition: "0-1-10", EndPosition: "0-1-15", FirstEventUnix: 105, LastEventUnix: 150},
 		{File: "f3", StartPosition: "0-1-15", EndPosition: "0-1-25", FirstEventUnix: 150, LastEventUnix: 250},
 	} {
-		if err := sh.PutBinlog(ctx, e, []byte(e.File)); err != nil {
+		if err := sh.PutBinlog(ctx, e, func(w io.Writer) error { _, err := io.WriteString(w, e.File); return err }); err != nil {
 			t.Fatal(err)
 		}
 	}

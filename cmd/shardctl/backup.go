@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -115,7 +114,7 @@ server, leaving the shard's own tables alone.`,
 			req := &backuppb.RestoreRequest{Backup: restoreReq.Backup, ToGtid: restoreReq.ToGtid, ToLatest: restoreReq.ToLatest,
 				IntoDatabase: restoreReq.IntoDatabase, Tables: tables}
 			if toTime != "" {
-				t, err := parseTime(toTime)
+				t, err := admin.ParseRestoreTime(toTime)
 				if err != nil {
 					return err
 				}
@@ -326,20 +325,4 @@ func orEmpty(s string) string {
 		return "(empty)"
 	}
 	return s
-}
-
-// parseTime reads RFC 3339, a UTC "2006-01-02 15:04:05[.fff]", or Unix
-// seconds (with a fraction).
-func parseTime(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", s, time.UTC); err == nil {
-		return t, nil
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
-	}
-	return time.Time{}, fmt.Errorf("--to-time %q: use RFC 3339 (2026-11-30T08:45:12Z), \"2026-11-30 08:45:12\" (UTC) or Unix seconds", s)
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -231,4 +233,21 @@ func ArchiveBinlogs(ctx context.Context, ts *topo.Server, ref ShardRef, alias st
 		return nil
 	})
 	return resp, err
+}
+
+// ParseRestoreTime reads a moment to restore to: RFC 3339
+// (2026-11-30T08:45:12Z), a UTC "2026-11-30 08:45:12[.fff]", or Unix
+// seconds (with a fraction).
+func ParseRestoreTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", s, time.UTC); err == nil {
+		return t, nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f > 0 {
+		sec := int64(f)
+		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+	}
+	return time.Time{}, fmt.Errorf("time %q: use RFC 3339 (2026-11-30T08:45:12Z), \"2026-11-30 08:45:12\" (UTC) or Unix seconds", s)
 }

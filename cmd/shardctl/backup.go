@@ -38,8 +38,8 @@ names another.`,
 		Use:   "create SHARD",
 		Short: "Take a backup (online, from a consistent snapshot)",
 		Args:  cobra.ExactArgs(1),
-		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter) error {
-			m, err := admin.Backup(ctx, ts, ref, tablet, engine, pr.report(ref))
+		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter, opts []admin.Option) error {
+			m, err := admin.Backup(ctx, ts, ref, tablet, engine, pr.report(ref), opts...)
 			if err != nil {
 				return err
 			}
@@ -55,8 +55,8 @@ names another.`,
 		Use:   "list SHARD",
 		Short: "List complete backups, incomplete ones and the archived binlogs",
 		Args:  cobra.ExactArgs(1),
-		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter) error {
-			resp, err := admin.ListBackups(ctx, ts, ref, tablet)
+		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter, opts []admin.Option) error {
+			resp, err := admin.ListBackups(ctx, ts, ref, tablet, opts...)
 			if err != nil {
 				return err
 			}
@@ -110,7 +110,7 @@ stops serving meanwhile); this needs --yes. --tables restores only those
 tables; --into-database restores into another database of the shard's
 server, leaving the shard's own tables alone.`,
 		Args: cobra.ExactArgs(1),
-		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter) error {
+		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter, opts []admin.Option) error {
 			req := &backuppb.RestoreRequest{Backup: restoreReq.Backup, ToGtid: restoreReq.ToGtid, ToLatest: restoreReq.ToLatest,
 				IntoDatabase: restoreReq.IntoDatabase, Tables: tables}
 			if toTime != "" {
@@ -123,7 +123,7 @@ server, leaving the shard's own tables alone.`,
 			if len(req.Tables) == 0 && req.IntoDatabase == "" && !yes {
 				return errors.New("this replaces every table of the shard: add --yes, or restore --tables or --into-database")
 			}
-			if err := admin.Restore(ctx, ts, ref, tablet, req, pr.report(ref)); err != nil {
+			if err := admin.Restore(ctx, ts, ref, tablet, req, pr.report(ref), opts...); err != nil {
 				return err
 			}
 			pr.line(ref, "restored")
@@ -144,8 +144,8 @@ server, leaving the shard's own tables alone.`,
 		Use:   "verify SHARD",
 		Short: "Restore a backup into a scratch server and compare its tables with the manifest's checksums",
 		Args:  cobra.ExactArgs(1),
-		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter) error {
-			res, err := admin.VerifyBackup(ctx, ts, ref, tablet, verifyName, pr.report(ref))
+		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter, opts []admin.Option) error {
+			res, err := admin.VerifyBackup(ctx, ts, ref, tablet, verifyName, pr.report(ref), opts...)
 			if res != nil {
 				bad := 0
 				for _, c := range res.Tables {
@@ -171,8 +171,8 @@ server, leaving the shard's own tables alone.`,
 		Use:   "prune SHARD --keep N",
 		Short: "Delete all but the newest N backups, the binlogs only older ones need, and incomplete backups",
 		Args:  cobra.ExactArgs(1),
-		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter) error {
-			resp, err := admin.PruneBackups(ctx, ts, ref, tablet, keep)
+		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter, opts []admin.Option) error {
+			resp, err := admin.PruneBackups(ctx, ts, ref, tablet, keep, opts...)
 			if err != nil {
 				return err
 			}
@@ -189,8 +189,8 @@ server, leaving the shard's own tables alone.`,
 		Use:   "archive-binlogs SHARD",
 		Short: "Copy closed binlog files to the backup store now (tablets also do it on their own)",
 		Args:  cobra.ExactArgs(1),
-		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter) error {
-			resp, err := admin.ArchiveBinlogs(ctx, ts, ref, tablet, flush)
+		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter, opts []admin.Option) error {
+			resp, err := admin.ArchiveBinlogs(ctx, ts, ref, tablet, flush, opts...)
 			if err != nil {
 				return err
 			}
@@ -206,9 +206,13 @@ server, leaving the shard's own tables alone.`,
 
 // forShards runs fn for every shard the argument names, in parallel, and
 // joins their errors.
-func forShards(a *app, fn func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter) error) func(*cobra.Command, []string) error {
+func forShards(a *app, fn func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter, opts []admin.Option) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
+		opts, err := a.tabletOptions()
+		if err != nil {
+			return err
+		}
 		ts, err := a.openTopo(ctx)
 		if err != nil {
 			return err
@@ -223,7 +227,7 @@ func forShards(a *app, fn func(ctx context.Context, ts *topo.Server, ref admin.S
 		var wg sync.WaitGroup
 		for i, ref := range refs {
 			wg.Go(func() {
-				if err := fn(ctx, ts, ref, pr); err != nil {
+				if err := fn(ctx, ts, ref, pr, opts); err != nil {
 					errs[i] = fmt.Errorf("%s: %w", ref, err)
 				}
 			})

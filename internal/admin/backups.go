@@ -21,7 +21,7 @@ import (
 // Backups are taken, restored, verified, listed and pruned by the shard's
 // tablets (the tablet is the only way to a shard's server, and holds the
 // backup store's settings): these functions find the tablet and relay the
-// call and its progress.
+// call and its progress. opts carry how to reach tablets (TLS).
 
 // ShardRef names a shard, or every shard of a keyspace when Shard is "".
 type ShardRef struct{ Keyspace, Shard string }
@@ -78,12 +78,12 @@ func backupTablet(ctx context.Context, ts *topo.Server, ref ShardRef, alias stri
 }
 
 // withBackupService calls fn with a client of the tablet's backup service.
-func withBackupService(ctx context.Context, ts *topo.Server, ref ShardRef, alias string, fn func(backuppb.BackupServiceClient, *topopb.Tablet) error) error {
+func withBackupService(ctx context.Context, ts *topo.Server, ref ShardRef, alias string, opts []Option, fn func(backuppb.BackupServiceClient, *topopb.Tablet) error) error {
 	t, err := backupTablet(ctx, ts, ref, alias)
 	if err != nil {
 		return err
 	}
-	conn, err := dialTablet(t)
+	conn, err := dialTablet(t, opts...)
 	if err != nil {
 		return err
 	}
@@ -130,9 +130,9 @@ func follow(stream grpc.ServerStreamingClient[backuppb.Progress], t *topopb.Tabl
 }
 
 // Backup has the shard's tablet (alias, or its primary) take a backup.
-func Backup(ctx context.Context, ts *topo.Server, ref ShardRef, alias, engine string, report func(*backuppb.Progress)) (*backuppb.Manifest, error) {
+func Backup(ctx context.Context, ts *topo.Server, ref ShardRef, alias, engine string, report func(*backuppb.Progress), opts ...Option) (*backuppb.Manifest, error) {
 	var m *backuppb.Manifest
-	err := withBackupService(ctx, ts, ref, alias, func(c backuppb.BackupServiceClient, t *topopb.Tablet) error {
+	err := withBackupService(ctx, ts, ref, alias, opts, func(c backuppb.BackupServiceClient, t *topopb.Tablet) error {
 		stream, err := c.Backup(ctx, &backuppb.BackupRequest{Keyspace: ref.Keyspace, Shard: ref.Shard, Engine: engine})
 		if err != nil {
 			return backupRPCError(err, t)
@@ -149,9 +149,9 @@ func Backup(ctx context.Context, ts *topo.Server, ref ShardRef, alias, engine st
 
 // Restore has the shard's tablet carry out req (its keyspace and shard are
 // filled in from ref).
-func Restore(ctx context.Context, ts *topo.Server, ref ShardRef, alias string, req *backuppb.RestoreRequest, report func(*backuppb.Progress)) error {
+func Restore(ctx context.Context, ts *topo.Server, ref ShardRef, alias string, req *backuppb.RestoreRequest, report func(*backuppb.Progress), opts ...Option) error {
 	req.Keyspace, req.Shard = ref.Keyspace, ref.Shard
-	return withBackupService(ctx, ts, ref, alias, func(c backuppb.BackupServiceClient, t *topopb.Tablet) error {
+	return withBackupService(ctx, ts, ref, alias, opts, func(c backuppb.BackupServiceClient, t *topopb.Tablet) error {
 		stream, err := c.Restore(ctx, req)
 		if err != nil {
 			return backupRPCError(err, t)
@@ -164,9 +164,9 @@ func Restore(ctx context.Context, ts *topo.Server, ref ShardRef, alias string, r
 // VerifyBackup has the shard's tablet restore a backup (empty: the latest)
 // into a scratch server and compare it with its manifest. The result is
 // returned also when they differ, with an error.
-func VerifyBackup(ctx context.Context, ts *topo.Server, ref ShardRef, alias, name string, report func(*backuppb.Progress)) (*backuppb.VerifyResult, error) {
+func VerifyBackup(ctx context.Context, ts *topo.Server, ref ShardRef, alias, name string, report func(*backuppb.Progress), opts ...Option) (*backuppb.VerifyResult, error) {
 	var res *backuppb.VerifyResult
-	err := withBackupService(ctx, ts, ref, alias, func(c backuppb.BackupServiceClient, t *topopb.Tablet) error {
+	err := withBackupService(ctx, ts, ref, alias, opts, func(c backuppb.BackupServiceClient, t *topopb.Tablet) error {
 		stream, err := c.Verify(ctx, &backuppb.VerifyRequest{Keyspace: ref.Keyspace, Shard: ref.Shard, Backup: name})
 		if err != nil {
 			return backupRPCError(err, t)
@@ -193,9 +193,9 @@ func VerifyBackup(ctx context.Context, ts *topo.Server, ref ShardRef, alias, nam
 }
 
 // ListBackups lists the shard's backups and archived binlogs.
-func ListBackups(ctx context.Context, ts *topo.Server, ref ShardRef, alias string) (*backuppb.ListBackupsResponse, error) {
+func ListBackups(ctx context.Context, ts *topo.Server, ref ShardRef, alias string, opts ...Option) (*backuppb.ListBackupsResponse, error) {
 	var resp *backuppb.ListBackupsResponse
-	err := withBackupService(ctx, ts, ref, alias, func(c backuppb.BackupServiceClient, t *topopb.Tablet) error {
+	err := withBackupService(ctx, ts, ref, alias, opts, func(c backuppb.BackupServiceClient, t *topopb.Tablet) error {
 		var err error
 		resp, err = c.ListBackups(ctx, &backuppb.ListBackupsRequest{Keyspace: ref.Keyspace, Shard: ref.Shard})
 		if err != nil {
@@ -207,9 +207,9 @@ func ListBackups(ctx context.Context, ts *topo.Server, ref ShardRef, alias strin
 }
 
 // PruneBackups keeps the shard's newest keep backups.
-func PruneBackups(ctx context.Context, ts *topo.Server, ref ShardRef, alias string, keep int) (*backuppb.PruneResponse, error) {
+func PruneBackups(ctx context.Context, ts *topo.Server, ref ShardRef, alias string, keep int, opts ...Option) (*backuppb.PruneResponse, error) {
 	var resp *backuppb.PruneResponse
-	err := withBackupService(ctx, ts, ref, alias, func(c backuppb.BackupServiceClient, t *topopb.Tablet) error {
+	err := withBackupService(ctx, ts, ref, alias, opts, func(c backuppb.BackupServiceClient, t *topopb.Tablet) error {
 		var err error
 		resp, err = c.Prune(ctx, &backuppb.PruneRequest{Keyspace: ref.Keyspace, Shard: ref.Shard, Keep: int32(keep)})
 		if err != nil {
@@ -222,9 +222,9 @@ func PruneBackups(ctx context.Context, ts *topo.Server, ref ShardRef, alias stri
 
 // ArchiveBinlogs has the shard's tablet archive its closed binlog files
 // (with flush, the current one too).
-func ArchiveBinlogs(ctx context.Context, ts *topo.Server, ref ShardRef, alias string, flush bool) (*backuppb.ArchiveBinlogsResponse, error) {
+func ArchiveBinlogs(ctx context.Context, ts *topo.Server, ref ShardRef, alias string, flush bool, opts ...Option) (*backuppb.ArchiveBinlogsResponse, error) {
 	var resp *backuppb.ArchiveBinlogsResponse
-	err := withBackupService(ctx, ts, ref, alias, func(c backuppb.BackupServiceClient, t *topopb.Tablet) error {
+	err := withBackupService(ctx, ts, ref, alias, opts, func(c backuppb.BackupServiceClient, t *topopb.Tablet) error {
 		var err error
 		resp, err = c.ArchiveBinlogs(ctx, &backuppb.ArchiveBinlogsRequest{Keyspace: ref.Keyspace, Shard: ref.Shard, Flush: flush})
 		if err != nil {

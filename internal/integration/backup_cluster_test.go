@@ -47,7 +47,7 @@ func insertRows(t *testing.T, gate *sql.DB, table string, from, to int, row func
 		for i := start; i <= min(to, start+499); i++ {
 			vals = append(vals, row(i))
 		}
-		mustExec(t, gate, "INSERT INTO "+table+" VALUES "+strings.Join(vals, ","))
+		execEach(t, gate, "INSERT INTO "+table+" VALUES "+strings.Join(vals, ","))
 	}
 }
 
@@ -137,12 +137,12 @@ func TestBackupRestoreCluster(t *testing.T) {
 		t.Fatalf("backup create ks: want one backup per shard:\n%s", out)
 	}
 
-	mustExec(t, gate, "UPDATE acct SET balance = balance + 1 WHERE id <= 500")
+	execEach(t, gate, "UPDATE acct SET balance = balance + 1 WHERE id <= 500")
 	insertRows(t, gate, "hist", 1001, 1500, func(i int) string { return fmt.Sprintf("(%d, %d, %d)", i, i%2000+1, -i) })
 	at := time.Now()
 	atSums := shardChecksums(t, c)
 	sleepPastSecond(at)
-	mustExec(t, gate, "DELETE FROM hist WHERE id <= 200")
+	execEach(t, gate, "DELETE FROM hist WHERE id <= 200")
 	insertRows(t, gate, "acct", 2001, 2500, func(i int) string { return fmt.Sprintf("(%d, %d, NULL)", i, i) })
 	latestSums := shardChecksums(t, c)
 	runShardctl(t, c, "backup", "archive-binlogs", "ks")
@@ -175,7 +175,7 @@ func TestBackupRestoreCluster(t *testing.T) {
 
 	// Shard -80 whole, in place, to the latest archived moment, after
 	// losing rows.
-	mustExec(t, lowDB, "DELETE FROM acct WHERE id % 3 = 0", "DROP TABLE hist")
+	execEach(t, lowDB, "DELETE FROM acct WHERE id % 3 = 0", "DROP TABLE hist")
 	if out, err := shardctl(t, time.Minute, "--topo", c.TopoAddr(), "backup", "restore", "ks/-80", "--to-latest"); err == nil {
 		t.Fatalf("a whole-shard restore without --yes ran:\n%s", out)
 	}
@@ -210,7 +210,7 @@ func TestBackupRestoreCluster(t *testing.T) {
 	}
 	// The shard takes writes again, and its GTIDs go on from the restored
 	// history.
-	mustExec(t, gate, "INSERT INTO hist VALUES (9001, 1, 1), (9002, 2, 2), (9003, 3, 3), (9004, 4, 4)")
+	execEach(t, gate, "INSERT INTO hist VALUES (9001, 1, 1), (9002, 2, 2), (9003, 3, 3), (9004, 4, 4)")
 	runShardctl(t, c, "backup", "archive-binlogs", "ks/80-")
 
 	out = runShardctl(t, c, "backup", "prune", "ks/80-", "--keep", "1")

@@ -21,7 +21,7 @@ func TestPhysicalBackup(t *testing.T) {
 		defer cancel()
 		_ = mysqld.StopDataDir(ctx, cfg.DataDir)
 	})
-	mustExec(t, db,
+	execEach(t, db,
 		"CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(100))",
 		"INSERT INTO t SELECT seq, REPEAT('v', seq % 100) FROM seq_1_to_20000")
 	own := cfg
@@ -42,12 +42,12 @@ func TestPhysicalBackup(t *testing.T) {
 		t.Fatalf("verify: %v, %v", res, err)
 	}
 
-	mustExec(t, db, "UPDATE t SET v = 'changed' WHERE id <= 100", "INSERT INTO t VALUES (30000, 'new')")
+	execEach(t, db, "UPDATE t SET v = 'changed' WHERE id <= 100", "INSERT INTO t VALUES (30000, 'new')")
 	want := checksums(t, db, "ks", "t")
 	if _, _, err := e.ArchiveBinlogs(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	mustExec(t, db, "DELETE FROM t WHERE id > 10000")
+	execEach(t, db, "DELETE FROM t WHERE id > 10000")
 	db.Close()
 	if err := e.Restore(ctx, &backuppb.RestoreRequest{ToLatest: true}, nil); err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func TestPhysicalBackup(t *testing.T) {
 	db = openDB(t, cfg.DSN("ks"))
 	sameChecksums(t, "physical restore to the latest", checksums(t, db, "ks", "t"), want)
 	// The server goes on from the restored history.
-	mustExec(t, db, "INSERT INTO t VALUES (40000, 'after')")
+	execEach(t, db, "INSERT INTO t VALUES (40000, 'after')")
 	if err := e.Restore(ctx, &backuppb.RestoreRequest{Tables: []string{"t"}, IntoDatabase: "x"}, nil); err == nil {
 		t.Fatal("a physical backup restored a single table")
 	}

@@ -26,7 +26,7 @@ func gtidPos(t *testing.T, db *sql.DB) string {
 	return pos
 }
 
-func mustExec(t *testing.T, db *sql.DB, stmts ...string) {
+func execEach(t *testing.T, db *sql.DB, stmts ...string) {
 	t.Helper()
 	for _, s := range stmts {
 		if _, err := db.Exec(s); err != nil {
@@ -45,7 +45,7 @@ func xaPrepare(t *testing.T, dsn, xid, stmt string) {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	mustExec(t, db, "XA START '"+xid+"'", stmt, "XA END '"+xid+"'", "XA PREPARE '"+xid+"'")
+	execEach(t, db, "XA START '"+xid+"'", stmt, "XA END '"+xid+"'", "XA PREPARE '"+xid+"'")
 }
 
 // TestBackupPointInTime restores to moments and positions between a backup
@@ -53,7 +53,7 @@ func xaPrepare(t *testing.T, dsn, xid, stmt string) {
 // back, one prepared before the target and committed after it.
 func TestBackupPointInTime(t *testing.T) {
 	cfg, db := startBackupMySQLD(t)
-	mustExec(t, db,
+	execEach(t, db,
 		"CREATE TABLE t1 (id INT PRIMARY KEY, v VARCHAR(20))",
 		"CREATE TABLE t2 (id INT PRIMARY KEY, n INT)",
 		"INSERT INTO t1 SELECT seq, CONCAT('a', seq) FROM seq_1_to_100",
@@ -73,7 +73,7 @@ func TestBackupPointInTime(t *testing.T) {
 	}
 
 	// After the backup: plain writes, then the first target.
-	mustExec(t, db, "XA COMMIT 'straddle'", "INSERT INTO t1 SELECT seq, CONCAT('b', seq) FROM seq_101_to_200", "UPDATE t2 SET n = n + 1000 WHERE id <= 10")
+	execEach(t, db, "XA COMMIT 'straddle'", "INSERT INTO t1 SELECT seq, CONCAT('b', seq) FROM seq_101_to_200", "UPDATE t2 SET n = n + 1000 WHERE id <= 10")
 	at1, pos1 := time.Now(), gtidPos(t, db)
 	want1 := checksums(t, db, "ks", "t1", "t2")
 	sleepPastSecond(at1)
@@ -81,13 +81,13 @@ func TestBackupPointInTime(t *testing.T) {
 	// An XA branch prepared and rolled back, one prepared and left
 	// prepared across the second target, and plain writes.
 	xaPrepare(t, cfg.DSN("ks"), "rb", "INSERT INTO t1 VALUES (1000, 'rolled back')")
-	mustExec(t, db, "XA ROLLBACK 'rb'")
+	execEach(t, db, "XA ROLLBACK 'rb'")
 	xaPrepare(t, cfg.DSN("ks"), "late", "INSERT INTO t2 VALUES (2000, 2000)")
-	mustExec(t, db, "DELETE FROM t1 WHERE id BETWEEN 150 AND 160")
+	execEach(t, db, "DELETE FROM t1 WHERE id BETWEEN 150 AND 160")
 	at2 := time.Now()
 	want2 := checksums(t, db, "ks", "t1", "t2")
 	sleepPastSecond(at2)
-	mustExec(t, db, "XA COMMIT 'late'", "INSERT INTO t1 VALUES (3000, 'after')")
+	execEach(t, db, "XA COMMIT 'late'", "INSERT INTO t1 VALUES (3000, 'after')")
 	wantLatest := checksums(t, db, "ks", "t1", "t2")
 
 	if _, _, err := e.ArchiveBinlogs(ctx, true); err != nil {
@@ -113,7 +113,7 @@ func TestBackupPointInTime(t *testing.T) {
 		sameChecksums(t, tc.name, checksums(t, db, tc.req.IntoDatabase, tables...), tc.want)
 	}
 	// The shard itself, to the latest archived moment.
-	mustExec(t, db, "DROP TABLE t1", "DELETE FROM t2")
+	execEach(t, db, "DROP TABLE t1", "DELETE FROM t2")
 	if err := e.Restore(ctx, &backuppb.RestoreRequest{ToLatest: true}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestBackupPointInTime(t *testing.T) {
 	}
 	// Point-in-time restores from before the in-place restore would replay
 	// binlogs across it: refused.
-	mustExec(t, db, "INSERT INTO t1 VALUES (4000, 'after the restore')")
+	execEach(t, db, "INSERT INTO t1 VALUES (4000, 'after the restore')")
 	if _, _, err := e.ArchiveBinlogs(ctx, true); err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func startS3(t *testing.T, bucket string) *s3server.Server {
 func TestBackupToS3StoppedMidwayIsNeverUsable(t *testing.T) {
 	srv := startS3(t, "backups")
 	cfg, db := startBackupMySQLD(t)
-	mustExec(t, db,
+	execEach(t, db,
 		"CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(255))",
 		"INSERT INTO big SELECT seq, REPEAT(CONCAT('p', seq), 20) FROM seq_1_to_100000",
 		"CREATE TABLE small (id INT PRIMARY KEY)", "INSERT INTO small VALUES (1), (2)")

@@ -90,27 +90,41 @@ func runBackupBench(o backupOptions) error {
 
 	ref := admin.ShardRef{Keyspace: "sbtest", Shard: "0"}
 	var results []timing
-	began = time.Now()
-	m, err := admin.Backup(ctx, c.Topo(), ref, "", "logical", nil)
-	if err != nil {
-		return err
+	// The backups run twice, interleaved with mydumper's, and the faster
+	// of each pair is kept: a shared machine's drift hits both alike.
+	var m *backuppb.Manifest
+	best := map[string]timing{}
+	keep := func(t timing) {
+		if b, ok := best[t.name]; !ok || t.took < b.took {
+			best[t.name] = t
+		}
 	}
-	results = append(results, timing{"shardgate backup (logical, zstd)", time.Since(began), m.StoredBytes, "to file://"})
+	dumpDir := filepath.Join(dir, "mydumper")
+	for i := 0; i < 2; i++ {
+		began = time.Now()
+		bm, err := admin.Backup(ctx, c.Topo(), ref, "", "logical", nil)
+		if err != nil {
+			return err
+		}
+		m = bm
+		keep(timing{"shardgate backup (logical, zstd)", time.Since(began), bm.StoredBytes, "to file://, best of 2"})
+
+		_ = os.RemoveAll(dumpDir)
+		began = time.Now()
+		dump := exec.Command("mydumper", "--socket="+tablet.MySQLSocket(), "--user=root", "--database=sbtest",
+			"--outputdir="+dumpDir, "--threads="+strconv.Itoa(o.threads), "--rows=500000")
+		if out, err := dump.CombinedOutput(); err != nil {
+			return fmt.Errorf("mydumper: %v\n%s", err, out)
+		}
+		keep(timing{"mydumper", time.Since(began), dirSize(dumpDir), "uncompressed SQL, best of 2"})
+	}
+	results = append(results, best["shardgate backup (logical, zstd)"], best["mydumper"])
 
 	began = time.Now()
 	if err := admin.Restore(ctx, c.Topo(), ref, "", &backuppb.RestoreRequest{Backup: m.Name, IntoDatabase: "sg_restored"}, nil); err != nil {
 		return err
 	}
 	results = append(results, timing{"shardgate restore", time.Since(began), 0, "into another database"})
-
-	dumpDir := filepath.Join(dir, "mydumper")
-	began = time.Now()
-	dump := exec.Command("mydumper", "--socket="+tablet.MySQLSocket(), "--user=root", "--database=sbtest",
-		"--outputdir="+dumpDir, "--threads="+strconv.Itoa(o.threads), "--rows=500000")
-	if out, err := dump.CombinedOutput(); err != nil {
-		return fmt.Errorf("mydumper: %v\n%s", err, out)
-	}
-	results = append(results, timing{"mydumper", time.Since(began), dirSize(dumpDir), "uncompressed SQL"})
 
 	began = time.Now()
 	loadBack := exec.Command("myloader", "--socket="+tablet.MySQLSocket(), "--user=root", "--directory="+dumpDir,

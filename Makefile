@@ -9,8 +9,11 @@ TOOLS         := $(BIN)/tools
 PROTOC_GEN_GO_VERSION      := $(shell $(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION        := v0.8.2
+# versitygw is the S3-compatible server backup tests and benchmarks run on
+# loopback (Apache-2.0; its posix backend keeps buckets as directories).
+VERSITYGW_VERSION          := v1.8.0
 
-.PHONY: help deps build test unit integration demo down bench proto proto-check lint fuzz clean
+.PHONY: help deps build test unit integration demo down bench bench-backup proto proto-check lint fuzz clean
 
 # Packages whose tests start real mariadbd, etcd or Shardgate processes.
 INTEGRATION_PKGS := /internal/integration|/internal/localcluster|/tablet/mysqld
@@ -18,22 +21,26 @@ UNIT_PKGS = $$($(GO) list ./... | grep -Ev '$(INTEGRATION_PKGS)')
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
-	@echo "make deps         install MariaDB, sysbench and protoc from Debian packages (needs root or sudo)"
+	@echo "make deps         install MariaDB (server, client, mariadb-backup), sysbench, mydumper and protoc from Debian packages (needs root or sudo), and versitygw into bin/tools"
 	@echo "make build        build shardgate, shardtablet, shardctl into bin/"
 	@echo "make demo         build, then run a local cluster (etcd, 4 MariaDB shards, tablets, gate on :15306)"
 	@echo "make down         stop the detached demo cluster"
 	@echo "make test         lint, proto check, unit tests with -race, integration tests on real MariaDB + etcd"
-	@echo "make bench        sysbench through the gate (1 and 4 shards) vs direct MariaDB, and Go benchmarks"
+	@echo "make bench        sysbench through the gate (1 and 4 shards) vs direct MariaDB, Go benchmarks, and backup/restore of a 1 GB shard vs mydumper/myloader"
+	@echo "make bench-backup only the backup/restore part of bench"
 	@echo "make proto        regenerate proto/*pb from proto/*.proto with the pinned generators"
 	@echo "make lint         gofmt, go vet, staticcheck"
 
 # deps installs the Debian packages the cluster, the tests and the benchmarks
-# need. The package's own MariaDB service is stopped: Shardgate starts its
-# own servers with their own data directories.
-deps:
+# need, and versitygw (an S3-compatible server for the backup tests). The
+# package's own MariaDB service is stopped: Shardgate starts its own servers
+# with their own data directories.
+deps: $(TOOLS)/versitygw
 	@missing=""; \
 	command -v mariadbd >/dev/null || missing="$$missing mariadb-server"; \
 	command -v mariadb >/dev/null || missing="$$missing mariadb-client"; \
+	command -v mariadb-backup >/dev/null || missing="$$missing mariadb-backup"; \
+	command -v mydumper >/dev/null || missing="$$missing mydumper"; \
 	command -v sysbench >/dev/null || missing="$$missing sysbench"; \
 	command -v protoc >/dev/null || missing="$$missing protobuf-compiler"; \
 	if [ -n "$$missing" ]; then \
@@ -68,6 +75,12 @@ integration: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./vindex/... ./sqlrouter/...
 	$(GO) run ./internal/bench -bin $(BIN) $(BENCH_ARGS)
+	$(GO) run ./internal/bench -bin $(BIN) -mode backup $(BACKUP_BENCH_ARGS)
+
+# bench-backup is the backup part of bench alone: a 1 GB shard backed up
+# and restored by Shardgate and by mydumper/myloader.
+bench-backup: build
+	$(GO) run ./internal/bench -bin $(BIN) -mode backup $(BACKUP_BENCH_ARGS)
 
 $(TOOLS)/protoc-gen-go:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
@@ -88,6 +101,9 @@ proto-check: proto
 		(echo "proto/: generated code is stale; run 'make proto' and commit the result" >&2; exit 1)
 	@test -z "$$(git status --porcelain -- proto/ | grep '^??')" || \
 		(echo "proto/: generated files are not committed; run 'make proto' and commit them" >&2; exit 1)
+
+$(TOOLS)/versitygw:
+	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -3,10 +3,12 @@ package tablet
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/shardgate/shardgate/internal/tlsconfig"
 	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/tablet/backup"
 	"github.com/shardgate/shardgate/tablet/queryservice"
 	"github.com/shardgate/shardgate/topo"
 )
@@ -45,6 +47,19 @@ type Config struct {
 	PeerTLS tlsconfig.Client
 
 	Query queryservice.Config
+
+	// BackupStorage is the URL of the backup store (file://, s3://, gs://;
+	// see tablet/backupstore); empty: no backups and no binlog archiving.
+	BackupStorage string
+	Backup        backup.Config
+	// MysqldDataDir, when set, is the root of the tablet's own mariadbd
+	// (the tablet/mysqld layout, listening on MySQLPort): the tablet starts
+	// it when it does not run, initializes it when it has no data
+	// directory, and then (RestoreFromBackup) restores the shard's latest
+	// backup and archived binlogs into it before serving.
+	MysqldDataDir     string
+	MysqldServerID    uint32 // 0: the alias's number
+	RestoreFromBackup bool
 }
 
 // Defaults returns a Config with defaults for everything but identity.
@@ -62,6 +77,9 @@ func Defaults() Config {
 		TopoEndpoints: []string{"127.0.0.1:2379"},
 		TopoRoot:      topo.DefaultRoot,
 		Query:         queryservice.Defaults(),
+		Backup:        backup.Defaults(),
+
+		RestoreFromBackup: true,
 	}
 }
 
@@ -93,6 +111,19 @@ func (c *Config) Validate() error {
 	}
 	if c.MySQLSocket == "" && c.MySQLPort <= 0 {
 		return errors.New("--mysql-port or --mysql-socket must be set")
+	}
+	if c.MysqldDataDir != "" {
+		if c.MysqldServerID == 0 {
+			_, uid, _ := strings.Cut(c.Alias, "-")
+			n, err := strconv.ParseUint(uid, 10, 32)
+			if err != nil || n == 0 {
+				return fmt.Errorf("--mysqld-server-id is required: the alias %q ends in no usable number", c.Alias)
+			}
+			c.MysqldServerID = uint32(n)
+		}
+		if c.MySQLPort <= 0 {
+			return errors.New("--mysql-port is required with --mysqld-data-dir")
+		}
 	}
 	if len(c.TopoEndpoints) == 0 {
 		return errors.New("--topo must name at least one etcd endpoint")

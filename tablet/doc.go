@@ -3,5 +3,11 @@
 // over gRPC and exposes metrics and status over HTTP.
 //
 // Subpackages hold the parts: queryservice (statements, transactions,
-// health), connpool (MySQL connections), mysqld (running a local mariadbd).
+// health), connpool (MySQL connections), mysqld (running a local mariadbd),
+// backup (backups, binlog archiving, restores) and backupstore (where
+// backups are kept), vstreamer and vreplication (resharding streams).
+//
+// With --mysqld-data-dir the tablet runs its own mariadbd: it starts the
+// server when it is down, and when its data directory is gone initializes a
+// new one and restores the shard from its backups before it serves.
 package tablet

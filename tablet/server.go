@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,9 +19,11 @@ import (
 
 	"github.com/shardgate/shardgate/internal/debughttp"
 	"github.com/shardgate/shardgate/internal/queryrpc"
+	"github.com/shardgate/shardgate/proto/backuppb"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/replicationpb"
 	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/tablet/backup"
 	"github.com/shardgate/shardgate/tablet/queryservice"
 	"github.com/shardgate/shardgate/tablet/vreplication"
 	"github.com/shardgate/shardgate/tablet/vstreamer"
@@ -52,6 +55,12 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		Host: cfg.MySQLHost, Port: cfg.MySQLPort, UnixSocket: cfg.MySQLSocket,
 		Uname: cfg.MySQLUser, Pass: cfg.MySQLPassword,
 	}
+	fresh := false
+	if cfg.MysqldDataDir != "" {
+		if fresh, err = ensureMysqld(ctx, cfg.mysqldConfig(log), log); err != nil {
+			return err
+		}
+	}
 	// The shard's database is named after the keyspace, so statements that
 	// qualify tables with the keyspace name run unchanged on the shard.
 	if err := ensureDatabase(ctx, params, cfg.Keyspace); err != nil {
@@ -59,9 +68,30 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	params.DbName = cfg.Keyspace
 
+	reg := debughttp.NewRegistry()
+	var backups *backup.Engine
+	if cfg.BackupStorage != "" {
+		if backups, err = newBackupEngine(ctx, cfg, log, reg); err != nil {
+			return err
+		}
+		defer backups.Close()
+	}
+	// Status and metrics are up before a restore, which may take long.
+	var qsReady atomic.Pointer[queryservice.Service]
+	var vrReady atomic.Pointer[vreplication.Engine]
+	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(listenHost(cfg.Hostname), strconv.Itoa(cfg.HTTPPort)),
+		debughttp.Mux(reg, func(w io.Writer) { writeStatus(w, cfg, qsReady.Load(), vrReady.Load(), backups) }))
+	if err != nil {
+		return err
+	}
+	if fresh && backups != nil && cfg.RestoreFromBackup {
+		if _, err := backups.AutoRestore(ctx); err != nil {
+			return fmt.Errorf("restore the shard into the tablet's new server: %w", err)
+		}
+	}
+
 	qcfg := cfg.Query
 	qcfg.Alias, qcfg.Keyspace, qcfg.Shard, qcfg.Type, qcfg.MySQL = cfg.Alias, cfg.Keyspace, cfg.Shard, tabletType, params
-	reg := debughttp.NewRegistry()
 	qs, err := queryservice.New(qcfg, log, reg)
 	if err != nil {
 		return err
@@ -73,6 +103,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	} else if away {
 		log.Info("the shard's writes were switched to other shards by a resharding: refusing writes")
 		qs.RefuseWrites()
+	}
+	qsReady.Store(qs)
+	if backups != nil {
+		backups.Hooks.SetServing = qs.SetServing
+		backups.Start()
 	}
 
 	tlsCfg, err := cfg.TLS.Config()
@@ -90,6 +125,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	grpcServer := grpc.NewServer(grpcOpts...)
 	querypb.RegisterQueryServiceServer(grpcServer, qs.GRPC())
 	replicationpb.RegisterReplicationServer(grpcServer, &replicationServer{qs: qs, streamer: vstreamer.New(params, cfg.Keyspace, log)})
+	if backups != nil {
+		backuppb.RegisterBackupServiceServer(grpcServer, backups.GRPC())
+	}
 	grpcDone := make(chan error, 1)
 	go func() { grpcDone <- grpcServer.Serve(grpcLn) }()
 
@@ -118,12 +156,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	engine := vreplication.NewEngine(vreplication.Config{Keyspace: cfg.Keyspace, Shard: cfg.Shard, Alias: cfg.Alias, MySQL: params, PeerTLS: peerTLS},
 		ts, log.Named("vreplication"), reg)
-	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(listenHost(cfg.Hostname), strconv.Itoa(cfg.HTTPPort)),
-		debughttp.Mux(reg, func(w io.Writer) { writeStatus(w, cfg, qs, engine) }))
-	if err != nil {
-		grpcServer.Stop()
-		return err
-	}
+	vrReady.Store(engine)
 
 	record := &topopb.Tablet{
 		Alias: cfg.Alias, Cell: cfg.Cell, Keyspace: cfg.Keyspace, Shard: cfg.Shard, Type: tabletType,
@@ -260,10 +293,21 @@ func describe(p mysql.ConnParams) string {
 	return net.JoinHostPort(p.Host, strconv.Itoa(p.Port))
 }
 
-func writeStatus(w io.Writer, cfg Config, qs *queryservice.Service, engine *vreplication.Engine) {
-	h := qs.Health()
+// writeStatus writes /debug/status; qs and engine are nil while the
+// tablet starts (a restore runs before them).
+func writeStatus(w io.Writer, cfg Config, qs *queryservice.Service, engine *vreplication.Engine, backups *backup.Engine) {
 	fmt.Fprintf(w, "shardtablet %s\n", cfg.Alias)
 	fmt.Fprintf(w, "keyspace/shard: %s/%s  type: %s\n", cfg.Keyspace, cfg.Shard, cfg.Type)
+	if backups != nil {
+		fmt.Fprint(w, backups.Status())
+	} else {
+		fmt.Fprintln(w, "backups: off (no --backup-storage)")
+	}
+	if qs == nil {
+		fmt.Fprintln(w, "serving: false (starting)")
+		return
+	}
+	h := qs.Health()
 	fmt.Fprintf(w, "serving: %v\n", h.Serving)
 	if h.Stats != nil {
 		fmt.Fprintf(w, "health error: %q\n", h.Stats.HealthError)
@@ -275,6 +319,9 @@ func writeStatus(w io.Writer, cfg Config, qs *queryservice.Service, engine *vrep
 	}
 	if qs.WritesStopped() {
 		fmt.Fprintln(w, "writes: stopped (switched to other shards by a resharding)")
+	}
+	if engine == nil {
+		return
 	}
 	if lines := engine.Status(); len(lines) > 0 {
 		fmt.Fprintln(w, "\nresharding streams into this shard:")

@@ -22,14 +22,15 @@ import (
 
 // localFlags are the flags of `shardctl local up`.
 type localFlags struct {
-	dataDir   string
-	keyspaces []string // NAME:SHARDS
-	vschemas  []string // KEYSPACE=FILE
-	schemas   []string // KEYSPACE=FILE
-	basePort  int
-	detach    bool
-	supervise bool // hidden: this process is the detached supervisor
-	timeout   time.Duration
+	dataDir       string
+	keyspaces     []string // NAME:SHARDS
+	vschemas      []string // KEYSPACE=FILE
+	schemas       []string // KEYSPACE=FILE
+	basePort      int
+	backupStorage string
+	detach        bool
+	supervise     bool // hidden: this process is the detached supervisor
+	timeout       time.Duration
 }
 
 func defaultDataDir() string {
@@ -76,6 +77,7 @@ base-port - 15000, so that clusters run side by side.`,
 	fl.StringArrayVar(&f.vschemas, "vschema", nil, "vschema of a keyspace as KEYSPACE=FILE; repeatable")
 	fl.StringArrayVar(&f.schemas, "schema", nil, "SQL schema of a keyspace as KEYSPACE=FILE, run on every shard; repeatable")
 	fl.IntVar(&f.basePort, "base-port", 0, "shift every port by this minus 15000 (e.g. 25000: gate on 25306, etcd on 12379)")
+	fl.StringVar(&f.backupStorage, "backup-storage", "", "backup store of the tablets (default file://DATA_DIR/backups; s3://bucket/prefix?endpoint=...&use_path_style=true with AWS_* credentials in the environment)")
 	fl.BoolVar(&f.detach, "detach", false, "run in the background, until shardctl local down stops it")
 	fl.DurationVar(&f.timeout, "timeout", localcluster.DefaultStartTimeout, "how long the cluster may take to come up")
 	fl.BoolVar(&f.supervise, "supervise", false, "run as the supervisor of a detached cluster (used by --detach)")
@@ -189,7 +191,7 @@ func localUp(ctx context.Context, a *app, f *localFlags) error {
 // config builds the cluster's Config from the flags; file paths become
 // absolute, so the detached supervisor reads the same files.
 func (f *localFlags) config(topoRoot string) (localcluster.Config, error) {
-	cfg := localcluster.Config{BasePort: f.basePort, TopoRoot: topoRoot, StartTimeout: f.timeout}
+	cfg := localcluster.Config{BasePort: f.basePort, TopoRoot: topoRoot, StartTimeout: f.timeout, BackupStorage: f.backupStorage}
 	dir, err := filepath.Abs(f.dataDir)
 	if err != nil {
 		return cfg, err

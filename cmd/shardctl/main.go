@@ -101,6 +101,7 @@ func main() {
 		schemaCommand(a),
 		transactionCommand(a),
 		reshardCommand(a),
+		backupCommand(a),
 		localCommand(a),
 		explainCommand(),
 	)

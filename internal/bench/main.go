@@ -61,8 +61,23 @@ func main() {
 	flag.BoolVar(&o.reshard, "reshard", true, "also split 2 shards into 4 under sysbench write load")
 	flag.IntVar(&o.reshardTableSize, "reshard-table-size", 50000, "rows per table for the resharding run")
 	flag.IntVar(&o.reshardSeconds, "reshard-time", 60, "seconds sysbench writes during the resharding run (it must outlast the copy)")
+	mode := flag.String("mode", "sysbench", "sysbench: the gate against direct MariaDB; backup: backup and restore throughput against mydumper and myloader")
+	var bo backupOptions
+	flag.IntVar(&bo.tables, "backup-tables", 8, "backup mode: sysbench tables on the shard")
+	flag.IntVar(&bo.rows, "backup-table-size", 625000, "backup mode: rows per table (625,000 x 8 tables: about 1 GB of rows)")
+	flag.IntVar(&bo.threads, "backup-threads", 2, "backup mode: tables backed up or loaded at once, by Shardgate and by mydumper/myloader alike")
 	flag.Parse()
-	if err := run(o); err != nil {
+	bo.binDir = o.binDir
+	var err error
+	switch *mode {
+	case "sysbench":
+		err = run(o)
+	case "backup":
+		err = runBackupBench(bo)
+	default:
+		err = fmt.Errorf("-mode %q: use sysbench or backup", *mode)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -299,29 +299,10 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string) error {
 	return c.saveLocked()
 }
 
-// startTablet starts a shard's shardtablet as the shard's primary.
-func (c *Cluster) startTablet(t tabletPlan, bin string) (*child, error) {
-	p := c.p
-	args := []string{
-		"--alias", t.Alias,
-		"--cell", p.cfg.Cell,
-		"--keyspace", t.Keyspace,
-		"--shard", t.Shard,
-		"--type", "primary",
-		"--grpc-port", strconv.Itoa(t.GRPCPort),
-		"--http-port", strconv.Itoa(t.HTTPPort),
-		"--query-port", strconv.Itoa(t.QueryPort),
-		"--mysql-port", strconv.Itoa(t.MySQL.Port),
-		"--mysql-socket", t.MySQL.SocketPath(),
-		"--topo", p.topoAddr(),
-	}
-	if p.cfg.TopoRoot != topo.DefaultRoot {
-		args = append(args, "--topo-root", p.cfg.TopoRoot)
-	}
-	args = append(args, p.cfg.TabletTLS.tabletArgs()...)
-	part := Part{Kind: KindTablet, Name: "tablet " + t.Alias, Addr: "127.0.0.1:" + strconv.Itoa(t.GRPCPort),
-		Log: filepath.Join(p.logDir(), "tablet-"+t.Alias+".log")}
-	return startChild(part, bin, args)
+// startTablet starts a shard's shardtablet as the shard's primary, with
+// extraArgs added to its command line (tabletArgs).
+func (c *Cluster) startTablet(t tabletPlan, bin string, extraArgs ...string) (*child, error) {
+	return startChild(c.tabletPart(t), bin, append(c.tabletArgs(t), extraArgs...), c.p.cfg.TabletEnv...)
 }
 
 // startMySQLDs initializes (first time only) and starts every shard's
@@ -615,6 +596,18 @@ func (c *Cluster) stopAll(final, errText string) error {
 				}
 			})
 		}
+	}
+	wg.Wait()
+	// A tablet may have restarted its server (a restore): stop whatever
+	// serves each data dir now.
+	for _, t := range c.p.tablets {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), mysqldStopGrace)
+			defer cancel()
+			if err := mysqld.StopDataDir(ctx, t.MySQL.DataDir); err != nil {
+				note("%v", err)
+			}
+		})
 	}
 	wg.Wait()
 	if c.etcd != nil {

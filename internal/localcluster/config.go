@@ -109,6 +109,14 @@ type Config struct {
 	// signed; the gate and the cluster's own checks present its client
 	// certificate.
 	TabletTLS *TabletTLS
+
+	// BackupStorage is the tablets' backup store URL (see
+	// tablet/backupstore). Empty: file://DataDir/backups.
+	BackupStorage string
+	// TabletArgs are added to every tablet's command line; TabletEnv to
+	// its environment (e.g. AWS_ACCESS_KEY_ID for an s3:// store).
+	TabletArgs []string
+	TabletEnv  []string
 }
 
 // TabletTLS names the PEM files of a cluster whose tablets speak TLS.
@@ -197,6 +205,11 @@ func (c Config) withDefaults() Config {
 	setInt(&c.MySQLBase, d.MySQLBase)
 	if c.StartTimeout == 0 {
 		c.StartTimeout = d.StartTimeout
+	}
+	if c.BackupStorage == "" && c.DataDir != "" {
+		if abs, err := filepath.Abs(c.DataDir); err == nil {
+			c.BackupStorage = "file://" + filepath.Join(abs, "backups")
+		}
 	}
 	return c
 }

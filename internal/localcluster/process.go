@@ -94,7 +94,7 @@ type child struct {
 // startChild starts bin in its own session (Ctrl-C in the supervisor's
 // terminal does not reach it: the supervisor stops it in order), with
 // stdout and stderr appended to part.Log.
-func startChild(part Part, bin string, args []string) (*child, error) {
+func startChild(part Part, bin string, args []string, env ...string) (*child, error) {
 	logFile, err := os.OpenFile(part.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -106,6 +106,9 @@ func startChild(part Part, bin string, args []string) (*child, error) {
 	}
 	fmt.Fprintf(logFile, "=== %s: %s %s\n", time.Now().Format(time.RFC3339), bin, strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -101,6 +101,9 @@ func (s *Service) healthLoop() {
 		stats.Qps = qps
 		stats.ConnectionsInUse = s.pool.Stats().InUse + s.txPool.Stats().InUse
 		stats.OpenTransactions = int64(s.txs.count())
+		if reason := s.notServingReason(); reason != "" {
+			stats.HealthError = reason
+		}
 		s.health.update(func(h *querypb.StreamHealthResponse) {
 			h.Serving = stats.HealthError == ""
 			h.Stats = stats

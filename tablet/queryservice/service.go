@@ -42,6 +42,8 @@ type Service struct {
 	// writesStopped refuses writes and new transactions (a resharding
 	// switching this shard's writes away).
 	writesStopped atomic.Bool
+	// notServing is why SetServing turned serving off; nil when on.
+	notServing atomic.Pointer[string]
 
 	stopOnce sync.Once
 	stop     chan struct{}

@@ -1,0 +1,189 @@
+package backupstore
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shardgate/shardgate/proto/backuppb"
+)
+
+// TargetKind says how far a restore goes.
+type TargetKind int
+
+const (
+	// ToBackup restores a backup as it was taken.
+	ToBackup TargetKind = iota
+	// ToLatest restores a backup and replays every archived binlog after it.
+	ToLatest
+	// ToGTID replays archived binlogs up to a GTID position, inclusive.
+	ToGTID
+	// ToTime replays archived binlogs up to a moment: every transaction
+	// the binlog dates at or before it. Binlogs date events to the second,
+	// so a moment stands for the whole second it falls in.
+	ToTime
+)
+
+// Target is where a restore should bring the shard.
+type Target struct {
+	Kind TargetKind
+	GTID Position  // ToGTID
+	Time time.Time // ToTime
+	// Backup names the backup to start from; empty: the latest one that
+	// precedes the target.
+	Backup string
+}
+
+// Plan is what a restore does: load Backup, then replay Binlogs in order.
+type Plan struct {
+	Backup  *backuppb.Manifest
+	Binlogs []*backuppb.BinlogArchive
+	// StopGTID (ToGTID) is the last transaction to replay.
+	StopGTID Position
+	// StopBefore (ToTime) is the first binlog second not to replay.
+	StopBefore time.Time
+	// End is the GTID position the shard is at after the restore when it
+	// is known in advance (all but ToTime).
+	End Position
+}
+
+// PlanRestore chooses the backup and archived binlogs that reach t.
+// backups, binlogs and markers are as listed by the store, oldest first.
+func PlanRestore(backups []*backuppb.Manifest, binlogs []*backuppb.BinlogArchive, markers []*backuppb.RestoreMarker, t Target) (*Plan, error) {
+	if len(backups) == 0 {
+		return nil, errors.New("there is no complete backup of the shard")
+	}
+	base, err := chooseBackup(backups, t)
+	if err != nil {
+		return nil, err
+	}
+	start, err := ParsePosition(base.GtidPosition)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", base.Name, err)
+	}
+	p := &Plan{Backup: base, End: start}
+	if t.Kind == ToBackup {
+		return p, nil
+	}
+	for _, m := range markers {
+		if m.RestoredUnixNanos > base.SnapshotUnixNanos && (t.Kind != ToTime || m.RestoredUnixNanos <= t.Time.UnixNano()) {
+			return nil, fmt.Errorf("the shard was restored in place at %s (from backup %s), after backup %s: binlogs cannot be replayed across that restore; start from a backup taken after it",
+				time.Unix(0, m.RestoredUnixNanos).UTC().Format(time.RFC3339), m.Backup, base.Name)
+		}
+	}
+	chain, err := binlogChain(binlogs, start)
+	if err != nil {
+		return nil, fmt.Errorf("from backup %s: %w", base.Name, err)
+	}
+	switch t.Kind {
+	case ToLatest:
+		p.Binlogs = chain
+		if len(chain) > 0 {
+			p.End = MustPosition(chain[len(chain)-1].EndPosition)
+		}
+	case ToGTID:
+		p.StopGTID, p.End = t.GTID, t.GTID
+		if start.Contains(t.GTID) {
+			return p, nil
+		}
+		for _, e := range chain {
+			p.Binlogs = append(p.Binlogs, e)
+			if MustPosition(e.EndPosition).Contains(t.GTID) {
+				return p, nil
+			}
+		}
+		return nil, fmt.Errorf("archived binlogs after backup %s reach only %s, not %s: archive the current binlog (`shardctl backup archive-binlogs`) or choose an earlier position",
+			base.Name, reach(chain, start), t.GTID)
+	case ToTime:
+		p.StopBefore = t.Time.Truncate(time.Second).Add(time.Second)
+		p.End = nil
+		stop := p.StopBefore.Unix()
+		covered := false
+		for _, e := range chain {
+			if e.FirstEventUnix >= stop {
+				covered = true
+				break
+			}
+			p.Binlogs = append(p.Binlogs, e)
+			// A file's last event is the rotation to the next file: once
+			// it is past the target, the file holds all up to it.
+			if e.LastEventUnix >= stop {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			last := "none archived after the backup"
+			if n := len(chain); n > 0 {
+				last = time.Unix(chain[n-1].LastEventUnix, 0).UTC().Format(time.RFC3339)
+			}
+			return nil, fmt.Errorf("archived binlogs after backup %s reach only %s, not %s: archive the current binlog (`shardctl backup archive-binlogs`) or choose an earlier moment",
+				base.Name, last, t.Time.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	return p, nil
+}
+
+func reach(chain []*backuppb.BinlogArchive, start Position) string {
+	if len(chain) == 0 {
+		return start.String()
+	}
+	return chain[len(chain)-1].EndPosition
+}
+
+// chooseBackup returns the named backup, or the latest one that precedes
+// the target.
+func chooseBackup(backups []*backuppb.Manifest, t Target) (*backuppb.Manifest, error) {
+	precedes := func(m *backuppb.Manifest) bool {
+		switch t.Kind {
+		case ToTime:
+			return m.SnapshotUnixNanos <= t.Time.UnixNano()
+		case ToGTID:
+			pos, err := ParsePosition(m.GtidPosition)
+			return err == nil && t.GTID.Contains(pos)
+		}
+		return true
+	}
+	if t.Backup != "" {
+		for _, m := range backups {
+			if m.Name == t.Backup {
+				if !precedes(m) {
+					return nil, fmt.Errorf("backup %s (at %s, position %s) is later than the target", m.Name,
+						time.Unix(0, m.SnapshotUnixNanos).UTC().Format(time.RFC3339), m.GtidPosition)
+				}
+				return m, nil
+			}
+		}
+		return nil, fmt.Errorf("backup %s: %w (or it is incomplete)", t.Backup, ErrNotFound)
+	}
+	for i := len(backups) - 1; i >= 0; i-- {
+		if precedes(backups[i]) {
+			return backups[i], nil
+		}
+	}
+	return nil, fmt.Errorf("no backup precedes the target: the oldest is %s, from %s at position %s",
+		backups[0].Name, time.Unix(0, backups[0].SnapshotUnixNanos).UTC().Format(time.RFC3339), backups[0].GtidPosition)
+}
+
+// binlogChain returns the archived files that hold the transactions after
+// start, in order, and fails when one is missing between them.
+func binlogChain(binlogs []*backuppb.BinlogArchive, start Position) ([]*backuppb.BinlogArchive, error) {
+	var chain []*backuppb.BinlogArchive
+	at := start
+	for _, e := range binlogs {
+		s, err1 := ParsePosition(e.StartPosition)
+		end, err2 := ParsePosition(e.EndPosition)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("archived binlog %s: %w", e.Key, err)
+		}
+		if at.Contains(end) && (len(chain) == 0 || !end.Equal(at) || !s.Equal(at)) {
+			continue // wholly before where we are
+		}
+		if !at.Contains(s) {
+			return nil, fmt.Errorf("archived binlogs are missing between %s and %s (file %s starts there)", at, s, e.File)
+		}
+		chain = append(chain, e)
+		at = end
+	}
+	return chain, nil
+}

@@ -16,5 +16,6 @@
 //   - Once every table is copied, every change is applied, a transaction
 //     of the sender at a time.
 //   - A DDL statement on the sender stops the stream with an error saying
-//     so; it resumes from its position when the workflow is resumed.
+//     so, at the position before it: schema changes are not carried over,
+//     so the workflow has to be cancelled and created again after them.
 package vreplication

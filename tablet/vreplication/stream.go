@@ -452,7 +452,7 @@ func (s *stream) applyBinlog(ctx context.Context, conn *mysql.Conn, sender *send
 			return sender.wrap("stream the binlog", err)
 		}
 		if msg.Ddl != "" {
-			return fmt.Errorf("a DDL statement on %s stopped the stream at %s: %s (apply it to this shard too, then resume the workflow)", s.sender, msg.Position, msg.Ddl)
+			return fmt.Errorf("a DDL statement on %s stopped the stream at %s: %s (the workflow cannot apply it: cancel the workflow, and create it again once the schema change is done on the sources)", s.sender, msg.Position, msg.Ddl)
 		}
 		n, err := s.applyTransaction(conn, wf, tables, msg, st, partial)
 		if err != nil {

@@ -218,8 +218,8 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 		return nil, err
 	}
 	var opts *querypb.ExecuteOptions
-	if s.TxIsolation != "" {
-		opts = &querypb.ExecuteOptions{TransactionIsolation: s.TxIsolation}
+	if s.TxIsolation != "" || s.TxReadOnly {
+		opts = &querypb.ExecuteOptions{TransactionIsolation: s.TxIsolation, ReadOnly: s.TxReadOnly}
 	}
 	if s.TransactionMode == TransactionModeTwoPC {
 		// Every part of a twopc transaction is an XA branch from its first

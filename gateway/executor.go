@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -132,6 +133,7 @@ func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement
 			}
 		}
 		s.InTransaction = true
+		s.TxReadOnly = slices.Contains(stmt.TxAccessModes, sqlparser.ReadOnly)
 		return &sqltypes.Result{}, "begin", nil
 	case *sqlparser.Commit:
 		return &sqltypes.Result{}, "commit", e.commit(ctx, s)

@@ -123,6 +123,7 @@ func TestSessionRoundTrip(t *testing.T) {
 		FoundRows:            7,
 		Variables:            []*gatepb.SessionVariable{{Name: "sql_mode", Value: "'ANSI'"}, {Name: "time_zone", Value: "'+05:00'"}},
 		ConnectionId:         1<<31 | 3,
+		TransactionReadOnly:  true,
 	}
 	s, err := e.sessionFromProto(in, "app")
 	if err != nil {

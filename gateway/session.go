@@ -38,6 +38,9 @@ type Session struct {
 	// TxIsolation is the isolation level of the session's next
 	// transactions ("READ COMMITTED"); empty: the shards' default.
 	TxIsolation string
+	// TxReadOnly: the open transaction was begun READ ONLY, and each
+	// shard's part begins so (MariaDB then refuses its writes).
+	TxReadOnly bool
 	// TransactionMode is how transactions that span shards commit; it
 	// cannot change while a transaction is open.
 	TransactionMode TransactionMode
@@ -164,7 +167,7 @@ func (s *Session) takeShards() ([]*shardSession, string) {
 	defer s.mu.Unlock()
 	out, dtid := s.shards, s.dtid
 	s.shards, s.dtid = nil, ""
-	s.InTransaction = false
+	s.InTransaction, s.TxReadOnly = false, false
 	return out, dtid
 }
 

@@ -44,6 +44,7 @@ func (e *Executor) sessionFromProto(p *gatepb.Session, user string) (*Session, e
 	s.Keyspace, s.Shard, s.TabletType = p.Keyspace, p.Shard, tabletType
 	s.Autocommit = p.Autocommit
 	s.InTransaction = p.InTransaction
+	s.TxReadOnly = p.InTransaction && p.TransactionReadOnly
 	s.LastInsertID = p.LastInsertId
 	s.FoundRows = p.FoundRows
 	s.NoScatter = p.NoScatter
@@ -112,7 +113,7 @@ func sessionToProto(s *Session) *gatepb.Session {
 		Autocommit: s.Autocommit, InTransaction: s.InTransaction,
 		TransactionIsolation: s.TxIsolation, NoScatter: s.NoScatter,
 		LastInsertId: s.LastInsertID, FoundRows: s.FoundRows,
-		ConnectionId: s.ConnectionID,
+		ConnectionId: s.ConnectionID, TransactionReadOnly: s.TxReadOnly,
 	}
 	if s.Workload != workloadOLTP {
 		p.Workload = s.Workload

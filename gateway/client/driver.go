@@ -140,11 +140,9 @@ var isolationLevels = map[sql.IsolationLevel]string{
 
 // BeginTx implements driver.ConnBeginTx. Beginning costs no call: the
 // session is marked in a transaction, and each shard's part begins with
-// the first statement that reaches it, at the isolation level asked for.
+// the first statement that reaches it, at the isolation level and in the
+// access mode (read-only or not) asked for.
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if opts.ReadOnly {
-		return nil, errors.New("shardgate: read-only transactions are not supported")
-	}
 	level := ""
 	if iso := sql.IsolationLevel(opts.Isolation); iso != sql.LevelDefault {
 		var ok bool
@@ -164,6 +162,8 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 		c.s.pb.TransactionIsolation = level
 	}
 	c.s.pb.InTransaction = true
+	// Like START TRANSACTION READ ONLY: the shards refuse its writes.
+	c.s.pb.TransactionReadOnly = opts.ReadOnly
 	return tx{c}, nil
 }
 

@@ -45,6 +45,7 @@ func TestGate(t *testing.T) {
 	t.Run("SequencesNumberInserts", func(t *testing.T) { testSequences(t, c, shards, names) })
 	t.Run("SessionVariablesReachTheShards", func(t *testing.T) { testSessionVariables(t, c) })
 	t.Run("TransactionIsolationLevel", func(t *testing.T) { testIsolation(t, c) })
+	t.Run("ReadOnlyTransactions", func(t *testing.T) { testReadOnlyTransactions(t, c) })
 	t.Run("OLAPReadsStream", func(t *testing.T) { testOLAPStreams(t, c) })
 }
 
@@ -581,5 +582,40 @@ func testIsolation(t *testing.T, c *localcluster.Cluster) {
 	}
 	if got := secondRead("READ COMMITTED"); got != 3 {
 		t.Fatalf("READ COMMITTED saw %d on the second read, want the committed 3", got)
+	}
+}
+
+// testReadOnlyTransactions: START TRANSACTION READ ONLY reads on every
+// shard it reaches and has its writes refused there as MariaDB refuses
+// them (1792, 25006); the next transaction of the session, on the same
+// pooled shard connections, writes again.
+func testReadOnlyTransactions(t *testing.T, c *localcluster.Cluster) {
+	ctx := context.Background()
+	db := openDB(t, c.GateDSN("ks"))
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	mustExecConn(t, conn, "START TRANSACTION READ ONLY")
+	var n int
+	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM acct").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.ExecContext(ctx, "INSERT INTO acct (id, balance) VALUES (9101, 1)")
+	mysqlErr(t, err, 1792, "25006")
+	mustExecConn(t, conn, "COMMIT")
+	// In twopc mode each shard's part is an XA branch, begun read-only too.
+	mustExecConn(t, conn, "SET transaction_mode = 'twopc'")
+	mustExecConn(t, conn, "START TRANSACTION READ ONLY")
+	_, err = conn.ExecContext(ctx, "INSERT INTO acct (id, balance) VALUES (9101, 1)")
+	mysqlErr(t, err, 1792, "25006")
+	mustExecConn(t, conn, "ROLLBACK")
+	mustExecConn(t, conn, "SET transaction_mode = 'multi'")
+	mustExecConn(t, conn, "BEGIN")
+	mustExecConn(t, conn, "INSERT INTO acct (id, balance) VALUES (9101, 1)")
+	mustExecConn(t, conn, "COMMIT")
+	if err := db.QueryRow("SELECT COUNT(*) FROM acct WHERE id = 9101").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the read-write transaction after a read-only one left %d rows (%v), want 1", n, err)
 	}
 }

@@ -41,6 +41,7 @@ func TestGRPCAPI(t *testing.T) {
 	t.Run("TypesMatchTheMySQLPort", func(t *testing.T) { testGRPCTypes(t, c) })
 	t.Run("ParametersAreTyped", func(t *testing.T) { testGRPCParameters(t, c) })
 	t.Run("Transactions", func(t *testing.T) { testGRPCTransactions(t, c, names) })
+	t.Run("ReadOnlyTransactions", func(t *testing.T) { testGRPCReadOnly(t, c, names) })
 	t.Run("TransactionSurvivesAGateRestart", func(t *testing.T) { testGRPCStateless(t, c, names) })
 	t.Run("GoneTabletFailsTheTransactionClearly", func(t *testing.T) { testGRPCGoneTablet(t, c, names) })
 	t.Run("Targets", func(t *testing.T) { testGRPCTargets(t, c, shards) })
@@ -714,5 +715,44 @@ customer 9004: c9004@example.com
 		if err != nil || string(out) != want {
 			t.Fatalf("go-client: %v\n%s\nwant:\n%s", err, out, want)
 		}
+	}
+}
+
+// testGRPCReadOnly: BeginTx with ReadOnly reads everywhere and has its
+// writes refused by the shards, with MariaDB's error; the session's next
+// transaction writes.
+func testGRPCReadOnly(t *testing.T, c *localcluster.Cluster, names []string) {
+	ctx := context.Background()
+	drv := openDriver(t, grpcDSN(c, "ks", ""))
+	drv.SetMaxOpenConns(1) // one session: the next transaction follows the read-only one
+	ids := idsOnEveryShard(t, 8200, names)
+	tx, err := drv.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRow("SELECT COUNT(*) FROM acct").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx.Exec("INSERT INTO acct (id, balance) VALUES (?, 1)", ids[0])
+	var se *client.Error
+	if !errors.As(err, &se) || se.Num != 1792 || se.State != "25006" {
+		t.Fatalf("a write in a read-only transaction: %v, want error 1792 (25006)", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	tx, err = drv.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		mustExec(t, tx, "INSERT INTO acct (id, balance) VALUES (?, 1)", id)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := drv.QueryRow("SELECT COUNT(*) FROM acct WHERE id BETWEEN 8200 AND 8299").Scan(&n); err != nil || n != len(ids) {
+		t.Fatalf("%d rows after the read-write transaction (%v), want %d", n, err, len(ids))
 	}
 }

@@ -415,9 +415,12 @@ type Session struct {
 	Variables    []*SessionVariable `protobuf:"bytes,14,rep,name=variables,proto3" json:"variables,omitempty"`
 	// connection_id is what CONNECTION_ID() answers; the gate assigns one
 	// on a session's first call.
-	ConnectionId  uint32 `protobuf:"varint,15,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ConnectionId uint32 `protobuf:"varint,15,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	// transaction_read_only: the open transaction was begun READ ONLY
+	// (START TRANSACTION READ ONLY); its shards refuse writes.
+	TransactionReadOnly bool `protobuf:"varint,16,opt,name=transaction_read_only,json=transactionReadOnly,proto3" json:"transaction_read_only,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
@@ -553,6 +556,13 @@ func (x *Session) GetConnectionId() uint32 {
 		return x.ConnectionId
 	}
 	return 0
+}
+
+func (x *Session) GetTransactionReadOnly() bool {
+	if x != nil {
+		return x.TransactionReadOnly
+	}
+	return false
 }
 
 type ExecuteRequest struct {
@@ -972,7 +982,7 @@ const file_proto_gate_proto_rawDesc = "" +
 	"\ftablet_alias\x18\x04 \x01(\tR\vtabletAlias\";\n" +
 	"\x0fSessionVariable\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xfd\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xb1\x05\n" +
 	"\aSession\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12;\n" +
@@ -994,7 +1004,8 @@ const file_proto_gate_proto_rawDesc = "" +
 	"\n" +
 	"found_rows\x18\r \x01(\x04R\tfoundRows\x12=\n" +
 	"\tvariables\x18\x0e \x03(\v2\x1f.shardgate.gate.SessionVariableR\tvariables\x12#\n" +
-	"\rconnection_id\x18\x0f \x01(\rR\fconnectionId\"p\n" +
+	"\rconnection_id\x18\x0f \x01(\rR\fconnectionId\x122\n" +
+	"\x15transaction_read_only\x18\x10 \x01(\bR\x13transactionReadOnly\"p\n" +
 	"\x0eExecuteRequest\x121\n" +
 	"\asession\x18\x01 \x01(\v2\x17.shardgate.gate.SessionR\asession\x12+\n" +
 	"\x05query\x18\x02 \x01(\v2\x15.shardgate.gate.QueryR\x05query\"\xad\x01\n" +

@@ -587,7 +587,11 @@ type ExecuteOptions struct {
 	// stopped (a resharding source switching its writes away) refuses it,
 	// and any statement that begins a transaction, with error 1290: the gate
 	// retries such a statement once the serving graph moved.
-	Write         bool `protobuf:"varint,5,opt,name=write,proto3" json:"write,omitempty"`
+	Write bool `protobuf:"varint,5,opt,name=write,proto3" json:"write,omitempty"`
+	// read_only, on a request that begins a transaction, begins it READ
+	// ONLY (START TRANSACTION READ ONLY): MariaDB refuses its writes with
+	// error 1792.
+	ReadOnly      bool `protobuf:"varint,6,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -653,6 +657,13 @@ func (x *ExecuteOptions) GetDtid() string {
 func (x *ExecuteOptions) GetWrite() bool {
 	if x != nil {
 		return x.Write
+	}
+	return false
+}
+
+func (x *ExecuteOptions) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
 	}
 	return false
 }
@@ -1973,14 +1984,15 @@ const file_proto_query_proto_rawDesc = "" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12;\n" +
 	"\vtablet_type\x18\x03 \x01(\x0e2\x1a.shardgate.topo.TabletTypeR\n" +
-	"tabletType\"\xa9\x01\n" +
+	"tabletType\"\xc6\x01\n" +
 	"\x0eExecuteOptions\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12\x19\n" +
 	"\bmax_rows\x18\x02 \x01(\x03R\amaxRows\x123\n" +
 	"\x15transaction_isolation\x18\x03 \x01(\tR\x14transactionIsolation\x12\x12\n" +
 	"\x04dtid\x18\x04 \x01(\tR\x04dtid\x12\x14\n" +
-	"\x05write\x18\x05 \x01(\bR\x05write\"\xb5\x01\n" +
+	"\x05write\x18\x05 \x01(\bR\x05write\x12\x1b\n" +
+	"\tread_only\x18\x06 \x01(\bR\breadOnly\"\xb5\x01\n" +
 	"\x0eExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\fR\x03sql\x12%\n" +

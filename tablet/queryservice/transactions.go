@@ -2,6 +2,7 @@ package queryservice
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -271,10 +272,11 @@ func (s *Service) begin(ctx context.Context, target *querypb.Target, opts *query
 	if err != nil {
 		return nil, sqlerr.Internal("%s: begin: %v", s.cfg.where(), err)
 	}
-	if level != "" {
-		// SET TRANSACTION (without SESSION) sets the level of the next
-		// transaction only: the pooled connection keeps its default.
-		if _, err := conn.ExecuteFetch("SET TRANSACTION ISOLATION LEVEL "+level, 0, false); err != nil {
+	if set := nextTransaction(level, opts.GetReadOnly()); set != "" {
+		// SET TRANSACTION (without SESSION) sets the next transaction
+		// only: the pooled connection keeps its defaults. It also applies
+		// to XA START, which takes no access mode of its own.
+		if _, err := conn.ExecuteFetch(set, 0, false); err != nil {
 			connpool.NoteError(conn, err)
 			s.txPool.Put(conn)
 			return nil, s.mysqlError(err)
@@ -291,6 +293,23 @@ func (s *Service) begin(ctx context.Context, target *querypb.Target, opts *query
 	registered = true
 	s.writesInFlight--
 	return s.txs.add(conn, x), nil
+}
+
+// nextTransaction is the SET TRANSACTION statement that gives the next
+// transaction its isolation level and access mode; empty when neither is
+// asked for.
+func nextTransaction(level string, readOnly bool) string {
+	var characteristics []string
+	if level != "" {
+		characteristics = append(characteristics, "ISOLATION LEVEL "+level)
+	}
+	if readOnly {
+		characteristics = append(characteristics, "READ ONLY")
+	}
+	if len(characteristics) == 0 {
+		return ""
+	}
+	return "SET TRANSACTION " + strings.Join(characteristics, ", ")
 }
 
 // BeginExecute begins a transaction and runs its first statement. When the

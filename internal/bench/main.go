@@ -51,7 +51,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.workloads, "workloads", "oltp_point_select,oltp_read_write", "sysbench workloads, comma-separated")
+	flag.StringVar(&o.workloads, "workloads", "oltp_point_select,oltp_read_write", "sysbench workloads, comma-separated (empty: only the resharding run)")
 	flag.IntVar(&o.threads, "threads", 8, "sysbench threads")
 	flag.IntVar(&o.seconds, "time", 10, "seconds per run")
 	flag.IntVar(&o.runs, "runs", 3, "runs per target; medians are reported")
@@ -101,6 +101,13 @@ func run(o options) error {
 	bin, err := filepath.Abs(o.binDir)
 	if err != nil {
 		return err
+	}
+	if o.workloads == "" {
+		// -workloads '': the resharding run alone.
+		if !o.reshard {
+			return fmt.Errorf("nothing to run: -workloads is empty and -reshard=false")
+		}
+		return reshardRun(o)
 	}
 	one, err := start(bin, 1)
 	if err != nil {

@@ -367,6 +367,7 @@ func (s *stream) follow(ctx context.Context, conn *mysql.Conn, sender *senderCon
 			s.update(func(x *topopb.StreamStatus) {
 				x.Phase, x.WorkflowGeneration, x.Position, x.LagMs = topopb.StreamStatus_STOPPED, wf.Generation, st.Position, 0
 			})
+			s.e.publish(ctx, s) // now: a diff waits for it
 			if err := s.waitChange(ctx); err != nil {
 				return err
 			}
@@ -383,6 +384,7 @@ func (s *stream) follow(ctx context.Context, conn *mysql.Conn, sender *senderCon
 				s.update(func(x *topopb.StreamStatus) {
 					x.Phase, x.Position, x.LagMs, x.WorkflowGeneration = topopb.StreamStatus_STOPPED, st.Position, 0, wf.Generation
 				})
+				s.e.publish(ctx, s) // now: a switch of writes waits for it
 				if err := s.waitChange(ctx); err != nil {
 					return err
 				}
@@ -401,11 +403,18 @@ func (s *stream) follow(ctx context.Context, conn *mysql.Conn, sender *senderCon
 					return
 				case <-s.changed:
 					next := s.wf.Load()
-					// A new stop position restarts the binlog stream with
-					// it: the sender then reports the position the moment it
-					// gets there, even when its last transactions hold no
-					// row for this receiver.
-					if next.Paused != wf.Paused || next.Epoch != wf.Epoch || next.State != wf.State || next.StopAt[s.sender] != stopAt {
+					if next.Paused != wf.Paused || next.Epoch != wf.Epoch || next.State != wf.State {
+						cancel()
+						return
+					}
+					// A new stop position does not restart the binlog
+					// stream (a restart has MariaDB look for the position
+					// in its binlog again, which takes long on a big one):
+					// the applying loop stops after the message that
+					// reaches it, and the sender sends positions within
+					// milliseconds even when they bring nothing. Only a
+					// stream already there has to be told here.
+					if stop := next.StopAt[s.sender]; stop != stopAt && s.reached(stop) {
 						cancel()
 						return
 					}

@@ -28,6 +28,18 @@ import (
 // heartbeat is how often an idle stream reports its position.
 const heartbeat = time.Second
 
+// A transaction that keeps nothing for the receiver sends no message of
+// its own; the position it moved to goes with the next message, at most
+// positionEvery later while the binlog is busy, and idleFlush after the
+// binlog goes quiet. A receiver told to stop at a position (the switch of
+// writes waits for exactly that) so learns within milliseconds that it
+// is there, even when its sender's last transactions held nothing for it,
+// without restarting its stream.
+const (
+	positionEvery = 50 * time.Millisecond
+	idleFlush     = 5 * time.Millisecond
+)
+
 // maxHeldBytes bounds what a stream holds while a prepared XA transaction
 // waits for its outcome.
 const maxHeldBytes = 64 << 20
@@ -152,13 +164,16 @@ type binlogReader struct {
 	holding  []*replicationpb.TableChanges
 	heldSize int
 	lastSent time.Time
+	// unsent: the position moved past transactions that kept nothing
+	// since the last message.
+	unsent bool
 	// stop ends the stream once the position reaches it (nil: never).
 	stop gtidpos.Position
 }
 
 func (b *binlogReader) run(ctx context.Context, stream *replication.BinlogStreamer) error {
 	for {
-		ev, err := stream.GetEvent(ctx)
+		ev, err := b.next(ctx, stream)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -172,6 +187,33 @@ func (b *binlogReader) run(ctx context.Context, stream *replication.BinlogStream
 			return err
 		}
 	}
+}
+
+// next waits for the binlog's next event. While a position is unsent it
+// waits idleFlush at most, then sends the position and waits again.
+func (b *binlogReader) next(ctx context.Context, stream *replication.BinlogStreamer) (*replication.BinlogEvent, error) {
+	for b.unsent {
+		wait, cancel := context.WithTimeout(ctx, idleFlush)
+		ev, err := stream.GetEvent(wait) // a wait that times out leaves the stream usable
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return ev, err
+		}
+		if err := b.flushPosition(); err != nil {
+			return nil, err
+		}
+	}
+	return stream.GetEvent(ctx)
+}
+
+// flushPosition sends the position without changes, unless transactions
+// are held (then it goes with them).
+func (b *binlogReader) flushPosition() error {
+	b.unsent = false
+	if len(b.held) > 0 || b.cur != nil {
+		return nil
+	}
+	return b.emit(nil, time.Now().Unix())
 }
 
 var (
@@ -431,8 +473,9 @@ func (b *binlogReader) commit() error {
 		}
 		return nil
 	}
-	if len(cur.changes) == 0 && time.Since(b.lastSent) < heartbeat && !b.atStop() {
-		return nil // a transaction that kept nothing: the next message carries the position
+	if len(cur.changes) == 0 && time.Since(b.lastSent) < positionEvery && !b.atStop() {
+		b.unsent = true // a transaction that kept nothing: a later message carries the position
+		return nil
 	}
 	return b.emit(cur.changes, cur.when)
 }
@@ -442,7 +485,7 @@ func (b *binlogReader) atStop() bool { return b.stop != nil && b.pos.AtLeast(b.s
 // emit sends changes at the current position, and ends the stream if
 // that is its stop position.
 func (b *binlogReader) emit(changes []*replicationpb.TableChanges, when int64) error {
-	b.lastSent = time.Now()
+	b.lastSent, b.unsent = time.Now(), false
 	if err := b.send(&replicationpb.StreamBinlogResponse{Position: b.pos.String(), TimestampUnix: when, Tables: changes}); err != nil {
 		return err
 	}

@@ -251,10 +251,11 @@ func (e *Executor) executePlan(ctx context.Context, s *Session, plan *sqlrouter.
 		if s.InTransaction {
 			// The shards the statement began on are all the transaction
 			// has: roll them back and keep the transaction open.
+			readOnly := s.TxReadOnly
 			shards, _, ended := e.takeShards(s)
 			e.rollbackShards(ctx, shards)
 			ended()
-			s.InTransaction = true
+			s.InTransaction, s.TxReadOnly = true, readOnly
 		}
 		if !e.buffer.waitSwitch(ctx, deadline) {
 			return nil, err

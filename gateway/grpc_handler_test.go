@@ -61,7 +61,7 @@ func (s *scriptedTablet) BeginExecute(ctx context.Context, req *querypb.BeginExe
 // testExecutor is an executor over an in-memory topology: an unsharded
 // keyspace main (shard 0) and a sharded keyspace ks (-80, 80-), with one
 // primary tablet per shard, the given fakes (by "keyspace/shard").
-func testExecutor(t *testing.T, tablets map[string]unaryClient) *Executor {
+func testExecutor(t testing.TB, tablets map[string]unaryClient) *Executor {
 	t.Helper()
 	mainKs, _, err := sqlrouter.ParseVSchema("main", false, []byte(`{"tables": {"t": {}}}`))
 	if err != nil {

@@ -95,3 +95,23 @@ func TestPasswordNeedsTLSOffLoopback(t *testing.T) {
 		c.Close()
 	}
 }
+
+// FuzzParseDSN: any string handed to sql.Open parses into a configuration
+// or fails with an error; it never panics.
+func FuzzParseDSN(f *testing.F) {
+	for _, dsn := range []string{
+		"shardgate://app:p%40ss@gate.example:15991/commerce?target=@replica&timeout=5s",
+		"shardgate://h:1/ks:-80?target=%40replica&workload=olap&transactionMode=twopc",
+		"shardgate://[::1]:15991/?loc=Local&parseTime=true&queryTimeout=1m",
+		"shardgate://h/ks?tls=true&tlsServerName=x&allowCleartextPasswords=true",
+		"mysql://h:1/ks", "", "shardgate://%zz",
+	} {
+		f.Add(dsn)
+	}
+	f.Fuzz(func(t *testing.T, dsn string) {
+		cfg, err := ParseDSN(dsn)
+		if err == nil && cfg == nil {
+			t.Fatalf("ParseDSN(%q) returned neither a configuration nor an error", dsn)
+		}
+	})
+}

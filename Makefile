@@ -52,7 +52,9 @@ deps: $(TOOLS)/versitygw
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-DEMO_DIR ?= $(HOME)/.shardgate/demo
+# The demo lives where `shardctl local` looks by default, so that
+# `shardctl local add-shards` and `local down` find it without --data-dir.
+DEMO_DIR ?= $(HOME)/.shardgate/local
 demo: build
 	$(BIN)/shardctl local up --data-dir $(DEMO_DIR) --detach
 

@@ -87,7 +87,7 @@ func testExecutor(t testing.TB, tablets map[string]unaryClient) *Executor {
 		if fake == nil {
 			fake = &fakeTablet{}
 		}
-		rec := &topopb.Tablet{Alias: "zone1-" + strconv.Itoa(uid), Keyspace: keyspace, Shard: shard, Type: topopb.TabletType_PRIMARY}
+		rec := &topopb.Tablet{Alias: "zone1-" + strconv.Itoa(uid), Cell: "zone1", Keyspace: keyspace, Shard: shard, Type: topopb.TabletType_PRIMARY}
 		uid++
 		tc := &tabletConn{record: rec, query: fake, cancel: func() {}}
 		tc.serving.Store(true)

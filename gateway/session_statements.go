@@ -250,7 +250,8 @@ func utf8Setting(v string) bool {
 	return v == "null" || v == "default" || v == "binary" || strings.HasPrefix(v, "utf8")
 }
 
-// show answers SHOW DATABASES and SHOW WARNINGS at the gate and sends the
+// show answers SHOW DATABASES (and KEYSPACES), SHOW WARNINGS, SHOW
+// VITESS_SHARDS and SHOW VITESS_TABLETS at the gate and sends the
 // rest of SHOW to one shard of the keyspace it is about: every shard has
 // the same schema.
 func (e *Executor) show(ctx context.Context, s *Session, stmt *sqlparser.Show, sql string) (*sqltypes.Result, error) {
@@ -258,8 +259,12 @@ func (e *Executor) show(ctx context.Context, s *Session, stmt *sqlparser.Show, s
 	switch show := stmt.Internal.(type) {
 	case *sqlparser.ShowBasic:
 		switch show.Command {
-		case sqlparser.Database:
+		case sqlparser.Database, sqlparser.Keyspace:
 			return e.showDatabases(show.Filter), nil
+		case sqlparser.VitessShards:
+			return e.showVitessShards(s, show.Filter), nil
+		case sqlparser.VitessTablets:
+			return e.showVitessTablets(show.Filter), nil
 		case sqlparser.Warnings:
 			return &sqltypes.Result{Fields: []*vquerypb.Field{
 				{Name: "Level", Type: sqltypes.VarChar}, {Name: "Code", Type: sqltypes.Uint16}, {Name: "Message", Type: sqltypes.VarChar},

@@ -379,6 +379,21 @@ func testSession(t *testing.T, c *localcluster.Cluster) {
 	if strings.Join(dbs, ",") != "ks,main" {
 		t.Fatalf("SHOW DATABASES = %v, want ks, main", dbs)
 	}
+	// Vitess's cluster SHOW statements, answered by the gate.
+	var shards []string
+	rows, err = db.Query("SHOW VITESS_SHARDS LIKE 'ks/%'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var sh string
+		_ = rows.Scan(&sh)
+		shards = append(shards, sh)
+	}
+	rows.Close()
+	if strings.Join(shards, ",") != "ks/-40,ks/40-80,ks/80-c0,ks/c0-" {
+		t.Fatalf("SHOW VITESS_SHARDS LIKE 'ks/%%' = %v, want the four shards of ks", shards)
+	}
 	if _, err := db.Exec("USE `ks:-40`"); err != nil {
 		t.Fatal(err)
 	}

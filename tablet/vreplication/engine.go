@@ -271,7 +271,9 @@ func contains(list []string, s string) bool {
 // database (every statement names one), times in UTC as the streams send
 // them, and a zero written into an AUTO_INCREMENT column stays a zero.
 func (e *Engine) connect(ctx context.Context) (*mysql.Conn, error) {
-	conn, err := mysql.Connect(ctx, &e.cfg.MySQL)
+	params := e.cfg.MySQL
+	params.EnableMultiStatements = true // a transaction is applied in one round trip
+	conn, err := mysql.Connect(ctx, &params)
 	if err != nil {
 		return nil, fmt.Errorf("connect to MySQL: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 
 	"github.com/shardgate/shardgate/internal/gtidpos"
@@ -565,6 +566,12 @@ func (s *stream) applyTransaction(conn *mysql.Conn, wf *topopb.Workflow, tables 
 		_, err := conn.ExecuteFetch(save, 0, false)
 		return 0, err
 	}
+	if err := applyBatch(conn, stmts, save); err != errBatchTooBig {
+		if err != nil {
+			return 0, fmt.Errorf("apply a transaction from %s at %s: %w", s.sender, msg.Position, err)
+		}
+		return len(stmts), nil
+	}
 	if _, err := conn.ExecuteFetch("BEGIN", 0, false); err != nil {
 		return 0, err
 	}
@@ -578,6 +585,45 @@ func (s *stream) applyTransaction(conn *mysql.Conn, wf *topopb.Workflow, tables 
 		return 0, err
 	}
 	return len(stmts), nil
+}
+
+// maxBatchBytes bounds a transaction sent as one batch, well below
+// MariaDB's max_allowed_packet (16 MB by default); a bigger one goes a
+// statement at a time.
+const maxBatchBytes = 4 << 20
+
+var errBatchTooBig = errors.New("transaction too big for one batch")
+
+// applyBatch runs BEGIN, the statements, save and COMMIT as one
+// multi-statement batch: one round trip to MariaDB instead of one per
+// statement, which is most of what catching up costs. MariaDB stops at
+// the first statement that fails; the transaction is then rolled back.
+func applyBatch(conn *mysql.Conn, stmts []string, save string) error {
+	size := len(save) + len("BEGIN;;COMMIT")
+	for _, q := range stmts {
+		size += len(q) + 1
+	}
+	if size > maxBatchBytes {
+		return errBatchTooBig
+	}
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteString("BEGIN;")
+	for _, q := range stmts {
+		b.WriteString(q)
+		b.WriteByte(';')
+	}
+	b.WriteString(save)
+	b.WriteString(";COMMIT")
+	if err := conn.ExecuteFetchMultiDrain(b.String()); err != nil {
+		_, _ = conn.ExecuteFetch("ROLLBACK", 0, false)
+		var se *sqlerror.SQLError
+		if errors.As(err, &se) {
+			se.Query = truncate(se.Query, 300) // the error goes to status; the batch may be megabytes
+		}
+		return err
+	}
+	return nil
 }
 
 func truncate(s string, n int) string {

@@ -74,6 +74,12 @@ names another.`,
 			for _, name := range resp.Incomplete {
 				fmt.Printf("  incomplete (not usable): %s\n", name)
 			}
+			for _, u := range resp.UnusableBackups {
+				fmt.Printf("  unreadable manifest (not usable): %s: %s\n", u.Name, u.Error)
+			}
+			for _, u := range resp.UnusableBinlogs {
+				fmt.Printf("  unreadable archived binlog description (not usable): %s: %s\n", u.Name, u.Error)
+			}
 			if n := len(resp.Binlogs); n > 0 {
 				first, last := resp.Binlogs[0], resp.Binlogs[n-1]
 				fmt.Printf("  archived binlogs: %d files, %s to %s, positions %s to %s\n", n,

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -166,7 +167,12 @@ func (e *Engine) RestorePending() (string, bool) {
 func (pr *pendingRestore) describe(path string) string {
 	what := "the restore of a new server (the latest backup and archived binlogs)"
 	if !pr.NewServer {
-		what = "the whole-shard restore " + string(pr.Request)
+		var req bytes.Buffer
+		if json.Compact(&req, pr.Request) != nil {
+			req.Reset()
+			req.Write(pr.Request)
+		}
+		what = "the whole-shard restore " + req.String()
 	}
 	s := fmt.Sprintf("%s, begun %s, %d attempts", what, pr.Since.Format(time.RFC3339), pr.Attempts)
 	if pr.LastError != "" {

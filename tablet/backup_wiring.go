@@ -2,6 +2,7 @@ package tablet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -70,7 +71,10 @@ func finishPendingRestore(ctx context.Context, backups *backup.Engine, log *zap.
 		log.Info("a restore of the shard is pending: restoring before serving", zap.Int("attempt", attempt), zap.String("pending", desc))
 		err := backups.ResumeRestore(ctx)
 		if err == nil {
-			continue // the next round checks that nothing is pending
+			if _, pending = backups.RestorePending(); !pending {
+				return nil
+			}
+			err = errors.New("the restore succeeded but is still recorded as pending")
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("restore the shard before serving: %w", err)

@@ -52,6 +52,11 @@ type Config struct {
 	// see tablet/backupstore); empty: no backups and no binlog archiving.
 	BackupStorage string
 	Backup        backup.Config
+	// BackupStateDir keeps what backups and restores must find again after
+	// the tablet restarts: a restore that has not finished, scratch
+	// servers. Empty: MysqldDataDir/backup-state, or shardtablet-<alias>
+	// in the system's temporary directory.
+	BackupStateDir string
 	// MysqldDataDir, when set, is the root of the tablet's own mariadbd
 	// (the tablet/mysqld layout, listening on MySQLPort): the tablet starts
 	// it when it does not run, initializes it when it has no data

@@ -55,9 +55,20 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		Host: cfg.MySQLHost, Port: cfg.MySQLPort, UnixSocket: cfg.MySQLSocket,
 		Uname: cfg.MySQLUser, Pass: cfg.MySQLPassword,
 	}
-	fresh := false
+	reg := debughttp.NewRegistry()
+	var backups *backup.Engine
+	if cfg.BackupStorage != "" {
+		if backups, err = newBackupEngine(ctx, cfg, log, reg); err != nil {
+			return err
+		}
+		defer backups.Close()
+	}
 	if cfg.MysqldDataDir != "" {
-		if fresh, err = ensureMysqld(ctx, cfg.mysqldConfig(log), log); err != nil {
+		var beforeInit func() error
+		if backups != nil && cfg.RestoreFromBackup {
+			beforeInit = backups.MarkNewServer
+		}
+		if err = ensureMysqld(ctx, cfg.mysqldConfig(log), log, beforeInit); err != nil {
 			return err
 		}
 	}
@@ -68,14 +79,6 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	params.DbName = cfg.Keyspace
 
-	reg := debughttp.NewRegistry()
-	var backups *backup.Engine
-	if cfg.BackupStorage != "" {
-		if backups, err = newBackupEngine(ctx, cfg, log, reg); err != nil {
-			return err
-		}
-		defer backups.Close()
-	}
 	// Status and metrics are up before a restore, which may take long.
 	var qsReady atomic.Pointer[queryservice.Service]
 	var vrReady atomic.Pointer[vreplication.Engine]
@@ -84,9 +87,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	if fresh && backups != nil && cfg.RestoreFromBackup {
-		if _, err := backups.AutoRestore(ctx); err != nil {
-			return fmt.Errorf("restore the shard into the tablet's new server: %w", err)
+	if backups != nil {
+		if err := finishPendingRestore(ctx, backups, log); err != nil {
+			return err
 		}
 	}
 

@@ -74,6 +74,12 @@ names another.`,
 			for _, name := range resp.Incomplete {
 				fmt.Printf("  incomplete (not usable): %s\n", name)
 			}
+			for _, u := range resp.UnusableBackups {
+				fmt.Printf("  unreadable manifest (not usable): %s: %s\n", u.Name, u.Error)
+			}
+			for _, u := range resp.UnusableBinlogs {
+				fmt.Printf("  unreadable archived binlog description (not usable): %s: %s\n", u.Name, u.Error)
+			}
 			if n := len(resp.Binlogs); n > 0 {
 				first, last := resp.Binlogs[0], resp.Binlogs[n-1]
 				fmt.Printf("  archived binlogs: %d files, %s to %s, positions %s to %s\n", n,
@@ -99,14 +105,16 @@ names another.`,
 		Use:   "restore SHARD",
 		Short: "Restore a shard, some of its tables, or a side database",
 		Long: `Restore to a backup (--backup, default the latest), or to a moment
-(--to-time) or GTID position (--to-gtid) or the latest archived moment
-(--to-latest) by replaying archived binlogs after the latest backup that
-precedes it. --to-time takes RFC 3339 (2026-11-30T08:45:12Z), a UTC
+(--to-time) or GTID position (--to-gtid) or the latest moment (--to-latest:
+a whole-shard restore archives the server's current binlog first) by
+replaying archived binlogs after the latest backup that precedes it. --to-time takes RFC 3339 (2026-11-30T08:45:12Z), a UTC
 "2006-01-02 15:04:05", or Unix seconds; binlogs date events to the second,
 so a moment includes its whole second.
 
 Without --tables and --into-database the whole shard is replaced (the tablet
-stops serving meanwhile); this needs --yes. --tables restores only those
+stops serving meanwhile; if the restore fails once it has begun to change the
+shard, the tablet serves again only after a whole-shard restore succeeds);
+this needs --yes. --tables restores only those
 tables; --into-database restores into another database of the shard's
 server, leaving the shard's own tables alone.`,
 		Args: cobra.ExactArgs(1),
@@ -134,7 +142,7 @@ server, leaving the shard's own tables alone.`,
 	rf.StringVar(&restoreReq.Backup, "backup", "", "backup to restore or start from (default: the latest that precedes the target)")
 	rf.StringVar(&toTime, "to-time", "", "restore to this moment (replays archived binlogs)")
 	rf.StringVar(&restoreReq.ToGtid, "to-gtid", "", "restore to this GTID position, inclusive (replays archived binlogs)")
-	rf.BoolVar(&restoreReq.ToLatest, "to-latest", false, "restore to the latest archived moment (replays every archived binlog)")
+	rf.BoolVar(&restoreReq.ToLatest, "to-latest", false, "restore to the latest moment (replays every archived binlog; a whole-shard restore archives the current binlog first)")
 	rf.StringSliceVar(&tables, "tables", nil, "restore only these tables")
 	rf.StringVar(&restoreReq.IntoDatabase, "into-database", "", "restore into this database instead of the shard's own")
 	rf.BoolVar(&yes, "yes", false, "confirm a whole-shard restore in place")

@@ -60,6 +60,7 @@ func main() {
 	f.StringVar(&cfg.PeerTLS.KeyFile, "tablet-key", "", "PEM key of --tablet-cert")
 	f.StringVar(&cfg.PeerTLS.ServerName, "tablet-server-name", "", "name the other tablets' certificates carry (default: the host each tablet registered)")
 	f.StringVar(&cfg.BackupStorage, "backup-storage", cfg.BackupStorage, "backup store URL: file:///dir, s3://bucket/prefix?region=..&endpoint=..&use_path_style=true, gs://bucket/prefix (empty: no backups)")
+	f.StringVar(&cfg.BackupStateDir, "backup-state-dir", cfg.BackupStateDir, "directory for a restore that has not finished and scratch servers (default: MYSQLD_DATA_DIR/backup-state, or shardtablet-ALIAS in the temporary directory)")
 	f.IntVar(&cfg.Backup.Workers, "backup-workers", cfg.Backup.Workers, "tables backed up or restored at once")
 	f.IntVar(&cfg.Backup.ChunkBytes, "backup-chunk-bytes", cfg.Backup.ChunkBytes, "uncompressed size of a backup chunk")
 	f.DurationVar(&cfg.Backup.ArchiveInterval, "binlog-archive-interval", cfg.Backup.ArchiveInterval, "how often closed binlog files are copied to the backup store (0: never)")

@@ -163,7 +163,8 @@ func Restore(ctx context.Context, ts *topo.Server, ref ShardRef, alias string, r
 
 // VerifyBackup has the shard's tablet restore a backup (empty: the latest)
 // into a scratch server and compare it with its manifest. The result is
-// returned also when they differ, with an error.
+// returned also when they differ, with an error. A stream that ends
+// without a result is an error: nothing was verified.
 func VerifyBackup(ctx context.Context, ts *topo.Server, ref ShardRef, alias, name string, report func(*backuppb.Progress), opts ...Option) (*backuppb.VerifyResult, error) {
 	var res *backuppb.VerifyResult
 	err := withBackupService(ctx, ts, ref, alias, opts, func(c backuppb.BackupServiceClient, t *topopb.Tablet) error {
@@ -171,24 +172,23 @@ func VerifyBackup(ctx context.Context, ts *topo.Server, ref ShardRef, alias, nam
 		if err != nil {
 			return backupRPCError(err, t)
 		}
-		var last *backuppb.Progress
-		for {
-			p, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if p != nil {
-				last = p
-				res = last.Verify
-				if report != nil {
-					report(p)
-				}
-			}
-			if err != nil {
-				return backupRPCError(err, t)
-			}
-		}
+		res, err = followVerify(stream, t, report)
+		return err
 	})
+	return res, err
+}
+
+// followVerify reads a verification's progress stream: its last message
+// carries the result, followed by an error when the backup differs.
+func followVerify(stream grpc.ServerStreamingClient[backuppb.Progress], t *topopb.Tablet, report func(*backuppb.Progress)) (*backuppb.VerifyResult, error) {
+	last, err := follow(stream, t, report)
+	var res *backuppb.VerifyResult
+	if last != nil && last.Done {
+		res = last.Verify
+	}
+	if err == nil && res == nil {
+		err = fmt.Errorf("tablet %s ended the verification without a result", t.Alias)
+	}
 	return res, err
 }
 

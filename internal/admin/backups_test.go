@@ -2,10 +2,16 @@ package admin
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shardgate/shardgate/proto/backuppb"
 	"github.com/shardgate/shardgate/proto/topopb"
 )
 
@@ -87,5 +93,52 @@ func TestParseRestoreTime(t *testing.T) {
 		if _, err := ParseRestoreTime(s); err == nil {
 			t.Errorf("%q was accepted", s)
 		}
+	}
+}
+
+// fakeProgress is a Verify stream that sends msgs and then ends with end
+// (io.EOF: the stream closed normally).
+type fakeProgress struct {
+	grpc.ClientStream
+	msgs []*backuppb.Progress
+	end  error
+}
+
+func (f *fakeProgress) Recv() (*backuppb.Progress, error) {
+	if len(f.msgs) == 0 {
+		return nil, f.end
+	}
+	p := f.msgs[0]
+	f.msgs = f.msgs[1:]
+	return p, nil
+}
+
+func TestFollowVerify(t *testing.T) {
+	tb := &topopb.Tablet{Alias: "zone1-100"}
+	ok := &backuppb.VerifyResult{Ok: true}
+	bad := &backuppb.VerifyResult{Ok: false}
+	for _, tc := range []struct {
+		name    string
+		stream  *fakeProgress
+		wantRes *backuppb.VerifyResult
+		err     string
+	}{
+		{name: "verified", stream: &fakeProgress{msgs: []*backuppb.Progress{{Phase: "loading"}, {Done: true, Verify: ok}}, end: io.EOF}, wantRes: ok},
+		{name: "differs", stream: &fakeProgress{msgs: []*backuppb.Progress{{Done: true, Verify: bad}}, end: status.Error(codes.Unknown, "backup x does not match its manifest")},
+			wantRes: bad, err: "does not match"},
+		// A tablet that stops streaming without a result verified nothing.
+		{name: "no message", stream: &fakeProgress{end: io.EOF}, err: "without a result"},
+		{name: "progress only", stream: &fakeProgress{msgs: []*backuppb.Progress{{Phase: "loading"}}, end: io.EOF}, err: "without a result"},
+		{name: "done without result", stream: &fakeProgress{msgs: []*backuppb.Progress{{Done: true}}, end: io.EOF}, err: "without a result"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := followVerify(tc.stream, tb, nil)
+			if res != tc.wantRes {
+				t.Errorf("result %v, want %v", res, tc.wantRes)
+			}
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Errorf("err = %v, want %q", err, tc.err)
+			}
+		})
 	}
 }

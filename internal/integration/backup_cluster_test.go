@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shardgate/shardgate/internal/localcluster"
+	"github.com/shardgate/shardgate/tablet/mysqld"
 )
 
 const backupVSchema = `{
@@ -132,6 +135,7 @@ func TestBackupRestoreCluster(t *testing.T) {
 
 	insertRows(t, gate, "acct", 1, 2000, func(i int) string { return fmt.Sprintf("(%d, %d, 'n%d')", i, i*10, i) })
 	insertRows(t, gate, "hist", 1, 1000, func(i int) string { return fmt.Sprintf("(%d, %d, %d)", i, i%2000+1, i) })
+	backupSums := shardChecksums(t, c)
 	out := runShardctl(t, c, "backup", "create", "ks")
 	if strings.Count(out, "backup 2") != 2 {
 		t.Fatalf("backup create ks: want one backup per shard:\n%s", out)
@@ -146,6 +150,16 @@ func TestBackupRestoreCluster(t *testing.T) {
 	insertRows(t, gate, "acct", 2001, 2500, func(i int) string { return fmt.Sprintf("(%d, %d, NULL)", i, i) })
 	latestSums := shardChecksums(t, c)
 	runShardctl(t, c, "backup", "archive-binlogs", "ks")
+	// Every table of every shard differs between the three moments, so a
+	// restore that stops in the wrong place cannot pass.
+	for shard := range latestSums {
+		for _, table := range []string{"acct", "hist"} {
+			b, a, l := backupSums[shard][table], atSums[shard][table], latestSums[shard][table]
+			if b == a || a == l || b == l {
+				t.Fatalf("shard %s table %s: checksums at the backup %d, the moment %d and the latest %d are not all different", shard, table, b, a, l)
+			}
+		}
+	}
 
 	out = runShardctl(t, c, "backup", "list", "ks")
 	if !strings.Contains(out, "archived binlogs: ") || strings.Contains(out, "archived binlogs: none") || strings.Contains(out, "incomplete") {
@@ -173,9 +187,10 @@ func TestBackupRestoreCluster(t *testing.T) {
 		t.Fatalf("80- after restoring hist alone: %v; want hist %d (the moment), acct %d (untouched)", got, atSums["80-"]["hist"], latestSums["80-"]["acct"])
 	}
 
-	// Shard -80 whole, in place, to the latest archived moment, after
-	// losing rows.
-	execEach(t, lowDB, "DELETE FROM acct WHERE id % 3 = 0", "DROP TABLE hist")
+	// Shard -80 whole, in place, to the latest moment, after losing rows
+	// outside the binlog (the restore archives the binlog first, so a
+	// loss through it would be restored too).
+	execUnlogged(t, lowDB, "DELETE FROM acct WHERE id % 3 = 0", "DROP TABLE hist")
 	if out, err := shardctl(t, time.Minute, "--topo", c.TopoAddr(), "backup", "restore", "ks/-80", "--to-latest"); err == nil {
 		t.Fatalf("a whole-shard restore without --yes ran:\n%s", out)
 	}
@@ -196,7 +211,31 @@ func TestBackupRestoreCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	highDB.Close()
+	// The store is down when the tablet starts on its empty disk: its
+	// restore fails, and it does not serve (an empty shard) meanwhile.
+	s3.Stop()
 	if err := c.WipeTablet(ctx, high.Alias); err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+	err = c.StartTablet(sctx, high.Alias)
+	scancel()
+	if err == nil {
+		t.Fatal("a tablet whose data is gone served although its backup store is down")
+	}
+	if status := httpGet(t, "http://"+high.HTTPAddr+"/debug/status"); !strings.Contains(status, "restore pending: the restore of a new server") {
+		t.Fatalf("status of the tablet waiting for its store:\n%s", status)
+	}
+	// The tablet dies before its restore succeeds; its new server, already
+	// initialized, keeps running. Started again, it restores: it must not
+	// take the running server for a restored one.
+	if err := c.StopTablet(high.Alias); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mysqld.Running(high.MySQL.DataDir); !ok {
+		t.Fatal("the new server stopped with its tablet")
+	}
+	if err := s3.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.StartTablet(ctx, high.Alias); err != nil {
@@ -221,4 +260,18 @@ func TestBackupRestoreCluster(t *testing.T) {
 	if n := strings.Count(out, "  logical  "); n != 1 {
 		t.Fatalf("after prune --keep 1, %d backups are listed:\n%s", n, out)
 	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return string(body)
 }

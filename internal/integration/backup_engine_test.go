@@ -57,6 +57,7 @@ func newEngine(t *testing.T, cfg mysqld.Config, storage string, mutate func(*bac
 	bcfg := backup.Defaults()
 	bcfg.Alias, bcfg.Keyspace, bcfg.Shard, bcfg.Database = "zone1-1", "ks", "0", "ks"
 	bcfg.Storage = storage
+	bcfg.StateDir = t.TempDir()
 	bcfg.MySQL = backup.MySQL{Socket: cfg.SocketPath(), User: "root"}
 	bcfg.ChunkBytes = 4 << 10 // several chunks per table in tests
 	bcfg.ArchiveInterval = 0  // tests archive when they choose

@@ -1445,10 +1445,16 @@ type ListBackupsResponse struct {
 	// incomplete names objects without a manifest (failed or running backups).
 	Incomplete []string `protobuf:"bytes,2,rep,name=incomplete,proto3" json:"incomplete,omitempty"`
 	// binlogs are the archived binlog files, oldest first.
-	Binlogs       []*BinlogArchive `protobuf:"bytes,3,rep,name=binlogs,proto3" json:"binlogs,omitempty"`
-	Restores      []*RestoreMarker `protobuf:"bytes,4,rep,name=restores,proto3" json:"restores,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Binlogs  []*BinlogArchive `protobuf:"bytes,3,rep,name=binlogs,proto3" json:"binlogs,omitempty"`
+	Restores []*RestoreMarker `protobuf:"bytes,4,rep,name=restores,proto3" json:"restores,omitempty"`
+	// unusable_backups have a manifest that cannot be read (malformed JSON,
+	// a position that does not parse): never restored, never pruned.
+	UnusableBackups []*Unusable `protobuf:"bytes,5,rep,name=unusable_backups,json=unusableBackups,proto3" json:"unusable_backups,omitempty"`
+	// unusable_binlogs have a description that cannot be read: restores that
+	// need them stop at the gap they leave.
+	UnusableBinlogs []*Unusable `protobuf:"bytes,6,rep,name=unusable_binlogs,json=unusableBinlogs,proto3" json:"unusable_binlogs,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ListBackupsResponse) Reset() {
@@ -1509,6 +1515,74 @@ func (x *ListBackupsResponse) GetRestores() []*RestoreMarker {
 	return nil
 }
 
+func (x *ListBackupsResponse) GetUnusableBackups() []*Unusable {
+	if x != nil {
+		return x.UnusableBackups
+	}
+	return nil
+}
+
+func (x *ListBackupsResponse) GetUnusableBinlogs() []*Unusable {
+	if x != nil {
+		return x.UnusableBinlogs
+	}
+	return nil
+}
+
+// Unusable is an object of the store that could not be read, and why.
+type Unusable struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the backup's name, or the archived binlog's key.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Unusable) Reset() {
+	*x = Unusable{}
+	mi := &file_proto_backup_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Unusable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Unusable) ProtoMessage() {}
+
+func (x *Unusable) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_backup_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Unusable.ProtoReflect.Descriptor instead.
+func (*Unusable) Descriptor() ([]byte, []int) {
+	return file_proto_backup_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Unusable) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Unusable) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 type VerifyRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Keyspace string                 `protobuf:"bytes,1,opt,name=keyspace,proto3" json:"keyspace,omitempty"`
@@ -1521,7 +1595,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_proto_backup_proto_msgTypes[16]
+	mi := &file_proto_backup_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1607,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[16]
+	mi := &file_proto_backup_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1620,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{16}
+	return file_proto_backup_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VerifyRequest) GetKeyspace() string {
@@ -1583,7 +1657,7 @@ type PruneRequest struct {
 
 func (x *PruneRequest) Reset() {
 	*x = PruneRequest{}
-	mi := &file_proto_backup_proto_msgTypes[17]
+	mi := &file_proto_backup_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1669,7 @@ func (x *PruneRequest) String() string {
 func (*PruneRequest) ProtoMessage() {}
 
 func (x *PruneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[17]
+	mi := &file_proto_backup_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1682,7 @@ func (x *PruneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneRequest.ProtoReflect.Descriptor instead.
 func (*PruneRequest) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{17}
+	return file_proto_backup_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PruneRequest) GetKeyspace() string {
@@ -1644,7 +1718,7 @@ type PruneResponse struct {
 
 func (x *PruneResponse) Reset() {
 	*x = PruneResponse{}
-	mi := &file_proto_backup_proto_msgTypes[18]
+	mi := &file_proto_backup_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1730,7 @@ func (x *PruneResponse) String() string {
 func (*PruneResponse) ProtoMessage() {}
 
 func (x *PruneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[18]
+	mi := &file_proto_backup_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1743,7 @@ func (x *PruneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneResponse.ProtoReflect.Descriptor instead.
 func (*PruneResponse) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{18}
+	return file_proto_backup_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PruneResponse) GetDeletedBackups() []string {
@@ -1713,7 +1787,7 @@ type ArchiveBinlogsRequest struct {
 
 func (x *ArchiveBinlogsRequest) Reset() {
 	*x = ArchiveBinlogsRequest{}
-	mi := &file_proto_backup_proto_msgTypes[19]
+	mi := &file_proto_backup_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1799,7 @@ func (x *ArchiveBinlogsRequest) String() string {
 func (*ArchiveBinlogsRequest) ProtoMessage() {}
 
 func (x *ArchiveBinlogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[19]
+	mi := &file_proto_backup_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +1812,7 @@ func (x *ArchiveBinlogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveBinlogsRequest.ProtoReflect.Descriptor instead.
 func (*ArchiveBinlogsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{19}
+	return file_proto_backup_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ArchiveBinlogsRequest) GetKeyspace() string {
@@ -1773,7 +1847,7 @@ type ArchiveBinlogsResponse struct {
 
 func (x *ArchiveBinlogsResponse) Reset() {
 	*x = ArchiveBinlogsResponse{}
-	mi := &file_proto_backup_proto_msgTypes[20]
+	mi := &file_proto_backup_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1785,7 +1859,7 @@ func (x *ArchiveBinlogsResponse) String() string {
 func (*ArchiveBinlogsResponse) ProtoMessage() {}
 
 func (x *ArchiveBinlogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_backup_proto_msgTypes[20]
+	mi := &file_proto_backup_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1798,7 +1872,7 @@ func (x *ArchiveBinlogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveBinlogsResponse.ProtoReflect.Descriptor instead.
 func (*ArchiveBinlogsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_backup_proto_rawDescGZIP(), []int{20}
+	return file_proto_backup_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ArchiveBinlogsResponse) GetArchived() []*BinlogArchive {
@@ -1953,14 +2027,19 @@ const file_proto_backup_proto_rawDesc = "" +
 	"\traw_bytes\x18\b \x01(\x03R\brawBytes\x12!\n" +
 	"\fstored_bytes\x18\t \x01(\x03R\vstoredBytes\x12!\n" +
 	"\ftablet_alias\x18\n" +
-	" \x01(\tR\vtabletAlias\"\xe5\x01\n" +
+	" \x01(\tR\vtabletAlias\"\xf3\x02\n" +
 	"\x13ListBackupsResponse\x126\n" +
 	"\abackups\x18\x01 \x03(\v2\x1c.shardgate.backup.BackupInfoR\abackups\x12\x1e\n" +
 	"\n" +
 	"incomplete\x18\x02 \x03(\tR\n" +
 	"incomplete\x129\n" +
 	"\abinlogs\x18\x03 \x03(\v2\x1f.shardgate.backup.BinlogArchiveR\abinlogs\x12;\n" +
-	"\brestores\x18\x04 \x03(\v2\x1f.shardgate.backup.RestoreMarkerR\brestores\"Y\n" +
+	"\brestores\x18\x04 \x03(\v2\x1f.shardgate.backup.RestoreMarkerR\brestores\x12E\n" +
+	"\x10unusable_backups\x18\x05 \x03(\v2\x1a.shardgate.backup.UnusableR\x0funusableBackups\x12E\n" +
+	"\x10unusable_binlogs\x18\x06 \x03(\v2\x1a.shardgate.backup.UnusableR\x0funusableBinlogs\"4\n" +
+	"\bUnusable\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"Y\n" +
 	"\rVerifyRequest\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12\x16\n" +
@@ -2001,7 +2080,7 @@ func file_proto_backup_proto_rawDescGZIP() []byte {
 	return file_proto_backup_proto_rawDescData
 }
 
-var file_proto_backup_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_proto_backup_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_proto_backup_proto_goTypes = []any{
 	(*Chunk)(nil),                  // 0: shardgate.backup.Chunk
 	(*Column)(nil),                 // 1: shardgate.backup.Column
@@ -2019,11 +2098,12 @@ var file_proto_backup_proto_goTypes = []any{
 	(*ListBackupsRequest)(nil),     // 13: shardgate.backup.ListBackupsRequest
 	(*BackupInfo)(nil),             // 14: shardgate.backup.BackupInfo
 	(*ListBackupsResponse)(nil),    // 15: shardgate.backup.ListBackupsResponse
-	(*VerifyRequest)(nil),          // 16: shardgate.backup.VerifyRequest
-	(*PruneRequest)(nil),           // 17: shardgate.backup.PruneRequest
-	(*PruneResponse)(nil),          // 18: shardgate.backup.PruneResponse
-	(*ArchiveBinlogsRequest)(nil),  // 19: shardgate.backup.ArchiveBinlogsRequest
-	(*ArchiveBinlogsResponse)(nil), // 20: shardgate.backup.ArchiveBinlogsResponse
+	(*Unusable)(nil),               // 16: shardgate.backup.Unusable
+	(*VerifyRequest)(nil),          // 17: shardgate.backup.VerifyRequest
+	(*PruneRequest)(nil),           // 18: shardgate.backup.PruneRequest
+	(*PruneResponse)(nil),          // 19: shardgate.backup.PruneResponse
+	(*ArchiveBinlogsRequest)(nil),  // 20: shardgate.backup.ArchiveBinlogsRequest
+	(*ArchiveBinlogsResponse)(nil), // 21: shardgate.backup.ArchiveBinlogsResponse
 }
 var file_proto_backup_proto_depIdxs = []int32{
 	1,  // 0: shardgate.backup.Table.columns:type_name -> shardgate.backup.Column
@@ -2038,24 +2118,26 @@ var file_proto_backup_proto_depIdxs = []int32{
 	14, // 9: shardgate.backup.ListBackupsResponse.backups:type_name -> shardgate.backup.BackupInfo
 	6,  // 10: shardgate.backup.ListBackupsResponse.binlogs:type_name -> shardgate.backup.BinlogArchive
 	7,  // 11: shardgate.backup.ListBackupsResponse.restores:type_name -> shardgate.backup.RestoreMarker
-	6,  // 12: shardgate.backup.ArchiveBinlogsResponse.archived:type_name -> shardgate.backup.BinlogArchive
-	11, // 13: shardgate.backup.BackupService.Backup:input_type -> shardgate.backup.BackupRequest
-	12, // 14: shardgate.backup.BackupService.Restore:input_type -> shardgate.backup.RestoreRequest
-	16, // 15: shardgate.backup.BackupService.Verify:input_type -> shardgate.backup.VerifyRequest
-	13, // 16: shardgate.backup.BackupService.ListBackups:input_type -> shardgate.backup.ListBackupsRequest
-	17, // 17: shardgate.backup.BackupService.Prune:input_type -> shardgate.backup.PruneRequest
-	19, // 18: shardgate.backup.BackupService.ArchiveBinlogs:input_type -> shardgate.backup.ArchiveBinlogsRequest
-	8,  // 19: shardgate.backup.BackupService.Backup:output_type -> shardgate.backup.Progress
-	8,  // 20: shardgate.backup.BackupService.Restore:output_type -> shardgate.backup.Progress
-	8,  // 21: shardgate.backup.BackupService.Verify:output_type -> shardgate.backup.Progress
-	15, // 22: shardgate.backup.BackupService.ListBackups:output_type -> shardgate.backup.ListBackupsResponse
-	18, // 23: shardgate.backup.BackupService.Prune:output_type -> shardgate.backup.PruneResponse
-	20, // 24: shardgate.backup.BackupService.ArchiveBinlogs:output_type -> shardgate.backup.ArchiveBinlogsResponse
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	16, // 12: shardgate.backup.ListBackupsResponse.unusable_backups:type_name -> shardgate.backup.Unusable
+	16, // 13: shardgate.backup.ListBackupsResponse.unusable_binlogs:type_name -> shardgate.backup.Unusable
+	6,  // 14: shardgate.backup.ArchiveBinlogsResponse.archived:type_name -> shardgate.backup.BinlogArchive
+	11, // 15: shardgate.backup.BackupService.Backup:input_type -> shardgate.backup.BackupRequest
+	12, // 16: shardgate.backup.BackupService.Restore:input_type -> shardgate.backup.RestoreRequest
+	17, // 17: shardgate.backup.BackupService.Verify:input_type -> shardgate.backup.VerifyRequest
+	13, // 18: shardgate.backup.BackupService.ListBackups:input_type -> shardgate.backup.ListBackupsRequest
+	18, // 19: shardgate.backup.BackupService.Prune:input_type -> shardgate.backup.PruneRequest
+	20, // 20: shardgate.backup.BackupService.ArchiveBinlogs:input_type -> shardgate.backup.ArchiveBinlogsRequest
+	8,  // 21: shardgate.backup.BackupService.Backup:output_type -> shardgate.backup.Progress
+	8,  // 22: shardgate.backup.BackupService.Restore:output_type -> shardgate.backup.Progress
+	8,  // 23: shardgate.backup.BackupService.Verify:output_type -> shardgate.backup.Progress
+	15, // 24: shardgate.backup.BackupService.ListBackups:output_type -> shardgate.backup.ListBackupsResponse
+	19, // 25: shardgate.backup.BackupService.Prune:output_type -> shardgate.backup.PruneResponse
+	21, // 26: shardgate.backup.BackupService.ArchiveBinlogs:output_type -> shardgate.backup.ArchiveBinlogsResponse
+	21, // [21:27] is the sub-list for method output_type
+	15, // [15:21] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_proto_backup_proto_init() }
@@ -2069,7 +2151,7 @@ func file_proto_backup_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_backup_proto_rawDesc), len(file_proto_backup_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

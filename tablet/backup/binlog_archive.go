@@ -100,7 +100,10 @@ func (e *Engine) archiveBinlogs(ctx context.Context, rotate bool, olderThan time
 		}
 	}
 	if e.archived == nil {
-		entries, err := e.shard.ListBinlogs(ctx)
+		// Files whose description cannot be read are not counted: they
+		// are archived again, with a new description, while the server
+		// still has them.
+		entries, _, err := e.shard.ListBinlogs(ctx)
 		if err != nil {
 			return nil, "", err
 		}

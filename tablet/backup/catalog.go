@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -13,14 +14,14 @@ import (
 // another tablet must be before Prune removes it: it may still be running.
 const staleAfter = time.Hour
 
-// List returns the shard's backups, incomplete ones, archived binlogs and
-// restore markers.
+// List returns the shard's backups, incomplete ones, those whose manifest
+// cannot be read, archived binlogs and restore markers.
 func (e *Engine) List(ctx context.Context) (*backuppb.ListBackupsResponse, error) {
-	complete, incomplete, err := e.shard.ListBackups(ctx)
+	listing, err := e.shard.ListBackups(ctx)
 	if err != nil {
 		return nil, err
 	}
-	binlogs, err := e.shard.ListBinlogs(ctx)
+	binlogs, badBinlogs, err := e.shard.ListBinlogs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -28,8 +29,9 @@ func (e *Engine) List(ctx context.Context) (*backuppb.ListBackupsResponse, error
 	if err != nil {
 		return nil, err
 	}
-	resp := &backuppb.ListBackupsResponse{Incomplete: incomplete, Binlogs: binlogs, Restores: markers}
-	for _, m := range complete {
+	resp := &backuppb.ListBackupsResponse{Incomplete: listing.Incomplete, Binlogs: binlogs, Restores: markers,
+		UnusableBackups: listing.Unusable, UnusableBinlogs: badBinlogs}
+	for _, m := range listing.Complete {
 		resp.Backups = append(resp.Backups, &backuppb.BackupInfo{
 			Name: m.Name, Engine: m.Engine, GtidPosition: m.GtidPosition, SnapshotUnixNanos: m.SnapshotUnixNanos,
 			FinishedUnixNanos: m.FinishedUnixNanos, Rows: m.Rows, Tables: int32(len(m.Tables)),
@@ -42,18 +44,28 @@ func (e *Engine) List(ctx context.Context) (*backuppb.ListBackupsResponse, error
 // Prune keeps the newest keep backups (and the binlogs from the oldest of
 // them on), and removes incomplete backups and unfinished uploads that no
 // running backup owns: this tablet's at once, other tablets' once they
-// are an hour old.
+// are an hour old. It runs as one of the engine's operations, so no
+// backup of this tablet runs meanwhile: one that began after the listing
+// would otherwise look abandoned and lose its chunks.
 func (e *Engine) Prune(ctx context.Context, keep int) (*backuppb.PruneResponse, error) {
-	runningName := ""
-	if n := e.running.Load(); n != nil {
-		runningName = *n
+	p := newProgress("prune", e.m)
+	end, err := e.begin(ctx, p)
+	if err != nil {
+		return nil, err
 	}
+	resp, err := e.prune(ctx, keep)
+	detail := ""
+	if resp != nil {
+		detail = fmt.Sprintf("%d backups, %d incomplete, %d binlogs deleted", len(resp.DeletedBackups), len(resp.DeletedIncomplete), resp.DeletedBinlogs)
+	}
+	end(detail, err)
+	return resp, err
+}
+
+func (e *Engine) prune(ctx context.Context, keep int) (*backuppb.PruneResponse, error) {
 	abandoned := func(name string) bool {
-		if name == runningName {
-			return false
-		}
 		if backupstore.NameTablet(name) == e.cfg.Alias {
-			return true
+			return true // this tablet runs no backup while it prunes
 		}
 		t, ok := backupstore.NameTime(name)
 		return ok && time.Since(t) > staleAfter

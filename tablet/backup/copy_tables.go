@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/shardgate/shardgate/proto/backuppb"
 )
 
 // copyTables copies tables from database srcDB of server src into database
@@ -65,7 +67,9 @@ func (e *Engine) copyTable(ctx context.Context, from *sql.DB, srcDB, table strin
 	}
 	values := make([][]byte, len(vals))
 	buf := make([]byte, 0, e.cfg.ChunkBytes+64<<10)
-	var n int64
+	h := newRowHasher()
+	var n, total int64
+	var sum uint64
 	load := func() error {
 		got, err := loadRows(ctx, to, dstDB, table, targets, buf)
 		if err != nil {
@@ -85,6 +89,8 @@ func (e *Engine) copyTable(ctx context.Context, from *sql.DB, srcDB, table strin
 		for i, v := range vals {
 			values[i] = v
 		}
+		sum += h.hash(values)
+		total++
 		buf = appendRow(buf, values)
 		n++
 		if len(buf) >= e.cfg.ChunkBytes {
@@ -96,5 +102,16 @@ func (e *Engine) copyTable(ctx context.Context, from *sql.DB, srcDB, table strin
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	return load()
+	if err := load(); err != nil {
+		return err
+	}
+	// The copy must hold what was read, byte for byte.
+	gotRows, gotSum, err := tableChecksum(ctx, to, dstDB, &backuppb.Table{Name: table, Columns: cols})
+	if err != nil {
+		return fmt.Errorf("read the copied rows back: %w", err)
+	}
+	if gotRows != total || gotSum != sum {
+		return fmt.Errorf("the copy differs from the scratch server's table: %d rows, checksum %016x; read %d rows, checksum %016x", gotRows, gotSum, total, sum)
+	}
+	return nil
 }

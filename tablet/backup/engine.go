@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,11 @@ type Config struct {
 	// stop, initialize and start it (physical restores; a tablet that starts
 	// on an empty data directory). Nil: the server is run by someone else.
 	Mysqld *mysqld.Config
+	// StateDir is the tablet's own directory for what must outlive it: a
+	// restore that has not finished (restore-pending.json), scratch
+	// servers and downloads (see state.go). Empty: shardgate-backup-<alias>
+	// in the system's temporary directory.
+	StateDir string
 	// Workers read or load tables in parallel (each on its own connection).
 	Workers int
 	// ChunkBytes is the uncompressed size at which a table's rows are cut
@@ -84,7 +91,6 @@ type Engine struct {
 
 	opMu    sync.Mutex                 // held by the running operation
 	current atomic.Pointer[progress]   // the running operation, nil when none
-	running atomic.Pointer[string]     // name of the backup being written
 	last    atomic.Pointer[lastResult] // the last operation's outcome
 
 	// Hooks are set by the tablet before Start.
@@ -102,7 +108,8 @@ type Engine struct {
 type Hooks struct {
 	// SetServing turns the tablet's query service off (with a reason
 	// reported in its health) while the shard is restored in place, and
-	// on again after.
+	// on again once the restore succeeds. A restore that fails after it
+	// began to change the shard leaves it off, with the reason.
 	SetServing func(serving bool, reason string)
 }
 
@@ -113,7 +120,8 @@ type lastResult struct {
 }
 
 // New opens the backup store and returns an engine; Start begins binlog
-// archiving, Close ends it.
+// archiving, Close ends it. It removes what a tablet that died left in the
+// state directory: scratch servers (stopped first) and downloads.
 func New(ctx context.Context, cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -121,6 +129,17 @@ func New(ctx context.Context, cfg Config, log *zap.Logger, reg prometheus.Regist
 	if log == nil {
 		log = zap.NewNop()
 	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = filepath.Join(os.TempDir(), "shardgate-backup-"+cfg.Alias)
+	}
+	var err error
+	if cfg.StateDir, err = filepath.Abs(cfg.StateDir); err != nil {
+		return nil, fmt.Errorf("backup state directory: %w", err)
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("backup state directory: %w", err)
+	}
+	removeLeftovers(ctx, cfg.StateDir, log)
 	store, err := backupstore.Open(ctx, cfg.Storage)
 	if err != nil {
 		return nil, err
@@ -237,6 +256,9 @@ func (e *Engine) Status() string {
 			outcome = "failed: " + l.err.Error()
 		}
 		s += fmt.Sprintf("last: %s at %s %s\n", l.op, l.at.UTC().Format(time.RFC3339), outcome)
+	}
+	if desc, ok := e.RestorePending(); ok {
+		s += "restore pending: " + desc + "\n"
 	}
 	return s
 }

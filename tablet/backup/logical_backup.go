@@ -25,10 +25,15 @@ func (e *Engine) Backup(ctx context.Context, engine string, report func(*backupp
 	}
 	stopReports := reportEvery(p, report)
 	var m *backuppb.Manifest
-	switch engine {
-	case "", "logical":
+	desc, pending := e.RestorePending()
+	switch {
+	case pending:
+		// Restores start from the latest backup: one of an incomplete
+		// shard would spread the damage.
+		err = fmt.Errorf("the shard is incomplete, a restore of it has not succeeded (%s): restore it before backing it up", desc)
+	case engine == "" || engine == "logical":
 		m, err = e.logicalBackup(ctx, p)
-	case "physical":
+	case engine == "physical":
 		m, err = e.physicalBackup(ctx, p)
 	default:
 		err = fmt.Errorf("backup engine %q: use logical or physical", engine)
@@ -77,8 +82,6 @@ func (e *Engine) newManifest(name, engine string, started time.Time) *backuppb.M
 func (e *Engine) logicalBackup(ctx context.Context, p *progress) (*backuppb.Manifest, error) {
 	started := time.Now()
 	name := backupstore.BackupName(started, e.cfg.Alias)
-	e.running.Store(&name)
-	defer e.running.Store(nil)
 	log := e.log.With(zap.String("backup", name))
 	log.Info("backup starting", zap.String("engine", "logical"), zap.String("storage", e.store.URL()))
 

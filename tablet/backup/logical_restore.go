@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/shardgate/shardgate/proto/backuppb"
@@ -29,8 +30,12 @@ var sessionForLoad = []string{
 // loadTables creates tables in database db of the server srv (dropping
 // ones of the same name) and loads their chunks from backup m, Workers
 // tables at a time. Chunks are checked against their sha256 and their row
-// counts against the manifest.
-func (e *Engine) loadTables(ctx context.Context, m *backuppb.Manifest, tables []*backuppb.Table, srv MySQL, db string, p *progress) error {
+// counts against the manifest, and a load that draws a warning (a value
+// the column does not take: LOAD DATA LOCAL makes errors warnings) fails.
+// With check, each table's checksum, read back once it is loaded, must
+// also equal the manifest's (Verify compares them itself, to report
+// every table).
+func (e *Engine) loadTables(ctx context.Context, m *backuppb.Manifest, tables []*backuppb.Table, srv MySQL, db string, p *progress, check bool) error {
 	pool, err := srv.open("")
 	if err != nil {
 		return err
@@ -59,7 +64,7 @@ func (e *Engine) loadTables(ctx context.Context, m *backuppb.Manifest, tables []
 				return
 			}
 			for t := range jobs {
-				if err := e.loadTable(ctx, conn, m, t, db, p); err != nil {
+				if err := e.loadTable(ctx, conn, m, t, db, p, check); err != nil {
 					fail(fmt.Errorf("restore table %s into %s: %w", t.Name, db, err))
 					continue
 				}
@@ -87,7 +92,7 @@ type decodedChunk struct {
 	err  error
 }
 
-func (e *Engine) loadTable(ctx context.Context, conn *sql.Conn, m *backuppb.Manifest, t *backuppb.Table, db string, p *progress) error {
+func (e *Engine) loadTable(ctx context.Context, conn *sql.Conn, m *backuppb.Manifest, t *backuppb.Table, db string, p *progress, check bool) error {
 	if err := execAll(ctx, conn, "DROP TABLE IF EXISTS "+quoteID(db)+"."+quoteID(t.Name), t.CreateSql); err != nil {
 		return err
 	}
@@ -124,11 +129,23 @@ func (e *Engine) loadTable(ctx context.Context, conn *sql.Conn, m *backuppb.Mani
 		}
 		p.add(dc.c.RawBytes, dc.c.Rows)
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil || !check {
+		return err
+	}
+	rows, sum, err := tableChecksum(ctx, conn, db, t)
+	if err != nil {
+		return fmt.Errorf("read the loaded rows back: %w", err)
+	}
+	if rows != t.Rows || sum != t.Checksum {
+		return fmt.Errorf("the loaded table differs from the backup: %d rows, checksum %016x; the manifest says %d rows, checksum %016x", rows, sum, t.Rows, t.Checksum)
+	}
+	return nil
 }
 
 // loadRows loads rows in chunk format into db.table with LOAD DATA LOCAL
-// INFILE and returns how many went in.
+// INFILE and returns how many went in. A warning is an error: with LOCAL
+// the server turns a value the column cannot hold (truncated, converted,
+// out of range) into a warning, and stores something else.
 func loadRows(ctx context.Context, conn *sql.Conn, db, table, targets string, data []byte) (int64, error) {
 	if len(data) == 0 {
 		return 0, nil
@@ -139,5 +156,37 @@ func loadRows(ctx context.Context, conn *sql.Conn, db, table, targets string, da
 	if err != nil {
 		return 0, err
 	}
+	if err := loadWarnings(ctx, conn); err != nil {
+		return 0, err
+	}
 	return res.RowsAffected()
+}
+
+// loadWarnings returns an error that quotes the warnings of the statement
+// conn ran last, if it drew any.
+func loadWarnings(ctx context.Context, conn *sql.Conn) error {
+	rows, err := conn.QueryContext(ctx, "SHOW WARNINGS LIMIT 5")
+	if err != nil {
+		return fmt.Errorf("SHOW WARNINGS: %w", err)
+	}
+	defer rows.Close()
+	var msgs []string
+	for rows.Next() {
+		var level, message string
+		var code int
+		if err := rows.Scan(&level, &code, &message); err != nil {
+			return err
+		}
+		if level == "Note" {
+			continue
+		}
+		msgs = append(msgs, fmt.Sprintf("%s %d: %s", level, code, message))
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(msgs) > 0 {
+		return fmt.Errorf("the rows did not load as stored: %s", strings.Join(msgs, "; "))
+	}
+	return nil
 }

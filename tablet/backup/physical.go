@@ -42,8 +42,6 @@ func (e *Engine) physicalBackup(ctx context.Context, p *progress) (*backuppb.Man
 	}
 	started := time.Now()
 	name := backupstore.BackupName(started, e.cfg.Alias)
-	e.running.Store(&name)
-	defer e.running.Store(nil)
 	log := e.log.With(zap.String("backup", name))
 	log.Info("backup starting", zap.String("engine", "physical"), zap.String("storage", e.store.URL()))
 
@@ -65,7 +63,11 @@ func (e *Engine) physicalBackup(ctx context.Context, p *progress) (*backuppb.Man
 	p.setTotals(size, 0, 0)
 	p.setPhase("copying files")
 
-	tmp, err := os.MkdirTemp("", "shardgate-mariabackup-")
+	tmpRoot, err := e.tmpDir()
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(tmpRoot, "mariabackup")
 	if err != nil {
 		return nil, err
 	}
@@ -239,15 +241,16 @@ func (e *Engine) unpackPhysical(ctx context.Context, m *backuppb.Manifest, dir s
 
 // physicalRestore puts a physical backup in place of the server's data
 // directory (stopping and starting the server), then replays binlogs.
-func (e *Engine) physicalRestore(ctx context.Context, plan *backupstore.Plan, p *progress) error {
+// changing is called right before the server is stopped, the first
+// destructive step. A fresh server's binlog is reset to the backup's
+// position and, after the replay, to where the restored history ends; a
+// server with a history of its own keeps its binlog (it lies outside the
+// data directory), so that its GTIDs go on past everything archived.
+func (e *Engine) physicalRestore(ctx context.Context, plan *backupstore.Plan, p *progress, fresh bool, changing func() error) error {
 	if e.cfg.Mysqld == nil {
 		return errors.New("a physical restore replaces the server's data directory: start the tablet with --mysqld-data-dir")
 	}
 	cfg := *e.cfg.Mysqld
-	// Keep what the current binlog holds: it is about to be reset.
-	if _, _, err := e.ArchiveBinlogs(ctx, true); err != nil {
-		e.log.Warn("could not archive the binlog before a physical restore", zap.Error(err))
-	}
 	staging := cfg.ServerDataDir() + ".restore"
 	_ = os.RemoveAll(staging)
 	defer os.RemoveAll(staging)
@@ -255,6 +258,9 @@ func (e *Engine) physicalRestore(ctx context.Context, plan *backupstore.Plan, p 
 		return err
 	}
 	p.setPhase("replacing the data directory")
+	if err := changing(); err != nil {
+		return err
+	}
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := mysqld.StopDataDir(sctx, cfg.DataDir); err != nil {
@@ -273,16 +279,21 @@ func (e *Engine) physicalRestore(ctx context.Context, plan *backupstore.Plan, p 
 		return fmt.Errorf("start mysqld on the restored data directory (the previous one is kept in %s): %w", old, err)
 	}
 	_ = os.RemoveAll(old)
-	// The server's binlog is newer than its data now: start it over at the
-	// backup's position.
-	if err := e.resetBinlog(ctx, plan.Backup.GtidPosition); err != nil {
-		return err
+	if fresh {
+		// The new server's binlog is newer than its data now: start it over
+		// at the backup's position.
+		if err := e.resetBinlog(ctx, plan.Backup.GtidPosition); err != nil {
+			return err
+		}
 	}
 	end, err := e.replay(ctx, plan, e.cfg.MySQL, p)
 	if err != nil {
 		return err
 	}
-	return e.afterInPlace(ctx, plan, end, true)
+	if fresh {
+		return e.resetBinlog(ctx, end.String())
+	}
+	return nil
 }
 
 func lastLines(s string, n int) string {

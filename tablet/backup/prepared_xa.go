@@ -94,7 +94,11 @@ func (e *Engine) replayPrepared(ctx context.Context, m *backuppb.Manifest, binlo
 		}
 		var file *backuppb.BinlogArchive
 		for _, b := range binlogs {
-			start, end := backupstore.MustPosition(b.StartPosition), backupstore.MustPosition(b.EndPosition)
+			start, err1 := backupstore.ParsePosition(b.StartPosition)
+			end, err2 := backupstore.ParsePosition(b.EndPosition)
+			if err1 != nil || err2 != nil {
+				continue // a description that does not parse names no file
+			}
 			if end.Contains(g) && !start.Contains(g) {
 				file = b
 			}
@@ -107,7 +111,7 @@ func (e *Engine) replayPrepared(ctx context.Context, m *backuppb.Manifest, binlo
 			return err
 		}
 		before := backupstore.GTID{Domain: gtid.Domain, Server: gtid.Server, Seq: gtid.Seq - 1}
-		args := []string{"--no-defaults", "--disable-log-bin", "--skip-annotate-row-events", "--skip-gtid-strict-mode",
+		args := []string{"--no-defaults", "--disable-log-bin", "--skip-annotate-row-events", "--skip-gtid-strict-mode", "--database=" + m.Database,
 			"--start-position=" + before.String(), "--stop-position=" + gtid.String(), path}
 		if err := pipeBinlog(ctx, args, srv); err != nil {
 			return fmt.Errorf("replay the XA PREPARE of %s (%s): %w", x.Xid, x.Gtid, err)

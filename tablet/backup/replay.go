@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"os"
@@ -23,26 +24,45 @@ import (
 // Point-in-time replay pipes MariaDB's own binlog decoder into MariaDB's
 // own client:
 //
-//	mariadb-binlog --disable-log-bin --start-position=<backup GTID> \
+//	mariadb-binlog --disable-log-bin --database=<shard's database> --start-position=<backup GTID> \
 //	    [--stop-position=<GTID> | --stop-datetime=<UTC second>] files... | mariadb --binary-mode
 //
 // mariadb-binlog turns every event, XA PREPARE/COMMIT/ROLLBACK groups
 // included, into the statements (and BINLOG row images) that the server
 // applies exactly as a replica would; its GTID start position skips what the
 // backup already holds. The replayed changes are not binlogged again.
+//
+// --database keeps the replay to the shard's database, as a replica's
+// replicate-do-db would: row changes by the database of the table they
+// change, statements (DDL) by the default database they ran in, which is
+// the shard's for everything that reaches it through a tablet. Other
+// databases of the server are not the shard's history: _shardgate, where
+// resharding streams keep their positions, would fail on a new server
+// ("Unknown database") and be rewound on a live one.
+
+// maxPacket is the largest statement the replay sends: a row event is
+// printed base64-encoded, a third larger than the row the server took.
+const maxPacket = 1 << 30
 
 // replay applies the plan's archived binlogs to the server srv, from the
 // backup's position to the plan's stop, and returns the GTID position the
 // shard is at after it. XA transactions the replay leaves prepared
-// (prepared before the stop, decided after it) are rolled back: at the
-// target they were not committed.
+// (prepared before the stop, decided after it) are rolled back when the
+// target is a moment or position: at the target they were not committed.
+// At the latest archived moment they stay prepared, as a server that
+// crashed there keeps them (XA RECOVER lists them), so that the
+// coordinator's XA COMMIT or XA ROLLBACK, still to come, finds them.
 func (e *Engine) replay(ctx context.Context, plan *backupstore.Plan, srv MySQL, p *progress) (backupstore.Position, error) {
 	end, err := backupstore.ParsePosition(plan.Backup.GtidPosition)
 	if err != nil || len(plan.Binlogs) == 0 {
 		return end, err
 	}
 	p.setPhase("replaying binlogs")
-	dir, err := os.MkdirTemp("", "shardgate-replay-")
+	tmp, err := e.tmpDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(tmp, "replay")
 	if err != nil {
 		return nil, err
 	}
@@ -71,12 +91,17 @@ func (e *Engine) replay(ctx context.Context, plan *backupstore.Plan, srv MySQL, 
 		return nil, err
 	}
 	defer db.Close()
+	restorePacket, err := raiseMaxPacket(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	defer restorePacket()
 	before, err := preparedXA(ctx, db)
 	if err != nil {
 		return nil, err
 	}
 	if len(plan.Backup.PreparedXa) > 0 {
-		all, err := e.shard.ListBinlogs(ctx)
+		all, _, err := e.shard.ListBinlogs(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +110,7 @@ func (e *Engine) replay(ctx context.Context, plan *backupstore.Plan, srv MySQL, 
 		}
 	}
 
-	args := []string{"--no-defaults", "--disable-log-bin", "--skip-annotate-row-events"}
+	args := []string{"--no-defaults", "--disable-log-bin", "--skip-annotate-row-events", "--database=" + plan.Backup.Database}
 	if start := plan.Backup.GtidPosition; start != "" {
 		args = append(args, "--start-position="+start)
 	}
@@ -100,26 +125,49 @@ func (e *Engine) replay(ctx context.Context, plan *backupstore.Plan, srv MySQL, 
 		return nil, err
 	}
 
-	after, err := preparedXA(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	for _, xid := range after {
-		if contains(before, xid) {
-			continue
+	if plan.Kind != backupstore.ToLatest {
+		after, err := preparedXA(ctx, db)
+		if err != nil {
+			return nil, err
 		}
-		e.log.Info("rolling back an XA transaction the replay left prepared: it was not committed at the target", zap.String("xid", xid))
-		if _, err := db.ExecContext(ctx, "XA ROLLBACK "+xid); err != nil {
-			return nil, fmt.Errorf("XA ROLLBACK %s after the replay: %w", xid, err)
+		for _, xid := range after {
+			if contains(before, xid) {
+				continue
+			}
+			e.log.Info("rolling back an XA transaction the replay left prepared: it was not committed at the target", zap.String("xid", xid))
+			if _, err := db.ExecContext(ctx, "XA ROLLBACK "+xid); err != nil {
+				return nil, fmt.Errorf("XA ROLLBACK %s after the replay: %w", xid, err)
+			}
 		}
 	}
 	switch {
 	case len(plan.StopGTID) > 0:
 		end = plan.StopGTID
 	case plan.StopBefore.IsZero():
-		end = backupstore.MustPosition(plan.Binlogs[len(plan.Binlogs)-1].EndPosition)
+		if end, err = backupstore.ParsePosition(plan.Binlogs[len(plan.Binlogs)-1].EndPosition); err != nil {
+			return nil, err
+		}
 	}
 	return end, nil
+}
+
+// raiseMaxPacket raises the server's max_allowed_packet to maxPacket for
+// the replay's client connections, which start after it, and returns the
+// function that sets it back.
+func raiseMaxPacket(ctx context.Context, db *sql.DB) (func(), error) {
+	var old int64
+	if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.max_allowed_packet").Scan(&old); err != nil {
+		return nil, fmt.Errorf("read max_allowed_packet: %w", err)
+	}
+	if old >= maxPacket {
+		return func() {}, nil
+	}
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("SET GLOBAL max_allowed_packet = %d", maxPacket)); err != nil {
+		return nil, fmt.Errorf("raise max_allowed_packet for the replay: %w", err)
+	}
+	return func() {
+		_, _ = db.ExecContext(context.Background(), fmt.Sprintf("SET GLOBAL max_allowed_packet = %d", old))
+	}, nil
 }
 
 // downloadBinlog writes an archived binlog file, decompressed, to path.
@@ -184,7 +232,7 @@ func pipeBinlog(ctx context.Context, args []string, srv MySQL) error {
 	decode := exec.CommandContext(ctx, binlogBin, args...)
 	// --stop-datetime is read in the local time zone.
 	decode.Env = append(os.Environ(), "TZ=UTC")
-	clientArgs := []string{"--no-defaults", "--binary-mode", "--user=" + srv.User}
+	clientArgs := []string{"--no-defaults", "--binary-mode", "--max-allowed-packet=" + strconv.Itoa(maxPacket), "--user=" + srv.User}
 	if srv.Socket != "" {
 		clientArgs = append(clientArgs, "--socket="+srv.Socket)
 	} else {

@@ -16,11 +16,15 @@ import (
 // Restore brings the shard, some of its tables, or a side database to the
 // request's target. report receives progress about once a second.
 //
-//   - The whole shard in place: the shard's database is replaced by the
-//     backup's tables, then archived binlogs are replayed into it. The
-//     tablet stops serving meanwhile (Hooks.SetServing), and a restore
-//     marker is stored so that later restores never replay older binlogs
-//     across this one.
+//   - The whole shard in place: the server's current binlog is archived
+//     first (a restore to the latest moment includes all written so far),
+//     then the shard's database is replaced by the backup's tables and
+//     archived binlogs are replayed into it. The tablet stops serving
+//     meanwhile (Hooks.SetServing). Before the first destructive step a
+//     restore marker is stored, so that later restores never replay older
+//     binlogs across this one, and the restore is recorded as pending
+//     (state.go): one that fails from then on leaves the tablet not
+//     serving until a whole-shard restore succeeds.
 //   - Some tables, or a side database, to a backup: the tables' chunks are
 //     loaded directly.
 //   - Some tables, or a side database, to a moment or position past the
@@ -68,11 +72,11 @@ func targetOf(req *backuppb.RestoreRequest) (backupstore.Target, error) {
 
 // plan lists the store and plans a restore to t.
 func (e *Engine) plan(ctx context.Context, t backupstore.Target) (*backupstore.Plan, error) {
-	backups, _, err := e.shard.ListBackups(ctx)
+	listing, err := e.shard.ListBackups(ctx)
 	if err != nil {
 		return nil, err
 	}
-	binlogs, err := e.shard.ListBinlogs(ctx)
+	binlogs, _, err := e.shard.ListBinlogs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -80,17 +84,20 @@ func (e *Engine) plan(ctx context.Context, t backupstore.Target) (*backupstore.P
 	if err != nil {
 		return nil, err
 	}
-	plan, err := backupstore.PlanRestore(backups, binlogs, markers, t)
+	plan, err := backupstore.PlanRestore(listing.Complete, binlogs, markers, t)
 	if err != nil {
 		return nil, fmt.Errorf("restore of %s/%s: %w", e.cfg.Keyspace, e.cfg.Shard, err)
 	}
 	return plan, nil
 }
 
-func (e *Engine) restore(ctx context.Context, req *backuppb.RestoreRequest, p *progress) (_ string, err error) {
+func (e *Engine) restore(ctx context.Context, req *backuppb.RestoreRequest, p *progress) (string, error) {
 	target, err := targetOf(req)
 	if err != nil {
 		return "", err
+	}
+	if len(req.Tables) == 0 && req.IntoDatabase == "" {
+		return e.restoreShard(ctx, req, target, p)
 	}
 	plan, err := e.plan(ctx, target)
 	if err != nil {
@@ -106,29 +113,30 @@ func (e *Engine) restore(ctx context.Context, req *backuppb.RestoreRequest, p *p
 		return "", err
 	}
 	log := e.log.With(zap.String("backup", m.Name), zap.Int("binlogs", len(plan.Binlogs)), zap.String("into", db))
-	whole := len(req.Tables) == 0 && req.IntoDatabase == ""
 	detail := fmt.Sprintf("backup %s and %d archived binlogs into %s", m.Name, len(plan.Binlogs), db)
-	if whole {
-		log.Info("restoring the whole shard in place")
-		return detail, e.restoreInPlace(ctx, plan, p, false)
-	}
 	if m.Engine != "logical" {
 		return "", fmt.Errorf("backup %s is %s: only logical backups restore single tables or into another database", m.Name, m.Engine)
 	}
-	if db == e.cfg.Database {
-		// The shard's own tables change outside its binlog: binlogs from
-		// before cannot be replayed across this.
-		defer func() {
-			if err == nil {
-				err = e.putMarker(ctx, m.Name)
-			}
-		}()
+	// changing is called right before the shard's own tables change
+	// outside its binlog: the marker is stored first, so that no later
+	// replay crosses this moment, whether this restore succeeds or not.
+	changing := func() error {
+		if db != e.cfg.Database {
+			return nil
+		}
+		if err := e.putMarker(ctx, m.Name); err != nil {
+			return fmt.Errorf("record the restore in the store before changing the shard's tables: %w", err)
+		}
+		return nil
 	}
 	p.setTotals(tablesBytes(tables), tablesRows(tables), len(tables))
 	if len(plan.Binlogs) == 0 {
 		log.Info("restoring tables from the backup", zap.Int("tables", len(tables)))
 		p.setPhase("loading tables")
-		return detail, e.loadTables(ctx, m, tables, e.cfg.MySQL, db, p)
+		if err := changing(); err != nil {
+			return "", err
+		}
+		return detail, e.loadTables(ctx, m, tables, e.cfg.MySQL, db, p, true)
 	}
 	log.Info("restoring tables through a scratch server", zap.Int("tables", len(tables)))
 	p.setPhase("starting a scratch server")
@@ -139,13 +147,16 @@ func (e *Engine) restore(ctx context.Context, req *backuppb.RestoreRequest, p *p
 	defer scratch.close()
 	p.setTotals(m.RawBytes, m.Rows, len(m.Tables))
 	p.setPhase("loading tables into the scratch server")
-	if err := e.loadTables(ctx, m, m.Tables, scratch.srv, m.Database, p); err != nil {
+	if err := e.loadTables(ctx, m, m.Tables, scratch.srv, m.Database, p, true); err != nil {
 		return "", err
 	}
 	if _, err := e.replay(ctx, plan, scratch.srv, p); err != nil {
 		return "", err
 	}
 	p.setPhase("copying tables")
+	if err := changing(); err != nil {
+		return "", err
+	}
 	names := make([]string, len(tables))
 	for i, t := range tables {
 		names[i] = t.Name
@@ -183,25 +194,72 @@ func tablesRows(ts []*backuppb.Table) (n int64) {
 	return n
 }
 
-// restoreInPlace replaces the shard's database with the plan's backup and
-// binlogs. fresh says the server is new (it has no history of its own):
-// its binlog is then reset to continue from the restored position, so that
-// the shard's GTIDs go on where the restored history ends.
-func (e *Engine) restoreInPlace(ctx context.Context, plan *backupstore.Plan, p *progress, fresh bool) error {
-	m := plan.Backup
-	if e.Hooks.SetServing != nil {
-		e.Hooks.SetServing(false, "restoring backup "+m.Name)
-		defer e.Hooks.SetServing(true, "")
+// restoreShard restores the whole shard in place, as an operator asked
+// (or a restarted tablet resumes).
+func (e *Engine) restoreShard(ctx context.Context, req *backuppb.RestoreRequest, target backupstore.Target, p *progress) (string, error) {
+	// Archive what the server's binlog holds before planning: the latest
+	// moment is what was written until now, and a physical restore drops
+	// the server's files.
+	p.setPhase("archiving the current binlog")
+	if _, _, err := e.ArchiveBinlogs(ctx, true); err != nil {
+		if target.Kind == backupstore.ToLatest {
+			return "", fmt.Errorf("archive the server's current binlog before restoring to the latest moment: %w", err)
+		}
+		e.log.Warn("could not archive the current binlog before a restore", zap.Error(err))
 	}
+	plan, err := e.plan(ctx, target)
+	if err != nil {
+		return "", err
+	}
+	e.log.Info("restoring the whole shard in place", zap.String("backup", plan.Backup.Name), zap.Int("binlogs", len(plan.Binlogs)))
+	detail := fmt.Sprintf("backup %s and %d archived binlogs into %s", plan.Backup.Name, len(plan.Binlogs), e.cfg.Database)
+	return detail, e.restoreInPlace(ctx, plan, p, false, req)
+}
+
+// restoreInPlace replaces the shard's database with the plan's backup and
+// binlogs. fresh says the server is new (the restore of a new server to
+// the latest archived moment): it has no history of its own, so its binlog
+// is reset to continue from the restored position and the shard's GTIDs go
+// on where the archive ends. Otherwise (req is the operator's request) the
+// server keeps its own binlog position, past everything archived, and a
+// restore marker is stored: new transactions never reuse a GTID the
+// archive holds.
+//
+// The tablet does not serve during the restore. A failure before the
+// first destructive step changes nothing and it serves again; a failure
+// after leaves the shard incomplete, recorded as a pending restore, and
+// the tablet not serving, with the reason, until a restore succeeds.
+func (e *Engine) restoreInPlace(ctx context.Context, plan *backupstore.Plan, p *progress, fresh bool, req *backuppb.RestoreRequest) (err error) {
+	m := plan.Backup
+	e.setServing(false, "restoring backup "+m.Name)
+	changed := false
+	changing := func() error {
+		if !fresh {
+			if err := e.putMarker(ctx, m.Name); err != nil {
+				return fmt.Errorf("record the restore in the store before changing the shard: %w", err)
+			}
+		}
+		if err := e.markPending(req, fresh); err != nil {
+			return err
+		}
+		changed = true
+		return nil
+	}
+	defer func() { err = e.finishInPlace(m.Name, changed, err) }()
+
 	if m.Engine == "physical" {
-		return e.physicalRestore(ctx, plan, p)
+		return e.physicalRestore(ctx, plan, p, fresh, changing)
+	}
+	if err := changing(); err != nil {
+		return err
 	}
 	if fresh {
-		// Nothing in the new server's binlog is worth keeping, and the
-		// replay must not run into GTIDs it holds.
+		// Nothing in the new server's binlog is worth keeping.
 		if err := e.resetBinlog(ctx, m.GtidPosition); err != nil {
 			return err
 		}
+	} else if err := e.rollbackPrepared(ctx); err != nil {
+		return err
 	}
 	p.setTotals(m.RawBytes, m.Rows, len(m.Tables))
 	p.setPhase("dropping the shard's tables")
@@ -209,7 +267,7 @@ func (e *Engine) restoreInPlace(ctx context.Context, plan *backupstore.Plan, p *
 		return err
 	}
 	p.setPhase("loading tables")
-	if err := e.loadTables(ctx, m, m.Tables, e.cfg.MySQL, e.cfg.Database, p); err != nil {
+	if err := e.loadTables(ctx, m, m.Tables, e.cfg.MySQL, e.cfg.Database, p, true); err != nil {
 		return err
 	}
 	if err := e.createViews(ctx, m.Views, e.cfg.Database); err != nil {
@@ -219,24 +277,72 @@ func (e *Engine) restoreInPlace(ctx context.Context, plan *backupstore.Plan, p *
 	if err != nil {
 		return err
 	}
-	return e.afterInPlace(ctx, plan, end, fresh)
-}
-
-// afterInPlace sets the server's GTID state after a whole-shard restore
-// and records the restore in the store.
-//
-// A fresh server restored to the latest archived moment goes on with the
-// archived history itself (its binlog continues from the archive's end), so
-// later point-in-time restores may replay across it; a live shard restored
-// in place diverges from its own binlog, so a marker is stored that stops
-// replays across the restore.
-func (e *Engine) afterInPlace(ctx context.Context, plan *backupstore.Plan, end backupstore.Position, fresh bool) error {
 	if fresh {
-		// The new server's own binlog holds nothing of the shard's history:
-		// start it where the restored history ends.
+		// The new server's binlog starts where the restored history ends.
 		return e.resetBinlog(ctx, end.String())
 	}
-	return e.putMarker(ctx, plan.Backup.Name)
+	return nil
+}
+
+// finishInPlace decides, once a whole-shard restore in place ended with
+// err, whether the tablet serves, and clears or updates the pending
+// restore. It returns the restore's outcome.
+func (e *Engine) finishInPlace(backup string, changed bool, err error) error {
+	switch {
+	case err == nil:
+		if cerr := e.clearPending(); cerr != nil {
+			// Left behind, the record would make the next start restore
+			// again and lose what was written meanwhile.
+			err = fmt.Errorf("the shard is restored, but the pending restore could not be cleared: %w; remove the file, then restart the tablet", cerr)
+			e.setServing(false, err.Error())
+			return err
+		}
+		e.setServing(true, "")
+	case changed:
+		e.notePendingFailure(err)
+		e.setServing(false, fmt.Sprintf("restore failed: backup %s: %v; the shard is incomplete and serves again once a whole-shard restore succeeds", backup, err))
+	default:
+		// Nothing was changed: serve as before, unless an earlier restore
+		// left the shard incomplete.
+		if desc, pending := e.RestorePending(); pending {
+			e.setServing(false, "restore failed: "+desc)
+		} else {
+			e.setServing(true, "")
+		}
+	}
+	return err
+}
+
+// rollbackPrepared rolls back the XA branches prepared on the server
+// before a whole-shard restore replaces its data: they belong to the state
+// being replaced (their locks would stop the restore), and those prepared
+// at the target are prepared again by the replay. Not binlogged, like the
+// rest of the restore.
+func (e *Engine) rollbackPrepared(ctx context.Context) error {
+	db, err := e.cfg.MySQL.open("")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	xids, err := preparedXA(ctx, conn)
+	if err != nil || len(xids) == 0 {
+		return err
+	}
+	if err := execAll(ctx, conn, "SET SESSION sql_log_bin = 0"); err != nil {
+		return err
+	}
+	for _, xid := range xids {
+		e.log.Info("rolling back an XA transaction prepared on the server before replacing its data", zap.String("xid", xid))
+		if err := execAll(ctx, conn, "XA ROLLBACK "+xid); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // putMarker records in the store that the shard's own tables were restored

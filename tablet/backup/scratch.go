@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"time"
 
 	"github.com/shardgate/shardgate/tablet/mysqld"
@@ -12,49 +11,54 @@ import (
 
 // scratchServer is a temporary mariadbd of the engine's own, for verifying
 // backups and for restores that must replay binlogs before copying some
-// tables out. It is removed by close.
+// tables out. It is removed by close; one a dead tablet left is removed
+// when the next engine starts (removeLeftovers).
 type scratchServer struct {
-	srv  MySQL
-	cfg  mysqld.Config
-	proc *mysqld.Process
+	srv    MySQL
+	cfg    mysqld.Config
+	proc   *mysqld.Process
+	remove func()
 }
 
+// scratchArgs let the replay apply row events of any size a server
+// wrote (mariadb-binlog prints them base64-encoded, a third larger).
+var scratchArgs = []string{"--max-allowed-packet=1G"}
+
 // startScratch initializes and starts a scratch server on a free loopback
-// port, in a new directory under the system's temporary directory (short,
-// for the unix socket).
+// port, in a new directory under the state directory's scratch/.
 func (e *Engine) startScratch(ctx context.Context) (*scratchServer, error) {
-	dir, err := os.MkdirTemp("", "sgscratch")
+	dir, remove, err := e.newScratchDir()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("scratch server: %w", err)
 	}
 	port, err := freePort()
 	if err != nil {
-		os.RemoveAll(dir)
+		remove()
 		return nil, err
 	}
-	cfg := mysqld.Config{DataDir: dir, Port: port, ServerID: 4000000000 + uint32(port), Log: e.log.Named("scratch")}
+	cfg := mysqld.Config{DataDir: dir, Port: port, ServerID: 4000000000 + uint32(port), Log: e.log.Named("scratch"), ExtraArgs: scratchArgs}
 	if e.cfg.Mysqld != nil {
 		cfg.Binary = e.cfg.Mysqld.Binary
 	}
 	ictx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	if err := mysqld.Init(ictx, cfg); err != nil {
-		os.RemoveAll(dir)
+		remove()
 		return nil, fmt.Errorf("scratch server: %w", err)
 	}
 	proc, err := mysqld.Start(ictx, cfg)
 	if err != nil {
-		os.RemoveAll(dir)
+		remove()
 		return nil, fmt.Errorf("scratch server: %w", err)
 	}
-	return &scratchServer{srv: MySQL{Socket: cfg.SocketPath(), User: "root"}, cfg: cfg, proc: proc}, nil
+	return &scratchServer{srv: MySQL{Socket: cfg.SocketPath(), User: "root"}, cfg: cfg, proc: proc, remove: remove}, nil
 }
 
 func (s *scratchServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_ = s.proc.Stop(ctx)
-	_ = os.RemoveAll(s.cfg.DataDir)
+	s.remove()
 }
 
 func freePort() (int, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/shardgate/shardgate/proto/backuppb"
@@ -38,14 +37,14 @@ func (e *Engine) Verify(ctx context.Context, name string, report func(*backuppb.
 
 func (e *Engine) verify(ctx context.Context, name string, p *progress) (*backuppb.VerifyResult, error) {
 	if name == "" {
-		backups, _, err := e.shard.ListBackups(ctx)
+		listing, err := e.shard.ListBackups(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if len(backups) == 0 {
+		if len(listing.Complete) == 0 {
 			return nil, fmt.Errorf("there is no complete backup of %s/%s", e.cfg.Keyspace, e.cfg.Shard)
 		}
-		name = backups[len(backups)-1].Name
+		name = listing.Complete[len(listing.Complete)-1].Name
 	}
 	m, err := e.shard.ReadManifest(ctx, name)
 	if err != nil {
@@ -54,11 +53,11 @@ func (e *Engine) verify(ctx context.Context, name string, p *progress) (*backupp
 	p.setPhase("starting a scratch server")
 	var srv MySQL
 	if m.Engine == "physical" {
-		dir, err := os.MkdirTemp("", "sgverify")
+		dir, remove, err := e.newScratchDir()
 		if err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(dir)
+		defer remove()
 		cfg := mysqld.Config{DataDir: dir, ServerID: 4000000001, Log: e.log.Named("scratch")}
 		if cfg.Port, err = freePort(); err != nil {
 			return nil, err
@@ -90,7 +89,7 @@ func (e *Engine) verify(ctx context.Context, name string, p *progress) (*backupp
 		srv = scratch.srv
 		p.setTotals(m.RawBytes, m.Rows, len(m.Tables))
 		p.setPhase("loading tables into the scratch server")
-		if err := e.loadTables(ctx, m, m.Tables, srv, m.Database, p); err != nil {
+		if err := e.loadTables(ctx, m, m.Tables, srv, m.Database, p, false); err != nil {
 			return nil, err
 		}
 	}
@@ -130,7 +129,7 @@ func (e *Engine) verify(ctx context.Context, name string, p *progress) (*backupp
 
 // tableChecksum reads a table and returns its row count and checksum,
 // computed as a backup computes them.
-func tableChecksum(ctx context.Context, db *sql.DB, dbName string, t *backuppb.Table) (int64, uint64, error) {
+func tableChecksum(ctx context.Context, db querier, dbName string, t *backuppb.Table) (int64, uint64, error) {
 	cols := t.Columns
 	if len(cols) == 0 {
 		var err error
@@ -152,7 +151,7 @@ func TableChecksum(ctx context.Context, srv MySQL, dbName, table string) (int64,
 	return tableChecksum(ctx, db, dbName, &backuppb.Table{Name: table})
 }
 
-func checksumQuery(ctx context.Context, db *sql.DB, query string, ncols int) (int64, uint64, error) {
+func checksumQuery(ctx context.Context, db querier, query string, ncols int) (int64, uint64, error) {
 	rows, err := db.QueryContext(ctx, query)
 	if err != nil {
 		return 0, 0, err

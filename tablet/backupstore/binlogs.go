@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/protobuf/encoding/protojson"
-
 	"github.com/shardgate/shardgate/proto/backuppb"
 )
 
@@ -30,7 +28,11 @@ func binlogEntry(key string) string  { return "binlogs/" + key + ".json" }
 // Key, Sha256 and StoredBytes it fills in. write produces the stored
 // (compressed) bytes, and is called again if a write must be retried.
 func (sh Shard) PutBinlog(ctx context.Context, e *backuppb.BinlogArchive, write func(io.Writer) error) error {
-	e.Key = BinlogKey(MustPosition(e.StartPosition), e.File)
+	start, err := ParsePosition(e.StartPosition)
+	if err != nil {
+		return fmt.Errorf("archive binlog %s: %w", e.File, err)
+	}
+	e.Key = BinlogKey(start, e.File)
 	sum, n, err := sh.putStream(ctx, binlogObject(e.Key), write)
 	if err != nil {
 		return err
@@ -64,29 +66,52 @@ func (sh Shard) CopyBinlog(ctx context.Context, e *backuppb.BinlogArchive, w io.
 }
 
 // ListBinlogs returns the described archived binlog files in history
-// order.
-func (sh Shard) ListBinlogs(ctx context.Context) ([]*backuppb.BinlogArchive, error) {
+// order, and the descriptions that cannot be read (malformed, or with a
+// position that does not parse): those files are left out, so a restore
+// that needs one stops at the gap it leaves.
+func (sh Shard) ListBinlogs(ctx context.Context) ([]*backuppb.BinlogArchive, []*backuppb.Unusable, error) {
 	keys, err := sh.list(ctx, "binlogs/", false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []*backuppb.BinlogArchive
+	var bad []*backuppb.Unusable
 	for _, k := range keys {
-		if !strings.HasSuffix(k, ".json") {
+		name, ok := strings.CutSuffix(k, ".json")
+		if !ok {
 			continue
 		}
 		data, err := sh.get(ctx, k)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		e := &backuppb.BinlogArchive{}
-		if err := protojson.Unmarshal(data, e); err != nil {
-			return nil, fmt.Errorf("archived binlog %s: %w", k, err)
+		if err := readBinlogEntry(data, strings.TrimPrefix(name, "binlogs/"), e); err != nil {
+			bad = append(bad, &backuppb.Unusable{Name: strings.TrimPrefix(name, "binlogs/"), Error: err.Error()})
+			continue
 		}
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out, nil
+	return out, bad, nil
+}
+
+// readBinlogEntry reads the description stored under key into e and
+// checks what restores rely on.
+func readBinlogEntry(data []byte, key string, e *backuppb.BinlogArchive) error {
+	if err := unmarshal(data, e); err != nil {
+		return fmt.Errorf("archived binlog %s: %w", key, err)
+	}
+	if e.Key != key {
+		return fmt.Errorf("archived binlog %s: its description names key %q", key, e.Key)
+	}
+	if _, err := ParsePosition(e.StartPosition); err != nil {
+		return fmt.Errorf("archived binlog %s: start: %w", key, err)
+	}
+	if _, err := ParsePosition(e.EndPosition); err != nil {
+		return fmt.Errorf("archived binlog %s: end: %w", key, err)
+	}
+	return nil
 }
 
 // DeleteBinlog removes an archived file, its description first.
@@ -120,7 +145,9 @@ func (sh Shard) ListRestoreMarkers(ctx context.Context) ([]*backuppb.RestoreMark
 			return nil, err
 		}
 		m := &backuppb.RestoreMarker{}
-		if err := protojson.Unmarshal(data, m); err != nil {
+		// A marker that cannot be read is an error, not skipped: leaving it
+		// out would let a replay cross the restore it records.
+		if err := unmarshal(data, m); err != nil {
 			return nil, fmt.Errorf("restore marker %s: %w", k, err)
 		}
 		out = append(out, m)

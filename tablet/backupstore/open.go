@@ -50,6 +50,11 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	q := u.Query()
 	switch u.Scheme {
 	case "", "file":
+		// file://data/backups reads as host "data" and path "/backups":
+		// refuse it rather than write to /backups.
+		if u.Scheme == "file" && u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("backup storage %q: a file URL takes an absolute path after file:// (file:///data/backups), not a host %q; give a relative directory without a scheme (data/backups)", rawURL, u.Host)
+		}
 		dir := u.Path
 		if u.Scheme == "" {
 			dir = rawURL

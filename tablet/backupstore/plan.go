@@ -36,6 +36,8 @@ type Target struct {
 
 // Plan is what a restore does: load Backup, then replay Binlogs in order.
 type Plan struct {
+	// Kind is the kind of target the plan reaches.
+	Kind    TargetKind
 	Backup  *backuppb.Manifest
 	Binlogs []*backuppb.BinlogArchive
 	// StopGTID (ToGTID) is the last transaction to replay.
@@ -61,7 +63,7 @@ func PlanRestore(backups []*backuppb.Manifest, binlogs []*backuppb.BinlogArchive
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: %w", base.Name, err)
 	}
-	p := &Plan{Backup: base, End: start}
+	p := &Plan{Kind: t.Kind, Backup: base, End: start}
 	if t.Kind == ToBackup {
 		return p, nil
 	}
@@ -166,7 +168,12 @@ func chooseBackup(backups []*backuppb.Manifest, t Target) (*backuppb.Manifest, e
 }
 
 // binlogChain returns the archived files that hold the transactions after
-// start, in order, and fails when one is missing between them.
+// start, in order. The first file holds start (or begins at it); every
+// later one must begin exactly where the one before it ends. A file that
+// begins before that end and goes past it belongs to another history (a
+// server whose GTIDs went back, another server's copy of the same
+// transactions) and is refused rather than replayed; a hole between two
+// files is refused as missing binlogs.
 func binlogChain(binlogs []*backuppb.BinlogArchive, start Position) ([]*backuppb.BinlogArchive, error) {
 	var chain []*backuppb.BinlogArchive
 	at := start
@@ -176,11 +183,17 @@ func binlogChain(binlogs []*backuppb.BinlogArchive, start Position) ([]*backuppb
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, fmt.Errorf("archived binlog %s: %w", e.Key, err)
 		}
-		if at.Contains(end) && (len(chain) == 0 || !end.Equal(at) || !s.Equal(at)) {
+		empty := s.Same(end)
+		if at.Contains(end) && (len(chain) == 0 || !empty || !s.Same(at)) {
 			continue // wholly before where we are
 		}
 		if !at.Contains(s) {
 			return nil, fmt.Errorf("archived binlogs are missing between %s and %s (file %s starts there)", at, s, e.File)
+		}
+		if len(chain) > 0 && !s.Same(at) {
+			prev := chain[len(chain)-1]
+			return nil, fmt.Errorf("archived binlog %s (key %s) starts at %s, not where %s (key %s) ends, %s: the archive holds two histories that overlap; remove the files that do not belong to the shard's history",
+				e.File, e.Key, s, prev.File, prev.Key, at)
 		}
 		chain = append(chain, e)
 		at = end

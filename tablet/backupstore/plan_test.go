@@ -64,6 +64,18 @@ func TestPlanRestore(t *testing.T) {
 		{name: "gap", target: Target{Kind: ToLatest},
 			binlogs: []*backuppb.BinlogArchive{binlog("f3", "0-1-15", "0-1-25", 150, 250), binlog("f5", "0-1-26", "0-1-30", 260, 300)},
 			err:     "missing between 0-1-25 and 0-1-26"},
+		// A server whose binlog went back to 0-1-22 after the archive held
+		// 0-1-25: its file starts inside f3, not where f3 ends.
+		{name: "two histories", target: Target{Kind: ToLatest},
+			binlogs: []*backuppb.BinlogArchive{binlog("f3", "0-1-15", "0-1-25", 150, 250), binlog("g1", "0-1-22", "0-1-40", 260, 300)},
+			err:     "two histories"},
+		// The same sequence numbers from another server: not a continuation.
+		{name: "another server's numbers", target: Target{Kind: ToLatest},
+			binlogs: []*backuppb.BinlogArchive{binlog("f3", "0-1-15", "0-1-25", 150, 250), binlog("g1", "0-2-25", "0-2-30", 260, 300)},
+			err:     "two histories"},
+		{name: "empty files continue the chain", target: Target{Kind: ToTime, Time: at(330)},
+			binlogs: []*backuppb.BinlogArchive{binlog("f3", "0-1-15", "0-1-25", 150, 250), binlog("f4", "0-1-25", "0-1-25", 250, 320), binlog("f5", "0-1-25", "0-1-25", 320, 400)},
+			backup:  "b2", files: "f3,f4,f5"},
 		{name: "restored in place after the backup", target: Target{Kind: ToTime, Time: at(260)},
 			markers: []*backuppb.RestoreMarker{{RestoredUnixNanos: 230e9, Backup: "b1"}}, err: "restored in place"},
 		{name: "restored in place after the target", target: Target{Kind: ToTime, Time: at(220)},

@@ -84,6 +84,24 @@ func (p Position) Contains(o Position) bool {
 // Equal reports whether p and o hold the same transactions.
 func (p Position) Equal(o Position) bool { return p.Contains(o) && o.Contains(p) }
 
+// Same reports whether p and o end with the very same transactions: in
+// every domain the same sequence number from the same server. Two
+// histories that reuse sequence numbers differ here where Equal does not
+// tell them apart, as long as other servers wrote them.
+func (p Position) Same(o Position) bool {
+	for d, g := range p {
+		if o[d] != g {
+			return false
+		}
+	}
+	for d, g := range o {
+		if p[d] != g {
+			return false
+		}
+	}
+	return true
+}
+
 // Add returns p with g applied.
 func (p Position) Add(g GTID) Position {
 	q := make(Position, len(p)+1)

@@ -26,10 +26,13 @@ func (sh Shard) Prune(ctx context.Context, opts PruneOptions) (*backuppb.PruneRe
 	if opts.Keep < 1 {
 		return nil, errors.New("prune: keep at least 1 backup")
 	}
-	complete, incomplete, err := sh.ListBackups(ctx)
+	listing, err := sh.ListBackups(ctx)
 	if err != nil {
 		return nil, err
 	}
+	// Unusable backups are left alone: their manifest may be readable by
+	// the version that wrote it.
+	complete, incomplete := listing.Complete, listing.Incomplete
 	resp := &backuppb.PruneResponse{}
 	for _, name := range incomplete {
 		if opts.RemoveIncomplete != nil && opts.RemoveIncomplete(name) {
@@ -53,7 +56,7 @@ func (sh Shard) Prune(ctx context.Context, opts PruneOptions) (*backuppb.PruneRe
 		}
 		resp.DeletedBackups = append(resp.DeletedBackups, m.Name)
 	}
-	binlogs, err := sh.ListBinlogs(ctx)
+	binlogs, _, err := sh.ListBinlogs(ctx)
 	if err != nil {
 		return resp, err
 	}

@@ -182,6 +182,23 @@ func (sh Shard) list(ctx context.Context, dir string, delimiter bool) ([]string,
 	}
 }
 
+// sizes returns the keys (relative to the shard) under dir with their
+// sizes.
+func (sh Shard) sizes(ctx context.Context, dir string) (map[string]int64, error) {
+	it := sh.store.bucket.List(&blob.ListOptions{Prefix: sh.prefix() + dir})
+	out := map[string]int64{}
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s%s in %s: %w", sh.prefix(), dir, sh.store.url, err)
+		}
+		out[strings.TrimPrefix(obj.Key, sh.prefix())] = obj.Size
+	}
+}
+
 // deleteAll removes every object under dir (relative to the shard).
 func (sh Shard) deleteAll(ctx context.Context, dir string) error {
 	keys, err := sh.list(ctx, dir, false)

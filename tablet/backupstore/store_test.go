@@ -31,18 +31,18 @@ func TestFileStoreBackupsAreListedOnlyWithAManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	complete, incomplete, err := sh.ListBackups(ctx)
-	if err != nil || len(complete) != 0 || len(incomplete) != 1 || incomplete[0] != name {
-		t.Fatalf("before the manifest: complete %v, incomplete %v, %v", complete, incomplete, err)
+	l, err := sh.ListBackups(ctx)
+	if err != nil || len(l.Complete) != 0 || len(l.Incomplete) != 1 || l.Incomplete[0] != name {
+		t.Fatalf("before the manifest: %+v, %v", l, err)
 	}
 	m := &backuppb.Manifest{Name: name, Keyspace: "ks", Shard: "-80", GtidPosition: "0-100-5", SnapshotUnixNanos: 1,
-		Tables: []*backuppb.Table{{Name: "t1", Chunks: []*backuppb.Chunk{{Key: key, Sha256: sum}}}}}
+		Tables: []*backuppb.Table{{Name: "t1", Chunks: []*backuppb.Chunk{{Key: key, Sha256: sum, StoredBytes: 4}}}}}
 	if err := sh.WriteManifest(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	complete, incomplete, err = sh.ListBackups(ctx)
-	if err != nil || len(complete) != 1 || len(incomplete) != 0 || complete[0].GtidPosition != "0-100-5" {
-		t.Fatalf("after the manifest: complete %v, incomplete %v, %v", complete, incomplete, err)
+	l, err = sh.ListBackups(ctx)
+	if err != nil || len(l.Complete) != 1 || len(l.Incomplete) != 0 || l.Complete[0].GtidPosition != "0-100-5" {
+		t.Fatalf("after the manifest: %+v, %v", l, err)
 	}
 	data, err := sh.ReadChunk(ctx, name, m.Tables[0].Chunks[0])
 	if err != nil || string(data) != "rows" {
@@ -90,10 +90,10 @@ func TestPrune(t *testing.T) {
 	if len(resp.DeletedBackups) != 1 || len(resp.DeletedIncomplete) != 1 || resp.DeletedBinlogs != 2 {
 		t.Fatalf("prune: %v", resp)
 	}
-	complete, incomplete, _ := sh.ListBackups(ctx)
-	binlogs, _ := sh.ListBinlogs(ctx)
-	if len(complete) != 2 || len(incomplete) != 0 || len(binlogs) != 1 || binlogs[0].File != "f3" {
-		t.Fatalf("left: %d backups, %v incomplete, binlogs %v", len(complete), incomplete, binlogs)
+	l, _ := sh.ListBackups(ctx)
+	binlogs, _, _ := sh.ListBinlogs(ctx)
+	if len(l.Complete) != 2 || len(l.Incomplete) != 0 || len(binlogs) != 1 || binlogs[0].File != "f3" {
+		t.Fatalf("left: %d backups, %v incomplete, binlogs %v", len(l.Complete), l.Incomplete, binlogs)
 	}
 	if _, err := sh.Prune(ctx, PruneOptions{Keep: 0}); err == nil {
 		t.Fatal("keep 0 must be refused")

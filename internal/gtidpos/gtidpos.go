@@ -109,3 +109,20 @@ func (p Position) AtLeast(o Position) bool {
 
 // Equal reports whether both include the same transactions.
 func (p Position) Equal(o Position) bool { return p.AtLeast(o) && o.AtLeast(p) }
+
+// Same reports whether p and o end with the very same transactions: in
+// every domain the same sequence number from the same server. Two
+// histories that reuse sequence numbers (a server restored to an earlier
+// moment that wrote on) differ here where Equal does not tell them apart,
+// as long as other servers wrote them.
+func (p Position) Same(o Position) bool {
+	if len(p) != len(o) {
+		return false
+	}
+	for d, g := range p {
+		if other, ok := o[d]; !ok || other != g {
+			return false
+		}
+	}
+	return true
+}

@@ -37,3 +37,24 @@ func TestParseAndCompare(t *testing.T) {
 		}
 	}
 }
+
+func TestSameTellsHistoriesApart(t *testing.T) {
+	a := MustParse("0-100-57,1-100-3")
+	for _, tc := range []struct {
+		other string
+		same  bool
+	}{
+		{"0-100-57,1-100-3", true},
+		{"1-100-3,0-100-57", true},
+		{"0-101-57,1-100-3", false}, // same sequence numbers, another server: another history
+		{"0-100-57", false},
+		{"0-100-57,1-100-3,2-1-1", false},
+	} {
+		if got := a.Same(MustParse(tc.other)); got != tc.same {
+			t.Errorf("%s.Same(%s) = %v, want %v", a, tc.other, got, tc.same)
+		}
+		if tc.other == "0-101-57,1-100-3" && !a.Equal(MustParse(tc.other)) {
+			t.Error("Equal compares sequence numbers only")
+		}
+	}
+}

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardgate/shardgate/internal/gtidpos"
 	"github.com/shardgate/shardgate/proto/backuppb"
 	"github.com/shardgate/shardgate/tablet/backup"
-	"github.com/shardgate/shardgate/tablet/backupstore"
 	"github.com/shardgate/shardgate/tablet/mysqld"
 )
 
@@ -101,8 +101,8 @@ func TestPhysicalBackup(t *testing.T) {
 // holds.
 func assertPast(t *testing.T, pos, end string) {
 	t.Helper()
-	p, err1 := backupstore.ParsePosition(pos)
-	e, err2 := backupstore.ParsePosition(end)
+	p, err1 := gtidpos.Parse(pos)
+	e, err2 := gtidpos.Parse(end)
 	if err1 != nil || err2 != nil {
 		t.Fatalf("positions %q, %q: %v %v", pos, end, err1, err2)
 	}

@@ -736,7 +736,7 @@ func TestReshardResumesAfterTargetRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
-	if err := c.RestartTablet(ctx, victim.Alias); err != nil {
+	if err := c.StartTablet(ctx, victim.Alias); err != nil {
 		t.Fatal(err)
 	}
 	waitCopied(t, c, 4*time.Minute)
@@ -747,7 +747,7 @@ func TestReshardResumesAfterTargetRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second)
-	if err := c.RestartTablet(ctx, victim.Alias); err != nil {
+	if err := c.StartTablet(ctx, victim.Alias); err != nil {
 		t.Fatal(err)
 	}
 	waitCopied(t, c, 2*time.Minute)

@@ -74,6 +74,24 @@ func (c *Cluster) StopTablet(alias string) error {
 	return nil
 }
 
+// KillTablet kills a tablet at once (SIGKILL), as a crash would; its
+// mariadbd keeps running. StartTablet brings the tablet back.
+func (c *Cluster) KillTablet(alias string) error {
+	i, err := c.tabletIndex(alias)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	ch := c.tablets[i]
+	c.mu.Unlock()
+	if ch == nil || ch.exited() {
+		return fmt.Errorf("local cluster: tablet %s is not running", alias)
+	}
+	_ = ch.cmd.Process.Kill()
+	<-ch.done
+	return nil
+}
+
 // StopMySQLD stops a tablet's mariadbd, whoever started it.
 func (c *Cluster) StopMySQLD(ctx context.Context, alias string) error {
 	i, err := c.tabletIndex(alias)
@@ -131,7 +149,7 @@ func (c *Cluster) StartTablet(ctx context.Context, alias string, extraArgs ...st
 	}
 	c.mu.Lock()
 	c.tablets[i] = ch
-	c.state.Parts = slices.DeleteFunc(c.state.Parts, func(p Part) bool { return p.Name == ch.part.Name })
+	c.state.Parts = slices.DeleteFunc(c.state.Parts, func(p Part) bool { return p.Kind == KindTablet && p.Name == ch.part.Name })
 	c.addPartLocked(ch.part)
 	err = c.saveLocked()
 	c.mu.Unlock()

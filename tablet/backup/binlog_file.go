@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/shardgate/shardgate/tablet/backupstore"
+	"github.com/shardgate/shardgate/internal/gtidpos"
 )
 
 // MariaDB binlog event types this package reads.
@@ -24,7 +24,7 @@ var binlogMagic = []byte{0xfe, 'b', 'i', 'n'}
 // binlogSummary is what archiving records of a binlog file.
 type binlogSummary struct {
 	serverID     uint32
-	start, end   backupstore.Position
+	start, end   gtidpos.Position
 	first, last  int64 // event times, Unix seconds
 	transactions int64
 	// rotated: the file ends with a Rotate event (the server closed it).
@@ -52,7 +52,7 @@ func summarizeBinlog(r io.Reader, stopBefore int64) (*binlogSummary, error) {
 	if string(magic) != string(binlogMagic) {
 		return nil, errors.New("not a binlog file (bad magic)")
 	}
-	s := &binlogSummary{start: backupstore.Position{}, complete: true}
+	s := &binlogSummary{start: gtidpos.Position{}, complete: true}
 	header := make([]byte, eventHeaderLen)
 	var body []byte
 	sawList := false
@@ -100,10 +100,10 @@ func summarizeBinlog(r io.Reader, stopBefore int64) (*binlogSummary, error) {
 			if len(body) < 4+16*count {
 				return nil, errors.New("short Gtid_list event")
 			}
-			pos := backupstore.Position{}
+			pos := gtidpos.Position{}
 			for i := 0; i < count; i++ {
 				e := body[4+16*i:]
-				pos = pos.Add(backupstore.GTID{
+				pos = pos.After(gtidpos.GTID{
 					Domain: binary.LittleEndian.Uint32(e[0:]), Server: binary.LittleEndian.Uint32(e[4:]),
 					Seq: binary.LittleEndian.Uint64(e[8:]),
 				})
@@ -115,8 +115,8 @@ func summarizeBinlog(r io.Reader, stopBefore int64) (*binlogSummary, error) {
 			if len(body) < 12 {
 				return nil, errors.New("short GTID event")
 			}
-			g := backupstore.GTID{Seq: binary.LittleEndian.Uint64(body[0:]), Domain: binary.LittleEndian.Uint32(body[8:]), Server: server}
-			s.end = s.end.Add(g)
+			g := gtidpos.GTID{Seq: binary.LittleEndian.Uint64(body[0:]), Domain: binary.LittleEndian.Uint32(body[8:]), Server: server}
+			s.end = s.end.After(g)
 			s.transactions++
 		case eventRotate:
 			s.rotated = true

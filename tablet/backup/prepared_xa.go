@@ -8,8 +8,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/shardgate/shardgate/internal/gtidpos"
 	"github.com/shardgate/shardgate/proto/backuppb"
-	"github.com/shardgate/shardgate/tablet/backupstore"
 )
 
 // Rows of an XA transaction reach the binlog at XA PREPARE, in an event
@@ -84,22 +84,22 @@ func findPreparedGTIDs(ctx context.Context, db *sql.DB, upTo string, xids []stri
 // from the archived binlog that holds it, before the replay proper.
 func (e *Engine) replayPrepared(ctx context.Context, m *backuppb.Manifest, binlogs []*backuppb.BinlogArchive, dir string, srv MySQL) error {
 	for _, x := range m.PreparedXa {
-		g, err := backupstore.ParsePosition(x.Gtid)
+		g, err := gtidpos.Parse(x.Gtid)
 		if err != nil || len(g) != 1 {
 			return fmt.Errorf("backup %s: prepared XA %s: GTID %q", m.Name, x.Xid, x.Gtid)
 		}
-		var gtid backupstore.GTID
+		var gtid gtidpos.GTID
 		for _, v := range g {
 			gtid = v
 		}
 		var file *backuppb.BinlogArchive
 		for _, b := range binlogs {
-			start, err1 := backupstore.ParsePosition(b.StartPosition)
-			end, err2 := backupstore.ParsePosition(b.EndPosition)
+			start, err1 := gtidpos.Parse(b.StartPosition)
+			end, err2 := gtidpos.Parse(b.EndPosition)
 			if err1 != nil || err2 != nil {
 				continue // a description that does not parse names no file
 			}
-			if end.Contains(g) && !start.Contains(g) {
+			if end.AtLeast(g) && !start.AtLeast(g) {
 				file = b
 			}
 		}
@@ -110,7 +110,7 @@ func (e *Engine) replayPrepared(ctx context.Context, m *backuppb.Manifest, binlo
 		if err := e.downloadBinlog(ctx, file, path); err != nil {
 			return err
 		}
-		before := backupstore.GTID{Domain: gtid.Domain, Server: gtid.Server, Seq: gtid.Seq - 1}
+		before := gtidpos.GTID{Domain: gtid.Domain, Server: gtid.Server, Seq: gtid.Seq - 1}
 		args := []string{"--no-defaults", "--disable-log-bin", "--skip-annotate-row-events", "--skip-gtid-strict-mode", "--database=" + m.Database,
 			"--start-position=" + before.String(), "--stop-position=" + gtid.String(), path}
 		if err := pipeBinlog(ctx, args, srv); err != nil {

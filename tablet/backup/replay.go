@@ -16,6 +16,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
 
+	"github.com/shardgate/shardgate/internal/gtidpos"
 	"github.com/shardgate/shardgate/proto/backuppb"
 
 	"github.com/shardgate/shardgate/tablet/backupstore"
@@ -52,8 +53,8 @@ const maxPacket = 1 << 30
 // At the latest archived moment they stay prepared, as a server that
 // crashed there keeps them (XA RECOVER lists them), so that the
 // coordinator's XA COMMIT or XA ROLLBACK, still to come, finds them.
-func (e *Engine) replay(ctx context.Context, plan *backupstore.Plan, srv MySQL, p *progress) (backupstore.Position, error) {
-	end, err := backupstore.ParsePosition(plan.Backup.GtidPosition)
+func (e *Engine) replay(ctx context.Context, plan *backupstore.Plan, srv MySQL, p *progress) (gtidpos.Position, error) {
+	end, err := gtidpos.Parse(plan.Backup.GtidPosition)
 	if err != nil || len(plan.Binlogs) == 0 {
 		return end, err
 	}
@@ -79,7 +80,7 @@ func (e *Engine) replay(ctx context.Context, plan *backupstore.Plan, srv MySQL, 
 				return nil, fmt.Errorf("archived binlog %s: %w", b.Key, err)
 			}
 			for d, g := range sum.end {
-				end = end.Add(backupstore.GTID{Domain: d, Server: g.Server, Seq: g.Seq})
+				end = end.After(gtidpos.GTID{Domain: d, Server: g.Server, Seq: g.Seq})
 			}
 		}
 		files = append(files, f)
@@ -144,7 +145,7 @@ func (e *Engine) replay(ctx context.Context, plan *backupstore.Plan, srv MySQL, 
 	case len(plan.StopGTID) > 0:
 		end = plan.StopGTID
 	case plan.StopBefore.IsZero():
-		if end, err = backupstore.ParsePosition(plan.Binlogs[len(plan.Binlogs)-1].EndPosition); err != nil {
+		if end, err = gtidpos.Parse(plan.Binlogs[len(plan.Binlogs)-1].EndPosition); err != nil {
 			return nil, err
 		}
 	}

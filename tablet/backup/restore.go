@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/shardgate/shardgate/internal/gtidpos"
 	"github.com/shardgate/shardgate/proto/backuppb"
 	"github.com/shardgate/shardgate/tablet/backupstore"
 )
@@ -59,7 +60,7 @@ func targetOf(req *backuppb.RestoreRequest) (backupstore.Target, error) {
 	case req.ToLatest:
 		t.Kind = backupstore.ToLatest
 	case req.ToGtid != "":
-		pos, err := backupstore.ParsePosition(req.ToGtid)
+		pos, err := gtidpos.Parse(req.ToGtid)
 		if err != nil {
 			return t, err
 		}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/shardgate/shardgate/internal/gtidpos"
 	"github.com/shardgate/shardgate/proto/backuppb"
 )
 
@@ -158,11 +159,11 @@ func (sh Shard) ReadManifest(ctx context.Context, name string) (*backuppb.Manife
 	if m.Name != name {
 		return nil, fmt.Errorf("backup %s: its manifest names backup %q", name, m.Name)
 	}
-	if _, err := ParsePosition(m.GtidPosition); err != nil {
+	if _, err := gtidpos.Parse(m.GtidPosition); err != nil {
 		return nil, fmt.Errorf("backup %s: manifest: %w", name, err)
 	}
 	for _, x := range m.PreparedXa {
-		if _, err := ParsePosition(x.Gtid); err != nil {
+		if _, err := gtidpos.Parse(x.Gtid); err != nil {
 			return nil, fmt.Errorf("backup %s: manifest: prepared XA %s: %w", name, x.Xid, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shardgate/shardgate/internal/gtidpos"
 	"github.com/shardgate/shardgate/proto/backuppb"
 )
 
@@ -17,8 +18,8 @@ import (
 // sequence sum, zero-padded so that keys sort in history order) and the
 // file's name on the server. The same file archived twice gets the same
 // key; files of the same name after a RESET MASTER do not.
-func BinlogKey(start Position, file string) string {
-	return fmt.Sprintf("%020d-%s", start.seqSum(), file)
+func BinlogKey(start gtidpos.Position, file string) string {
+	return fmt.Sprintf("%020d-%s", seqSum(start), file)
 }
 
 func binlogObject(key string) string { return "binlogs/" + key + ".zst" }
@@ -28,7 +29,7 @@ func binlogEntry(key string) string  { return "binlogs/" + key + ".json" }
 // Key, Sha256 and StoredBytes it fills in. write produces the stored
 // (compressed) bytes, and is called again if a write must be retried.
 func (sh Shard) PutBinlog(ctx context.Context, e *backuppb.BinlogArchive, write func(io.Writer) error) error {
-	start, err := ParsePosition(e.StartPosition)
+	start, err := gtidpos.Parse(e.StartPosition)
 	if err != nil {
 		return fmt.Errorf("archive binlog %s: %w", e.File, err)
 	}
@@ -105,10 +106,10 @@ func readBinlogEntry(data []byte, key string, e *backuppb.BinlogArchive) error {
 	if e.Key != key {
 		return fmt.Errorf("archived binlog %s: its description names key %q", key, e.Key)
 	}
-	if _, err := ParsePosition(e.StartPosition); err != nil {
+	if _, err := gtidpos.Parse(e.StartPosition); err != nil {
 		return fmt.Errorf("archived binlog %s: start: %w", key, err)
 	}
-	if _, err := ParsePosition(e.EndPosition); err != nil {
+	if _, err := gtidpos.Parse(e.EndPosition); err != nil {
 		return fmt.Errorf("archived binlog %s: end: %w", key, err)
 	}
 	return nil
@@ -154,4 +155,14 @@ func (sh Shard) ListRestoreMarkers(ctx context.Context) ([]*backuppb.RestoreMark
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].RestoredUnixNanos < out[j].RestoredUnixNanos })
 	return out, nil
+}
+
+// seqSum orders the positions of one history: it grows with every
+// transaction, so binlog keys sort in the order the files were written.
+func seqSum(p gtidpos.Position) uint64 {
+	var n uint64
+	for _, g := range p {
+		n += g.Seq
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shardgate/shardgate/internal/gtidpos"
 	"github.com/shardgate/shardgate/proto/backuppb"
 )
 
@@ -27,8 +28,8 @@ const (
 // Target is where a restore should bring the shard.
 type Target struct {
 	Kind TargetKind
-	GTID Position  // ToGTID
-	Time time.Time // ToTime
+	GTID gtidpos.Position // ToGTID
+	Time time.Time        // ToTime
 	// Backup names the backup to start from; empty: the latest one that
 	// precedes the target.
 	Backup string
@@ -41,12 +42,12 @@ type Plan struct {
 	Backup  *backuppb.Manifest
 	Binlogs []*backuppb.BinlogArchive
 	// StopGTID (ToGTID) is the last transaction to replay.
-	StopGTID Position
+	StopGTID gtidpos.Position
 	// StopBefore (ToTime) is the first binlog second not to replay.
 	StopBefore time.Time
 	// End is the GTID position the shard is at after the restore when it
 	// is known in advance (all but ToTime).
-	End Position
+	End gtidpos.Position
 }
 
 // PlanRestore chooses the backup and archived binlogs that reach t.
@@ -59,7 +60,7 @@ func PlanRestore(backups []*backuppb.Manifest, binlogs []*backuppb.BinlogArchive
 	if err != nil {
 		return nil, err
 	}
-	start, err := ParsePosition(base.GtidPosition)
+	start, err := gtidpos.Parse(base.GtidPosition)
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: %w", base.Name, err)
 	}
@@ -81,16 +82,16 @@ func PlanRestore(backups []*backuppb.Manifest, binlogs []*backuppb.BinlogArchive
 	case ToLatest:
 		p.Binlogs = chain
 		if len(chain) > 0 {
-			p.End = MustPosition(chain[len(chain)-1].EndPosition)
+			p.End = gtidpos.MustParse(chain[len(chain)-1].EndPosition)
 		}
 	case ToGTID:
 		p.StopGTID, p.End = t.GTID, t.GTID
-		if start.Contains(t.GTID) {
+		if start.AtLeast(t.GTID) {
 			return p, nil
 		}
 		for _, e := range chain {
 			p.Binlogs = append(p.Binlogs, e)
-			if MustPosition(e.EndPosition).Contains(t.GTID) {
+			if gtidpos.MustParse(e.EndPosition).AtLeast(t.GTID) {
 				return p, nil
 			}
 		}
@@ -126,7 +127,7 @@ func PlanRestore(backups []*backuppb.Manifest, binlogs []*backuppb.BinlogArchive
 	return p, nil
 }
 
-func reach(chain []*backuppb.BinlogArchive, start Position) string {
+func reach(chain []*backuppb.BinlogArchive, start gtidpos.Position) string {
 	if len(chain) == 0 {
 		return start.String()
 	}
@@ -141,8 +142,8 @@ func chooseBackup(backups []*backuppb.Manifest, t Target) (*backuppb.Manifest, e
 		case ToTime:
 			return m.SnapshotUnixNanos <= t.Time.UnixNano()
 		case ToGTID:
-			pos, err := ParsePosition(m.GtidPosition)
-			return err == nil && t.GTID.Contains(pos)
+			pos, err := gtidpos.Parse(m.GtidPosition)
+			return err == nil && t.GTID.AtLeast(pos)
 		}
 		return true
 	}
@@ -174,20 +175,20 @@ func chooseBackup(backups []*backuppb.Manifest, t Target) (*backuppb.Manifest, e
 // server whose GTIDs went back, another server's copy of the same
 // transactions) and is refused rather than replayed; a hole between two
 // files is refused as missing binlogs.
-func binlogChain(binlogs []*backuppb.BinlogArchive, start Position) ([]*backuppb.BinlogArchive, error) {
+func binlogChain(binlogs []*backuppb.BinlogArchive, start gtidpos.Position) ([]*backuppb.BinlogArchive, error) {
 	var chain []*backuppb.BinlogArchive
 	at := start
 	for _, e := range binlogs {
-		s, err1 := ParsePosition(e.StartPosition)
-		end, err2 := ParsePosition(e.EndPosition)
+		s, err1 := gtidpos.Parse(e.StartPosition)
+		end, err2 := gtidpos.Parse(e.EndPosition)
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, fmt.Errorf("archived binlog %s: %w", e.Key, err)
 		}
 		empty := s.Same(end)
-		if at.Contains(end) && (len(chain) == 0 || !empty || !s.Same(at)) {
+		if at.AtLeast(end) && (len(chain) == 0 || !empty || !s.Same(at)) {
 			continue // wholly before where we are
 		}
-		if !at.Contains(s) {
+		if !at.AtLeast(s) {
 			return nil, fmt.Errorf("archived binlogs are missing between %s and %s (file %s starts there)", at, s, e.File)
 		}
 		if len(chain) > 0 && !s.Same(at) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardgate/shardgate/internal/gtidpos"
 	"github.com/shardgate/shardgate/proto/backuppb"
 )
 
@@ -15,7 +16,7 @@ func backup(name string, sec int64, pos string) *backuppb.Manifest {
 }
 
 func binlog(file, start, end string, first, last int64) *backuppb.BinlogArchive {
-	return &backuppb.BinlogArchive{Key: BinlogKey(MustPosition(start), file), File: file,
+	return &backuppb.BinlogArchive{Key: BinlogKey(gtidpos.MustParse(start), file), File: file,
 		StartPosition: start, EndPosition: end, FirstEventUnix: first, LastEventUnix: last}
 }
 
@@ -53,9 +54,9 @@ func TestPlanRestore(t *testing.T) {
 		{name: "named backup", target: Target{Kind: ToBackup, Backup: "b1"}, backup: "b1", end: "0-1-10"},
 		{name: "missing backup", target: Target{Kind: ToBackup, Backup: "nope"}, err: "not found"},
 		{name: "latest with binlogs", target: Target{Kind: ToLatest}, backup: "b2", files: "f3,f4", end: "0-1-30"},
-		{name: "gtid between backups", target: Target{Kind: ToGTID, GTID: MustPosition("0-1-12")}, backup: "b1", files: "f2", end: "0-1-12"},
-		{name: "gtid at a backup", target: Target{Kind: ToGTID, GTID: MustPosition("0-1-20")}, backup: "b2", files: "", end: "0-1-20"},
-		{name: "gtid past the archive", target: Target{Kind: ToGTID, GTID: MustPosition("0-1-31")}, err: "reach only 0-1-30"},
+		{name: "gtid between backups", target: Target{Kind: ToGTID, GTID: gtidpos.MustParse("0-1-12")}, backup: "b1", files: "f2", end: "0-1-12"},
+		{name: "gtid at a backup", target: Target{Kind: ToGTID, GTID: gtidpos.MustParse("0-1-20")}, backup: "b2", files: "", end: "0-1-20"},
+		{name: "gtid past the archive", target: Target{Kind: ToGTID, GTID: gtidpos.MustParse("0-1-31")}, err: "reach only 0-1-30"},
 		{name: "time between backups", target: Target{Kind: ToTime, Time: at(160)}, backup: "b1", files: "f2,f3"},
 		{name: "time in the last file", target: Target{Kind: ToTime, Time: at(260)}, backup: "b2", files: "f3,f4"},
 		{name: "time past the archive", target: Target{Kind: ToTime, Time: at(300)}, err: "reach only"},
@@ -110,26 +111,5 @@ func TestPlanRestore(t *testing.T) {
 				t.Fatalf("stop before %v, want the second after %v", p.StopBefore, tc.target.Time)
 			}
 		})
-	}
-}
-
-func TestPosition(t *testing.T) {
-	p := MustPosition("0-100-57,1-100-3,0-101-12")
-	if p.String() != "0-100-57,1-100-3" {
-		t.Fatalf("String() = %s", p)
-	}
-	if !p.Contains(MustPosition("0-101-57")) || p.Contains(MustPosition("0-1-58")) || p.Contains(MustPosition("2-1-1")) {
-		t.Fatal("Contains compares sequence numbers per domain")
-	}
-	if !MustPosition("").Contains(MustPosition("")) || len(MustPosition(" ")) != 0 {
-		t.Fatal("the empty position")
-	}
-	for _, bad := range []string{"0-1", "a-b-c", "0-1-2-3"} {
-		if _, err := ParsePosition(bad); err == nil {
-			t.Errorf("ParsePosition(%q) accepted", bad)
-		}
-	}
-	if got := p.Add(GTID{Domain: 0, Server: 7, Seq: 58}).String(); got != "0-7-58,1-100-3" {
-		t.Fatalf("Add: %s", got)
 	}
 }

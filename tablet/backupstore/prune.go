@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/shardgate/shardgate/internal/gtidpos"
 	"github.com/shardgate/shardgate/proto/backuppb"
 )
 
@@ -46,7 +47,7 @@ func (sh Shard) Prune(ctx context.Context, opts PruneOptions) (*backuppb.PruneRe
 		return resp, nil
 	}
 	drop, kept := complete[:len(complete)-opts.Keep], complete[len(complete)-opts.Keep:]
-	oldest, err := ParsePosition(kept[0].GtidPosition)
+	oldest, err := gtidpos.Parse(kept[0].GtidPosition)
 	if err != nil {
 		return resp, fmt.Errorf("backup %s: %w", kept[0].Name, err)
 	}
@@ -61,21 +62,21 @@ func (sh Shard) Prune(ctx context.Context, opts PruneOptions) (*backuppb.PruneRe
 		return resp, err
 	}
 	// The XA PREPAREs that kept backups replay are in older files.
-	var needed []Position
+	var needed []gtidpos.Position
 	for _, m := range kept {
 		for _, x := range m.PreparedXa {
-			if g, err := ParsePosition(x.Gtid); err == nil {
+			if g, err := gtidpos.Parse(x.Gtid); err == nil {
 				needed = append(needed, g)
 			}
 		}
 	}
 	for _, e := range binlogs {
-		start, err1 := ParsePosition(e.StartPosition)
-		end, err2 := ParsePosition(e.EndPosition)
-		if err1 != nil || err2 != nil || !oldest.Contains(end) || e.LastEventUnix*1e9 >= kept[0].SnapshotUnixNanos {
+		start, err1 := gtidpos.Parse(e.StartPosition)
+		end, err2 := gtidpos.Parse(e.EndPosition)
+		if err1 != nil || err2 != nil || !oldest.AtLeast(end) || e.LastEventUnix*1e9 >= kept[0].SnapshotUnixNanos {
 			continue
 		}
-		if slices.ContainsFunc(needed, func(g Position) bool { return end.Contains(g) && !start.Contains(g) }) {
+		if slices.ContainsFunc(needed, func(g gtidpos.Position) bool { return end.AtLeast(g) && !start.AtLeast(g) }) {
 			continue
 		}
 		if err := sh.DeleteBinlog(ctx, e); err != nil {

@@ -317,6 +317,7 @@ func printBanner(st *localcluster.State, detached bool) {
 	fmt.Printf("\nLocal cluster serving (data in %s, supervisor pid %d).\n", st.DataDir, st.Supervisor.PID)
 	fmt.Printf("  Connect with:  mysql -h127.0.0.1 -P%d -uroot%s\n", st.Ports.GateMySQL, db)
 	fmt.Printf("  Tablets:       %s%s tablet list\n", self, topoFlag)
+	fmt.Printf("  Admin UI:      %s%s serve   (then open http://%s/)\n", self, topoFlag, DefaultServeAddr)
 	fmt.Printf("  Logs:          %s\n", filepath.Join(st.DataDir, "logs"))
 	if detached {
 		fmt.Printf("  Stop with:     %s local down --data-dir %s\n", self, st.DataDir)

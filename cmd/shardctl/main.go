@@ -103,6 +103,7 @@ func main() {
 		reshardCommand(a),
 		backupCommand(a),
 		localCommand(a),
+		serveCommand(a),
 		explainCommand(),
 	)
 

@@ -5,7 +5,11 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,6 +118,8 @@ func TestShardctlLocalUpTabletListDown(t *testing.T) {
 		t.Errorf("tablet list shows shards %q, want %q:\n%s", shards, want, out)
 	}
 
+	testServe(t, topoAddr)
+
 	st, err := localcluster.ReadState(dataDir)
 	if err != nil {
 		t.Fatal(err)
@@ -149,5 +155,88 @@ func TestShardctlLocalUpTabletListDown(t *testing.T) {
 	out, err = shardctl(t, time.Minute, "tablet", "list", "--topo", topoAddr)
 	if err == nil || !strings.Contains(out, "cannot reach the topology at "+topoAddr+": is a cluster running? (`shardctl local up`)") {
 		t.Errorf("tablet list without a cluster: %v\n%s", err, out)
+	}
+}
+
+// testServe runs `shardctl serve` against the cluster and checks that its
+// overview shows every tablet serving and every shard in the serving
+// graph, then stops it with SIGINT.
+func testServe(t *testing.T, topoAddr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(filepath.Join(binDir, "shardctl"), "serve", "--addr", addr, "--topo", topoAddr)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("shardctl serve ended with %v after SIGINT:\n%s", err, out.String())
+			}
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("shardctl serve did not stop on SIGINT")
+		}
+	}()
+	var cluster struct {
+		Keyspaces []struct {
+			Name   string
+			Shards []struct {
+				Name           string
+				InServingGraph bool `json:"in_serving_graph"`
+			}
+		}
+		Tablets []struct{ Alias, State string }
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/api/cluster")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&cluster)
+			resp.Body.Close()
+		}
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shardctl serve does not answer on %s: %v\n%s", addr, err, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(cluster.Tablets) != 4 {
+		t.Errorf("the admin UI lists %d tablets, want 4: %+v", len(cluster.Tablets), cluster.Tablets)
+	}
+	for _, tab := range cluster.Tablets {
+		if tab.State != "SERVING" {
+			t.Errorf("the admin UI shows tablet %s %s, want SERVING", tab.Alias, tab.State)
+		}
+	}
+	if len(cluster.Keyspaces) != 1 || len(cluster.Keyspaces[0].Shards) != 4 {
+		t.Fatalf("the admin UI shows keyspaces %+v, want ks with 4 shards", cluster.Keyspaces)
+	}
+	for _, sh := range cluster.Keyspaces[0].Shards {
+		if !sh.InServingGraph {
+			t.Errorf("the admin UI shows shard %s out of the serving graph", sh.Name)
+		}
+	}
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), `href="/backups/ks/-40"`) {
+		t.Errorf("GET / = %d, without the shards' backup links:\n%s", resp.StatusCode, page)
 	}
 }

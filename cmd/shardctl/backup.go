@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/internal/units"
 	"github.com/shardgate/shardgate/proto/backuppb"
 	"github.com/shardgate/shardgate/topo"
 )
@@ -44,7 +45,7 @@ names another.`,
 				return err
 			}
 			pr.line(ref, fmt.Sprintf("backup %s: %d tables, %d rows, %s (%s stored), position %s, %s",
-				m.Name, len(m.Tables), m.Rows, bytesText(m.RawBytes), bytesText(m.StoredBytes), m.GtidPosition,
+				m.Name, len(m.Tables), m.Rows, units.Bytes(m.RawBytes), units.Bytes(m.StoredBytes), m.GtidPosition,
 				time.Duration(m.FinishedUnixNanos-m.StartedUnixNanos).Round(time.Millisecond)))
 			return nil
 		}),
@@ -68,7 +69,7 @@ names another.`,
 			for _, b := range resp.Backups {
 				fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", b.Name, b.Engine,
 					time.Unix(0, b.SnapshotUnixNanos).UTC().Format("2006-01-02 15:04:05.000"), b.GtidPosition,
-					b.Tables, b.Rows, bytesText(b.RawBytes), bytesText(b.StoredBytes))
+					b.Tables, b.Rows, units.Bytes(b.RawBytes), units.Bytes(b.StoredBytes))
 			}
 			w.Flush()
 			for _, name := range resp.Incomplete {
@@ -310,7 +311,7 @@ func progressText(pr *backuppb.Progress) string {
 	if pr.RowsDone > 0 {
 		fmt.Fprintf(&b, ", %d rows", pr.RowsDone)
 	}
-	fmt.Fprintf(&b, ", %s", bytesText(pr.BytesDone))
+	fmt.Fprintf(&b, ", %s", units.Bytes(pr.BytesDone))
 	if pr.ElapsedSeconds > 0 {
 		fmt.Fprintf(&b, " (%.1f MB/s)", float64(pr.BytesDone)/1e6/pr.ElapsedSeconds)
 	}
@@ -318,18 +319,6 @@ func progressText(pr *backuppb.Progress) string {
 		fmt.Fprintf(&b, ", ETA %s", (time.Duration(pr.EtaSeconds) * time.Second).Round(time.Second))
 	}
 	return b.String()
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 func orEmpty(s string) string {

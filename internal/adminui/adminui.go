@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/internal/units"
 	"github.com/shardgate/shardgate/proto/backuppb"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/topo"
@@ -46,7 +47,7 @@ type Server struct {
 func New(ts *topo.Server, cell string, log *zap.Logger, opts ...admin.Option) (*Server, error) {
 	pages, err := template.New("").Funcs(template.FuncMap{
 		"ago":     ago,
-		"bytes":   humanBytes,
+		"bytes":   units.Bytes,
 		"percent": percent,
 		"unix":    func(ns int64) string { return time.Unix(0, ns).UTC().Format("2006-01-02 15:04:05Z") },
 		"lower":   strings.ToLower,
@@ -271,19 +272,6 @@ func ago(ns int64) string {
 		return "-"
 	}
 	return time.Since(time.Unix(0, ns)).Round(time.Second).String() + " ago"
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func percent(done, total int64) int {

@@ -58,16 +58,25 @@ func (c *Cluster) tabletIndex(alias string) (int, error) {
 	return i, nil
 }
 
+// tabletProcess is the process of tablet alias that this cluster started
+// last (nil: none).
+func (c *Cluster) tabletProcess(alias string) (*child, error) {
+	i, err := c.tabletIndex(alias)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tablets[i], nil
+}
+
 // StopTablet stops a tablet process (SIGTERM, SIGKILL after a grace
 // period); its mariadbd keeps running.
 func (c *Cluster) StopTablet(alias string) error {
-	i, err := c.tabletIndex(alias)
+	ch, err := c.tabletProcess(alias)
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	ch := c.tablets[i]
-	c.mu.Unlock()
 	if ch != nil {
 		ch.stop(processStopGrace)
 	}
@@ -77,13 +86,10 @@ func (c *Cluster) StopTablet(alias string) error {
 // KillTablet kills a tablet at once (SIGKILL), as a crash would; its
 // mariadbd keeps running. StartTablet brings the tablet back.
 func (c *Cluster) KillTablet(alias string) error {
-	i, err := c.tabletIndex(alias)
+	ch, err := c.tabletProcess(alias)
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	ch := c.tablets[i]
-	c.mu.Unlock()
 	if ch == nil || ch.exited() {
 		return fmt.Errorf("local cluster: tablet %s is not running", alias)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/shardgate/shardgate/internal/units"
 	"github.com/shardgate/shardgate/proto/backuppb"
 	"github.com/shardgate/shardgate/tablet/backupstore"
 	"github.com/shardgate/shardgate/tablet/mysqld"
@@ -247,7 +248,7 @@ func (e *Engine) Status() string {
 	if p := e.current.Load(); p != nil {
 		pr := p.snapshot()
 		s += fmt.Sprintf("running: %s, %s: %d/%d tables, %d rows, %s, %.0f%%, elapsed %s, eta %s\n",
-			p.op, pr.Phase, pr.TablesDone, pr.TablesTotal, pr.RowsDone, humanBytes(pr.BytesDone),
+			p.op, pr.Phase, pr.TablesDone, pr.TablesTotal, pr.RowsDone, units.Bytes(pr.BytesDone),
 			100*p.fraction(), time.Duration(pr.ElapsedSeconds*float64(time.Second)).Round(time.Second), eta(pr.EtaSeconds))
 	}
 	if l := e.last.Load(); l != nil {
@@ -268,18 +269,6 @@ func eta(s float64) string {
 		return "unknown"
 	}
 	return time.Duration(s * float64(time.Second)).Round(time.Second).String()
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // zstd encoders and decoders are safe for concurrent EncodeAll/DecodeAll.

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/shardgate/shardgate/internal/units"
 	"github.com/shardgate/shardgate/proto/backuppb"
 	"github.com/shardgate/shardgate/tablet/backupstore"
 )
@@ -42,7 +43,7 @@ func (e *Engine) Backup(ctx context.Context, engine string, report func(*backupp
 	detail := ""
 	if m != nil {
 		detail = fmt.Sprintf("%s: %d tables, %d rows, %s (%s stored), position %s", m.Name, len(m.Tables), m.Rows,
-			humanBytes(m.RawBytes), humanBytes(m.StoredBytes), m.GtidPosition)
+			units.Bytes(m.RawBytes), units.Bytes(m.StoredBytes), m.GtidPosition)
 	}
 	end(detail, err)
 	return m, err

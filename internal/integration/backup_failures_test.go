@@ -163,12 +163,37 @@ func TestBackupRestoreChecksLoadedRows(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "differs from the backup") {
 		t.Fatalf("a load whose checksum differs from the manifest's: %v", err)
 	}
+	// Into the shard's own table, the failed load changes nothing: the
+	// table is loaded aside and would only then be swapped in.
+	execEach(t, db, "UPDATE t SET v = 'changed' WHERE id = 1")
+	changed := checksums(t, db, "ks", "t")
+	err = e.Restore(ctx, &backuppb.RestoreRequest{Tables: []string{"t"}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "differs from the backup") {
+		t.Fatalf("a table restore in place whose checksum differs from the manifest's: %v", err)
+	}
+	sameChecksums(t, "after a failed table restore in place", checksums(t, db, "ks", "t"), changed)
+	noStagingLeft := func() {
+		t.Helper()
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name LIKE '\\_shardgate\\_restore\\_%'").Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%d staging databases left after the restore (%v)", n, err)
+		}
+	}
+	noStagingLeft()
 
 	rewrite(func(tb *backuppb.Table) { tb.Checksum-- })
 	if err := e.Restore(ctx, &backuppb.RestoreRequest{IntoDatabase: "good"}, nil); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.Restore(ctx, &backuppb.RestoreRequest{Tables: []string{"t"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	if err := db.QueryRow("SELECT v FROM t WHERE id = 1").Scan(&v); err != nil || v != "v1" {
+		t.Fatalf("after the table restore in place, row 1 holds %q (%v), want the backup's v1", v, err)
+	}
 	sameChecksums(t, "restored", checksums(t, db, "good", "t"), checksums(t, db, "ks", "t"))
+	noStagingLeft()
 }
 
 // TestBackupEngineRemovesLeftoverScratchServers starts an engine on the

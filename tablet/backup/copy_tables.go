@@ -22,7 +22,7 @@ func (e *Engine) copyTables(ctx context.Context, src MySQL, srcDB string, tables
 		return err
 	}
 	defer to.Close()
-	if err := execAll(ctx, to, "CREATE DATABASE IF NOT EXISTS "+quoteID(dstDB)); err != nil {
+	if err := createDatabase(ctx, to, dstDB); err != nil {
 		return err
 	}
 	conn, err := to.Conn(ctx)

@@ -41,7 +41,7 @@ func (e *Engine) loadTables(ctx context.Context, m *backuppb.Manifest, tables []
 		return err
 	}
 	defer pool.Close()
-	if err := execAll(ctx, pool, "CREATE DATABASE IF NOT EXISTS "+quoteID(db)); err != nil {
+	if err := createDatabase(ctx, pool, db); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)

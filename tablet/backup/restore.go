@@ -130,14 +130,42 @@ func (e *Engine) restore(ctx context.Context, req *backuppb.RestoreRequest, p *p
 		}
 		return nil
 	}
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = t.Name
+	}
+	// Into the shard's own database, tables load into a staging database
+	// and are swapped in at the end (see table_swap.go).
+	loadDB := db
+	if db == e.cfg.Database {
+		if err := e.dropStaging(ctx); err != nil {
+			return "", err
+		}
+		loadDB = newStagingName()
+		defer func() {
+			if err := e.dropStaging(context.WithoutCancel(ctx)); err != nil {
+				log.Warn("cannot drop the restore's staging database", zap.Error(err))
+			}
+		}()
+	}
+	swapIn := func() error {
+		if loadDB == db {
+			return nil
+		}
+		p.setPhase("swapping the tables in")
+		if err := changing(); err != nil {
+			return err
+		}
+		return e.swapTables(ctx, loadDB, names)
+	}
 	p.setTotals(tablesBytes(tables), tablesRows(tables), len(tables))
 	if len(plan.Binlogs) == 0 {
 		log.Info("restoring tables from the backup", zap.Int("tables", len(tables)))
 		p.setPhase("loading tables")
-		if err := changing(); err != nil {
+		if err := e.loadTables(ctx, m, tables, e.cfg.MySQL, loadDB, p, true); err != nil {
 			return "", err
 		}
-		return detail, e.loadTables(ctx, m, tables, e.cfg.MySQL, db, p, true)
+		return detail, swapIn()
 	}
 	log.Info("restoring tables through a scratch server", zap.Int("tables", len(tables)))
 	p.setPhase("starting a scratch server")
@@ -155,14 +183,10 @@ func (e *Engine) restore(ctx context.Context, req *backuppb.RestoreRequest, p *p
 		return "", err
 	}
 	p.setPhase("copying tables")
-	if err := changing(); err != nil {
+	if err := e.copyTables(ctx, scratch.srv, m.Database, names, e.cfg.MySQL, loadDB, p); err != nil {
 		return "", err
 	}
-	names := make([]string, len(tables))
-	for i, t := range tables {
-		names[i] = t.Name
-	}
-	return detail, e.copyTables(ctx, scratch.srv, m.Database, names, e.cfg.MySQL, db, p)
+	return detail, swapIn()
 }
 
 // chooseTables returns the backup's tables named (all when none is).

@@ -53,6 +53,10 @@ type Cluster struct {
 	bins     map[string]string
 	mysqlBin string
 	control  *controlServer
+	// restarting: the data dir holds a cluster that ran before. A shard
+	// whose server data is gone then is restored by its tablet from the
+	// backup store, not initialized empty here.
+	restarting bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -139,6 +143,7 @@ func Up(ctx context.Context, cfg Config, log *zap.Logger) (*Cluster, error) {
 		p: p, log: log, lock: lock, bins: bins, mysqlBin: mysqlBin,
 		mysqlds: make([]*mysqld.Process, len(p.tablets)),
 		tablets: make([]*child, len(p.tablets)),
+		restarting: prev != nil,
 	}
 	c.state = State{
 		DataDir:    p.cfg.DataDir,
@@ -244,7 +249,8 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string) error {
 	}
 
 	step = time.Now()
-	if err := c.startMySQLDs(ctx); err != nil {
+	restoring, err := c.startMySQLDs(ctx)
+	if err != nil {
 		return err
 	}
 	c.log.Info("mysqlds started", zap.Int("count", len(p.tablets)), zap.Duration("took", time.Since(step)))
@@ -289,6 +295,13 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string) error {
 		return err
 	}
 	c.log.Info("tablets and gate serving", zap.Duration("took", time.Since(step)))
+	for _, i := range restoring {
+		// Their tablets started the servers: record them, so that down
+		// stops them.
+		if err := c.recordMySQLD(i); err != nil {
+			return err
+		}
+	}
 
 	if err := c.applySchemas(ctx); err != nil {
 		return err
@@ -306,11 +319,20 @@ func (c *Cluster) startTablet(t tabletPlan, bin string, extraArgs ...string) (*c
 }
 
 // startMySQLDs initializes (first time only) and starts every shard's
-// mariadbd in parallel.
-func (c *Cluster) startMySQLDs(ctx context.Context) error {
+// mariadbd in parallel. On a restart, a server whose data is gone is left
+// to its tablet, which restores the shard from the backup store before it
+// serves (initializing it here would have the tablet serve it empty); it
+// returns the indexes of those tablets.
+func (c *Cluster) startMySQLDs(ctx context.Context) (restoring []int, err error) {
 	errs := make([]error, len(c.p.tablets))
 	var wg sync.WaitGroup
 	for i, t := range c.p.tablets {
+		if c.restarting && !dataDirInitialized(t.MySQL) {
+			c.log.Warn("a shard's server data is gone: its tablet restores it from the backup store",
+				zap.String("shard", t.Keyspace+"/"+t.Shard), zap.String("datadir", t.MySQL.ServerDataDir()))
+			restoring = append(restoring, i)
+			continue
+		}
 		wg.Go(func() {
 			if err := mysqld.Init(ctx, t.MySQL); err != nil {
 				errs[i] = fmt.Errorf("mysqld of %s/%s: %w", t.Keyspace, t.Shard, err)
@@ -332,7 +354,14 @@ func (c *Cluster) startMySQLDs(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return restoring, errors.Join(errs...)
+}
+
+// dataDirInitialized reports whether a server's data directory holds a
+// MariaDB system database, as the tablet judges it.
+func dataDirInitialized(cfg mysqld.Config) bool {
+	_, err := os.Stat(filepath.Join(cfg.ServerDataDir(), "mysql"))
+	return err == nil
 }
 
 // setupTopology creates what is missing of the keyspaces, applies vschemas
@@ -525,6 +554,9 @@ func (c *Cluster) monitor() {
 		c.watchChild(ch)
 	}
 	for i, m := range c.mysqlds {
+		if m == nil {
+			continue // started by its tablet (a restore): the tablet watches it
+		}
 		t := c.p.tablets[i]
 		c.watchExit("mysqld "+t.Keyspace+"/"+t.Shard, t.MySQL.ErrorLog(), m.Done(), func() string { return "see its error log" })
 	}

@@ -194,10 +194,16 @@ func (c *Cluster) recordMySQLD(i int) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	found := false
 	for j, part := range c.state.Parts {
 		if part.Kind == KindMySQLd && part.Dir == t.MySQL.DataDir {
 			c.state.Parts[j].Proc = procOf(pid)
+			found = true
 		}
+	}
+	if !found {
+		c.addPartLocked(Part{Kind: KindMySQLd, Name: "mysqld " + t.Keyspace + "/" + t.Shard, Proc: procOf(pid),
+			Addr: t.MySQL.Addr(), Dir: t.MySQL.DataDir, Log: t.MySQL.ErrorLog()})
 	}
 	return c.saveLocked()
 }

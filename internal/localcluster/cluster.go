@@ -141,8 +141,8 @@ func Up(ctx context.Context, cfg Config, log *zap.Logger) (*Cluster, error) {
 
 	c := &Cluster{
 		p: p, log: log, lock: lock, bins: bins, mysqlBin: mysqlBin,
-		mysqlds: make([]*mysqld.Process, len(p.tablets)),
-		tablets: make([]*child, len(p.tablets)),
+		mysqlds:    make([]*mysqld.Process, len(p.tablets)),
+		tablets:    make([]*child, len(p.tablets)),
 		restarting: prev != nil,
 	}
 	c.state = State{

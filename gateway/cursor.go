@@ -221,10 +221,12 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 	if s.TxIsolation != "" || s.TxReadOnly {
 		opts = &querypb.ExecuteOptions{TransactionIsolation: s.TxIsolation, ReadOnly: s.TxReadOnly}
 	}
-	if s.TransactionMode == TransactionModeTwoPC {
+	if s.TransactionMode == TransactionModeTwoPC && !s.TxReadOnly {
 		// Every part of a twopc transaction is an XA branch from its first
 		// statement: MariaDB cannot prepare a transaction begun otherwise,
-		// and whether a second shard will join is not known yet.
+		// and whether a second shard will join is not known yet. A
+		// read-only transaction has nothing to commit atomically: its
+		// parts are plain transactions, committed in one phase.
 		if e.twopc == nil {
 			return nil, sqlerr.Unsupported("transaction_mode 'twopc' on this gate: it has no topology to record decisions in")
 		}

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -132,8 +131,7 @@ func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement
 				return nil, "begin", err
 			}
 		}
-		s.InTransaction = true
-		s.TxReadOnly = slices.Contains(stmt.TxAccessModes, sqlparser.ReadOnly)
+		s.startTransaction(stmt.TxAccessModes)
 		return &sqltypes.Result{}, "begin", nil
 	case *sqlparser.Commit:
 		return &sqltypes.Result{}, "commit", e.commit(ctx, s)
@@ -163,6 +161,11 @@ func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement
 		res, err := e.vexplain(ctx, s, stmt, bv)
 		return res, "vexplain", err
 	}
+	if s.TxReadOnly && writes(stmt) {
+		// Refused here, as MariaDB refuses it, before the gate writes
+		// anything itself for it (lookup rows, sequence values).
+		return nil, "read_only", sqlerr.New(erCantExecuteInReadOnlyTransaction, "25006", "Cannot execute statement in a READ ONLY transaction")
+	}
 
 	if s.Shard != "" {
 		if len(bv) > 0 {
@@ -189,7 +192,7 @@ func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement
 	}
 	if !s.Autocommit && !s.InTransaction {
 		// With autocommit off, any statement opens a transaction.
-		s.InTransaction = true
+		s.startTransaction(nil)
 	}
 	bv = e.sessionBindVars(s, plan, bv)
 	if stream != nil && s.Workload == workloadOLAP && !s.InTransaction && plan.Streams() {
@@ -315,7 +318,7 @@ func (e *Executor) sessionBindVars(s *Session, plan *sqlrouter.Plan, bv map[stri
 // targets (USE ks:shard).
 func (e *Executor) executeTargeted(ctx context.Context, s *Session, sql string) (*sqltypes.Result, error) {
 	if !s.Autocommit && !s.InTransaction {
-		s.InTransaction = true
+		s.startTransaction(nil)
 	}
 	results, err := (&cursor{e: e, s: s}).ExecuteShards(ctx, s.Keyspace, []sqlrouter.ShardQuery{{Shard: s.Shard, SQL: sql}}, false)
 	if err != nil {
@@ -332,4 +335,18 @@ func (e *Executor) CloseSession(s *Session) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	e.rollback(ctx, s)
+}
+
+// erCantExecuteInReadOnlyTransaction is MySQL's
+// ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, which vitess's sqlerror does
+// not name.
+const erCantExecuteInReadOnlyTransaction sqlerror.ErrorCode = 1792
+
+// writes reports whether a statement changes data or schema.
+func writes(stmt sqlparser.Statement) bool {
+	switch stmt.(type) {
+	case *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete, *sqlparser.Load, sqlparser.DDLStatement:
+		return true
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"strings"
 	"sync"
 
@@ -41,6 +42,9 @@ type Session struct {
 	// TxReadOnly: the open transaction was begun READ ONLY, and each
 	// shard's part begins so (MariaDB then refuses its writes).
 	TxReadOnly bool
+	// nextTxReadOnly: SET TRANSACTION READ ONLY asked for the next
+	// transaction to be read-only (once).
+	nextTxReadOnly bool
 	// TransactionMode is how transactions that span shards commit; it
 	// cannot change while a transaction is open.
 	TransactionMode TransactionMode
@@ -158,6 +162,20 @@ func (s *Session) removeShard(ss *shardSession) (last bool) {
 		}
 	}
 	return false
+}
+
+// startTransaction marks the session in a transaction: read-only when
+// the statement says READ ONLY, or says neither READ ONLY nor READ WRITE
+// after SET TRANSACTION READ ONLY.
+func (s *Session) startTransaction(modes []sqlparser.TxAccessMode) {
+	readOnly := s.nextTxReadOnly
+	switch {
+	case slices.Contains(modes, sqlparser.ReadOnly):
+		readOnly = true
+	case slices.Contains(modes, sqlparser.ReadWrite):
+		readOnly = false
+	}
+	s.InTransaction, s.TxReadOnly, s.nextTxReadOnly = true, readOnly, false
 }
 
 // takeShards ends the session's transaction bookkeeping and returns its

@@ -45,6 +45,7 @@ func (e *Executor) sessionFromProto(p *gatepb.Session, user string) (*Session, e
 	s.Autocommit = p.Autocommit
 	s.InTransaction = p.InTransaction
 	s.TxReadOnly = p.InTransaction && p.TransactionReadOnly
+	s.nextTxReadOnly = !p.InTransaction && p.TransactionReadOnly
 	s.LastInsertID = p.LastInsertId
 	s.FoundRows = p.FoundRows
 	s.NoScatter = p.NoScatter
@@ -113,7 +114,7 @@ func sessionToProto(s *Session) *gatepb.Session {
 		Autocommit: s.Autocommit, InTransaction: s.InTransaction,
 		TransactionIsolation: s.TxIsolation, NoScatter: s.NoScatter,
 		LastInsertId: s.LastInsertID, FoundRows: s.FoundRows,
-		ConnectionId: s.ConnectionID, TransactionReadOnly: s.TxReadOnly,
+		ConnectionId: s.ConnectionID, TransactionReadOnly: s.TxReadOnly || !s.InTransaction && s.nextTxReadOnly,
 	}
 	if s.Workload != workloadOLTP {
 		p.Workload = s.Workload

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"path"
 	"sort"
 	"strings"
 
@@ -88,6 +87,20 @@ func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*s
 		}
 		name := strings.ToLower(expr.Var.Name.String())
 		value := strings.ToLower(setValue(expr.Expr))
+		if expr.Var.Scope == sqlparser.NextTxScope && (name == "transaction_read_only" || name == "tx_read_only") {
+			// SET TRANSACTION READ ONLY | READ WRITE: the next transaction
+			// only (SET SESSION TRANSACTION ... is passed on below and
+			// holds for every statement).
+			on, ok := boolSetting(strings.Trim(value, "'\""))
+			if !ok {
+				return nil, sqlerr.New(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'tx_read_only' can't be set to the value of '%s'", value)
+			}
+			if s.InTransaction {
+				return nil, sqlerr.New(erCantChangeTxCharacteristics, "25001", "Transaction characteristics can't be changed while a transaction is in progress")
+			}
+			s.nextTxReadOnly = on
+			continue
+		}
 		switch name {
 		case "autocommit":
 			on, ok := boolSetting(value)
@@ -152,6 +165,10 @@ func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*s
 	}
 	return &sqltypes.Result{}, nil
 }
+
+// erCantChangeTxCharacteristics is MySQL's ER_CANT_CHANGE_TX_CHARACTERISTICS,
+// which vitess's sqlerror does not name.
+const erCantChangeTxCharacteristics sqlerror.ErrorCode = 1568
 
 // passedOnAliases maps MySQL variable names to MariaDB's.
 var passedOnAliases = map[string]string{"transaction_isolation": "tx_isolation", "transaction_read_only": "tx_read_only"}
@@ -322,9 +339,8 @@ func (e *Executor) showDatabases(filter *sqlparser.ShowFilter) *sqltypes.Result 
 	return res
 }
 
-// likeMatch implements LIKE's % and _ for SHOW filters.
+// likeMatch implements LIKE's % and _ (and their escapes) for SHOW
+// filters, ignoring case as MariaDB's default collation does.
 func likeMatch(pattern, s string) bool {
-	glob := strings.NewReplacer("*", "\\*", "?", "\\?", "[", "\\[", "%", "*", "_", "?").Replace(pattern)
-	ok, err := path.Match(strings.ToLower(glob), strings.ToLower(s))
-	return err == nil && ok
+	return sqlparser.LikeToRegexp(strings.ToLower(pattern)).MatchString(strings.ToLower(s))
 }

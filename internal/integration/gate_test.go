@@ -626,6 +626,16 @@ func testReadOnlyTransactions(t *testing.T, c *localcluster.Cluster) {
 	_, err = conn.ExecContext(ctx, "INSERT INTO acct (id, balance) VALUES (9101, 1)")
 	mysqlErr(t, err, 1792, "25006")
 	mustExecConn(t, conn, "ROLLBACK")
+	// SET TRANSACTION READ ONLY: the next transaction only. Its reads on
+	// every shard commit in one phase, twopc or not: nothing to prepare.
+	mustExecConn(t, conn, "SET TRANSACTION READ ONLY")
+	mustExecConn(t, conn, "BEGIN")
+	if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM acct").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.ExecContext(ctx, "UPDATE acct SET balance = balance WHERE id = 9101")
+	mysqlErr(t, err, 1792, "25006")
+	mustExecConn(t, conn, "COMMIT")
 	mustExecConn(t, conn, "SET transaction_mode = 'multi'")
 	mustExecConn(t, conn, "BEGIN")
 	mustExecConn(t, conn, "INSERT INTO acct (id, balance) VALUES (9101, 1)")

@@ -417,7 +417,9 @@ type Session struct {
 	// on a session's first call.
 	ConnectionId uint32 `protobuf:"varint,15,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
 	// transaction_read_only: the open transaction was begun READ ONLY
-	// (START TRANSACTION READ ONLY); its shards refuse writes.
+	// (START TRANSACTION READ ONLY); its shards refuse writes. Outside a
+	// transaction: the next one begins read-only (SET TRANSACTION READ
+	// ONLY).
 	TransactionReadOnly bool `protobuf:"varint,16,opt,name=transaction_read_only,json=transactionReadOnly,proto3" json:"transaction_read_only,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache

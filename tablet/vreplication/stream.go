@@ -50,6 +50,11 @@ type stream struct {
 	// rate measures rows per second.
 	rateRows  int64
 	rateSince time.Time
+	// positionSaved is when a message that moved only the position was
+	// last saved; batchLimit bounds a transaction applied as one batch.
+	// Both belong to the goroutine running the stream.
+	positionSaved time.Time
+	batchLimit    int
 }
 
 func (s *stream) setWorkflow(wf *topopb.Workflow) {
@@ -129,6 +134,7 @@ func (s *stream) runOnce(ctx context.Context) error {
 	if err := ensureStateTable(conn); err != nil {
 		return err
 	}
+	s.batchLimit = batchLimit(conn)
 	st, ok, err := loadState(conn, s.name, s.sender)
 	if err != nil {
 		return err
@@ -368,7 +374,6 @@ func (s *stream) follow(ctx context.Context, conn *mysql.Conn, sender *senderCon
 			s.update(func(x *topopb.StreamStatus) {
 				x.Phase, x.WorkflowGeneration, x.Position, x.LagMs = topopb.StreamStatus_STOPPED, wf.Generation, st.Position, 0
 			})
-			s.e.publish(ctx, s) // now: a diff waits for it
 			if err := s.waitChange(ctx); err != nil {
 				return err
 			}
@@ -385,7 +390,6 @@ func (s *stream) follow(ctx context.Context, conn *mysql.Conn, sender *senderCon
 				s.update(func(x *topopb.StreamStatus) {
 					x.Phase, x.Position, x.LagMs, x.WorkflowGeneration = topopb.StreamStatus_STOPPED, st.Position, 0, wf.Generation
 				})
-				s.e.publish(ctx, s) // now: a switch of writes waits for it
 				if err := s.waitChange(ctx); err != nil {
 					return err
 				}
@@ -562,11 +566,20 @@ func (s *stream) applyTransaction(conn *mysql.Conn, wf *topopb.Workflow, tables 
 		return 0, err
 	}
 	if len(stmts) == 0 {
-		// Only the position moved: one statement, committed by itself.
+		// Only the position moved, past transactions that kept nothing for
+		// this receiver: it is saved once a second at most (senders send
+		// it every few milliseconds when the binlog is quiet). A restart
+		// from an older saved position reads those transactions again and
+		// keeps nothing of them again.
+		if time.Since(s.positionSaved) < positionSaveEvery {
+			return 0, nil
+		}
+		s.positionSaved = time.Now()
 		_, err := conn.ExecuteFetch(save, 0, false)
 		return 0, err
 	}
-	if err := applyBatch(conn, stmts, save); err != errBatchTooBig {
+	s.positionSaved = time.Now()
+	if err := applyBatch(conn, stmts, save, s.batchLimit); err != errBatchTooBig {
 		if err != nil {
 			return 0, fmt.Errorf("apply a transaction from %s at %s: %w", s.sender, msg.Position, err)
 		}
@@ -587,10 +600,27 @@ func (s *stream) applyTransaction(conn *mysql.Conn, wf *topopb.Workflow, tables 
 	return len(stmts), nil
 }
 
-// maxBatchBytes bounds a transaction sent as one batch, well below
-// MariaDB's max_allowed_packet (16 MB by default); a bigger one goes a
-// statement at a time.
+// positionSaveEvery is how often a stream saves a position that moved
+// without changes.
+const positionSaveEvery = time.Second
+
+// maxBatchBytes bounds a transaction sent as one batch, and half the
+// server's max_allowed_packet does too (see batchLimit); a bigger one goes
+// a statement at a time.
 const maxBatchBytes = 4 << 20
+
+// batchLimit is the largest batch the server takes with room to spare.
+func batchLimit(conn *mysql.Conn) int {
+	res, err := conn.ExecuteFetch("SELECT @@max_allowed_packet", 1, false)
+	if err != nil || len(res.Rows) != 1 {
+		return 1 << 20
+	}
+	packet, err := res.Rows[0][0].ToInt64()
+	if err != nil {
+		return 1 << 20
+	}
+	return int(min(maxBatchBytes, packet/2))
+}
 
 var errBatchTooBig = errors.New("transaction too big for one batch")
 
@@ -598,12 +628,12 @@ var errBatchTooBig = errors.New("transaction too big for one batch")
 // multi-statement batch: one round trip to MariaDB instead of one per
 // statement, which is most of what catching up costs. MariaDB stops at
 // the first statement that fails; the transaction is then rolled back.
-func applyBatch(conn *mysql.Conn, stmts []string, save string) error {
+func applyBatch(conn *mysql.Conn, stmts []string, save string, limit int) error {
 	size := len(save) + len("BEGIN;;COMMIT")
 	for _, q := range stmts {
 		size += len(q) + 1
 	}
-	if size > maxBatchBytes {
+	if size > limit {
 		return errBatchTooBig
 	}
 	var b strings.Builder

@@ -194,6 +194,15 @@ func TestBackupRestoreChecksLoadedRows(t *testing.T) {
 	}
 	sameChecksums(t, "restored", checksums(t, db, "good", "t"), checksums(t, db, "ks", "t"))
 	noStagingLeft()
+
+	// A trigger cannot follow a table renamed into the shard's database:
+	// the restore refuses before it loads anything.
+	execEach(t, db, "CREATE TRIGGER t_touch BEFORE UPDATE ON t FOR EACH ROW SET NEW.v = NEW.v")
+	err = e.Restore(ctx, &backuppb.RestoreRequest{Tables: []string{"t"}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "1 triggers") || !strings.Contains(err.Error(), "--into-database") {
+		t.Fatalf("a table restore in place of a table with a trigger: %v", err)
+	}
+	noStagingLeft()
 }
 
 // TestBackupEngineRemovesLeftoverScratchServers starts an engine on the

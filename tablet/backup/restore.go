@@ -138,6 +138,9 @@ func (e *Engine) restore(ctx context.Context, req *backuppb.RestoreRequest, p *p
 	// and are swapped in at the end (see table_swap.go).
 	loadDB := db
 	if db == e.cfg.Database {
+		if err := e.checkSwappable(ctx, names); err != nil {
+			return "", err
+		}
 		if err := e.dropStaging(ctx); err != nil {
 			return "", err
 		}

@@ -3,10 +3,14 @@ package backup
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"go.uber.org/zap"
 )
 
 // A restore of chosen tables into the shard's own database loads them
@@ -21,9 +25,40 @@ import (
 // those a restore that died left.
 const stagingPrefix = "_shardgate_restore_"
 
-// swapLockWait bounds how long the swap waits for transactions that use
-// the tables to end.
-const swapLockWait = 60 * time.Second
+// The swap waits swapLockWait at a time for the transactions that use the
+// tables to end, up to swapAttempts times: a RENAME waiting for a lock
+// makes every later query of those tables wait behind it, so it gives way
+// often rather than queue them for long.
+const (
+	swapLockWait = 2 * time.Second
+	swapAttempts = 30
+)
+
+// checkSwappable refuses, before anything is loaded, tables a swap cannot
+// move: triggers stay in the database they were made in, and foreign keys
+// would point into the staging database.
+func (e *Engine) checkSwappable(ctx context.Context, tables []string) error {
+	pool, err := e.cfg.MySQL.open("")
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	db := e.cfg.Database
+	for _, t := range tables {
+		var triggers, keys int
+		if err := pool.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.triggers WHERE event_object_schema = ? AND event_object_table = ?", db, t).Scan(&triggers); err != nil {
+			return fmt.Errorf("look for triggers on %s: %w", t, err)
+		}
+		if err := pool.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.referential_constraints
+			WHERE (constraint_schema = ? AND table_name = ?) OR (unique_constraint_schema = ? AND referenced_table_name = ?)`, db, t, db, t).Scan(&keys); err != nil {
+			return fmt.Errorf("look for foreign keys of %s: %w", t, err)
+		}
+		if triggers > 0 || keys > 0 {
+			return fmt.Errorf("table %s has %d triggers and %d foreign keys: a table restore in place swaps tables in with RENAME TABLE, which cannot carry them; restore it into another database (--into-database) and move the rows yourself", t, triggers, keys)
+		}
+	}
+	return nil
+}
 
 func newStagingName() string {
 	return stagingPrefix + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -68,11 +103,29 @@ func (e *Engine) swapTables(ctx context.Context, stage string, tables []string) 
 		}
 		pairs = append(pairs, quoteID(stage)+"."+quoteID(t)+" TO "+quoteID(shardDB)+"."+quoteID(t))
 	}
-	return execAll(ctx, conn,
+	if err := execAll(ctx, conn,
 		"SET SESSION sql_log_bin = 0",
 		"SET SESSION lock_wait_timeout = "+strconv.Itoa(int(swapLockWait.Seconds())),
-		"CREATE DATABASE IF NOT EXISTS "+quoteID(old),
-		"RENAME TABLE "+strings.Join(pairs, ", "))
+		"CREATE DATABASE IF NOT EXISTS "+quoteID(old)); err != nil {
+		return err
+	}
+	rename := "RENAME TABLE " + strings.Join(pairs, ", ")
+	for attempt := 1; ; attempt++ {
+		err := execAll(ctx, conn, rename)
+		var me *mysql.MySQLError
+		if err == nil || !errors.As(err, &me) || me.Number != 1205 || attempt == swapAttempts {
+			if err != nil && attempt == swapAttempts {
+				return fmt.Errorf("swap the restored tables in: transactions kept them locked for %v: %w", swapAttempts*swapLockWait, err)
+			}
+			return err
+		}
+		e.log.Info("the restored tables wait for transactions that use them", zap.Int("attempt", attempt))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // dropStaging drops every staging database on the server: this restore's

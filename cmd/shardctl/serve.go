@@ -22,6 +22,7 @@ const DefaultServeAddr = "127.0.0.1:15000"
 
 func serveCommand(a *app) *cobra.Command {
 	var addr, cell string
+	var allowHosts []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the admin web UI: topology, tablet health, resharding progress, backups",
@@ -41,6 +42,7 @@ a proxy that authenticates.`,
 			if err != nil {
 				return err
 			}
+			ui.AllowHosts(allowHosts...)
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", addr, err)
@@ -62,5 +64,6 @@ a proxy that authenticates.`,
 	}
 	cmd.Flags().StringVar(&addr, "addr", DefaultServeAddr, "host:port to serve the UI on")
 	cmd.Flags().StringVar(&cell, "cell", "zone1", "cell whose serving graph the UI shows")
+	cmd.Flags().StringSliceVar(&allowHosts, "allow-host", nil, "host names requests may use besides IP addresses and localhost (a proxy's name); others are refused, against DNS rebinding")
 	return cmd
 }

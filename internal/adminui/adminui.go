@@ -12,8 +12,10 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -40,6 +42,35 @@ type Server struct {
 	pages *template.Template
 	// refresh is how often pages reload themselves.
 	refresh time.Duration
+	// hosts are the names, besides IP addresses and localhost, that
+	// requests may carry in their Host header.
+	hosts map[string]bool
+}
+
+// AllowHosts lets requests name these hosts (a proxy's name, the
+// machine's): others are refused, so that a web page cannot read the UI
+// through a name of its own that resolves to this machine (DNS
+// rebinding).
+func (s *Server) AllowHosts(names ...string) {
+	for _, n := range names {
+		s.hosts[strings.ToLower(n)] = true
+	}
+}
+
+// checkHost refuses requests whose Host header names a host not allowed.
+func (s *Server) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.ToLower(strings.Trim(host, "[]"))
+		if net.ParseIP(host) == nil && host != "localhost" && !s.hosts[host] {
+			http.Error(w, fmt.Sprintf("host %q is not allowed: open the UI by IP address or localhost, or start it with --allow-host %s", host, host), http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // New returns the UI of the cluster in ts, as seen from cell; opts say
@@ -56,7 +87,7 @@ func New(ts *topo.Server, cell string, log *zap.Logger, opts ...admin.Option) (*
 	if err != nil {
 		return nil, fmt.Errorf("admin UI templates: %w", err)
 	}
-	return &Server{ts: ts, cell: cell, opts: opts, log: log, pages: pages, refresh: 3 * time.Second}, nil
+	return &Server{ts: ts, cell: cell, opts: opts, log: log, pages: pages, refresh: 3 * time.Second, hosts: map[string]bool{}}, nil
 }
 
 // Handler serves the pages and the JSON API.
@@ -66,7 +97,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /backups/{keyspace}/{shard}", s.backupsPage)
 	mux.HandleFunc("GET /api/cluster", s.clusterJSON)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	return mux
+	return s.checkHost(mux)
 }
 
 // Cluster is the overview: everything the front page shows.
@@ -243,9 +274,12 @@ func (s *Server) backupsPage(w http.ResponseWriter, r *http.Request) {
 		List         *backuppb.ListBackupsResponse
 		Error        string
 		Refresh      int
-	}{Title: "backups of " + ref.String(), Shard: ref.String(), Refresh: int(s.refresh.Seconds())}
-	if _, err := s.ts.GetShard(ctx, ref.Keyspace, ref.Shard); err != nil {
+	}{Title: "backups of " + ref.String(), Shard: ref.String(), Refresh: backupsRefresh}
+	if _, err := s.ts.GetShard(ctx, ref.Keyspace, ref.Shard); errors.Is(err, topo.ErrNotFound) {
 		http.Error(w, fmt.Sprintf("shard %s: %v", ref, err), http.StatusNotFound)
+		return
+	} else if err != nil {
+		http.Error(w, fmt.Sprintf("read shard %s from the topology: %v", ref, err), http.StatusBadGateway)
 		return
 	}
 	list, err := admin.ListBackups(ctx, s.ts, ref, "", s.opts...)
@@ -255,6 +289,10 @@ func (s *Server) backupsPage(w http.ResponseWriter, r *http.Request) {
 	page.List = list
 	s.render(w, "backups.html", page)
 }
+
+// backupsRefresh is how often the backups page reloads, in seconds: each
+// load lists the object store.
+const backupsRefresh = 30
 
 func (s *Server) render(w http.ResponseWriter, name string, data any) {
 	var out strings.Builder

@@ -56,8 +56,15 @@ func testCluster(t *testing.T) *topo.Server {
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
 	t.Helper()
+	return getAs(t, h, "127.0.0.1:15000", path)
+}
+
+func getAs(t *testing.T, h http.Handler, host, path string) (int, string) {
+	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req.Host = host
+	h.ServeHTTP(rec, req)
 	body, _ := io.ReadAll(rec.Result().Body)
 	return rec.Code, string(body)
 }
@@ -113,5 +120,24 @@ func TestBackupsPage(t *testing.T) {
 	}
 	if code, page := get(t, h, "/backups/commerce/nope"); code != http.StatusNotFound {
 		t.Errorf("GET /backups/commerce/nope = %d, want 404: %s", code, page)
+	}
+}
+
+// TestHostHeader: requests that name the UI by a host name not allowed
+// (a page's own name resolving here: DNS rebinding) are refused.
+func TestHostHeader(t *testing.T) {
+	ui, err := New(testCluster(t), "zone1", zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui.AllowHosts("UI.internal")
+	h := ui.Handler()
+	for host, want := range map[string]int{
+		"127.0.0.1:15000": http.StatusOK, "[::1]:15000": http.StatusOK, "localhost:15000": http.StatusOK,
+		"ui.internal": http.StatusOK, "attacker.example:15000": http.StatusForbidden,
+	} {
+		if code, body := getAs(t, h, host, "/healthz"); code != want {
+			t.Errorf("Host %s: %d, want %d: %s", host, code, want, body)
+		}
 	}
 }

@@ -78,22 +78,13 @@ func (e *Engine) swapTables(ctx context.Context, stage string, tables []string) 
 	}
 	defer conn.Close()
 	shardDB := e.cfg.Database
-	existing := map[string]bool{}
-	rows, err := conn.QueryContext(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", shardDB)
+	names, err := queryStrings(ctx, conn, "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", shardDB)
 	if err != nil {
 		return fmt.Errorf("list the tables of %s: %w", shardDB, err)
 	}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return err
-		}
+	existing := map[string]bool{}
+	for _, name := range names {
 		existing[name] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	old := stage + "_old"
 	var pairs []string
@@ -141,23 +132,10 @@ func (e *Engine) dropStaging(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
-	rows, err := conn.QueryContext(ctx, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?",
+	names, err := queryStrings(ctx, conn, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?",
 		strings.ReplaceAll(stagingPrefix, "_", `\_`)+"%")
 	if err != nil {
 		return fmt.Errorf("list staging databases: %w", err)
-	}
-	var names []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return err
-		}
-		names = append(names, name)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	stmts := []string{"SET SESSION sql_log_bin = 0"}
 	for _, name := range names {
@@ -175,4 +153,22 @@ func createDatabase(ctx context.Context, pool *sql.DB, db string) error {
 	}
 	defer conn.Close()
 	return execAll(ctx, conn, "SET SESSION sql_log_bin = 0", "CREATE DATABASE IF NOT EXISTS "+quoteID(db))
+}
+
+// queryStrings runs a query of one string column and returns its values.
+func queryStrings(ctx context.Context, conn *sql.Conn, query string, args ...any) ([]string, error) {
+	rows, err := conn.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }

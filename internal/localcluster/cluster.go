@@ -292,6 +292,13 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string) error {
 		return err
 	}
 	if err := c.waitServing(ctx); err != nil {
+		if len(restoring) > 0 && ctx.Err() != nil {
+			var shards []string
+			for _, i := range restoring {
+				shards = append(shards, c.p.tablets[i].Keyspace+"/"+c.p.tablets[i].Shard)
+			}
+			err = fmt.Errorf("%w\n%s restored from the backup store and did not finish in time: give a large restore more time with --timeout (it starts over)", err, strings.Join(shards, ", "))
+		}
 		return err
 	}
 	c.log.Info("tablets and gate serving", zap.Duration("took", time.Since(step)))

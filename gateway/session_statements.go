@@ -329,9 +329,10 @@ func (e *Executor) keyspaceNames() []string {
 }
 
 func (e *Executor) showDatabases(filter *sqlparser.ShowFilter) *sqltypes.Result {
-	res := &sqltypes.Result{Fields: []*vquerypb.Field{{Name: "Database", Type: sqltypes.VarChar, Charset: 45, ColumnLength: 256}}}
+	res := &sqltypes.Result{Fields: []*vquerypb.Field{varcharField("Database")}}
+	matches := showMatcher(filter)
 	for _, name := range e.keyspaceNames() {
-		if filter != nil && filter.Like != "" && !likeMatch(filter.Like, name) {
+		if !matches(name) {
 			continue
 		}
 		res.Rows = append(res.Rows, sqltypes.Row{sqltypes.NewVarChar(name)})
@@ -339,8 +340,13 @@ func (e *Executor) showDatabases(filter *sqlparser.ShowFilter) *sqltypes.Result 
 	return res
 }
 
-// likeMatch implements LIKE's % and _ (and their escapes) for SHOW
-// filters, ignoring case as MariaDB's default collation does.
-func likeMatch(pattern, s string) bool {
-	return sqlparser.LikeToRegexp(strings.ToLower(pattern)).MatchString(strings.ToLower(s))
+// showMatcher is a SHOW statement's LIKE filter: % and _ (and their
+// escapes), ignoring case as MariaDB's default collation does. Without a
+// filter every name matches.
+func showMatcher(filter *sqlparser.ShowFilter) func(name string) bool {
+	if filter == nil || filter.Like == "" {
+		return func(string) bool { return true }
+	}
+	re := sqlparser.LikeToRegexp(strings.ToLower(filter.Like))
+	return func(name string) bool { return re.MatchString(strings.ToLower(name)) }
 }

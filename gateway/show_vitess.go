@@ -18,6 +18,7 @@ import (
 // shards that serve the session's tablet type, as "keyspace/shard".
 func (e *Executor) showVitessShards(s *Session, filter *sqlparser.ShowFilter) *sqltypes.Result {
 	res := &sqltypes.Result{Fields: []*vquerypb.Field{varcharField("Shards")}}
+	matches := showMatcher(filter)
 	for _, keyspace := range e.keyspaceNames() {
 		shards, err := e.topo.shards(keyspace, s.TabletType)
 		if err != nil {
@@ -25,7 +26,7 @@ func (e *Executor) showVitessShards(s *Session, filter *sqlparser.ShowFilter) *s
 		}
 		for _, shard := range shards {
 			name := keyspace + "/" + shard.Name
-			if filter != nil && filter.Like != "" && !likeMatch(filter.Like, name) {
+			if !matches(name) {
 				continue
 			}
 			res.Rows = append(res.Rows, sqltypes.Row{sqltypes.NewVarChar(name)})
@@ -42,6 +43,7 @@ func (e *Executor) showVitessTablets(filter *sqlparser.ShowFilter) *sqltypes.Res
 		varcharField("Cell"), varcharField("Keyspace"), varcharField("Shard"), varcharField("TabletType"),
 		varcharField("State"), varcharField("Alias"), varcharField("Hostname"), varcharField("PrimaryTermStartTime"),
 	}}
+	matches := showMatcher(filter)
 	e.tablets.mu.Lock()
 	tablets := make([]*tabletConn, 0, len(e.tablets.tablets))
 	for _, tc := range e.tablets.tablets {
@@ -51,7 +53,7 @@ func (e *Executor) showVitessTablets(filter *sqlparser.ShowFilter) *sqltypes.Res
 	sort.Slice(tablets, func(i, j int) bool { return tablets[i].record.Alias < tablets[j].record.Alias })
 	for _, tc := range tablets {
 		r := tc.record
-		if filter != nil && filter.Like != "" && !likeMatch(filter.Like, r.Alias) && !likeMatch(filter.Like, r.Keyspace+"/"+r.Shard) {
+		if !matches(r.Alias) && !matches(r.Keyspace+"/"+r.Shard) {
 			continue
 		}
 		state := "NOT_SERVING"

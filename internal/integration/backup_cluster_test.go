@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/shardgate/shardgate/internal/localcluster"
 	"github.com/shardgate/shardgate/tablet/mysqld"
 )
@@ -29,6 +27,10 @@ const backupSchema = `
 CREATE TABLE acct (id BIGINT PRIMARY KEY, balance INT NOT NULL, note VARCHAR(50)) DEFAULT CHARSET=utf8mb4;
 CREATE TABLE hist (id BIGINT PRIMARY KEY, acct_id BIGINT NOT NULL, amount INT NOT NULL) DEFAULT CHARSET=utf8mb4;
 `
+
+// backupKeyspaces is the cluster the backup tests run: ks on two shards
+// with tables acct and hist.
+var backupKeyspaces = []localcluster.KeyspaceSpec{{Name: "ks", ShardCount: 2, VSchema: []byte(backupVSchema), Schema: []byte(backupSchema)}}
 
 // shardChecksums is CHECKSUM TABLE of acct and hist on every shard, read
 // on the shards' servers directly.
@@ -104,33 +106,14 @@ func runShardctl(t *testing.T, c *localcluster.Cluster, args ...string) string {
 // restored table's checksum equals the original's at the moment restored
 // to.
 func TestBackupRestoreCluster(t *testing.T) {
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
 	s3 := startS3(t, "shardgate")
-	cfg := localcluster.Config{
-		DataDir:       t.TempDir(),
-		BinDir:        binDir,
-		Keyspaces:     []localcluster.KeyspaceSpec{{Name: "ks", ShardCount: 2, VSchema: []byte(backupVSchema), Schema: []byte(backupSchema)}},
-		BackupStorage: s3.URL("shardgate", "cluster"),
-		TabletEnv:     s3.Env(),
-	}
-	base, err := localcluster.FreeBasePort(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.BasePort = base
+	c := startClusterWith(t, func(cfg *localcluster.Config) {
+		cfg.Keyspaces = backupKeyspaces
+		cfg.BackupStorage = s3.URL("shardgate", "cluster")
+		cfg.TabletEnv = s3.Env()
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	c, err := localcluster.Up(ctx, cfg, zap.NewNop())
-	if err != nil {
-		t.Fatalf("local cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
 	gate := openDB(t, c.GateDSN("ks"))
 
 	insertRows(t, gate, "acct", 1, 2000, func(i int) string { return fmt.Sprintf("(%d, %d, 'n%d')", i, i*10, i) })
@@ -218,7 +201,7 @@ func TestBackupRestoreCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
-	err = c.StartTablet(sctx, high.Alias)
+	err := c.StartTablet(sctx, high.Alias)
 	scancel()
 	if err == nil {
 		t.Fatal("a tablet whose data is gone served although its backup store is down")

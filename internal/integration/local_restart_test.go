@@ -16,25 +16,9 @@ import (
 // its latest backup and archived binlogs, with the rows it had, instead of
 // being initialized and served empty.
 func TestLocalUpRestoresAShardWhoseDataIsGone(t *testing.T) {
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	cfg := localcluster.Config{
-		DataDir:   t.TempDir(),
-		BinDir:    binDir,
-		Keyspaces: []localcluster.KeyspaceSpec{{Name: "ks", ShardCount: 2, VSchema: []byte(backupVSchema), Schema: []byte(backupSchema)}},
-	}
-	base, err := localcluster.FreeBasePort(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.BasePort = base
+	c := startClusterWith(t, func(cfg *localcluster.Config) { cfg.Keyspaces = backupKeyspaces })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	c, err := localcluster.Up(ctx, cfg, zap.NewNop())
-	if err != nil {
-		t.Fatalf("local cluster: %v", err)
-	}
 	gate := openDB(t, c.GateDSN("ks"))
 	insertRows(t, gate, "acct", 1, 1000, func(i int) string { return fmt.Sprintf("(%d, %d, 'n%d')", i, i, i) })
 	runShardctl(t, c, "backup", "create", "ks")
@@ -52,7 +36,9 @@ func TestLocalUpRestoresAShardWhoseDataIsGone(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c, err = localcluster.Up(ctx, cfg, zap.NewNop())
+	// The same cluster again: its data dir, ports and keyspaces.
+	cfg := localcluster.Config{DataDir: c.DataDir(), BinDir: binDir, BasePort: c.State().BasePort, Keyspaces: backupKeyspaces}
+	c, err := localcluster.Up(ctx, cfg, zap.NewNop())
 	if err != nil {
 		t.Fatalf("local cluster, restarted without the data of -80: %v", err)
 	}

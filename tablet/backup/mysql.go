@@ -66,6 +66,21 @@ func loadReader(r io.Reader) (name string, done func()) {
 	return "Reader::" + name, func() { mysql.DeregisterReaderHandler(name) }
 }
 
+// session opens one connection to the server, for statements whose
+// session settings (sql_log_bin, lock_wait_timeout) must hold for those
+// after them; done closes it.
+func (m MySQL) session(ctx context.Context) (conn *sql.Conn, done func(), err error) {
+	db, err := m.open("")
+	if err != nil {
+		return nil, nil, err
+	}
+	if conn, err = db.Conn(ctx); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return conn, func() { conn.Close(); db.Close() }, nil
+}
+
 // exec runs statements in order on one connection.
 func execAll(ctx context.Context, conn interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)

@@ -347,16 +347,11 @@ func (e *Engine) finishInPlace(backup string, changed bool, err error) error {
 // at the target are prepared again by the replay. Not binlogged, like the
 // rest of the restore.
 func (e *Engine) rollbackPrepared(ctx context.Context) error {
-	db, err := e.cfg.MySQL.open("")
+	conn, done, err := e.cfg.MySQL.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	defer done()
 	xids, err := preparedXA(ctx, conn)
 	if err != nil || len(xids) == 0 {
 		return err
@@ -393,16 +388,11 @@ func (e *Engine) putMarker(ctx context.Context, backup string) error {
 // dropDatabaseObjects drops every table and view of db, keeping the
 // database (and its grants).
 func (e *Engine) dropDatabaseObjects(ctx context.Context, dbName string) error {
-	db, err := e.cfg.MySQL.open("")
+	conn, done, err := e.cfg.MySQL.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	defer done()
 	if err := execAll(ctx, conn, append(sessionForLoad, "CREATE DATABASE IF NOT EXISTS "+quoteID(dbName))...); err != nil {
 		return err
 	}
@@ -454,16 +444,11 @@ func (e *Engine) createViews(ctx context.Context, views []*backuppb.View, dbName
 
 // resetBinlog empties the server's binlog and starts its GTID state at pos.
 func (e *Engine) resetBinlog(ctx context.Context, pos string) error {
-	db, err := e.cfg.MySQL.open("")
+	conn, done, err := e.cfg.MySQL.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	defer done()
 	stmts := []string{"RESET MASTER", "SET GLOBAL gtid_slave_pos = " + quoteString(pos)}
 	if pos != "" {
 		stmts = append(stmts, "SET GLOBAL gtid_binlog_state = "+quoteString(pos))

@@ -67,16 +67,11 @@ func newStagingName() string {
 // swapTables moves tables from database stage into the shard's database in
 // one RENAME TABLE, the shard's tables of those names out of its way.
 func (e *Engine) swapTables(ctx context.Context, stage string, tables []string) error {
-	pool, err := e.cfg.MySQL.open("")
+	conn, done, err := e.cfg.MySQL.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	conn, err := pool.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	defer done()
 	shardDB := e.cfg.Database
 	names, err := queryStrings(ctx, conn, "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", shardDB)
 	if err != nil {
@@ -122,16 +117,11 @@ func (e *Engine) swapTables(ctx context.Context, stage string, tables []string) 
 // dropStaging drops every staging database on the server: this restore's
 // once it is done, and those a restore that died left.
 func (e *Engine) dropStaging(ctx context.Context) error {
-	pool, err := e.cfg.MySQL.open("")
+	conn, done, err := e.cfg.MySQL.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	conn, err := pool.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	defer done()
 	names, err := queryStrings(ctx, conn, "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?",
 		strings.ReplaceAll(stagingPrefix, "_", `\_`)+"%")
 	if err != nil {

@@ -62,6 +62,18 @@ type Session struct {
 	dtid string
 
 	prepared map[uint32]*preparedStatement
+
+	// warnings are the diagnostics of the last statement that raised or
+	// cleared them, as SHOW WARNINGS lists them.
+	warnings []Warning
+}
+
+// Warning is one row of SHOW WARNINGS: a note, warning or error the last
+// statement raised, on a shard or at the gate.
+type Warning struct {
+	Level   string // "Note", "Warning" or "Error"
+	Code    uint16
+	Message string
 }
 
 // shardSession is a shard's part of the session's transaction: the tablet
@@ -242,4 +254,40 @@ func settingsPrefix(settings []setting) string {
 	}
 	b.WriteString(" FOR ")
 	return b.String()
+}
+
+// Server status flags, as the MySQL protocol reports them in OK and EOF
+// packets (SERVER_STATUS_*).
+const (
+	ServerStatusInTrans         uint16 = 0x0001
+	ServerStatusAutocommit      uint16 = 0x0002
+	ServerStatusInTransReadOnly uint16 = 0x2000
+)
+
+// StatusFlags are the session's server status flags: what a client reads
+// to know whether autocommit is on and a transaction is open. Drivers act
+// on them (PyMySQL, Connector/J and others skip SET autocommit=0 when the
+// flags say it is off already; PDO's commit asks IN_TRANS), so they must
+// be exact after every statement.
+func (s *Session) StatusFlags() uint16 {
+	var f uint16
+	if s.Autocommit {
+		f |= ServerStatusAutocommit
+	}
+	if s.InTransaction {
+		f |= ServerStatusInTrans
+		if s.TxReadOnly {
+			f |= ServerStatusInTransReadOnly
+		}
+	}
+	return f
+}
+
+// WarningCount is the number of warnings the session's last statement
+// raised (what SHOW WARNINGS lists).
+func (s *Session) WarningCount() uint16 {
+	if len(s.warnings) > 0xffff {
+		return 0xffff
+	}
+	return uint16(len(s.warnings))
 }

@@ -299,8 +299,11 @@ func (c *Conn) dispatch(cmd byte, data []byte) error {
 		return errQuit
 	case comQuery:
 		return c.comQuery(data)
-	case comPing, comDebug:
+	case comPing:
 		return c.writeOK(okHeader, 0, 0, 0, "")
+	case comDebug:
+		// MariaDB answers COM_DEBUG (and COM_SET_OPTION) as it ends rows.
+		return c.writeEndOfRows(0)
 	case comInitDB:
 		return c.comInitDB(string(data))
 	case comFieldList:

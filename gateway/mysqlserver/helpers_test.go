@@ -347,6 +347,13 @@ func (h *testHandler) ComQuery(ctx context.Context, c *Conn, sql string, w func(
 		return w(res)
 	}
 	switch {
+	case strings.HasPrefix(lower, "select big "):
+		n, _ := strconv.Atoi(strings.Fields(lower)[2])
+		return w(&sqltypes.Result{Fields: []*querypb.Field{{Name: "big", Type: querypb.Type_BLOB, Charset: 63}},
+			Rows: [][]sqltypes.Value{{sqltypes.MakeTrusted(querypb.Type_BLOB, []byte(strings.Repeat("b", n)))}}})
+	case strings.HasPrefix(lower, "select length "):
+		return w(&sqltypes.Result{Fields: []*querypb.Field{{Name: "length", Type: querypb.Type_INT64, Charset: 63}},
+			Rows: [][]sqltypes.Value{{sqltypes.NewInt64(int64(len(sql)))}}})
 	case strings.HasPrefix(lower, "insert"):
 		return w(&sqltypes.Result{RowsAffected: 1, InsertID: 42, InsertIDChanged: true})
 	case strings.HasPrefix(lower, "update"):
@@ -471,6 +478,11 @@ func startServer(t testing.TB, edit func(*Config)) *testServer {
 		_ = s.Close()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
+		}
+		if t.Failed() {
+			for _, e := range logs.All() {
+				t.Logf("server log: %s %v", e.Message, e.ContextMap())
+			}
 		}
 		for _, e := range logs.FilterMessageSnippet("panic in the MySQL server").All() {
 			t.Errorf("server panicked: %v", e.ContextMap())

@@ -41,6 +41,7 @@ func (c *Conn) readPacket(limit int) ([]byte, error) {
 		}
 		n := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
 		if hdr[3] != c.seq {
+			c.seq = hdr[3] + 1 // the error answers the packet received
 			return nil, errOutOfOrder
 		}
 		c.seq++

@@ -87,7 +87,8 @@ func (c *Conn) comStmtPrepare(payload []byte) error {
 		return err
 	}
 	if params > 0 {
-		param := &querypb.Field{Name: "?", Type: querypb.Type_VARBINARY, Charset: binaryCharset, Flags: flagBinary}
+		// Parameters are described as MariaDB describes them: type NULL.
+		param := &querypb.Field{Name: "?", Type: querypb.Type_NULL_TYPE, Charset: binaryCharset, Flags: flagBinary}
 		for range params {
 			if err := c.end(appendColumnDef(c.begin(), param, false)); err != nil {
 				return err
@@ -124,9 +125,10 @@ func (c *Conn) comStmtExecute(payload []byte) error {
 	}
 	c.srv.questions.Add(1)
 	st.cursor = nil
-	bindVars, err := decodeParams(d, st)
+	err = st.longDataErr
+	var bindVars map[string]*querypb.BindVariable
 	if err == nil {
-		err = st.longDataErr
+		bindVars, err = decodeParams(d, st)
 	}
 	clear(st.longData)
 	st.longDataBytes, st.longDataErr = 0, nil
@@ -204,8 +206,8 @@ func (c *Conn) comStmtReset(payload []byte) error {
 }
 
 // comStmtFetch sends up to n rows of the statement's cursor, then an EOF
-// whose status says whether rows remain (CURSOR_EXISTS) or the last was
-// sent (LAST_ROW_SENT, and the cursor is closed), as MariaDB does.
+// whose status says the cursor is still open (CURSOR_EXISTS) or the rows
+// ran out (LAST_ROW_SENT, and the cursor is closed), as MariaDB does.
 func (c *Conn) comStmtFetch(payload []byte) error {
 	d := newDecoder(payload)
 	id := d.uint32()
@@ -231,9 +233,11 @@ func (c *Conn) comStmtFetch(payload []byte) error {
 		}
 		cur.next++
 	}
+	// Like MariaDB, the end is reported (and the cursor closed) by the
+	// fetch that asked for more rows than were left.
 	status := StatusCursorExists
-	if cur.next == len(cur.ends) {
-		status |= StatusLastRowSent
+	if n > 0 {
+		status = StatusLastRowSent
 		st.cursor = nil
 	}
 	return c.writeEndOfRows(status)

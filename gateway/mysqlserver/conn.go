@@ -345,7 +345,8 @@ func (c *Conn) dispatch(cmd byte, data []byte) error {
 	case comStmtSendLongData:
 		return c.comStmtSendLongData(data)
 	case comStmtClose:
-		return c.comStmtCloseSafely(data)
+		c.comStmtClose(data)
+		return nil
 	case comStmtReset:
 		return c.comStmtReset(data)
 	case comStmtFetch:
@@ -354,12 +355,6 @@ func (c *Conn) dispatch(cmd byte, data []byte) error {
 		return c.writeErr(newError(erNotSupportedYet, "42000", "This server does not support replicating from it (binlog commands)"))
 	}
 	return c.writeErr(errUnknownCommand())
-}
-
-func (c *Conn) comStmtCloseSafely(data []byte) (err error) {
-	defer c.recoverHandler("ComStmtClose", nil)
-	c.comStmtClose(data)
-	return nil
 }
 
 // splitQuery splits multi-statement text when the client enabled

@@ -266,7 +266,7 @@ func (c *Conn) authenticate(ctx context.Context, user, plugin string, response [
 		if plugin == CachingSHA2Password && !cleartext && len(response) == 1 && response[0] == 0 {
 			response = nil
 		}
-		res := c.srv.cfg.Auth.Authenticate(ctx, &AuthRequest{
+		res := c.callAuthenticate(ctx, &AuthRequest{
 			User: user, RemoteAddr: c.raw.RemoteAddr(), Secure: c.secure, Plugin: plugin,
 			Scramble: c.scramble[:], Response: response, Cleartext: cleartext,
 		})
@@ -319,6 +319,17 @@ func (c *Conn) authenticate(ctx context.Context, user, plugin string, response [
 			return err
 		}
 	}
+}
+
+func (c *Conn) callAuthenticate(ctx context.Context, req *AuthRequest) (res AuthResult) {
+	var err error
+	defer func() {
+		if err != nil {
+			res = Reject(err)
+		}
+	}()
+	defer c.recoverHandler("Authenticate", &err)
+	return c.srv.cfg.Auth.Authenticate(ctx, req)
 }
 
 // authSwitch asks the client to answer with plugin (AuthSwitchRequest,

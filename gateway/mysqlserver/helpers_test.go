@@ -134,7 +134,8 @@ type testHandler struct {
 	conns       int
 	localData   []byte // what the last LOAD DATA read
 	lastCtxErr  error
-	sleeping    chan struct{} // closed... signalled when "sleep" starts
+	sleeping    chan struct{} // signalled when "sleep" starts
+	noSleep     bool          // "sleep" returns at once (fuzzing)
 }
 
 func newTestHandler() *testHandler {
@@ -316,7 +317,7 @@ func staticResult(sql string) *sqltypes.Result {
 			Rows: [][]sqltypes.Value{{sqltypes.NewInt64(1)}}}
 	case strings.HasPrefix(sql, "select rows "):
 		n, _ := strconv.Atoi(strings.Fields(sql)[2])
-		return rowsResult(n)
+		return rowsResult(min(n, 100000))
 	case strings.HasPrefix(sql, "select types"):
 		return &sqltypes.Result{Fields: typesFields, Rows: [][]sqltypes.Value{typesRow()}}
 	case strings.HasPrefix(sql, "select bindvars"):
@@ -349,6 +350,7 @@ func (h *testHandler) ComQuery(ctx context.Context, c *Conn, sql string, w func(
 	switch {
 	case strings.HasPrefix(lower, "select big "):
 		n, _ := strconv.Atoi(strings.Fields(lower)[2])
+		n = min(n, 20<<20)
 		return w(&sqltypes.Result{Fields: []*querypb.Field{{Name: "big", Type: querypb.Type_BLOB, Charset: 63}},
 			Rows: [][]sqltypes.Value{{sqltypes.MakeTrusted(querypb.Type_BLOB, []byte(strings.Repeat("b", n)))}}})
 	case strings.HasPrefix(lower, "select length "):
@@ -396,6 +398,8 @@ func (h *testHandler) ComQuery(ctx context.Context, c *Conn, sql string, w func(
 	case lower == "panic after rows":
 		_ = w(rowsResult(2))
 		panic("boom after rows")
+	case lower == "sleep" && h.noSleep:
+		return nil
 	case lower == "sleep":
 		h.sleeping <- struct{}{}
 		select {

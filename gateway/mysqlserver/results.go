@@ -11,18 +11,21 @@ import (
 
 // status is what OK and EOF packets report: the session's flags plus
 // extra, the flags the server owns.
-func (c *Conn) status(extra uint16) uint16 {
+func (c *Conn) status(extra uint16) (status uint16) {
+	status = StatusAutocommit | extra
 	if s, ok := c.session.(SessionState); ok {
-		return s.StatusFlags()&^serverOwnedStatus | extra
+		defer c.recoverHandler("StatusFlags", nil)
+		status = s.StatusFlags()&^serverOwnedStatus | extra
 	}
-	return StatusAutocommit | extra
+	return status
 }
 
-func (c *Conn) warnings() uint16 {
+func (c *Conn) warnings() (n uint16) {
 	if s, ok := c.session.(SessionState); ok {
-		return s.WarningCount()
+		defer c.recoverHandler("WarningCount", nil)
+		n = s.WarningCount()
 	}
-	return 0
+	return n
 }
 
 // takeChanges returns the session's tracked changes, to be sent when the
@@ -32,7 +35,11 @@ func (c *Conn) takeChanges() []SessionChange {
 	if !ok {
 		return nil
 	}
-	changes := t.TakeSessionChanges()
+	var changes []SessionChange
+	func() {
+		defer c.recoverHandler("TakeSessionChanges", nil)
+		changes = t.TakeSessionChanges()
+	}()
 	if c.caps&CapSessionTrack == 0 {
 		return nil
 	}
@@ -44,7 +51,7 @@ func (c *Conn) takeChanges() []SessionChange {
 // tracked changes.
 func (c *Conn) writeOK(header byte, affected, insertID uint64, extra uint16, info string) error {
 	changes := c.takeChanges()
-	status := c.status(extra)
+	status, warnings := c.status(extra), c.warnings()
 	if len(changes) > 0 {
 		status |= StatusSessionStateChange
 	}
@@ -53,7 +60,7 @@ func (c *Conn) writeOK(header byte, affected, insertID uint64, extra uint16, inf
 	b = appendLenEncInt(b, affected)
 	b = appendLenEncInt(b, insertID)
 	b = appendUint16(b, status)
-	b = appendUint16(b, c.warnings())
+	b = appendUint16(b, warnings)
 	switch {
 	case len(changes) > 0:
 		b = appendLenEncString(b, info)
@@ -68,10 +75,11 @@ func (c *Conn) writeOK(header byte, affected, insertID uint64, extra uint16, inf
 
 // writeEOF writes an EOF packet (before CLIENT_DEPRECATE_EOF).
 func (c *Conn) writeEOF(extra uint16) error {
+	status, warnings := c.status(extra), c.warnings()
 	b := c.begin()
 	b = append(b, eofHeader)
-	b = appendUint16(b, c.warnings())
-	b = appendUint16(b, c.status(extra))
+	b = appendUint16(b, warnings)
+	b = appendUint16(b, status)
 	return c.end(b)
 }
 

@@ -177,7 +177,14 @@ func (s *Server) Serve() error {
 			s.log.Info("accepting MySQL connections again", zap.Int("failed_accepts", failures))
 			delay, failures = 0, 0
 		}
+		s.mu.Lock()
+		if s.closing.Load() {
+			s.mu.Unlock()
+			_ = nc.Close()
+			return nil
+		}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go s.serveConn(nc)
 	}
 }
@@ -198,17 +205,22 @@ func temporaryAcceptError(err error) bool {
 // Close stops accepting, closes every connection and waits until their
 // handlers have returned.
 func (s *Server) Close() error {
+	s.mu.Lock()
 	if s.closing.Swap(true) {
+		s.mu.Unlock()
 		s.wg.Wait()
 		return nil
 	}
-	close(s.done)
-	err := s.ln.Close()
-	s.mu.Lock()
+	conns := make([]*Conn, 0, len(s.conns))
 	for _, c := range s.conns {
-		c.Close()
+		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	close(s.done)
+	err := s.ln.Close()
+	for _, c := range conns {
+		c.Close()
+	}
 	s.wg.Wait()
 	return err
 }

@@ -63,11 +63,9 @@ func (c *Conn) comStmtPrepare(payload []byte) error {
 	if c.nextStmtID == lastStatement || c.nextStmtID == 0 {
 		c.nextStmtID = 1
 	}
-	ctx, done := c.commandContext()
-	params, columns, err := c.srv.handler.ComPrepare(ctx, c, id, sql)
-	done()
+	params, columns, err := c.callPrepare(id, sql)
 	if err == nil && params > 65535 {
-		c.srv.handler.ComStmtClose(c, id)
+		c.closeStatement(id)
 		err = newError(erPSManyParam, "HY000", "Prepared statement contains too many placeholders")
 	}
 	if err != nil {
@@ -76,13 +74,14 @@ func (c *Conn) comStmtPrepare(payload []byte) error {
 	c.stmts[id] = &stmt{id: id, params: params, columns: columns}
 	c.lastStmtID = id
 
+	warnings := c.warnings()
 	b := c.begin()
 	b = append(b, okHeader)
 	b = appendUint32(b, id)
 	b = appendUint16(b, uint16(len(columns)))
 	b = appendUint16(b, uint16(params))
 	b = append(b, 0)
-	b = appendUint16(b, c.warnings())
+	b = appendUint16(b, warnings)
 	if err := c.end(b); err != nil {
 		return err
 	}
@@ -140,13 +139,25 @@ func (c *Conn) comStmtExecute(payload []byte) error {
 	if flags&cursorTypeReadOnly != 0 {
 		w.cursor = &cursor{}
 	}
-	ctx, done := c.commandContext()
-	err = c.srv.handler.ComStmtExecute(ctx, c, st.id, bindVars, w.write)
-	done()
+	err = c.callExecute(st.id, bindVars)
 	if w.cursor != nil && w.started && err == nil && w.err == nil {
 		st.cursor = w.cursor
 	}
 	return w.finish(err, false)
+}
+
+func (c *Conn) callPrepare(id uint32, sql string) (params int, columns []*querypb.Field, err error) {
+	ctx, done := c.commandContext()
+	defer done()
+	defer c.recoverHandler("ComPrepare", &err)
+	return c.srv.handler.ComPrepare(ctx, c, id, sql)
+}
+
+func (c *Conn) callExecute(id uint32, bindVars map[string]*querypb.BindVariable) (err error) {
+	ctx, done := c.commandContext()
+	defer done()
+	defer c.recoverHandler("ComStmtExecute", &err)
+	return c.srv.handler.ComStmtExecute(ctx, c, id, bindVars, c.write)
 }
 
 func (c *Conn) comStmtSendLongData(payload []byte) error {
@@ -186,7 +197,7 @@ func (c *Conn) comStmtClose(payload []byte) {
 	}
 	if _, ok := c.stmts[id]; ok {
 		delete(c.stmts, id)
-		c.srv.handler.ComStmtClose(c, id)
+		c.closeStatement(id)
 	}
 }
 
@@ -247,7 +258,12 @@ func (c *Conn) comStmtFetch(payload []byte) error {
 func (c *Conn) closeStatements() {
 	for id := range c.stmts {
 		delete(c.stmts, id)
-		c.srv.handler.ComStmtClose(c, id)
+		c.closeStatement(id)
 	}
 	c.lastStmtID = 0
+}
+
+func (c *Conn) closeStatement(id uint32) {
+	defer c.recoverHandler("ComStmtClose", nil)
+	c.srv.handler.ComStmtClose(c, id)
 }

@@ -2,61 +2,103 @@ package gateway
 
 import (
 	"context"
-	"runtime/debug"
 
-	"go.uber.org/zap"
-	"vitess.io/vitess/go/mysql"
-	"vitess.io/vitess/go/mysql/replication"
+	"vitess.io/vitess/go/sqlescape"
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
-	"vitess.io/vitess/go/vt/vtenv"
 
+	"github.com/shardgate/shardgate/gateway/mysqlserver"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 )
 
-// mysqlHandler adapts the Executor to Vitess's MySQL protocol listener,
-// which owns the wire format: handshake, authentication, packets, the
-// binary protocol of prepared statements.
+// mysqlHandler adapts the Executor to the MySQL protocol server
+// (gateway/mysqlserver), which owns the wire format: handshake,
+// authentication, packets, the binary protocol of prepared statements,
+// and recovering from panics. Each connection's *Session is stored in its
+// Conn; the server reads its status flags and warning count after every
+// statement.
 type mysqlHandler struct {
-	mysql.UnimplementedHandler
 	executor *Executor
-	env      *vtenv.Environment
-	log      *zap.Logger
 	metrics  *metrics
 }
 
-func session(c *mysql.Conn) *Session {
-	s, _ := c.ClientData.(*Session)
+var _ mysqlserver.Handler = (*mysqlHandler)(nil)
+
+func session(c *mysqlserver.Conn) *Session {
+	s, _ := c.Session().(*Session)
 	return s
 }
 
-func (h *mysqlHandler) NewConnection(c *mysql.Conn) {
-	c.ClientData = NewSession(c.ConnectionID, "")
+func (h *mysqlHandler) NewConnection(c *mysqlserver.Conn) error {
+	c.SetSession(NewSession(c.ID(), c.User()))
 	h.metrics.connections.Inc()
 	h.metrics.connsTotal.Inc()
+	return nil
 }
 
-// ConnectionReady records the user. The listener itself selects the
-// database named at connect by running "use <db>" through ComQuery.
-func (h *mysqlHandler) ConnectionReady(c *mysql.Conn) {
-	session(c).User = c.User
-}
-
-func (h *mysqlHandler) ConnectionClosed(c *mysql.Conn) {
+func (h *mysqlHandler) ConnectionClosed(c *mysqlserver.Conn) {
 	h.metrics.connections.Dec()
 	if s := session(c); s != nil {
 		h.executor.CloseSession(s)
 	}
 }
 
-// guard turns a panic in statement handling into an error for this
-// connection only: no input may take the gate down.
-func (h *mysqlHandler) guard(c *mysql.Conn, query string, err *error) {
-	if r := recover(); r != nil {
-		h.log.Error("panic while handling a statement", zap.Uint32("connection_id", c.ConnectionID), zap.String("query", truncate(query, 1000)),
-			zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
-		*err = sqlerr.Internal("internal error in Shardgate while handling this statement (logged on the gate): %v", r)
+func (h *mysqlHandler) ComQuery(ctx context.Context, c *mysqlserver.Conn, query string, w func(*sqltypes.Result) error) error {
+	if err := h.executor.StreamExecute(ctx, session(c), query, nil, w); err != nil {
+		return sqlerr.From(err)
 	}
+	return nil
+}
+
+func (h *mysqlHandler) ComPrepare(ctx context.Context, c *mysqlserver.Conn, stmtID uint32, query string) (int, []*querypb.Field, error) {
+	fields, n, err := h.executor.Prepare(ctx, session(c), stmtID, query)
+	if err != nil {
+		return 0, nil, sqlerr.From(err)
+	}
+	return n, fields, nil
+}
+
+func (h *mysqlHandler) ComStmtExecute(ctx context.Context, c *mysqlserver.Conn, stmtID uint32, bindVars map[string]*querypb.BindVariable, w func(*sqltypes.Result) error) error {
+	if err := h.executor.StreamExecutePrepared(ctx, session(c), stmtID, bindVars, w); err != nil {
+		return sqlerr.From(err)
+	}
+	return nil
+}
+
+func (h *mysqlHandler) ComStmtClose(c *mysqlserver.Conn, stmtID uint32) {
+	h.executor.ClosePrepared(session(c), stmtID)
+}
+
+// ComInitDB selects the database (COM_INIT_DB, and the one named at
+// connect) as USE does: a keyspace or a target ("ks:-80", "ks@replica").
+func (h *mysqlHandler) ComInitDB(ctx context.Context, c *mysqlserver.Conn, db string) error {
+	if err := h.executor.StreamExecute(ctx, session(c), "use "+sqlescape.EscapeID(db), nil, func(*sqltypes.Result) error { return nil }); err != nil {
+		return sqlerr.From(err)
+	}
+	return nil
+}
+
+// ComResetConnection starts a fresh session (the old one's transaction is
+// rolled back) for the same user, keeping the database as MariaDB does:
+// its target ("ks", "ks:-80", "ks@replica"), which is what USE chose.
+func (h *mysqlHandler) ComResetConnection(_ context.Context, c *mysqlserver.Conn) error {
+	old := session(c)
+	h.executor.CloseSession(old)
+	fresh := NewSession(c.ID(), c.User())
+	fresh.Keyspace, fresh.Shard, fresh.TabletType = old.Keyspace, old.Shard, old.TabletType
+	c.SetSession(fresh)
+	return nil
+}
+
+// ComChangeUser starts a fresh session for the new user, keeping nothing
+// of the old one but the connection id, and selects db.
+func (h *mysqlHandler) ComChangeUser(ctx context.Context, c *mysqlserver.Conn, db string) error {
+	h.executor.CloseSession(session(c))
+	c.SetSession(NewSession(c.ID(), c.User()))
+	if db == "" {
+		return nil
+	}
+	return h.ComInitDB(ctx, c, db)
 }
 
 func truncate(s string, n int) string {
@@ -65,70 +107,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
-
-func (h *mysqlHandler) ComQuery(c *mysql.Conn, query string, callback func(*sqltypes.Result) error) (err error) {
-	defer h.guard(c, query, &err)
-	if err := h.executor.StreamExecute(context.Background(), session(c), query, nil, callback); err != nil {
-		return sqlerr.From(err)
-	}
-	return nil
-}
-
-func (h *mysqlHandler) ComPrepare(c *mysql.Conn, query string) (fields []*querypb.Field, params uint16, err error) {
-	defer h.guard(c, query, &err)
-	s := session(c)
-	// The listener closes statements (COM_STMT_CLOSE) without telling the
-	// handler: forget plans of statements it no longer holds.
-	for id := range s.prepared {
-		if _, open := c.PrepareData[id]; !open {
-			h.executor.ClosePrepared(s, id)
-		}
-	}
-	// The listener numbers the statement after this call returns.
-	fields, n, err := h.executor.Prepare(context.Background(), s, c.StatementID+1, query)
-	if err != nil {
-		return nil, 0, sqlerr.From(err)
-	}
-	if n > 65535 {
-		return nil, 0, sqlerr.New(1390, "HY000", "Prepared statement contains too many placeholders (%d)", n)
-	}
-	return fields, uint16(n), nil
-}
-
-func (h *mysqlHandler) ComStmtExecute(c *mysql.Conn, prepare *mysql.PrepareData, callback func(*sqltypes.Result) error) (err error) {
-	defer h.guard(c, prepare.PrepareStmt, &err)
-	if err := h.executor.StreamExecutePrepared(context.Background(), session(c), prepare.StatementID, prepare.BindVars, callback); err != nil {
-		return sqlerr.From(err)
-	}
-	return nil
-}
-
-func (h *mysqlHandler) ComResetConnection(c *mysql.Conn) {
-	s := session(c)
-	h.executor.CloseSession(s)
-	fresh := NewSession(c.ConnectionID, s.User)
-	fresh.Keyspace = s.Keyspace
-	c.ClientData = fresh
-}
-
-// ComQueryMulti is not used: the listener splits multi-statement packets
-// itself and calls ComQuery for each statement.
-func (h *mysqlHandler) ComQueryMulti(*mysql.Conn, string, func(sqltypes.QueryResponse, bool, bool) error) error {
-	return sqlerr.Unsupported("multi-statement execution through ComQueryMulti")
-}
-
-func (h *mysqlHandler) ComRegisterReplica(*mysql.Conn, string, uint16, string, string) error {
-	return sqlerr.Unsupported("replicating from the gate (COM_REGISTER_SLAVE)")
-}
-
-func (h *mysqlHandler) ComBinlogDump(*mysql.Conn, string, uint32) error {
-	return sqlerr.Unsupported("binlog streaming from the gate (COM_BINLOG_DUMP)")
-}
-
-func (h *mysqlHandler) ComBinlogDumpGTID(*mysql.Conn, string, uint64, replication.GTIDSet, uint16) error {
-	return sqlerr.Unsupported("binlog streaming from the gate (COM_BINLOG_DUMP_GTID)")
-}
-
-func (h *mysqlHandler) WarningCount(*mysql.Conn) uint16 { return 0 }
-
-func (h *mysqlHandler) Env() *vtenv.Environment { return h.env }

@@ -187,6 +187,7 @@ func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace s
 	if err != nil {
 		return nil, tabletError(tc, err)
 	}
+	s.noteWarnings(resp.Result.GetWarningList())
 	res, err := queryconv.ResultFromProto(resp.Result)
 	if err != nil {
 		return nil, sqlerr.Internal("%s: %v", tc.where(), err)
@@ -211,6 +212,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 			}
 			return nil, err
 		}
+		s.noteWarnings(resp.Result.GetWarningList())
 		return queryconv.ResultFromProto(resp.Result)
 	}
 	tc, err := e.tablets.pick(keyspace, q.Shard, s.TabletType)
@@ -240,6 +242,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 		return nil, tabletError(tc, err)
 	}
 	e.addShard(s, &shardSession{keyspace: keyspace, shard: q.Shard, txID: resp.TransactionId, tablet: tc})
+	s.noteWarnings(resp.Result.GetWarningList())
 	return queryconv.ResultFromProto(resp.Result)
 }
 

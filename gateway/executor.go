@@ -66,20 +66,28 @@ func (e *Executor) StreamExecute(ctx context.Context, s *Session, sql string, bi
 // to it and return none.
 func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars map[string]*querypb.BindVariable, stream func(*sqltypes.Result) error) (*sqltypes.Result, error) {
 	start := time.Now()
+	if res, ok := s.countDiagnostics(sql); ok {
+		return res, nil
+	}
 	stmt, err := e.parser.Parse(sql)
 	if err != nil {
 		e.metrics.errors.WithLabelValues("1064").Inc()
-		return nil, sqlerr.New(sqlerror.ERParseError, sqlerror.SSClientError, "You have an error in your SQL syntax; %s", err.Error())
+		err = sqlerr.New(sqlerror.ERParseError, sqlerror.SSClientError, "You have an error in your SQL syntax; %s", err.Error())
+		s.startDiagnostics(nil)(err)
+		return nil, err
 	}
+	endDiagnostics := s.startDiagnostics(stmt)
 	var plan *sqlrouter.Plan
 	if s.Shard == "" && routable(stmt) && cacheable(bindVars) {
 		if plan, bindVars, err = e.cachedPlan(s, stmt, sql, bindVars); err != nil {
 			e.metrics.observe(s.Keyspace, "plan", start, err)
+			endDiagnostics(err)
 			return nil, err
 		}
 	}
 	res, kind, err := e.run(ctx, s, stmt, sql, bindVars, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
+	endDiagnostics(err)
 	return res, err
 }
 
@@ -122,6 +130,10 @@ func (e *Executor) cachedPlan(s *Session, stmt sqlparser.Statement, sql string, 
 // run executes a parsed statement; plan, when not nil, was made earlier for
 // it (a prepared statement). It returns the metric label of what ran.
 func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement, sql string, bv map[string]*querypb.BindVariable, plan *sqlrouter.Plan, stream func(*sqltypes.Result) error) (*sqltypes.Result, string, error) {
+	return e.runStatement(ctx, s, stmt, sql, bv, plan, stream)
+}
+
+func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.Statement, sql string, bv map[string]*querypb.BindVariable, plan *sqlrouter.Plan, stream func(*sqltypes.Result) error) (*sqltypes.Result, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
 	defer cancel()
 	switch stmt := stmt.(type) {

@@ -115,10 +115,14 @@ func (e *Executor) executePrepared(ctx context.Context, s *Session, id uint32, b
 	start := time.Now()
 	ps, ok := s.prepared[id]
 	if !ok {
-		return nil, sqlerr.New(sqlerror.ERUnknownStmtHandler, sqlerror.SSUnknownSQLState, "Unknown prepared statement handler (%d) given to mysqld_stmt_execute", id)
+		err := sqlerr.New(sqlerror.ERUnknownStmtHandler, sqlerror.SSUnknownSQLState, "Unknown prepared statement handler (%d) given to mysqld_stmt_execute", id)
+		s.startDiagnostics(nil)(err)
+		return nil, err
 	}
+	endDiagnostics := s.startDiagnostics(ps.stmt)
 	if ps.plan != nil && (ps.keyspace != s.Keyspace || ps.version != e.topo.vschema.Load().Version) {
 		if err := e.planPrepared(s, ps); err != nil {
+			endDiagnostics(err)
 			return nil, err
 		}
 	}
@@ -128,6 +132,7 @@ func (e *Executor) executePrepared(ctx context.Context, s *Session, id uint32, b
 	}
 	res, kind, err := e.run(ctx, s, ps.stmt, ps.sql, bv, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
+	endDiagnostics(err)
 	return res, err
 }
 

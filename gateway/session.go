@@ -66,6 +66,9 @@ type Session struct {
 	// warnings are the diagnostics of the last statement that raised or
 	// cleared them, as SHOW WARNINGS lists them.
 	warnings []Warning
+	// readingDiagnostics: the current statement reads the diagnostics
+	// (SHOW WARNINGS), so it raised none of its own.
+	readingDiagnostics bool
 }
 
 // Warning is one row of SHOW WARNINGS: a note, warning or error the last
@@ -286,6 +289,9 @@ func (s *Session) StatusFlags() uint16 {
 // WarningCount is the number of warnings the session's last statement
 // raised (what SHOW WARNINGS lists).
 func (s *Session) WarningCount() uint16 {
+	if s.readingDiagnostics {
+		return 0
+	}
 	if len(s.warnings) > 0xffff {
 		return 0xffff
 	}

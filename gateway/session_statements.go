@@ -283,9 +283,9 @@ func (e *Executor) show(ctx context.Context, s *Session, stmt *sqlparser.Show, s
 		case sqlparser.VitessTablets:
 			return e.showVitessTablets(show.Filter), nil
 		case sqlparser.Warnings:
-			return &sqltypes.Result{Fields: []*vquerypb.Field{
-				{Name: "Level", Type: sqltypes.VarChar}, {Name: "Code", Type: sqltypes.Uint16}, {Name: "Message", Type: sqltypes.VarChar},
-			}}, nil
+			return s.showWarnings(false, show.Limit)
+		case sqlparser.Errors:
+			return s.showWarnings(true, show.Limit)
 		}
 		if !show.DbName.IsEmpty() {
 			keyspace = show.DbName.String()

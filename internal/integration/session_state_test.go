@@ -60,6 +60,18 @@ func TestSessionStateOnTheWire(t *testing.T) {
 		"SELECT balance FROM acct WHERE id = 1",
 		"SET autocommit = 0",
 		"SET autocommit = 1", // turning it on commits
+		"SELECT CAST('12abc' AS SIGNED)",
+		"SHOW WARNINGS",
+		"SHOW COUNT(*) WARNINGS",
+		"SELECT id, CAST(CONCAT(id, 'x') AS SIGNED) FROM acct ORDER BY id", // warnings from every shard
+		"SHOW WARNINGS LIMIT 1",
+		"INSERT INTO acct (id, balance) VALUES (1, 0)",
+		"SHOW ERRORS",
+		"SHOW WARNINGS",
+		"SELECT balance FROM acct WHERE id = 1",
+		"SHOW WARNINGS",
+		"SELECT * FROM no_such_table",
+		"SHOW COUNT(*) ERRORS",
 	}
 	run := func(host, port string) []string {
 		t.Helper()
@@ -83,7 +95,7 @@ func TestSessionStateOnTheWire(t *testing.T) {
 				out = append(out, fmt.Sprintf("%-60s error %d", q, code))
 				continue
 			}
-			out = append(out, fmt.Sprintf("%-60s flags %#06x warnings %d", q, res.StatusFlags&statusMask, warnings))
+			out = append(out, fmt.Sprintf("%-60s flags %#06x warnings %d rows %v", q, res.StatusFlags&statusMask, warnings, res.Rows))
 		}
 		return out
 	}

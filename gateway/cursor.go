@@ -219,6 +219,16 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 	if err != nil {
 		return nil, err
 	}
+	if len(s.savepoints) > 0 && !strings.HasPrefix(q.SQL, "savepoint ") {
+		// A shard joining after savepoints were set sets them all first
+		// (savepoints.go), the first as the statement that begins its part.
+		for _, sp := range s.savepoints {
+			if _, err := e.executeInTransaction(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: q.Shard, SQL: savepointSQL("savepoint", sp)}); err != nil {
+				return nil, err
+			}
+		}
+		return e.executeInTransaction(ctx, s, keyspace, q)
+	}
 	var opts *querypb.ExecuteOptions
 	if s.TxIsolation != "" || s.TxReadOnly {
 		opts = &querypb.ExecuteOptions{TransactionIsolation: s.TxIsolation, ReadOnly: s.TxReadOnly}

@@ -160,7 +160,8 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 		res, err := e.show(ctx, s, stmt, sql)
 		return res, "show", err
 	case *sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release:
-		return nil, "savepoint", sqlerr.Unsupported("savepoints")
+		res, err := e.savepoint(ctx, s, stmt)
+		return res, "savepoint", err
 	case *sqlparser.LockTables, *sqlparser.UnlockTables:
 		return nil, "lock", sqlerr.Unsupported("LOCK TABLES and UNLOCK TABLES")
 	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
@@ -172,6 +173,14 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 	case *sqlparser.VExplainStmt:
 		res, err := e.vexplain(ctx, s, stmt, bv)
 		return res, "vexplain", err
+	case *sqlparser.Select:
+		if stmt.Into != nil {
+			if stmt.Into.Type != sqlparser.IntoVariables {
+				return nil, "select_into", sqlerr.Unsupported("SELECT ... INTO OUTFILE and INTO DUMPFILE (they would write files on a shard's host; read the rows with a client)")
+			}
+			res, err := e.selectIntoVariables(ctx, s, stmt, bv)
+			return res, "select_into", err
+		}
 	}
 	if s.TxReadOnly && writes(stmt) {
 		// Refused here, as MariaDB refuses it, before the gate writes
@@ -202,8 +211,9 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 			return nil, "plan", err
 		}
 	}
-	if !s.Autocommit && !s.InTransaction {
-		// With autocommit off, any statement opens a transaction.
+	if !s.Autocommit && !s.InTransaction && readsTables(stmt) {
+		// With autocommit off, a statement that reads or writes a table
+		// opens a transaction (SELECT @@autocommit does not, in MariaDB).
 		s.startTransaction(nil)
 	}
 	bv = e.sessionBindVars(s, plan, bv)
@@ -323,6 +333,9 @@ func (e *Executor) sessionBindVars(s *Session, plan *sqlrouter.Plan, bv map[stri
 	if plan.Needs.TransactionMode {
 		out[sqlrouter.TransactionModeBindVar] = sqltypes.StringBindVariable(s.TransactionMode.String())
 	}
+	for _, name := range plan.Needs.Variables {
+		out[name] = s.variableValue(name)
+	}
 	return out
 }
 
@@ -353,6 +366,19 @@ func (e *Executor) CloseSession(s *Session) {
 // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, which vitess's sqlerror does
 // not name.
 const erCantExecuteInReadOnlyTransaction sqlerror.ErrorCode = 1792
+
+// readsTables reports whether a statement names a table (other than
+// DUAL).
+func readsTables(stmt sqlparser.Statement) bool {
+	found := false
+	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		if t, ok := node.(sqlparser.TableName); ok && !t.Name.IsEmpty() && t.Name.String() != "dual" {
+			found = true
+		}
+		return !found, nil
+	}, stmt)
+	return found
+}
 
 // writes reports whether a statement changes data or schema.
 func writes(stmt sqlparser.Statement) bool {

@@ -51,8 +51,10 @@ func (e *Executor) Prepare(ctx context.Context, s *Session, id uint32, sql strin
 // routable reports statements the planner handles (the rest the gate
 // answers itself, re-reading them at every execution).
 func routable(stmt sqlparser.Statement) bool {
-	switch stmt.(type) {
-	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
+	switch stmt := stmt.(type) {
+	case *sqlparser.Select:
+		return stmt.Into == nil // SELECT ... INTO @x assigns at the gate
+	case *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
 		return true
 	}
 	return false

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 
+	querypb "vitess.io/vitess/go/vt/proto/query"
+
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/sqlrouter"
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -63,12 +65,25 @@ type Session struct {
 
 	prepared map[uint32]*preparedStatement
 
+	// savepoints are the open transaction's savepoints, oldest first
+	// (savepoints.go).
+	savepoints []string
+
 	// warnings are the diagnostics of the last statement that raised or
 	// cleared them, as SHOW WARNINGS lists them.
 	warnings []Warning
 	// readingDiagnostics: the current statement reads the diagnostics
 	// (SHOW WARNINGS), so it raised none of its own.
 	readingDiagnostics bool
+	// priorWarnings and priorErrors are the counts of the statement
+	// before the current one: what @@warning_count and @@error_count read.
+	priorWarnings, priorErrors int
+
+	// userVariables are the session's @variables, by the bind variable
+	// that carries each (sqlrouter.UserVariableBindVar).
+	userVariables map[string]*querypb.BindVariable
+	// gateSettings are the values of gateKeptVariables the session set.
+	gateSettings map[string]int64
 }
 
 // Warning is one row of SHOW WARNINGS: a note, warning or error the last
@@ -199,7 +214,7 @@ func (s *Session) takeShards() ([]*shardSession, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out, dtid := s.shards, s.dtid
-	s.shards, s.dtid = nil, ""
+	s.shards, s.dtid, s.savepoints = nil, "", nil
 	s.InTransaction, s.TxReadOnly = false, false
 	return out, dtid
 }

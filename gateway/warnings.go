@@ -31,6 +31,12 @@ func (s *Session) startDiagnostics(stmt sqlparser.Statement) (end func(error)) {
 	reads := stmt != nil && readsDiagnostics(stmt)
 	s.mu.Lock()
 	s.readingDiagnostics = reads
+	s.priorWarnings, s.priorErrors = len(s.warnings), 0
+	for _, w := range s.warnings {
+		if w.Level == "Error" {
+			s.priorErrors++
+		}
+	}
 	if !reads {
 		s.warnings = s.warnings[:0]
 	}
@@ -55,6 +61,15 @@ func (s *Session) noteWarnings(list []*querypb.Warning) {
 			return
 		}
 		s.warnings = append(s.warnings, Warning{Level: w.Level, Code: uint16(w.Code), Message: string(w.Message)})
+	}
+}
+
+// noteWarning adds a warning the gate raises itself.
+func (s *Session) noteWarning(level string, code uint16, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.warnings) < maxWarnings {
+		s.warnings = append(s.warnings, Warning{Level: level, Code: code, Message: message})
 	}
 }
 

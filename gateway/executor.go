@@ -143,6 +143,7 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 				return nil, "begin", err
 			}
 		}
+		s.savepoints = nil // recorded with autocommit off before any statement
 		s.startTransaction(stmt.TxAccessModes)
 		return &sqltypes.Result{}, "begin", nil
 	case *sqlparser.Commit:

@@ -33,14 +33,14 @@ func (e *Executor) savepoint(ctx context.Context, s *Session, stmt sqlparser.Sta
 	switch stmt := stmt.(type) {
 	case *sqlparser.Savepoint:
 		name := stmt.Name.String()
-		if !s.InTransaction {
-			if s.Autocommit {
-				// MariaDB accepts it and keeps nothing: there is no
-				// transaction to roll back to.
-				return &sqltypes.Result{}, nil
-			}
-			s.startTransaction(nil)
+		if !s.InTransaction && s.Autocommit {
+			// MariaDB accepts it and keeps nothing: there is no
+			// transaction to roll back to.
+			return &sqltypes.Result{}, nil
 		}
+		// With autocommit off and no statement yet, the savepoint is
+		// only recorded: the transaction's first shards set it as they
+		// join.
 		if err := e.onEveryShard(ctx, s, savepointSQL("savepoint", name)); err != nil {
 			return nil, err
 		}

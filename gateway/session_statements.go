@@ -134,6 +134,9 @@ func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*s
 					return nil, err
 				}
 			}
+			if on && !s.InTransaction {
+				s.savepoints = nil
+			}
 			s.Autocommit = on
 		case "transaction_isolation", "tx_isolation":
 			// MariaDB cannot set it per statement: the tablets set it on

@@ -182,6 +182,10 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 			res, err := e.selectIntoVariables(ctx, s, stmt, bv)
 			return res, "select_into", err
 		}
+		if usesLockFunctions(stmt) {
+			res, err := e.lockStatement(ctx, s, stmt, sql)
+			return res, "lock_function", err
+		}
 	}
 	if s.TxReadOnly && writes(stmt) {
 		// Refused here, as MariaDB refuses it, before the gate writes
@@ -353,8 +357,10 @@ func (e *Executor) executeTargeted(ctx context.Context, s *Session, sql string) 
 	return results[0], nil
 }
 
-// CloseSession rolls back whatever the session left open.
+// CloseSession rolls back whatever the session left open and releases
+// its locks.
 func (e *Executor) CloseSession(s *Session) {
+	e.releaseLocks(s)
 	if len(s.shards) == 0 {
 		return
 	}

@@ -65,6 +65,10 @@ type Session struct {
 
 	prepared map[uint32]*preparedStatement
 
+	// lockConn is the connection the session's lock functions run on
+	// (GET_LOCK; locks.go), nil until the first.
+	lockConn *lockConn
+
 	// savepoints are the open transaction's savepoints, oldest first
 	// (savepoints.go).
 	savepoints []string

@@ -43,6 +43,8 @@ type Executor struct {
 	maxResultBytes int64
 	// grpcSessionIDs numbers the gRPC API's new sessions.
 	grpcSessionIDs atomic.Uint32
+	// sessions are the MySQL connections' sessions, for KILL (kill.go).
+	sessions liveSessions
 }
 
 // Execute parses and runs one statement. bindVars may be nil.
@@ -168,7 +170,8 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
 		return nil, "prepare", sqlerr.Unsupported("SQL-level PREPARE/EXECUTE/DEALLOCATE (use the protocol's prepared statements)")
 	case *sqlparser.Kill:
-		return nil, "kill", sqlerr.Unsupported("KILL")
+		res, err := e.kill(s, stmt)
+		return res, "kill", err
 	case *sqlparser.CommentOnly:
 		return &sqltypes.Result{}, "comment", nil
 	case *sqlparser.VExplainStmt:
@@ -360,6 +363,7 @@ func (e *Executor) executeTargeted(ctx context.Context, s *Session, sql string) 
 // CloseSession rolls back whatever the session left open and releases
 // its locks.
 func (e *Executor) CloseSession(s *Session) {
+	e.sessions.remove(s)
 	e.releaseLocks(s)
 	if len(s.shards) == 0 {
 		return

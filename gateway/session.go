@@ -65,6 +65,9 @@ type Session struct {
 
 	prepared map[uint32]*preparedStatement
 
+	// interrupt lets KILL stop the session from another connection.
+	interrupt interruption
+
 	// lockConn is the connection the session's lock functions run on
 	// (GET_LOCK; locks.go), nil until the first.
 	lockConn *lockConn

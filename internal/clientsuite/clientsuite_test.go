@@ -598,12 +598,16 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// flowTimeout bounds each run of a flow: they take a few seconds, and one
+// that hangs on the gate must not hold up the suite for long.
+const flowTimeout = time.Minute
+
 // runProgram runs a flow program with the target's environment and
 // returns its standard output, the transcript. A program that fails
 // returns its standard error in the error.
 func runProgram(t *testing.T, tg *target, client, dir string, name string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), flowTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir

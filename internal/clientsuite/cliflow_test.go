@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -157,7 +156,7 @@ func sanitize(line string) string {
 }
 
 func runCLI(tg *target, script string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), flowTimeout)
 	defer cancel()
 	tr := &transcript{}
 	main, err := startCLISession(ctx, tg)
@@ -236,4 +235,28 @@ func runCLI(tg *target, script string) (string, error) {
 	}
 	tr.out("== end")
 	return tr.String(), nil
+}
+
+func TestParseCLIScript(t *testing.T) {
+	got := parseCLIScript("-- header\n-- @step one\nSELECT 1;\n-- @other\nSELECT 2;\n\n-- @step two\n-- @warnings w\nSELECT 3;\n")
+	want := []cliBlock{
+		{kind: "step", name: "one", stmts: "SELECT 1;\n"},
+		{kind: "other", stmts: "SELECT 2;\n"},
+		{kind: "step", name: "two"},
+		{kind: "warnings", name: "w", stmts: "SELECT 3;\n"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("parseCLIScript:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestSanitize(t *testing.T) {
+	for in, want := range map[string]string{
+		"1\tünï €\tx":      "1\tünï €\tx",
+		"1\t\xff\x00\x01a": "1\t\\xff\\x00\\x01a",
+	} {
+		if got := sanitize(in); got != want {
+			t.Errorf("sanitize(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

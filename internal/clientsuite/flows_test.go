@@ -154,7 +154,7 @@ func dumpFlow() flow {
 		checks:       checks,
 		noTableCheck: true,
 		run: func(t *testing.T, s *suite, tg *target) (string, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), flowTimeout)
 			defer cancel()
 			tr := &transcript{}
 			conn := []string{"-h", tg.host, "-P", strconv.Itoa(tg.port), "-u", "root"}
@@ -219,7 +219,7 @@ func sysbenchFlow() flow {
 		checks:       []string{"prepare: ok", "run: ok", "queries: some", "rows after: 1000", "cleanup: ok"},
 		noTableCheck: true,
 		run: func(t *testing.T, s *suite, tg *target) (string, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), flowTimeout+time.Minute)
 			defer cancel()
 			tr := &transcript{}
 			args := []string{"oltp_read_write", "--db-driver=mysql", "--mysql-host=" + tg.host, "--mysql-port=" + strconv.Itoa(tg.port),

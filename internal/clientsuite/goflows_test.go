@@ -267,7 +267,7 @@ func lockName(env []string) string {
 func runGoSQL(tg *target, dsn string, interpolate bool, env []string) (string, error) {
 	tr := &transcript{}
 	lock := lockName(env)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), flowTimeout)
 	defer cancel()
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
@@ -558,7 +558,7 @@ func gormFlow() flow {
 // documents (parseTime, so that time.Time fields scan).
 func runGORM(tg *target, lock string) (string, error) {
 	tr := &transcript{}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), flowTimeout)
 	defer cancel()
 	dsn := fmt.Sprintf("root@tcp(%s)/%s?charset=utf8mb4&parseTime=True&loc=UTC", tg.addr(), keyspace)
 	db, err := gorm.Open(gormmysql.Open(dsn), &gorm.Config{Logger: logger.Discard})

@@ -688,13 +688,15 @@ func runGORM(tg *target, lock string) (string, error) {
 	})
 	tr.step("savepoint", func() error {
 		// A nested Transaction is a savepoint: its error rolls back only
-		// its own insert.
+		// its own insert. The inserts are raw statements, so that this
+		// step tests the savepoints whatever becomes of Create's
+		// RETURNING.
 		err := db.Transaction(func(tx *gorm.DB) error {
-			if err := tx.Create(&gormAcct{ID: 203, Owner: "outer", Balance: decimal.NewFromInt(3)}).Error; err != nil {
+			if err := tx.Exec(insertAcct, 203, "outer", 3).Error; err != nil {
 				return err
 			}
 			inner := tx.Transaction(func(tx2 *gorm.DB) error {
-				if err := tx2.Create(&gormAcct{ID: 204, Owner: "inner", Balance: decimal.NewFromInt(4)}).Error; err != nil {
+				if err := tx2.Exec(insertAcct, 204, "inner", 4).Error; err != nil {
 					return err
 				}
 				return errors.New("inner transaction rolled back")

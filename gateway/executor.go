@@ -186,7 +186,7 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 			return res, "select_into", err
 		}
 		if usesLockFunctions(stmt) {
-			res, err := e.lockStatement(ctx, s, stmt, sql)
+			res, err := e.lockStatement(ctx, s, stmt, sql, bv)
 			return res, "lock_function", err
 		}
 	}

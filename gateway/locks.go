@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
+	vquerypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/shardgate/shardgate/internal/queryconv"
@@ -55,14 +57,17 @@ func usesLockFunctions(sel *sqlparser.Select) bool {
 
 // lockStatement runs a SELECT of lock functions on the session's lock
 // connection, reserving it first.
-func (e *Executor) lockStatement(ctx context.Context, s *Session, sel *sqlparser.Select, sql string) (*sqltypes.Result, error) {
+func (e *Executor) lockStatement(ctx context.Context, s *Session, sel *sqlparser.Select, sql string, bv map[string]*vquerypb.BindVariable) (*sqltypes.Result, error) {
 	if readsTables(sel) {
 		return nil, sqlerr.Unsupported("GET_LOCK and the other lock functions in a statement that reads tables (select them on their own)")
 	}
 	if e.twopc == nil {
 		return nil, sqlerr.Unsupported("lock functions on a gate without a topology (tablets release a session's locks when its gate leaves the topology)")
 	}
-	sql = e.withUserVariables(s, sel, sql)
+	sql, err := e.lockSQL(s, sel, sql, bv)
+	if err != nil {
+		return nil, err
+	}
 	if s.lockConn == nil {
 		keyspace := s.Keyspace
 		if keyspace == "" {
@@ -109,23 +114,32 @@ func (e *Executor) lockStatement(ctx context.Context, s *Session, sel *sqlparser
 	return queryconv.ResultFromProto(resp.Result)
 }
 
-// withUserVariables returns sql with the session's user variables put in
-// as literals, when the statement reads any (GET_LOCK(@name, 10));
-// otherwise sql unchanged, so that result columns keep the names the
-// client wrote.
-func (e *Executor) withUserVariables(s *Session, stmt sqlparser.Statement, sql string) string {
+// lockSQL returns the statement to send: with the session's user
+// variables put in as literals when it reads any (GET_LOCK(@name, 10)),
+// and a prepared statement's parameters; otherwise sql unchanged, so that
+// result columns keep the names the client wrote.
+func (e *Executor) lockSQL(s *Session, stmt sqlparser.Statement, sql string, bv map[string]*vquerypb.BindVariable) (string, error) {
 	changed := false
 	out := sqlparser.Rewrite(sqlparser.Clone(stmt), func(c *sqlparser.Cursor) bool {
-		if v, ok := c.Node().(*sqlparser.Variable); ok && v.Scope == sqlparser.VariableScope {
-			c.Replace(literalOf(s.variableValue(sqlrouter.UserVariableBindVar(v.Name.String()))))
+		switch n := c.Node().(type) {
+		case *sqlparser.Variable:
+			if n.Scope == sqlparser.VariableScope {
+				c.Replace(literalOf(s.variableValue(sqlrouter.UserVariableBindVar(n.Name.String()))))
+				changed = true
+			}
+		case *sqlparser.Argument:
 			changed = true
 		}
 		return true
 	}, nil)
 	if !changed {
-		return sql
+		return sql, nil
 	}
-	return sqlparser.String(out)
+	query, err := sqlparser.NewParsedQuery(out).GenerateQuery(bv, nil)
+	if err != nil {
+		return "", sqlerr.New(sqlerror.ERWrongArguments, sqlerror.SSUnknownSQLState, "Incorrect arguments to mysqld_stmt_execute: %v", err)
+	}
+	return query, nil
 }
 
 // releaseLocks gives back the session's lock connection: MySQL releases

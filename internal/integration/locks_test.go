@@ -66,6 +66,10 @@ func TestNamedLocksAreSessionBound(t *testing.T) {
 	expect("a", a, "SELECT IS_FREE_LOCK('job')", 0)
 	expect("b", b, "SELECT RELEASE_ALL_LOCKS()", 1)
 	expect("a", a, "SELECT GET_LOCK('job', 0)", 1)
+	// Parameters of a server-side prepared statement.
+	if v := value(b, "SELECT GET_LOCK(?, ?)", "job", 0); !v.Valid || v.Int64 != 0 {
+		t.Errorf("b: prepared GET_LOCK(?, ?) of a held lock = %v, want 0", v)
+	}
 
 	// A session that ends releases its locks: b waits for a's.
 	done := make(chan sql.NullInt64, 1)

@@ -246,6 +246,7 @@ func (s *Service) run(ctx context.Context, conn *connpool.Conn, sql string, opts
 	}
 	s.metrics.rowsReturned.Add(float64(len(res.Rows)))
 	out := queryconv.ResultToProto(res)
+	stripClientFlags(out.Fields)
 	out.Warnings, out.WarningList = uint32(warnings), warningList
 	return out, nil
 }
@@ -269,6 +270,20 @@ func (s *Service) readWarnings(conn *connpool.Conn) []*querypb.Warning {
 		out = append(out, &querypb.Warning{Level: row[0].ToString(), Code: uint32(code), Message: row[2].Raw()})
 	}
 	return out
+}
+
+// numFlag is MySQL's NUM_FLAG.
+const numFlag = 32768
+
+// stripClientFlags undoes what Vitess's MySQL client adds to the column
+// flags MariaDB sent: NUM_FLAG on every numeric column, as libmysqlclient
+// adds it for its callers. The gate hands the flags to its own clients,
+// whose libraries add it again where they do; those that read the flags
+// raw (PyMySQL, mysqli) must see MariaDB's.
+func stripClientFlags(fields []*querypb.Field) {
+	for _, f := range fields {
+		f.Flags &^= numFlag
+	}
 }
 
 func (s *Service) limits(opts *querypb.ExecuteOptions) (time.Duration, int) {
@@ -391,7 +406,9 @@ func (s *Service) streamRows(conn *connpool.Conn, sql string, send func(*querypb
 		connpool.NoteError(conn, err)
 		return s.mysqlError(err)
 	}
-	if err := send(&querypb.StreamExecuteResponse{Result: &querypb.QueryResult{Fields: queryconv.FieldsToProto(fields)}}); err != nil {
+	protoFields := queryconv.FieldsToProto(fields)
+	stripClientFlags(protoFields)
+	if err := send(&querypb.StreamExecuteResponse{Result: &querypb.QueryResult{Fields: protoFields}}); err != nil {
 		conn.MarkBroken() // rows left unread on the wire
 		return err
 	}

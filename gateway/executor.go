@@ -146,6 +146,7 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 			}
 		}
 		s.savepoints = nil // recorded with autocommit off before any statement
+		e.unlockTables(s)  // as MariaDB's START TRANSACTION does
 		s.startTransaction(stmt.TxAccessModes)
 		return &sqltypes.Result{}, "begin", nil
 	case *sqlparser.Commit:
@@ -165,8 +166,12 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 	case *sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release:
 		res, err := e.savepoint(ctx, s, stmt)
 		return res, "savepoint", err
-	case *sqlparser.LockTables, *sqlparser.UnlockTables:
-		return nil, "lock", sqlerr.Unsupported("LOCK TABLES and UNLOCK TABLES")
+	case *sqlparser.LockTables:
+		res, err := e.lockTables(ctx, s, stmt)
+		return res, "lock_tables", err
+	case *sqlparser.UnlockTables:
+		e.unlockTables(s)
+		return &sqltypes.Result{}, "unlock_tables", nil
 	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
 		return nil, "prepare", sqlerr.Unsupported("SQL-level PREPARE/EXECUTE/DEALLOCATE (use the protocol's prepared statements)")
 	case *sqlparser.Kill:
@@ -225,7 +230,7 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 		s.startTransaction(nil)
 	}
 	bv = e.sessionBindVars(s, plan, bv)
-	if stream != nil && s.Workload == workloadOLAP && !s.InTransaction && plan.Streams() {
+	if stream != nil && s.Workload == workloadOLAP && !s.InTransaction && s.tableLocks == nil && plan.Streams() {
 		var rows uint64
 		err := plan.StreamExecute(ctx, &cursor{e: e, s: s}, bv, func(r *sqltypes.Result) error {
 			rows += uint64(len(r.Rows))
@@ -365,6 +370,7 @@ func (e *Executor) executeTargeted(ctx context.Context, s *Session, sql string) 
 func (e *Executor) CloseSession(s *Session) {
 	e.sessions.remove(s)
 	e.releaseLocks(s)
+	e.unlockTables(s)
 	if len(s.shards) == 0 {
 		return
 	}

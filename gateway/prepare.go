@@ -91,7 +91,7 @@ func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Pla
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
 	defer cancel()
-	res, err := e.executeAutocommit(ctx, s, plan.Keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: sql}, false)
+	res, err := e.executeLocked(ctx, s, plan.Keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: sql}, false)
 	if err != nil {
 		return nil, err
 	}

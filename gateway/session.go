@@ -72,6 +72,10 @@ type Session struct {
 	// (GET_LOCK; locks.go), nil until the first.
 	lockConn *lockConn
 
+	// tableLocks are the shards' connections holding the session's
+	// LOCK TABLES, by shardKey (table_locks.go); nil when it holds none.
+	tableLocks map[string]*tableLock
+
 	// savepoints are the open transaction's savepoints, oldest first
 	// (savepoints.go).
 	savepoints []string

@@ -339,7 +339,7 @@ func (e *Executor) show(ctx context.Context, s *Session, stmt *sqlparser.Show, s
 	if s.Shard != "" && keyspace == s.Keyspace {
 		shard = s.Shard
 	}
-	return e.executeAutocommit(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shard, SQL: sql}, false)
+	return e.executeLocked(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shard, SQL: sql}, false)
 }
 
 func (e *Executor) keyspaceNames() []string {

@@ -73,6 +73,14 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 	}
 	stmt, err := e.parser.Parse(sql)
 	if err != nil {
+		if isShow(sql) {
+			// A SHOW Vitess's parser does not know (SHOW PACKAGE STATUS,
+			// which mariadb-dump --routines sends): MariaDB answers it.
+			end := s.startDiagnostics(nil)
+			res, err := e.showUnparsed(ctx, s, sql)
+			end(err)
+			return res, err
+		}
 		e.metrics.errors.WithLabelValues("1064").Inc()
 		err = sqlerr.New(sqlerror.ERParseError, sqlerror.SSClientError, "You have an error in your SQL syntax; %s", err.Error())
 		s.startDiagnostics(nil)(err)

@@ -214,7 +214,6 @@ type suite struct {
 	cluster   *localcluster.Cluster
 	outDir    string // where transcripts are kept, if CLIENTSUITE_OUT says
 
-	refDump string // plain MariaDB's default dump of ks, reloaded on both sides
 
 	javaOnce    sync.Once
 	javaClasses string

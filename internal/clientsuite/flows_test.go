@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -158,6 +159,7 @@ func dumpFlow() flow {
 			defer cancel()
 			tr := &transcript{}
 			conn := []string{"-h", tg.host, "-P", strconv.Itoa(tg.port), "-u", "root"}
+			var dump string
 			for _, v := range variants {
 				args := append(append([]string{}, conn...), "--skip-dump-date")
 				if v.flag != "" {
@@ -168,18 +170,18 @@ func dumpFlow() flow {
 				for _, l := range splitLines(stderr) {
 					tr.out("stderr| %s", l)
 				}
-				for _, l := range splitLines(out) {
+				for _, l := range sortedInsertRows(splitLines(out)) {
 					if !strings.HasPrefix(l, "-- Server version") {
 						tr.out("%s", l)
 					}
 				}
 				tr.check("dump "+v.name, status(err))
-				if v.name == "default" && tg == s.ref {
-					s.refDump = out
+				if v.name == "default" {
+					dump = out
 				}
 			}
 			tr.out("== reload")
-			out, stderr, err := command(ctx, []byte(s.refDump), "mariadb", append(conn, dumpKeyspace)...)
+			out, stderr, err := command(ctx, []byte(dump), "mariadb", append(conn, dumpKeyspace)...)
 			for _, l := range splitLines(out + stderr) {
 				tr.out("| %s", l)
 			}
@@ -263,4 +265,47 @@ func sysbenchFlow() flow {
 			return tr.String(), nil
 		},
 	}
+}
+
+// sortedInsertRows returns a dump's lines with the row lines of each
+// extended INSERT ("(1,'a'),", ..., "(9,'z');") in sorted order, each
+// ending as its position requires.
+func sortedInsertRows(lines []string) []string {
+	out := make([]string, 0, len(lines))
+	var rows []string
+	flush := func() {
+		sort.Strings(rows)
+		for i, r := range rows {
+			if i == len(rows)-1 {
+				out = append(out, r+";")
+			} else {
+				out = append(out, r+",")
+			}
+		}
+		rows = nil
+	}
+	inInsert := false
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "INSERT INTO ") && strings.HasSuffix(l, " VALUES"):
+			inInsert = true
+			out = append(out, l)
+		case inInsert && strings.HasPrefix(l, "(") && (strings.HasSuffix(l, ",") || strings.HasSuffix(l, ";")):
+			rows = append(rows, l[:len(l)-1])
+			if strings.HasSuffix(l, ";") {
+				inInsert = false
+				flush()
+			}
+		default:
+			if len(rows) > 0 {
+				flush()
+			}
+			inInsert = false
+			out = append(out, l)
+		}
+	}
+	if len(rows) > 0 {
+		flush()
+	}
+	return out
 }

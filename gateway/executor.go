@@ -78,12 +78,12 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 			// which mariadb-dump --routines sends): MariaDB answers it.
 			end := s.startDiagnostics(nil)
 			res, err := e.showUnparsed(ctx, s, sql)
-			end(err)
+			end(res, err)
 			return res, err
 		}
 		e.metrics.errors.WithLabelValues("1064").Inc()
 		err = sqlerr.New(sqlerror.ERParseError, sqlerror.SSClientError, "You have an error in your SQL syntax; %s", err.Error())
-		s.startDiagnostics(nil)(err)
+		s.startDiagnostics(nil)(nil, err)
 		return nil, err
 	}
 	endDiagnostics := s.startDiagnostics(stmt)
@@ -91,13 +91,13 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 	if s.Shard == "" && routable(stmt) && cacheable(bindVars) {
 		if plan, bindVars, err = e.cachedPlan(s, stmt, sql, bindVars); err != nil {
 			e.metrics.observe(s.Keyspace, "plan", start, err)
-			endDiagnostics(err)
+			endDiagnostics(nil, err)
 			return nil, err
 		}
 	}
 	res, kind, err := e.run(ctx, s, stmt, sql, bindVars, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
-	endDiagnostics(err)
+	endDiagnostics(res, err)
 	return res, err
 }
 

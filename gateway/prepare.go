@@ -120,13 +120,13 @@ func (e *Executor) executePrepared(ctx context.Context, s *Session, id uint32, b
 	ps, ok := s.prepared[id]
 	if !ok {
 		err := sqlerr.New(sqlerror.ERUnknownStmtHandler, sqlerror.SSUnknownSQLState, "Unknown prepared statement handler (%d) given to mysqld_stmt_execute", id)
-		s.startDiagnostics(nil)(err)
+		s.startDiagnostics(nil)(nil, err)
 		return nil, err
 	}
 	endDiagnostics := s.startDiagnostics(ps.stmt)
 	if ps.plan != nil && (ps.keyspace != s.Keyspace || ps.version != e.topo.vschema.Load().Version) {
 		if err := e.planPrepared(s, ps); err != nil {
-			endDiagnostics(err)
+			endDiagnostics(nil, err)
 			return nil, err
 		}
 	}
@@ -136,7 +136,7 @@ func (e *Executor) executePrepared(ctx context.Context, s *Session, id uint32, b
 	}
 	res, kind, err := e.run(ctx, s, ps.stmt, ps.sql, bv, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
-	endDiagnostics(err)
+	endDiagnostics(res, err)
 	return res, err
 }
 

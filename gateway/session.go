@@ -80,15 +80,8 @@ type Session struct {
 	// (savepoints.go).
 	savepoints []string
 
-	// warnings are the diagnostics of the last statement that raised or
-	// cleared them, as SHOW WARNINGS lists them.
-	warnings []Warning
-	// readingDiagnostics: the current statement reads the diagnostics
-	// (SHOW WARNINGS), so it raised none of its own.
-	readingDiagnostics bool
-	// priorWarnings and priorErrors are the counts of the statement
-	// before the current one: what @@warning_count and @@error_count read.
-	priorWarnings, priorErrors int
+	// diag is the session's diagnostics area (warnings.go).
+	diag diagnostics
 
 	// userVariables are the session's @variables, by the bind variable
 	// that carries each (sqlrouter.UserVariableBindVar).
@@ -313,13 +306,9 @@ func (s *Session) StatusFlags() uint16 {
 }
 
 // WarningCount is the number of warnings the session's last statement
-// raised (what SHOW WARNINGS lists).
+// raised (what the OK or EOF packet that ends it reports).
 func (s *Session) WarningCount() uint16 {
-	if s.readingDiagnostics {
-		return 0
-	}
-	if len(s.warnings) > 0xffff {
-		return 0xffff
-	}
-	return uint16(len(s.warnings))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return uint16(min(s.diag.raised, 0xffff))
 }

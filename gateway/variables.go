@@ -54,9 +54,9 @@ func (s *Session) variableValue(bindVar string) *querypb.BindVariable {
 	case "tx_read_only":
 		return boolBindVar(s.TxReadOnly)
 	case "warning_count":
-		return sqltypes.Uint64BindVariable(uint64(s.priorWarnings))
+		return sqltypes.Uint64BindVariable(uint64(s.diag.priorWarnings))
 	case "error_count":
-		return sqltypes.Uint64BindVariable(uint64(s.priorErrors))
+		return sqltypes.Uint64BindVariable(uint64(s.diag.priorErrors))
 	case "tx_isolation":
 		level := "REPEATABLE-READ"
 		if s.TxIsolation != "" {
@@ -65,6 +65,8 @@ func (s *Session) variableValue(bindVar string) *querypb.BindVariable {
 		return sqltypes.StringBindVariable(level)
 	case "last_insert_id":
 		return sqltypes.Uint64BindVariable(s.LastInsertID)
+	case "row_count":
+		return sqltypes.Int64BindVariable(s.diag.priorRowCount)
 	case "wait_timeout", "interactive_timeout":
 		if v, ok := s.gateSettings[name]; ok {
 			return sqltypes.Int64BindVariable(v)

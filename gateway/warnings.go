@@ -14,37 +14,76 @@ import (
 )
 
 // A session's diagnostics area, as MariaDB keeps one per connection: the
-// warnings the last statement raised on any shard (each tablet reads them
-// with SHOW WARNINGS on the connection that ran the statement), or the
-// error it failed with. Statements that read diagnostics (SHOW WARNINGS,
-// SHOW ERRORS, SHOW COUNT(*) ...) leave them as they are; every other
-// statement starts afresh.
+// warnings the last statement that raised any raised on any shard (each
+// tablet reads them with SHOW WARNINGS on the connection that ran the
+// statement), or the error it failed with. As in MariaDB, a statement
+// clears the area when it uses tables or raises diagnostics of its own;
+// one that does neither (SELECT 'x', SET @a = 1, SHOW WARNINGS) leaves it
+// for SHOW WARNINGS to read. The warning count in a statement's OK or EOF
+// packet counts what that statement raised.
 
 // maxWarnings is MariaDB's default max_error_count: a statement keeps at
 // most this many, though the count reports them all.
 const maxWarnings = 64
 
-// startDiagnostics begins a statement (nil: one that did not parse): it
-// clears the diagnostics unless the statement reads them, and returns
-// what records the statement's error when it ends.
-func (s *Session) startDiagnostics(stmt sqlparser.Statement) (end func(error)) {
-	reads := stmt != nil && readsDiagnostics(stmt)
+// diagnostics is the session's diagnostics area.
+type diagnostics struct {
+	list []Warning
+	// fresh: the area belongs to the current statement (cleared for it).
+	fresh bool
+	// raised counts what the current statement raised.
+	raised int
+	// priorWarnings and priorErrors are the area's counts as the current
+	// statement began: what @@warning_count and @@error_count read.
+	priorWarnings, priorErrors int
+	// rowCount is what ROW_COUNT() answers after the statement: the rows
+	// it changed, -1 after a result set or an error; priorRowCount is the
+	// previous statement's, which the current one reads.
+	rowCount, priorRowCount int64
+}
+
+// startDiagnostics begins a statement (nil: one that did not parse) and
+// returns what records its outcome when it ends: its result (nil when it
+// was streamed) or error.
+func (s *Session) startDiagnostics(stmt sqlparser.Statement) (end func(*sqltypes.Result, error)) {
+	clears := stmt != nil && usesTables(stmt)
 	s.mu.Lock()
-	s.readingDiagnostics = reads
-	s.priorWarnings, s.priorErrors = len(s.warnings), 0
-	for _, w := range s.warnings {
+	d := &s.diag
+	d.priorWarnings, d.priorErrors = len(d.list), 0
+	for _, w := range d.list {
 		if w.Level == "Error" {
-			s.priorErrors++
+			d.priorErrors++
 		}
 	}
-	if !reads {
-		s.warnings = s.warnings[:0]
+	d.raised, d.fresh = 0, false
+	d.priorRowCount = d.rowCount
+	if clears {
+		d.list, d.fresh = d.list[:0], true
 	}
 	s.mu.Unlock()
-	return func(err error) {
-		if err != nil && !reads {
+	return func(res *sqltypes.Result, err error) {
+		if err != nil {
 			s.noteError(err)
 		}
+		rowCount := int64(-1)
+		if err == nil && res != nil && len(res.Fields) == 0 {
+			rowCount = int64(res.RowsAffected)
+		}
+		s.mu.Lock()
+		s.diag.rowCount = rowCount
+		s.mu.Unlock()
+	}
+}
+
+// addLocked adds a diagnostic of the current statement, clearing the
+// previous statement's first. Callers hold s.mu.
+func (d *diagnostics) addLocked(w Warning) {
+	if !d.fresh {
+		d.list, d.fresh = d.list[:0], true
+	}
+	d.raised++
+	if len(d.list) < maxWarnings {
+		d.list = append(d.list, w)
 	}
 }
 
@@ -57,10 +96,7 @@ func (s *Session) noteWarnings(list []*querypb.Warning) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, w := range list {
-		if len(s.warnings) >= maxWarnings {
-			return
-		}
-		s.warnings = append(s.warnings, Warning{Level: w.Level, Code: uint16(w.Code), Message: string(w.Message)})
+		s.diag.addLocked(Warning{Level: w.Level, Code: uint16(w.Code), Message: string(w.Message)})
 	}
 }
 
@@ -68,9 +104,7 @@ func (s *Session) noteWarnings(list []*querypb.Warning) {
 func (s *Session) noteWarning(level string, code uint16, message string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.warnings) < maxWarnings {
-		s.warnings = append(s.warnings, Warning{Level: level, Code: code, Message: message})
-	}
+	s.diag.addLocked(Warning{Level: level, Code: code, Message: message})
 }
 
 // noteError records the error a statement failed with, which SHOW
@@ -79,21 +113,25 @@ func (s *Session) noteError(err error) {
 	se := sqlerr.From(err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.warnings) >= maxWarnings {
-		s.warnings = s.warnings[:maxWarnings-1]
+	d := &s.diag
+	if d.fresh && len(d.list) >= maxWarnings {
+		d.list = d.list[:maxWarnings-1]
 	}
-	s.warnings = append(s.warnings, Warning{Level: "Error", Code: uint16(se.Num), Message: se.Message})
+	d.addLocked(Warning{Level: "Error", Code: uint16(se.Num), Message: se.Message})
 }
 
-// readsDiagnostics reports statements that read the diagnostics area
-// rather than replace it.
-func readsDiagnostics(stmt sqlparser.Statement) bool {
-	show, ok := stmt.(*sqlparser.Show)
-	if !ok {
+// usesTables reports whether a statement clears the diagnostics area by
+// itself: it names a table, or is not one of the statements that can do
+// without (SELECT, SET, SHOW, USE and transaction control).
+func usesTables(stmt sqlparser.Statement) bool {
+	switch stmt := stmt.(type) {
+	case *sqlparser.Select:
+		return readsTables(stmt)
+	case *sqlparser.Set, *sqlparser.Show, *sqlparser.Use, *sqlparser.Begin, *sqlparser.Commit, *sqlparser.Rollback,
+		*sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release, *sqlparser.CommentOnly:
 		return false
 	}
-	basic, ok := show.Internal.(*sqlparser.ShowBasic)
-	return ok && (basic.Command == sqlparser.Warnings || basic.Command == sqlparser.Errors)
+	return true
 }
 
 // warningFields are SHOW WARNINGS's columns, typed as MariaDB types them.
@@ -119,7 +157,7 @@ func (s *Session) showWarnings(errorsOnly bool, limit *sqlparser.Limit) (*sqltyp
 	res := &sqltypes.Result{Fields: warningFields}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, w := range s.warnings {
+	for _, w := range s.diag.list {
 		if errorsOnly && w.Level != "Error" {
 			continue
 		}
@@ -166,9 +204,9 @@ func (s *Session) countDiagnostics(sql string) (*sqltypes.Result, bool) {
 		name = "@@session.error_count"
 	}
 	s.mu.Lock()
-	s.readingDiagnostics = true
+	s.diag.raised = 0
 	n := 0
-	for _, w := range s.warnings {
+	for _, w := range s.diag.list {
 		if !errorsOnly || w.Level == "Error" {
 			n++
 		}

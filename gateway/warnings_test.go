@@ -25,13 +25,13 @@ func TestDiagnosticsArea(t *testing.T) {
 	s := NewSession(1, "root")
 	end := s.startDiagnostics(parse("select 1"))
 	s.noteWarnings([]*querypb.Warning{{Level: "Warning", Code: 1292, Message: []byte("a")}, {Level: "Note", Code: 1051, Message: []byte("b")}})
-	end(nil)
+	end(nil, nil)
 	if s.WarningCount() != 2 {
 		t.Fatalf("warning count %d, want 2", s.WarningCount())
 	}
 
 	show := parse("show warnings limit 1, 5").(*sqlparser.Show).Internal.(*sqlparser.ShowBasic)
-	s.startDiagnostics(parse("show warnings limit 1, 5"))(nil)
+	s.startDiagnostics(parse("show warnings limit 1, 5"))(nil, nil)
 	res, err := s.showWarnings(false, show.Limit)
 	if err != nil || len(res.Rows) != 1 || res.Rows[0][2].ToString() != "b" {
 		t.Fatalf("SHOW WARNINGS LIMIT 1, 5 = %v, %v; want the second warning", res, err)
@@ -44,7 +44,7 @@ func TestDiagnosticsArea(t *testing.T) {
 	}
 
 	// A failed statement replaces them with its error.
-	s.startDiagnostics(parse("select 2"))(sqlerr.New(1146, "42S02", "Table 'ks.x' doesn't exist"))
+	s.startDiagnostics(parse("select 2"))(nil, sqlerr.New(1146, "42S02", "Table 'ks.x' doesn't exist"))
 	res, _ = s.showWarnings(true, nil)
 	if len(res.Rows) != 1 || res.Rows[0][1].ToString() != "1146" {
 		t.Errorf("SHOW ERRORS = %v, want the 1146", res.Rows)
@@ -53,7 +53,7 @@ func TestDiagnosticsArea(t *testing.T) {
 		t.Errorf("SHOW COUNT(*) ERRORS = %v, want 1", res.Rows)
 	}
 	// Errors that are not MySQL errors are reported as 1105.
-	s.startDiagnostics(nil)(errors.New("boom"))
+	s.startDiagnostics(nil)(nil, errors.New("boom"))
 	if res, _ := s.showWarnings(true, nil); len(res.Rows) != 1 || res.Rows[0][1].ToString() != "1105" {
 		t.Errorf("SHOW ERRORS after a plain error = %v", res.Rows)
 	}

@@ -33,6 +33,12 @@ func rewriteGateFunctions(st *planState) error {
 			case "found_rows":
 				repl = typedAs(sqlparser.NewArgument(FoundRowsBindVar), "9223372036854775807") // BIGINT
 				st.needs.FoundRows = true
+			case "row_count":
+				// What the session's previous statement changed (-1 after a
+				// result set): a pooled shard connection cannot know.
+				bv := SystemVariableBindVar("row_count")
+				repl = typedAs(sqlparser.NewArgument(bv), "9223372036854775807") // BIGINT
+				st.needs.addVariable(bv)
 			}
 		case *sqlparser.Variable:
 			if n.Scope == sqlparser.VariableScope {

@@ -139,6 +139,29 @@ func TestSessionStateOnTheWire(t *testing.T) {
 		"SELECT COUNT(*) FROM acct WHERE id >= 17",
 		"ROLLBACK",
 		"SET autocommit = 1",
+
+		// ROW_COUNT() is the session's previous statement's.
+		"INSERT INTO acct (id, balance) VALUES (20, 1), (21, 1), (22, 1)",
+		"SELECT ROW_COUNT()",
+		"SELECT ROW_COUNT()",
+		"UPDATE acct SET balance = 5 WHERE id IN (20, 21, 22)",
+		"SELECT ROW_COUNT(), ROW_COUNT() + 1",
+		"SET @z = 1",
+		"SELECT ROW_COUNT()",
+		"DELETE FROM acct WHERE id = 999",
+		"SELECT ROW_COUNT()",
+		"SELECT * FROM no_such_table",
+		"SELECT ROW_COUNT()",
+
+		// A statement that neither uses tables nor raises anything leaves
+		// the previous statement's warnings to SHOW WARNINGS.
+		"SELECT CAST('x' AS SIGNED)",
+		"SELECT 'plain'",
+		"SET @q = 2",
+		"SHOW WARNINGS",
+		"SELECT @@warning_count",
+		"SELECT id FROM acct WHERE id = 20",
+		"SHOW WARNINGS",
 	}
 	run := func(host, port string) []string {
 		t.Helper()

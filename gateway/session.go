@@ -25,6 +25,11 @@ type Session struct {
 	Shard      string
 	TabletType topopb.TabletType
 
+	// ClientCollation is the collation the client reads results in (the
+	// handshake's, or SET NAMES'); 0 or utf8mb4_general_ci: as the shards
+	// describe them (charset.go).
+	ClientCollation uint32
+
 	Autocommit    bool
 	InTransaction bool
 	LastInsertID  uint64

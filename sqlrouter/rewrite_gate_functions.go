@@ -33,10 +33,28 @@ func rewriteGateFunctions(st *planState) error {
 			case "found_rows":
 				repl = typedAs(sqlparser.NewArgument(FoundRowsBindVar), "9223372036854775807") // BIGINT
 				st.needs.FoundRows = true
+			case "row_count":
+				// What the session's previous statement changed (-1 after a
+				// result set): a pooled shard connection cannot know.
+				bv := SystemVariableBindVar("row_count")
+				repl = typedAs(sqlparser.NewArgument(bv), "9223372036854775807") // BIGINT
+				st.needs.addVariable(bv)
 			}
 		case *sqlparser.Variable:
+			if n.Scope == sqlparser.VariableScope {
+				bv := UserVariableBindVar(n.Name.String())
+				repl = sqlparser.NewArgument(bv)
+				st.needs.addVariable(bv)
+				break
+			}
 			if n.Scope != sqlparser.SessionScope && n.Scope != sqlparser.GlobalScope && n.Scope != sqlparser.NoScope {
 				return true
+			}
+			if name, ok := SessionVariables[strings.ToLower(n.Name.String())]; ok && n.Scope != sqlparser.GlobalScope {
+				bv := SystemVariableBindVar(name)
+				repl = sqlparser.NewArgument(bv)
+				st.needs.addVariable(bv)
+				break
 			}
 			switch strings.ToLower(n.Name.String()) {
 			case "version":

@@ -316,7 +316,7 @@ func (c *Conn) dispatch(cmd byte, data []byte) error {
 		if !d.ok {
 			return c.writeErr(errMalformed("COM_PROCESS_KILL"))
 		}
-		if err := c.srv.Kill(c, id, false); err != nil {
+		if err := c.processKill(id); err != nil {
 			return c.writeErr(err)
 		}
 		return c.writeOK(okHeader, 0, 0, 0, "")
@@ -457,6 +457,17 @@ func (c *Conn) comStatistics() (err error) {
 		line = c.srv.Stats().String()
 	}
 	return c.writePacket([]byte(line))
+}
+
+func (c *Conn) processKill(id uint32) (err error) {
+	pk, ok := c.srv.handler.(ProcessKiller)
+	if !ok {
+		return c.srv.Kill(c, id, false)
+	}
+	ctx, done := c.commandContext()
+	defer done()
+	defer c.recoverHandler("ComProcessKill", &err)
+	return pk.ComProcessKill(ctx, c, id)
 }
 
 func (c *Conn) comResetConnection() (err error) {

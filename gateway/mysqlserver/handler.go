@@ -75,6 +75,14 @@ type StatisticsReporter interface {
 	ComStatistics(c *Conn) string
 }
 
+// ProcessKiller answers COM_PROCESS_KILL (mariadb-admin kill), for
+// handlers that keep their own rules of who may kill what (and their own
+// KILL statement). Without it, the server kills by Server.Kill: a user's
+// own connections only.
+type ProcessKiller interface {
+	ComProcessKill(ctx context.Context, c *Conn, id uint32) error
+}
+
 // SessionState is what the server asks a connection's session (the value
 // given to Conn.SetSession), when it implements it, for every OK and EOF
 // packet. Without it, the server reports autocommit on and no warnings.

@@ -161,3 +161,42 @@ func TestMariaDBClient(t *testing.T) {
 		t.Fatalf("ping: %v\n%s", err, out)
 	}
 }
+
+// libmariadb's COM_CHANGE_USER (through Python's mysqlclient, which Debian
+// packages as python3-mysqldb), with a plugin switch and a refusal, and
+// COM_STATISTICS, info and warnings as the C library reads them.
+func TestLibmariadbChangeUser(t *testing.T) {
+	python := "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import MySQLdb").Run(); err != nil {
+		t.Skip("python3-mysqldb not installed (make deps installs it)")
+	}
+	ts := startServer(t, nil)
+	host, port := ts.hostPort(t)
+	script := `
+import MySQLdb
+c = MySQLdb.connect(host="` + host + `", port=` + strconv.Itoa(port) + `, user="app", passwd="s3cret", db="first")
+def q(sql):
+    cur = c.cursor()
+    cur.execute(sql)
+    return cur.fetchall()[0][0]
+print(q("select user()"))
+print(c.stat().split("  ")[1])
+c.change_user("other", "other", "second")
+print(q("select user()"), q("select database()"))
+try:
+    c.change_user("other", "bad", "third")
+except MySQLdb.OperationalError as e:
+    print(e.args[0])
+print(q("select user()"))
+c.change_user("sha2", "sha2pw", "")
+print(q("select user()"))
+cur = c.cursor()
+cur.execute("update t set x = 1")
+print(c.info(), c.warning_count(), cur.rowcount)
+`
+	out, err := exec.Command(python, "-c", script).CombinedOutput()
+	want := "app gen0\nThreads: 1\nother gen1 second\n1045\nother gen1\nsha2 gen2\nRows matched: 3  Changed: 2  Warnings: 1 1 2\n"
+	if err != nil || string(out) != want {
+		t.Fatalf("%v\n%s\nwant\n%s", err, out, want)
+	}
+}

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"strconv"
+	"time"
 
 	"vitess.io/vitess/go/sqlescape"
 	"vitess.io/vitess/go/sqltypes"
@@ -24,9 +26,10 @@ type mysqlHandler struct {
 }
 
 var (
-	_ mysqlserver.Handler       = (*mysqlHandler)(nil)
-	_ mysqlserver.ProcessKiller = (*mysqlHandler)(nil)
-	_ mysqlserver.SessionState  = (*Session)(nil)
+	_ mysqlserver.Handler            = (*mysqlHandler)(nil)
+	_ mysqlserver.ProcessKiller      = (*mysqlHandler)(nil)
+	_ mysqlserver.StatisticsReporter = (*mysqlHandler)(nil)
+	_ mysqlserver.SessionState       = (*Session)(nil)
 )
 
 func session(c *mysqlserver.Conn) *Session {
@@ -151,6 +154,20 @@ func (h *mysqlHandler) ComProcessKill(ctx context.Context, c *mysqlserver.Conn, 
 		return sqlerr.From(err)
 	}
 	return nil
+}
+
+// ComStatistics is mariadb-admin status's line, as MariaDB words it:
+// the gate's uptime, its MySQL sessions and the statements they sent (it
+// counts no slow queries and opens no tables).
+func (h *mysqlHandler) ComStatistics(c *mysqlserver.Conn) string {
+	st := c.Server().Stats()
+	secs := int64(st.Uptime / time.Second)
+	qps := 0.0
+	if secs > 0 {
+		qps = float64(st.Questions) / float64(secs)
+	}
+	return fmt.Sprintf("Uptime: %d  Threads: %d  Questions: %d  Slow queries: %d  Opens: %d  Open tables: %d  Queries per second avg: %.3f",
+		secs, h.executor.sessions.count(), st.Questions, 0, 0, 0, qps)
 }
 
 func truncate(s string, n int) string {

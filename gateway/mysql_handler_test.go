@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,5 +101,20 @@ func TestMySQLPortDatabaseAndParameters(t *testing.T) {
 	}
 	if got := tab.called(); !strings.Contains(got, "where id = 9223372036854775813") {
 		t.Fatalf("tablet calls: %s", got)
+	}
+}
+
+// COM_STATISTICS (mariadb-admin status) as MariaDB words it, counting the
+// gate's sessions.
+func TestMySQLPortStatistics(t *testing.T) {
+	admin, err := exec.LookPath("mariadb-admin")
+	if err != nil {
+		t.Skip("mariadb-admin not installed (make deps installs it)")
+	}
+	e := testExecutor(t, nil)
+	host, port := serveMySQL(t, e)
+	out, err := exec.Command(admin, "--no-defaults", "-h", host, "-P", strconv.Itoa(port), "-uroot", "--skip-ssl", "status").CombinedOutput()
+	if err != nil || !regexp.MustCompile(`^Uptime: \d+  Threads: 1  Questions: 0  Slow queries: 0  Opens: 0  Open tables: 0  Queries per second avg: \d+\.\d{3}\n$`).Match(out) {
+		t.Fatalf("%v: %q", err, out)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	vquerypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
 
-	"github.com/shardgate/shardgate/internal/queryconv"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
@@ -94,8 +93,7 @@ func (e *Executor) lockStatement(ctx context.Context, s *Session, sel *sqlparser
 			return nil, tabletError(tc, err)
 		}
 		s.lockConn = &lockConn{keyspace: keyspace, shard: shard, id: resp.ReservedId, tablet: tc}
-		s.noteWarnings(resp.Result.GetWarningList())
-		return queryconv.ResultFromProto(resp.Result)
+		return s.shardResult(resp.Result)
 	}
 	lc := s.lockConn
 	resp, err := lc.tablet.query.Execute(ctx, &querypb.ExecuteRequest{
@@ -110,8 +108,7 @@ func (e *Executor) lockStatement(ctx context.Context, s *Session, sel *sqlparser
 		}
 		return nil, err
 	}
-	s.noteWarnings(resp.Result.GetWarningList())
-	return queryconv.ResultFromProto(resp.Result)
+	return s.shardResult(resp.Result)
 }
 
 // lockSQL returns the statement to send: with the session's user

@@ -45,6 +45,7 @@ func (h *mysqlHandler) ConnectionReady(c *mysql.Conn) {
 	s := session(c)
 	s.User = c.User
 	s.ClientCollation = uint32(c.CharacterSet)
+	s.ClientFoundRows = c.Capabilities&mysql.CapabilityClientFoundRows != 0
 }
 
 func (h *mysqlHandler) ConnectionClosed(c *mysql.Conn) {
@@ -147,7 +148,7 @@ func (h *mysqlHandler) ComResetConnection(c *mysql.Conn) {
 	s := session(c)
 	h.executor.CloseSession(s)
 	fresh := NewSession(c.ConnectionID, s.User)
-	fresh.Keyspace, fresh.ClientCollation = s.Keyspace, s.ClientCollation
+	fresh.Keyspace, fresh.ClientCollation, fresh.ClientFoundRows = s.Keyspace, s.ClientCollation, s.ClientFoundRows
 	c.ClientData = fresh
 	c.StatusFlags = fresh.StatusFlags()
 	h.executor.OpenSession(fresh, c.Close)

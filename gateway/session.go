@@ -29,6 +29,9 @@ type Session struct {
 	// handshake's, or SET NAMES'); 0 or utf8mb4_general_ci: as the shards
 	// describe them (charset.go).
 	ClientCollation uint32
+	// ClientFoundRows: the client connected with CLIENT_FOUND_ROWS, and
+	// an UPDATE's affected rows are the rows it matched, changed or not.
+	ClientFoundRows bool
 
 	Autocommit    bool
 	InTransaction bool

@@ -10,7 +10,6 @@ import (
 	"vitess.io/vitess/go/sqltypes"
 	"vitess.io/vitess/go/vt/sqlparser"
 
-	"github.com/shardgate/shardgate/internal/queryconv"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
@@ -149,6 +148,5 @@ func (e *Executor) executeLocked(ctx context.Context, s *Session, keyspace strin
 	if err != nil {
 		return nil, tabletError(l.tablet, err)
 	}
-	s.noteWarnings(resp.Result.GetWarningList())
-	return queryconv.ResultFromProto(resp.Result)
+	return s.shardResult(resp.Result)
 }

@@ -60,6 +60,9 @@ func (e *Executor) lockStatement(ctx context.Context, s *Session, sel *sqlparser
 	if readsTables(sel) {
 		return nil, sqlerr.Unsupported("GET_LOCK and the other lock functions in a statement that reads tables (select them on their own)")
 	}
+	if !s.connectionBound {
+		return nil, sqlerr.Unsupported("lock functions over the gRPC API (a session there lives in its client between calls and cannot hold a connection's locks): use the MySQL protocol")
+	}
 	if e.twopc == nil {
 		return nil, sqlerr.Unsupported("lock functions on a gate without a topology (tablets release a session's locks when its gate leaves the topology)")
 	}

@@ -75,6 +75,10 @@ type Session struct {
 
 	// interrupt lets KILL stop the session from another connection.
 	interrupt interruption
+	// connectionBound: the session lives as long as a client connection
+	// (MySQL protocol), so it may hold connections of its own on shards
+	// (locks). A gRPC session lives in its client between calls.
+	connectionBound bool
 
 	// lockConn is the connection the session's lock functions run on
 	// (GET_LOCK; locks.go), nil until the first.

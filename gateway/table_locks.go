@@ -42,6 +42,9 @@ func shardKey(keyspace, shard string) string { return keyspace + "/" + shard }
 
 // lockTables handles LOCK TABLES.
 func (e *Executor) lockTables(ctx context.Context, s *Session, stmt *sqlparser.LockTables) (*sqltypes.Result, error) {
+	if !s.connectionBound {
+		return nil, sqlerr.Unsupported("LOCK TABLES over the gRPC API (a session there lives in its client between calls and cannot hold a connection's locks): use the MySQL protocol")
+	}
 	if e.twopc == nil {
 		return nil, sqlerr.Unsupported("LOCK TABLES on a gate without a topology (tablets release a session's locks when its gate leaves the topology)")
 	}

@@ -308,7 +308,9 @@ func TestHungTablet(t *testing.T) {
 		return s
 	}
 	scatter := func() (time.Duration, error) { return run(session(""), "select id from acct") }
-	point := func(shard string) (time.Duration, error) { return run(session(shard), "select id from acct where id = 1") }
+	point := func(shard string) (time.Duration, error) {
+		return run(session(shard), "select id from acct where id = 1")
+	}
 	eventually("every tablet serving", func() error {
 		_, err := scatter()
 		return err
@@ -418,4 +420,36 @@ func TestHungTablet(t *testing.T) {
 	if v := metricValue(t, g.metrics.unhealthy.WithLabelValues("ks", "-80", hungAlias)); v != 0 {
 		t.Fatalf("unhealthy gauge after recovery: %v", v)
 	}
+}
+
+// BenchmarkGuardedCall is what the liveness guard adds to every call on a
+// tablet.
+func BenchmarkGuardedCall(b *testing.B) {
+	tc := &tabletConn{record: &topopb.Tablet{Alias: "a", Keyspace: "ks", Shard: "-80"}}
+	tc.startLiveness(time.Now(), time.Second, newTabletMetrics(nil))
+	raw := &fakeTablet{}
+	g := guardedQuery{tc: tc, next: raw}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req := &querypb.ExecuteRequest{}
+	b.Run("raw", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = raw.Execute(ctx, req)
+		}
+	})
+	b.Run("guarded", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = g.Execute(ctx, req)
+		}
+	})
+	b.Run("guarded-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_, _ = g.Execute(ctx, req)
+			}
+		})
+	})
 }

@@ -187,6 +187,7 @@ func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace s
 	if err != nil {
 		return nil, tabletError(tc, err)
 	}
+	s.noteWarnings(resp.Result.GetWarningList())
 	res, err := queryconv.ResultFromProto(resp.Result)
 	if err != nil {
 		return nil, sqlerr.Internal("%s: %v", tc.where(), err)
@@ -211,11 +212,22 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 			}
 			return nil, err
 		}
+		s.noteWarnings(resp.Result.GetWarningList())
 		return queryconv.ResultFromProto(resp.Result)
 	}
 	tc, err := e.tablets.pick(keyspace, q.Shard, s.TabletType)
 	if err != nil {
 		return nil, err
+	}
+	if len(s.savepoints) > 0 && !strings.HasPrefix(q.SQL, "savepoint ") {
+		// A shard joining after savepoints were set sets them all first
+		// (savepoints.go), the first as the statement that begins its part.
+		for _, sp := range s.savepoints {
+			if _, err := e.executeInTransaction(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: q.Shard, SQL: savepointSQL("savepoint", sp)}); err != nil {
+				return nil, err
+			}
+		}
+		return e.executeInTransaction(ctx, s, keyspace, q)
 	}
 	var opts *querypb.ExecuteOptions
 	if s.TxIsolation != "" || s.TxReadOnly {
@@ -240,6 +252,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 		return nil, tabletError(tc, err)
 	}
 	e.addShard(s, &shardSession{keyspace: keyspace, shard: q.Shard, txID: resp.TransactionId, tablet: tc})
+	s.noteWarnings(resp.Result.GetWarningList())
 	return queryconv.ResultFromProto(resp.Result)
 }
 

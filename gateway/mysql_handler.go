@@ -31,7 +31,9 @@ func session(c *mysql.Conn) *Session {
 }
 
 func (h *mysqlHandler) NewConnection(c *mysql.Conn) {
-	c.ClientData = NewSession(c.ConnectionID, "")
+	s := NewSession(c.ConnectionID, "")
+	c.ClientData = s
+	c.StatusFlags = s.StatusFlags()
 	h.metrics.connections.Inc()
 	h.metrics.connsTotal.Inc()
 }
@@ -66,9 +68,24 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
+// reportStatus wraps a statement's result callback so that the listener,
+// which writes OK and EOF packets with c.StatusFlags, sends the session's
+// flags as they stand once the statement has run; after returns, the flags
+// are set again for the end packet of a streamed result and for an error.
+func reportStatus(c *mysql.Conn, s *Session, callback func(*sqltypes.Result) error) (wrapped func(*sqltypes.Result) error, after func()) {
+	wrapped = func(r *sqltypes.Result) error {
+		c.StatusFlags = s.StatusFlags()
+		return callback(r)
+	}
+	return wrapped, func() { c.StatusFlags = s.StatusFlags() }
+}
+
 func (h *mysqlHandler) ComQuery(c *mysql.Conn, query string, callback func(*sqltypes.Result) error) (err error) {
 	defer h.guard(c, query, &err)
-	if err := h.executor.StreamExecute(context.Background(), session(c), query, nil, callback); err != nil {
+	s := session(c)
+	callback, after := reportStatus(c, s, callback)
+	defer after()
+	if err := h.executor.StreamExecute(context.Background(), s, query, nil, callback); err != nil {
 		return sqlerr.From(err)
 	}
 	return nil
@@ -97,7 +114,10 @@ func (h *mysqlHandler) ComPrepare(c *mysql.Conn, query string) (fields []*queryp
 
 func (h *mysqlHandler) ComStmtExecute(c *mysql.Conn, prepare *mysql.PrepareData, callback func(*sqltypes.Result) error) (err error) {
 	defer h.guard(c, prepare.PrepareStmt, &err)
-	if err := h.executor.StreamExecutePrepared(context.Background(), session(c), prepare.StatementID, prepare.BindVars, callback); err != nil {
+	s := session(c)
+	callback, after := reportStatus(c, s, callback)
+	defer after()
+	if err := h.executor.StreamExecutePrepared(context.Background(), s, prepare.StatementID, prepare.BindVars, callback); err != nil {
 		return sqlerr.From(err)
 	}
 	return nil
@@ -109,6 +129,7 @@ func (h *mysqlHandler) ComResetConnection(c *mysql.Conn) {
 	fresh := NewSession(c.ConnectionID, s.User)
 	fresh.Keyspace = s.Keyspace
 	c.ClientData = fresh
+	c.StatusFlags = fresh.StatusFlags()
 }
 
 // ComQueryMulti is not used: the listener splits multi-statement packets
@@ -129,6 +150,6 @@ func (h *mysqlHandler) ComBinlogDumpGTID(*mysql.Conn, string, uint64, replicatio
 	return sqlerr.Unsupported("binlog streaming from the gate (COM_BINLOG_DUMP_GTID)")
 }
 
-func (h *mysqlHandler) WarningCount(*mysql.Conn) uint16 { return 0 }
+func (h *mysqlHandler) WarningCount(c *mysql.Conn) uint16 { return session(c).WarningCount() }
 
 func (h *mysqlHandler) Env() *vtenv.Environment { return h.env }

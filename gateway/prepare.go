@@ -51,8 +51,10 @@ func (e *Executor) Prepare(ctx context.Context, s *Session, id uint32, sql strin
 // routable reports statements the planner handles (the rest the gate
 // answers itself, re-reading them at every execution).
 func routable(stmt sqlparser.Statement) bool {
-	switch stmt.(type) {
-	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
+	switch stmt := stmt.(type) {
+	case *sqlparser.Select:
+		return stmt.Into == nil // SELECT ... INTO @x assigns at the gate
+	case *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
 		return true
 	}
 	return false
@@ -115,10 +117,14 @@ func (e *Executor) executePrepared(ctx context.Context, s *Session, id uint32, b
 	start := time.Now()
 	ps, ok := s.prepared[id]
 	if !ok {
-		return nil, sqlerr.New(sqlerror.ERUnknownStmtHandler, sqlerror.SSUnknownSQLState, "Unknown prepared statement handler (%d) given to mysqld_stmt_execute", id)
+		err := sqlerr.New(sqlerror.ERUnknownStmtHandler, sqlerror.SSUnknownSQLState, "Unknown prepared statement handler (%d) given to mysqld_stmt_execute", id)
+		s.startDiagnostics(nil)(err)
+		return nil, err
 	}
+	endDiagnostics := s.startDiagnostics(ps.stmt)
 	if ps.plan != nil && (ps.keyspace != s.Keyspace || ps.version != e.topo.vschema.Load().Version) {
 		if err := e.planPrepared(s, ps); err != nil {
+			endDiagnostics(err)
 			return nil, err
 		}
 	}
@@ -128,6 +134,7 @@ func (e *Executor) executePrepared(ctx context.Context, s *Session, id uint32, b
 	}
 	res, kind, err := e.run(ctx, s, ps.stmt, ps.sql, bv, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
+	endDiagnostics(err)
 	return res, err
 }
 

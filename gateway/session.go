@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 
+	querypb "vitess.io/vitess/go/vt/proto/query"
+
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/sqlrouter"
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -62,6 +64,34 @@ type Session struct {
 	dtid string
 
 	prepared map[uint32]*preparedStatement
+
+	// savepoints are the open transaction's savepoints, oldest first
+	// (savepoints.go).
+	savepoints []string
+
+	// warnings are the diagnostics of the last statement that raised or
+	// cleared them, as SHOW WARNINGS lists them.
+	warnings []Warning
+	// readingDiagnostics: the current statement reads the diagnostics
+	// (SHOW WARNINGS), so it raised none of its own.
+	readingDiagnostics bool
+	// priorWarnings and priorErrors are the counts of the statement
+	// before the current one: what @@warning_count and @@error_count read.
+	priorWarnings, priorErrors int
+
+	// userVariables are the session's @variables, by the bind variable
+	// that carries each (sqlrouter.UserVariableBindVar).
+	userVariables map[string]*querypb.BindVariable
+	// gateSettings are the values of gateKeptVariables the session set.
+	gateSettings map[string]int64
+}
+
+// Warning is one row of SHOW WARNINGS: a note, warning or error the last
+// statement raised, on a shard or at the gate.
+type Warning struct {
+	Level   string // "Note", "Warning" or "Error"
+	Code    uint16
+	Message string
 }
 
 // shardSession is a shard's part of the session's transaction: the tablet
@@ -184,7 +214,7 @@ func (s *Session) takeShards() ([]*shardSession, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out, dtid := s.shards, s.dtid
-	s.shards, s.dtid = nil, ""
+	s.shards, s.dtid, s.savepoints = nil, "", nil
 	s.InTransaction, s.TxReadOnly = false, false
 	return out, dtid
 }
@@ -242,4 +272,43 @@ func settingsPrefix(settings []setting) string {
 	}
 	b.WriteString(" FOR ")
 	return b.String()
+}
+
+// Server status flags, as the MySQL protocol reports them in OK and EOF
+// packets (SERVER_STATUS_*).
+const (
+	ServerStatusInTrans         uint16 = 0x0001
+	ServerStatusAutocommit      uint16 = 0x0002
+	ServerStatusInTransReadOnly uint16 = 0x2000
+)
+
+// StatusFlags are the session's server status flags: what a client reads
+// to know whether autocommit is on and a transaction is open. Drivers act
+// on them (PyMySQL, Connector/J and others skip SET autocommit=0 when the
+// flags say it is off already; PDO's commit asks IN_TRANS), so they must
+// be exact after every statement.
+func (s *Session) StatusFlags() uint16 {
+	var f uint16
+	if s.Autocommit {
+		f |= ServerStatusAutocommit
+	}
+	if s.InTransaction {
+		f |= ServerStatusInTrans
+		if s.TxReadOnly {
+			f |= ServerStatusInTransReadOnly
+		}
+	}
+	return f
+}
+
+// WarningCount is the number of warnings the session's last statement
+// raised (what SHOW WARNINGS lists).
+func (s *Session) WarningCount() uint16 {
+	if s.readingDiagnostics {
+		return 0
+	}
+	if len(s.warnings) > 0xffff {
+		return 0xffff
+	}
+	return uint16(len(s.warnings))
 }

@@ -80,12 +80,33 @@ func (e *Executor) checkTarget(ks, shard string, tabletType topopb.TabletType) e
 func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*sqltypes.Result, error) {
 	for _, expr := range stmt.Exprs {
 		if expr.Var.Scope == sqlparser.VariableScope {
-			return nil, sqlerr.Unsupported("user variables (SET @%s)", expr.Var.Name.String())
+			v, err := e.evaluate(ctx, s, expr.Expr)
+			if err != nil {
+				return nil, err
+			}
+			s.setUserVariable(expr.Var.Name.String(), v)
+			continue
 		}
 		if expr.Var.Scope == sqlparser.GlobalScope {
 			return nil, sqlerr.Unsupported("SET GLOBAL %s (change it on the shards' MySQL servers)", expr.Var.Name.String())
 		}
+		if _, isDefault := expr.Expr.(*sqlparser.Default); !isDefault && !isSettingValue(expr.Expr) {
+			// SET sql_mode = CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES'),
+			// SET time_zone = @OLD_TIME_ZONE: the value, computed in the
+			// session, is what is set.
+			v, err := e.evaluate(ctx, s, expr.Expr)
+			if err != nil {
+				return nil, err
+			}
+			expr = &sqlparser.SetExpr{Var: expr.Var, Expr: literalOf(v)}
+		}
 		name := strings.ToLower(expr.Var.Name.String())
+		if gateKeptVariables[name] {
+			if err := s.setGateKept(name, expr.Expr); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		value := strings.ToLower(setValue(expr.Expr))
 		if expr.Var.Scope == sqlparser.NextTxScope && (name == "transaction_read_only" || name == "tx_read_only") {
 			// SET TRANSACTION READ ONLY | READ WRITE: the next transaction
@@ -112,6 +133,9 @@ func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*s
 				if err := e.commit(ctx, s); err != nil {
 					return nil, err
 				}
+			}
+			if on && !s.InTransaction {
+				s.savepoints = nil
 			}
 			s.Autocommit = on
 		case "transaction_isolation", "tx_isolation":
@@ -283,9 +307,9 @@ func (e *Executor) show(ctx context.Context, s *Session, stmt *sqlparser.Show, s
 		case sqlparser.VitessTablets:
 			return e.showVitessTablets(show.Filter), nil
 		case sqlparser.Warnings:
-			return &sqltypes.Result{Fields: []*vquerypb.Field{
-				{Name: "Level", Type: sqltypes.VarChar}, {Name: "Code", Type: sqltypes.Uint16}, {Name: "Message", Type: sqltypes.VarChar},
-			}}, nil
+			return s.showWarnings(false, show.Limit)
+		case sqlparser.Errors:
+			return s.showWarnings(true, show.Limit)
 		}
 		if !show.DbName.IsEmpty() {
 			keyspace = show.DbName.String()

@@ -35,8 +35,20 @@ func rewriteGateFunctions(st *planState) error {
 				st.needs.FoundRows = true
 			}
 		case *sqlparser.Variable:
+			if n.Scope == sqlparser.VariableScope {
+				bv := UserVariableBindVar(n.Name.String())
+				repl = sqlparser.NewArgument(bv)
+				st.needs.addVariable(bv)
+				break
+			}
 			if n.Scope != sqlparser.SessionScope && n.Scope != sqlparser.GlobalScope && n.Scope != sqlparser.NoScope {
 				return true
+			}
+			if name, ok := SessionVariables[strings.ToLower(n.Name.String())]; ok && n.Scope != sqlparser.GlobalScope {
+				bv := SystemVariableBindVar(name)
+				repl = sqlparser.NewArgument(bv)
+				st.needs.addVariable(bv)
+				break
 			}
 			switch strings.ToLower(n.Name.String()) {
 			case "version":

@@ -201,7 +201,13 @@ func (s *Service) run(ctx context.Context, conn *connpool.Conn, sql string, opts
 	stopKill := context.AfterFunc(ctx, func() { s.kill(connID) })
 
 	// The client drains and refuses a result of more than maxRows rows.
-	res, err := conn.ExecuteFetch(sql, maxRows, true)
+	res, warnings, err := conn.ExecuteFetchWithWarningCount(sql, maxRows, true)
+	var warningList []*querypb.Warning
+	if err == nil && warnings > 0 {
+		// Read them now, on this connection, before another statement
+		// clears them: the gate answers its client's SHOW WARNINGS.
+		warningList = s.readWarnings(conn)
+	}
 	if !stopKill() {
 		// The kill started: it may still be on its way and must not hit
 		// this connection's next statement.
@@ -221,7 +227,30 @@ func (s *Service) run(ctx context.Context, conn *connpool.Conn, sql string, opts
 		return nil, s.mysqlError(err)
 	}
 	s.metrics.rowsReturned.Add(float64(len(res.Rows)))
-	return queryconv.ResultToProto(res), nil
+	out := queryconv.ResultToProto(res)
+	out.Warnings, out.WarningList = uint32(warnings), warningList
+	return out, nil
+}
+
+// readWarnings returns what SHOW WARNINGS says on conn (at most MariaDB's
+// default max_error_count of them). A failure to read them loses only the
+// warnings: the statement's result stands.
+func (s *Service) readWarnings(conn *connpool.Conn) []*querypb.Warning {
+	res, err := conn.ExecuteFetch("SHOW WARNINGS", 64, false)
+	if err != nil {
+		connpool.NoteError(conn, err)
+		s.log.Info("cannot read a statement's warnings", zap.Error(err))
+		return nil
+	}
+	out := make([]*querypb.Warning, 0, len(res.Rows))
+	for _, row := range res.Rows {
+		if len(row) < 3 {
+			continue
+		}
+		code, _ := row[1].ToUint64()
+		out = append(out, &querypb.Warning{Level: row[0].ToString(), Code: uint32(code), Message: row[2].Raw()})
+	}
+	return out
 }
 
 func (s *Service) limits(opts *querypb.ExecuteOptions) (time.Duration, int) {

@@ -64,6 +64,17 @@ func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []s
 	}
 	var results []*sqltypes.Result
 	switch {
+	case c.s.tableLocks != nil:
+		if c.s.InTransaction {
+			return nil, sqlerr.Unsupported("statements in a transaction while LOCK TABLES holds (autocommit is off): SET autocommit = 1, or UNLOCK TABLES first")
+		}
+		results, err = c.parallel(queries, func(i int, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
+			r, err := c.e.executeLocked(ctx, c.s, keyspace, q, write)
+			if err == nil && write {
+				c.committed.Store(true)
+			}
+			return r, err
+		})
 	case c.s.InTransaction:
 		results, err = c.parallel(queries, func(i int, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
 			return c.e.executeInTransaction(ctx, c.s, keyspace, q)

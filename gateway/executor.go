@@ -43,6 +43,8 @@ type Executor struct {
 	maxResultBytes int64
 	// grpcSessionIDs numbers the gRPC API's new sessions.
 	grpcSessionIDs atomic.Uint32
+	// sessions are the MySQL connections' sessions, for KILL (kill.go).
+	sessions liveSessions
 }
 
 // Execute parses and runs one statement. bindVars may be nil.
@@ -71,6 +73,14 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 	}
 	stmt, err := e.parser.Parse(sql)
 	if err != nil {
+		if isShow(sql) {
+			// A SHOW Vitess's parser does not know (SHOW PACKAGE STATUS,
+			// which mariadb-dump --routines sends): MariaDB answers it.
+			end := s.startDiagnostics(nil)
+			res, err := e.showUnparsed(ctx, s, sql)
+			end(err)
+			return res, err
+		}
 		e.metrics.errors.WithLabelValues("1064").Inc()
 		err = sqlerr.New(sqlerror.ERParseError, sqlerror.SSClientError, "You have an error in your SQL syntax; %s", err.Error())
 		s.startDiagnostics(nil)(err)
@@ -144,6 +154,7 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 			}
 		}
 		s.savepoints = nil // recorded with autocommit off before any statement
+		e.unlockTables(s)  // as MariaDB's START TRANSACTION does
 		s.startTransaction(stmt.TxAccessModes)
 		return &sqltypes.Result{}, "begin", nil
 	case *sqlparser.Commit:
@@ -163,12 +174,17 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 	case *sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release:
 		res, err := e.savepoint(ctx, s, stmt)
 		return res, "savepoint", err
-	case *sqlparser.LockTables, *sqlparser.UnlockTables:
-		return nil, "lock", sqlerr.Unsupported("LOCK TABLES and UNLOCK TABLES")
+	case *sqlparser.LockTables:
+		res, err := e.lockTables(ctx, s, stmt)
+		return res, "lock_tables", err
+	case *sqlparser.UnlockTables:
+		e.unlockTables(s)
+		return &sqltypes.Result{}, "unlock_tables", nil
 	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
 		return nil, "prepare", sqlerr.Unsupported("SQL-level PREPARE/EXECUTE/DEALLOCATE (use the protocol's prepared statements)")
 	case *sqlparser.Kill:
-		return nil, "kill", sqlerr.Unsupported("KILL")
+		res, err := e.kill(s, stmt)
+		return res, "kill", err
 	case *sqlparser.CommentOnly:
 		return &sqltypes.Result{}, "comment", nil
 	case *sqlparser.VExplainStmt:
@@ -181,6 +197,10 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 			}
 			res, err := e.selectIntoVariables(ctx, s, stmt, bv)
 			return res, "select_into", err
+		}
+		if usesLockFunctions(stmt) {
+			res, err := e.lockStatement(ctx, s, stmt, sql, bv)
+			return res, "lock_function", err
 		}
 	}
 	if s.TxReadOnly && writes(stmt) {
@@ -218,7 +238,7 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 		s.startTransaction(nil)
 	}
 	bv = e.sessionBindVars(s, plan, bv)
-	if stream != nil && s.Workload == workloadOLAP && !s.InTransaction && plan.Streams() {
+	if stream != nil && s.Workload == workloadOLAP && !s.InTransaction && s.tableLocks == nil && plan.Streams() {
 		var rows uint64
 		err := plan.StreamExecute(ctx, &cursor{e: e, s: s}, bv, func(r *sqltypes.Result) error {
 			rows += uint64(len(r.Rows))
@@ -353,8 +373,12 @@ func (e *Executor) executeTargeted(ctx context.Context, s *Session, sql string) 
 	return results[0], nil
 }
 
-// CloseSession rolls back whatever the session left open.
+// CloseSession rolls back whatever the session left open and releases
+// its locks.
 func (e *Executor) CloseSession(s *Session) {
+	e.sessions.remove(s)
+	e.releaseLocks(s)
+	e.unlockTables(s)
 	if len(s.shards) == 0 {
 		return
 	}

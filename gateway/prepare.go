@@ -53,7 +53,9 @@ func (e *Executor) Prepare(ctx context.Context, s *Session, id uint32, sql strin
 func routable(stmt sqlparser.Statement) bool {
 	switch stmt := stmt.(type) {
 	case *sqlparser.Select:
-		return stmt.Into == nil // SELECT ... INTO @x assigns at the gate
+		// SELECT ... INTO @x assigns at the gate; lock functions run on
+		// the session's lock connection.
+		return stmt.Into == nil && !usesLockFunctions(stmt)
 	case *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
 		return true
 	}
@@ -89,7 +91,7 @@ func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Pla
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
 	defer cancel()
-	res, err := e.executeAutocommit(ctx, s, plan.Keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: sql}, false)
+	res, err := e.executeLocked(ctx, s, plan.Keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: sql}, false)
 	if err != nil {
 		return nil, err
 	}

@@ -65,6 +65,17 @@ type Session struct {
 
 	prepared map[uint32]*preparedStatement
 
+	// interrupt lets KILL stop the session from another connection.
+	interrupt interruption
+
+	// lockConn is the connection the session's lock functions run on
+	// (GET_LOCK; locks.go), nil until the first.
+	lockConn *lockConn
+
+	// tableLocks are the shards' connections holding the session's
+	// LOCK TABLES, by shardKey (table_locks.go); nil when it holds none.
+	tableLocks map[string]*tableLock
+
 	// savepoints are the open transaction's savepoints, oldest first
 	// (savepoints.go).
 	savepoints []string

@@ -22,7 +22,10 @@ func (e *Executor) use(s *Session, target string) (*sqltypes.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.InTransaction && (ks != s.Keyspace || shard != s.Shard || tabletType != s.TabletType) && len(s.shards) > 0 {
+	// A transaction may span keyspaces (USE inside one is fine, as in
+	// MariaDB), but its shards' parts live on the tablets it began on:
+	// targeting one shard or another tablet type must wait for its end.
+	if s.InTransaction && (shard != s.Shard || tabletType != s.TabletType) && len(s.shards) > 0 {
 		return nil, sqlerr.New(sqlerror.ERCantDoThisDuringAnTransaction, sqlerror.SSCantDoThisDuringAnTransaction,
 			"cannot change the target to %s inside a transaction: COMMIT or ROLLBACK first", target)
 	}
@@ -339,7 +342,7 @@ func (e *Executor) show(ctx context.Context, s *Session, stmt *sqlparser.Show, s
 	if s.Shard != "" && keyspace == s.Keyspace {
 		shard = s.Shard
 	}
-	return e.executeAutocommit(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shard, SQL: sql}, false)
+	return e.executeLocked(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shard, SQL: sql}, false)
 }
 
 func (e *Executor) keyspaceNames() []string {
@@ -373,4 +376,31 @@ func showMatcher(filter *sqlparser.ShowFilter) func(name string) bool {
 	}
 	re := sqlparser.LikeToRegexp(strings.ToLower(filter.Like))
 	return func(name string) bool { return re.MatchString(strings.ToLower(name)) }
+}
+
+// isShow reports whether sql is a SHOW statement (after comments).
+func isShow(sql string) bool {
+	rest := strings.TrimLeft(sqlparser.StripLeadingComments(sql), " \t\r\n(")
+	return len(rest) >= 5 && strings.EqualFold(rest[:4], "show") && strings.ContainsAny(rest[4:5], " \t\r\n")
+}
+
+// showUnparsed sends a SHOW the gate cannot parse to one shard of the
+// session's keyspace, as it sends other SHOWs: every shard has the same
+// schema and routines.
+func (e *Executor) showUnparsed(ctx context.Context, s *Session, sql string) (*sqltypes.Result, error) {
+	keyspace := s.Keyspace
+	if keyspace == "" {
+		names := e.keyspaceNames()
+		if len(names) == 0 {
+			return nil, sqlerr.New(sqlerror.ERNoDb, sqlerror.SSNoDB, "No database selected")
+		}
+		keyspace = names[0]
+	}
+	shards, err := e.topo.shards(keyspace, s.TabletType)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
+	defer cancel()
+	return e.executeLocked(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: sql}, false)
 }

@@ -40,6 +40,8 @@ type unaryClient interface {
 	Prepare(ctx context.Context, req *querypb.PrepareRequest) (*querypb.PrepareResponse, error)
 	CommitPrepared(ctx context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error)
 	RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error)
+	ReserveExecute(ctx context.Context, req *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error)
+	Release(ctx context.Context, req *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error)
 }
 
 // grpcUnary adapts the generated gRPC client to unaryClient.
@@ -71,6 +73,14 @@ func (g grpcUnary) CommitPrepared(ctx context.Context, req *querypb.CommitPrepar
 
 func (g grpcUnary) RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
 	return g.c.RollbackPrepared(ctx, req)
+}
+
+func (g grpcUnary) ReserveExecute(ctx context.Context, req *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error) {
+	return g.c.ReserveExecute(ctx, req)
+}
+
+func (g grpcUnary) Release(ctx context.Context, req *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error) {
+	return g.c.Release(ctx, req)
 }
 
 // tabletConn is the gate's link to one tablet.
@@ -434,6 +444,14 @@ func (g goneTablet) RollbackPrepared(context.Context, *querypb.RollbackPreparedR
 	return nil, g.err
 }
 
+func (g goneTablet) ReserveExecute(context.Context, *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error) {
+	return nil, g.err
+}
+
+func (g goneTablet) Release(context.Context, *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error) {
+	return nil, g.err
+}
+
 // status lists every tablet and its state for /debug/status.
 func (g *tabletGateway) status() []string {
 	g.mu.Lock()
@@ -727,6 +745,14 @@ func (q guardedQuery) CommitPrepared(ctx context.Context, req *querypb.CommitPre
 
 func (q guardedQuery) RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
 	return guarded(ctx, q.tc, req, q.next.RollbackPrepared)
+}
+
+func (q guardedQuery) ReserveExecute(ctx context.Context, req *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error) {
+	return guarded(ctx, q.tc, req, q.next.ReserveExecute)
+}
+
+func (q guardedQuery) Release(ctx context.Context, req *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error) {
+	return guarded(ctx, q.tc, req, q.next.Release)
 }
 
 // guardedStreams is the tablet's gRPC client with StreamExecute guarded as

@@ -750,6 +750,9 @@ type ExecuteRequest struct {
 	Sql           []byte                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
 	TransactionId int64                  `protobuf:"varint,3,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
 	Options       *ExecuteOptions        `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
+	// reserved_id runs the statement on a reserved connection
+	// (ReserveExecute) instead of a pooled one.
+	ReservedId    int64 `protobuf:"varint,5,opt,name=reserved_id,json=reservedId,proto3" json:"reserved_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -810,6 +813,13 @@ func (x *ExecuteRequest) GetOptions() *ExecuteOptions {
 		return x.Options
 	}
 	return nil
+}
+
+func (x *ExecuteRequest) GetReservedId() int64 {
+	if x != nil {
+		return x.ReservedId
+	}
+	return 0
 }
 
 type ExecuteResponse struct {
@@ -2018,6 +2028,229 @@ func (x *StreamHealthResponse) GetStats() *RealtimeStats {
 	return nil
 }
 
+// ReserveExecuteRequest takes a MySQL connection for one client session
+// alone (a reserved connection) and runs a statement on it. A reserved
+// connection keeps what MySQL ties to a connection and a pooled one must
+// not carry: GET_LOCK's locks. The tablet closes it on Release, or once the
+// gate that reserved it (owner: its id in the topology's gates/) is gone.
+type ReserveExecuteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Sql           []byte                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
+	Options       *ExecuteOptions        `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	Owner         string                 `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveExecuteRequest) Reset() {
+	*x = ReserveExecuteRequest{}
+	mi := &file_proto_query_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveExecuteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveExecuteRequest) ProtoMessage() {}
+
+func (x *ReserveExecuteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveExecuteRequest.ProtoReflect.Descriptor instead.
+func (*ReserveExecuteRequest) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ReserveExecuteRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *ReserveExecuteRequest) GetSql() []byte {
+	if x != nil {
+		return x.Sql
+	}
+	return nil
+}
+
+func (x *ReserveExecuteRequest) GetOptions() *ExecuteOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *ReserveExecuteRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+type ReserveExecuteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReservedId    int64                  `protobuf:"varint,1,opt,name=reserved_id,json=reservedId,proto3" json:"reserved_id,omitempty"`
+	Result        *QueryResult           `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	TabletAlias   string                 `protobuf:"bytes,3,opt,name=tablet_alias,json=tabletAlias,proto3" json:"tablet_alias,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveExecuteResponse) Reset() {
+	*x = ReserveExecuteResponse{}
+	mi := &file_proto_query_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveExecuteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveExecuteResponse) ProtoMessage() {}
+
+func (x *ReserveExecuteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveExecuteResponse.ProtoReflect.Descriptor instead.
+func (*ReserveExecuteResponse) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ReserveExecuteResponse) GetReservedId() int64 {
+	if x != nil {
+		return x.ReservedId
+	}
+	return 0
+}
+
+func (x *ReserveExecuteResponse) GetResult() *QueryResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *ReserveExecuteResponse) GetTabletAlias() string {
+	if x != nil {
+		return x.TabletAlias
+	}
+	return ""
+}
+
+// ReleaseRequest closes a reserved connection: MySQL releases whatever it
+// held.
+type ReleaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	ReservedId    int64                  `protobuf:"varint,2,opt,name=reserved_id,json=reservedId,proto3" json:"reserved_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseRequest) Reset() {
+	*x = ReleaseRequest{}
+	mi := &file_proto_query_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseRequest) ProtoMessage() {}
+
+func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseRequest) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ReleaseRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *ReleaseRequest) GetReservedId() int64 {
+	if x != nil {
+		return x.ReservedId
+	}
+	return 0
+}
+
+type ReleaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseResponse) Reset() {
+	*x = ReleaseResponse{}
+	mi := &file_proto_query_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseResponse) ProtoMessage() {}
+
+func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseResponse) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{34}
+}
+
 var File_proto_query_proto protoreflect.FileDescriptor
 
 const file_proto_query_proto_rawDesc = "" +
@@ -2069,12 +2302,14 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x15transaction_isolation\x18\x03 \x01(\tR\x14transactionIsolation\x12\x12\n" +
 	"\x04dtid\x18\x04 \x01(\tR\x04dtid\x12\x14\n" +
 	"\x05write\x18\x05 \x01(\bR\x05write\x12\x1b\n" +
-	"\tread_only\x18\x06 \x01(\bR\breadOnly\"\xb5\x01\n" +
+	"\tread_only\x18\x06 \x01(\bR\breadOnly\"\xd6\x01\n" +
 	"\x0eExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\fR\x03sql\x12%\n" +
 	"\x0etransaction_id\x18\x03 \x01(\x03R\rtransactionId\x129\n" +
-	"\aoptions\x18\x04 \x01(\v2\x1f.shardgate.query.ExecuteOptionsR\aoptions\"G\n" +
+	"\aoptions\x18\x04 \x01(\v2\x1f.shardgate.query.ExecuteOptionsR\aoptions\x12\x1f\n" +
+	"\vreserved_id\x18\x05 \x01(\x03R\n" +
+	"reservedId\"G\n" +
 	"\x0fExecuteResponse\x124\n" +
 	"\x06result\x18\x01 \x01(\v2\x1c.shardgate.query.QueryResultR\x06result\"\xbb\x01\n" +
 	"\x14StreamExecuteRequest\x12/\n" +
@@ -2141,7 +2376,22 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x18\n" +
 	"\aserving\x18\x02 \x01(\bR\aserving\x12!\n" +
 	"\ftablet_alias\x18\x03 \x01(\tR\vtabletAlias\x124\n" +
-	"\x05stats\x18\x04 \x01(\v2\x1e.shardgate.query.RealtimeStatsR\x05stats*\xcd\x03\n" +
+	"\x05stats\x18\x04 \x01(\v2\x1e.shardgate.query.RealtimeStatsR\x05stats\"\xab\x01\n" +
+	"\x15ReserveExecuteRequest\x12/\n" +
+	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
+	"\x03sql\x18\x02 \x01(\fR\x03sql\x129\n" +
+	"\aoptions\x18\x03 \x01(\v2\x1f.shardgate.query.ExecuteOptionsR\aoptions\x12\x14\n" +
+	"\x05owner\x18\x04 \x01(\tR\x05owner\"\x92\x01\n" +
+	"\x16ReserveExecuteResponse\x12\x1f\n" +
+	"\vreserved_id\x18\x01 \x01(\x03R\n" +
+	"reservedId\x124\n" +
+	"\x06result\x18\x02 \x01(\v2\x1c.shardgate.query.QueryResultR\x06result\x12!\n" +
+	"\ftablet_alias\x18\x03 \x01(\tR\vtabletAlias\"b\n" +
+	"\x0eReleaseRequest\x12/\n" +
+	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x1f\n" +
+	"\vreserved_id\x18\x02 \x01(\x03R\n" +
+	"reservedId\"\x11\n" +
+	"\x0fReleaseResponse*\xcd\x03\n" +
 	"\x04Type\x12\r\n" +
 	"\tNULL_TYPE\x10\x00\x12\t\n" +
 	"\x04INT8\x10\x81\x02\x12\n" +
@@ -2184,7 +2434,7 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x06HEXNUM\x10\xa0 \x12\v\n" +
 	"\x06HEXVAL\x10\xa1 \x12\v\n" +
 	"\x06BITNUM\x10\xa2 \x12\v\n" +
-	"\x06VECTOR\x10\xa3\x102\xd5\a\n" +
+	"\x06VECTOR\x10\xa3\x102\x86\t\n" +
 	"\fQueryService\x12L\n" +
 	"\aExecute\x12\x1f.shardgate.query.ExecuteRequest\x1a .shardgate.query.ExecuteResponse\x12`\n" +
 	"\rStreamExecute\x12%.shardgate.query.StreamExecuteRequest\x1a&.shardgate.query.StreamExecuteResponse0\x01\x12F\n" +
@@ -2196,7 +2446,9 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x0eCommitPrepared\x12&.shardgate.query.CommitPreparedRequest\x1a'.shardgate.query.CommitPreparedResponse\x12g\n" +
 	"\x10RollbackPrepared\x12(.shardgate.query.RollbackPreparedRequest\x1a).shardgate.query.RollbackPreparedResponse\x12[\n" +
 	"\fListPrepared\x12$.shardgate.query.ListPreparedRequest\x1a%.shardgate.query.ListPreparedResponse\x12]\n" +
-	"\fStreamHealth\x12$.shardgate.query.StreamHealthRequest\x1a%.shardgate.query.StreamHealthResponse0\x01B.Z,github.com/shardgate/shardgate/proto/querypbb\x06proto3"
+	"\fStreamHealth\x12$.shardgate.query.StreamHealthRequest\x1a%.shardgate.query.StreamHealthResponse0\x01\x12a\n" +
+	"\x0eReserveExecute\x12&.shardgate.query.ReserveExecuteRequest\x1a'.shardgate.query.ReserveExecuteResponse\x12L\n" +
+	"\aRelease\x12\x1f.shardgate.query.ReleaseRequest\x1a .shardgate.query.ReleaseResponseB.Z,github.com/shardgate/shardgate/proto/querypbb\x06proto3"
 
 var (
 	file_proto_query_proto_rawDescOnce sync.Once
@@ -2211,7 +2463,7 @@ func file_proto_query_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_query_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_query_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_proto_query_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_proto_query_proto_goTypes = []any{
 	(Type)(0),                        // 0: shardgate.query.Type
 	(*Field)(nil),                    // 1: shardgate.query.Field
@@ -2245,14 +2497,18 @@ var file_proto_query_proto_goTypes = []any{
 	(*StreamHealthRequest)(nil),      // 29: shardgate.query.StreamHealthRequest
 	(*RealtimeStats)(nil),            // 30: shardgate.query.RealtimeStats
 	(*StreamHealthResponse)(nil),     // 31: shardgate.query.StreamHealthResponse
-	(topopb.TabletType)(0),           // 32: shardgate.topo.TabletType
+	(*ReserveExecuteRequest)(nil),    // 32: shardgate.query.ReserveExecuteRequest
+	(*ReserveExecuteResponse)(nil),   // 33: shardgate.query.ReserveExecuteResponse
+	(*ReleaseRequest)(nil),           // 34: shardgate.query.ReleaseRequest
+	(*ReleaseResponse)(nil),          // 35: shardgate.query.ReleaseResponse
+	(topopb.TabletType)(0),           // 36: shardgate.topo.TabletType
 }
 var file_proto_query_proto_depIdxs = []int32{
 	0,  // 0: shardgate.query.Field.type:type_name -> shardgate.query.Type
 	1,  // 1: shardgate.query.QueryResult.fields:type_name -> shardgate.query.Field
 	2,  // 2: shardgate.query.QueryResult.rows:type_name -> shardgate.query.Row
 	4,  // 3: shardgate.query.QueryResult.warning_list:type_name -> shardgate.query.Warning
-	32, // 4: shardgate.query.Target.tablet_type:type_name -> shardgate.topo.TabletType
+	36, // 4: shardgate.query.Target.tablet_type:type_name -> shardgate.topo.TabletType
 	6,  // 5: shardgate.query.ExecuteRequest.target:type_name -> shardgate.query.Target
 	7,  // 6: shardgate.query.ExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
 	3,  // 7: shardgate.query.ExecuteResponse.result:type_name -> shardgate.query.QueryResult
@@ -2273,33 +2529,41 @@ var file_proto_query_proto_depIdxs = []int32{
 	27, // 22: shardgate.query.ListPreparedResponse.transactions:type_name -> shardgate.query.PreparedTransaction
 	6,  // 23: shardgate.query.StreamHealthResponse.target:type_name -> shardgate.query.Target
 	30, // 24: shardgate.query.StreamHealthResponse.stats:type_name -> shardgate.query.RealtimeStats
-	8,  // 25: shardgate.query.QueryService.Execute:input_type -> shardgate.query.ExecuteRequest
-	10, // 26: shardgate.query.QueryService.StreamExecute:input_type -> shardgate.query.StreamExecuteRequest
-	12, // 27: shardgate.query.QueryService.Begin:input_type -> shardgate.query.BeginRequest
-	14, // 28: shardgate.query.QueryService.Commit:input_type -> shardgate.query.CommitRequest
-	16, // 29: shardgate.query.QueryService.Rollback:input_type -> shardgate.query.RollbackRequest
-	18, // 30: shardgate.query.QueryService.BeginExecute:input_type -> shardgate.query.BeginExecuteRequest
-	20, // 31: shardgate.query.QueryService.Prepare:input_type -> shardgate.query.PrepareRequest
-	22, // 32: shardgate.query.QueryService.CommitPrepared:input_type -> shardgate.query.CommitPreparedRequest
-	24, // 33: shardgate.query.QueryService.RollbackPrepared:input_type -> shardgate.query.RollbackPreparedRequest
-	26, // 34: shardgate.query.QueryService.ListPrepared:input_type -> shardgate.query.ListPreparedRequest
-	29, // 35: shardgate.query.QueryService.StreamHealth:input_type -> shardgate.query.StreamHealthRequest
-	9,  // 36: shardgate.query.QueryService.Execute:output_type -> shardgate.query.ExecuteResponse
-	11, // 37: shardgate.query.QueryService.StreamExecute:output_type -> shardgate.query.StreamExecuteResponse
-	13, // 38: shardgate.query.QueryService.Begin:output_type -> shardgate.query.BeginResponse
-	15, // 39: shardgate.query.QueryService.Commit:output_type -> shardgate.query.CommitResponse
-	17, // 40: shardgate.query.QueryService.Rollback:output_type -> shardgate.query.RollbackResponse
-	19, // 41: shardgate.query.QueryService.BeginExecute:output_type -> shardgate.query.BeginExecuteResponse
-	21, // 42: shardgate.query.QueryService.Prepare:output_type -> shardgate.query.PrepareResponse
-	23, // 43: shardgate.query.QueryService.CommitPrepared:output_type -> shardgate.query.CommitPreparedResponse
-	25, // 44: shardgate.query.QueryService.RollbackPrepared:output_type -> shardgate.query.RollbackPreparedResponse
-	28, // 45: shardgate.query.QueryService.ListPrepared:output_type -> shardgate.query.ListPreparedResponse
-	31, // 46: shardgate.query.QueryService.StreamHealth:output_type -> shardgate.query.StreamHealthResponse
-	36, // [36:47] is the sub-list for method output_type
-	25, // [25:36] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	6,  // 25: shardgate.query.ReserveExecuteRequest.target:type_name -> shardgate.query.Target
+	7,  // 26: shardgate.query.ReserveExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
+	3,  // 27: shardgate.query.ReserveExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	6,  // 28: shardgate.query.ReleaseRequest.target:type_name -> shardgate.query.Target
+	8,  // 29: shardgate.query.QueryService.Execute:input_type -> shardgate.query.ExecuteRequest
+	10, // 30: shardgate.query.QueryService.StreamExecute:input_type -> shardgate.query.StreamExecuteRequest
+	12, // 31: shardgate.query.QueryService.Begin:input_type -> shardgate.query.BeginRequest
+	14, // 32: shardgate.query.QueryService.Commit:input_type -> shardgate.query.CommitRequest
+	16, // 33: shardgate.query.QueryService.Rollback:input_type -> shardgate.query.RollbackRequest
+	18, // 34: shardgate.query.QueryService.BeginExecute:input_type -> shardgate.query.BeginExecuteRequest
+	20, // 35: shardgate.query.QueryService.Prepare:input_type -> shardgate.query.PrepareRequest
+	22, // 36: shardgate.query.QueryService.CommitPrepared:input_type -> shardgate.query.CommitPreparedRequest
+	24, // 37: shardgate.query.QueryService.RollbackPrepared:input_type -> shardgate.query.RollbackPreparedRequest
+	26, // 38: shardgate.query.QueryService.ListPrepared:input_type -> shardgate.query.ListPreparedRequest
+	29, // 39: shardgate.query.QueryService.StreamHealth:input_type -> shardgate.query.StreamHealthRequest
+	32, // 40: shardgate.query.QueryService.ReserveExecute:input_type -> shardgate.query.ReserveExecuteRequest
+	34, // 41: shardgate.query.QueryService.Release:input_type -> shardgate.query.ReleaseRequest
+	9,  // 42: shardgate.query.QueryService.Execute:output_type -> shardgate.query.ExecuteResponse
+	11, // 43: shardgate.query.QueryService.StreamExecute:output_type -> shardgate.query.StreamExecuteResponse
+	13, // 44: shardgate.query.QueryService.Begin:output_type -> shardgate.query.BeginResponse
+	15, // 45: shardgate.query.QueryService.Commit:output_type -> shardgate.query.CommitResponse
+	17, // 46: shardgate.query.QueryService.Rollback:output_type -> shardgate.query.RollbackResponse
+	19, // 47: shardgate.query.QueryService.BeginExecute:output_type -> shardgate.query.BeginExecuteResponse
+	21, // 48: shardgate.query.QueryService.Prepare:output_type -> shardgate.query.PrepareResponse
+	23, // 49: shardgate.query.QueryService.CommitPrepared:output_type -> shardgate.query.CommitPreparedResponse
+	25, // 50: shardgate.query.QueryService.RollbackPrepared:output_type -> shardgate.query.RollbackPreparedResponse
+	28, // 51: shardgate.query.QueryService.ListPrepared:output_type -> shardgate.query.ListPreparedResponse
+	31, // 52: shardgate.query.QueryService.StreamHealth:output_type -> shardgate.query.StreamHealthResponse
+	33, // 53: shardgate.query.QueryService.ReserveExecute:output_type -> shardgate.query.ReserveExecuteResponse
+	35, // 54: shardgate.query.QueryService.Release:output_type -> shardgate.query.ReleaseResponse
+	42, // [42:55] is the sub-list for method output_type
+	29, // [29:42] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_proto_query_proto_init() }
@@ -2313,7 +2577,7 @@ func file_proto_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_query_proto_rawDesc), len(file_proto_query_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   31,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -214,7 +214,6 @@ type suite struct {
 	cluster   *localcluster.Cluster
 	outDir    string // where transcripts are kept, if CLIENTSUITE_OUT says
 
-
 	javaOnce    sync.Once
 	javaClasses string
 	javaErr     error

@@ -2,9 +2,7 @@ package gateway
 
 import (
 	"context"
-	"fmt"
 	"strconv"
-	"time"
 
 	"vitess.io/vitess/go/sqlescape"
 	"vitess.io/vitess/go/sqltypes"
@@ -28,7 +26,6 @@ type mysqlHandler struct {
 var (
 	_ mysqlserver.Handler            = (*mysqlHandler)(nil)
 	_ mysqlserver.ProcessKiller      = (*mysqlHandler)(nil)
-	_ mysqlserver.StatisticsReporter = (*mysqlHandler)(nil)
 	_ mysqlserver.SessionState       = (*Session)(nil)
 )
 
@@ -41,6 +38,7 @@ func session(c *mysqlserver.Conn) *Session {
 func (h *mysqlHandler) newSession(c *mysqlserver.Conn) *Session {
 	s := NewSession(c.ID(), c.User())
 	s.ClientCollation = uint32(c.Charset())
+	s.ClientFoundRows = c.Capabilities()&mysqlserver.CapFoundRows != 0
 	c.SetSession(s)
 	h.executor.OpenSession(s, c.Close)
 	return s
@@ -125,7 +123,8 @@ func (h *mysqlHandler) ComInitDB(ctx context.Context, c *mysqlserver.Conn, db st
 // ComResetConnection starts a fresh session (the old one's transaction is
 // rolled back, its locks released) for the same user, keeping what
 // MariaDB keeps: the database (here its target: "ks", "ks:-80",
-// "ks@replica") and the client's character set.
+// "ks@replica") and the client's character set (and, with the
+// connection's capabilities, CLIENT_FOUND_ROWS).
 func (h *mysqlHandler) ComResetConnection(_ context.Context, c *mysqlserver.Conn) error {
 	old := session(c)
 	h.executor.CloseSession(old)
@@ -154,20 +153,6 @@ func (h *mysqlHandler) ComProcessKill(ctx context.Context, c *mysqlserver.Conn, 
 		return sqlerr.From(err)
 	}
 	return nil
-}
-
-// ComStatistics is mariadb-admin status's line, as MariaDB words it:
-// the gate's uptime, its MySQL sessions and the statements they sent (it
-// counts no slow queries and opens no tables).
-func (h *mysqlHandler) ComStatistics(c *mysqlserver.Conn) string {
-	st := c.Server().Stats()
-	secs := int64(st.Uptime / time.Second)
-	qps := 0.0
-	if secs > 0 {
-		qps = float64(st.Questions) / float64(secs)
-	}
-	return fmt.Sprintf("Uptime: %d  Threads: %d  Questions: %d  Slow queries: %d  Opens: %d  Open tables: %d  Queries per second avg: %.3f",
-		secs, h.executor.sessions.count(), st.Questions, 0, 0, 0, qps)
 }
 
 func truncate(s string, n int) string {

@@ -104,8 +104,8 @@ func TestMySQLPortDatabaseAndParameters(t *testing.T) {
 	}
 }
 
-// COM_STATISTICS (mariadb-admin status) as MariaDB words it, counting the
-// gate's sessions.
+// COM_STATISTICS (mariadb-admin status) as MariaDB words it (the
+// server's own line: the gate counts nothing more for it).
 func TestMySQLPortStatistics(t *testing.T) {
 	admin, err := exec.LookPath("mariadb-admin")
 	if err != nil {

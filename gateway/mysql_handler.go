@@ -24,9 +24,9 @@ type mysqlHandler struct {
 }
 
 var (
-	_ mysqlserver.Handler            = (*mysqlHandler)(nil)
-	_ mysqlserver.ProcessKiller      = (*mysqlHandler)(nil)
-	_ mysqlserver.SessionState       = (*Session)(nil)
+	_ mysqlserver.Handler       = (*mysqlHandler)(nil)
+	_ mysqlserver.ProcessKiller = (*mysqlHandler)(nil)
+	_ mysqlserver.SessionState  = (*Session)(nil)
 )
 
 func session(c *mysqlserver.Conn) *Session {

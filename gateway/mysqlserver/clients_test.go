@@ -113,6 +113,11 @@ func TestMariaDBClient(t *testing.T) {
 	if err != nil || out != "1\ndb1\nother\n" {
 		t.Fatalf("batch: %v\n%q", err, out)
 	}
+	// MariaDB's extended metadata: a JSON column says so.
+	out, err = runTool(t, cli, "", append(conn, "--skip-ssl", "--table", "--column-type-info", "-e", "select json")...)
+	if err != nil || !strings.Contains(out, "Type:       BLOB (format=json)") {
+		t.Fatalf("column type info: %v\n%s", err, out)
+	}
 	// Errors as MariaDB prints them.
 	out, err = runTool(t, cli, "", append(conn, "--skip-ssl", "-e", "error")...)
 	if err == nil || !strings.Contains(out, "ERROR 1146 (42S02) at line 1: Table 'x.nope' doesn't exist") {

@@ -39,6 +39,7 @@ type Conn struct {
 	ioErr    error // the connection failed: it will close
 
 	caps     uint32 // capabilities both sides have
+	extCaps  uint32 // MariaDB's extended capabilities both sides have
 	charset  uint8
 	scramble [20]byte
 	tlsState *tls.ConnectionState
@@ -105,6 +106,10 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
 // Capabilities are the CLIENT_* flags both the client and the server set
 // (CapMultiStatements follows COM_SET_OPTION).
 func (c *Conn) Capabilities() uint32 { return c.caps }
+
+// ExtendedCapabilities are MariaDB's extended capabilities (ExtCap*) both
+// the client and the server set.
+func (c *Conn) ExtendedCapabilities() uint32 { return c.extCaps }
 
 // Charset is the collation id the client asked for at login.
 func (c *Conn) Charset() uint8 { return c.charset }
@@ -436,7 +441,7 @@ func (c *Conn) comFieldList(data []byte) (err error) {
 		}
 	}
 	for _, f := range fields {
-		if err := c.end(appendColumnDef(c.begin(), f, true)); err != nil {
+		if err := c.end(c.appendColumnDef(c.begin(), f, true)); err != nil {
 			return err
 		}
 	}

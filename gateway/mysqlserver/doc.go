@@ -56,8 +56,9 @@
 //
 // # Not offered
 //
-// Compression, the X protocol, MariaDB's bulk execution and metadata
-// caching extensions, query attributes, the RSA key exchange of
+// Compression, the X protocol, MariaDB's bulk execution, progress and
+// metadata caching extensions (its extended metadata is offered: see
+// Conn.appendColumnDef), query attributes, the RSA key exchange of
 // caching_sha2_password (full authentication requires TLS or a unix
 // socket), and replication (binlog) commands.
 package mysqlserver

@@ -55,7 +55,8 @@ func (c *Conn) writeGreeting() error {
 	b = appendUint16(b, StatusAutocommit)
 	b = appendUint16(b, uint16(caps>>16))
 	b = append(b, byte(len(c.scramble)+1))
-	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	b = append(b, 0, 0, 0, 0, 0, 0)
+	b = appendUint32(b, serverExtCapabilities)
 	b = append(b, c.scramble[8:]...)
 	b = append(b, 0)
 	b = append(b, NativePassword...)
@@ -69,6 +70,7 @@ func (c *Conn) writeGreeting() error {
 // handshakeResponse is Protocol::HandshakeResponse41.
 type handshakeResponse struct {
 	caps    uint32
+	extCaps uint32 // MariaDB's, when the client is not a MySQL one
 	charset uint8
 	user    string
 	auth    []byte
@@ -82,9 +84,12 @@ func parseHandshakeResponse(p []byte) (*handshakeResponse, bool) {
 	r := &handshakeResponse{caps: d.uint32()}
 	d.uint32() // max packet size
 	r.charset = d.uint8()
-	d.take(23)
+	filler := d.take(23)
 	if !d.ok || r.caps&CapProtocol41 == 0 {
 		return nil, false
+	}
+	if r.caps&CapLongPassword == 0 {
+		r.extCaps = binary.LittleEndian.Uint32(filler[19:])
 	}
 	r.user = d.nulString()
 	switch {
@@ -165,6 +170,7 @@ func (c *Conn) handshake() bool {
 		return false
 	}
 	c.caps = resp.caps & c.serverCapabilities()
+	c.extCaps = resp.extCaps & serverExtCapabilities
 	c.charset = resp.charset
 	c.attrs = resp.attrs
 	if c.srv.cfg.RequireTLS && !c.secure {

@@ -320,6 +320,12 @@ func staticResult(sql string) *sqltypes.Result {
 		return rowsResult(min(n, 100000))
 	case strings.HasPrefix(sql, "select types"):
 		return &sqltypes.Result{Fields: typesFields, Rows: [][]sqltypes.Value{typesRow()}}
+	case sql == "select json":
+		// What MariaDB describes for a JSON column (LONGTEXT) of t.j, as
+		// the tablets mark it.
+		return &sqltypes.Result{Fields: []*querypb.Field{{Name: "js", OrgName: "js", Table: "j", OrgTable: "j", Database: "t",
+			Type: querypb.Type_TEXT, Charset: 33, ColumnLength: 4294967295, Flags: 0x90, ColumnType: "json"}},
+			Rows: [][]sqltypes.Value{{sqltypes.NewVarChar(`{"a": 1}`)}}}
 	case strings.HasPrefix(sql, "select bindvars"):
 		return &sqltypes.Result{Fields: []*querypb.Field{{Name: "v1", Type: querypb.Type_VARCHAR}}}
 	}

@@ -33,12 +33,28 @@ const (
 )
 
 // serverCapabilities are what the server offers; CapSSL is added when a
-// TLS configuration is given. Compression, query attributes and MariaDB's
-// extended capabilities (bulk execution, metadata caching) are not offered.
-const serverCapabilities = CapLongPassword | CapFoundRows | CapLongFlag | CapConnectWithDB |
+// TLS configuration is given. Compression and query attributes are not
+// offered. Like MariaDB, the server leaves out CLIENT_LONG_PASSWORD, which
+// MariaDB reads as CLIENT_MYSQL: without it, MariaDB's clients exchange
+// extended capabilities in the handshake's reserved bytes.
+const serverCapabilities = CapFoundRows | CapLongFlag | CapConnectWithDB |
 	CapODBC | CapLocalFiles | CapIgnoreSpace | CapProtocol41 | CapInteractive | CapTransactions |
 	CapSecureConnection | CapMultiStatements | CapMultiResults | CapPSMultiResults | CapPluginAuth |
 	CapConnectAttrs | CapPluginAuthLenencClientData | CapSessionTrack | CapDeprecateEOF
+
+// MariaDB's extended capabilities (MARIADB_CLIENT_*, capability bits
+// 32-63, sent in the handshake's reserved bytes). Of them the server
+// offers extended metadata only: not progress reports, bulk execution or
+// metadata caching.
+const (
+	ExtCapProgress           uint32 = 1 << 0
+	ExtCapComMulti           uint32 = 1 << 1
+	ExtCapStmtBulkOperations uint32 = 1 << 2
+	ExtCapExtendedMetadata   uint32 = 1 << 3
+	ExtCapCacheMetadata      uint32 = 1 << 4
+
+	serverExtCapabilities = ExtCapExtendedMetadata
+)
 
 // Server status flags (SERVER_STATUS_*), sent in OK and EOF packets.
 const (

@@ -454,3 +454,40 @@ func TestRequireTLSAndMaxConnections(t *testing.T) {
 		t.Fatalf("TLS login after a slot freed: %q", p)
 	}
 }
+
+// MariaDB's clients ask for extended metadata; a JSON column is described
+// with format=json, byte for byte as MariaDB 10.11 describes one.
+func TestExtendedMetadata(t *testing.T) {
+	ts := startServer(t, nil)
+	rc := dialRaw(t, ts.addr)
+	// The greeting leaves out CLIENT_LONG_PASSWORD (CLIENT_MYSQL) and
+	// offers MARIADB_CLIENT_EXTENDED_METADATA in its last reserved bytes.
+	if rc.server&CapLongPassword != 0 {
+		t.Fatal("CLIENT_LONG_PASSWORD offered: MariaDB clients would not send extended capabilities")
+	}
+	if ext := binary.LittleEndian.Uint32(rc.greeting[len(rc.greeting)-len(NativePassword)-1-13-4:]); ext != ExtCapExtendedMetadata {
+		t.Fatalf("extended capabilities offered %#x", ext)
+	}
+	rc.extCaps = 0x1d // libmariadb's: progress, bulk, extended and cached metadata
+	rc.caps = rawClientCaps &^ CapLongPassword
+	rc.writeHandshakeResponse("root", NativePassword, nil, "")
+	if p := rc.read(); p[0] != okHeader {
+		t.Fatalf("login: %q", p)
+	}
+	if got := ts.Conn(rc.connID).ExtendedCapabilities(); got != ExtCapExtendedMetadata {
+		t.Fatalf("negotiated %#x", got)
+	}
+	rc.command(comQuery, []byte("select json"))
+	rc.read()
+	if p := rc.read(); string(p) != "\x03def\x01t\x01j\x01j\x02js\x02js\x06\x01\x04json\x0c!\x00\xff\xff\xff\xff\xfc\x90\x00\x00\x00\x00" {
+		t.Fatalf("JSON column %q", p)
+	}
+	rc.read()
+	rc.read()
+	rc.read()
+	rc.command(comQuery, []byte("select 1"))
+	rc.read()
+	if p := rc.read(); string(p) != "\x03def\x00\x00\x00\x011\x00\x00\x0c?\x00\x01\x00\x00\x00\x08\x00\x00\x00\x00\x00" {
+		t.Fatalf("plain column %q", p)
+	}
+}

@@ -19,6 +19,8 @@ type rawClient struct {
 	r        *bufio.Reader
 	seq      byte
 	caps     uint32 // what the client asked for
+	extCaps  uint32 // MariaDB's extended capabilities it asks for (without CapLongPassword)
+	greeting []byte
 	server   uint32 // what the server offered
 	scramble []byte
 	connID   uint32
@@ -43,6 +45,7 @@ func dialRaw(t testing.TB, addr string) *rawClient {
 	rc := &rawClient{t: t, conn: nc, r: bufio.NewReader(nc)}
 	t.Cleanup(func() { _ = nc.Close() })
 	g := rc.read()
+	rc.greeting = g
 	if g[0] != 10 {
 		t.Fatalf("greeting %q", g)
 	}
@@ -75,7 +78,8 @@ func (rc *rawClient) writeHandshakeResponse(user, plugin string, auth []byte, db
 	b := appendUint32(nil, rc.caps)
 	b = appendUint32(b, 1<<24)
 	b = append(b, 45)
-	b = append(b, make([]byte, 23)...)
+	b = append(b, make([]byte, 19)...)
+	b = appendUint32(b, rc.extCaps)
 	b = append(append(b, user...), 0)
 	b = appendLenEncBytes(b, auth)
 	if db != "" {

@@ -242,7 +242,7 @@ func (c *Conn) writeColumns(fields []*querypb.Field) error {
 		return err
 	}
 	for _, f := range fields {
-		if err := c.end(appendColumnDef(c.begin(), f, false)); err != nil {
+		if err := c.end(c.appendColumnDef(c.begin(), f, false)); err != nil {
 			return err
 		}
 	}

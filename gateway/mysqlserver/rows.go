@@ -18,14 +18,18 @@ import (
 // built from f as given; the flags are f's, or, when f has none, those
 // its type implies (UNSIGNED for unsigned types, BINARY for binary ones).
 // withDefault adds the default-value field COM_FIELD_LIST answers carry
-// (always NULL here).
-func appendColumnDef(b []byte, f *querypb.Field, withDefault bool) []byte {
+// (always NULL here). For clients that asked for MariaDB's extended
+// metadata, f.ColumnType supplies it (see extendedMetadata).
+func (c *Conn) appendColumnDef(b []byte, f *querypb.Field, withDefault bool) []byte {
 	b = appendLenEncString(b, "def")
 	b = appendLenEncString(b, f.GetDatabase())
 	b = appendLenEncString(b, f.GetTable())
 	b = appendLenEncString(b, f.GetOrgTable())
 	b = appendLenEncString(b, f.GetName())
 	b = appendLenEncString(b, f.GetOrgName())
+	if c.extCaps&ExtCapExtendedMetadata != 0 {
+		b = appendExtendedMetadata(b, f.GetColumnType())
+	}
 	b = append(b, 0x0c)
 	b = appendUint16(b, uint16(f.GetCharset()))
 	b = appendUint32(b, f.GetColumnLength())
@@ -41,6 +45,33 @@ func appendColumnDef(b []byte, f *querypb.Field, withDefault bool) []byte {
 		b = append(b, 0xfb)
 	}
 	return b
+}
+
+// MariaDB's extended metadata entries.
+const (
+	extendedTypeName = 0x00 // a data type's name: "point", "uuid", "inet6"
+	extendedFormat   = 0x01 // a format: "json"
+)
+
+// appendExtendedMetadata appends the extended type information MariaDB
+// sends clients that set MARIADB_CLIENT_EXTENDED_METADATA, from a field's
+// column_type: "json" (MariaDB's JSON, a LONGTEXT checked by json_valid)
+// is sent as format=json; the names of geometry types and of MariaDB's
+// own data types (uuid, inet4, inet6) as the type's name; anything else
+// (an SQL column type such as "varchar(32)") as nothing.
+func appendExtendedMetadata(b []byte, columnType string) []byte {
+	kind := byte(extendedTypeName)
+	switch columnType {
+	case "json":
+		kind = extendedFormat
+	case "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection",
+		"uuid", "inet4", "inet6":
+	default:
+		return append(b, 0)
+	}
+	b = appendLenEncInt(b, uint64(1+lenEncIntSize(uint64(len(columnType)))+len(columnType)))
+	b = append(b, kind)
+	return appendLenEncString(b, columnType)
 }
 
 // appendTextRow appends a text-protocol row: each value length-encoded,

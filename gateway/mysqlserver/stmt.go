@@ -89,7 +89,7 @@ func (c *Conn) comStmtPrepare(payload []byte) error {
 		// Parameters are described as MariaDB describes them: type NULL.
 		param := &querypb.Field{Name: "?", Type: querypb.Type_NULL_TYPE, Charset: binaryCharset, Flags: flagBinary}
 		for range params {
-			if err := c.end(appendColumnDef(c.begin(), param, false)); err != nil {
+			if err := c.end(c.appendColumnDef(c.begin(), param, false)); err != nil {
 				return err
 			}
 		}
@@ -99,7 +99,7 @@ func (c *Conn) comStmtPrepare(payload []byte) error {
 	}
 	if len(columns) > 0 {
 		for _, f := range columns {
-			if err := c.end(appendColumnDef(c.begin(), f, false)); err != nil {
+			if err := c.end(c.appendColumnDef(c.begin(), f, false)); err != nil {
 				return err
 			}
 		}

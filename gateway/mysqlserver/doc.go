@@ -34,8 +34,9 @@
 //     by 68 KiB (a handshake response with 64 KiB of connection
 //     attributes) or 4 KiB before it, and a connection that has not logged
 //     in within Config.HandshakeTimeout is closed. An idle connection holds
-//     a 4 KiB read buffer and a small payload buffer; write buffers are
-//     pooled and held only while a command answers.
+//     a 4 KiB read buffer and a payload buffer of at most 64 KiB; write
+//     buffers are pooled and held only while a command answers. (A
+//     read-only cursor holds its result's rows, encoded, until fetched.)
 //   - An answer is written once: packets accumulate in one buffer that is
 //     flushed at the end of the command's response (and every 64 KiB in
 //     long results), so a small answer costs one write system call.

@@ -106,7 +106,7 @@ func describePlan(parser *sqlparser.Parser, vs *VSchema, keyspace, sql string) s
 	if err != nil {
 		return "parse error: " + err.Error()
 	}
-	plan, err := NewPlan(stmt, PlanContext{VSchema: vs, Keyspace: keyspace, SQL: sql, ServerVersion: "v", VersionComment: "c", Schema: testSchema})
+	plan, err := NewPlan(stmt, PlanContext{VSchema: vs, Keyspace: keyspace, SQL: sql, ServerVersion: "5.5.5-v", VersionComment: "c", Schema: testSchema})
 	if err != nil {
 		return "error: " + err.Error()
 	}

@@ -77,6 +77,11 @@ func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Pla
 		bv["v"+strconv.Itoa(i)] = sqltypes.NullBindVariable
 	}
 	bv = e.sessionBindVars(s, plan, bv)
+	// A derived table's LIMIT ? is in the field query too.
+	bv, err := plan.BindLimits(bv)
+	if err != nil {
+		return nil, err
+	}
 	sql, err := buf.ParsedQuery().GenerateQuery(bv, nil)
 	if err != nil {
 		return nil, sqlerr.Internal("field query: %v", err)

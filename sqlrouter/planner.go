@@ -28,6 +28,9 @@ type planState struct {
 	ctx  PlanContext
 	stmt sqlparser.Statement
 
+	// Filled by bindLimitParams: the placeholders of LIMIT and OFFSET.
+	limitParams []string
+
 	// Filled by resolveTables:
 	keyspace *Keyspace  // the one keyspace every table belongs to; nil if none
 	tables   []tableRef // every table the statement names
@@ -60,6 +63,7 @@ type pass struct {
 // extracting subqueries plans them with the same passes.)
 func passes() []pass {
 	return []pass{
+		{"bind LIMIT parameters", bindLimitParams},       // limit_params.go
 		{"inline CTEs", inlineCTEs},                      // inline_ctes.go
 		{"extract subqueries", extractSubqueries},        // extract_subqueries.go
 		{"resolve tables", resolveTables},                // resolve_tables.go
@@ -83,7 +87,7 @@ func NewPlan(stmt sqlparser.Statement, ctx PlanContext) (*Plan, error) {
 	if len(st.subqueries) > 0 {
 		st.primitive = &Subqueries{subqueries: st.subqueries, outer: st.primitive}
 	}
-	plan := &Plan{Type: sqlparser.ASTToStatementType(stmt), Keyspace: st.routeKeyspace, Primitive: st.primitive, Needs: st.needs}
+	plan := &Plan{Type: sqlparser.ASTToStatementType(stmt), Keyspace: st.routeKeyspace, Primitive: st.primitive, Needs: st.needs, limitParams: st.limitParams}
 	if sel, ok := stmt.(*sqlparser.Select); ok && sel.SQLCalcFoundRows {
 		count, err := foundRowsPlan(sel, ctx)
 		if err != nil {

@@ -83,10 +83,8 @@ func routeInsert(st *planState, ins *sqlparser.Insert) error {
 	if column < 0 {
 		return sqlerr.New(1364, "HY000", "Field '%s' doesn't have a default value: it is the primary vindex column of sharded table %s; supply it or declare an auto_increment sequence for it in the vschema", cv.Columns[0], t.Name)
 	}
-	for _, upd := range ins.OnDup {
-		if upd.Name.Name.Lowered() == cv.Columns[0] {
-			return sqlerr.Unsupported("ON DUPLICATE KEY UPDATE of vindex column %s of sharded table %s", cv.Columns[0], t.Name)
-		}
+	if err := checkOnDuplicateVindex(ins, t, cv.Columns[0]); err != nil {
+		return err
 	}
 	for _, row := range rows {
 		if !isValue(row[column]) {
@@ -122,10 +120,8 @@ func splitInsert(st *planState, ins *sqlparser.Insert, t *Table) (*Insert, error
 	if column < 0 {
 		return nil, sqlerr.New(1364, "HY000", "Field '%s' doesn't have a default value: it is the primary vindex column of sharded table %s; supply it or declare an auto_increment sequence for it in the vschema", cv.Columns[0], t.Name)
 	}
-	for _, upd := range ins.OnDup {
-		if upd.Name.Name.Lowered() == cv.Columns[0] {
-			return nil, sqlerr.Unsupported("ON DUPLICATE KEY UPDATE of vindex column %s of sharded table %s", cv.Columns[0], t.Name)
-		}
+	if err := checkOnDuplicateVindex(ins, t, cv.Columns[0]); err != nil {
+		return nil, err
 	}
 	owned, err := ownedColumns(t, ins)
 	if err != nil {

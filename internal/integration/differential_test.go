@@ -49,7 +49,8 @@ const diffVSchema = `{
     "w":        {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "wo":       {"column_vindexes": [{"column": "w_id", "name": "hash"}, {"column": "id", "name": "wo_id"}]},
     "wl":       {"column_vindexes": [{"column": "id", "name": "hash"}, {"column": "tag", "name": "wl_tag"}, {"column": "grp", "name": "wl_grp"}]},
-    "ws":       {"column_vindexes": [{"column": "id", "name": "hash"}], "auto_increment": {"column": "id", "sequence": "lk.ws_seq"}}
+    "ws":       {"column_vindexes": [{"column": "id", "name": "hash"}], "auto_increment": {"column": "id", "sequence": "lk.ws_seq"}},
+    "wc":       {"column_vindexes": [{"column": "w_id", "name": "hash"}]}
   }
 }`
 
@@ -90,6 +91,7 @@ CREATE TABLE w (id BIGINT PRIMARY KEY, name VARCHAR(32), n INT) DEFAULT CHARSET=
 CREATE TABLE wo (id BIGINT NOT NULL, w_id BIGINT NOT NULL, qty INT, PRIMARY KEY (w_id, id), UNIQUE KEY (id)) DEFAULT CHARSET=utf8mb4;
 CREATE TABLE wl (id BIGINT PRIMARY KEY, tag VARCHAR(32), grp INT, UNIQUE KEY (tag)) DEFAULT CHARSET=utf8mb4;
 CREATE TABLE ws (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(32)) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE wc (id BIGINT PRIMARY KEY, w_id BIGINT NOT NULL, note VARCHAR(32)) DEFAULT CHARSET=utf8mb4;
 `
 
 // TestDifferential loads the same data into one plain MariaDB and into a
@@ -234,7 +236,7 @@ func runScenarios(t *testing.T, ctx context.Context, scenarios [][]string, refCo
 	t.Helper()
 	for i, sc := range scenarios {
 		for _, conn := range []*sql.Conn{refConn, gateConn} {
-			for _, reset := range []string{"delete from wo", "delete from w", "delete from wl", "delete from ws"} {
+			for _, reset := range []string{"delete from wo", "delete from w", "delete from wl", "delete from ws", "delete from wc"} {
 				if _, err := conn.ExecContext(ctx, reset); err != nil {
 					t.Fatalf("scenario %d: %s: %v", i+1, reset, err)
 				}
@@ -256,7 +258,7 @@ func runScenarios(t *testing.T, ctx context.Context, scenarios [][]string, refCo
 				t.Fatalf("%s, scenario %d: %s\n reference error: %v\n gate error: %v\n (expected an error: %v)", port, i+1, stmt, refErr, gateErr, wantErr)
 			}
 		}
-		for _, q := range []string{"select * from w order by id", "select * from wo order by w_id, id", "select * from wl order by id", "select * from ws order by id"} {
+		for _, q := range []string{"select * from w order by id", "select * from wo order by w_id, id", "select * from wl order by id", "select * from ws order by id", "select * from wc order by id"} {
 			want := resultOf(t, refConn, q, true, false)
 			got := resultOf(t, gateConn, q, true, false)
 			if got != want {

@@ -222,3 +222,20 @@ begin
 insert into ws (name) values ('g'), ('h')
 commit
 insert into ws (id, name) values (1000, 'explicit')
+
+# ON DUPLICATE KEY UPDATE of the primary vindex column to VALUES() of
+# itself (GORM's upserts of has-many children send it), VALUE() (MariaDB's
+# spelling) or itself: the updated row stays on the shard its new value
+# chose. wc is sharded by w_id; w_id 1 and 2 map to one shard (-40), so
+# the row with id 1 is found there and moves from w_id 1 to 2 as on one
+# server.
+insert into wc (id, w_id, note) values (1, 1, 'a'), (2, 4, 'b')
+insert into wc (id, w_id, note) values (1, 2, 'x'), (2, 4, 'y'), (3, 5, 'z') on duplicate key update w_id = values(w_id), note = values(note)
+insert into wc (id, w_id, note) values (1, 2, 'x2') on duplicate key update w_id = value(w_id), note = concat(note, '!')
+insert into wc (id, w_id, note) values (2, 4, 'q'), (4, 6, 'r') on duplicate key update wc.w_id = wc.w_id, note = 'kept'
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2) on duplicate key update id = values(id), n = n + 1
+insert into w (id, name, n) values (1, 'a', 1) on duplicate key update id = values(id), n = n + 1
+update wc set w_id = w_id, note = 'u' where id = 3
+%insert into wc (id, w_id, note) values (2, 4, 'q') on duplicate key update w_id = 7
+%insert into wc (id, w_id, note) values (2, 4, 'q') on duplicate key update w_id = values(w_id) + 1
+%insert into wl (id, tag, grp) values (1, 'a', 1) on duplicate key update id = values(id)

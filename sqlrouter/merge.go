@@ -157,33 +157,49 @@ func refs(cs []colRef) string {
 	return "[" + strings.Join(out, " ") + "]"
 }
 
-// Execute implements Primitive.
-func (m *Merge) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+// shardQueries resolves the shards the read runs on and the statement
+// each gets: on one shard the statement as the client sent it (single),
+// which answers exactly; on several the rewritten one (route).
+func (m *Merge) shardQueries(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*Route, []ShardQuery, error) {
 	shards, err := vc.Shards(m.route.Keyspace)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	targets, err := m.route.targets(ctx, vc, shards, bv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(targets) <= 1 {
-		return m.single.Execute(ctx, vc, bv) // one shard answers exactly
+		queries, err := m.single.shardQueries(ctx, vc, bv)
+		return m.single, queries, err
 	}
 	if m.limit != nil && !m.aggregating {
 		offset, count, err := m.window(bv)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// Each shard sends the first offset+count rows of its own; the
 		// sum saturates, as MariaDB takes counts beyond the range as "all".
 		bv = withBindVar(bv, limitBindVar, sqltypes.Uint64BindVariable(saturatingAdd(offset, count)))
 	}
-	results, err := m.route.executeOn(ctx, vc, targets, bv)
+	queries, err := m.route.queriesOn(ctx, vc, targets, bv)
+	return m.route, queries, err
+}
+
+// Execute implements Primitive.
+func (m *Merge) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	route, queries, err := m.shardQueries(ctx, vc, bv)
+	if err != nil {
+		return nil, err
+	}
+	results, err := vc.ExecuteShards(ctx, route.Keyspace, queries, route.Write)
 	if err != nil {
 		return nil, err
 	}
 	res := combine(results)
+	if route == m.single {
+		return res, nil // one shard answers exactly
+	}
 	if len(res.Fields) == 0 && len(res.Rows) == 0 {
 		return res, nil // nothing to merge (a dry run answers no columns)
 	}

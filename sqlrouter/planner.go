@@ -74,7 +74,17 @@ func passes() []pass {
 
 // NewPlan plans a parsed statement. The statement must not be modified by
 // the caller afterwards: the plan keeps parts of it.
+//
+// Statements about a table's definition (DESCRIBE, SHOW COLUMNS, SHOW
+// INDEX) and EXPLAIN of another statement, whose plan it is about, are
+// planned apart from the passes (describe.go, explain.go).
 func NewPlan(stmt sqlparser.Statement, ctx PlanContext) (*Plan, error) {
+	switch s := stmt.(type) {
+	case *sqlparser.ExplainTab, *sqlparser.Show:
+		return planDescribe(stmt, ctx)
+	case *sqlparser.ExplainStmt:
+		return planExplain(s, ctx)
+	}
 	st := &planState{ctx: ctx, stmt: stmt}
 	for _, p := range passes() {
 		if err := p.run(st); err != nil {

@@ -151,16 +151,6 @@ func (r *Route) pruneIn(stmt sqlparser.Statement) {
 	r.query = sqlparser.NewParsedQuery(stmt)
 }
 
-// executeOn runs the route's statement on the named shards and returns
-// their results in the same order.
-func (r *Route) executeOn(ctx context.Context, vc VCursor, targets []string, bv map[string]*querypb.BindVariable) ([]*sqltypes.Result, error) {
-	queries, err := r.queriesOn(ctx, vc, targets, bv)
-	if err != nil {
-		return nil, err
-	}
-	return vc.ExecuteShards(ctx, r.Keyspace, queries, r.Write)
-}
-
 // queriesOn builds the statement each of the named shards runs: with an
 // IN route, the list holds only the values that map to the shard.
 func (r *Route) queriesOn(ctx context.Context, vc VCursor, targets []string, bv map[string]*querypb.BindVariable) ([]ShardQuery, error) {

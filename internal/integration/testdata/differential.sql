@@ -316,3 +316,35 @@ select version() = @@version, version() = @@global.version
 ? i:1 | select version() = @@version from dual where 1 = ?
 ^ select version(), VERSION(), @@version, @@version_comment, version() as v
 ^ ? i:1 | select version(), @@version, @@version_comment from dual where 1 = ?
+
+# DESCRIBE, SHOW COLUMNS and SHOW INDEX (Perl's column_info, ORMs'
+# migrations): one shard of the table's keyspace answers, without the
+# keyspace qualifier. Index cardinalities differ by design (a shard holds a
+# quarter of the rows).
+desc customer
+describe orders
+describe ks.customer email
+describe customer 'b%'
+explain ks.note
+desc nosuchtable
+desc nosuchdb.customer
+describe information_schema.character_sets
+show columns from customer
+show full columns from orders from ks like 'c%'
+show columns from ks.item where Field like '%d'
+show columns from nosuchtable
+^ show index from orders
+^ show keys from ks.customer
+
+# EXPLAIN of a statement routed to one shard is that shard's EXPLAIN; of a
+# scatter, every shard's rows (so only the columns compare); a plan the
+# gate evaluates itself is refused.
+explain select * from customer where id = 17
+explain select name from customer where id = 17 and active = 1
+^ explain select * from orders where customer_id = 42 order by id
+^ explain select * from customer where country = 'se'
+^ explain select status, count(*) from orders group by status
+^ explain format=json select * from customer where id = 17
+^ explain delete from customer where id = 17
+% explain select c.id, n.id from customer c join note n on n.customer_id = c.id where c.id < 5
+% explain select id from customer where id in (select customer_id from orders where amount > 490)

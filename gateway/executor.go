@@ -66,10 +66,10 @@ func (e *Executor) StreamExecute(ctx context.Context, s *Session, sql string, bi
 // to it and return none.
 func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars map[string]*querypb.BindVariable, stream func(*sqltypes.Result) error) (*sqltypes.Result, error) {
 	start := time.Now()
-	stmt, err := e.parser.Parse(sql)
+	stmt, _, err := e.parse(sql)
 	if err != nil {
 		e.metrics.errors.WithLabelValues("1064").Inc()
-		return nil, sqlerr.New(sqlerror.ERParseError, sqlerror.SSClientError, "You have an error in your SQL syntax; %s", err.Error())
+		return nil, err
 	}
 	var plan *sqlrouter.Plan
 	if s.Shard == "" && routable(stmt) && cacheable(bindVars) {

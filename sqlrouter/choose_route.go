@@ -31,7 +31,7 @@ func chooseRoute(st *planState) error {
 		ks = st.ctx.VSchema.Keyspaces[names[0]]
 	}
 	st.routeKeyspace = ks.Name
-	route := &Route{Keyspace: ks.Name, original: st.ctx.SQL}
+	route := &Route{Keyspace: ks.Name, original: st.ctx.SQL, returning: st.returning}
 	if st.rewritten || hasArguments(st.stmt) || route.original == "" {
 		// A regenerated statement names its columns as the client wrote
 		// them, as the original would.

@@ -41,6 +41,10 @@ type planState struct {
 	needs      Needs
 	subqueries []subquery
 
+	// Filled by findReturning: " returning <list>" of an INSERT, REPLACE
+	// or DELETE that ends in MariaDB's RETURNING clause.
+	returning string
+
 	// Filled by chooseRoute:
 	primitive     Primitive
 	routeKeyspace string
@@ -68,6 +72,7 @@ func passes() []pass {
 		{"extract subqueries", extractSubqueries},        // extract_subqueries.go
 		{"resolve tables", resolveTables},                // resolve_tables.go
 		{"rewrite gate functions", rewriteGateFunctions}, // rewrite_gate_functions.go
+		{"find RETURNING", findReturning},                // returning.go
 		{"choose route", chooseRoute},                    // choose_route.go
 	}
 }

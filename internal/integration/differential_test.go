@@ -250,6 +250,18 @@ func runScenarios(t *testing.T, ctx context.Context, scenarios [][]string, refCo
 				}
 				continue
 			}
+			if compared, inOrder := answerCompared(stmt); compared != "" {
+				var args []any
+				if spec, rest, ok := strings.Cut(compared, " | "); ok && strings.HasPrefix(spec, "?") {
+					args, compared = queryArgs(t, strings.TrimPrefix(spec, "?")), rest
+				}
+				want := resultOf(t, refConn, compared, inOrder, false, args...)
+				got := resultOf(t, gateConn, compared, inOrder, false, args...)
+				if got != want {
+					t.Errorf("%s, scenario %d: %s\n gate:      %s\n reference: %s", port, i+1, compared, clip(got), clip(want))
+				}
+				continue
+			}
 			wantErr := strings.HasPrefix(stmt, "!")
 			stmt = strings.TrimPrefix(stmt, "!")
 			_, refErr := refConn.ExecContext(ctx, stmt)
@@ -267,6 +279,19 @@ func runScenarios(t *testing.T, ctx context.Context, scenarios [][]string, refCo
 		}
 		checkLookups(t, gateConn, fmt.Sprintf("%s, scenario %d", port, i+1))
 	}
+}
+
+// answerCompared reads a scenario statement whose answer (rows, columns
+// or error) is compared too: "= stmt" in order, "=* stmt" in any order.
+// Either may be "? ARGS | stmt", run prepared with those parameters.
+func answerCompared(line string) (stmt string, inOrder bool) {
+	if rest, ok := strings.CutPrefix(line, "=*"); ok {
+		return strings.TrimSpace(rest), false
+	}
+	if rest, ok := strings.CutPrefix(line, "="); ok {
+		return strings.TrimSpace(rest), true
+	}
+	return "", false
 }
 
 // singleConn pins one connection, so that transactions and session

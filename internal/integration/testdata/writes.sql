@@ -4,7 +4,8 @@
 # fail on both (its error is not compared); one starting with "%" is one
 # the gate refuses by design (error 1235 or 1364) and is not run on the
 # reference. A statement starting with "=" has its answer (rows, columns or
-# error) compared too, in order; "=*" in any order. After "=" or "=*",
+# error; affected rows without RETURNING) compared too, in order; "=*" in
+# any order. After "=" or "=*",
 # "? ARGS | stmt" runs it prepared with ARGS (typed as in differential.sql).
 
 insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4), (5, 'e', 5), (6, 'f', 6)
@@ -273,3 +274,12 @@ update wc set w_id = w_id, note = 'u' where id = 3
 =* delete from wo where qty > 2 returning id, w_id
 = insert into wl (id, tag, grp) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 1) returning id, tag
 = delete from wl where tag = 'a' returning id, tag, grp
+
+# A reference table's writes run on every shard and answer as one server
+# (affected rows and RETURNING rows once, not once per shard).
+= insert into product (id, sku, title, price, kind) values (100, 'x', 't', 1.5, 'toy'), (101, 'y', 't', 2, 'toy')
+= update product set price = price + 1 where id >= 100
+= insert into product (id, sku, title, price, kind) values (102, 'z', 't', 3, 'food') returning id, sku, price
+= delete from product where id >= 101 returning id
+= delete from product where id >= 100
+= update w set n = n + 1 where id = 1

@@ -16,12 +16,12 @@ VERSITYGW_VERSION          := v1.8.0
 .PHONY: help deps build test unit integration demo down bench bench-backup proto proto-check lint fuzz clean
 
 # Packages whose tests start real mariadbd, etcd or Shardgate processes.
-INTEGRATION_PKGS := /internal/integration|/internal/localcluster|/tablet/mysqld
+INTEGRATION_PKGS := /internal/integration|/internal/localcluster|/tablet/mysqld|/internal/clientsuite
 UNIT_PKGS = $$($(GO) list ./... | grep -Ev '$(INTEGRATION_PKGS)')
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
-	@echo "make deps         install MariaDB (server, client, mariadb-backup), sysbench, mydumper and protoc from Debian packages (needs root or sudo), and versitygw into bin/tools"
+	@echo "make deps         install MariaDB (server, client, mariadb-backup), sysbench, mydumper, protoc and the client suite's drivers (Python, PHP, Perl, Java, node) from Debian packages (needs root or sudo), mysql2 with npm ci, and versitygw into bin/tools"
 	@echo "make build        build shardgate, shardtablet, shardctl into bin/"
 	@echo "make demo         build, then run a local cluster (etcd, 4 MariaDB shards, tablets, gate on :15306)"
 	@echo "make down         stop the detached demo cluster"
@@ -35,6 +35,15 @@ help:
 # need, and versitygw (an S3-compatible server for the backup tests). The
 # package's own MariaDB service is stopped: Shardgate starts its own servers
 # with their own data directories.
+#
+# The client suite (internal/clientsuite) runs real drivers: PyMySQL,
+# mysqlclient and SQLAlchemy for Debian's /usr/bin/python3, PHP's PDO and
+# mysqli, Perl's DBD::MariaDB, MariaDB Connector/J with a JDK to compile
+# against it (javac comes with openjdk-17-jdk-headless, which
+# default-jdk-headless pulls in), and node mysql2, installed from the
+# committed package-lock.json.
+CLIENT_DEBS := python3-pymysql python3-mysqldb python3-sqlalchemy php-cli php-mysql libdbd-mariadb-perl libmariadb-java
+CLIENTSUITE_NODE := internal/clientsuite/node
 deps: $(TOOLS)/versitygw
 	@missing=""; \
 	command -v mariadbd >/dev/null || missing="$$missing mariadb-server"; \
@@ -43,11 +52,19 @@ deps: $(TOOLS)/versitygw
 	command -v mydumper >/dev/null || missing="$$missing mydumper"; \
 	command -v sysbench >/dev/null || missing="$$missing sysbench"; \
 	command -v protoc >/dev/null || missing="$$missing protobuf-compiler"; \
+	command -v javac >/dev/null || missing="$$missing default-jdk-headless"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	for p in $(CLIENT_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi; \
 	if command -v systemctl >/dev/null && systemctl is-active --quiet mariadb 2>/dev/null; then $(SUDO) systemctl stop mariadb || true; fi
+	@if [ ! -f $(CLIENTSUITE_NODE)/node_modules/mysql2/package.json ]; then \
+		echo "npm ci in $(CLIENTSUITE_NODE)"; \
+		cd $(CLIENTSUITE_NODE) && npm ci --no-audit --no-fund; \
+	fi
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...

@@ -64,6 +64,17 @@ func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []s
 	}
 	var results []*sqltypes.Result
 	switch {
+	case c.s.tableLocks != nil:
+		if c.s.InTransaction {
+			return nil, sqlerr.Unsupported("statements in a transaction while LOCK TABLES holds (autocommit is off): SET autocommit = 1, or UNLOCK TABLES first")
+		}
+		results, err = c.parallel(queries, func(i int, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
+			r, err := c.e.executeLocked(ctx, c.s, keyspace, q, write)
+			if err == nil && write {
+				c.committed.Store(true)
+			}
+			return r, err
+		})
 	case c.s.InTransaction:
 		results, err = c.parallel(queries, func(i int, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
 			return c.e.executeInTransaction(ctx, c.s, keyspace, q)
@@ -187,6 +198,7 @@ func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace s
 	if err != nil {
 		return nil, tabletError(tc, err)
 	}
+	s.noteWarnings(resp.Result.GetWarningList())
 	res, err := queryconv.ResultFromProto(resp.Result)
 	if err != nil {
 		return nil, sqlerr.Internal("%s: %v", tc.where(), err)
@@ -211,11 +223,22 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 			}
 			return nil, err
 		}
+		s.noteWarnings(resp.Result.GetWarningList())
 		return queryconv.ResultFromProto(resp.Result)
 	}
 	tc, err := e.tablets.pick(keyspace, q.Shard, s.TabletType)
 	if err != nil {
 		return nil, err
+	}
+	if len(s.savepoints) > 0 && !strings.HasPrefix(q.SQL, "savepoint ") {
+		// A shard joining after savepoints were set sets them all first
+		// (savepoints.go), the first as the statement that begins its part.
+		for _, sp := range s.savepoints {
+			if _, err := e.executeInTransaction(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: q.Shard, SQL: savepointSQL("savepoint", sp)}); err != nil {
+				return nil, err
+			}
+		}
+		return e.executeInTransaction(ctx, s, keyspace, q)
 	}
 	var opts *querypb.ExecuteOptions
 	if s.TxIsolation != "" || s.TxReadOnly {
@@ -240,6 +263,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 		return nil, tabletError(tc, err)
 	}
 	e.addShard(s, &shardSession{keyspace: keyspace, shard: q.Shard, txID: resp.TransactionId, tablet: tc})
+	s.noteWarnings(resp.Result.GetWarningList())
 	return queryconv.ResultFromProto(resp.Result)
 }
 

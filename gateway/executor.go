@@ -43,6 +43,8 @@ type Executor struct {
 	maxResultBytes int64
 	// grpcSessionIDs numbers the gRPC API's new sessions.
 	grpcSessionIDs atomic.Uint32
+	// sessions are the MySQL connections' sessions, for KILL (kill.go).
+	sessions liveSessions
 }
 
 // Execute parses and runs one statement. bindVars may be nil.
@@ -66,20 +68,35 @@ func (e *Executor) StreamExecute(ctx context.Context, s *Session, sql string, bi
 // to it and return none.
 func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars map[string]*querypb.BindVariable, stream func(*sqltypes.Result) error) (*sqltypes.Result, error) {
 	start := time.Now()
+	if res, ok := s.countDiagnostics(sql); ok {
+		return res, nil
+	}
 	stmt, _, err := e.parse(sql)
 	if err != nil {
+		if isShow(sql) {
+			// A SHOW Vitess's parser does not know (SHOW PACKAGE STATUS,
+			// which mariadb-dump --routines sends): MariaDB answers it.
+			end := s.startDiagnostics(nil)
+			res, err := e.showUnparsed(ctx, s, sql)
+			end(res, err)
+			return res, err
+		}
 		e.metrics.errors.WithLabelValues("1064").Inc()
+		s.startDiagnostics(nil)(nil, err)
 		return nil, err
 	}
+	endDiagnostics := s.startDiagnostics(stmt)
 	var plan *sqlrouter.Plan
 	if s.Shard == "" && routable(stmt) && cacheable(bindVars) {
 		if plan, bindVars, err = e.cachedPlan(s, stmt, sql, bindVars); err != nil {
 			e.metrics.observe(s.Keyspace, "plan", start, err)
+			endDiagnostics(nil, err)
 			return nil, err
 		}
 	}
 	res, kind, err := e.run(ctx, s, stmt, sql, bindVars, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
+	endDiagnostics(res, err)
 	return res, err
 }
 
@@ -122,6 +139,10 @@ func (e *Executor) cachedPlan(s *Session, stmt sqlparser.Statement, sql string, 
 // run executes a parsed statement; plan, when not nil, was made earlier for
 // it (a prepared statement). It returns the metric label of what ran.
 func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement, sql string, bv map[string]*querypb.BindVariable, plan *sqlrouter.Plan, stream func(*sqltypes.Result) error) (*sqltypes.Result, string, error) {
+	return e.runStatement(ctx, s, stmt, sql, bv, plan, stream)
+}
+
+func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.Statement, sql string, bv map[string]*querypb.BindVariable, plan *sqlrouter.Plan, stream func(*sqltypes.Result) error) (*sqltypes.Result, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
 	defer cancel()
 	switch stmt := stmt.(type) {
@@ -131,6 +152,8 @@ func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement
 				return nil, "begin", err
 			}
 		}
+		s.savepoints = nil // recorded with autocommit off before any statement
+		e.unlockTables(s)  // as MariaDB's START TRANSACTION does
 		s.startTransaction(stmt.TxAccessModes)
 		return &sqltypes.Result{}, "begin", nil
 	case *sqlparser.Commit:
@@ -147,19 +170,40 @@ func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement
 	case *sqlparser.Show:
 		res, err := e.show(ctx, s, stmt, sql)
 		return res, "show", err
+	case *sqlparser.ExplainTab:
+		res, err := e.describeTable(ctx, s, stmt, sql)
+		return res, "describe", err
 	case *sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release:
-		return nil, "savepoint", sqlerr.Unsupported("savepoints")
-	case *sqlparser.LockTables, *sqlparser.UnlockTables:
-		return nil, "lock", sqlerr.Unsupported("LOCK TABLES and UNLOCK TABLES")
+		res, err := e.savepoint(ctx, s, stmt)
+		return res, "savepoint", err
+	case *sqlparser.LockTables:
+		res, err := e.lockTables(ctx, s, stmt)
+		return res, "lock_tables", err
+	case *sqlparser.UnlockTables:
+		e.unlockTables(s)
+		return &sqltypes.Result{}, "unlock_tables", nil
 	case *sqlparser.PrepareStmt, *sqlparser.ExecuteStmt, *sqlparser.DeallocateStmt:
 		return nil, "prepare", sqlerr.Unsupported("SQL-level PREPARE/EXECUTE/DEALLOCATE (use the protocol's prepared statements)")
 	case *sqlparser.Kill:
-		return nil, "kill", sqlerr.Unsupported("KILL")
+		res, err := e.kill(s, stmt)
+		return res, "kill", err
 	case *sqlparser.CommentOnly:
 		return &sqltypes.Result{}, "comment", nil
 	case *sqlparser.VExplainStmt:
 		res, err := e.vexplain(ctx, s, stmt, bv)
 		return res, "vexplain", err
+	case *sqlparser.Select:
+		if stmt.Into != nil {
+			if stmt.Into.Type != sqlparser.IntoVariables {
+				return nil, "select_into", sqlerr.Unsupported("SELECT ... INTO OUTFILE and INTO DUMPFILE (they would write files on a shard's host; read the rows with a client)")
+			}
+			res, err := e.selectIntoVariables(ctx, s, stmt, bv)
+			return res, "select_into", err
+		}
+		if usesLockFunctions(stmt) {
+			res, err := e.lockStatement(ctx, s, stmt, sql, bv)
+			return res, "lock_function", err
+		}
 	}
 	if s.TxReadOnly && writes(stmt) {
 		// Refused here, as MariaDB refuses it, before the gate writes
@@ -190,12 +234,13 @@ func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement
 			return nil, "plan", err
 		}
 	}
-	if !s.Autocommit && !s.InTransaction {
-		// With autocommit off, any statement opens a transaction.
+	if !s.Autocommit && !s.InTransaction && readsTables(stmt) {
+		// With autocommit off, a statement that reads or writes a table
+		// opens a transaction (SELECT @@autocommit does not, in MariaDB).
 		s.startTransaction(nil)
 	}
 	bv = e.sessionBindVars(s, plan, bv)
-	if stream != nil && s.Workload == workloadOLAP && !s.InTransaction && plan.Streams() {
+	if stream != nil && s.Workload == workloadOLAP && !s.InTransaction && s.tableLocks == nil && plan.Streams() {
 		var rows uint64
 		err := plan.StreamExecute(ctx, &cursor{e: e, s: s}, bv, func(r *sqltypes.Result) error {
 			rows += uint64(len(r.Rows))
@@ -311,6 +356,9 @@ func (e *Executor) sessionBindVars(s *Session, plan *sqlrouter.Plan, bv map[stri
 	if plan.Needs.TransactionMode {
 		out[sqlrouter.TransactionModeBindVar] = sqltypes.StringBindVariable(s.TransactionMode.String())
 	}
+	for _, name := range plan.Needs.Variables {
+		out[name] = s.variableValue(name)
+	}
 	return out
 }
 
@@ -327,8 +375,12 @@ func (e *Executor) executeTargeted(ctx context.Context, s *Session, sql string) 
 	return results[0], nil
 }
 
-// CloseSession rolls back whatever the session left open.
+// CloseSession rolls back whatever the session left open and releases
+// its locks.
 func (e *Executor) CloseSession(s *Session) {
+	e.sessions.remove(s)
+	e.releaseLocks(s)
+	e.unlockTables(s)
 	if len(s.shards) == 0 {
 		return
 	}
@@ -341,6 +393,19 @@ func (e *Executor) CloseSession(s *Session) {
 // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, which vitess's sqlerror does
 // not name.
 const erCantExecuteInReadOnlyTransaction sqlerror.ErrorCode = 1792
+
+// readsTables reports whether a statement names a table (other than
+// DUAL).
+func readsTables(stmt sqlparser.Statement) bool {
+	found := false
+	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		if t, ok := node.(sqlparser.TableName); ok && !t.Name.IsEmpty() && t.Name.String() != "dual" {
+			found = true
+		}
+		return !found, nil
+	}, stmt)
+	return found
+}
 
 // writes reports whether a statement changes data or schema.
 func writes(stmt sqlparser.Statement) bool {

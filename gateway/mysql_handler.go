@@ -34,6 +34,7 @@ func (h *mysqlHandler) NewConnection(c *mysql.Conn) {
 	s := NewSession(c.ConnectionID, "")
 	c.ClientData = s
 	c.StatusFlags = s.StatusFlags()
+	h.executor.OpenSession(s, c.Close)
 	h.metrics.connections.Inc()
 	h.metrics.connsTotal.Inc()
 }
@@ -85,10 +86,21 @@ func (h *mysqlHandler) ComQuery(c *mysql.Conn, query string, callback func(*sqlt
 	s := session(c)
 	callback, after := reportStatus(c, s, callback)
 	defer after()
-	if err := h.executor.StreamExecute(context.Background(), s, query, nil, callback); err != nil {
-		return sqlerr.From(err)
+	ctx, done := s.StatementContext(context.Background())
+	defer done()
+	if err := h.executor.StreamExecute(ctx, s, query, nil, callback); err != nil {
+		return interrupted(ctx, err)
 	}
 	return nil
+}
+
+// interrupted reports a statement that KILL QUERY stopped as MariaDB
+// does, whatever error its parts returned when they were cancelled.
+func interrupted(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return sqlerr.Interrupted("Query execution was interrupted")
+	}
+	return sqlerr.From(err)
 }
 
 func (h *mysqlHandler) ComPrepare(c *mysql.Conn, query string) (fields []*querypb.Field, params uint16, err error) {
@@ -117,8 +129,10 @@ func (h *mysqlHandler) ComStmtExecute(c *mysql.Conn, prepare *mysql.PrepareData,
 	s := session(c)
 	callback, after := reportStatus(c, s, callback)
 	defer after()
-	if err := h.executor.StreamExecutePrepared(context.Background(), s, prepare.StatementID, prepare.BindVars, callback); err != nil {
-		return sqlerr.From(err)
+	ctx, done := s.StatementContext(context.Background())
+	defer done()
+	if err := h.executor.StreamExecutePrepared(ctx, s, prepare.StatementID, prepare.BindVars, callback); err != nil {
+		return interrupted(ctx, err)
 	}
 	return nil
 }
@@ -130,6 +144,7 @@ func (h *mysqlHandler) ComResetConnection(c *mysql.Conn) {
 	fresh.Keyspace = s.Keyspace
 	c.ClientData = fresh
 	c.StatusFlags = fresh.StatusFlags()
+	h.executor.OpenSession(fresh, c.Close)
 }
 
 // ComQueryMulti is not used: the listener splits multi-statement packets

@@ -59,8 +59,12 @@ func (e *Executor) Prepare(ctx context.Context, s *Session, id uint32, sql strin
 // routable reports statements the planner handles (the rest the gate
 // answers itself, re-reading them at every execution).
 func routable(stmt sqlparser.Statement) bool {
-	switch stmt.(type) {
-	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
+	switch stmt := stmt.(type) {
+	case *sqlparser.Select:
+		// SELECT ... INTO @x assigns at the gate; lock functions run on
+		// the session's lock connection.
+		return stmt.Into == nil && !usesLockFunctions(stmt)
+	case *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
 		return true
 	}
 	return false
@@ -100,7 +104,7 @@ func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Pla
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
 	defer cancel()
-	res, err := e.executeAutocommit(ctx, s, plan.Keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: sql}, false)
+	res, err := e.executeLocked(ctx, s, plan.Keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: sql}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -128,10 +132,14 @@ func (e *Executor) executePrepared(ctx context.Context, s *Session, id uint32, b
 	start := time.Now()
 	ps, ok := s.prepared[id]
 	if !ok {
-		return nil, sqlerr.New(sqlerror.ERUnknownStmtHandler, sqlerror.SSUnknownSQLState, "Unknown prepared statement handler (%d) given to mysqld_stmt_execute", id)
+		err := sqlerr.New(sqlerror.ERUnknownStmtHandler, sqlerror.SSUnknownSQLState, "Unknown prepared statement handler (%d) given to mysqld_stmt_execute", id)
+		s.startDiagnostics(nil)(nil, err)
+		return nil, err
 	}
+	endDiagnostics := s.startDiagnostics(ps.stmt)
 	if ps.plan != nil && (ps.keyspace != s.Keyspace || ps.version != e.topo.vschema.Load().Version) {
 		if err := e.planPrepared(s, ps); err != nil {
+			endDiagnostics(nil, err)
 			return nil, err
 		}
 	}
@@ -141,6 +149,7 @@ func (e *Executor) executePrepared(ctx context.Context, s *Session, id uint32, b
 	}
 	res, kind, err := e.run(ctx, s, ps.stmt, ps.sql, bv, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
+	endDiagnostics(res, err)
 	return res, err
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 
+	querypb "vitess.io/vitess/go/vt/proto/query"
+
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/sqlrouter"
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -63,9 +65,29 @@ type Session struct {
 
 	prepared map[uint32]*preparedStatement
 
-	// warnings are the diagnostics of the last statement that raised or
-	// cleared them, as SHOW WARNINGS lists them.
-	warnings []Warning
+	// interrupt lets KILL stop the session from another connection.
+	interrupt interruption
+
+	// lockConn is the connection the session's lock functions run on
+	// (GET_LOCK; locks.go), nil until the first.
+	lockConn *lockConn
+
+	// tableLocks are the shards' connections holding the session's
+	// LOCK TABLES, by shardKey (table_locks.go); nil when it holds none.
+	tableLocks map[string]*tableLock
+
+	// savepoints are the open transaction's savepoints, oldest first
+	// (savepoints.go).
+	savepoints []string
+
+	// diag is the session's diagnostics area (warnings.go).
+	diag diagnostics
+
+	// userVariables are the session's @variables, by the bind variable
+	// that carries each (sqlrouter.UserVariableBindVar).
+	userVariables map[string]*querypb.BindVariable
+	// gateSettings are the values of gateKeptVariables the session set.
+	gateSettings map[string]int64
 }
 
 // Warning is one row of SHOW WARNINGS: a note, warning or error the last
@@ -196,7 +218,7 @@ func (s *Session) takeShards() ([]*shardSession, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out, dtid := s.shards, s.dtid
-	s.shards, s.dtid = nil, ""
+	s.shards, s.dtid, s.savepoints = nil, "", nil
 	s.InTransaction, s.TxReadOnly = false, false
 	return out, dtid
 }
@@ -284,10 +306,9 @@ func (s *Session) StatusFlags() uint16 {
 }
 
 // WarningCount is the number of warnings the session's last statement
-// raised (what SHOW WARNINGS lists).
+// raised (what the OK or EOF packet that ends it reports).
 func (s *Session) WarningCount() uint16 {
-	if len(s.warnings) > 0xffff {
-		return 0xffff
-	}
-	return uint16(len(s.warnings))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return uint16(min(s.diag.raised, 0xffff))
 }

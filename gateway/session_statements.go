@@ -22,7 +22,10 @@ func (e *Executor) use(s *Session, target string) (*sqltypes.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.InTransaction && (ks != s.Keyspace || shard != s.Shard || tabletType != s.TabletType) && len(s.shards) > 0 {
+	// A transaction may span keyspaces (USE inside one is fine, as in
+	// MariaDB), but its shards' parts live on the tablets it began on:
+	// targeting one shard or another tablet type must wait for its end.
+	if s.InTransaction && (shard != s.Shard || tabletType != s.TabletType) && len(s.shards) > 0 {
 		return nil, sqlerr.New(sqlerror.ERCantDoThisDuringAnTransaction, sqlerror.SSCantDoThisDuringAnTransaction,
 			"cannot change the target to %s inside a transaction: COMMIT or ROLLBACK first", target)
 	}
@@ -80,12 +83,33 @@ func (e *Executor) checkTarget(ks, shard string, tabletType topopb.TabletType) e
 func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*sqltypes.Result, error) {
 	for _, expr := range stmt.Exprs {
 		if expr.Var.Scope == sqlparser.VariableScope {
-			return nil, sqlerr.Unsupported("user variables (SET @%s)", expr.Var.Name.String())
+			v, err := e.evaluate(ctx, s, expr.Expr)
+			if err != nil {
+				return nil, err
+			}
+			s.setUserVariable(expr.Var.Name.String(), v)
+			continue
 		}
 		if expr.Var.Scope == sqlparser.GlobalScope {
 			return nil, sqlerr.Unsupported("SET GLOBAL %s (change it on the shards' MySQL servers)", expr.Var.Name.String())
 		}
+		if _, isDefault := expr.Expr.(*sqlparser.Default); !isDefault && !isSettingValue(expr.Expr) {
+			// SET sql_mode = CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES'),
+			// SET time_zone = @OLD_TIME_ZONE: the value, computed in the
+			// session, is what is set.
+			v, err := e.evaluate(ctx, s, expr.Expr)
+			if err != nil {
+				return nil, err
+			}
+			expr = &sqlparser.SetExpr{Var: expr.Var, Expr: literalOf(v)}
+		}
 		name := strings.ToLower(expr.Var.Name.String())
+		if gateKeptVariables[name] {
+			if err := s.setGateKept(name, expr.Expr); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		value := strings.ToLower(setValue(expr.Expr))
 		if expr.Var.Scope == sqlparser.NextTxScope && (name == "transaction_read_only" || name == "tx_read_only") {
 			// SET TRANSACTION READ ONLY | READ WRITE: the next transaction
@@ -112,6 +136,9 @@ func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*s
 				if err := e.commit(ctx, s); err != nil {
 					return nil, err
 				}
+			}
+			if on && !s.InTransaction {
+				s.savepoints = nil
 			}
 			s.Autocommit = on
 		case "transaction_isolation", "tx_isolation":
@@ -287,9 +314,9 @@ func (e *Executor) show(ctx context.Context, s *Session, stmt *sqlparser.Show, s
 				return e.describeTable(ctx, s, stmt, sql)
 			}
 		case sqlparser.Warnings:
-			return &sqltypes.Result{Fields: []*vquerypb.Field{
-				{Name: "Level", Type: sqltypes.VarChar}, {Name: "Code", Type: sqltypes.Uint16}, {Name: "Message", Type: sqltypes.VarChar},
-			}}, nil
+			return s.showWarnings(false, show.Limit)
+		case sqlparser.Errors:
+			return s.showWarnings(true, show.Limit)
 		}
 		if !show.DbName.IsEmpty() {
 			keyspace = show.DbName.String()
@@ -319,7 +346,7 @@ func (e *Executor) show(ctx context.Context, s *Session, stmt *sqlparser.Show, s
 	if s.Shard != "" && keyspace == s.Keyspace {
 		shard = s.Shard
 	}
-	return e.executeAutocommit(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shard, SQL: sql}, false)
+	return e.executeLocked(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shard, SQL: sql}, false)
 }
 
 func (e *Executor) keyspaceNames() []string {
@@ -353,4 +380,31 @@ func showMatcher(filter *sqlparser.ShowFilter) func(name string) bool {
 	}
 	re := sqlparser.LikeToRegexp(strings.ToLower(filter.Like))
 	return func(name string) bool { return re.MatchString(strings.ToLower(name)) }
+}
+
+// isShow reports whether sql is a SHOW statement (after comments).
+func isShow(sql string) bool {
+	rest := strings.TrimLeft(sqlparser.StripLeadingComments(sql), " \t\r\n(")
+	return len(rest) >= 5 && strings.EqualFold(rest[:4], "show") && strings.ContainsAny(rest[4:5], " \t\r\n")
+}
+
+// showUnparsed sends a SHOW the gate cannot parse to one shard of the
+// session's keyspace, as it sends other SHOWs: every shard has the same
+// schema and routines.
+func (e *Executor) showUnparsed(ctx context.Context, s *Session, sql string) (*sqltypes.Result, error) {
+	keyspace := s.Keyspace
+	if keyspace == "" {
+		names := e.keyspaceNames()
+		if len(names) == 0 {
+			return nil, sqlerr.New(sqlerror.ERNoDb, sqlerror.SSNoDB, "No database selected")
+		}
+		keyspace = names[0]
+	}
+	shards, err := e.topo.shards(keyspace, s.TabletType)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
+	defer cancel()
+	return e.executeLocked(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: sql}, false)
 }

@@ -39,6 +39,8 @@ type unaryClient interface {
 	Prepare(ctx context.Context, req *querypb.PrepareRequest) (*querypb.PrepareResponse, error)
 	CommitPrepared(ctx context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error)
 	RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error)
+	ReserveExecute(ctx context.Context, req *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error)
+	Release(ctx context.Context, req *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error)
 }
 
 // grpcUnary adapts the generated gRPC client to unaryClient.
@@ -70,6 +72,14 @@ func (g grpcUnary) CommitPrepared(ctx context.Context, req *querypb.CommitPrepar
 
 func (g grpcUnary) RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
 	return g.c.RollbackPrepared(ctx, req)
+}
+
+func (g grpcUnary) ReserveExecute(ctx context.Context, req *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error) {
+	return g.c.ReserveExecute(ctx, req)
+}
+
+func (g grpcUnary) Release(ctx context.Context, req *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error) {
+	return g.c.Release(ctx, req)
 }
 
 // tabletConn is the gate's link to one tablet.
@@ -331,6 +341,14 @@ func (g goneTablet) CommitPrepared(context.Context, *querypb.CommitPreparedReque
 }
 
 func (g goneTablet) RollbackPrepared(context.Context, *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
+	return nil, g.err
+}
+
+func (g goneTablet) ReserveExecute(context.Context, *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error) {
+	return nil, g.err
+}
+
+func (g goneTablet) Release(context.Context, *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error) {
 	return nil, g.err
 }
 

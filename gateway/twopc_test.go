@@ -69,6 +69,16 @@ func (f *fakeTablet) CommitPrepared(context.Context, *querypb.CommitPreparedRequ
 	return &querypb.CommitPreparedResponse{}, nil
 }
 
+func (f *fakeTablet) ReserveExecute(context.Context, *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error) {
+	f.note("reserve")
+	return &querypb.ReserveExecuteResponse{ReservedId: 1, Result: &querypb.QueryResult{}}, nil
+}
+
+func (f *fakeTablet) Release(context.Context, *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error) {
+	f.note("release")
+	return &querypb.ReleaseResponse{}, nil
+}
+
 func (f *fakeTablet) RollbackPrepared(context.Context, *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
 	f.note("rollback_prepared")
 	return &querypb.RollbackPreparedResponse{}, nil

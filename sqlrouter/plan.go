@@ -2,6 +2,9 @@ package sqlrouter
 
 import (
 	"context"
+	"encoding/hex"
+	"slices"
+	"strings"
 
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
@@ -70,6 +73,10 @@ type Needs struct {
 	ConnectionID    bool
 	FoundRows       bool
 	TransactionMode bool
+	// Variables are the user variables (@x) and the system variables the
+	// gate keeps for its session (SessionVariables) the plan reads, by the
+	// names of the bind variables that carry them.
+	Variables []string
 }
 
 // add records what another plan (a subquery's, a join side's) needs too.
@@ -78,11 +85,73 @@ func (n *Needs) add(o Needs) {
 	n.ConnectionID = n.ConnectionID || o.ConnectionID
 	n.FoundRows = n.FoundRows || o.FoundRows
 	n.TransactionMode = n.TransactionMode || o.TransactionMode
+	for _, v := range o.Variables {
+		n.addVariable(v)
+	}
+}
+
+func (n *Needs) addVariable(bindVar string) {
+	if !slices.Contains(n.Variables, bindVar) {
+		n.Variables = append(n.Variables, bindVar)
+	}
 }
 
 // Any reports whether the plan needs a session value.
 func (n Needs) Any() bool {
-	return n.LastInsertID || n.ConnectionID || n.FoundRows || n.TransactionMode
+	return n.LastInsertID || n.ConnectionID || n.FoundRows || n.TransactionMode || len(n.Variables) > 0
+}
+
+// User variables live in the gate's session, not on a shard (a shard's
+// connections are pooled and shared): a statement reads @x as the bind
+// variable UserVariableBindVar("x"), and the gate supplies its value.
+const userVariablePrefix = "__sg_udv_"
+
+// UserVariableBindVar names the bind variable that carries user variable
+// @name (names are case-insensitive; other characters than letters,
+// digits and '_' are spelled in hex, so that any name makes a bind
+// variable name).
+func UserVariableBindVar(name string) string {
+	name = strings.ToLower(name)
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return userVariablePrefix + "x" + hex.EncodeToString([]byte(name))
+		}
+	}
+	return userVariablePrefix + name
+}
+
+// IsUserVariableBindVar reports whether a bind variable carries a user
+// variable.
+func IsUserVariableBindVar(bindVar string) bool {
+	return strings.HasPrefix(bindVar, userVariablePrefix)
+}
+
+// SessionVariables are the system variables whose session value the gate
+// keeps (or knows better than a pooled shard connection), mapped to the
+// name MariaDB gives them: a statement reads @@autocommit, say, as
+// SystemVariableBindVar("autocommit").
+var SessionVariables = map[string]string{
+	"autocommit":          "autocommit",
+	"in_transaction":      "in_transaction",
+	"warning_count":       "warning_count",
+	"error_count":         "error_count",
+	"tx_isolation":        "tx_isolation",
+	"tx_read_only":        "tx_read_only",
+	"wait_timeout":        "wait_timeout",
+	"interactive_timeout": "interactive_timeout",
+	"last_insert_id":      "last_insert_id",
+	"identity":            "last_insert_id",
+}
+
+const systemVariablePrefix = "__sg_sysvar_"
+
+// SystemVariableBindVar names the bind variable that carries a session
+// variable of SessionVariables (by its MariaDB name).
+func SystemVariableBindVar(name string) string { return systemVariablePrefix + name }
+
+// SystemVariableOf returns the variable a SystemVariableBindVar carries.
+func SystemVariableOf(bindVar string) (string, bool) {
+	return strings.CutPrefix(bindVar, systemVariablePrefix)
 }
 
 // Bind variable names under which the gate supplies session values.

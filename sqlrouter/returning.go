@@ -96,21 +96,9 @@ func findReturning(st *planState) error {
 	}
 	var refused string
 	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
-		switch n := n.(type) {
+		switch n.(type) {
 		case *sqlparser.Argument, sqlparser.ListArg:
 			refused = "placeholders in RETURNING"
-		case *sqlparser.FuncExpr:
-			switch name := n.Name.Lowered(); name {
-			case "last_insert_id", "connection_id", "found_rows", "version":
-				if n.Qualifier.IsEmpty() {
-					refused = strings.ToUpper(name) + "() in RETURNING (the gate answers it, a shard would give its own)"
-				}
-			}
-		case *sqlparser.Variable:
-			switch name := strings.ToLower(n.Name.String()); name {
-			case "version", "version_comment", "transaction_mode":
-				refused = "@@" + name + " in RETURNING (the gate answers it, a shard would give its own)"
-			}
 		case *sqlparser.Subquery:
 			if st.keyspace != nil && st.keyspace.Sharded {
 				refused = "subqueries in RETURNING on tables of sharded keyspace " + st.keyspace.Name + " (a shard would read only its own rows)"
@@ -120,6 +108,13 @@ func findReturning(st *planState) error {
 	}, sel.SelectExprs)
 	if refused != "" {
 		return sqlerr.Unsupported("%s", refused)
+	}
+	// What the gate substitutes in a statement (rewriteGateFunctions) it
+	// would have to substitute here too, where a row's values are not
+	// yet known: refused.
+	probe := &planState{ctx: st.ctx, stmt: sel}
+	if err := rewriteGateFunctions(probe); err != nil || probe.rewritten {
+		return sqlerr.Unsupported("RETURNING %s: it names what the gate answers itself (LAST_INSERT_ID(), ROW_COUNT(), @@version, user variables, ...), which a shard would answer with its own", list)
 	}
 	st.returning = " returning " + list
 	return nil

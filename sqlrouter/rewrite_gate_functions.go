@@ -9,8 +9,8 @@ import (
 // rewriteGateFunctions replaces what only the gate can answer: a shard's
 // connection is pooled and shared, so LAST_INSERT_ID(), CONNECTION_ID()
 // and FOUND_ROWS() must be the client session's values, @@version /
-// @@version_comment describe the gate, and @@transaction_mode is a setting
-// of the gate's session, and VERSION() must agree with @@version. Values
+// @@version_comment and VERSION() describe the gate, and
+// @@transaction_mode is a setting of the gate's session. Values
 // become bind variables or literals; a select column keeps its original
 // name as its alias, as MySQL would name it.
 func rewriteGateFunctions(st *planState) error {
@@ -39,10 +39,28 @@ func rewriteGateFunctions(st *planState) error {
 				// literal is too, and, unlike a bare literal, is named by
 				// the client's text ("VERSION()"), not by its value.
 				repl = &sqlparser.FuncExpr{Name: sqlparser.NewIdentifierCI("coalesce"), Exprs: []sqlparser.Expr{sqlparser.NewStrLiteral(mariaDBVersion(st.ctx.ServerVersion))}}
+			case "row_count":
+				// What the session's previous statement changed (-1 after a
+				// result set): a pooled shard connection cannot know.
+				bv := SystemVariableBindVar("row_count")
+				repl = typedAs(sqlparser.NewArgument(bv), "9223372036854775807") // BIGINT
+				st.needs.addVariable(bv)
 			}
 		case *sqlparser.Variable:
+			if n.Scope == sqlparser.VariableScope {
+				bv := UserVariableBindVar(n.Name.String())
+				repl = sqlparser.NewArgument(bv)
+				st.needs.addVariable(bv)
+				break
+			}
 			if n.Scope != sqlparser.SessionScope && n.Scope != sqlparser.GlobalScope && n.Scope != sqlparser.NoScope {
 				return true
+			}
+			if name, ok := SessionVariables[strings.ToLower(n.Name.String())]; ok && n.Scope != sqlparser.GlobalScope {
+				bv := SystemVariableBindVar(name)
+				repl = sqlparser.NewArgument(bv)
+				st.needs.addVariable(bv)
+				break
 			}
 			switch strings.ToLower(n.Name.String()) {
 			case "version":

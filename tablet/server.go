@@ -95,6 +95,17 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 
 	qcfg := cfg.Query
 	qcfg.Alias, qcfg.Keyspace, qcfg.Shard, qcfg.Type, qcfg.MySQL = cfg.Alias, cfg.Keyspace, cfg.Shard, tabletType, params
+	qcfg.LiveGates = func(ctx context.Context) (map[string]bool, error) {
+		gates, err := ts.ListGates(ctx)
+		if err != nil {
+			return nil, err
+		}
+		live := make(map[string]bool, len(gates))
+		for _, g := range gates {
+			live[g.Id] = true
+		}
+		return live, nil
+	}
 	qs, err := queryservice.New(qcfg, log, reg)
 	if err != nil {
 		return err

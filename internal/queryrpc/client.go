@@ -257,3 +257,16 @@ func (c *Client) RollbackPrepared(ctx context.Context, req *querypb.RollbackPrep
 	resp := &querypb.RollbackPreparedResponse{}
 	return resp, c.call(ctx, MethodRollbackPrepared, req, resp)
 }
+
+// ReserveExecute reserves a connection for one gate session and runs a
+// statement on it.
+func (c *Client) ReserveExecute(ctx context.Context, req *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error) {
+	resp := &querypb.ReserveExecuteResponse{}
+	return resp, c.call(ctx, MethodReserveExecute, req, resp)
+}
+
+// Release closes a reserved connection.
+func (c *Client) Release(ctx context.Context, req *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error) {
+	resp := &querypb.ReleaseResponse{}
+	return resp, c.call(ctx, MethodRelease, req, resp)
+}

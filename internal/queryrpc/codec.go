@@ -40,6 +40,11 @@ const (
 	queryResultRows         = 4
 	queryResultInfo         = 5
 	queryResultWarnings     = 6
+	queryResultWarningList  = 7
+
+	warningLevel   = 1
+	warningCode    = 2
+	warningMessage = 3
 
 	rowLengths = 1
 	rowValues  = 2
@@ -175,6 +180,9 @@ func sizeQueryResult(r *querypb.QueryResult) int {
 		sizeVarintField(queryResultInsertID, r.InsertId) +
 		sizeBytesField(queryResultInfo, r.Info) +
 		sizeVarintField(queryResultWarnings, uint64(r.Warnings))
+	for _, w := range r.WarningList {
+		n += protowire.SizeTag(queryResultWarningList) + protowire.SizeBytes(sizeWarning(w))
+	}
 	for _, f := range r.Fields {
 		n += protowire.SizeTag(queryResultFields) + protowire.SizeBytes(sizeField(f))
 	}
@@ -196,6 +204,12 @@ func sizeField(f *querypb.Field) int {
 		sizeVarintField(fieldDecimals, uint64(f.Decimals)) +
 		sizeVarintField(fieldFlags, uint64(f.Flags)) +
 		sizeStringField(fieldColumnType, f.ColumnType)
+}
+
+func sizeWarning(w *querypb.Warning) int {
+	return sizeStringField(warningLevel, w.Level) +
+		sizeVarintField(warningCode, uint64(w.Code)) +
+		sizeBytesField(warningMessage, w.Message)
 }
 
 func packedLengthsSize(lengths []int64) int {
@@ -284,7 +298,17 @@ func appendQueryResult(b []byte, r *querypb.QueryResult) ([]byte, error) {
 		}
 	}
 	b = appendBytesField(b, queryResultInfo, r.Info)
-	return appendVarintField(b, queryResultWarnings, uint64(r.Warnings)), nil
+	b = appendVarintField(b, queryResultWarnings, uint64(r.Warnings))
+	for _, w := range r.WarningList {
+		b = protowire.AppendTag(b, queryResultWarningList, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(sizeWarning(w)))
+		if b, err = appendStringField(b, warningLevel, w.Level); err != nil {
+			return nil, err
+		}
+		b = appendVarintField(b, warningCode, uint64(w.Code))
+		b = appendBytesField(b, warningMessage, w.Message)
+	}
+	return b, nil
 }
 
 func appendField(b []byte, f *querypb.Field) ([]byte, error) {
@@ -457,6 +481,37 @@ func decodeQueryResult(b []byte, r *querypb.QueryResult) error {
 			return consumeBytes(b, &r.Info), nil
 		case queryResultWarnings:
 			return consumeVarint(b, typ, &r.Warnings), nil
+		case queryResultWarningList:
+			if typ != protowire.BytesType {
+				return skipField, nil
+			}
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return n, nil
+			}
+			w := &querypb.Warning{}
+			r.WarningList = append(r.WarningList, w)
+			return n, decodeWarning(v, w)
+		}
+		return skipField, nil
+	})
+}
+
+func decodeWarning(b []byte, w *querypb.Warning) error {
+	return consumeFields(b, func(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
+		switch num {
+		case warningLevel:
+			if typ != protowire.BytesType {
+				return skipField, nil
+			}
+			return consumeString(b, &w.Level)
+		case warningCode:
+			return consumeVarint(b, typ, &w.Code), nil
+		case warningMessage:
+			if typ != protowire.BytesType {
+				return skipField, nil
+			}
+			return consumeBytes(b, &w.Message), nil
 		}
 		return skipField, nil
 	})

@@ -18,7 +18,8 @@ func TestCodecCoversEveryField(t *testing.T) {
 	handled := map[proto.Message][]string{
 		&querypb.ExecuteResponse{}:      {"result"},
 		&querypb.BeginExecuteResponse{}: {"transaction_id", "result", "tablet_alias"},
-		&querypb.QueryResult{}:          {"fields", "rows_affected", "insert_id", "rows", "info", "warnings"},
+		&querypb.QueryResult{}:          {"fields", "rows_affected", "insert_id", "rows", "info", "warnings", "warning_list"},
+		&querypb.Warning{}:              {"level", "code", "message"},
 		&querypb.Row{}:                  {"lengths", "values"},
 		&querypb.Field{}: {"name", "type", "table", "org_table", "database", "org_name",
 			"column_length", "charset", "decimals", "flags", "column_type"},
@@ -50,6 +51,9 @@ func randomResult(r *rand.Rand) *querypb.QueryResult {
 		InsertId:     uint64(r.IntN(2)) * r.Uint64(),
 		Info:         []byte(randomString(r)),
 		Warnings:     uint32(r.IntN(3)),
+	}
+	for range r.IntN(3) {
+		res.WarningList = append(res.WarningList, &querypb.Warning{Level: randomString(r), Code: uint32(r.IntN(4000)), Message: []byte(randomString(r))})
 	}
 	cols := r.IntN(4)
 	for range cols {

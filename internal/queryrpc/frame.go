@@ -22,6 +22,8 @@ const (
 	MethodPrepare
 	MethodCommitPrepared
 	MethodRollbackPrepared
+	MethodReserveExecute
+	MethodRelease
 )
 
 func (m Method) String() string {
@@ -42,6 +44,10 @@ func (m Method) String() string {
 		return "CommitPrepared"
 	case MethodRollbackPrepared:
 		return "RollbackPrepared"
+	case MethodReserveExecute:
+		return "ReserveExecute"
+	case MethodRelease:
+		return "Release"
 	}
 	return fmt.Sprintf("method(%d)", byte(m))
 }

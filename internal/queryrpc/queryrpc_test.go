@@ -54,6 +54,12 @@ func (echoHandler) Prepare(context.Context, *querypb.PrepareRequest) (*querypb.P
 func (echoHandler) CommitPrepared(_ context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error) {
 	return &querypb.CommitPreparedResponse{NotPrepared: req.Dtid == "gone"}, nil
 }
+func (echoHandler) ReserveExecute(context.Context, *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error) {
+	return &querypb.ReserveExecuteResponse{ReservedId: 9}, nil
+}
+func (echoHandler) Release(context.Context, *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error) {
+	return &querypb.ReleaseResponse{}, nil
+}
 func (echoHandler) RollbackPrepared(_ context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
 	return &querypb.RollbackPreparedResponse{NotPrepared: req.Dtid == "gone"}, nil
 }

@@ -27,6 +27,8 @@ type Handler interface {
 	Prepare(ctx context.Context, req *querypb.PrepareRequest) (*querypb.PrepareResponse, error)
 	CommitPrepared(ctx context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error)
 	RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error)
+	ReserveExecute(ctx context.Context, req *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error)
+	Release(ctx context.Context, req *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error)
 }
 
 // Server serves a Handler on a listener.
@@ -255,6 +257,18 @@ func (s *Server) dispatch(ctx context.Context, m Method, payload []byte) (proto.
 			return nil, sqlerr.Internal("malformed RollbackPrepared request: %v", err)
 		}
 		return s.handler.RollbackPrepared(ctx, req)
+	case MethodReserveExecute:
+		req := &querypb.ReserveExecuteRequest{}
+		if err := proto.Unmarshal(payload, req); err != nil {
+			return nil, sqlerr.Internal("malformed ReserveExecute request: %v", err)
+		}
+		return s.handler.ReserveExecute(ctx, req)
+	case MethodRelease:
+		req := &querypb.ReleaseRequest{}
+		if err := proto.Unmarshal(payload, req); err != nil {
+			return nil, sqlerr.Internal("malformed Release request: %v", err)
+		}
+		return s.handler.Release(ctx, req)
 	}
 	return nil, sqlerr.Internal("unknown query rpc method %d", byte(m))
 }

@@ -364,8 +364,12 @@ type QueryResult struct {
 	Rows         []*Row                 `protobuf:"bytes,4,rep,name=rows,proto3" json:"rows,omitempty"`
 	// info and message are bytes, not string: MySQL's texts may hold any
 	// bytes (a duplicate binary key in an error message).
-	Info          []byte `protobuf:"bytes,5,opt,name=info,proto3" json:"info,omitempty"`
-	Warnings      uint32 `protobuf:"varint,6,opt,name=warnings,proto3" json:"warnings,omitempty"`
+	Info     []byte `protobuf:"bytes,5,opt,name=info,proto3" json:"info,omitempty"`
+	Warnings uint32 `protobuf:"varint,6,opt,name=warnings,proto3" json:"warnings,omitempty"`
+	// warning_list is what SHOW WARNINGS said on the connection right after
+	// the statement, when it raised any: the gate answers SHOW WARNINGS for
+	// its client from it.
+	WarningList   []*Warning `protobuf:"bytes,7,rep,name=warning_list,json=warningList,proto3" json:"warning_list,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -442,6 +446,74 @@ func (x *QueryResult) GetWarnings() uint32 {
 	return 0
 }
 
+func (x *QueryResult) GetWarningList() []*Warning {
+	if x != nil {
+		return x.WarningList
+	}
+	return nil
+}
+
+// Warning is one row of MySQL's SHOW WARNINGS.
+type Warning struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Level         string                 `protobuf:"bytes,1,opt,name=level,proto3" json:"level,omitempty"`
+	Code          uint32                 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message       []byte                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Warning) Reset() {
+	*x = Warning{}
+	mi := &file_proto_query_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Warning) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Warning) ProtoMessage() {}
+
+func (x *Warning) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Warning.ProtoReflect.Descriptor instead.
+func (*Warning) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Warning) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *Warning) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *Warning) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
 // MySQLError travels as a gRPC status detail so that the gate can hand the
 // client the server's own error code and SQLSTATE.
 type MySQLError struct {
@@ -455,7 +527,7 @@ type MySQLError struct {
 
 func (x *MySQLError) Reset() {
 	*x = MySQLError{}
-	mi := &file_proto_query_proto_msgTypes[3]
+	mi := &file_proto_query_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -467,7 +539,7 @@ func (x *MySQLError) String() string {
 func (*MySQLError) ProtoMessage() {}
 
 func (x *MySQLError) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[3]
+	mi := &file_proto_query_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -480,7 +552,7 @@ func (x *MySQLError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MySQLError.ProtoReflect.Descriptor instead.
 func (*MySQLError) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{3}
+	return file_proto_query_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MySQLError) GetCode() uint32 {
@@ -517,7 +589,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_proto_query_proto_msgTypes[4]
+	mi := &file_proto_query_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +601,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[4]
+	mi := &file_proto_query_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +614,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{4}
+	return file_proto_query_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Target) GetKeyspace() string {
@@ -598,7 +670,7 @@ type ExecuteOptions struct {
 
 func (x *ExecuteOptions) Reset() {
 	*x = ExecuteOptions{}
-	mi := &file_proto_query_proto_msgTypes[5]
+	mi := &file_proto_query_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +682,7 @@ func (x *ExecuteOptions) String() string {
 func (*ExecuteOptions) ProtoMessage() {}
 
 func (x *ExecuteOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[5]
+	mi := &file_proto_query_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +695,7 @@ func (x *ExecuteOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteOptions.ProtoReflect.Descriptor instead.
 func (*ExecuteOptions) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{5}
+	return file_proto_query_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ExecuteOptions) GetTimeoutMs() int64 {
@@ -678,13 +750,16 @@ type ExecuteRequest struct {
 	Sql           []byte                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
 	TransactionId int64                  `protobuf:"varint,3,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
 	Options       *ExecuteOptions        `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
+	// reserved_id runs the statement on a reserved connection
+	// (ReserveExecute) instead of a pooled one.
+	ReservedId    int64 `protobuf:"varint,5,opt,name=reserved_id,json=reservedId,proto3" json:"reserved_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_proto_query_proto_msgTypes[6]
+	mi := &file_proto_query_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +771,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[6]
+	mi := &file_proto_query_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +784,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{6}
+	return file_proto_query_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ExecuteRequest) GetTarget() *Target {
@@ -740,6 +815,13 @@ func (x *ExecuteRequest) GetOptions() *ExecuteOptions {
 	return nil
 }
 
+func (x *ExecuteRequest) GetReservedId() int64 {
+	if x != nil {
+		return x.ReservedId
+	}
+	return 0
+}
+
 type ExecuteResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Result        *QueryResult           `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
@@ -749,7 +831,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_proto_query_proto_msgTypes[7]
+	mi := &file_proto_query_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +843,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[7]
+	mi := &file_proto_query_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +856,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{7}
+	return file_proto_query_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ExecuteResponse) GetResult() *QueryResult {
@@ -796,7 +878,7 @@ type StreamExecuteRequest struct {
 
 func (x *StreamExecuteRequest) Reset() {
 	*x = StreamExecuteRequest{}
-	mi := &file_proto_query_proto_msgTypes[8]
+	mi := &file_proto_query_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +890,7 @@ func (x *StreamExecuteRequest) String() string {
 func (*StreamExecuteRequest) ProtoMessage() {}
 
 func (x *StreamExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[8]
+	mi := &file_proto_query_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +903,7 @@ func (x *StreamExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamExecuteRequest.ProtoReflect.Descriptor instead.
 func (*StreamExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{8}
+	return file_proto_query_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StreamExecuteRequest) GetTarget() *Target {
@@ -862,7 +944,7 @@ type StreamExecuteResponse struct {
 
 func (x *StreamExecuteResponse) Reset() {
 	*x = StreamExecuteResponse{}
-	mi := &file_proto_query_proto_msgTypes[9]
+	mi := &file_proto_query_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +956,7 @@ func (x *StreamExecuteResponse) String() string {
 func (*StreamExecuteResponse) ProtoMessage() {}
 
 func (x *StreamExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[9]
+	mi := &file_proto_query_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +969,7 @@ func (x *StreamExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamExecuteResponse.ProtoReflect.Descriptor instead.
 func (*StreamExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{9}
+	return file_proto_query_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StreamExecuteResponse) GetResult() *QueryResult {
@@ -907,7 +989,7 @@ type BeginRequest struct {
 
 func (x *BeginRequest) Reset() {
 	*x = BeginRequest{}
-	mi := &file_proto_query_proto_msgTypes[10]
+	mi := &file_proto_query_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1001,7 @@ func (x *BeginRequest) String() string {
 func (*BeginRequest) ProtoMessage() {}
 
 func (x *BeginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[10]
+	mi := &file_proto_query_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1014,7 @@ func (x *BeginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginRequest.ProtoReflect.Descriptor instead.
 func (*BeginRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{10}
+	return file_proto_query_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BeginRequest) GetTarget() *Target {
@@ -959,7 +1041,7 @@ type BeginResponse struct {
 
 func (x *BeginResponse) Reset() {
 	*x = BeginResponse{}
-	mi := &file_proto_query_proto_msgTypes[11]
+	mi := &file_proto_query_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1053,7 @@ func (x *BeginResponse) String() string {
 func (*BeginResponse) ProtoMessage() {}
 
 func (x *BeginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[11]
+	mi := &file_proto_query_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1066,7 @@ func (x *BeginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginResponse.ProtoReflect.Descriptor instead.
 func (*BeginResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{11}
+	return file_proto_query_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BeginResponse) GetTransactionId() int64 {
@@ -1011,7 +1093,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_proto_query_proto_msgTypes[12]
+	mi := &file_proto_query_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1105,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[12]
+	mi := &file_proto_query_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1118,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{12}
+	return file_proto_query_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CommitRequest) GetTarget() *Target {
@@ -1061,7 +1143,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_proto_query_proto_msgTypes[13]
+	mi := &file_proto_query_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1155,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[13]
+	mi := &file_proto_query_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1168,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{13}
+	return file_proto_query_proto_rawDescGZIP(), []int{14}
 }
 
 type RollbackRequest struct {
@@ -1099,7 +1181,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_proto_query_proto_msgTypes[14]
+	mi := &file_proto_query_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1193,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[14]
+	mi := &file_proto_query_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1206,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{14}
+	return file_proto_query_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RollbackRequest) GetTarget() *Target {
@@ -1149,7 +1231,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_proto_query_proto_msgTypes[15]
+	mi := &file_proto_query_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1161,7 +1243,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[15]
+	mi := &file_proto_query_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1174,7 +1256,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{15}
+	return file_proto_query_proto_rawDescGZIP(), []int{16}
 }
 
 // BeginExecute begins a transaction and runs its first statement in one
@@ -1190,7 +1272,7 @@ type BeginExecuteRequest struct {
 
 func (x *BeginExecuteRequest) Reset() {
 	*x = BeginExecuteRequest{}
-	mi := &file_proto_query_proto_msgTypes[16]
+	mi := &file_proto_query_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1284,7 @@ func (x *BeginExecuteRequest) String() string {
 func (*BeginExecuteRequest) ProtoMessage() {}
 
 func (x *BeginExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[16]
+	mi := &file_proto_query_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1297,7 @@ func (x *BeginExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginExecuteRequest.ProtoReflect.Descriptor instead.
 func (*BeginExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{16}
+	return file_proto_query_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BeginExecuteRequest) GetTarget() *Target {
@@ -1250,7 +1332,7 @@ type BeginExecuteResponse struct {
 
 func (x *BeginExecuteResponse) Reset() {
 	*x = BeginExecuteResponse{}
-	mi := &file_proto_query_proto_msgTypes[17]
+	mi := &file_proto_query_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1344,7 @@ func (x *BeginExecuteResponse) String() string {
 func (*BeginExecuteResponse) ProtoMessage() {}
 
 func (x *BeginExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[17]
+	mi := &file_proto_query_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1357,7 @@ func (x *BeginExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginExecuteResponse.ProtoReflect.Descriptor instead.
 func (*BeginExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{17}
+	return file_proto_query_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BeginExecuteResponse) GetTransactionId() int64 {
@@ -1313,7 +1395,7 @@ type PrepareRequest struct {
 
 func (x *PrepareRequest) Reset() {
 	*x = PrepareRequest{}
-	mi := &file_proto_query_proto_msgTypes[18]
+	mi := &file_proto_query_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1407,7 @@ func (x *PrepareRequest) String() string {
 func (*PrepareRequest) ProtoMessage() {}
 
 func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[18]
+	mi := &file_proto_query_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1420,7 @@ func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
 func (*PrepareRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{18}
+	return file_proto_query_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PrepareRequest) GetTarget() *Target {
@@ -1363,7 +1445,7 @@ type PrepareResponse struct {
 
 func (x *PrepareResponse) Reset() {
 	*x = PrepareResponse{}
-	mi := &file_proto_query_proto_msgTypes[19]
+	mi := &file_proto_query_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1457,7 @@ func (x *PrepareResponse) String() string {
 func (*PrepareResponse) ProtoMessage() {}
 
 func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[19]
+	mi := &file_proto_query_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1470,7 @@ func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
 func (*PrepareResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{19}
+	return file_proto_query_proto_rawDescGZIP(), []int{20}
 }
 
 // CommitPrepared commits the shard's prepared branch of dtid (XA COMMIT),
@@ -1405,7 +1487,7 @@ type CommitPreparedRequest struct {
 
 func (x *CommitPreparedRequest) Reset() {
 	*x = CommitPreparedRequest{}
-	mi := &file_proto_query_proto_msgTypes[20]
+	mi := &file_proto_query_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1499,7 @@ func (x *CommitPreparedRequest) String() string {
 func (*CommitPreparedRequest) ProtoMessage() {}
 
 func (x *CommitPreparedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[20]
+	mi := &file_proto_query_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1512,7 @@ func (x *CommitPreparedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPreparedRequest.ProtoReflect.Descriptor instead.
 func (*CommitPreparedRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{20}
+	return file_proto_query_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CommitPreparedRequest) GetTarget() *Target {
@@ -1458,7 +1540,7 @@ type CommitPreparedResponse struct {
 
 func (x *CommitPreparedResponse) Reset() {
 	*x = CommitPreparedResponse{}
-	mi := &file_proto_query_proto_msgTypes[21]
+	mi := &file_proto_query_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1552,7 @@ func (x *CommitPreparedResponse) String() string {
 func (*CommitPreparedResponse) ProtoMessage() {}
 
 func (x *CommitPreparedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[21]
+	mi := &file_proto_query_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1565,7 @@ func (x *CommitPreparedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPreparedResponse.ProtoReflect.Descriptor instead.
 func (*CommitPreparedResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{21}
+	return file_proto_query_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CommitPreparedResponse) GetNotPrepared() bool {
@@ -1506,7 +1588,7 @@ type RollbackPreparedRequest struct {
 
 func (x *RollbackPreparedRequest) Reset() {
 	*x = RollbackPreparedRequest{}
-	mi := &file_proto_query_proto_msgTypes[22]
+	mi := &file_proto_query_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1518,7 +1600,7 @@ func (x *RollbackPreparedRequest) String() string {
 func (*RollbackPreparedRequest) ProtoMessage() {}
 
 func (x *RollbackPreparedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[22]
+	mi := &file_proto_query_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1531,7 +1613,7 @@ func (x *RollbackPreparedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackPreparedRequest.ProtoReflect.Descriptor instead.
 func (*RollbackPreparedRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{22}
+	return file_proto_query_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RollbackPreparedRequest) GetTarget() *Target {
@@ -1557,7 +1639,7 @@ type RollbackPreparedResponse struct {
 
 func (x *RollbackPreparedResponse) Reset() {
 	*x = RollbackPreparedResponse{}
-	mi := &file_proto_query_proto_msgTypes[23]
+	mi := &file_proto_query_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1569,7 +1651,7 @@ func (x *RollbackPreparedResponse) String() string {
 func (*RollbackPreparedResponse) ProtoMessage() {}
 
 func (x *RollbackPreparedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[23]
+	mi := &file_proto_query_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1582,7 +1664,7 @@ func (x *RollbackPreparedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackPreparedResponse.ProtoReflect.Descriptor instead.
 func (*RollbackPreparedResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{23}
+	return file_proto_query_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RollbackPreparedResponse) GetNotPrepared() bool {
@@ -1602,7 +1684,7 @@ type ListPreparedRequest struct {
 
 func (x *ListPreparedRequest) Reset() {
 	*x = ListPreparedRequest{}
-	mi := &file_proto_query_proto_msgTypes[24]
+	mi := &file_proto_query_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +1696,7 @@ func (x *ListPreparedRequest) String() string {
 func (*ListPreparedRequest) ProtoMessage() {}
 
 func (x *ListPreparedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[24]
+	mi := &file_proto_query_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +1709,7 @@ func (x *ListPreparedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPreparedRequest.ProtoReflect.Descriptor instead.
 func (*ListPreparedRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{24}
+	return file_proto_query_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListPreparedRequest) GetTarget() *Target {
@@ -1653,7 +1735,7 @@ type PreparedTransaction struct {
 
 func (x *PreparedTransaction) Reset() {
 	*x = PreparedTransaction{}
-	mi := &file_proto_query_proto_msgTypes[25]
+	mi := &file_proto_query_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +1747,7 @@ func (x *PreparedTransaction) String() string {
 func (*PreparedTransaction) ProtoMessage() {}
 
 func (x *PreparedTransaction) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[25]
+	mi := &file_proto_query_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +1760,7 @@ func (x *PreparedTransaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreparedTransaction.ProtoReflect.Descriptor instead.
 func (*PreparedTransaction) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{25}
+	return file_proto_query_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PreparedTransaction) GetDtid() string {
@@ -1718,7 +1800,7 @@ type ListPreparedResponse struct {
 
 func (x *ListPreparedResponse) Reset() {
 	*x = ListPreparedResponse{}
-	mi := &file_proto_query_proto_msgTypes[26]
+	mi := &file_proto_query_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1812,7 @@ func (x *ListPreparedResponse) String() string {
 func (*ListPreparedResponse) ProtoMessage() {}
 
 func (x *ListPreparedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[26]
+	mi := &file_proto_query_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1825,7 @@ func (x *ListPreparedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPreparedResponse.ProtoReflect.Descriptor instead.
 func (*ListPreparedResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{26}
+	return file_proto_query_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListPreparedResponse) GetTransactions() []*PreparedTransaction {
@@ -1761,7 +1843,7 @@ type StreamHealthRequest struct {
 
 func (x *StreamHealthRequest) Reset() {
 	*x = StreamHealthRequest{}
-	mi := &file_proto_query_proto_msgTypes[27]
+	mi := &file_proto_query_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +1855,7 @@ func (x *StreamHealthRequest) String() string {
 func (*StreamHealthRequest) ProtoMessage() {}
 
 func (x *StreamHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[27]
+	mi := &file_proto_query_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +1868,7 @@ func (x *StreamHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamHealthRequest.ProtoReflect.Descriptor instead.
 func (*StreamHealthRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{27}
+	return file_proto_query_proto_rawDescGZIP(), []int{28}
 }
 
 // RealtimeStats is what a tablet measures about itself.
@@ -1808,7 +1890,7 @@ type RealtimeStats struct {
 
 func (x *RealtimeStats) Reset() {
 	*x = RealtimeStats{}
-	mi := &file_proto_query_proto_msgTypes[28]
+	mi := &file_proto_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1820,7 +1902,7 @@ func (x *RealtimeStats) String() string {
 func (*RealtimeStats) ProtoMessage() {}
 
 func (x *RealtimeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[28]
+	mi := &file_proto_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1833,7 +1915,7 @@ func (x *RealtimeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RealtimeStats.ProtoReflect.Descriptor instead.
 func (*RealtimeStats) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{28}
+	return file_proto_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RealtimeStats) GetHealthError() string {
@@ -1890,7 +1972,7 @@ type StreamHealthResponse struct {
 
 func (x *StreamHealthResponse) Reset() {
 	*x = StreamHealthResponse{}
-	mi := &file_proto_query_proto_msgTypes[29]
+	mi := &file_proto_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1902,7 +1984,7 @@ func (x *StreamHealthResponse) String() string {
 func (*StreamHealthResponse) ProtoMessage() {}
 
 func (x *StreamHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[29]
+	mi := &file_proto_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1915,7 +1997,7 @@ func (x *StreamHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamHealthResponse.ProtoReflect.Descriptor instead.
 func (*StreamHealthResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{29}
+	return file_proto_query_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *StreamHealthResponse) GetTarget() *Target {
@@ -1946,6 +2028,229 @@ func (x *StreamHealthResponse) GetStats() *RealtimeStats {
 	return nil
 }
 
+// ReserveExecuteRequest takes a MySQL connection for one client session
+// alone (a reserved connection) and runs a statement on it. A reserved
+// connection keeps what MySQL ties to a connection and a pooled one must
+// not carry: GET_LOCK's locks. The tablet closes it on Release, or once the
+// gate that reserved it (owner: its id in the topology's gates/) is gone.
+type ReserveExecuteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Sql           []byte                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
+	Options       *ExecuteOptions        `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	Owner         string                 `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveExecuteRequest) Reset() {
+	*x = ReserveExecuteRequest{}
+	mi := &file_proto_query_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveExecuteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveExecuteRequest) ProtoMessage() {}
+
+func (x *ReserveExecuteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveExecuteRequest.ProtoReflect.Descriptor instead.
+func (*ReserveExecuteRequest) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ReserveExecuteRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *ReserveExecuteRequest) GetSql() []byte {
+	if x != nil {
+		return x.Sql
+	}
+	return nil
+}
+
+func (x *ReserveExecuteRequest) GetOptions() *ExecuteOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *ReserveExecuteRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+type ReserveExecuteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReservedId    int64                  `protobuf:"varint,1,opt,name=reserved_id,json=reservedId,proto3" json:"reserved_id,omitempty"`
+	Result        *QueryResult           `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	TabletAlias   string                 `protobuf:"bytes,3,opt,name=tablet_alias,json=tabletAlias,proto3" json:"tablet_alias,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReserveExecuteResponse) Reset() {
+	*x = ReserveExecuteResponse{}
+	mi := &file_proto_query_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReserveExecuteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReserveExecuteResponse) ProtoMessage() {}
+
+func (x *ReserveExecuteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReserveExecuteResponse.ProtoReflect.Descriptor instead.
+func (*ReserveExecuteResponse) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ReserveExecuteResponse) GetReservedId() int64 {
+	if x != nil {
+		return x.ReservedId
+	}
+	return 0
+}
+
+func (x *ReserveExecuteResponse) GetResult() *QueryResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *ReserveExecuteResponse) GetTabletAlias() string {
+	if x != nil {
+		return x.TabletAlias
+	}
+	return ""
+}
+
+// ReleaseRequest closes a reserved connection: MySQL releases whatever it
+// held.
+type ReleaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	ReservedId    int64                  `protobuf:"varint,2,opt,name=reserved_id,json=reservedId,proto3" json:"reserved_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseRequest) Reset() {
+	*x = ReleaseRequest{}
+	mi := &file_proto_query_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseRequest) ProtoMessage() {}
+
+func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseRequest) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ReleaseRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *ReleaseRequest) GetReservedId() int64 {
+	if x != nil {
+		return x.ReservedId
+	}
+	return 0
+}
+
+type ReleaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseResponse) Reset() {
+	*x = ReleaseResponse{}
+	mi := &file_proto_query_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseResponse) ProtoMessage() {}
+
+func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseResponse) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{34}
+}
+
 var File_proto_query_proto protoreflect.FileDescriptor
 
 const file_proto_query_proto_rawDesc = "" +
@@ -1967,14 +2272,19 @@ const file_proto_query_proto_rawDesc = "" +
 	"columnType\"7\n" +
 	"\x03Row\x12\x18\n" +
 	"\alengths\x18\x01 \x03(\x12R\alengths\x12\x16\n" +
-	"\x06values\x18\x02 \x01(\fR\x06values\"\xd9\x01\n" +
+	"\x06values\x18\x02 \x01(\fR\x06values\"\x96\x02\n" +
 	"\vQueryResult\x12.\n" +
 	"\x06fields\x18\x01 \x03(\v2\x16.shardgate.query.FieldR\x06fields\x12#\n" +
 	"\rrows_affected\x18\x02 \x01(\x04R\frowsAffected\x12\x1b\n" +
 	"\tinsert_id\x18\x03 \x01(\x04R\binsertId\x12(\n" +
 	"\x04rows\x18\x04 \x03(\v2\x14.shardgate.query.RowR\x04rows\x12\x12\n" +
 	"\x04info\x18\x05 \x01(\fR\x04info\x12\x1a\n" +
-	"\bwarnings\x18\x06 \x01(\rR\bwarnings\"W\n" +
+	"\bwarnings\x18\x06 \x01(\rR\bwarnings\x12;\n" +
+	"\fwarning_list\x18\a \x03(\v2\x18.shardgate.query.WarningR\vwarningList\"M\n" +
+	"\aWarning\x12\x14\n" +
+	"\x05level\x18\x01 \x01(\tR\x05level\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\fR\amessage\"W\n" +
 	"\n" +
 	"MySQLError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x1b\n" +
@@ -1992,12 +2302,14 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x15transaction_isolation\x18\x03 \x01(\tR\x14transactionIsolation\x12\x12\n" +
 	"\x04dtid\x18\x04 \x01(\tR\x04dtid\x12\x14\n" +
 	"\x05write\x18\x05 \x01(\bR\x05write\x12\x1b\n" +
-	"\tread_only\x18\x06 \x01(\bR\breadOnly\"\xb5\x01\n" +
+	"\tread_only\x18\x06 \x01(\bR\breadOnly\"\xd6\x01\n" +
 	"\x0eExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\fR\x03sql\x12%\n" +
 	"\x0etransaction_id\x18\x03 \x01(\x03R\rtransactionId\x129\n" +
-	"\aoptions\x18\x04 \x01(\v2\x1f.shardgate.query.ExecuteOptionsR\aoptions\"G\n" +
+	"\aoptions\x18\x04 \x01(\v2\x1f.shardgate.query.ExecuteOptionsR\aoptions\x12\x1f\n" +
+	"\vreserved_id\x18\x05 \x01(\x03R\n" +
+	"reservedId\"G\n" +
 	"\x0fExecuteResponse\x124\n" +
 	"\x06result\x18\x01 \x01(\v2\x1c.shardgate.query.QueryResultR\x06result\"\xbb\x01\n" +
 	"\x14StreamExecuteRequest\x12/\n" +
@@ -2064,7 +2376,22 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x18\n" +
 	"\aserving\x18\x02 \x01(\bR\aserving\x12!\n" +
 	"\ftablet_alias\x18\x03 \x01(\tR\vtabletAlias\x124\n" +
-	"\x05stats\x18\x04 \x01(\v2\x1e.shardgate.query.RealtimeStatsR\x05stats*\xcd\x03\n" +
+	"\x05stats\x18\x04 \x01(\v2\x1e.shardgate.query.RealtimeStatsR\x05stats\"\xab\x01\n" +
+	"\x15ReserveExecuteRequest\x12/\n" +
+	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
+	"\x03sql\x18\x02 \x01(\fR\x03sql\x129\n" +
+	"\aoptions\x18\x03 \x01(\v2\x1f.shardgate.query.ExecuteOptionsR\aoptions\x12\x14\n" +
+	"\x05owner\x18\x04 \x01(\tR\x05owner\"\x92\x01\n" +
+	"\x16ReserveExecuteResponse\x12\x1f\n" +
+	"\vreserved_id\x18\x01 \x01(\x03R\n" +
+	"reservedId\x124\n" +
+	"\x06result\x18\x02 \x01(\v2\x1c.shardgate.query.QueryResultR\x06result\x12!\n" +
+	"\ftablet_alias\x18\x03 \x01(\tR\vtabletAlias\"b\n" +
+	"\x0eReleaseRequest\x12/\n" +
+	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x1f\n" +
+	"\vreserved_id\x18\x02 \x01(\x03R\n" +
+	"reservedId\"\x11\n" +
+	"\x0fReleaseResponse*\xcd\x03\n" +
 	"\x04Type\x12\r\n" +
 	"\tNULL_TYPE\x10\x00\x12\t\n" +
 	"\x04INT8\x10\x81\x02\x12\n" +
@@ -2107,7 +2434,7 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x06HEXNUM\x10\xa0 \x12\v\n" +
 	"\x06HEXVAL\x10\xa1 \x12\v\n" +
 	"\x06BITNUM\x10\xa2 \x12\v\n" +
-	"\x06VECTOR\x10\xa3\x102\xd5\a\n" +
+	"\x06VECTOR\x10\xa3\x102\x86\t\n" +
 	"\fQueryService\x12L\n" +
 	"\aExecute\x12\x1f.shardgate.query.ExecuteRequest\x1a .shardgate.query.ExecuteResponse\x12`\n" +
 	"\rStreamExecute\x12%.shardgate.query.StreamExecuteRequest\x1a&.shardgate.query.StreamExecuteResponse0\x01\x12F\n" +
@@ -2119,7 +2446,9 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x0eCommitPrepared\x12&.shardgate.query.CommitPreparedRequest\x1a'.shardgate.query.CommitPreparedResponse\x12g\n" +
 	"\x10RollbackPrepared\x12(.shardgate.query.RollbackPreparedRequest\x1a).shardgate.query.RollbackPreparedResponse\x12[\n" +
 	"\fListPrepared\x12$.shardgate.query.ListPreparedRequest\x1a%.shardgate.query.ListPreparedResponse\x12]\n" +
-	"\fStreamHealth\x12$.shardgate.query.StreamHealthRequest\x1a%.shardgate.query.StreamHealthResponse0\x01B.Z,github.com/shardgate/shardgate/proto/querypbb\x06proto3"
+	"\fStreamHealth\x12$.shardgate.query.StreamHealthRequest\x1a%.shardgate.query.StreamHealthResponse0\x01\x12a\n" +
+	"\x0eReserveExecute\x12&.shardgate.query.ReserveExecuteRequest\x1a'.shardgate.query.ReserveExecuteResponse\x12L\n" +
+	"\aRelease\x12\x1f.shardgate.query.ReleaseRequest\x1a .shardgate.query.ReleaseResponseB.Z,github.com/shardgate/shardgate/proto/querypbb\x06proto3"
 
 var (
 	file_proto_query_proto_rawDescOnce sync.Once
@@ -2134,93 +2463,107 @@ func file_proto_query_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_query_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_query_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_proto_query_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_proto_query_proto_goTypes = []any{
 	(Type)(0),                        // 0: shardgate.query.Type
 	(*Field)(nil),                    // 1: shardgate.query.Field
 	(*Row)(nil),                      // 2: shardgate.query.Row
 	(*QueryResult)(nil),              // 3: shardgate.query.QueryResult
-	(*MySQLError)(nil),               // 4: shardgate.query.MySQLError
-	(*Target)(nil),                   // 5: shardgate.query.Target
-	(*ExecuteOptions)(nil),           // 6: shardgate.query.ExecuteOptions
-	(*ExecuteRequest)(nil),           // 7: shardgate.query.ExecuteRequest
-	(*ExecuteResponse)(nil),          // 8: shardgate.query.ExecuteResponse
-	(*StreamExecuteRequest)(nil),     // 9: shardgate.query.StreamExecuteRequest
-	(*StreamExecuteResponse)(nil),    // 10: shardgate.query.StreamExecuteResponse
-	(*BeginRequest)(nil),             // 11: shardgate.query.BeginRequest
-	(*BeginResponse)(nil),            // 12: shardgate.query.BeginResponse
-	(*CommitRequest)(nil),            // 13: shardgate.query.CommitRequest
-	(*CommitResponse)(nil),           // 14: shardgate.query.CommitResponse
-	(*RollbackRequest)(nil),          // 15: shardgate.query.RollbackRequest
-	(*RollbackResponse)(nil),         // 16: shardgate.query.RollbackResponse
-	(*BeginExecuteRequest)(nil),      // 17: shardgate.query.BeginExecuteRequest
-	(*BeginExecuteResponse)(nil),     // 18: shardgate.query.BeginExecuteResponse
-	(*PrepareRequest)(nil),           // 19: shardgate.query.PrepareRequest
-	(*PrepareResponse)(nil),          // 20: shardgate.query.PrepareResponse
-	(*CommitPreparedRequest)(nil),    // 21: shardgate.query.CommitPreparedRequest
-	(*CommitPreparedResponse)(nil),   // 22: shardgate.query.CommitPreparedResponse
-	(*RollbackPreparedRequest)(nil),  // 23: shardgate.query.RollbackPreparedRequest
-	(*RollbackPreparedResponse)(nil), // 24: shardgate.query.RollbackPreparedResponse
-	(*ListPreparedRequest)(nil),      // 25: shardgate.query.ListPreparedRequest
-	(*PreparedTransaction)(nil),      // 26: shardgate.query.PreparedTransaction
-	(*ListPreparedResponse)(nil),     // 27: shardgate.query.ListPreparedResponse
-	(*StreamHealthRequest)(nil),      // 28: shardgate.query.StreamHealthRequest
-	(*RealtimeStats)(nil),            // 29: shardgate.query.RealtimeStats
-	(*StreamHealthResponse)(nil),     // 30: shardgate.query.StreamHealthResponse
-	(topopb.TabletType)(0),           // 31: shardgate.topo.TabletType
+	(*Warning)(nil),                  // 4: shardgate.query.Warning
+	(*MySQLError)(nil),               // 5: shardgate.query.MySQLError
+	(*Target)(nil),                   // 6: shardgate.query.Target
+	(*ExecuteOptions)(nil),           // 7: shardgate.query.ExecuteOptions
+	(*ExecuteRequest)(nil),           // 8: shardgate.query.ExecuteRequest
+	(*ExecuteResponse)(nil),          // 9: shardgate.query.ExecuteResponse
+	(*StreamExecuteRequest)(nil),     // 10: shardgate.query.StreamExecuteRequest
+	(*StreamExecuteResponse)(nil),    // 11: shardgate.query.StreamExecuteResponse
+	(*BeginRequest)(nil),             // 12: shardgate.query.BeginRequest
+	(*BeginResponse)(nil),            // 13: shardgate.query.BeginResponse
+	(*CommitRequest)(nil),            // 14: shardgate.query.CommitRequest
+	(*CommitResponse)(nil),           // 15: shardgate.query.CommitResponse
+	(*RollbackRequest)(nil),          // 16: shardgate.query.RollbackRequest
+	(*RollbackResponse)(nil),         // 17: shardgate.query.RollbackResponse
+	(*BeginExecuteRequest)(nil),      // 18: shardgate.query.BeginExecuteRequest
+	(*BeginExecuteResponse)(nil),     // 19: shardgate.query.BeginExecuteResponse
+	(*PrepareRequest)(nil),           // 20: shardgate.query.PrepareRequest
+	(*PrepareResponse)(nil),          // 21: shardgate.query.PrepareResponse
+	(*CommitPreparedRequest)(nil),    // 22: shardgate.query.CommitPreparedRequest
+	(*CommitPreparedResponse)(nil),   // 23: shardgate.query.CommitPreparedResponse
+	(*RollbackPreparedRequest)(nil),  // 24: shardgate.query.RollbackPreparedRequest
+	(*RollbackPreparedResponse)(nil), // 25: shardgate.query.RollbackPreparedResponse
+	(*ListPreparedRequest)(nil),      // 26: shardgate.query.ListPreparedRequest
+	(*PreparedTransaction)(nil),      // 27: shardgate.query.PreparedTransaction
+	(*ListPreparedResponse)(nil),     // 28: shardgate.query.ListPreparedResponse
+	(*StreamHealthRequest)(nil),      // 29: shardgate.query.StreamHealthRequest
+	(*RealtimeStats)(nil),            // 30: shardgate.query.RealtimeStats
+	(*StreamHealthResponse)(nil),     // 31: shardgate.query.StreamHealthResponse
+	(*ReserveExecuteRequest)(nil),    // 32: shardgate.query.ReserveExecuteRequest
+	(*ReserveExecuteResponse)(nil),   // 33: shardgate.query.ReserveExecuteResponse
+	(*ReleaseRequest)(nil),           // 34: shardgate.query.ReleaseRequest
+	(*ReleaseResponse)(nil),          // 35: shardgate.query.ReleaseResponse
+	(topopb.TabletType)(0),           // 36: shardgate.topo.TabletType
 }
 var file_proto_query_proto_depIdxs = []int32{
 	0,  // 0: shardgate.query.Field.type:type_name -> shardgate.query.Type
 	1,  // 1: shardgate.query.QueryResult.fields:type_name -> shardgate.query.Field
 	2,  // 2: shardgate.query.QueryResult.rows:type_name -> shardgate.query.Row
-	31, // 3: shardgate.query.Target.tablet_type:type_name -> shardgate.topo.TabletType
-	5,  // 4: shardgate.query.ExecuteRequest.target:type_name -> shardgate.query.Target
-	6,  // 5: shardgate.query.ExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
-	3,  // 6: shardgate.query.ExecuteResponse.result:type_name -> shardgate.query.QueryResult
-	5,  // 7: shardgate.query.StreamExecuteRequest.target:type_name -> shardgate.query.Target
-	6,  // 8: shardgate.query.StreamExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
-	3,  // 9: shardgate.query.StreamExecuteResponse.result:type_name -> shardgate.query.QueryResult
-	5,  // 10: shardgate.query.BeginRequest.target:type_name -> shardgate.query.Target
-	6,  // 11: shardgate.query.BeginRequest.options:type_name -> shardgate.query.ExecuteOptions
-	5,  // 12: shardgate.query.CommitRequest.target:type_name -> shardgate.query.Target
-	5,  // 13: shardgate.query.RollbackRequest.target:type_name -> shardgate.query.Target
-	5,  // 14: shardgate.query.BeginExecuteRequest.target:type_name -> shardgate.query.Target
-	6,  // 15: shardgate.query.BeginExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
-	3,  // 16: shardgate.query.BeginExecuteResponse.result:type_name -> shardgate.query.QueryResult
-	5,  // 17: shardgate.query.PrepareRequest.target:type_name -> shardgate.query.Target
-	5,  // 18: shardgate.query.CommitPreparedRequest.target:type_name -> shardgate.query.Target
-	5,  // 19: shardgate.query.RollbackPreparedRequest.target:type_name -> shardgate.query.Target
-	5,  // 20: shardgate.query.ListPreparedRequest.target:type_name -> shardgate.query.Target
-	26, // 21: shardgate.query.ListPreparedResponse.transactions:type_name -> shardgate.query.PreparedTransaction
-	5,  // 22: shardgate.query.StreamHealthResponse.target:type_name -> shardgate.query.Target
-	29, // 23: shardgate.query.StreamHealthResponse.stats:type_name -> shardgate.query.RealtimeStats
-	7,  // 24: shardgate.query.QueryService.Execute:input_type -> shardgate.query.ExecuteRequest
-	9,  // 25: shardgate.query.QueryService.StreamExecute:input_type -> shardgate.query.StreamExecuteRequest
-	11, // 26: shardgate.query.QueryService.Begin:input_type -> shardgate.query.BeginRequest
-	13, // 27: shardgate.query.QueryService.Commit:input_type -> shardgate.query.CommitRequest
-	15, // 28: shardgate.query.QueryService.Rollback:input_type -> shardgate.query.RollbackRequest
-	17, // 29: shardgate.query.QueryService.BeginExecute:input_type -> shardgate.query.BeginExecuteRequest
-	19, // 30: shardgate.query.QueryService.Prepare:input_type -> shardgate.query.PrepareRequest
-	21, // 31: shardgate.query.QueryService.CommitPrepared:input_type -> shardgate.query.CommitPreparedRequest
-	23, // 32: shardgate.query.QueryService.RollbackPrepared:input_type -> shardgate.query.RollbackPreparedRequest
-	25, // 33: shardgate.query.QueryService.ListPrepared:input_type -> shardgate.query.ListPreparedRequest
-	28, // 34: shardgate.query.QueryService.StreamHealth:input_type -> shardgate.query.StreamHealthRequest
-	8,  // 35: shardgate.query.QueryService.Execute:output_type -> shardgate.query.ExecuteResponse
-	10, // 36: shardgate.query.QueryService.StreamExecute:output_type -> shardgate.query.StreamExecuteResponse
-	12, // 37: shardgate.query.QueryService.Begin:output_type -> shardgate.query.BeginResponse
-	14, // 38: shardgate.query.QueryService.Commit:output_type -> shardgate.query.CommitResponse
-	16, // 39: shardgate.query.QueryService.Rollback:output_type -> shardgate.query.RollbackResponse
-	18, // 40: shardgate.query.QueryService.BeginExecute:output_type -> shardgate.query.BeginExecuteResponse
-	20, // 41: shardgate.query.QueryService.Prepare:output_type -> shardgate.query.PrepareResponse
-	22, // 42: shardgate.query.QueryService.CommitPrepared:output_type -> shardgate.query.CommitPreparedResponse
-	24, // 43: shardgate.query.QueryService.RollbackPrepared:output_type -> shardgate.query.RollbackPreparedResponse
-	27, // 44: shardgate.query.QueryService.ListPrepared:output_type -> shardgate.query.ListPreparedResponse
-	30, // 45: shardgate.query.QueryService.StreamHealth:output_type -> shardgate.query.StreamHealthResponse
-	35, // [35:46] is the sub-list for method output_type
-	24, // [24:35] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	4,  // 3: shardgate.query.QueryResult.warning_list:type_name -> shardgate.query.Warning
+	36, // 4: shardgate.query.Target.tablet_type:type_name -> shardgate.topo.TabletType
+	6,  // 5: shardgate.query.ExecuteRequest.target:type_name -> shardgate.query.Target
+	7,  // 6: shardgate.query.ExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
+	3,  // 7: shardgate.query.ExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	6,  // 8: shardgate.query.StreamExecuteRequest.target:type_name -> shardgate.query.Target
+	7,  // 9: shardgate.query.StreamExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
+	3,  // 10: shardgate.query.StreamExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	6,  // 11: shardgate.query.BeginRequest.target:type_name -> shardgate.query.Target
+	7,  // 12: shardgate.query.BeginRequest.options:type_name -> shardgate.query.ExecuteOptions
+	6,  // 13: shardgate.query.CommitRequest.target:type_name -> shardgate.query.Target
+	6,  // 14: shardgate.query.RollbackRequest.target:type_name -> shardgate.query.Target
+	6,  // 15: shardgate.query.BeginExecuteRequest.target:type_name -> shardgate.query.Target
+	7,  // 16: shardgate.query.BeginExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
+	3,  // 17: shardgate.query.BeginExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	6,  // 18: shardgate.query.PrepareRequest.target:type_name -> shardgate.query.Target
+	6,  // 19: shardgate.query.CommitPreparedRequest.target:type_name -> shardgate.query.Target
+	6,  // 20: shardgate.query.RollbackPreparedRequest.target:type_name -> shardgate.query.Target
+	6,  // 21: shardgate.query.ListPreparedRequest.target:type_name -> shardgate.query.Target
+	27, // 22: shardgate.query.ListPreparedResponse.transactions:type_name -> shardgate.query.PreparedTransaction
+	6,  // 23: shardgate.query.StreamHealthResponse.target:type_name -> shardgate.query.Target
+	30, // 24: shardgate.query.StreamHealthResponse.stats:type_name -> shardgate.query.RealtimeStats
+	6,  // 25: shardgate.query.ReserveExecuteRequest.target:type_name -> shardgate.query.Target
+	7,  // 26: shardgate.query.ReserveExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
+	3,  // 27: shardgate.query.ReserveExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	6,  // 28: shardgate.query.ReleaseRequest.target:type_name -> shardgate.query.Target
+	8,  // 29: shardgate.query.QueryService.Execute:input_type -> shardgate.query.ExecuteRequest
+	10, // 30: shardgate.query.QueryService.StreamExecute:input_type -> shardgate.query.StreamExecuteRequest
+	12, // 31: shardgate.query.QueryService.Begin:input_type -> shardgate.query.BeginRequest
+	14, // 32: shardgate.query.QueryService.Commit:input_type -> shardgate.query.CommitRequest
+	16, // 33: shardgate.query.QueryService.Rollback:input_type -> shardgate.query.RollbackRequest
+	18, // 34: shardgate.query.QueryService.BeginExecute:input_type -> shardgate.query.BeginExecuteRequest
+	20, // 35: shardgate.query.QueryService.Prepare:input_type -> shardgate.query.PrepareRequest
+	22, // 36: shardgate.query.QueryService.CommitPrepared:input_type -> shardgate.query.CommitPreparedRequest
+	24, // 37: shardgate.query.QueryService.RollbackPrepared:input_type -> shardgate.query.RollbackPreparedRequest
+	26, // 38: shardgate.query.QueryService.ListPrepared:input_type -> shardgate.query.ListPreparedRequest
+	29, // 39: shardgate.query.QueryService.StreamHealth:input_type -> shardgate.query.StreamHealthRequest
+	32, // 40: shardgate.query.QueryService.ReserveExecute:input_type -> shardgate.query.ReserveExecuteRequest
+	34, // 41: shardgate.query.QueryService.Release:input_type -> shardgate.query.ReleaseRequest
+	9,  // 42: shardgate.query.QueryService.Execute:output_type -> shardgate.query.ExecuteResponse
+	11, // 43: shardgate.query.QueryService.StreamExecute:output_type -> shardgate.query.StreamExecuteResponse
+	13, // 44: shardgate.query.QueryService.Begin:output_type -> shardgate.query.BeginResponse
+	15, // 45: shardgate.query.QueryService.Commit:output_type -> shardgate.query.CommitResponse
+	17, // 46: shardgate.query.QueryService.Rollback:output_type -> shardgate.query.RollbackResponse
+	19, // 47: shardgate.query.QueryService.BeginExecute:output_type -> shardgate.query.BeginExecuteResponse
+	21, // 48: shardgate.query.QueryService.Prepare:output_type -> shardgate.query.PrepareResponse
+	23, // 49: shardgate.query.QueryService.CommitPrepared:output_type -> shardgate.query.CommitPreparedResponse
+	25, // 50: shardgate.query.QueryService.RollbackPrepared:output_type -> shardgate.query.RollbackPreparedResponse
+	28, // 51: shardgate.query.QueryService.ListPrepared:output_type -> shardgate.query.ListPreparedResponse
+	31, // 52: shardgate.query.QueryService.StreamHealth:output_type -> shardgate.query.StreamHealthResponse
+	33, // 53: shardgate.query.QueryService.ReserveExecute:output_type -> shardgate.query.ReserveExecuteResponse
+	35, // 54: shardgate.query.QueryService.Release:output_type -> shardgate.query.ReleaseResponse
+	42, // [42:55] is the sub-list for method output_type
+	29, // [29:42] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_proto_query_proto_init() }
@@ -2234,7 +2577,7 @@ func file_proto_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_query_proto_rawDesc), len(file_proto_query_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   30,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,6 +33,8 @@ const (
 	QueryService_RollbackPrepared_FullMethodName = "/shardgate.query.QueryService/RollbackPrepared"
 	QueryService_ListPrepared_FullMethodName     = "/shardgate.query.QueryService/ListPrepared"
 	QueryService_StreamHealth_FullMethodName     = "/shardgate.query.QueryService/StreamHealth"
+	QueryService_ReserveExecute_FullMethodName   = "/shardgate.query.QueryService/ReserveExecute"
+	QueryService_Release_FullMethodName          = "/shardgate.query.QueryService/Release"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -52,6 +54,8 @@ type QueryServiceClient interface {
 	RollbackPrepared(ctx context.Context, in *RollbackPreparedRequest, opts ...grpc.CallOption) (*RollbackPreparedResponse, error)
 	ListPrepared(ctx context.Context, in *ListPreparedRequest, opts ...grpc.CallOption) (*ListPreparedResponse, error)
 	StreamHealth(ctx context.Context, in *StreamHealthRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamHealthResponse], error)
+	ReserveExecute(ctx context.Context, in *ReserveExecuteRequest, opts ...grpc.CallOption) (*ReserveExecuteResponse, error)
+	Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error)
 }
 
 type queryServiceClient struct {
@@ -190,6 +194,26 @@ func (c *queryServiceClient) StreamHealth(ctx context.Context, in *StreamHealthR
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type QueryService_StreamHealthClient = grpc.ServerStreamingClient[StreamHealthResponse]
 
+func (c *queryServiceClient) ReserveExecute(ctx context.Context, in *ReserveExecuteRequest, opts ...grpc.CallOption) (*ReserveExecuteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReserveExecuteResponse)
+	err := c.cc.Invoke(ctx, QueryService_ReserveExecute_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) Release(ctx context.Context, in *ReleaseRequest, opts ...grpc.CallOption) (*ReleaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReleaseResponse)
+	err := c.cc.Invoke(ctx, QueryService_Release_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
@@ -207,6 +231,8 @@ type QueryServiceServer interface {
 	RollbackPrepared(context.Context, *RollbackPreparedRequest) (*RollbackPreparedResponse, error)
 	ListPrepared(context.Context, *ListPreparedRequest) (*ListPreparedResponse, error)
 	StreamHealth(*StreamHealthRequest, grpc.ServerStreamingServer[StreamHealthResponse]) error
+	ReserveExecute(context.Context, *ReserveExecuteRequest) (*ReserveExecuteResponse, error)
+	Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -249,6 +275,12 @@ func (UnimplementedQueryServiceServer) ListPrepared(context.Context, *ListPrepar
 }
 func (UnimplementedQueryServiceServer) StreamHealth(*StreamHealthRequest, grpc.ServerStreamingServer[StreamHealthResponse]) error {
 	return status.Error(codes.Unimplemented, "method StreamHealth not implemented")
+}
+func (UnimplementedQueryServiceServer) ReserveExecute(context.Context, *ReserveExecuteRequest) (*ReserveExecuteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReserveExecute not implemented")
+}
+func (UnimplementedQueryServiceServer) Release(context.Context, *ReleaseRequest) (*ReleaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Release not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -455,6 +487,42 @@ func _QueryService_StreamHealth_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type QueryService_StreamHealthServer = grpc.ServerStreamingServer[StreamHealthResponse]
 
+func _QueryService_ReserveExecute_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReserveExecuteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ReserveExecute(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ReserveExecute_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ReserveExecute(ctx, req.(*ReserveExecuteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_Release_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).Release(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_Release_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).Release(ctx, req.(*ReleaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -497,6 +565,14 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPrepared",
 			Handler:    _QueryService_ListPrepared_Handler,
+		},
+		{
+			MethodName: "ReserveExecute",
+			Handler:    _QueryService_ReserveExecute_Handler,
+		},
+		{
+			MethodName: "Release",
+			Handler:    _QueryService_Release_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,6 +1,7 @@
 package queryservice
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -26,6 +27,15 @@ type Config struct {
 	MaxRows        int           // reads returning more rows fail
 	TxIdleTimeout  time.Duration // an idle transaction is rolled back after this
 	HealthInterval time.Duration // how often health is measured and streamed
+
+	// MaxReserved bounds the connections gate sessions hold for
+	// themselves (reserved.go).
+	MaxReserved int
+	// LiveGates, when set, lists the gates registered in the topology, by
+	// id; every ReservedOwnerCheck the connections reserved by gates not
+	// listed (twice in a row) are closed.
+	LiveGates          func(context.Context) (map[string]bool, error)
+	ReservedOwnerCheck time.Duration
 }
 
 // Defaults returns a Config with every tunable set to its default.
@@ -38,6 +48,11 @@ func Defaults() Config {
 		MaxRows:        100000,
 		TxIdleTimeout:  30 * time.Second,
 		HealthInterval: time.Second,
+		MaxReserved:    256,
+		// Gates renew their registration every few seconds (a 10 s
+		// lease): two checks a minute apart never mistake a renewal for
+		// a gate that is gone.
+		ReservedOwnerCheck: 30 * time.Second,
 	}
 }
 
@@ -50,6 +65,8 @@ func (c *Config) Validate() error {
 		return errors.New("tablet keyspace and shard must be set")
 	case c.Type == topopb.TabletType_TABLET_TYPE_UNSPECIFIED:
 		return errors.New("tablet type must be primary, replica or rdonly")
+	case c.MaxReserved < 1 || c.ReservedOwnerCheck <= 0:
+		return fmt.Errorf("max reserved connections must be at least 1 and the owner check interval positive (%d, %v)", c.MaxReserved, c.ReservedOwnerCheck)
 	case c.PoolSize < 1 || c.TxPoolSize < 1:
 		return fmt.Errorf("pool sizes must be at least 1 (pool %d, tx pool %d)", c.PoolSize, c.TxPoolSize)
 	case c.QueryTimeout <= 0 || c.TxIdleTimeout <= 0 || c.HealthInterval <= 0:

@@ -61,6 +61,16 @@ func (g grpcService) ListPrepared(ctx context.Context, req *querypb.ListPrepared
 	return resp, queryconv.ErrorToStatus(err)
 }
 
+func (g grpcService) ReserveExecute(ctx context.Context, req *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error) {
+	resp, err := g.s.ReserveExecute(ctx, req)
+	return resp, queryconv.ErrorToStatus(err)
+}
+
+func (g grpcService) Release(ctx context.Context, req *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error) {
+	resp, err := g.s.Release(ctx, req)
+	return resp, queryconv.ErrorToStatus(err)
+}
+
 func (g grpcService) StreamExecute(req *querypb.StreamExecuteRequest, stream querypb.QueryService_StreamExecuteServer) error {
 	return queryconv.ErrorToStatus(g.s.StreamExecute(stream.Context(), req, stream.Send))
 }

@@ -24,14 +24,18 @@ import (
 // (*sqlerror.SQLError) as they are; GRPC adapts it to the gRPC
 // QueryService, and queryrpc serves its unary calls directly.
 type Service struct {
-	cfg     Config
-	log     *zap.Logger
-	pool    *connpool.Pool
-	txPool  *connpool.Pool
-	txs     *transactions
-	health  *healthState
-	metrics *metrics
-	calls   callCounters
+	cfg    Config
+	log    *zap.Logger
+	pool   *connpool.Pool
+	txPool *connpool.Pool
+	txs    *transactions
+	// reservedPool and reserved hold the connections gate sessions
+	// reserved for themselves (reserved.go).
+	reservedPool *connpool.Pool
+	reserved     *reservations
+	health       *healthState
+	metrics      *metrics
+	calls        callCounters
 
 	// served counts statements for the QPS figure in the health stream.
 	served atomic.Int64
@@ -72,6 +76,9 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Service, erro
 		pool:   connpool.New("query", &cfg.MySQL, cfg.PoolSize),
 		txPool: connpool.New("transaction", &cfg.MySQL, cfg.TxPoolSize),
 		stop:   make(chan struct{}),
+
+		reservedPool: connpool.New("reserved", &cfg.MySQL, cfg.MaxReserved),
+		reserved:     newReservations(),
 	}
 	s.txs = newTransactions()
 	s.health = newHealthState(&querypb.StreamHealthResponse{
@@ -97,9 +104,10 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Service, erro
 
 // Start runs the health checker and the idle-transaction killer until Close.
 func (s *Service) Start() {
-	s.done.Add(2)
+	s.done.Add(3)
 	go s.healthLoop()
 	go s.idleTxLoop()
+	go s.reservedOwnerLoop()
 }
 
 // Close stops serving: health turns to not serving, open transactions roll
@@ -122,8 +130,15 @@ func (s *Service) Close() {
 			s.log.Info("leaving a prepared transaction to its coordinator", zap.String("dtid", tx.xid.dtid))
 			s.finish(tx, endAbandon)
 		}
+		s.reserved.mu.Lock()
+		for id, r := range s.reserved.open {
+			delete(s.reserved.open, id)
+			s.closeReserved(r)
+		}
+		s.reserved.mu.Unlock()
 		s.pool.Close()
 		s.txPool.Close()
+		s.reservedPool.Close()
 	})
 }
 
@@ -149,7 +164,7 @@ func (s *Service) checkTarget(t *querypb.Target) error {
 // Execute runs one statement, in a transaction when transaction_id is set.
 func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
 	s.calls.execute.Inc()
-	res, err := s.execute(ctx, req.Target, string(req.Sql), req.TransactionId, req.Options)
+	res, err := s.execute(ctx, req.Target, string(req.Sql), req.TransactionId, req.ReservedId, req.Options)
 	if err != nil {
 		s.calls.executeErr.Inc()
 		return nil, err
@@ -157,9 +172,12 @@ func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*qu
 	return &querypb.ExecuteResponse{Result: res}, nil
 }
 
-func (s *Service) execute(ctx context.Context, target *querypb.Target, sql string, txID int64, opts *querypb.ExecuteOptions) (*querypb.QueryResult, error) {
+func (s *Service) execute(ctx context.Context, target *querypb.Target, sql string, txID, reservedID int64, opts *querypb.ExecuteOptions) (*querypb.QueryResult, error) {
 	if err := s.checkTarget(target); err != nil {
 		return nil, err
+	}
+	if reservedID != 0 {
+		return s.executeReserved(ctx, reservedID, sql, opts)
 	}
 	if txID != 0 {
 		tx, err := s.txs.use(txID, s.cfg.where())
@@ -201,7 +219,13 @@ func (s *Service) run(ctx context.Context, conn *connpool.Conn, sql string, opts
 	stopKill := context.AfterFunc(ctx, func() { s.kill(connID) })
 
 	// The client drains and refuses a result of more than maxRows rows.
-	res, err := conn.ExecuteFetch(sql, maxRows, true)
+	res, warnings, err := conn.ExecuteFetchWithWarningCount(sql, maxRows, true)
+	var warningList []*querypb.Warning
+	if err == nil && warnings > 0 {
+		// Read them now, on this connection, before another statement
+		// clears them: the gate answers its client's SHOW WARNINGS.
+		warningList = s.readWarnings(conn)
+	}
 	if !stopKill() {
 		// The kill started: it may still be on its way and must not hit
 		// this connection's next statement.
@@ -221,7 +245,45 @@ func (s *Service) run(ctx context.Context, conn *connpool.Conn, sql string, opts
 		return nil, s.mysqlError(err)
 	}
 	s.metrics.rowsReturned.Add(float64(len(res.Rows)))
-	return queryconv.ResultToProto(res), nil
+	out := queryconv.ResultToProto(res)
+	stripClientFlags(out.Fields)
+	out.Warnings, out.WarningList = uint32(warnings), warningList
+	return out, nil
+}
+
+// readWarnings returns what SHOW WARNINGS says on conn (at most MariaDB's
+// default max_error_count of them). A failure to read them loses only the
+// warnings: the statement's result stands.
+func (s *Service) readWarnings(conn *connpool.Conn) []*querypb.Warning {
+	res, err := conn.ExecuteFetch("SHOW WARNINGS", 64, false)
+	if err != nil {
+		connpool.NoteError(conn, err)
+		s.log.Info("cannot read a statement's warnings", zap.Error(err))
+		return nil
+	}
+	out := make([]*querypb.Warning, 0, len(res.Rows))
+	for _, row := range res.Rows {
+		if len(row) < 3 {
+			continue
+		}
+		code, _ := row[1].ToUint64()
+		out = append(out, &querypb.Warning{Level: row[0].ToString(), Code: uint32(code), Message: row[2].Raw()})
+	}
+	return out
+}
+
+// numFlag is MySQL's NUM_FLAG.
+const numFlag = 32768
+
+// stripClientFlags undoes what Vitess's MySQL client adds to the column
+// flags MariaDB sent: NUM_FLAG on every numeric column, as libmysqlclient
+// adds it for its callers. The gate hands the flags to its own clients,
+// whose libraries add it again where they do; those that read the flags
+// raw (PyMySQL, mysqli) must see MariaDB's.
+func stripClientFlags(fields []*querypb.Field) {
+	for _, f := range fields {
+		f.Flags &^= numFlag
+	}
 }
 
 func (s *Service) limits(opts *querypb.ExecuteOptions) (time.Duration, int) {
@@ -344,7 +406,9 @@ func (s *Service) streamRows(conn *connpool.Conn, sql string, send func(*querypb
 		connpool.NoteError(conn, err)
 		return s.mysqlError(err)
 	}
-	if err := send(&querypb.StreamExecuteResponse{Result: &querypb.QueryResult{Fields: queryconv.FieldsToProto(fields)}}); err != nil {
+	protoFields := queryconv.FieldsToProto(fields)
+	stripClientFlags(protoFields)
+	if err := send(&querypb.StreamExecuteResponse{Result: &querypb.QueryResult{Fields: protoFields}}); err != nil {
 		conn.MarkBroken() // rows left unread on the wire
 		return err
 	}

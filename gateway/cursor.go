@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -198,8 +199,7 @@ func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace s
 	if err != nil {
 		return nil, tabletError(tc, err)
 	}
-	s.noteWarnings(resp.Result.GetWarningList())
-	res, err := queryconv.ResultFromProto(resp.Result)
+	res, err := s.shardResult(resp.Result)
 	if err != nil {
 		return nil, sqlerr.Internal("%s: %v", tc.where(), err)
 	}
@@ -223,8 +223,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 			}
 			return nil, err
 		}
-		s.noteWarnings(resp.Result.GetWarningList())
-		return queryconv.ResultFromProto(resp.Result)
+		return s.shardResult(resp.Result)
 	}
 	tc, err := e.tablets.pick(keyspace, q.Shard, s.TabletType)
 	if err != nil {
@@ -263,8 +262,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 		return nil, tabletError(tc, err)
 	}
 	e.addShard(s, &shardSession{keyspace: keyspace, shard: q.Shard, txID: resp.TransactionId, tablet: tc})
-	s.noteWarnings(resp.Result.GetWarningList())
-	return queryconv.ResultFromProto(resp.Result)
+	return s.shardResult(resp.Result)
 }
 
 // isTransactionGone reports errors after which the tablet no longer holds
@@ -346,4 +344,25 @@ func (e *Executor) rollbackShards(ctx context.Context, shards []*shardSession) {
 			e.log.Info("rollback failed", zap.String("tablet", ss.tablet.record.Alias), zap.Int64("transaction_id", ss.txID), zap.Error(err))
 		}
 	}
+}
+
+// shardResult takes what a shard answered for the session: its warnings
+// into the session's diagnostics, and with the client's CLIENT_FOUND_ROWS
+// an UPDATE's matched rows as its affected rows, as MariaDB counts them
+// for such a client (tablets' connections count changed rows; MariaDB's
+// info text gives both).
+func (s *Session) shardResult(r *querypb.QueryResult) (*sqltypes.Result, error) {
+	s.noteWarnings(r.GetWarningList())
+	res, err := queryconv.ResultFromProto(r)
+	if err != nil {
+		return nil, err
+	}
+	if s.ClientFoundRows && strings.HasPrefix(res.Info, "Rows matched: ") {
+		if matched, _, ok := strings.Cut(strings.TrimPrefix(res.Info, "Rows matched: "), " "); ok {
+			if n, err := strconv.ParseUint(matched, 10, 64); err == nil {
+				res.RowsAffected = n
+			}
+		}
+	}
+	return res, nil
 }

@@ -54,6 +54,12 @@ type Config struct {
 	ServerVersion  string
 	VersionComment string
 	QueryTimeout   time.Duration
+	// TabletHealthTimeout is how long a tablet's health stream may stay
+	// silent before the gate declares the tablet unhealthy: statements
+	// that need it fail at once, naming it, and those waiting on it are
+	// cancelled, until its next health message. Tablets send one every
+	// health interval (1 s by default); this must exceed theirs.
+	TabletHealthTimeout time.Duration
 	// MaxResultBytes bounds the rows a statement's shards may return for
 	// the gate to combine; a statement needing more fails with error 1038.
 	MaxResultBytes int64
@@ -107,6 +113,7 @@ func Defaults() Config {
 		SchemaRefresh:    time.Minute,
 		StartupTimeout:   10 * time.Second,
 
+		TabletHealthTimeout:   DefaultTabletHealthTimeout,
 		RegistrationTTL:       10 * time.Second,
 		TwoPCRecoveryInterval: 10 * time.Second,
 		Buffer:                DefaultBufferConfig(),
@@ -123,6 +130,9 @@ func (c *Config) Validate() error {
 	}
 	if c.QueryTimeout <= 0 {
 		return errors.New("--query-timeout must be positive")
+	}
+	if c.TabletHealthTimeout <= 0 {
+		return errors.New("--tablet-health-timeout must be positive")
 	}
 	if c.RegistrationTTL < time.Second || c.TwoPCRecoveryInterval <= 0 {
 		return errors.New("the registration TTL must be at least 1s and --twopc-recovery-interval positive")
@@ -199,7 +209,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return fmt.Errorf("--tablet-ca: %w", err)
 	}
 	topology := newTopology(ts, cfg.Cell, log)
-	tablets := newTabletGateway(log, tabletTLS)
+	tablets := newTabletGateway(log, tabletTLS, withHealthTimeout(cfg.TabletHealthTimeout), withMetrics(reg))
 	m := newMetrics(reg)
 	tpc, err := newTwoPC(ts, tablets, log, m, gateRecord(cfg), cfg.TwoPCCrashPoint)
 	if err != nil {

@@ -51,12 +51,6 @@ func (l *liveSessions) get(id uint32) *Session {
 	return l.byID[id]
 }
 
-func (l *liveSessions) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.byID)
-}
-
 // interruption is what a session needs to be stopped from another
 // goroutine: its running statement's cancel, and how to close its
 // connection.
@@ -72,6 +66,7 @@ func (e *Executor) OpenSession(s *Session, closeConn func()) {
 	s.interrupt.mu.Lock()
 	s.interrupt.closeConn = closeConn
 	s.interrupt.mu.Unlock()
+	s.connectionBound = true
 	e.sessions.add(s)
 }
 

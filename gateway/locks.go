@@ -11,7 +11,6 @@ import (
 	vquerypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
 
-	"github.com/shardgate/shardgate/internal/queryconv"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
@@ -61,6 +60,9 @@ func (e *Executor) lockStatement(ctx context.Context, s *Session, sel *sqlparser
 	if readsTables(sel) {
 		return nil, sqlerr.Unsupported("GET_LOCK and the other lock functions in a statement that reads tables (select them on their own)")
 	}
+	if !s.connectionBound {
+		return nil, sqlerr.Unsupported("lock functions over the gRPC API (a session there lives in its client between calls and cannot hold a connection's locks): use the MySQL protocol")
+	}
 	if e.twopc == nil {
 		return nil, sqlerr.Unsupported("lock functions on a gate without a topology (tablets release a session's locks when its gate leaves the topology)")
 	}
@@ -94,8 +96,7 @@ func (e *Executor) lockStatement(ctx context.Context, s *Session, sel *sqlparser
 			return nil, tabletError(tc, err)
 		}
 		s.lockConn = &lockConn{keyspace: keyspace, shard: shard, id: resp.ReservedId, tablet: tc}
-		s.noteWarnings(resp.Result.GetWarningList())
-		return queryconv.ResultFromProto(resp.Result)
+		return s.shardResult(resp.Result)
 	}
 	lc := s.lockConn
 	resp, err := lc.tablet.query.Execute(ctx, &querypb.ExecuteRequest{
@@ -110,8 +111,7 @@ func (e *Executor) lockStatement(ctx context.Context, s *Session, sel *sqlparser
 		}
 		return nil, err
 	}
-	s.noteWarnings(resp.Result.GetWarningList())
-	return queryconv.ResultFromProto(resp.Result)
+	return s.shardResult(resp.Result)
 }
 
 // lockSQL returns the statement to send: with the session's user

@@ -42,7 +42,10 @@ func (h *mysqlHandler) NewConnection(c *mysql.Conn) {
 // ConnectionReady records the user. The listener itself selects the
 // database named at connect by running "use <db>" through ComQuery.
 func (h *mysqlHandler) ConnectionReady(c *mysql.Conn) {
-	session(c).User = c.User
+	s := session(c)
+	s.User = c.User
+	s.ClientCollation = uint32(c.CharacterSet)
+	s.ClientFoundRows = c.Capabilities&mysql.CapabilityClientFoundRows != 0
 }
 
 func (h *mysqlHandler) ConnectionClosed(c *mysql.Conn) {
@@ -76,6 +79,9 @@ func truncate(s string, n int) string {
 func reportStatus(c *mysql.Conn, s *Session, callback func(*sqltypes.Result) error) (wrapped func(*sqltypes.Result) error, after func()) {
 	wrapped = func(r *sqltypes.Result) error {
 		c.StatusFlags = s.StatusFlags()
+		if len(r.Fields) > 0 {
+			r.Fields = fieldsForClient(r.Fields, s.ClientCollation)
+		}
 		return callback(r)
 	}
 	return wrapped, func() { c.StatusFlags = s.StatusFlags() }
@@ -118,6 +124,7 @@ func (h *mysqlHandler) ComPrepare(c *mysql.Conn, query string) (fields []*queryp
 	if err != nil {
 		return nil, 0, sqlerr.From(err)
 	}
+	fields = fieldsForClient(fields, s.ClientCollation)
 	if n > 65535 {
 		return nil, 0, sqlerr.New(1390, "HY000", "Prepared statement contains too many placeholders (%d)", n)
 	}
@@ -141,7 +148,7 @@ func (h *mysqlHandler) ComResetConnection(c *mysql.Conn) {
 	s := session(c)
 	h.executor.CloseSession(s)
 	fresh := NewSession(c.ConnectionID, s.User)
-	fresh.Keyspace = s.Keyspace
+	fresh.Keyspace, fresh.ClientCollation, fresh.ClientFoundRows = s.Keyspace, s.ClientCollation, s.ClientFoundRows
 	c.ClientData = fresh
 	c.StatusFlags = fresh.StatusFlags()
 	h.executor.OpenSession(fresh, c.Close)

@@ -25,6 +25,14 @@ type Session struct {
 	Shard      string
 	TabletType topopb.TabletType
 
+	// ClientCollation is the collation the client reads results in (the
+	// handshake's, or SET NAMES'); 0 or utf8mb4_general_ci: as the shards
+	// describe them (charset.go).
+	ClientCollation uint32
+	// ClientFoundRows: the client connected with CLIENT_FOUND_ROWS, and
+	// an UPDATE's affected rows are the rows it matched, changed or not.
+	ClientFoundRows bool
+
 	Autocommit    bool
 	InTransaction bool
 	LastInsertID  uint64
@@ -67,6 +75,10 @@ type Session struct {
 
 	// interrupt lets KILL stop the session from another connection.
 	interrupt interruption
+	// connectionBound: the session lives as long as a client connection
+	// (MySQL protocol), so it may hold connections of its own on shards
+	// (locks). A gRPC session lives in its client between calls.
+	connectionBound bool
 
 	// lockConn is the connection the session's lock functions run on
 	// (GET_LOCK; locks.go), nil until the first.

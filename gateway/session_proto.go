@@ -1,13 +1,18 @@
 package gateway
 
 import (
+	"maps"
 	"slices"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
+	vquerypb "vitess.io/vitess/go/vt/proto/query"
 
+	"github.com/shardgate/shardgate/internal/queryconv"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/gatepb"
+	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/sqlrouter"
 )
 
 // sessionFromProto builds the session a gRPC client sent: the same Session
@@ -75,6 +80,36 @@ func (e *Executor) sessionFromProto(p *gatepb.Session, user string) (*Session, e
 		s.settings = append(s.settings, setting{name: v.Name, value: v.Value})
 	}
 	s.settingsPrefix = settingsPrefix(s.settings)
+	if len(p.UserVariables) > 0 {
+		values, err := queryconv.BindVariablesFromProto(p.UserVariables)
+		if err != nil {
+			return nil, err
+		}
+		s.userVariables = make(map[string]*vquerypb.BindVariable, len(values))
+		for key, v := range values {
+			if !validVariableName(key) || v.Type == vquerypb.Type_TUPLE {
+				return nil, sqlerr.Internal("the session holds user variable %q with a %s value: send back the session the gate last returned", key, v.Type)
+			}
+			s.userVariables[sqlrouter.UserVariableBindVarOfKey(key)] = v
+		}
+	}
+	for name, v := range p.GateSettings {
+		if !gateKeptVariables[name] {
+			return nil, sqlerr.New(sqlerror.ERUnknownSystemVariable, sqlerror.SSUnknownSQLState, "Unknown system variable '%s' in the session", name)
+		}
+		if s.gateSettings == nil {
+			s.gateSettings = map[string]int64{}
+		}
+		s.gateSettings[name] = v
+	}
+	s.diag.rowCount = p.RowCount
+	for _, w := range p.Warnings {
+		s.diag.list = append(s.diag.list, Warning{Level: w.Level, Code: uint16(w.Code), Message: string(w.Message)})
+	}
+	if len(p.Savepoints) > 0 && !p.InTransaction {
+		return nil, sqlerr.Internal("the session holds savepoints but says it is not in a transaction: send back the session the gate last returned")
+	}
+	s.savepoints = p.Savepoints
 
 	if len(p.ShardSessions) > 0 && !p.InTransaction {
 		return nil, sqlerr.Internal("the session holds shard transactions but says it is not in a transaction: send back the session the gate last returned")
@@ -125,6 +160,16 @@ func sessionToProto(s *Session) *gatepb.Session {
 	case TransactionModeTwoPC:
 		p.TransactionMode = gatepb.TransactionMode_TWOPC
 	}
+	if len(s.userVariables) > 0 {
+		p.UserVariables = make(map[string]*gatepb.BindVariable, len(s.userVariables))
+		for name, v := range s.userVariables {
+			p.UserVariables[sqlrouter.UserVariableKey(name)] = &gatepb.BindVariable{Type: querypb.Type(v.Type), Value: v.Value}
+		}
+	}
+	if len(s.gateSettings) > 0 {
+		p.GateSettings = maps.Clone(s.gateSettings)
+	}
+	p.Savepoints = s.savepoints
 	if len(s.settings) > 0 {
 		p.Variables = make([]*gatepb.SessionVariable, len(s.settings))
 		for i, st := range s.settings {
@@ -133,6 +178,10 @@ func sessionToProto(s *Session) *gatepb.Session {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	p.RowCount = s.diag.rowCount
+	for _, w := range s.diag.list {
+		p.Warnings = append(p.Warnings, &querypb.Warning{Level: w.Level, Code: uint32(w.Code), Message: []byte(w.Message)})
+	}
 	p.Dtid = s.dtid
 	if len(s.shards) > 0 {
 		p.ShardSessions = make([]*gatepb.ShardSession, len(s.shards))

@@ -184,6 +184,9 @@ func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*s
 			if !utf8Setting(value) {
 				return nil, sqlerr.Unsupported("SET %s = %s: Shardgate speaks utf8mb4 (and utf8) only", name, value)
 			}
+			if name == "names" || name == "charset" || name == "character_set_results" {
+				s.ClientCollation = resultsCollation(strings.Trim(value, "'\"`"))
+			}
 		default:
 			if err := e.setPassedOn(ctx, s, name, expr.Expr); err != nil {
 				return nil, err

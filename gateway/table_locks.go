@@ -10,7 +10,6 @@ import (
 	"vitess.io/vitess/go/sqltypes"
 	"vitess.io/vitess/go/vt/sqlparser"
 
-	"github.com/shardgate/shardgate/internal/queryconv"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
@@ -43,6 +42,9 @@ func shardKey(keyspace, shard string) string { return keyspace + "/" + shard }
 
 // lockTables handles LOCK TABLES.
 func (e *Executor) lockTables(ctx context.Context, s *Session, stmt *sqlparser.LockTables) (*sqltypes.Result, error) {
+	if !s.connectionBound {
+		return nil, sqlerr.Unsupported("LOCK TABLES over the gRPC API (a session there lives in its client between calls and cannot hold a connection's locks): use the MySQL protocol")
+	}
 	if e.twopc == nil {
 		return nil, sqlerr.Unsupported("LOCK TABLES on a gate without a topology (tablets release a session's locks when its gate leaves the topology)")
 	}
@@ -149,6 +151,5 @@ func (e *Executor) executeLocked(ctx context.Context, s *Session, keyspace strin
 	if err != nil {
 		return nil, tabletError(l.tablet, err)
 	}
-	s.noteWarnings(resp.Result.GetWarningList())
-	return queryconv.ResultFromProto(resp.Result)
+	return s.shardResult(resp.Result)
 }

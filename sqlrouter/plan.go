@@ -126,6 +126,15 @@ func IsUserVariableBindVar(bindVar string) bool {
 	return strings.HasPrefix(bindVar, userVariablePrefix)
 }
 
+// UserVariableKey is the encoded name of the user variable a bind
+// variable of UserVariableBindVar carries ("x", or "x" and its hex), and
+// UserVariableBindVarOfKey its inverse.
+func UserVariableKey(bindVar string) string { return strings.TrimPrefix(bindVar, userVariablePrefix) }
+
+// UserVariableBindVarOfKey is the bind variable of an encoded name of
+// UserVariableKey.
+func UserVariableBindVarOfKey(key string) string { return userVariablePrefix + key }
+
 // SessionVariables are the system variables whose session value the gate
 // keeps (or knows better than a pooled shard connection), mapped to the
 // name MariaDB gives them: a statement reads @@autocommit, say, as

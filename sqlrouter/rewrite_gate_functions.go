@@ -59,6 +59,9 @@ func rewriteGateFunctions(st *planState) error {
 			if name, ok := SessionVariables[strings.ToLower(n.Name.String())]; ok && n.Scope != sqlparser.GlobalScope {
 				bv := SystemVariableBindVar(name)
 				repl = sqlparser.NewArgument(bv)
+				if widest, ok := integerVariables[name]; ok {
+					repl = typedAs(repl, widest) // BIGINT, as MariaDB types them
+				}
 				st.needs.addVariable(bv)
 				break
 			}
@@ -99,6 +102,14 @@ func nullableString(s string) sqlparser.Expr {
 // clients do not take 10.x for a MySQL 10), never in the variable.
 func mariaDBVersion(handshake string) string {
 	return strings.TrimPrefix(handshake, "5.5.5-")
+}
+
+// integerVariables are the SessionVariables MariaDB types as BIGINT
+// (UNSIGNED), with the widest value of the type.
+var integerVariables = map[string]string{
+	"autocommit": "9223372036854775807", "in_transaction": "9223372036854775807", "tx_read_only": "9223372036854775807",
+	"wait_timeout": "9223372036854775807", "interactive_timeout": "9223372036854775807",
+	"warning_count": "18446744073709551615", "error_count": "18446744073709551615", "last_insert_id": "18446744073709551615",
 }
 
 // typedAs is COALESCE(e, widest), whose type is wide enough for widest.

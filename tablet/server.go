@@ -78,6 +78,10 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 	params.DbName = cfg.Keyspace
+	// MariaDB's info text ("Rows matched: 2  Changed: 1  Warnings: 0")
+	// goes to the gate: its clients read it, and CLIENT_FOUND_ROWS
+	// clients' affected rows come from it.
+	params.EnableQueryInfo = true
 
 	// Status and metrics are up before a restore, which may take long.
 	var qsReady atomic.Pointer[queryservice.Service]

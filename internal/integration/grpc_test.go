@@ -430,6 +430,23 @@ func testGRPCSessionState(t *testing.T, c *localcluster.Cluster, names []string)
 	}
 	mustExec(t, conn, "SET sql_mode = DEFAULT, time_zone = DEFAULT")
 
+	// User variables, warnings and ROW_COUNT() travel in the session.
+	mustExec(t, conn, "SET @greeting = 'hi', @n = 41")
+	var greeting string
+	var n1 int64
+	if err := conn.QueryRowContext(ctx, "SELECT @greeting, @n + 1").Scan(&greeting, &n1); err != nil || greeting != "hi" || n1 != 42 {
+		t.Fatalf("SELECT @greeting, @n + 1 = %q, %d (%v): user variables did not survive the call", greeting, n1, err)
+	}
+	mustExec(t, conn, "SELECT CAST('x' AS SIGNED)")
+	var level, message string
+	var code int
+	if err := conn.QueryRowContext(ctx, "SHOW WARNINGS").Scan(&level, &code, &message); err != nil || code != 1292 {
+		t.Fatalf("SHOW WARNINGS in the next call: %s %d %q (%v), want 1292", level, code, message, err)
+	}
+	if _, err := conn.ExecContext(ctx, "SELECT GET_LOCK('g', 0)"); err == nil || !strings.Contains(err.Error(), "gRPC") {
+		t.Fatalf("GET_LOCK over gRPC: %v, want a refusal naming gRPC", err)
+	}
+
 	mustExec(t, conn, "SET no_scatter = 1")
 	if _, err := conn.ExecContext(ctx, "SELECT COUNT(*) FROM acct"); err == nil || !strings.Contains(err.Error(), "no_scatter") {
 		t.Fatalf("a scatter with no_scatter set: %v", err)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/shardgate/shardgate/tablet/mysqld"
@@ -96,6 +97,31 @@ func (c *Cluster) KillTablet(alias string) error {
 	_ = ch.cmd.Process.Kill()
 	<-ch.done
 	return nil
+}
+
+// PauseTablet freezes a tablet's process (SIGSTOP), as a hung process or
+// a frozen host would: its sockets stay open and the kernel still accepts
+// connections on its ports, but it answers nothing; its mariadbd keeps
+// running. ResumeTablet lets it go on. Resume a paused tablet before
+// Close, which otherwise waits out the grace period of its SIGTERM.
+func (c *Cluster) PauseTablet(alias string) error {
+	return c.signalTablet(alias, syscall.SIGSTOP)
+}
+
+// ResumeTablet lets a paused tablet go on (SIGCONT).
+func (c *Cluster) ResumeTablet(alias string) error {
+	return c.signalTablet(alias, syscall.SIGCONT)
+}
+
+func (c *Cluster) signalTablet(alias string, sig syscall.Signal) error {
+	ch, err := c.tabletProcess(alias)
+	if err != nil {
+		return err
+	}
+	if ch == nil || ch.exited() {
+		return fmt.Errorf("local cluster: tablet %s is not running", alias)
+	}
+	return ch.cmd.Process.Signal(sig)
 }
 
 // StopMySQLD stops a tablet's mariadbd, whoever started it.

@@ -421,8 +421,21 @@ type Session struct {
 	// transaction: the next one begins read-only (SET TRANSACTION READ
 	// ONLY).
 	TransactionReadOnly bool `protobuf:"varint,16,opt,name=transaction_read_only,json=transactionReadOnly,proto3" json:"transaction_read_only,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// user_variables are the session's @variables (SET @x, SELECT ... INTO
+	// @x), keyed by their lower-cased names (names with other characters
+	// than letters, digits and '_' as "x" and their hex).
+	UserVariables map[string]*BindVariable `protobuf:"bytes,17,rep,name=user_variables,json=userVariables,proto3" json:"user_variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// savepoints are the open transaction's savepoints, oldest first.
+	Savepoints []string `protobuf:"bytes,18,rep,name=savepoints,proto3" json:"savepoints,omitempty"`
+	// gate_settings are session variables the gate keeps itself
+	// (wait_timeout, interactive_timeout).
+	GateSettings map[string]int64 `protobuf:"bytes,19,rep,name=gate_settings,json=gateSettings,proto3" json:"gate_settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// row_count is what ROW_COUNT() answers in the next statement; warnings
+	// what SHOW WARNINGS lists (the last statement's, or its error).
+	RowCount      int64              `protobuf:"varint,20,opt,name=row_count,json=rowCount,proto3" json:"row_count,omitempty"`
+	Warnings      []*querypb.Warning `protobuf:"bytes,21,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
@@ -565,6 +578,41 @@ func (x *Session) GetTransactionReadOnly() bool {
 		return x.TransactionReadOnly
 	}
 	return false
+}
+
+func (x *Session) GetUserVariables() map[string]*BindVariable {
+	if x != nil {
+		return x.UserVariables
+	}
+	return nil
+}
+
+func (x *Session) GetSavepoints() []string {
+	if x != nil {
+		return x.Savepoints
+	}
+	return nil
+}
+
+func (x *Session) GetGateSettings() map[string]int64 {
+	if x != nil {
+		return x.GateSettings
+	}
+	return nil
+}
+
+func (x *Session) GetRowCount() int64 {
+	if x != nil {
+		return x.RowCount
+	}
+	return 0
+}
+
+func (x *Session) GetWarnings() []*querypb.Warning {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
 }
 
 type ExecuteRequest struct {
@@ -984,7 +1032,7 @@ const file_proto_gate_proto_rawDesc = "" +
 	"\ftablet_alias\x18\x04 \x01(\tR\vtabletAlias\";\n" +
 	"\x0fSessionVariable\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xb1\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xe8\b\n" +
 	"\aSession\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12;\n" +
@@ -1007,7 +1055,20 @@ const file_proto_gate_proto_rawDesc = "" +
 	"found_rows\x18\r \x01(\x04R\tfoundRows\x12=\n" +
 	"\tvariables\x18\x0e \x03(\v2\x1f.shardgate.gate.SessionVariableR\tvariables\x12#\n" +
 	"\rconnection_id\x18\x0f \x01(\rR\fconnectionId\x122\n" +
-	"\x15transaction_read_only\x18\x10 \x01(\bR\x13transactionReadOnly\"p\n" +
+	"\x15transaction_read_only\x18\x10 \x01(\bR\x13transactionReadOnly\x12Q\n" +
+	"\x0euser_variables\x18\x11 \x03(\v2*.shardgate.gate.Session.UserVariablesEntryR\ruserVariables\x12\x1e\n" +
+	"\n" +
+	"savepoints\x18\x12 \x03(\tR\n" +
+	"savepoints\x12N\n" +
+	"\rgate_settings\x18\x13 \x03(\v2).shardgate.gate.Session.GateSettingsEntryR\fgateSettings\x12\x1b\n" +
+	"\trow_count\x18\x14 \x01(\x03R\browCount\x124\n" +
+	"\bwarnings\x18\x15 \x03(\v2\x18.shardgate.query.WarningR\bwarnings\x1a^\n" +
+	"\x12UserVariablesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.shardgate.gate.BindVariableR\x05value:\x028\x01\x1a?\n" +
+	"\x11GateSettingsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"p\n" +
 	"\x0eExecuteRequest\x121\n" +
 	"\asession\x18\x01 \x01(\v2\x17.shardgate.gate.SessionR\asession\x12+\n" +
 	"\x05query\x18\x02 \x01(\v2\x15.shardgate.gate.QueryR\x05query\"\xad\x01\n" +
@@ -1054,7 +1115,7 @@ func file_proto_gate_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_gate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_gate_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_proto_gate_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_proto_gate_proto_goTypes = []any{
 	(TransactionMode)(0),          // 0: shardgate.gate.TransactionMode
 	(*Value)(nil),                 // 1: shardgate.gate.Value
@@ -1071,48 +1132,55 @@ var file_proto_gate_proto_goTypes = []any{
 	(*StreamExecuteRequest)(nil),  // 12: shardgate.gate.StreamExecuteRequest
 	(*StreamExecuteResponse)(nil), // 13: shardgate.gate.StreamExecuteResponse
 	nil,                           // 14: shardgate.gate.Query.BindVariablesEntry
-	(querypb.Type)(0),             // 15: shardgate.query.Type
-	(topopb.TabletType)(0),        // 16: shardgate.topo.TabletType
-	(*querypb.QueryResult)(nil),   // 17: shardgate.query.QueryResult
-	(*querypb.MySQLError)(nil),    // 18: shardgate.query.MySQLError
+	nil,                           // 15: shardgate.gate.Session.UserVariablesEntry
+	nil,                           // 16: shardgate.gate.Session.GateSettingsEntry
+	(querypb.Type)(0),             // 17: shardgate.query.Type
+	(topopb.TabletType)(0),        // 18: shardgate.topo.TabletType
+	(*querypb.Warning)(nil),       // 19: shardgate.query.Warning
+	(*querypb.QueryResult)(nil),   // 20: shardgate.query.QueryResult
+	(*querypb.MySQLError)(nil),    // 21: shardgate.query.MySQLError
 }
 var file_proto_gate_proto_depIdxs = []int32{
-	15, // 0: shardgate.gate.Value.type:type_name -> shardgate.query.Type
-	15, // 1: shardgate.gate.BindVariable.type:type_name -> shardgate.query.Type
+	17, // 0: shardgate.gate.Value.type:type_name -> shardgate.query.Type
+	17, // 1: shardgate.gate.BindVariable.type:type_name -> shardgate.query.Type
 	1,  // 2: shardgate.gate.BindVariable.values:type_name -> shardgate.gate.Value
 	14, // 3: shardgate.gate.Query.bind_variables:type_name -> shardgate.gate.Query.BindVariablesEntry
-	16, // 4: shardgate.gate.Session.tablet_type:type_name -> shardgate.topo.TabletType
+	18, // 4: shardgate.gate.Session.tablet_type:type_name -> shardgate.topo.TabletType
 	4,  // 5: shardgate.gate.Session.shard_sessions:type_name -> shardgate.gate.ShardSession
 	0,  // 6: shardgate.gate.Session.transaction_mode:type_name -> shardgate.gate.TransactionMode
 	5,  // 7: shardgate.gate.Session.variables:type_name -> shardgate.gate.SessionVariable
-	6,  // 8: shardgate.gate.ExecuteRequest.session:type_name -> shardgate.gate.Session
-	3,  // 9: shardgate.gate.ExecuteRequest.query:type_name -> shardgate.gate.Query
-	6,  // 10: shardgate.gate.ExecuteResponse.session:type_name -> shardgate.gate.Session
-	17, // 11: shardgate.gate.ExecuteResponse.result:type_name -> shardgate.query.QueryResult
-	18, // 12: shardgate.gate.ExecuteResponse.error:type_name -> shardgate.query.MySQLError
-	6,  // 13: shardgate.gate.ExecuteBatchRequest.session:type_name -> shardgate.gate.Session
-	3,  // 14: shardgate.gate.ExecuteBatchRequest.queries:type_name -> shardgate.gate.Query
-	17, // 15: shardgate.gate.QueryResponse.result:type_name -> shardgate.query.QueryResult
-	18, // 16: shardgate.gate.QueryResponse.error:type_name -> shardgate.query.MySQLError
-	6,  // 17: shardgate.gate.ExecuteBatchResponse.session:type_name -> shardgate.gate.Session
-	10, // 18: shardgate.gate.ExecuteBatchResponse.results:type_name -> shardgate.gate.QueryResponse
-	6,  // 19: shardgate.gate.StreamExecuteRequest.session:type_name -> shardgate.gate.Session
-	3,  // 20: shardgate.gate.StreamExecuteRequest.query:type_name -> shardgate.gate.Query
-	17, // 21: shardgate.gate.StreamExecuteResponse.result:type_name -> shardgate.query.QueryResult
-	6,  // 22: shardgate.gate.StreamExecuteResponse.session:type_name -> shardgate.gate.Session
-	18, // 23: shardgate.gate.StreamExecuteResponse.error:type_name -> shardgate.query.MySQLError
-	2,  // 24: shardgate.gate.Query.BindVariablesEntry.value:type_name -> shardgate.gate.BindVariable
-	7,  // 25: shardgate.gate.Gate.Execute:input_type -> shardgate.gate.ExecuteRequest
-	9,  // 26: shardgate.gate.Gate.ExecuteBatch:input_type -> shardgate.gate.ExecuteBatchRequest
-	12, // 27: shardgate.gate.Gate.StreamExecute:input_type -> shardgate.gate.StreamExecuteRequest
-	8,  // 28: shardgate.gate.Gate.Execute:output_type -> shardgate.gate.ExecuteResponse
-	11, // 29: shardgate.gate.Gate.ExecuteBatch:output_type -> shardgate.gate.ExecuteBatchResponse
-	13, // 30: shardgate.gate.Gate.StreamExecute:output_type -> shardgate.gate.StreamExecuteResponse
-	28, // [28:31] is the sub-list for method output_type
-	25, // [25:28] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	15, // 8: shardgate.gate.Session.user_variables:type_name -> shardgate.gate.Session.UserVariablesEntry
+	16, // 9: shardgate.gate.Session.gate_settings:type_name -> shardgate.gate.Session.GateSettingsEntry
+	19, // 10: shardgate.gate.Session.warnings:type_name -> shardgate.query.Warning
+	6,  // 11: shardgate.gate.ExecuteRequest.session:type_name -> shardgate.gate.Session
+	3,  // 12: shardgate.gate.ExecuteRequest.query:type_name -> shardgate.gate.Query
+	6,  // 13: shardgate.gate.ExecuteResponse.session:type_name -> shardgate.gate.Session
+	20, // 14: shardgate.gate.ExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	21, // 15: shardgate.gate.ExecuteResponse.error:type_name -> shardgate.query.MySQLError
+	6,  // 16: shardgate.gate.ExecuteBatchRequest.session:type_name -> shardgate.gate.Session
+	3,  // 17: shardgate.gate.ExecuteBatchRequest.queries:type_name -> shardgate.gate.Query
+	20, // 18: shardgate.gate.QueryResponse.result:type_name -> shardgate.query.QueryResult
+	21, // 19: shardgate.gate.QueryResponse.error:type_name -> shardgate.query.MySQLError
+	6,  // 20: shardgate.gate.ExecuteBatchResponse.session:type_name -> shardgate.gate.Session
+	10, // 21: shardgate.gate.ExecuteBatchResponse.results:type_name -> shardgate.gate.QueryResponse
+	6,  // 22: shardgate.gate.StreamExecuteRequest.session:type_name -> shardgate.gate.Session
+	3,  // 23: shardgate.gate.StreamExecuteRequest.query:type_name -> shardgate.gate.Query
+	20, // 24: shardgate.gate.StreamExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	6,  // 25: shardgate.gate.StreamExecuteResponse.session:type_name -> shardgate.gate.Session
+	21, // 26: shardgate.gate.StreamExecuteResponse.error:type_name -> shardgate.query.MySQLError
+	2,  // 27: shardgate.gate.Query.BindVariablesEntry.value:type_name -> shardgate.gate.BindVariable
+	2,  // 28: shardgate.gate.Session.UserVariablesEntry.value:type_name -> shardgate.gate.BindVariable
+	7,  // 29: shardgate.gate.Gate.Execute:input_type -> shardgate.gate.ExecuteRequest
+	9,  // 30: shardgate.gate.Gate.ExecuteBatch:input_type -> shardgate.gate.ExecuteBatchRequest
+	12, // 31: shardgate.gate.Gate.StreamExecute:input_type -> shardgate.gate.StreamExecuteRequest
+	8,  // 32: shardgate.gate.Gate.Execute:output_type -> shardgate.gate.ExecuteResponse
+	11, // 33: shardgate.gate.Gate.ExecuteBatch:output_type -> shardgate.gate.ExecuteBatchResponse
+	13, // 34: shardgate.gate.Gate.StreamExecute:output_type -> shardgate.gate.StreamExecuteResponse
+	32, // [32:35] is the sub-list for method output_type
+	29, // [29:32] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_proto_gate_proto_init() }
@@ -1126,7 +1194,7 @@ func file_proto_gate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_gate_proto_rawDesc), len(file_proto_gate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

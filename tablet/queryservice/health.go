@@ -50,15 +50,24 @@ func (s *Service) Health() *querypb.StreamHealthResponse {
 }
 
 // StreamHealth sends the current health, then every new measurement, until
-// ctx ends or the service closes.
+// ctx ends or the service closes. It sends at least once per health
+// interval: when no new measurement comes in time (a slow mysqld holds the
+// health check up to three intervals), it sends the last one again. Gates
+// take a stream that stays silent for several intervals as a tablet that
+// hangs (its process stopped or cut off), so the heartbeat must not depend
+// on MySQL answering; what MySQL answers is in the report itself.
 func (s *Service) StreamHealth(ctx context.Context, send func(*querypb.StreamHealthResponse) error) error {
+	heartbeat := time.NewTimer(s.cfg.HealthInterval)
+	defer heartbeat.Stop()
 	for {
 		cur, changed := s.health.get()
 		if err := send(cur); err != nil {
 			return err
 		}
+		heartbeat.Reset(s.cfg.HealthInterval)
 		select {
 		case <-changed:
+		case <-heartbeat.C:
 		case <-ctx.Done():
 			return nil
 		case <-s.stop:

@@ -47,9 +47,10 @@ type Config struct {
 	GRPCTLS   tlsconfig.Server
 	TabletTLS tlsconfig.Client
 
-	// ServerVersion is advertised in the handshake and as @@version. The
-	// "5.5.5-" prefix is what MariaDB itself sends, so that clients detect
-	// MariaDB rather than a MySQL 10.x.
+	// ServerVersion is advertised in the handshake, and without its
+	// "5.5.5-" prefix as @@version and VERSION(), as MariaDB does. The
+	// prefix is what MariaDB itself sends, so that clients detect MariaDB
+	// rather than a MySQL 10.x.
 	ServerVersion  string
 	VersionComment string
 	QueryTimeout   time.Duration

@@ -39,7 +39,7 @@ type jsonColumns struct {
 func (s *Service) markJSONColumns(conn *connpool.Conn, fields []*querypb.Field) {
 	var candidates bool
 	for _, f := range fields {
-		if f.Type == querypb.Type_TEXT && f.OrgTable != "" {
+		if isLongText(f) && f.OrgTable != "" {
 			candidates = true
 			break
 		}
@@ -49,10 +49,16 @@ func (s *Service) markJSONColumns(conn *connpool.Conn, fields []*querypb.Field) 
 	}
 	cols := s.jsonColumnSet(conn)
 	for _, f := range fields {
-		if f.Type == querypb.Type_TEXT && cols[strings.ToLower(f.OrgTable)+"\x00"+strings.ToLower(f.OrgName)] {
+		if isLongText(f) && cols[strings.ToLower(f.OrgTable)+"\x00"+strings.ToLower(f.OrgName)] {
 			f.ColumnType = jsonColumnType
 		}
 	}
+}
+
+// isLongText reports a text column as Vitess's client types it: TEXT, or
+// BLOB when its collation is binary-flagged (JSON's utf8mb4_bin).
+func isLongText(f *querypb.Field) bool {
+	return (f.Type == querypb.Type_TEXT || f.Type == querypb.Type_BLOB) && f.Charset != 63
 }
 
 // jsonColumnSet returns the shard's JSON columns, reading them on conn

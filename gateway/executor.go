@@ -97,6 +97,7 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 	res, kind, err := e.run(ctx, s, stmt, sql, bindVars, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
 	endDiagnostics(res, err)
+	s.infoWarnings(res)
 	return res, err
 }
 

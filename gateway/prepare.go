@@ -150,6 +150,7 @@ func (e *Executor) executePrepared(ctx context.Context, s *Session, id uint32, b
 	res, kind, err := e.run(ctx, s, ps.stmt, ps.sql, bv, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
 	endDiagnostics(res, err)
+	s.infoWarnings(res)
 	return res, err
 }
 

@@ -483,6 +483,9 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 		return nil, err
 	}
 	res := combine(results)
+	if len(rows) > 1 && len(order) > 1 {
+		res.Info = insertInfo(ins.ast, results, order, byShard)
+	}
 	if ins.returning != "" && len(order) > 1 {
 		res.Rows = inValuesOrder(results, order, byShard, len(rows))
 	}

@@ -360,7 +360,7 @@ func shardForID(id vindex.KeyspaceID, shards []Shard) ([]string, error) {
 }
 
 // combine merges per-shard results of one statement: rows concatenated,
-// counts added.
+// counts added (info.go adds up the info texts).
 func combine(results []*sqltypes.Result) *sqltypes.Result {
 	if len(results) == 1 {
 		return results[0]
@@ -379,5 +379,6 @@ func combine(results []*sqltypes.Result) *sqltypes.Result {
 			out.InsertID = r.InsertID
 		}
 	}
+	out.Info = combineInfo(results)
 	return out
 }

@@ -2,8 +2,8 @@ package gateway
 
 import (
 	"regexp"
-	"strings"
 	"strconv"
+	"strings"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"

@@ -45,6 +45,14 @@ type Config struct {
 	// certificates it signed get in); TabletTLS, the gate's connections to
 	// tablets (gRPC and query ports).
 	GRPCTLS   tlsconfig.Server
+	// MySQLTLS secures the MySQL port (offered to clients that ask; with
+	// MySQLRequireTLS, clients that do not are refused; with a client CA,
+	// clients must present a certificate it signed).
+	MySQLTLS        tlsconfig.Server
+	MySQLRequireTLS bool
+	// MySQLMaxPacket is the largest statement a MySQL client may send
+	// (max_allowed_packet; MariaDB's default 16 MiB).
+	MySQLMaxPacket int
 	TabletTLS tlsconfig.Client
 
 	// ServerVersion is advertised in the handshake, and without its
@@ -117,6 +125,7 @@ func Defaults() Config {
 		RegistrationTTL:       10 * time.Second,
 		TwoPCRecoveryInterval: 10 * time.Second,
 		Buffer:                DefaultBufferConfig(),
+		MySQLMaxPacket:        16 << 20,
 	}
 }
 
@@ -139,6 +148,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Buffer.MaxHeld <= 0 || c.Buffer.MaxWait <= 0 {
 		return errors.New("--buffer-size and --buffer-max-wait must be positive")
+	}
+	if c.MySQLMaxPacket < 1024 || c.MySQLMaxPacket > 1<<30 {
+		return fmt.Errorf("--mysql-max-packet must be between 1 KiB and 1 GiB (MariaDB's max_allowed_packet range), got %d", c.MySQLMaxPacket)
+	}
+	if c.MySQLRequireTLS && !c.MySQLTLS.Enabled() {
+		return errors.New("--mysql-require-tls needs --mysql-cert and --mysql-key")
 	}
 	return validCrashPoint(c.TwoPCCrashPoint)
 }
@@ -233,12 +248,19 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	cancel()
 
+	mysqlTLS, err := cfg.MySQLTLS.Config()
+	if err != nil {
+		return fmt.Errorf("--mysql-cert: %w", err)
+	}
 	mysqlServer, err := mysqlserver.Listen(mysqlserver.Config{
 		Addr:            net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.MySQLPort)),
 		ServerVersion:   cfg.ServerVersion,
 		Auth:            auth,
 		Handler:         &mysqlHandler{executor: executor, metrics: executor.metrics},
 		SplitStatements: env.Parser().SplitStatementToPieces,
+		TLS:             mysqlTLS,
+		RequireTLS:      cfg.MySQLRequireTLS,
+		MaxPacketSize:   cfg.MySQLMaxPacket,
 		Log:             log.Named("mysql"),
 	})
 	if err != nil {

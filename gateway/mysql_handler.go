@@ -39,6 +39,7 @@ func (h *mysqlHandler) newSession(c *mysqlserver.Conn) *Session {
 	s := NewSession(c.ID(), c.User())
 	s.ClientCollation = uint32(c.Charset())
 	s.ClientFoundRows = c.Capabilities()&mysqlserver.CapFoundRows != 0
+	s.idleTimeout = c.SetIdleTimeout
 	c.SetSession(s)
 	h.executor.OpenSession(s, c.Close)
 	return s

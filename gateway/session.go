@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	querypb "vitess.io/vitess/go/vt/proto/query"
 
@@ -100,6 +101,9 @@ type Session struct {
 	userVariables map[string]*querypb.BindVariable
 	// gateSettings are the values of gateKeptVariables the session set.
 	gateSettings map[string]int64
+	// idleTimeout, when set, applies SET wait_timeout to the client
+	// connection.
+	idleTimeout func(time.Duration)
 }
 
 // Warning is one row of SHOW WARNINGS: a note, warning or error the last

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
@@ -147,6 +148,9 @@ func literalOf(v *querypb.BindVariable) sqlparser.Expr {
 func (s *Session) setGateKept(name string, value sqlparser.Expr) error {
 	if _, isDefault := value.(*sqlparser.Default); isDefault {
 		delete(s.gateSettings, name)
+		if name == "wait_timeout" && s.idleTimeout != nil {
+			s.idleTimeout(defaultWaitTimeout * time.Second)
+		}
 		return nil
 	}
 	lit, ok := value.(*sqlparser.Literal)
@@ -164,6 +168,11 @@ func (s *Session) setGateKept(name string, value sqlparser.Expr) error {
 		s.gateSettings = map[string]int64{}
 	}
 	s.gateSettings[name] = n
+	if name == "wait_timeout" && s.idleTimeout != nil {
+		// The gate closes its client connection when idle this long, as
+		// MariaDB would.
+		s.idleTimeout(time.Duration(n) * time.Second)
+	}
 	return nil
 }
 

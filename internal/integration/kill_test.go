@@ -74,6 +74,24 @@ func TestKill(t *testing.T) {
 		t.Fatalf("the session after KILL QUERY: %v", err)
 	}
 
+	// SET wait_timeout closes an idle connection, as MariaDB does.
+	idle, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if _, err := idle.ExecContext(ctx, "SET SESSION wait_timeout = 1"); err != nil {
+		t.Fatal(err)
+	}
+	var timeout int
+	if err := idle.QueryRowContext(ctx, "SELECT @@wait_timeout").Scan(&timeout); err != nil || timeout != 1 {
+		t.Fatalf("@@wait_timeout = %d, %v; want 1", timeout, err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if err := idle.QueryRowContext(ctx, "SELECT 1").Scan(&one); err == nil {
+		t.Error("a connection idle past its wait_timeout still answers")
+	}
+
 	if _, err := db.ExecContext(ctx, "KILL 4294967295"); err == nil {
 		t.Error("KILL of an unknown id succeeded")
 	} else {

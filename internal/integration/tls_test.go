@@ -2,11 +2,17 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/shardgate/shardgate/internal/admin"
 	"github.com/shardgate/shardgate/internal/localcluster"
@@ -37,15 +43,40 @@ func TestTLSEverywhere(t *testing.T) {
 	})
 	ctx := context.Background()
 	gateCert := ca.Server("gate-grpc")
-	if err := c.RestartGate(ctx, "--grpc-cert", gateCert.CertFile, "--grpc-key", gateCert.KeyFile, "--grpc-client-ca", ca.File); err != nil {
+	if err := c.RestartGate(ctx, "--grpc-cert", gateCert.CertFile, "--grpc-key", gateCert.KeyFile, "--grpc-client-ca", ca.File,
+		"--mysql-cert", gateCert.CertFile, "--mysql-key", gateCert.KeyFile, "--mysql-require-tls"); err != nil {
 		t.Fatal(err)
 	}
 	app := ca.Client("app")
 	tlsOptions := "tlsCA=" + ca.File + "&tlsCert=" + app.CertFile + "&tlsKey=" + app.KeyFile
 
-	// Through the gate's MySQL port: a write on both shards (a transaction
-	// over the tablets' query ports) and a scatter read.
-	gate := openDB(t, c.GateDSN("ks"))
+	// The MySQL port requires TLS: a client without it is refused with
+	// MySQL's 3159, and the mariadb client verifying the gate's
+	// certificate gets in.
+	if err := openDB(t, c.GateDSN("ks")).Ping(); err == nil {
+		t.Fatal("a client without TLS got in with --mysql-require-tls")
+	} else {
+		mysqlErr(t, err, 3159, "HY000")
+	}
+	host, port, _ := net.SplitHostPort(c.GateAddr())
+	out, err := exec.Command("mariadb", "-h", host, "-P", port, "-u", "root", "--ssl-verify-server-cert", "--ssl-ca", ca.File,
+		"-N", "-e", "SHOW STATUS LIKE 'Ssl_cipher'; SELECT 1").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "1") {
+		t.Fatalf("mariadb --ssl-verify-server-cert: %v\n%s", err, out)
+	}
+	pool := x509.NewCertPool()
+	caPEM, err := os.ReadFile(ca.File)
+	if err != nil || !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("read the test CA: %v", err)
+	}
+	if err := mysql.RegisterTLSConfig("gate-ca", &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Through the gate's MySQL port (TLS, verified): a write on both
+	// shards (a transaction over the tablets' query ports) and a scatter
+	// read.
+	gate := openDB(t, c.GateDSN("ks")+"&tls=gate-ca")
 	mustExec(t, gate, "INSERT INTO acct (id, balance) VALUES (1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 6)")
 	var n int
 	if err := gate.QueryRow("SELECT COUNT(*) FROM acct").Scan(&n); err != nil || n != 6 {

@@ -44,7 +44,7 @@ type Config struct {
 	// GRPCTLS secures the gRPC port (with a client CA, only clients whose
 	// certificates it signed get in); TabletTLS, the gate's connections to
 	// tablets (gRPC and query ports).
-	GRPCTLS   tlsconfig.Server
+	GRPCTLS tlsconfig.Server
 	// MySQLTLS secures the MySQL port (offered to clients that ask; with
 	// MySQLRequireTLS, clients that do not are refused; with a client CA,
 	// clients must present a certificate it signed).
@@ -53,7 +53,7 @@ type Config struct {
 	// MySQLMaxPacket is the largest statement a MySQL client may send
 	// (max_allowed_packet; MariaDB's default 16 MiB).
 	MySQLMaxPacket int
-	TabletTLS tlsconfig.Client
+	TabletTLS      tlsconfig.Client
 
 	// ServerVersion is advertised in the handshake, and without its
 	// "5.5.5-" prefix as @@version and VERSION(), as MariaDB does. The

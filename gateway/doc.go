@@ -16,7 +16,12 @@
 // (transaction_mode.go): shard by shard (cursor.go), or atomically with
 // two-phase commit (twopc.go), whose records left behind by a gate that
 // died are finished by the others and by its next process
-// (twopc_recovery.go).
+// (twopc_recovery.go). What MySQL keeps per connection the gate keeps per
+// session: the diagnostics area (warnings.go), user variables and the
+// variables a pooled connection cannot hold (variables.go), savepoints
+// (savepoints.go), and, on connections the tablets reserve for the
+// session, named locks (locks.go) and LOCK TABLES (table_locks.go); KILL
+// finds sessions by connection id (kill.go).
 //
 // Invariants:
 //   - The query path reads topology only from immutable snapshots swapped in
@@ -35,4 +40,8 @@
 //     shard commits unless the record says COMMIT (internal/twopc).
 //   - Every error a client sees is a MySQL error with its code and SQLSTATE
 //     (internal/sqlerr); nothing a client sends can panic the gate.
+//   - Nothing of one session stays on a pooled shard connection: session
+//     settings travel with each statement (SET STATEMENT ... FOR), user
+//     variables as bind variables, and connection-bound state (locks) on
+//     reserved connections, which are closed, never pooled, when released.
 package gateway

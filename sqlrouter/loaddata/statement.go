@@ -138,16 +138,5 @@ func (s *Statement) Check() error {
 		}
 		seen[name] = true
 	}
-	set := map[string]bool{}
-	for _, e := range s.Set {
-		name := e.Name.Name.Lowered()
-		switch {
-		case seen[name]:
-			return sqlerr.Unsupported("LOAD DATA that sets column %s both from the file and in SET", e.Name.Name.String())
-		case set[name]:
-			return sqlerr.Unsupported("LOAD DATA that sets column %s twice in SET", e.Name.Name.String())
-		}
-		set[name] = true
-	}
 	return nil
 }

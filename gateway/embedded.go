@@ -3,10 +3,12 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 	"vitess.io/vitess/go/vt/vtenv"
 
+	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/topo"
 )
 
@@ -15,7 +17,8 @@ import (
 // limits), serving no port: for programs and tests that run statements in
 // process with sessions of their own, such as the integration test of LOAD
 // DATA LOCAL, which sets Session.LocalFiles itself. It waits up to
-// cfg.StartupTimeout for the topology, as a gate does.
+// cfg.StartupTimeout for the topology and for a serving primary tablet of
+// every shard.
 //
 // Unlike a gate it takes no part in two-phase commit (transaction_mode
 // 'twopc' is refused) and does not register, so a resharding's switch of
@@ -57,5 +60,38 @@ func OpenExecutor(ctx context.Context, cfg Config, log *zap.Logger) (e *Executor
 		close()
 		return nil, nil, err
 	}
+	if err := e.waitPrimaries(wctx); err != nil {
+		close()
+		return nil, nil, err
+	}
 	return e, close, nil
+}
+
+// waitPrimaries waits until every shard of the serving graph has a serving
+// primary tablet, or ctx ends.
+func (e *Executor) waitPrimaries(ctx context.Context) error {
+	for {
+		var missing error
+		for _, keyspace := range e.keyspaceNames() {
+			shards, err := e.topo.shards(keyspace, topopb.TabletType_PRIMARY)
+			if err != nil {
+				missing = err
+				break
+			}
+			for _, sh := range shards {
+				if _, err := e.tablets.pick(keyspace, sh.Name, topopb.TabletType_PRIMARY); err != nil {
+					missing = err
+					break
+				}
+			}
+		}
+		if missing == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the primary tablets: %w", missing)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

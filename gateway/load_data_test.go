@@ -315,3 +315,19 @@ func TestLoadDataRefusals(t *testing.T) {
 		}
 	}
 }
+
+// A session that targets one shard (USE ks:-80) loads into that shard
+// only, the statements unchanged, still in one transaction.
+func TestLoadDataTargetedShard(t *testing.T) {
+	lo, hi := &loadTablet{}, &loadTablet{}
+	e := withKeyRanges(testExecutor(t, map[string]unaryClient{"ks/-80": lo, "ks/80-": hi}))
+	s, _ := loadSession("ks", strings.NewReader(numberedRows(1, 1200)))
+	s.Shard = "-80"
+	res, err := e.Execute(context.Background(), s, "load data local infile 'f' into table acct", nil)
+	if err != nil || res.RowsAffected != 1200 {
+		t.Fatalf("load: %v, %v", res, err)
+	}
+	if got := lo.called(); got != "begin,execute,commit" || hi.called() != "" {
+		t.Fatalf("tablet calls: -80 %s, 80- %s", got, hi.called())
+	}
+}

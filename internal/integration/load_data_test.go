@@ -571,6 +571,41 @@ func TestLoadData(t *testing.T) {
 		sameRows(t, "after the broken file", tableRows(t, gate, "ld"), before)
 	})
 
+	t.Run("ColumnListAndSet", func(t *testing.T) {
+		// Fields into variables and columns, and SET expressions that
+		// read both, into the sharded table (emptied first, on both sides).
+		for _, db := range []*sql.DB{gate, refDB} {
+			if _, err := db.Exec("DELETE FROM ld"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var b strings.Builder
+		for i := 1; i <= 1500; i++ {
+			fmt.Fprintf(&b, "%d;Name %d;%d\n", i, i, i%4)
+			if i%500 == 0 {
+				fmt.Fprintf(&b, "%d;\\N\n", 10000+i) // short, with NULL
+			}
+		}
+		data := []byte(b.String())
+		stmt := "LOAD DATA LOCAL INFILE 'FILE' INTO TABLE ld CHARACTER SET utf8mb4 FIELDS TERMINATED BY ';' (@id, name, @n) " +
+			"SET id = @id, n = @n * 2, note = CONCAT(name, '!'), d = IF(@n IS NULL, NULL, '2024-02-29'), bin = @missing"
+		wantOK, wantInfo, wantWarnings, err := loadReference(t, ref.SocketPath(), data, strings.Replace(stmt, " ld ", " ks.ld ", 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, info, warnings, err := gateLoad(t, e, session("ks"), data, stmt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok != wantOK || info != wantInfo {
+			t.Errorf("gate: %s / %s\nMariaDB: %s / %s", ok, info, wantOK, wantInfo)
+		}
+		if got, want := comparableWarnings(warnings), comparableWarnings(wantWarnings); !reflect.DeepEqual(got, want) {
+			t.Errorf("warnings:\n%s\nMariaDB's:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		sameRows(t, "ld", tableRows(t, gate, "ld"), tableRows(t, refDB, "ld"))
+	})
+
 	t.Run("LookupVindex", func(t *testing.T) {
 		var b strings.Builder
 		for i := 1; i <= 2000; i++ {
@@ -603,6 +638,22 @@ func TestLoadData(t *testing.T) {
 		var id int64
 		if err := gate.QueryRow("select id from ldl where email = 'user1234@example.com'").Scan(&id); err != nil || id != 1234 {
 			t.Fatalf("read by the lookup vindex: %d, %v", id, err)
+		}
+	})
+
+	t.Run("ReferenceTable", func(t *testing.T) {
+		var b strings.Builder
+		for i := range 300 {
+			fmt.Fprintf(&b, "c%d\tname %d\n", i, i)
+		}
+		ok, _, _, err := gateLoad(t, e, session("ks"), []byte(b.String()), "LOAD DATA LOCAL INFILE 'FILE' INTO TABLE ref")
+		if err != nil || ok != "Query OK, 300 rows affected" {
+			t.Fatalf("load: %s, %v", ok, err)
+		}
+		for shard, db := range shards {
+			if rows := tableRows(t, db, "ref"); len(rows) != 300 {
+				t.Errorf("shard %s has %d rows of the reference table, want 300", shard, len(rows))
+			}
 		}
 	})
 

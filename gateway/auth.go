@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -11,8 +12,9 @@ import (
 	"os"
 	"strings"
 
-	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/sqlerror"
+
+	"github.com/shardgate/shardgate/gateway/mysqlserver"
 )
 
 // User is one entry of the users file (JSON: {"users": [ ... ]}).
@@ -44,9 +46,9 @@ type credentials struct {
 	loopbackOnly bool
 }
 
-// Authenticator checks MySQL logins against a fixed user list. It offers
-// mysql_native_password and caching_sha2_password (fast path) in the
-// handshake.
+// Authenticator checks MySQL logins against a fixed user list
+// (mysql_native_password and caching_sha2_password's fast path), and the
+// gRPC API's plain passwords against the same list.
 type Authenticator struct {
 	users map[string]*credentials
 }
@@ -124,22 +126,6 @@ func NewAuthenticator(users []User) (*Authenticator, error) {
 	return a, nil
 }
 
-// AuthMethods implements mysql.AuthServer.
-func (a *Authenticator) AuthMethods() []mysql.AuthMethod {
-	return []mysql.AuthMethod{
-		mysql.NewMysqlNativeAuthMethod(a, a),
-		mysql.NewSha2CachingAuthMethod(a, a, a),
-	}
-}
-
-// DefaultAuthMethodDescription implements mysql.AuthServer.
-func (a *Authenticator) DefaultAuthMethodDescription() mysql.AuthMethodDescription {
-	return mysql.MysqlNativePassword
-}
-
-// HandleUser implements mysql.UserValidator: every user is handled here.
-func (a *Authenticator) HandleUser(string) bool { return true }
-
 // accessDenied is MySQL's 1045, worded as MySQL words it.
 func accessDenied(user string, addr net.Addr, usedPassword bool) error {
 	host := "localhost"
@@ -178,94 +164,72 @@ func isLoopback(addr net.Addr) bool {
 // emptyPassword reports whether c accepts the empty password.
 func (c *credentials) emptyPassword() bool { return c.hasPassword && c.password == "" }
 
-// UserEntryWithHash implements mysql.HashStorage (mysql_native_password).
-func (a *Authenticator) UserEntryWithHash(_ *mysql.Conn, salt []byte, user string, reply []byte, addr net.Addr) (mysql.Getter, error) {
-	denied := accessDenied(user, addr, len(reply) > 0)
-	c, ok := a.lookup(user, addr)
+// Authenticate implements mysqlserver.Authenticator: mysql_native_password
+// against the native hash (a plain password has both hashes), and
+// caching_sha2_password's fast path against the SHA2 hash. A client that
+// chose the plugin the user has no hash for is switched to the other.
+func (a *Authenticator) Authenticate(_ context.Context, req *mysqlserver.AuthRequest) mysqlserver.AuthResult {
+	denied := mysqlserver.Reject(accessDenied(req.User, req.RemoteAddr, len(req.Response) > 0))
+	c, ok := a.lookup(req.User, req.RemoteAddr)
 	if !ok {
-		return nil, denied
+		return denied
 	}
-	if len(reply) == 0 {
-		if c.emptyPassword() {
-			return &mysql.StaticUserData{Username: user}, nil
+	switch {
+	case req.Cleartext:
+		if c.matches(string(req.Response)) {
+			return mysqlserver.Accept()
 		}
-		return nil, denied
+		return denied
+	case len(req.Response) == 0:
+		if c.emptyPassword() {
+			return mysqlserver.Accept()
+		}
+		return denied
+	case c.nativeHash == nil && c.sha2Hash == nil:
+		return denied // the empty password, and the client sent one
 	}
-	if c.nativeHash != nil && mysql.VerifyHashedMysqlNativePassword(reply, salt, c.nativeHash) {
-		return &mysql.StaticUserData{Username: user}, nil
+	switch req.Plugin {
+	case mysqlserver.NativePassword:
+		if c.nativeHash == nil {
+			return mysqlserver.SwitchTo(mysqlserver.CachingSHA2Password)
+		}
+		if mysqlserver.CheckNativePassword(req.Scramble, req.Response, c.nativeHash) {
+			return mysqlserver.Accept()
+		}
+	case mysqlserver.CachingSHA2Password:
+		if c.sha2Hash == nil {
+			return mysqlserver.SwitchTo(mysqlserver.NativePassword)
+		}
+		if mysqlserver.CheckCachingSHA2(req.Scramble, req.Response, c.sha2Hash) {
+			return mysqlserver.Accept()
+		}
 	}
-	return nil, denied
+	return denied
 }
 
-// UserEntryWithCacheHash implements mysql.CachingStorage
-// (caching_sha2_password's fast path).
-func (a *Authenticator) UserEntryWithCacheHash(_ *mysql.Conn, salt []byte, user string, reply []byte, addr net.Addr) (mysql.Getter, mysql.CacheState, error) {
-	denied := accessDenied(user, addr, len(reply) > 0)
-	c, ok := a.lookup(user, addr)
-	if !ok {
-		return nil, mysql.AuthRejected, denied
-	}
-	if len(reply) == 0 {
-		if c.emptyPassword() {
-			return &mysql.StaticUserData{Username: user}, mysql.AuthAccepted, nil
-		}
-		return nil, mysql.AuthRejected, denied
-	}
-	if c.sha2Hash != nil && mysql.VerifyHashedCachingSha2Password(reply, salt, c.sha2Hash) {
-		return &mysql.StaticUserData{Username: user}, mysql.AuthAccepted, nil
-	}
-	if c.sha2Hash == nil && c.hasPassword {
-		// Only a plain password is known: ask for it (TLS or socket only).
-		return nil, mysql.AuthNeedMoreData, nil
-	}
-	return nil, mysql.AuthRejected, denied
-}
-
-// UserEntryWithPassword implements mysql.PlainTextStorage, used by
-// caching_sha2_password's full authentication over TLS or a socket.
-func (a *Authenticator) UserEntryWithPassword(_ *mysql.Conn, user, password string, addr net.Addr) (mysql.Getter, error) {
-	c, ok := a.lookup(user, addr)
-	if !ok {
-		return nil, accessDenied(user, addr, password != "")
-	}
-	if c.hasPassword && subtle.ConstantTimeCompare([]byte(c.password), []byte(password)) == 1 {
-		return &mysql.StaticUserData{Username: user}, nil
-	}
-	if c.sha2Hash != nil {
+// matches reports whether password is c's, in whichever form c keeps it.
+func (c *credentials) matches(password string) bool {
+	switch {
+	case c.hasPassword:
+		return subtle.ConstantTimeCompare([]byte(c.password), []byte(password)) == 1
+	case c.sha2Hash != nil:
 		h1 := sha256.Sum256([]byte(password))
 		h2 := sha256.Sum256(h1[:])
-		if subtle.ConstantTimeCompare(h2[:], c.sha2Hash) == 1 {
-			return &mysql.StaticUserData{Username: user}, nil
-		}
+		return subtle.ConstantTimeCompare(h2[:], c.sha2Hash) == 1
+	case c.nativeHash != nil:
+		s1 := sha1.Sum([]byte(password))
+		s2 := sha1.Sum(s1[:])
+		return subtle.ConstantTimeCompare(s2[:], c.nativeHash) == 1
 	}
-	return nil, accessDenied(user, addr, password != "")
+	return false
 }
 
 // CheckPassword checks a user's plain password, as the gRPC API receives
 // it (over TLS, or on loopback), against the same users as MySQL logins.
 func (a *Authenticator) CheckPassword(user, password string, addr net.Addr) error {
-	denied := accessDenied(user, addr, password != "")
 	c, ok := a.lookup(user, addr)
-	if !ok {
-		return denied
+	if !ok || !c.matches(password) {
+		return accessDenied(user, addr, password != "")
 	}
-	switch {
-	case c.hasPassword:
-		if subtle.ConstantTimeCompare([]byte(c.password), []byte(password)) == 1 {
-			return nil
-		}
-	case c.sha2Hash != nil:
-		h1 := sha256.Sum256([]byte(password))
-		h2 := sha256.Sum256(h1[:])
-		if subtle.ConstantTimeCompare(h2[:], c.sha2Hash) == 1 {
-			return nil
-		}
-	case c.nativeHash != nil:
-		s1 := sha1.Sum([]byte(password))
-		s2 := sha1.Sum(s1[:])
-		if subtle.ConstantTimeCompare(s2[:], c.nativeHash) == 1 {
-			return nil
-		}
-	}
-	return denied
+	return nil
 }

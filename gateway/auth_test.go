@@ -1,37 +1,61 @@
 package gateway
 
 import (
+	"context"
 	"net"
 	"strings"
 	"testing"
 
-	"vitess.io/vitess/go/mysql"
+	"github.com/shardgate/shardgate/gateway/mysqlserver"
 )
 
-func TestNativePasswordAndLoopbackOnly(t *testing.T) {
+func TestAuthenticate(t *testing.T) {
 	pw, empty := "s3cret", ""
-	auth, err := NewAuthenticator([]User{{User: "app", Password: &pw}, {User: "root", Password: &empty, From: "loopback"}})
+	auth, err := NewAuthenticator([]User{
+		{User: "app", Password: &pw},
+		{User: "root", Password: &empty, From: "loopback"},
+		{User: "native", NativeHash: "*B865CAE8F340F6CE1485A06F4492BB49718DF1EC"},                    // s3cret
+		{User: "sha2", SHA2Hash: "0ac1e49b32a8f7829e79b4ad9e9f3d35ef0aca0662c4835279619bf49249cd77"}, // s3cret
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	salt := []byte("12345678901234567890")
 	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
 	remote := &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 1}
-
-	if _, err := auth.UserEntryWithHash(nil, salt, "app", mysql.ScrambleMysqlNativePassword(salt, []byte(pw)), remote); err != nil {
-		t.Fatalf("right password refused: %v", err)
-	}
-	if _, err := auth.UserEntryWithHash(nil, salt, "app", mysql.ScrambleMysqlNativePassword(salt, []byte("wrong")), remote); err == nil {
-		t.Fatal("wrong password accepted")
-	}
-	if _, err := auth.UserEntryWithHash(nil, salt, "root", nil, local); err != nil {
-		t.Fatalf("root without password from loopback refused: %v", err)
-	}
-	if _, err := auth.UserEntryWithHash(nil, salt, "root", nil, remote); err == nil {
-		t.Fatal("root accepted from a non-loopback address")
-	}
-	if _, state, _ := auth.UserEntryWithCacheHash(nil, salt, "app", mysql.ScrambleCachingSha2Password(salt, []byte(pw)), remote); state != mysql.AuthAccepted {
-		t.Fatalf("caching_sha2 fast path: state %v, want accepted", state)
+	native := func(p string) []byte { return mysqlserver.ScrambleNativePassword(salt, p) }
+	sha2 := func(p string) []byte { return mysqlserver.ScrambleCachingSHA2(salt, p) }
+	for _, c := range []struct {
+		user, plugin string
+		response     []byte
+		cleartext    bool
+		addr         net.Addr
+		want         mysqlserver.AuthVerdict
+		plugin2      string
+	}{
+		{"app", mysqlserver.NativePassword, native(pw), false, remote, mysqlserver.AuthAccept, ""},
+		{"app", mysqlserver.NativePassword, native("wrong"), false, remote, mysqlserver.AuthReject, ""},
+		{"app", mysqlserver.CachingSHA2Password, sha2(pw), false, remote, mysqlserver.AuthAccept, ""},
+		{"app", mysqlserver.CachingSHA2Password, sha2("wrong"), false, remote, mysqlserver.AuthReject, ""},
+		{"app", mysqlserver.CachingSHA2Password, []byte(pw), true, remote, mysqlserver.AuthAccept, ""},
+		{"root", mysqlserver.NativePassword, nil, false, local, mysqlserver.AuthAccept, ""},
+		{"root", mysqlserver.NativePassword, nil, false, remote, mysqlserver.AuthReject, ""},
+		{"root", mysqlserver.NativePassword, native("x"), false, local, mysqlserver.AuthReject, ""},
+		{"native", mysqlserver.NativePassword, native(pw), false, remote, mysqlserver.AuthAccept, ""},
+		{"native", mysqlserver.CachingSHA2Password, sha2(pw), false, remote, mysqlserver.AuthSwitch, mysqlserver.NativePassword},
+		{"sha2", mysqlserver.NativePassword, native(pw), false, remote, mysqlserver.AuthSwitch, mysqlserver.CachingSHA2Password},
+		{"sha2", mysqlserver.CachingSHA2Password, sha2(pw), false, remote, mysqlserver.AuthAccept, ""},
+		{"nobody", mysqlserver.NativePassword, native(pw), false, local, mysqlserver.AuthReject, ""},
+	} {
+		res := auth.Authenticate(context.Background(), &mysqlserver.AuthRequest{
+			User: c.user, RemoteAddr: c.addr, Plugin: c.plugin, Scramble: salt, Response: c.response, Cleartext: c.cleartext,
+		})
+		if res.Verdict != c.want || res.Plugin != c.plugin2 {
+			t.Errorf("%s with %s from %v: %+v, want verdict %d %s", c.user, c.plugin, c.addr, res, c.want, c.plugin2)
+		}
+		if res.Verdict == mysqlserver.AuthReject && !strings.Contains(res.Err.Error(), "Access denied for user '"+c.user+"'") {
+			t.Errorf("%s: %v, want MySQL's access denied", c.user, res.Err)
+		}
 	}
 }
 
@@ -47,9 +71,12 @@ func TestUsersFileErrorsNameTheUser(t *testing.T) {
 func TestAccessDeniedReadsLikeMySQL(t *testing.T) {
 	pw := "x"
 	auth, _ := NewAuthenticator([]User{{User: "app", Password: &pw}})
-	_, err := auth.UserEntryWithHash(nil, []byte("12345678901234567890"), "app", []byte("wrongwrongwrongwrong"), &net.TCPAddr{IP: net.IPv4(10, 0, 0, 9)})
-	if err == nil || err.Error() != "Access denied for user 'app'@'10.0.0.9' (using password: YES) (errno 1045) (sqlstate 28000)" {
-		t.Fatalf("got %v", err)
+	res := auth.Authenticate(context.Background(), &mysqlserver.AuthRequest{
+		User: "app", RemoteAddr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 9)}, Plugin: mysqlserver.NativePassword,
+		Scramble: []byte("12345678901234567890"), Response: []byte("wrongwrongwrongwrong"),
+	})
+	if res.Err == nil || res.Err.Error() != "Access denied for user 'app'@'10.0.0.9' (using password: YES) (errno 1045) (sqlstate 28000)" {
+		t.Fatalf("got %v", res.Err)
 	}
 }
 

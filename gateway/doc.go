@@ -5,9 +5,10 @@
 // Parts, one file each: topology.go follows the vschemas and serving graph
 // in etcd; tablets.go keeps a gRPC connection and a health stream per
 // tablet; executor.go runs statements for a session (session.go);
-// mysql_handler.go adapts the executor to Vitess's MySQL listener, and
-// grpc_handler.go to the Gate gRPC API, whose callers send their session
-// with every call (session_proto.go turns it into the same Session);
+// mysql_handler.go adapts the executor to the MySQL protocol server
+// (gateway/mysqlserver), and grpc_handler.go to the Gate gRPC API, whose
+// callers send their session with every call (session_proto.go turns it
+// into the same Session);
 // auth.go checks logins on both; gate.go wires it all into a running
 // process. The Go client and database/sql driver of the gRPC API are in
 // gateway/client, which imports nothing of this package.

@@ -71,7 +71,7 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 	if res, ok := s.countDiagnostics(sql); ok {
 		return res, nil
 	}
-	stmt, err := e.parser.Parse(sql)
+	stmt, _, err := e.parse(sql)
 	if err != nil {
 		if isShow(sql) {
 			// A SHOW Vitess's parser does not know (SHOW PACKAGE STATUS,
@@ -82,7 +82,6 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 			return res, err
 		}
 		e.metrics.errors.WithLabelValues("1064").Inc()
-		err = sqlerr.New(sqlerror.ERParseError, sqlerror.SSClientError, "You have an error in your SQL syntax; %s", err.Error())
 		s.startDiagnostics(nil)(nil, err)
 		return nil, err
 	}
@@ -98,6 +97,7 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 	res, kind, err := e.run(ctx, s, stmt, sql, bindVars, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
 	endDiagnostics(res, err)
+	s.infoWarnings(res)
 	return res, err
 }
 
@@ -177,6 +177,9 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 	case *sqlparser.Show:
 		res, err := e.show(ctx, s, stmt, sql)
 		return res, "show", err
+	case *sqlparser.ExplainTab:
+		res, err := e.describeTable(ctx, s, stmt, sql)
+		return res, "describe", err
 	case *sqlparser.Savepoint, *sqlparser.SRollback, *sqlparser.Release:
 		res, err := e.savepoint(ctx, s, stmt)
 		return res, "savepoint", err

@@ -15,9 +15,9 @@ import (
 	grpccreds "google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/vt/vtenv"
 
+	"github.com/shardgate/shardgate/gateway/mysqlserver"
 	"github.com/shardgate/shardgate/internal/debughttp"
 	"github.com/shardgate/shardgate/internal/tlsconfig"
 	"github.com/shardgate/shardgate/proto/gatepb"
@@ -47,9 +47,10 @@ type Config struct {
 	GRPCTLS   tlsconfig.Server
 	TabletTLS tlsconfig.Client
 
-	// ServerVersion is advertised in the handshake and as @@version. The
-	// "5.5.5-" prefix is what MariaDB itself sends, so that clients detect
-	// MariaDB rather than a MySQL 10.x.
+	// ServerVersion is advertised in the handshake, and without its
+	// "5.5.5-" prefix as @@version and VERSION(), as MariaDB does. The
+	// prefix is what MariaDB itself sends, so that clients detect MariaDB
+	// rather than a MySQL 10.x.
 	ServerVersion  string
 	VersionComment string
 	QueryTimeout   time.Duration
@@ -166,10 +167,6 @@ const maxRequestBytes = 256 << 20
 // once.
 const grpcStreamWorkers = 64
 
-// mysqlFlushDelay is how long a partly written answer may wait in the
-// listener's buffer (Vitess's default for its own gate).
-const mysqlFlushDelay = 100 * time.Millisecond
-
 // Run serves until ctx ends.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err := cfg.Validate(); err != nil {
@@ -236,28 +233,20 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	cancel()
 
-	handler := &mysqlHandler{executor: executor, env: env, log: log, metrics: executor.metrics}
-	listener, err := mysql.NewListenerWithConfig(mysql.ListenerConfig{
-		Protocol:           "tcp",
-		Address:            net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.MySQLPort)),
-		AuthServer:         auth,
-		Handler:            handler,
-		ConnReadBufferSize: 16 * 1024,
-		ConnBufferPooling:  true,
-		// The listener re-arms a flush timer with this delay on every packet
-		// it buffers; left at zero, each packet's timer fires at once and
-		// flushes the response in pieces from another goroutine (extra
-		// writes, wake-ups and TCP segments per statement). Answers are
-		// flushed whole when the handler returns; the timer only matters for
-		// a handler that pauses midway, which ours never do.
-		FlushDelay: mysqlFlushDelay,
+	mysqlServer, err := mysqlserver.Listen(mysqlserver.Config{
+		Addr:            net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.MySQLPort)),
+		ServerVersion:   cfg.ServerVersion,
+		Auth:            auth,
+		Handler:         &mysqlHandler{executor: executor, metrics: executor.metrics},
+		SplitStatements: env.Parser().SplitStatementToPieces,
+		Log:             log.Named("mysql"),
 	})
 	if err != nil {
 		return fmt.Errorf("listen for MySQL clients on port %d: %w", cfg.MySQLPort, err)
 	}
-	listener.ServerVersion = cfg.ServerVersion
-	go listener.Accept()
-	defer listener.Close()
+	mysqlDone := make(chan error, 1)
+	go func() { mysqlDone <- mysqlServer.Serve() }()
+	defer mysqlServer.Close()
 
 	grpcLn, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.GRPCPort)))
 	if err != nil {
@@ -298,6 +287,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	case <-ctx.Done():
 	case err := <-httpDone:
 		return fmt.Errorf("HTTP server stopped: %w", err)
+	case err := <-mysqlDone:
+		return fmt.Errorf("MySQL server stopped: %w", err)
 	}
 	log.Info("gate shutting down")
 	return nil

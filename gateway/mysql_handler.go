@@ -2,99 +2,78 @@ package gateway
 
 import (
 	"context"
-	"runtime/debug"
+	"strconv"
 
-	"go.uber.org/zap"
-	"vitess.io/vitess/go/mysql"
-	"vitess.io/vitess/go/mysql/replication"
+	"vitess.io/vitess/go/sqlescape"
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
-	"vitess.io/vitess/go/vt/vtenv"
 
+	"github.com/shardgate/shardgate/gateway/mysqlserver"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 )
 
-// mysqlHandler adapts the Executor to Vitess's MySQL protocol listener,
-// which owns the wire format: handshake, authentication, packets, the
-// binary protocol of prepared statements.
+// mysqlHandler adapts the Executor to the MySQL protocol server
+// (gateway/mysqlserver), which owns the wire format: handshake,
+// authentication, packets, the binary protocol of prepared statements,
+// and recovering from panics. Each connection's *Session is stored in its
+// Conn; the server reads its status flags and warning count for every OK
+// and EOF packet it writes.
 type mysqlHandler struct {
-	mysql.UnimplementedHandler
 	executor *Executor
-	env      *vtenv.Environment
-	log      *zap.Logger
 	metrics  *metrics
 }
 
-func session(c *mysql.Conn) *Session {
-	s, _ := c.ClientData.(*Session)
+var (
+	_ mysqlserver.Handler       = (*mysqlHandler)(nil)
+	_ mysqlserver.ProcessKiller = (*mysqlHandler)(nil)
+	_ mysqlserver.SessionState  = (*Session)(nil)
+)
+
+func session(c *mysqlserver.Conn) *Session {
+	s, _ := c.Session().(*Session)
 	return s
 }
 
-func (h *mysqlHandler) NewConnection(c *mysql.Conn) {
-	s := NewSession(c.ConnectionID, "")
-	c.ClientData = s
-	c.StatusFlags = s.StatusFlags()
+// newSession gives c a fresh session, registered for KILL.
+func (h *mysqlHandler) newSession(c *mysqlserver.Conn) *Session {
+	s := NewSession(c.ID(), c.User())
+	s.ClientCollation = uint32(c.Charset())
+	s.ClientFoundRows = c.Capabilities()&mysqlserver.CapFoundRows != 0
+	c.SetSession(s)
 	h.executor.OpenSession(s, c.Close)
+	return s
+}
+
+func (h *mysqlHandler) NewConnection(c *mysqlserver.Conn) error {
+	h.newSession(c)
 	h.metrics.connections.Inc()
 	h.metrics.connsTotal.Inc()
+	return nil
 }
 
-// ConnectionReady records the user. The listener itself selects the
-// database named at connect by running "use <db>" through ComQuery.
-func (h *mysqlHandler) ConnectionReady(c *mysql.Conn) {
-	s := session(c)
-	s.User = c.User
-	s.ClientCollation = uint32(c.CharacterSet)
-	s.ClientFoundRows = c.Capabilities&mysql.CapabilityClientFoundRows != 0
-}
-
-func (h *mysqlHandler) ConnectionClosed(c *mysql.Conn) {
+func (h *mysqlHandler) ConnectionClosed(c *mysqlserver.Conn) {
 	h.metrics.connections.Dec()
 	if s := session(c); s != nil {
 		h.executor.CloseSession(s)
 	}
 }
 
-// guard turns a panic in statement handling into an error for this
-// connection only: no input may take the gate down.
-func (h *mysqlHandler) guard(c *mysql.Conn, query string, err *error) {
-	if r := recover(); r != nil {
-		h.log.Error("panic while handling a statement", zap.Uint32("connection_id", c.ConnectionID), zap.String("query", truncate(query, 1000)),
-			zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
-		*err = sqlerr.Internal("internal error in Shardgate while handling this statement (logged on the gate): %v", r)
-	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
-
-// reportStatus wraps a statement's result callback so that the listener,
-// which writes OK and EOF packets with c.StatusFlags, sends the session's
-// flags as they stand once the statement has run; after returns, the flags
-// are set again for the end packet of a streamed result and for an error.
-func reportStatus(c *mysql.Conn, s *Session, callback func(*sqltypes.Result) error) (wrapped func(*sqltypes.Result) error, after func()) {
-	wrapped = func(r *sqltypes.Result) error {
-		c.StatusFlags = s.StatusFlags()
+// forClient describes result columns in the client's collation, as
+// MariaDB does (charset.go).
+func forClient(s *Session, w func(*sqltypes.Result) error) func(*sqltypes.Result) error {
+	return func(r *sqltypes.Result) error {
 		if len(r.Fields) > 0 {
 			r.Fields = fieldsForClient(r.Fields, s.ClientCollation)
 		}
-		return callback(r)
+		return w(r)
 	}
-	return wrapped, func() { c.StatusFlags = s.StatusFlags() }
 }
 
-func (h *mysqlHandler) ComQuery(c *mysql.Conn, query string, callback func(*sqltypes.Result) error) (err error) {
-	defer h.guard(c, query, &err)
+func (h *mysqlHandler) ComQuery(ctx context.Context, c *mysqlserver.Conn, query string, w func(*sqltypes.Result) error) error {
 	s := session(c)
-	callback, after := reportStatus(c, s, callback)
-	defer after()
-	ctx, done := s.StatementContext(context.Background())
+	ctx, done := s.StatementContext(ctx)
 	defer done()
-	if err := h.executor.StreamExecute(ctx, s, query, nil, callback); err != nil {
+	if err := h.executor.StreamExecute(ctx, s, query, nil, forClient(s, w)); err != nil {
 		return interrupted(ctx, err)
 	}
 	return nil
@@ -109,69 +88,76 @@ func interrupted(ctx context.Context, err error) error {
 	return sqlerr.From(err)
 }
 
-func (h *mysqlHandler) ComPrepare(c *mysql.Conn, query string) (fields []*querypb.Field, params uint16, err error) {
-	defer h.guard(c, query, &err)
+func (h *mysqlHandler) ComPrepare(ctx context.Context, c *mysqlserver.Conn, stmtID uint32, query string) (int, []*querypb.Field, error) {
 	s := session(c)
-	// The listener closes statements (COM_STMT_CLOSE) without telling the
-	// handler: forget plans of statements it no longer holds.
-	for id := range s.prepared {
-		if _, open := c.PrepareData[id]; !open {
-			h.executor.ClosePrepared(s, id)
-		}
-	}
-	// The listener numbers the statement after this call returns.
-	fields, n, err := h.executor.Prepare(context.Background(), s, c.StatementID+1, query)
+	fields, n, err := h.executor.Prepare(ctx, s, stmtID, query)
 	if err != nil {
-		return nil, 0, sqlerr.From(err)
+		return 0, nil, sqlerr.From(err)
 	}
-	fields = fieldsForClient(fields, s.ClientCollation)
-	if n > 65535 {
-		return nil, 0, sqlerr.New(1390, "HY000", "Prepared statement contains too many placeholders (%d)", n)
-	}
-	return fields, uint16(n), nil
+	return n, fieldsForClient(fields, s.ClientCollation), nil
 }
 
-func (h *mysqlHandler) ComStmtExecute(c *mysql.Conn, prepare *mysql.PrepareData, callback func(*sqltypes.Result) error) (err error) {
-	defer h.guard(c, prepare.PrepareStmt, &err)
+func (h *mysqlHandler) ComStmtExecute(ctx context.Context, c *mysqlserver.Conn, stmtID uint32, bindVars map[string]*querypb.BindVariable, w func(*sqltypes.Result) error) error {
 	s := session(c)
-	callback, after := reportStatus(c, s, callback)
-	defer after()
-	ctx, done := s.StatementContext(context.Background())
+	ctx, done := s.StatementContext(ctx)
 	defer done()
-	if err := h.executor.StreamExecutePrepared(ctx, s, prepare.StatementID, prepare.BindVars, callback); err != nil {
+	if err := h.executor.StreamExecutePrepared(ctx, s, stmtID, bindVars, forClient(s, w)); err != nil {
 		return interrupted(ctx, err)
 	}
 	return nil
 }
 
-func (h *mysqlHandler) ComResetConnection(c *mysql.Conn) {
-	s := session(c)
-	h.executor.CloseSession(s)
-	fresh := NewSession(c.ConnectionID, s.User)
-	fresh.Keyspace, fresh.ClientCollation, fresh.ClientFoundRows = s.Keyspace, s.ClientCollation, s.ClientFoundRows
-	c.ClientData = fresh
-	c.StatusFlags = fresh.StatusFlags()
-	h.executor.OpenSession(fresh, c.Close)
+func (h *mysqlHandler) ComStmtClose(c *mysqlserver.Conn, stmtID uint32) {
+	h.executor.ClosePrepared(session(c), stmtID)
 }
 
-// ComQueryMulti is not used: the listener splits multi-statement packets
-// itself and calls ComQuery for each statement.
-func (h *mysqlHandler) ComQueryMulti(*mysql.Conn, string, func(sqltypes.QueryResponse, bool, bool) error) error {
-	return sqlerr.Unsupported("multi-statement execution through ComQueryMulti")
+// ComInitDB selects the database (COM_INIT_DB, and the one named at
+// connect) as USE does: a keyspace or a target ("ks:-80", "ks@replica").
+func (h *mysqlHandler) ComInitDB(ctx context.Context, c *mysqlserver.Conn, db string) error {
+	if err := h.executor.StreamExecute(ctx, session(c), "use "+sqlescape.EscapeID(db), nil, func(*sqltypes.Result) error { return nil }); err != nil {
+		return sqlerr.From(err)
+	}
+	return nil
 }
 
-func (h *mysqlHandler) ComRegisterReplica(*mysql.Conn, string, uint16, string, string) error {
-	return sqlerr.Unsupported("replicating from the gate (COM_REGISTER_SLAVE)")
+// ComResetConnection starts a fresh session (the old one's transaction is
+// rolled back, its locks released) for the same user, keeping what
+// MariaDB keeps: the database (here its target: "ks", "ks:-80",
+// "ks@replica") and the client's character set (and, with the
+// connection's capabilities, CLIENT_FOUND_ROWS).
+func (h *mysqlHandler) ComResetConnection(_ context.Context, c *mysqlserver.Conn) error {
+	old := session(c)
+	h.executor.CloseSession(old)
+	fresh := h.newSession(c)
+	fresh.Keyspace, fresh.Shard, fresh.TabletType = old.Keyspace, old.Shard, old.TabletType
+	fresh.ClientCollation = old.ClientCollation
+	return nil
 }
 
-func (h *mysqlHandler) ComBinlogDump(*mysql.Conn, string, uint32) error {
-	return sqlerr.Unsupported("binlog streaming from the gate (COM_BINLOG_DUMP)")
+// ComChangeUser starts a fresh session for the new user, keeping nothing
+// of the old one but the connection id (and the character set the client
+// sent with the command), and selects db.
+func (h *mysqlHandler) ComChangeUser(ctx context.Context, c *mysqlserver.Conn, db string) error {
+	h.executor.CloseSession(session(c))
+	h.newSession(c)
+	if db == "" {
+		return nil
+	}
+	return h.ComInitDB(ctx, c, db)
 }
 
-func (h *mysqlHandler) ComBinlogDumpGTID(*mysql.Conn, string, uint64, replication.GTIDSet, uint16) error {
-	return sqlerr.Unsupported("binlog streaming from the gate (COM_BINLOG_DUMP_GTID)")
+// ComProcessKill answers COM_PROCESS_KILL (mariadb-admin kill) as KILL
+// CONNECTION does: a user may kill its own connections, root any.
+func (h *mysqlHandler) ComProcessKill(ctx context.Context, c *mysqlserver.Conn, id uint32) error {
+	if err := h.executor.StreamExecute(ctx, session(c), "kill connection "+strconv.FormatUint(uint64(id), 10), nil, func(*sqltypes.Result) error { return nil }); err != nil {
+		return sqlerr.From(err)
+	}
+	return nil
 }
 
-func (h *mysqlHandler) WarningCount(c *mysql.Conn) uint16 { return session(c).WarningCount() }
-
-func (h *mysqlHandler) Env() *vtenv.Environment { return h.env }
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

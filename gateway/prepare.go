@@ -20,9 +20,9 @@ var positionalArg = regexp.MustCompile(`^v[0-9]+$`)
 // Prepare parses and plans a statement once for repeated execution and
 // returns its result columns (for reads) and number of placeholders.
 func (e *Executor) Prepare(ctx context.Context, s *Session, id uint32, sql string) ([]*querypb.Field, int, error) {
-	stmt, reserved, err := e.parser.Parse2(sql)
+	stmt, reserved, err := e.parse(sql)
 	if err != nil {
-		return nil, 0, sqlerr.New(sqlerror.ERParseError, sqlerror.SSClientError, "You have an error in your SQL syntax; %s", err.Error())
+		return nil, 0, err
 	}
 	params := 0
 	for name := range reserved {
@@ -36,7 +36,15 @@ func (e *Executor) Prepare(ctx context.Context, s *Session, id uint32, sql strin
 		if err := e.planPrepared(s, ps); err != nil {
 			return nil, 0, err
 		}
-		if sel, ok := stmt.(sqlparser.SelectStatement); ok {
+		sel, ok := stmt.(sqlparser.SelectStatement)
+		if !ok {
+			// INSERT ... RETURNING returns the columns of a SELECT of its
+			// expressions from its table.
+			if returning := sqlrouter.ReturningFields(stmt, sql); returning != nil {
+				sel, ok = returning, true
+			}
+		}
+		if ok {
 			// Clients (libmysqlclient among them) expect the result columns
 			// at prepare time; an impossible query finds them cheaply.
 			if fields, err = e.fieldsOf(ctx, s, ps.plan, sel, params); err != nil {
@@ -81,6 +89,11 @@ func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Pla
 		bv["v"+strconv.Itoa(i)] = sqltypes.NullBindVariable
 	}
 	bv = e.sessionBindVars(s, plan, bv)
+	// A derived table's LIMIT ? is in the field query too.
+	bv, err := plan.BindLimits(bv)
+	if err != nil {
+		return nil, err
+	}
 	sql, err := buf.ParsedQuery().GenerateQuery(bv, nil)
 	if err != nil {
 		return nil, sqlerr.Internal("field query: %v", err)
@@ -137,6 +150,7 @@ func (e *Executor) executePrepared(ctx context.Context, s *Session, id uint32, b
 	res, kind, err := e.run(ctx, s, ps.stmt, ps.sql, bv, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
 	endDiagnostics(res, err)
+	s.infoWarnings(res)
 	return res, err
 }
 

@@ -312,6 +312,10 @@ func (e *Executor) show(ctx context.Context, s *Session, stmt *sqlparser.Show, s
 			return e.showVitessShards(s, show.Filter), nil
 		case sqlparser.VitessTablets:
 			return e.showVitessTablets(show.Filter), nil
+		case sqlparser.Column, sqlparser.Index:
+			if s.Shard == "" { // a targeted session sends it as it is (below)
+				return e.describeTable(ctx, s, stmt, sql)
+			}
 		case sqlparser.Warnings:
 			return s.showWarnings(false, show.Limit)
 		case sqlparser.Errors:

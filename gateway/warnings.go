@@ -3,6 +3,7 @@ package gateway
 import (
 	"regexp"
 	"strconv"
+	"strings"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
@@ -217,4 +218,18 @@ func (s *Session) countDiagnostics(sql string) (*sqltypes.Result, bool) {
 			Flags: uint32(vquerypb.MySqlFlag_UNSIGNED_FLAG | vquerypb.MySqlFlag_NUM_FLAG)}},
 		Rows: []sqltypes.Row{{sqltypes.NewUint64(uint64(n))}},
 	}, true
+}
+
+// infoWarnings puts the statement's warning count in its info text
+// ("Records: 3  Duplicates: 0  Warnings: 1"), which counts them as the
+// OK packet does: a statement split across shards has them all here.
+func (s *Session) infoWarnings(res *sqltypes.Result) {
+	if res == nil || res.Info == "" {
+		return
+	}
+	i := strings.LastIndex(res.Info, "Warnings: ")
+	if i < 0 || i == 1 || (i >= 2 && res.Info[i-2:i] != "  ") {
+		return
+	}
+	res.Info = res.Info[:i] + "Warnings: " + strconv.Itoa(int(s.WarningCount()))
 }

@@ -31,7 +31,7 @@ func chooseRoute(st *planState) error {
 		ks = st.ctx.VSchema.Keyspaces[names[0]]
 	}
 	st.routeKeyspace = ks.Name
-	route := &Route{Keyspace: ks.Name, original: st.ctx.SQL}
+	route := &Route{Keyspace: ks.Name, original: st.ctx.SQL, returning: st.returning}
 	if st.rewritten || hasArguments(st.stmt) || route.original == "" {
 		// A regenerated statement names its columns as the client wrote
 		// them, as the original would.
@@ -294,10 +294,13 @@ func routeUpdate(st *planState, route *Route, upd *sqlparser.Update) error {
 			}
 			written[strings.ToLower(ref.alias)] = true
 			// The primary vindex column places the row: changing it would
-			// have to move the row to another shard. (Owned lookup
-			// columns are kept by OwnedDML.)
+			// have to move the row to another shard (SET col = col does
+			// not change it). (Owned lookup columns are kept by OwnedDML.)
 			if cv := ref.table.PrimaryVindex(); cv != nil {
 				for _, c := range cv.Columns {
+					if same, ok := set.Expr.(*sqlparser.ColName); ok && sameColumn(same, c, ref.alias) {
+						continue
+					}
 					if set.Name.Name.Lowered() == c {
 						return sqlerr.Unsupported("changing primary vindex column %s of sharded table %s (delete the row and insert it again)", c, ref.alias)
 					}

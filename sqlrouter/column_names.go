@@ -126,8 +126,17 @@ func keepColumnNames(sel *sqlparser.Select, sql string) {
 // ColumnNameKey returns the texts that name a SELECT's columns (joined),
 // or "" when no column is named by its text: statements that plan alike
 // but name their columns differently ("COUNT(*)", "count(*)") need
-// different plans.
+// different plans. An INSERT, REPLACE or DELETE returns columns only with
+// a RETURNING clause, which the parsed statement lacks: its text is the
+// key.
 func ColumnNameKey(stmt sqlparser.Statement, sql string) string {
+	switch stmt.(type) {
+	case *sqlparser.Insert, *sqlparser.Delete:
+		if _, list, ok := splitReturning(sql); ok {
+			return "returning\x00" + list
+		}
+		return ""
+	}
 	sel := leftmostSelect(stmt)
 	if sel == nil {
 		return ""

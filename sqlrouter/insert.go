@@ -35,6 +35,9 @@ type Insert struct {
 	whole *Route
 	// owned are the table's lookup vindexes the insert adds rows to.
 	owned []ownedColumn
+	// returning is the statement's RETURNING clause, which each shard's
+	// statement ends in; the rows come back in the VALUES list's order.
+	returning string
 }
 
 // sequenceRef names the sequence filling a column.
@@ -54,7 +57,7 @@ func routeInsert(st *planState, ins *sqlparser.Insert) error {
 		return routeInsertSelect(st, ins, t, src)
 	}
 	if t.Type == "reference" {
-		st.primitive = &Route{Opcode: AllShards, Keyspace: st.keyspace.Name, Write: true, original: st.ctx.SQL, query: st.primitive.(*Route).query}
+		st.primitive = &Route{Opcode: AllShards, Keyspace: st.keyspace.Name, Write: true, original: st.ctx.SQL, query: st.primitive.(*Route).query, returning: st.returning}
 		return nil
 	}
 	rows, ok := ins.Rows.(sqlparser.Values)
@@ -83,10 +86,8 @@ func routeInsert(st *planState, ins *sqlparser.Insert) error {
 	if column < 0 {
 		return sqlerr.New(1364, "HY000", "Field '%s' doesn't have a default value: it is the primary vindex column of sharded table %s; supply it or declare an auto_increment sequence for it in the vschema", cv.Columns[0], t.Name)
 	}
-	for _, upd := range ins.OnDup {
-		if upd.Name.Name.Lowered() == cv.Columns[0] {
-			return sqlerr.Unsupported("ON DUPLICATE KEY UPDATE of vindex column %s of sharded table %s", cv.Columns[0], t.Name)
-		}
+	if err := checkOnDuplicateVindex(ins, t, cv.Columns[0]); err != nil {
+		return err
 	}
 	for _, row := range rows {
 		if !isValue(row[column]) {
@@ -99,7 +100,7 @@ func routeInsert(st *planState, ins *sqlparser.Insert) error {
 	if err != nil {
 		return err
 	}
-	st.primitive = &Insert{Keyspace: st.keyspace.Name, Table: t.Name, Vindex: cv.Vindex, column: column, ast: ins, rows: rows, seq: seq, whole: whole, owned: owned}
+	st.primitive = &Insert{Keyspace: st.keyspace.Name, Table: t.Name, Vindex: cv.Vindex, column: column, ast: ins, rows: rows, seq: seq, whole: whole, owned: owned, returning: st.returning}
 	return nil
 }
 
@@ -122,16 +123,14 @@ func splitInsert(st *planState, ins *sqlparser.Insert, t *Table) (*Insert, error
 	if column < 0 {
 		return nil, sqlerr.New(1364, "HY000", "Field '%s' doesn't have a default value: it is the primary vindex column of sharded table %s; supply it or declare an auto_increment sequence for it in the vschema", cv.Columns[0], t.Name)
 	}
-	for _, upd := range ins.OnDup {
-		if upd.Name.Name.Lowered() == cv.Columns[0] {
-			return nil, sqlerr.Unsupported("ON DUPLICATE KEY UPDATE of vindex column %s of sharded table %s", cv.Columns[0], t.Name)
-		}
+	if err := checkOnDuplicateVindex(ins, t, cv.Columns[0]); err != nil {
+		return nil, err
 	}
 	owned, err := ownedColumns(t, ins)
 	if err != nil {
 		return nil, err
 	}
-	return &Insert{Keyspace: t.Keyspace.Name, Table: t.Name, Vindex: cv.Vindex, column: column, ast: ins, seq: seq, owned: owned}, nil
+	return &Insert{Keyspace: t.Keyspace.Name, Table: t.Name, Vindex: cv.Vindex, column: column, ast: ins, seq: seq, owned: owned, returning: st.returning}, nil
 }
 
 // routeInsertSelect plans INSERT ... SELECT whose SELECT runs apart: its
@@ -144,7 +143,17 @@ func routeInsertSelect(st *planState, ins *sqlparser.Insert, t *Table, src sqlpa
 		return fmt.Errorf("the SELECT of INSERT ... SELECT: %w", err)
 	}
 	st.needs.add(source.Needs)
-	is := &InsertSelect{source: source.Primitive, keyspace: st.keyspace.Name}
+	is := &InsertSelect{source: source.Primitive, keyspace: st.keyspace.Name, returning: st.returning}
+	if st.returning != "" {
+		// With no rows to insert the client still gets the columns.
+		sel, err := returningSelect(strings.TrimPrefix(st.returning, " returning "), ins.Table)
+		if err != nil {
+			return err
+		}
+		buf := sqlparser.NewTrackedBuffer(sqlparser.FormatImpossibleQuery)
+		buf.Myprintf("%v", sel)
+		is.returningFields = buf.String()
+	}
 	switch {
 	case t != nil && t.Keyspace.Sharded && t.Type != "reference":
 		if err := fillInsertColumns(st, ins, t); err != nil {
@@ -178,6 +187,9 @@ type InsertSelect struct {
 	// columns is the number of columns the SELECT must return (0: not
 	// checked here; the shard checks it).
 	columns int
+	// returning is the statement's RETURNING clause; returningFields
+	// reads its columns without rows, the answer when the SELECT has none.
+	returning, returningFields string
 }
 
 // Describe implements Primitive.
@@ -196,6 +208,9 @@ func (is *InsertSelect) Execute(ctx context.Context, vc VCursor, bv map[string]*
 		return nil, err
 	}
 	if len(res.Rows) == 0 {
+		if is.returning != "" {
+			return is.noRowsReturned(ctx, vc)
+		}
 		return &sqltypes.Result{}, nil
 	}
 	all := make(map[string]*querypb.BindVariable, len(bv)+len(res.Rows)*len(res.Rows[0]))
@@ -232,6 +247,7 @@ func (is *InsertSelect) Execute(ctx context.Context, vc VCursor, bv map[string]*
 	if err != nil {
 		return nil, sqlerr.Internal("generate insert: %v", err)
 	}
+	sql += is.returning
 	shards, err := vc.Shards(is.keyspace)
 	if err != nil {
 		return nil, err
@@ -251,6 +267,24 @@ func (is *InsertSelect) Execute(ctx context.Context, vc VCursor, bv map[string]*
 		return results[0], nil // every shard inserted the same rows
 	}
 	return combine(results), nil
+}
+
+// noRowsReturned answers an INSERT ... SELECT ... RETURNING whose SELECT
+// found no rows: the RETURNING columns, as any shard of the target types
+// them, and no rows.
+func (is *InsertSelect) noRowsReturned(ctx context.Context, vc VCursor) (*sqltypes.Result, error) {
+	shards, err := vc.Shards(is.keyspace)
+	if err != nil {
+		return nil, err
+	}
+	if len(shards) == 0 {
+		return nil, sqlerr.Internal("keyspace %s has no serving shard", is.keyspace)
+	}
+	results, err := vc.ExecuteShards(ctx, is.keyspace, []ShardQuery{{Shard: shards[0].Name, SQL: is.returningFields}}, false)
+	if err != nil {
+		return nil, err
+	}
+	return &sqltypes.Result{Fields: results[0].Fields}, nil
 }
 
 // fillInsertColumns gives an INSERT without a column list the table's
@@ -346,6 +380,9 @@ func (ins *Insert) Describe() string {
 	for _, o := range ins.owned {
 		seq += " lookup=" + o.cv.Name
 	}
+	if ins.returning != "" {
+		seq += " returning(" + strings.TrimPrefix(ins.returning, " returning ") + ")"
+	}
 	return fmt.Sprintf("Insert keyspace=%s table=%s vindex=%s rows=%d%s", ins.Keyspace, ins.Table, ins.Vindex.String(), len(ins.rows), seq)
 }
 
@@ -387,6 +424,11 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 		order = append(order, name)
 	}
 	sort.Strings(order)
+	if ins.returning != "" && len(order) > 1 && bool(ins.ast.Ignore) {
+		// A shard returns the rows it did not ignore, which cannot be
+		// told apart: they could not be put in the VALUES list's order.
+		return nil, sqlerr.Unsupported("INSERT IGNORE ... RETURNING whose rows go to several shards (%d) of table %s", len(order), ins.Table)
+	}
 
 	queries := make([]ShardQuery, 0, len(order))
 	for _, name := range order {
@@ -407,6 +449,7 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 			if sql, err = sqlparser.NewParsedQuery(&part).GenerateQuery(bv, nil); err != nil {
 				return nil, sqlerr.Internal("generate insert for shard %s: %v", name, err)
 			}
+			sql += ins.returning
 		}
 		queries = append(queries, ShardQuery{Shard: name, SQL: sql})
 	}
@@ -440,11 +483,49 @@ func (ins *Insert) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 		return nil, err
 	}
 	res := combine(results)
+	if len(rows) > 1 && len(order) > 1 {
+		res.Info = insertInfo(ins.ast, results, order, byShard)
+	}
+	if ins.returning != "" && len(order) > 1 {
+		res.Rows = inValuesOrder(results, order, byShard, len(rows))
+	}
 	if firstID != 0 {
 		// Like MySQL, the first id generated by the statement.
 		res.InsertID = uint64(firstID)
 	}
 	return res, nil
+}
+
+// inValuesOrder puts the rows the shards returned (results[i] from shard
+// order[i], which got the rows byShard names, in that order) in the order
+// of the VALUES list: MariaDB returns one row per row of an INSERT,
+// REPLACE or INSERT ... ON DUPLICATE KEY UPDATE, in the list's order, and
+// clients (GORM) map the returned ids to their objects by position. A
+// shard that returned another number of rows (none does) keeps its rows
+// together, after the others.
+func inValuesOrder(results []*sqltypes.Result, order []string, byShard map[string][]int, n int) []sqltypes.Row {
+	out := make([]sqltypes.Row, n)
+	var odd []sqltypes.Row
+	for i, name := range order {
+		rows := results[i].Rows
+		if len(rows) != len(byShard[name]) {
+			odd = append(odd, rows...)
+			continue
+		}
+		for k, at := range byShard[name] {
+			out[at] = rows[k]
+		}
+	}
+	if odd == nil {
+		return out
+	}
+	kept := out[:0]
+	for _, r := range out {
+		if r != nil {
+			kept = append(kept, r)
+		}
+	}
+	return append(kept, odd...)
 }
 
 // fillSequence replaces missing (NULL) and 0 values of the auto_increment

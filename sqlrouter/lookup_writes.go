@@ -33,11 +33,11 @@ func ownedColumns(t *Table, ins *sqlparser.Insert) ([]ownedColumn, error) {
 	}
 	switch {
 	case len(ins.OnDup) > 0:
-		return nil, sqlerr.Unsupported("INSERT ... ON DUPLICATE KEY UPDATE into table %s, which owns lookup vindex %s", t.Name, t.Owned[0].Name)
+		return nil, sqlerr.Unsupported("INSERT ... ON DUPLICATE KEY UPDATE into table %s, which owns lookup vindex %s (whether each row is inserted or updates another is known only on the shard, so its lookup rows could not be kept exact; even col = VALUES(col) may move the updated row to another keyspace id)", t.Name, t.Owned[0].Name)
 	case bool(ins.Ignore):
-		return nil, sqlerr.Unsupported("INSERT IGNORE into table %s, which owns lookup vindex %s", t.Name, t.Owned[0].Name)
+		return nil, sqlerr.Unsupported("INSERT IGNORE into table %s, which owns lookup vindex %s (which rows are inserted is known only on the shard, so their lookup rows could not be kept exact)", t.Name, t.Owned[0].Name)
 	case ins.Action == sqlparser.ReplaceAct:
-		return nil, sqlerr.Unsupported("REPLACE into table %s, which owns lookup vindex %s", t.Name, t.Owned[0].Name)
+		return nil, sqlerr.Unsupported("REPLACE into table %s, which owns lookup vindex %s (the lookup rows of the rows it deletes are not known)", t.Name, t.Owned[0].Name)
 	}
 	var out []ownedColumn
 	for _, cv := range t.Owned {
@@ -180,6 +180,9 @@ func planOwnedDML(st *planState, route *Route, t *Table, alias string, from []sq
 			for _, set := range upd.Exprs {
 				q := set.Name.Qualifier.Name.String()
 				if set.Name.Name.Lowered() == cv.Columns[0] && (q == "" || strings.EqualFold(q, alias)) {
+					if same, ok := set.Expr.(*sqlparser.ColName); ok && sameColumn(same, cv.Columns[0], alias) {
+						continue // SET col = col: the lookup row stays
+					}
 					if !isValue(set.Expr) {
 						return sqlerr.Unsupported("setting column %s of lookup vindex %s to a computed value (%s): set it to a value", cv.Columns[0], cv.Name, sqlparser.String(set.Expr))
 					}

@@ -3,6 +3,7 @@ package sqlrouter
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -156,31 +157,49 @@ func refs(cs []colRef) string {
 	return "[" + strings.Join(out, " ") + "]"
 }
 
-// Execute implements Primitive.
-func (m *Merge) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+// shardQueries resolves the shards the read runs on and the statement
+// each gets: on one shard the statement as the client sent it (single),
+// which answers exactly; on several the rewritten one (route).
+func (m *Merge) shardQueries(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*Route, []ShardQuery, error) {
 	shards, err := vc.Shards(m.route.Keyspace)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	targets, err := m.route.targets(ctx, vc, shards, bv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(targets) <= 1 {
-		return m.single.Execute(ctx, vc, bv) // one shard answers exactly
+		queries, err := m.single.shardQueries(ctx, vc, bv)
+		return m.single, queries, err
 	}
 	if m.limit != nil && !m.aggregating {
 		offset, count, err := m.window(bv)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		bv = withBindVar(bv, limitBindVar, sqltypes.Int64BindVariable(offset+count))
+		// Each shard sends the first offset+count rows of its own; the
+		// sum saturates, as MariaDB takes counts beyond the range as "all".
+		bv = withBindVar(bv, limitBindVar, sqltypes.Uint64BindVariable(saturatingAdd(offset, count)))
 	}
-	results, err := m.route.executeOn(ctx, vc, targets, bv)
+	queries, err := m.route.queriesOn(ctx, vc, targets, bv)
+	return m.route, queries, err
+}
+
+// Execute implements Primitive.
+func (m *Merge) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	route, queries, err := m.shardQueries(ctx, vc, bv)
+	if err != nil {
+		return nil, err
+	}
+	results, err := vc.ExecuteShards(ctx, route.Keyspace, queries, route.Write)
 	if err != nil {
 		return nil, err
 	}
 	res := combine(results)
+	if route == m.single {
+		return res, nil // one shard answers exactly
+	}
 	if len(res.Fields) == 0 && len(res.Rows) == 0 {
 		return res, nil // nothing to merge (a dry run answers no columns)
 	}
@@ -227,6 +246,13 @@ func (m *Merge) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 	return res, nil
 }
 
+func saturatingAdd(a, b uint64) uint64 {
+	if a > math.MaxUint64-b {
+		return math.MaxUint64
+	}
+	return a + b
+}
+
 func withBindVar(bv map[string]*querypb.BindVariable, name string, v *querypb.BindVariable) map[string]*querypb.BindVariable {
 	out := make(map[string]*querypb.BindVariable, len(bv)+1)
 	for k, x := range bv {
@@ -237,7 +263,7 @@ func withBindVar(bv map[string]*querypb.BindVariable, name string, v *querypb.Bi
 }
 
 // window evaluates OFFSET and LIMIT.
-func (m *Merge) window(bv map[string]*querypb.BindVariable) (offset, count int64, err error) {
+func (m *Merge) window(bv map[string]*querypb.BindVariable) (offset, count uint64, err error) {
 	return limitWindow(m.limit, m.offset, bv)
 }
 
@@ -247,14 +273,14 @@ func applyLimit(rows []sqltypes.Row, limit, offset sqlparser.Expr, bv map[string
 	if err != nil {
 		return nil, err
 	}
-	rows = rows[min(off, int64(len(rows))):]
-	return rows[:min(count, int64(len(rows)))], nil
+	rows = rows[min(off, uint64(len(rows))):]
+	return rows[:min(count, uint64(len(rows)))], nil
 }
 
-// limitWindow evaluates a LIMIT's row count and offset (either may be a
-// placeholder).
-func limitWindow(limit, offset sqlparser.Expr, bv map[string]*querypb.BindVariable) (int64, int64, error) {
-	eval := func(e sqlparser.Expr) (int64, error) {
+// limitWindow evaluates a LIMIT's offset and row count: literals, or
+// placeholders whose row counts bindLimitParams bound.
+func limitWindow(limit, offset sqlparser.Expr, bv map[string]*querypb.BindVariable) (uint64, uint64, error) {
+	eval := func(e sqlparser.Expr) (uint64, error) {
 		if e == nil {
 			return 0, nil
 		}
@@ -262,8 +288,8 @@ func limitWindow(limit, offset sqlparser.Expr, bv map[string]*querypb.BindVariab
 		if err != nil {
 			return 0, sqlerr.Internal("LIMIT: %v", err)
 		}
-		n, err := v.ToInt64()
-		if err != nil || n < 0 {
+		n, err := v.ToUint64()
+		if err != nil {
 			return 0, sqlerr.New(1210, "HY000", "Incorrect arguments to LIMIT: %s", v.String())
 		}
 		return n, nil

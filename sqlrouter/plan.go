@@ -184,9 +184,16 @@ type Plan struct {
 	// statement would return without its LIMIT (what FOUND_ROWS() answers
 	// next).
 	FoundRows *Plan
+	// limitParams are the placeholders of LIMIT and OFFSET, whose row
+	// counts execution adds to the bind variables (see BindLimits).
+	limitParams []string
 }
 
 // Execute runs the plan.
 func (p *Plan) Execute(ctx context.Context, vc VCursor, bindVars map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
+	bindVars, err := p.BindLimits(bindVars)
+	if err != nil {
+		return nil, err
+	}
 	return p.Primitive.Execute(ctx, vc, bindVars)
 }

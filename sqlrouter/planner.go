@@ -28,6 +28,9 @@ type planState struct {
 	ctx  PlanContext
 	stmt sqlparser.Statement
 
+	// Filled by bindLimitParams: the placeholders of LIMIT and OFFSET.
+	limitParams []string
+
 	// Filled by resolveTables:
 	keyspace *Keyspace  // the one keyspace every table belongs to; nil if none
 	tables   []tableRef // every table the statement names
@@ -37,6 +40,10 @@ type planState struct {
 	rewritten  bool
 	needs      Needs
 	subqueries []subquery
+
+	// Filled by findReturning: " returning <list>" of an INSERT, REPLACE
+	// or DELETE that ends in MariaDB's RETURNING clause.
+	returning string
 
 	// Filled by chooseRoute:
 	primitive     Primitive
@@ -60,17 +67,29 @@ type pass struct {
 // extracting subqueries plans them with the same passes.)
 func passes() []pass {
 	return []pass{
+		{"bind LIMIT parameters", bindLimitParams},       // limit_params.go
 		{"inline CTEs", inlineCTEs},                      // inline_ctes.go
 		{"extract subqueries", extractSubqueries},        // extract_subqueries.go
 		{"resolve tables", resolveTables},                // resolve_tables.go
 		{"rewrite gate functions", rewriteGateFunctions}, // rewrite_gate_functions.go
+		{"find RETURNING", findReturning},                // returning.go
 		{"choose route", chooseRoute},                    // choose_route.go
 	}
 }
 
 // NewPlan plans a parsed statement. The statement must not be modified by
 // the caller afterwards: the plan keeps parts of it.
+//
+// Statements about a table's definition (DESCRIBE, SHOW COLUMNS, SHOW
+// INDEX) and EXPLAIN of another statement, whose plan it is about, are
+// planned apart from the passes (describe.go, explain.go).
 func NewPlan(stmt sqlparser.Statement, ctx PlanContext) (*Plan, error) {
+	switch s := stmt.(type) {
+	case *sqlparser.ExplainTab, *sqlparser.Show:
+		return planDescribe(stmt, ctx)
+	case *sqlparser.ExplainStmt:
+		return planExplain(s, ctx)
+	}
 	st := &planState{ctx: ctx, stmt: stmt}
 	for _, p := range passes() {
 		if err := p.run(st); err != nil {
@@ -83,7 +102,7 @@ func NewPlan(stmt sqlparser.Statement, ctx PlanContext) (*Plan, error) {
 	if len(st.subqueries) > 0 {
 		st.primitive = &Subqueries{subqueries: st.subqueries, outer: st.primitive}
 	}
-	plan := &Plan{Type: sqlparser.ASTToStatementType(stmt), Keyspace: st.routeKeyspace, Primitive: st.primitive, Needs: st.needs}
+	plan := &Plan{Type: sqlparser.ASTToStatementType(stmt), Keyspace: st.routeKeyspace, Primitive: st.primitive, Needs: st.needs, limitParams: st.limitParams}
 	if sel, ok := stmt.(*sqlparser.Select); ok && sel.SQLCalcFoundRows {
 		count, err := foundRowsPlan(sel, ctx)
 		if err != nil {

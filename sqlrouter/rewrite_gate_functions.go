@@ -9,9 +9,10 @@ import (
 // rewriteGateFunctions replaces what only the gate can answer: a shard's
 // connection is pooled and shared, so LAST_INSERT_ID(), CONNECTION_ID()
 // and FOUND_ROWS() must be the client session's values, @@version /
-// @@version_comment describe the gate, and @@transaction_mode is a setting
-// of the gate's session. Values become bind variables or literals; a select
-// column keeps its original name as its alias, as MySQL would name it.
+// @@version_comment and VERSION() describe the gate, and
+// @@transaction_mode is a setting of the gate's session. Values
+// become bind variables or literals; a select column keeps its original
+// name as its alias, as MySQL would name it.
 func rewriteGateFunctions(st *planState) error {
 	st.stmt = sqlparser.SafeRewrite(st.stmt, nil, func(c *sqlparser.Cursor) bool {
 		var repl sqlparser.Expr
@@ -33,6 +34,11 @@ func rewriteGateFunctions(st *planState) error {
 			case "found_rows":
 				repl = typedAs(sqlparser.NewArgument(FoundRowsBindVar), "9223372036854775807") // BIGINT
 				st.needs.FoundRows = true
+			case "version":
+				// MariaDB's VERSION() is a NOT NULL VARCHAR; COALESCE of one
+				// literal is too, and, unlike a bare literal, is named by
+				// the client's text ("VERSION()"), not by its value.
+				repl = &sqlparser.FuncExpr{Name: sqlparser.NewIdentifierCI("coalesce"), Exprs: []sqlparser.Expr{sqlparser.NewStrLiteral(mariaDBVersion(st.ctx.ServerVersion))}}
 			case "row_count":
 				// What the session's previous statement changed (-1 after a
 				// result set): a pooled shard connection cannot know.
@@ -61,9 +67,9 @@ func rewriteGateFunctions(st *planState) error {
 			}
 			switch strings.ToLower(n.Name.String()) {
 			case "version":
-				repl = sqlparser.NewStrLiteral(st.ctx.ServerVersion)
+				repl = nullableString(mariaDBVersion(st.ctx.ServerVersion))
 			case "version_comment":
-				repl = sqlparser.NewStrLiteral(st.ctx.VersionComment)
+				repl = nullableString(st.ctx.VersionComment)
 			case "transaction_mode":
 				// A session setting: a bind variable, so that the cached
 				// plan serves every session.
@@ -82,6 +88,20 @@ func rewriteGateFunctions(st *planState) error {
 		keepColumnNames(sel, st.ctx.SQL)
 	}
 	return nil
+}
+
+// nullableString is a string literal typed as MariaDB types a string
+// system variable: a VARCHAR that may be NULL (NULLIF(s, NULL) is s). It
+// is named by the client's text ("@@version"), as the variable would be.
+func nullableString(s string) sqlparser.Expr {
+	return &sqlparser.FuncExpr{Name: sqlparser.NewIdentifierCI("nullif"), Exprs: []sqlparser.Expr{sqlparser.NewStrLiteral(s), &sqlparser.NullVal{}}}
+}
+
+// mariaDBVersion is the server version as @@version and VERSION() give it:
+// MariaDB adds the "5.5.5-" prefix in the handshake only (so that old
+// clients do not take 10.x for a MySQL 10), never in the variable.
+func mariaDBVersion(handshake string) string {
+	return strings.TrimPrefix(handshake, "5.5.5-")
 }
 
 // integerVariables are the SessionVariables MariaDB types as BIGINT

@@ -64,6 +64,10 @@ type Route struct {
 	// mergeBlocker names a construct that is only correct on one shard
 	// (ORDER BY, GROUP BY, ...): executing on several shards is refused.
 	mergeBlocker string
+
+	// returning is the RETURNING clause of an INSERT, REPLACE or DELETE,
+	// appended to a regenerated statement (the original has it).
+	returning string
 }
 
 // Describe implements Primitive.
@@ -92,7 +96,8 @@ func (r *Route) sql(bv map[string]*querypb.BindVariable) (string, error) {
 	if r.query == nil {
 		return r.original, nil
 	}
-	return r.query.GenerateQuery(bv, nil)
+	sql, err := r.query.GenerateQuery(bv, nil)
+	return sql + r.returning, err
 }
 
 // Execute implements Primitive.
@@ -104,6 +109,12 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 	results, err := vc.ExecuteShards(ctx, r.Keyspace, queries, r.Write)
 	if err != nil {
 		return nil, err
+	}
+	if r.Opcode == AllShards {
+		// Every shard ran the same statement on the same rows (a
+		// reference table's, or DDL): one shard's answer is the answer,
+		// its rows and counts not multiplied by the shards.
+		return results[0], nil
 	}
 	return combine(results), nil
 }
@@ -149,16 +160,6 @@ func (r *Route) pruneIn(stmt sqlparser.Statement) {
 		r.inList = inListBindVar
 	}
 	r.query = sqlparser.NewParsedQuery(stmt)
-}
-
-// executeOn runs the route's statement on the named shards and returns
-// their results in the same order.
-func (r *Route) executeOn(ctx context.Context, vc VCursor, targets []string, bv map[string]*querypb.BindVariable) ([]*sqltypes.Result, error) {
-	queries, err := r.queriesOn(ctx, vc, targets, bv)
-	if err != nil {
-		return nil, err
-	}
-	return vc.ExecuteShards(ctx, r.Keyspace, queries, r.Write)
 }
 
 // queriesOn builds the statement each of the named shards runs: with an
@@ -359,7 +360,7 @@ func shardForID(id vindex.KeyspaceID, shards []Shard) ([]string, error) {
 }
 
 // combine merges per-shard results of one statement: rows concatenated,
-// counts added.
+// counts added (info.go adds up the info texts).
 func combine(results []*sqltypes.Result) *sqltypes.Result {
 	if len(results) == 1 {
 		return results[0]
@@ -378,5 +379,6 @@ func combine(results []*sqltypes.Result) *sqltypes.Result {
 			out.InsertID = r.InsertID
 		}
 	}
+	out.Info = combineInfo(results)
 	return out
 }

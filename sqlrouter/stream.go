@@ -34,6 +34,10 @@ type streamable interface {
 // its whole result otherwise.
 func (p *Plan) StreamExecute(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable, callback func(*sqltypes.Result) error) error {
 	if p.Streams() {
+		bv, err := p.BindLimits(bv)
+		if err != nil {
+			return err
+		}
 		return p.Primitive.(StreamPrimitive).StreamExecute(ctx, vc, bv, callback)
 	}
 	res, err := p.Execute(ctx, vc, bv)

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,7 +49,8 @@ const diffVSchema = `{
     "w":        {"column_vindexes": [{"column": "id", "name": "hash"}]},
     "wo":       {"column_vindexes": [{"column": "w_id", "name": "hash"}, {"column": "id", "name": "wo_id"}]},
     "wl":       {"column_vindexes": [{"column": "id", "name": "hash"}, {"column": "tag", "name": "wl_tag"}, {"column": "grp", "name": "wl_grp"}]},
-    "ws":       {"column_vindexes": [{"column": "id", "name": "hash"}], "auto_increment": {"column": "id", "sequence": "lk.ws_seq"}}
+    "ws":       {"column_vindexes": [{"column": "id", "name": "hash"}], "auto_increment": {"column": "id", "sequence": "lk.ws_seq"}},
+    "wc":       {"column_vindexes": [{"column": "w_id", "name": "hash"}]}
   }
 }`
 
@@ -89,6 +91,7 @@ CREATE TABLE w (id BIGINT PRIMARY KEY, name VARCHAR(32), n INT) DEFAULT CHARSET=
 CREATE TABLE wo (id BIGINT NOT NULL, w_id BIGINT NOT NULL, qty INT, PRIMARY KEY (w_id, id), UNIQUE KEY (id)) DEFAULT CHARSET=utf8mb4;
 CREATE TABLE wl (id BIGINT PRIMARY KEY, tag VARCHAR(32), grp INT, UNIQUE KEY (tag)) DEFAULT CHARSET=utf8mb4;
 CREATE TABLE ws (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(32)) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE wc (id BIGINT PRIMARY KEY, w_id BIGINT NOT NULL, note VARCHAR(32)) DEFAULT CHARSET=utf8mb4;
 `
 
 // TestDifferential loads the same data into one plain MariaDB and into a
@@ -159,6 +162,12 @@ func TestDifferential(t *testing.T) {
 		}
 		fold := strings.HasPrefix(q, "~")
 		line := strings.TrimSpace(strings.TrimPrefix(q, "~"))
+		columnsOnly := strings.HasPrefix(line, "^")
+		line = strings.TrimSpace(strings.TrimPrefix(line, "^"))
+		var args []any
+		if spec, rest, ok := strings.Cut(line, " | "); ok && strings.HasPrefix(spec, "?") {
+			args, line = queryArgs(t, strings.TrimPrefix(spec, "?")), rest
+		}
 		stmts := strings.Split(line, " ;; ")
 		for _, first := range stmts[:len(stmts)-1] {
 			for _, conn := range []*sql.Conn{refQ, gateQ, drvQ} {
@@ -171,13 +180,24 @@ func TestDifferential(t *testing.T) {
 		}
 		q = stmts[len(stmts)-1]
 		ordered := hasTopLevelOrderBy(t, q)
-		want := resultOf(t, refQ, q, ordered, fold)
-		got := resultOf(t, gateQ, q, ordered, fold)
+		want := resultOf(t, refQ, q, ordered, fold, args...)
+		got := resultOf(t, gateQ, q, ordered, fold, args...)
+		if columnsOnly {
+			want, got = columnsOf(want), columnsOf(got)
+		}
 		if got != want {
 			t.Errorf("%s\n gate:      %s\n reference: %s", line, clip(got), clip(want))
 		}
 		prefix := stmts[:len(stmts)-1]
-		viaMySQL, viaDriver := detailedResultOf(t, gateQ, prefix, q, ordered), detailedResultOf(t, drvQ, prefix, q, ordered)
+		viaMySQL, viaDriver := detailedResultOf(t, gateQ, prefix, q, ordered, args...), detailedResultOf(t, drvQ, prefix, q, ordered, args...)
+		if columnsOnly {
+			viaMySQL, viaDriver = columnsOf(viaMySQL), columnsOf(viaDriver)
+			// What the drivers tell of the columns (nullability, scan
+			// types) must be MariaDB's too.
+			if viaRef := columnsOf(detailedResultOf(t, refQ, prefix, q, ordered, args...)); viaMySQL != viaRef {
+				t.Errorf("%s\n gate columns:      %s\n reference columns: %s", line, viaMySQL, viaRef)
+			}
+		}
 		if viaDriver != viaMySQL {
 			t.Errorf("%s\n gRPC driver: %s\n MySQL port:  %s", line, clip(viaDriver), clip(viaMySQL))
 		}
@@ -216,7 +236,7 @@ func runScenarios(t *testing.T, ctx context.Context, scenarios [][]string, refCo
 	t.Helper()
 	for i, sc := range scenarios {
 		for _, conn := range []*sql.Conn{refConn, gateConn} {
-			for _, reset := range []string{"delete from wo", "delete from w", "delete from wl", "delete from ws"} {
+			for _, reset := range []string{"delete from wo", "delete from w", "delete from wl", "delete from ws", "delete from wc"} {
 				if _, err := conn.ExecContext(ctx, reset); err != nil {
 					t.Fatalf("scenario %d: %s: %v", i+1, reset, err)
 				}
@@ -230,6 +250,23 @@ func runScenarios(t *testing.T, ctx context.Context, scenarios [][]string, refCo
 				}
 				continue
 			}
+			if compared, inOrder := answerCompared(stmt); compared != "" {
+				var args []any
+				if spec, rest, ok := strings.Cut(compared, " | "); ok && strings.HasPrefix(spec, "?") {
+					args, compared = queryArgs(t, strings.TrimPrefix(spec, "?")), rest
+				}
+				answer := func(conn *sql.Conn) string {
+					if !strings.Contains(strings.ToLower(compared), "returning") {
+						return affectedRows(ctx, conn, compared, args...)
+					}
+					return resultOf(t, conn, compared, inOrder, false, args...)
+				}
+				want, got := answer(refConn), answer(gateConn)
+				if got != want {
+					t.Errorf("%s, scenario %d: %s\n gate:      %s\n reference: %s", port, i+1, compared, clip(got), clip(want))
+				}
+				continue
+			}
 			wantErr := strings.HasPrefix(stmt, "!")
 			stmt = strings.TrimPrefix(stmt, "!")
 			_, refErr := refConn.ExecContext(ctx, stmt)
@@ -238,7 +275,7 @@ func runScenarios(t *testing.T, ctx context.Context, scenarios [][]string, refCo
 				t.Fatalf("%s, scenario %d: %s\n reference error: %v\n gate error: %v\n (expected an error: %v)", port, i+1, stmt, refErr, gateErr, wantErr)
 			}
 		}
-		for _, q := range []string{"select * from w order by id", "select * from wo order by w_id, id", "select * from wl order by id", "select * from ws order by id"} {
+		for _, q := range []string{"select * from w order by id", "select * from wo order by w_id, id", "select * from wl order by id", "select * from ws order by id", "select * from wc order by id"} {
 			want := resultOf(t, refConn, q, true, false)
 			got := resultOf(t, gateConn, q, true, false)
 			if got != want {
@@ -247,6 +284,33 @@ func runScenarios(t *testing.T, ctx context.Context, scenarios [][]string, refCo
 		}
 		checkLookups(t, gateConn, fmt.Sprintf("%s, scenario %d", port, i+1))
 	}
+}
+
+// affectedRows renders what a write without a result answers: its
+// affected rows, or its error.
+func affectedRows(ctx context.Context, conn *sql.Conn, stmt string, args ...any) string {
+	res, err := conn.ExecContext(ctx, stmt, args...)
+	if err != nil {
+		return errorText(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return errorText(err)
+	}
+	return fmt.Sprintf("%d rows affected", n)
+}
+
+// answerCompared reads a scenario statement whose answer (rows, columns
+// or error) is compared too: "= stmt" in order, "=* stmt" in any order.
+// Either may be "? ARGS | stmt", run prepared with those parameters.
+func answerCompared(line string) (stmt string, inOrder bool) {
+	if rest, ok := strings.CutPrefix(line, "=*"); ok {
+		return strings.TrimSpace(rest), false
+	}
+	if rest, ok := strings.CutPrefix(line, "="); ok {
+		return strings.TrimSpace(rest), true
+	}
+	return "", false
 }
 
 // singleConn pins one connection, so that transactions and session
@@ -413,9 +477,9 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func resultOf(t *testing.T, db querier, q string, ordered, fold bool) string {
+func resultOf(t *testing.T, db querier, q string, ordered, fold bool, args ...any) string {
 	t.Helper()
-	rows, err := db.QueryContext(context.Background(), q)
+	rows, err := db.QueryContext(context.Background(), q, args...)
 	if err != nil {
 		return errorText(err)
 	}
@@ -470,7 +534,7 @@ func resultOf(t *testing.T, db querier, q string, ordered, fold bool) string {
 // nullability, precision and scale; for each value its raw bytes, and
 // the Go type and value it scans into when the destination is an any
 // (what the driver itself returned). Rows are sorted unless ordered.
-func detailedResultOf(t *testing.T, db querier, prefix []string, q string, ordered bool) string {
+func detailedResultOf(t *testing.T, db querier, prefix []string, q string, ordered bool, args ...any) string {
 	t.Helper()
 	raw := func(rows *sql.Rows, n int) (string, error) {
 		vals := make([]sql.RawBytes, n)
@@ -521,7 +585,7 @@ func detailedResultOf(t *testing.T, db querier, prefix []string, q string, order
 			}
 			rows.Close()
 		}
-		rows, err := db.QueryContext(context.Background(), q)
+		rows, err := db.QueryContext(context.Background(), q, args...)
 		if err != nil {
 			return errorText(err)
 		}
@@ -557,6 +621,51 @@ func detailedResultOf(t *testing.T, db querier, prefix []string, q string, order
 	}
 	return strings.Join(out, "\n   as any: ")
 }
+
+// queryArgs reads a query's parameters, each typed by a prefix:
+// i:-1 (int64), u:1 (uint64), f:2.5 (float64), s:10 (string, up to the
+// next blank; s: alone is the empty string), n (NULL). go-sql-driver
+// sends them in the binary protocol's types (BIGINT, DOUBLE, string),
+// as drivers of other languages do.
+func queryArgs(t *testing.T, spec string) []any {
+	t.Helper()
+	var args []any
+	for _, a := range strings.Fields(spec) {
+		typ, v, _ := strings.Cut(a, ":")
+		var arg any
+		var err error
+		switch typ {
+		case "i":
+			arg, err = strconv.ParseInt(v, 10, 64)
+		case "u":
+			arg, err = strconv.ParseUint(v, 10, 64)
+		case "f":
+			arg, err = strconv.ParseFloat(v, 64)
+		case "s":
+			arg = v
+		case "n":
+			arg = nil
+		default:
+			t.Fatalf("parameter %q: want i:, u:, f:, s: or n", a)
+		}
+		if err != nil {
+			t.Fatalf("parameter %q: %v", a, err)
+		}
+		args = append(args, arg)
+	}
+	return args
+}
+
+// columnsOf keeps the columns of a rendered result (or its error): for
+// answers whose rows differ by design, like EXPLAIN's row estimates.
+func columnsOf(rendered string) string {
+	if loc := rowCount.FindStringIndex(rendered); loc != nil {
+		return rendered[:loc[0]]
+	}
+	return rendered
+}
+
+var rowCount = regexp.MustCompile(`\(\d+ rows\)`)
 
 // errorCode returns the MySQL error number of an error from either
 // driver.

@@ -29,6 +29,8 @@ type Service struct {
 	pool   *connpool.Pool
 	txPool *connpool.Pool
 	txs    *transactions
+	// json knows the shard's JSON columns (json_columns.go).
+	json jsonColumns
 	// reservedPool and reserved hold the connections gate sessions
 	// reserved for themselves (reserved.go).
 	reservedPool *connpool.Pool
@@ -212,6 +214,7 @@ func (s *Service) execute(ctx context.Context, target *querypb.Target, sql strin
 func (s *Service) run(ctx context.Context, conn *connpool.Conn, sql string, opts *querypb.ExecuteOptions) (*querypb.QueryResult, error) {
 	start := time.Now()
 	s.served.Add(1)
+	s.noteDDL(sql)
 	timeout, maxRows := s.limits(opts)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -247,6 +250,7 @@ func (s *Service) run(ctx context.Context, conn *connpool.Conn, sql string, opts
 	s.metrics.rowsReturned.Add(float64(len(res.Rows)))
 	out := queryconv.ResultToProto(res)
 	stripClientFlags(out.Fields)
+	s.markJSONColumns(conn, out.Fields)
 	out.Warnings, out.WarningList = uint32(warnings), warningList
 	return out, nil
 }
@@ -408,6 +412,7 @@ func (s *Service) streamRows(conn *connpool.Conn, sql string, send func(*querypb
 	}
 	protoFields := queryconv.FieldsToProto(fields)
 	stripClientFlags(protoFields)
+	s.markJSONColumns(nil, protoFields) // conn is busy with the rows
 	if err := send(&querypb.StreamExecuteResponse{Result: &querypb.QueryResult{Fields: protoFields}}); err != nil {
 		conn.MarkBroken() // rows left unread on the wire
 		return err

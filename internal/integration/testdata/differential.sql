@@ -8,6 +8,14 @@
 # A line starting with "~" groups text under a case- and accent-insensitive
 # collation: which spelling represents a group ('Ann' or 'ann') is not
 # specified by MySQL, so text is compared case- and accent-folded there.
+#
+# A line starting with "^" compares only the columns of the answers (their
+# names and types, and what database/sql tells of them), for answers whose
+# rows differ by design (EXPLAIN's estimates, one row per shard).
+#
+# A line "? ARGS | QUERY" runs QUERY as a prepared statement with the
+# parameters ARGS, typed by a prefix: i:-1 (BIGINT), u:1 (BIGINT UNSIGNED),
+# f:2.5 (DOUBLE), s:10 (a string; s: is the empty one), n (NULL).
 
 # Routed to one shard.
 select * from customer where id = 17
@@ -279,3 +287,67 @@ select sql_calc_found_rows distinct status from orders limit 1 ;; select found_r
 select id from customer where id < 10 ;; select found_rows()
 select * from customer where id = 3 ;; select found_rows() + 1
 select last_insert_id(), found_rows()
+
+# LIMIT and OFFSET bound as drivers bind them (node mysql2: DOUBLE; PHP PDO
+# and Perl: strings). MariaDB makes a row count of any number or string:
+# doubles rounded half to even, strings read up to their first non-digit,
+# negative values wrapped to huge counts, NULL as 0.
+? s:10 s:5 | select id, name from customer order by name, id limit ? offset ?
+? f:10 f:5 | select id, name from customer order by name, id limit ? offset ?
+? f:2.5 f:1.5 | select id from customer order by id limit ? offset ?
+? f:3.5 f:-0.4 | select id from customer order by id limit ? offset ?
+? s:3.9 s:abc | select id from customer order by id limit ? offset ?
+? s: s:2 | select id from customer order by id limit ? offset ?
+? s:-1 i:290 | select id from customer order by id limit ? offset ?
+? i:-1 i:-1 | select id from customer order by id limit ? offset ?
+? f:-1.5 s:1e2 | select id from customer order by id limit ? offset ?
+? n n | select id from customer order by id limit ? offset ?
+? s:18446744073709551616 s: | select id from orders where qty = 9 order by id limit ? offset ?
+? u:4 f:1e30 | select id from orders order by id limit ? offset ?
+? f:3 | select * from orders where customer_id = 42 order by id limit ?
+? s:2 | select status, count(*) from orders group by status order by 2 desc, 1 limit ?
+? s:5 s:2 | select c.id, o.amount from customer c join orders o on c.id = o.customer_id order by o.amount desc, o.id limit ?, ?
+? s:3 | select d.id from (select id from customer order by id limit ?) as d order by d.id
+? f:4 | select id from customer where active = 1 union select customer_id from orders where qty = 9 order by 1 limit ?
+
+# VERSION() is @@version (the gate's own), in text and prepared statements,
+# typed and named as MariaDB types and names them.
+select version() = @@version, version() = @@global.version
+? i:1 | select version() = @@version from dual where 1 = ?
+^ select version(), VERSION(), @@version, @@version_comment, version() as v
+^ ? i:1 | select version(), @@version, @@version_comment from dual where 1 = ?
+
+# DESCRIBE, SHOW COLUMNS and SHOW INDEX (Perl's column_info, ORMs'
+# migrations): one shard of the table's keyspace answers, without the
+# keyspace qualifier. Index cardinalities differ by design (a shard holds a
+# quarter of the rows).
+desc customer
+describe orders
+describe ks.customer email
+describe customer 'b%'
+explain ks.note
+desc nosuchtable
+desc nosuchdb.customer
+describe information_schema.character_sets
+show columns from customer
+show full columns from orders from ks like 'c%'
+show columns from ks.item where Field like '%d'
+show columns from nosuchtable
+^ show index from orders
+^ show keys from ks.customer
+
+# EXPLAIN of a statement routed to one shard is that shard's EXPLAIN; of a
+# scatter, every shard's rows (so only the columns compare); a plan the
+# gate evaluates itself is refused.
+explain select * from customer where id = 17
+explain select name from customer where id = 17 and active = 1
+^ explain select * from orders where customer_id = 42 order by id
+^ explain select * from customer where country = 'se'
+^ explain select status, count(*) from orders group by status
+^ explain format=json select * from customer where id = 17
+^ explain delete from customer where id = 17
+# Formats MariaDB does not have fail on the shard as on one server.
+explain analyze select * from customer where id = 17
+explain format=tree select * from customer where id = 17
+% explain select c.id, n.id from customer c join note n on n.customer_id = c.id where c.id < 5
+% explain select id from customer where id in (select customer_id from orders where amount > 490)

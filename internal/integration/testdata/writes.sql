@@ -3,7 +3,10 @@
 # tables' full contents must be equal. A statement starting with "!" must
 # fail on both (its error is not compared); one starting with "%" is one
 # the gate refuses by design (error 1235 or 1364) and is not run on the
-# reference.
+# reference. A statement starting with "=" has its answer (rows, columns or
+# error; affected rows without RETURNING) compared too, in order; "=*" in
+# any order. After "=" or "=*",
+# "? ARGS | stmt" runs it prepared with ARGS (typed as in differential.sql).
 
 insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4), (5, 'e', 5), (6, 'f', 6)
 
@@ -217,8 +220,66 @@ insert into ws (name) values ('a'), ('b'), ('c')
 insert into ws (id, name) values (null, 'd')
 insert into ws (name) values ('e')
 
+# RETURNING with sequences: the gate's ids, in the VALUES list's order.
+= insert into ws (name) values ('a'), ('b'), ('c'), ('d'), ('e') returning id, name
+= insert into ws (id, name) values (null, 'f'), (0, 'g') returning id, name
+= ? s:h s:i | insert into ws (name) values (?), (?) returning id
+=* delete from ws where name in ('a', 'h') returning id, name
+
 insert into ws (name) values ('f')
 begin
 insert into ws (name) values ('g'), ('h')
 commit
 insert into ws (id, name) values (1000, 'explicit')
+
+# ON DUPLICATE KEY UPDATE of the primary vindex column to VALUES() of
+# itself (GORM's upserts of has-many children send it), VALUE() (MariaDB's
+# spelling) or itself: the updated row stays on the shard its new value
+# chose. wc is sharded by w_id; w_id 1 and 2 map to one shard (-40), so
+# the row with id 1 is found there and moves from w_id 1 to 2 as on one
+# server.
+insert into wc (id, w_id, note) values (1, 1, 'a'), (2, 4, 'b')
+insert into wc (id, w_id, note) values (1, 2, 'x'), (2, 4, 'y'), (3, 5, 'z') on duplicate key update w_id = values(w_id), note = values(note)
+insert into wc (id, w_id, note) values (1, 2, 'x2') on duplicate key update w_id = value(w_id), note = concat(note, '!')
+insert into wc (id, w_id, note) values (2, 4, 'q'), (4, 6, 'r') on duplicate key update wc.w_id = wc.w_id, note = 'kept'
+insert into w (id, name, n) values (1, 'a', 1), (2, 'b', 2) on duplicate key update id = values(id), n = n + 1
+insert into w (id, name, n) values (1, 'a', 1) on duplicate key update id = values(id), n = n + 1
+update wc set w_id = w_id, note = 'u' where id = 3
+%insert into wc (id, w_id, note) values (2, 4, 'q') on duplicate key update w_id = 7
+%insert into wc (id, w_id, note) values (2, 4, 'q') on duplicate key update w_id = values(w_id) + 1
+%insert into wl (id, tag, grp) values (1, 'a', 1) on duplicate key update id = values(id)
+
+# INSERT, REPLACE and DELETE ... RETURNING (MariaDB 10.5+; GORM creates
+# with it): each shard's statement returns its rows; an INSERT's come back
+# in the order of its VALUES list (w_id 1 and 2 map to shard -40, 3 and 5
+# to 40-80, 4 and 6 to c0-).
+= insert into w (id, name, n) values (3, 'c', 3), (1, 'a', 1), (4, 'd', 4), (2, 'b', 2), (5, 'e', 5) returning id, name, n * 2 as n2
+= insert into w (id, name, n) values (6, 'f', 6) returning *
+= replace into w (id, name, n) values (1, 'A', 10), (7, 'g', 7), (3, 'C', 30), (12, 'L', 12) returning id, name
+= insert into w (id, name, n) values (2, 'x', 0), (8, 'h', 8), (4, 'y', 0) on duplicate key update n = n + 100 returning id, n
+= insert ignore into w (id, name, n) values (4, 'dup', 1), (12, 'l', 12) returning id, name
+= ? i:10 s:j | insert into w (id, name, n) values (?, ?, 1), (11, 'k', 1) returning id, name, n
+=* delete from w where n > 7 returning id, name
+= delete from w where id = 3 returning id, concat(name, '!') as bang
+=* delete from w where id < 0 returning id
+= insert into wc (id, w_id, note) select id + 100, id, name from w order by id returning id, w_id, note
+= insert into wc (id, w_id, note) select id, id, name from w where id < 0 returning id, note
+= insert into wc (id, w_id, note) values (101, 2, 'z') on duplicate key update w_id = values(w_id), note = 'moved' returning id, w_id, note
+%insert ignore into w (id, name, n) values (1, 'a', 1), (4, 'd', 4) returning id
+%insert into w (id, name, n) values (20, 't', 1) returning last_insert_id()
+!insert into w (id, name, n) values (21, 'u', 1) returning nosuchcolumn
+
+# RETURNING with tables that own lookup vindexes: the lookup rows are kept.
+= insert into wo (id, w_id, qty) values (10, 1, 1), (11, 4, 2), (12, 2, 3), (13, 5, 4) returning id, w_id, qty
+=* delete from wo where qty > 2 returning id, w_id
+= insert into wl (id, tag, grp) values (1, 'a', 1), (2, 'b', 2), (3, 'c', 1) returning id, tag
+= delete from wl where tag = 'a' returning id, tag, grp
+
+# A reference table's writes run on every shard and answer as one server
+# (affected rows and RETURNING rows once, not once per shard).
+= insert into product (id, sku, title, price, kind) values (100, 'x', 't', 1.5, 'toy'), (101, 'y', 't', 2, 'toy')
+= update product set price = price + 1 where id >= 100
+= insert into product (id, sku, title, price, kind) values (102, 'z', 't', 3, 'food') returning id, sku, price
+= delete from product where id >= 101 returning id
+= delete from product where id >= 100
+= update w set n = n + 1 where id = 1

@@ -1,0 +1,112 @@
+package queryservice
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"vitess.io/vitess/go/sqltypes"
+
+	"github.com/shardgate/shardgate/proto/querypb"
+	"github.com/shardgate/shardgate/tablet/connpool"
+)
+
+// JSON columns.
+//
+// MariaDB stores JSON as LONGTEXT with a CHECK (json_valid(col)), and
+// tells clients that ask for its extended metadata (the mariadb client,
+// node's mysql2) that such a column holds JSON: "format=json", which
+// mysql2 uses to parse the values. The tablet's MySQL client does not ask
+// for that metadata, so the tablet finds the shard's JSON columns in
+// information_schema and marks them in the column definitions it sends
+// (Field.column_type "json"); the gate's MySQL port passes the format on.
+
+// jsonColumnType marks a JSON column in Field.column_type.
+const jsonColumnType = "json"
+
+// jsonColumnsMaxAge bounds how long a DDL run past the tablet (a schema
+// change straight on MariaDB) can leave the marks stale.
+const jsonColumnsMaxAge = 30 * time.Second
+
+type jsonColumns struct {
+	mu     sync.Mutex
+	byName map[string]bool // "table\x00column", lower-cased
+	read   time.Time
+	stale  bool
+}
+
+// markJSONColumns sets column_type "json" on the fields of JSON columns.
+func (s *Service) markJSONColumns(conn *connpool.Conn, fields []*querypb.Field) {
+	var candidates bool
+	for _, f := range fields {
+		if isLongText(f) && f.OrgTable != "" {
+			candidates = true
+			break
+		}
+	}
+	if !candidates {
+		return
+	}
+	cols := s.jsonColumnSet(conn)
+	for _, f := range fields {
+		if isLongText(f) && cols[strings.ToLower(f.OrgTable)+"\x00"+strings.ToLower(f.OrgName)] {
+			f.ColumnType = jsonColumnType
+		}
+	}
+}
+
+// isLongText reports a text column as Vitess's client types it: TEXT, or
+// BLOB when its collation is binary-flagged (JSON's utf8mb4_bin).
+func isLongText(f *querypb.Field) bool {
+	return (f.Type == querypb.Type_TEXT || f.Type == querypb.Type_BLOB) && f.Charset != 63
+}
+
+// jsonColumnSet returns the shard's JSON columns, reading them on conn
+// when they are unknown or old; with conn nil (its result is still being
+// read) what is known. A failed read leaves the columns unmarked.
+func (s *Service) jsonColumnSet(conn *connpool.Conn) map[string]bool {
+	j := &s.json
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if conn == nil || j.byName != nil && !j.stale && time.Since(j.read) < jsonColumnsMaxAge {
+		return j.byName
+	}
+	res, err := conn.ExecuteFetch("SELECT table_name, constraint_name FROM information_schema.check_constraints "+
+		"WHERE constraint_schema = "+sqltypes.EncodeStringSQL(s.cfg.MySQL.DbName)+
+		" AND level = 'Column' AND check_clause = CONCAT('json_valid(`', constraint_name, '`)')", 10000, false)
+	if err != nil {
+		connpool.NoteError(conn, err)
+		return j.byName
+	}
+	cols := make(map[string]bool, len(res.Rows))
+	for _, row := range res.Rows {
+		cols[strings.ToLower(row[0].ToString())+"\x00"+strings.ToLower(row[1].ToString())] = true
+	}
+	j.byName, j.read, j.stale = cols, time.Now(), false
+	return cols
+}
+
+// noteDDL makes the next result read the JSON columns again after a
+// statement that may have changed them.
+func (s *Service) noteDDL(sql string) {
+	word := strings.ToLower(firstWord(sql))
+	if word == "set" {
+		// SET STATEMENT ... FOR <statement>: the session's settings.
+		if i := strings.Index(strings.ToLower(sql), " for "); i >= 0 {
+			word = strings.ToLower(firstWord(sql[i+5:]))
+		}
+	}
+	if word == "create" || word == "alter" || word == "drop" || word == "rename" {
+		s.json.mu.Lock()
+		s.json.stale = true
+		s.json.mu.Unlock()
+	}
+}
+
+func firstWord(sql string) string {
+	sql = strings.TrimLeft(sql, " \t\r\n(")
+	if i := strings.IndexAny(sql, " \t\r\n("); i >= 0 {
+		return sql[:i]
+	}
+	return sql
+}

@@ -62,7 +62,9 @@ func (e *Executor) loadData(ctx context.Context, s *Session, sql string) (*sqlty
 	switch {
 	case s.TabletType != topopb.TabletType_PRIMARY:
 		return nil, sqlerr.Unsupported("LOAD DATA on %s tablets (it writes: USE the keyspace's primary)", strings.ToLower(s.TabletType.String()))
-	case s.TxReadOnly:
+	case s.TxReadOnly || !s.InTransaction && !s.Autocommit && s.nextTxReadOnly:
+		// (With autocommit off the load would begin the read-only
+		// transaction SET TRANSACTION READ ONLY asked for.)
 		return nil, sqlerr.New(erCantExecuteInReadOnlyTransaction, "25006", "Cannot execute statement in a READ ONLY transaction")
 	case s.tableLocks != nil:
 		return nil, sqlerr.Unsupported("LOAD DATA while LOCK TABLES holds (UNLOCK TABLES first)")
@@ -74,6 +76,9 @@ func (e *Executor) loadData(ctx context.Context, s *Session, sql string) (*sqlty
 	file, err := s.LocalFiles(stmt.File)
 	if err != nil {
 		return nil, sqlerr.From(err)
+	}
+	if file == nil {
+		return nil, sqlerr.Internal("the MySQL front end gave no reader of the client's file %q", stmt.File)
 	}
 	res, err := l.run(ctx, file)
 	// The client's file must be read to its end whatever happened.

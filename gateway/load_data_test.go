@@ -255,6 +255,40 @@ func TestLoadDataInTransactionUndoesItself(t *testing.T) {
 	if got := tab.called(); strings.Contains(got, "commit") || strings.Contains(got, "rollback") {
 		t.Fatalf("the transaction ended: %s", got)
 	}
+
+	// A load that succeeds releases its savepoint and leaves the
+	// transaction to its COMMIT.
+	tab.writes = nil
+	s.LocalFiles = func(string) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("3\tc\n")), nil }
+	res, err := e.Execute(ctx, s, "load data local infile 'f' into table t", nil)
+	if err != nil || res.RowsAffected != 1 || !s.InTransaction {
+		t.Fatalf("load: %v, %v (in transaction %v)", res, err, s.InTransaction)
+	}
+	want = []string{
+		"savepoint _shardgate_load_data_",
+		"insert ignore into t(id, v) values ('3', 'c')",
+		"release savepoint _shardgate_load_data_",
+	}
+	if strings.Join(tab.writes, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("statements:\n%s\nwant\n%s", strings.Join(tab.writes, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := e.Execute(ctx, s, "commit", nil); err != nil || !strings.HasSuffix(tab.called(), "commit") {
+		t.Fatalf("commit: %v, %s", err, tab.called())
+	}
+}
+
+// With autocommit off, a load begins the transaction and leaves it open.
+func TestLoadDataAutocommitOff(t *testing.T) {
+	tab := &loadTablet{}
+	e := testExecutor(t, map[string]unaryClient{"main/0": tab})
+	s, _ := loadSession("main", strings.NewReader("1\ta\n"))
+	s.Autocommit = false
+	if _, err := e.Execute(context.Background(), s, "load data local infile 'f' into table t", nil); err != nil {
+		t.Fatal(err)
+	}
+	if !s.InTransaction || !s.hasShards() || tab.called() != "begin,execute,execute" { // savepoint, insert, release
+		t.Fatalf("in transaction %v, calls %s", s.InTransaction, tab.called())
+	}
 }
 
 // A client whose file breaks off midway (its connection dropped) loads

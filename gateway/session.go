@@ -43,8 +43,10 @@ type Session struct {
 	// end and closes it, whatever happens to the statement, as the
 	// protocol requires. nil: the client cannot send files (the gRPC API,
 	// or a front end without the capability), and LOAD DATA LOCAL fails
-	// with MariaDB's error 1148. The MySQL front end sets it on every
-	// Session it makes (connect, COM_RESET_CONNECTION, COM_CHANGE_USER).
+	// with MariaDB's error 1148. The MySQL front end is to set it to its
+	// connection's (*mysqlserver.Conn).LocalFile on every Session it makes
+	// (connect, COM_RESET_CONNECTION, COM_CHANGE_USER: newSession in
+	// mysql_handler.go); until it does, MySQL clients get that 1148.
 	LocalFiles func(name string) (io.ReadCloser, error)
 
 	Autocommit    bool

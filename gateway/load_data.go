@@ -71,7 +71,7 @@ func (e *Executor) loadData(ctx context.Context, s *Session, sql string) (*sqlty
 	}
 	l, err := e.prepareLoad(ctx, s, stmt)
 	if err != nil {
-		return nil, err
+		return nil, sqlerr.From(err)
 	}
 	file, err := s.LocalFiles(stmt.File)
 	if err != nil {

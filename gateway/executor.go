@@ -144,6 +144,12 @@ func (e *Executor) run(ctx context.Context, s *Session, stmt sqlparser.Statement
 }
 
 func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.Statement, sql string, bv map[string]*querypb.BindVariable, plan *sqlrouter.Plan, stream func(*sqltypes.Result) error) (*sqltypes.Result, string, error) {
+	if _, ok := stmt.(*sqlparser.Load); ok {
+		// Before the query timeout: each of its batches has its own (a
+		// file of gigabytes loads for longer).
+		res, err := e.loadData(ctx, s, sql)
+		return res, "load_data", err
+	}
 	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
 	defer cancel()
 	switch stmt := stmt.(type) {

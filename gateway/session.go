@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -33,6 +34,21 @@ type Session struct {
 	// ClientFoundRows: the client connected with CLIENT_FOUND_ROWS, and
 	// an UPDATE's affected rows are the rows it matched, changed or not.
 	ClientFoundRows bool
+
+	// LocalFiles asks the client for a file of its own, for LOAD DATA
+	// LOCAL INFILE (load_data.go): the MySQL front end sends the name in
+	// the protocol's 0xFB request and returns a reader of the file the
+	// client sends back (or the error the client's refusal is). It is
+	// called at most once per statement, from the statement's goroutine,
+	// before any of its result; the executor reads what it returns to the
+	// end and closes it, whatever happens to the statement, as the
+	// protocol requires. nil: the client cannot send files (the gRPC API,
+	// or a front end without the capability), and LOAD DATA LOCAL fails
+	// with MariaDB's error 1148. The MySQL front end is to set it to its
+	// connection's (*mysqlserver.Conn).LocalFile on every Session it makes
+	// (connect, COM_RESET_CONNECTION, COM_CHANGE_USER: newSession in
+	// mysql_handler.go); until it does, MySQL clients get that 1148.
+	LocalFiles func(name string) (io.ReadCloser, error)
 
 	Autocommit    bool
 	InTransaction bool

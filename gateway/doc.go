@@ -21,7 +21,9 @@
 // variables a pooled connection cannot hold (variables.go), savepoints
 // (savepoints.go), and, on connections the tablets reserve for the
 // session, named locks (locks.go) and LOCK TABLES (table_locks.go); KILL
-// finds sessions by connection id (kill.go).
+// finds sessions by connection id (kill.go). LOAD DATA LOCAL INFILE reads
+// the client's file through the front end and inserts it in batches
+// (load_data.go, sqlrouter/loaddata).
 //
 // Invariants:
 //   - The query path reads topology only from immutable snapshots swapped in

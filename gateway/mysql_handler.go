@@ -40,6 +40,7 @@ func (h *mysqlHandler) newSession(c *mysqlserver.Conn) *Session {
 	s.ClientCollation = uint32(c.Charset())
 	s.ClientFoundRows = c.Capabilities()&mysqlserver.CapFoundRows != 0
 	s.idleTimeout = c.SetIdleTimeout
+	s.LocalFiles = c.LocalFile
 	c.SetSession(s)
 	h.executor.OpenSession(s, c.Close)
 	return s

@@ -353,6 +353,11 @@ func (e *Executor) rollbackShards(ctx context.Context, shards []*shardSession) {
 // info text gives both).
 func (s *Session) shardResult(r *querypb.QueryResult) (*sqltypes.Result, error) {
 	s.noteWarnings(r.GetWarningList())
+	if n := int(r.GetWarnings()) - len(r.GetWarningList()); n > 0 {
+		// More than SHOW WARNINGS keeps (max_error_count): counted all
+		// the same, as MariaDB counts them.
+		s.countWarnings(n)
+	}
 	res, err := queryconv.ResultFromProto(r)
 	if err != nil {
 		return nil, err

@@ -101,6 +101,16 @@ func (s *Session) noteWarnings(list []*querypb.Warning) {
 	}
 }
 
+// countWarnings counts warnings the statement raised beyond those listed.
+func (s *Session) countWarnings(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.diag.fresh {
+		s.diag.list, s.diag.fresh = s.diag.list[:0], true
+	}
+	s.diag.raised += n
+}
+
 // noteWarning adds a warning the gate raises itself.
 func (s *Session) noteWarning(level string, code uint16, message string) {
 	s.mu.Lock()

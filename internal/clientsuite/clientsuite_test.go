@@ -34,7 +34,6 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // database/sql driver for setup and checks
-	"go.uber.org/zap"
 
 	"github.com/shardgate/shardgate/internal/localcluster"
 	"github.com/shardgate/shardgate/tablet/mysqld"
@@ -66,20 +65,8 @@ var (
 // directory (or uses $SHARDGATE_TEST_BIN_DIR, e.g. bin/ after `make
 // build`).
 func TestMain(m *testing.M) {
-	cleanup := func() {}
-	if dir := os.Getenv("SHARDGATE_TEST_BIN_DIR"); dir != "" {
-		binDir = dir
-	} else if tmp, err := os.MkdirTemp("", "clientsuite-bin-"); err != nil {
-		buildErr = err
-	} else {
-		cleanup = func() { os.RemoveAll(tmp) }
-		binDir = filepath.Join(tmp, "bin")
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/...")
-		cmd.Dir = "../.." // the module root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/... failed: %v\n%s", err, out)
-		}
-	}
+	var cleanup func()
+	binDir, cleanup, buildErr = localcluster.TestBinaries("../..")
 	code := m.Run()
 	cleanup()
 	os.Exit(code)
@@ -509,31 +496,14 @@ func (s *suite) start(t *testing.T) {
 // internal/integration).
 func startCluster(t *testing.T) *localcluster.Cluster {
 	t.Helper()
-	cfg := localcluster.Config{
+	return localcluster.StartForTest(t, localcluster.Config{
 		DataDir: t.TempDir(),
 		BinDir:  binDir,
 		Keyspaces: []localcluster.KeyspaceSpec{
 			{Name: keyspace, ShardCount: 4, VSchema: vschema, Schema: schema},
 			{Name: dumpKeyspace, ShardCount: 2, VSchema: vschema, Schema: schema},
 		},
-	}
-	base, err := localcluster.FreeBasePort(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.BasePort = base
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	c, err := localcluster.Up(ctx, cfg, zap.NewNop())
-	if err != nil {
-		t.Fatalf("local cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
 	})
-	return c
 }
 
 // startReference runs the plain MariaDB the gate is compared with, on a

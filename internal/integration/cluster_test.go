@@ -8,7 +8,6 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // database/sql driver for gate and shards
-	"go.uber.org/zap"
 
 	"github.com/shardgate/shardgate/internal/localcluster"
 	"github.com/shardgate/shardgate/tablet/mysqld"
@@ -82,23 +81,7 @@ func startClusterWith(t testing.TB, change func(*localcluster.Config)) *localclu
 	if change != nil {
 		change(&cfg)
 	}
-	base, err := localcluster.FreeBasePort(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.BasePort = base
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	c, err := localcluster.Up(ctx, cfg, zap.NewNop())
-	if err != nil {
-		t.Fatalf("local cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-	})
-	return c
+	return localcluster.StartForTest(t, cfg)
 }
 
 func openDB(t testing.TB, dsn string) *sql.DB {

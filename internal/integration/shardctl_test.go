@@ -31,20 +31,8 @@ var (
 // directory (or uses $SHARDGATE_TEST_BIN_DIR, e.g. bin/ after `make
 // build`).
 func TestMain(m *testing.M) {
-	cleanup := func() {}
-	if dir := os.Getenv("SHARDGATE_TEST_BIN_DIR"); dir != "" {
-		binDir = dir
-	} else if tmp, err := os.MkdirTemp("", "integration-bin-"); err != nil {
-		buildErr = err
-	} else {
-		cleanup = func() { os.RemoveAll(tmp) }
-		binDir = filepath.Join(tmp, "bin")
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/...")
-		cmd.Dir = "../.." // the module root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/... failed: %v\n%s", err, out)
-		}
-	}
+	var cleanup func()
+	binDir, cleanup, buildErr = localcluster.TestBinaries("../..")
 	code := m.Run()
 	cleanup()
 	os.Exit(code)

@@ -3,16 +3,13 @@ package gateway
 import (
 	"context"
 	"strings"
-	"time"
 
-	"go.uber.org/zap"
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 	vquerypb "vitess.io/vitess/go/vt/proto/query"
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
-	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/sqlrouter"
 )
@@ -30,13 +27,6 @@ import (
 // again, and a session that ends releases them (the gate releases the
 // reserved connection; the tablet closes the connections of a gate that
 // died). Sessions in different keyspaces have separate lock namespaces.
-
-// lockConn is the connection a session's lock functions run on.
-type lockConn struct {
-	keyspace, shard string
-	id              int64
-	tablet          *tabletConn
-}
 
 // usesLockFunctions reports a SELECT whose select list calls a lock
 // function.
@@ -60,11 +50,8 @@ func (e *Executor) lockStatement(ctx context.Context, s *Session, sel *sqlparser
 	if readsTables(sel) {
 		return nil, sqlerr.Unsupported("GET_LOCK and the other lock functions in a statement that reads tables (select them on their own)")
 	}
-	if !s.connectionBound {
-		return nil, sqlerr.Unsupported("lock functions over the gRPC API (a session there lives in its client between calls and cannot hold a connection's locks): use the MySQL protocol")
-	}
-	if e.twopc == nil {
-		return nil, sqlerr.Unsupported("lock functions on a gate without a topology (tablets release a session's locks when its gate leaves the topology)")
+	if err := e.checkReservable(s, "lock functions"); err != nil {
+		return nil, err
 	}
 	sql, err := e.lockSQL(s, sel, sql, bv)
 	if err != nil {
@@ -84,34 +71,19 @@ func (e *Executor) lockStatement(ctx context.Context, s *Session, sel *sqlparser
 		if err != nil {
 			return nil, err
 		}
-		shard := shards[0].Name
-		tc, err := e.tablets.pick(keyspace, shard, topopb.TabletType_PRIMARY)
-		if err != nil {
-			return nil, err
+		rc, res, err := e.reserveConn(ctx, s, keyspace, shards[0].Name, sql)
+		if rc != nil {
+			s.lockConn = rc
 		}
-		resp, err := tc.query.ReserveExecute(ctx, &querypb.ReserveExecuteRequest{
-			Target: target(keyspace, shard, topopb.TabletType_PRIMARY), Sql: []byte(sql), Owner: e.twopc.gate.Id,
-		})
-		if err != nil {
-			return nil, tabletError(tc, err)
-		}
-		s.lockConn = &lockConn{keyspace: keyspace, shard: shard, id: resp.ReservedId, tablet: tc}
-		return s.shardResult(resp.Result)
+		return res, err
 	}
-	lc := s.lockConn
-	resp, err := lc.tablet.query.Execute(ctx, &querypb.ExecuteRequest{
-		Target: target(lc.keyspace, lc.shard, topopb.TabletType_PRIMARY), Sql: []byte(sql), ReservedId: lc.id,
-	})
-	if err != nil {
-		err = tabletError(lc.tablet, err)
-		if strings.Contains(err.Error(), "reserved connection") {
-			// The connection, and the locks with it, are gone (the
-			// tablet restarted): the next lock function reserves anew.
-			s.lockConn = nil
-		}
-		return nil, err
+	res, err := s.lockConn.execute(ctx, s, sql)
+	if err != nil && strings.Contains(err.Error(), "reserved connection") {
+		// The connection, and the locks with it, are gone (the tablet
+		// restarted): the next lock function reserves anew.
+		s.lockConn = nil
 	}
-	return s.shardResult(resp.Result)
+	return res, err
 }
 
 // lockSQL returns the statement to send: with the session's user
@@ -145,16 +117,8 @@ func (e *Executor) lockSQL(s *Session, stmt sqlparser.Statement, sql string, bv 
 // releaseLocks gives back the session's lock connection: MySQL releases
 // whatever locks it held.
 func (e *Executor) releaseLocks(s *Session) {
-	lc := s.lockConn
-	if lc == nil {
-		return
-	}
-	s.lockConn = nil
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := lc.tablet.query.Release(ctx, &querypb.ReleaseRequest{Target: target(lc.keyspace, lc.shard, topopb.TabletType_PRIMARY), ReservedId: lc.id}); err != nil {
-		// The tablet closes it when it sees this gate gone, or at its
-		// restart; meanwhile the locks stay held.
-		e.log.Warn("cannot release a session's lock connection", zap.String("tablet", lc.tablet.record.Alias), zap.Int64("reserved_id", lc.id), zap.Error(err))
+	if lc := s.lockConn; lc != nil {
+		s.lockConn = nil
+		e.release(lc)
 	}
 }

@@ -99,11 +99,11 @@ type Session struct {
 
 	// lockConn is the connection the session's lock functions run on
 	// (GET_LOCK; locks.go), nil until the first.
-	lockConn *lockConn
+	lockConn *reservedConn
 
 	// tableLocks are the shards' connections holding the session's
 	// LOCK TABLES, by shardKey (table_locks.go); nil when it holds none.
-	tableLocks map[string]*tableLock
+	tableLocks map[string]*reservedConn
 
 	// savepoints are the open transaction's savepoints, oldest first
 	// (savepoints.go).

@@ -331,6 +331,13 @@ func (e *Executor) show(ctx context.Context, s *Session, stmt *sqlparser.Show, s
 			keyspace = show.Op.Qualifier.String()
 		}
 	}
+	return e.showOnShard(ctx, s, keyspace, sql)
+}
+
+// showOnShard sends a SHOW to one shard of keyspace (the session's, or the
+// first keyspace when none is selected): the shard the session targets, or
+// the first.
+func (e *Executor) showOnShard(ctx context.Context, s *Session, keyspace, sql string) (*sqltypes.Result, error) {
 	if keyspace == "" {
 		names := e.keyspaceNames()
 		if len(names) == 0 {
@@ -395,19 +402,7 @@ func isShow(sql string) bool {
 // session's keyspace, as it sends other SHOWs: every shard has the same
 // schema and routines.
 func (e *Executor) showUnparsed(ctx context.Context, s *Session, sql string) (*sqltypes.Result, error) {
-	keyspace := s.Keyspace
-	if keyspace == "" {
-		names := e.keyspaceNames()
-		if len(names) == 0 {
-			return nil, sqlerr.New(sqlerror.ERNoDb, sqlerror.SSNoDB, "No database selected")
-		}
-		keyspace = names[0]
-	}
-	shards, err := e.topo.shards(keyspace, s.TabletType)
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
 	defer cancel()
-	return e.executeLocked(ctx, s, keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: sql}, false)
+	return e.showOnShard(ctx, s, s.Keyspace, sql)
 }

@@ -3,15 +3,12 @@ package gateway
 import (
 	"context"
 	"sort"
-	"time"
 
-	"go.uber.org/zap"
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
-	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/sqlrouter"
 )
@@ -31,22 +28,12 @@ import (
 // statement under LOCK TABLES is refused: it would need a transaction on
 // a locked connection.
 
-// tableLock is a shard's connection holding the session's table locks.
-type tableLock struct {
-	keyspace, shard string
-	id              int64
-	tablet          *tabletConn
-}
-
 func shardKey(keyspace, shard string) string { return keyspace + "/" + shard }
 
 // lockTables handles LOCK TABLES.
 func (e *Executor) lockTables(ctx context.Context, s *Session, stmt *sqlparser.LockTables) (*sqltypes.Result, error) {
-	if !s.connectionBound {
-		return nil, sqlerr.Unsupported("LOCK TABLES over the gRPC API (a session there lives in its client between calls and cannot hold a connection's locks): use the MySQL protocol")
-	}
-	if e.twopc == nil {
-		return nil, sqlerr.Unsupported("LOCK TABLES on a gate without a topology (tablets release a session's locks when its gate leaves the topology)")
+	if err := e.checkReservable(s, "LOCK TABLES"); err != nil {
+		return nil, err
 	}
 	// MariaDB commits the open transaction and releases the locks held.
 	if s.InTransaction {
@@ -86,7 +73,7 @@ func (e *Executor) lockTables(ctx context.Context, s *Session, stmt *sqlparser.L
 		keyspaces = append(keyspaces, ks)
 	}
 	sort.Strings(keyspaces) // one order for every session: no lock-order deadlock between gates
-	locks := map[string]*tableLock{}
+	locks := map[string]*reservedConn{}
 	for _, ks := range keyspaces {
 		sql := sqlparser.String(&sqlparser.LockTables{Tables: byKeyspace[ks]})
 		shards, err := e.topo.shards(ks, topopb.TabletType_PRIMARY)
@@ -97,20 +84,12 @@ func (e *Executor) lockTables(ctx context.Context, s *Session, stmt *sqlparser.L
 		// Shard by shard, in key order, so that two sessions locking the
 		// same tables wait for each other instead of each holding half.
 		for _, sh := range shards {
-			tc, err := e.tablets.pick(ks, sh.Name, topopb.TabletType_PRIMARY)
-			if err == nil {
-				var resp *querypb.ReserveExecuteResponse
-				resp, err = tc.query.ReserveExecute(ctx, &querypb.ReserveExecuteRequest{
-					Target: target(ks, sh.Name, topopb.TabletType_PRIMARY), Sql: []byte(sql), Owner: e.twopc.gate.Id,
-				})
-				if err == nil {
-					locks[shardKey(ks, sh.Name)] = &tableLock{keyspace: ks, shard: sh.Name, id: resp.ReservedId, tablet: tc}
-					continue
-				}
-				err = tabletError(tc, err)
+			rc, _, err := e.reserveConn(ctx, s, ks, sh.Name, sql)
+			if err != nil {
+				e.releaseTableLocks(locks)
+				return nil, err
 			}
-			e.releaseTableLocks(locks)
-			return nil, err
+			locks[shardKey(ks, sh.Name)] = rc
 		}
 	}
 	s.tableLocks = locks
@@ -127,29 +106,21 @@ func (e *Executor) unlockTables(s *Session) {
 	e.releaseTableLocks(locks)
 }
 
-func (e *Executor) releaseTableLocks(locks map[string]*tableLock) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, l := range locks {
-		if _, err := l.tablet.query.Release(ctx, &querypb.ReleaseRequest{Target: target(l.keyspace, l.shard, topopb.TabletType_PRIMARY), ReservedId: l.id}); err != nil {
-			e.log.Warn("cannot release a session's table locks", zap.String("tablet", l.tablet.record.Alias), zap.Int64("reserved_id", l.id), zap.Error(err))
-		}
+func (e *Executor) releaseTableLocks(locks map[string]*reservedConn) {
+	conns := make([]*reservedConn, 0, len(locks))
+	for _, rc := range locks {
+		conns = append(conns, rc)
 	}
+	e.release(conns...)
 }
 
 // executeLocked runs a statement of a session that holds table locks: on
 // the shard's locked connection when the session locked tables of that
 // keyspace, else as any autocommitted statement.
 func (e *Executor) executeLocked(ctx context.Context, s *Session, keyspace string, q sqlrouter.ShardQuery, write bool) (*sqltypes.Result, error) {
-	l := s.tableLocks[shardKey(keyspace, q.Shard)]
-	if l == nil {
+	rc := s.tableLocks[shardKey(keyspace, q.Shard)]
+	if rc == nil {
 		return e.executeAutocommit(ctx, s, keyspace, q, write)
 	}
-	resp, err := l.tablet.query.Execute(ctx, &querypb.ExecuteRequest{
-		Target: target(keyspace, q.Shard, topopb.TabletType_PRIMARY), Sql: []byte(q.SQL), ReservedId: l.id,
-	})
-	if err != nil {
-		return nil, tabletError(l.tablet, err)
-	}
-	return s.shardResult(resp.Result)
+	return rc.execute(ctx, s, q.SQL)
 }

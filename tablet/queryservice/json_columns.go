@@ -89,17 +89,22 @@ func (s *Service) jsonColumnSet(conn *connpool.Conn) map[string]bool {
 // noteDDL makes the next result read the JSON columns again after a
 // statement that may have changed them.
 func (s *Service) noteDDL(sql string) {
-	word := strings.ToLower(firstWord(sql))
-	if word == "set" {
+	word := firstWord(sql)
+	if strings.EqualFold(word, "set") {
 		// SET STATEMENT ... FOR <statement>: the session's settings.
-		if i := strings.Index(strings.ToLower(sql), " for "); i >= 0 {
-			word = strings.ToLower(firstWord(sql[i+5:]))
+		if i := strings.Index(sql, " FOR "); i >= 0 {
+			word = firstWord(sql[i+5:])
+		} else if i := strings.Index(sql, " for "); i >= 0 {
+			word = firstWord(sql[i+5:])
 		}
 	}
-	if word == "create" || word == "alter" || word == "drop" || word == "rename" {
-		s.json.mu.Lock()
-		s.json.stale = true
-		s.json.mu.Unlock()
+	for _, ddl := range [...]string{"create", "alter", "drop", "rename"} {
+		if strings.EqualFold(word, ddl) {
+			s.json.mu.Lock()
+			s.json.stale = true
+			s.json.mu.Unlock()
+			return
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
+
 	"context"
 	"errors"
 	"io"
@@ -28,7 +30,6 @@ import (
 	"github.com/shardgate/shardgate/proto/gatepb"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
-	"github.com/shardgate/shardgate/sqlrouter"
 )
 
 // scriptedTablet is a tablet whose answers the test chooses; it records
@@ -63,17 +64,17 @@ func (s *scriptedTablet) BeginExecute(ctx context.Context, req *querypb.BeginExe
 // primary tablet per shard, the given fakes (by "keyspace/shard").
 func testExecutor(t testing.TB, tablets map[string]unaryClient) *Executor {
 	t.Helper()
-	mainKs, _, err := sqlrouter.ParseVSchema("main", false, []byte(`{"tables": {"t": {}}}`))
+	mainKs, _, err := vschema.ParseVSchema("main", false, []byte(`{"tables": {"t": {}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, _, err := sqlrouter.ParseVSchema("ks", true, []byte(`{"sharded": true, "vindexes": {"hash": {"type": "hash"}},
+	ks, _, err := vschema.ParseVSchema("ks", true, []byte(`{"sharded": true, "vindexes": {"hash": {"type": "hash"}},
 		"tables": {"acct": {"column_vindexes": [{"column": "id", "name": "hash"}]}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tp := newTopology(nil, "zone1", zap.NewNop())
-	tp.vschema.Store(&sqlrouter.VSchema{Keyspaces: map[string]*sqlrouter.Keyspace{"main": mainKs, "ks": ks}, Version: "1"})
+	tp.vschema.Store(&vschema.VSchema{Keyspaces: map[string]*vschema.Keyspace{"main": mainKs, "ks": ks}, Version: "1"})
 	graph := servingGraph{
 		"main": {topopb.TabletType_PRIMARY: {{Name: "0"}}},
 		"ks":   {topopb.TabletType_PRIMARY: {{Name: "-80"}, {Name: "80-"}}},

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
+
 	"context"
 	"fmt"
 	"sort"
@@ -27,7 +29,7 @@ type topology struct {
 	cell string
 	log  *zap.Logger
 
-	vschema atomic.Pointer[sqlrouter.VSchema]
+	vschema atomic.Pointer[vschema.VSchema]
 	serving atomic.Pointer[servingGraph]
 	// buffers says, per keyspace whose writes a resharding is switching,
 	// until when gates hold them (see write_buffer.go).
@@ -44,7 +46,7 @@ type topology struct {
 
 func newTopology(ts *topo.Server, cell string, log *zap.Logger) *topology {
 	t := &topology{ts: ts, cell: cell, log: log, vschemaReady: make(chan struct{}), servingReady: make(chan struct{})}
-	t.vschema.Store(&sqlrouter.VSchema{Keyspaces: map[string]*sqlrouter.Keyspace{}})
+	t.vschema.Store(&vschema.VSchema{Keyspaces: map[string]*vschema.Keyspace{}})
 	t.serving.Store(&servingGraph{})
 	t.buffers.Store(&map[string]time.Time{})
 	t.changed = make(chan struct{})
@@ -114,10 +116,10 @@ func markReady(ch chan struct{}) {
 // take a serving keyspace down.
 func (t *topology) applyKeyspaces(snap map[string]topo.KeyspaceInfo) {
 	prev := t.vschema.Load()
-	next := &sqlrouter.VSchema{Keyspaces: make(map[string]*sqlrouter.Keyspace, len(snap))}
+	next := &vschema.VSchema{Keyspaces: make(map[string]*vschema.Keyspace, len(snap))}
 	versions := make([]string, 0, len(snap))
 	for name, info := range snap {
-		ks, _, err := sqlrouter.ParseVSchema(name, info.Keyspace.Sharded, info.VSchema.JSON)
+		ks, _, err := vschema.ParseVSchema(name, info.Keyspace.Sharded, info.VSchema.JSON)
 		if err != nil {
 			t.log.Error("invalid vschema in topology; keeping the previous one", zap.String("keyspace", name), zap.Error(err))
 			if old, ok := prev.Keyspaces[name]; ok {

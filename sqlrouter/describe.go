@@ -1,6 +1,8 @@
 package sqlrouter
 
 import (
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
+
 	"strings"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -70,7 +72,7 @@ func planDescribe(stmt sqlparser.Statement, ctx PlanContext) (*Plan, error) {
 }
 
 // tableDescription sends sql to one shard of ks.
-func tableDescription(stmt sqlparser.Statement, ks *Keyspace, sql string) *Plan {
+func tableDescription(stmt sqlparser.Statement, ks *vschema.Keyspace, sql string) *Plan {
 	route := &Route{Opcode: AnyShard, Keyspace: ks.Name, original: sql}
 	if !ks.Sharded {
 		route.Opcode = Unsharded
@@ -96,14 +98,14 @@ func describeText(table sqlparser.TableName, wild string) string {
 
 // anyKeyspace is the keyspace statements that concern no keyspace of
 // their own run in: the session's, else the first by name.
-func anyKeyspace(ctx PlanContext) (*Keyspace, error) {
+func anyKeyspace(ctx PlanContext) (*vschema.Keyspace, error) {
 	if ctx.Keyspace != "" {
 		if ks, ok := ctx.VSchema.Keyspace(ctx.Keyspace); ok {
 			return ks, nil
 		}
 		return nil, sqlerr.New(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", ctx.Keyspace)
 	}
-	var first *Keyspace
+	var first *vschema.Keyspace
 	for _, ks := range ctx.VSchema.Keyspaces {
 		if first == nil || ks.Name < first.Name {
 			first = ks

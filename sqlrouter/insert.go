@@ -1,6 +1,8 @@
 package sqlrouter
 
 import (
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
+
 	"context"
 	"fmt"
 	"sort"
@@ -107,7 +109,7 @@ func routeInsert(st *planState, ins *sqlparser.Insert) error {
 // splitInsert checks an INSERT into a sharded table and returns the
 // primitive splitting its rows by shard (its rows are set per execution
 // for INSERT ... SELECT).
-func splitInsert(st *planState, ins *sqlparser.Insert, t *Table) (*Insert, error) {
+func splitInsert(st *planState, ins *sqlparser.Insert, t *vschema.Table) (*Insert, error) {
 	var seq *sequenceRef
 	var err error
 	if t.AutoIncrement != nil {
@@ -135,7 +137,7 @@ func splitInsert(st *planState, ins *sqlparser.Insert, t *Table) (*Insert, error
 
 // routeInsertSelect plans INSERT ... SELECT whose SELECT runs apart: its
 // rows come to the gate, which inserts them as an INSERT ... VALUES.
-func routeInsertSelect(st *planState, ins *sqlparser.Insert, t *Table, src sqlparser.TableStatement) error {
+func routeInsertSelect(st *planState, ins *sqlparser.Insert, t *vschema.Table, src sqlparser.TableStatement) error {
 	ctx := st.ctx
 	ctx.SQL = ""
 	source, err := NewPlan(sqlparser.Clone(src).(sqlparser.Statement), ctx)
@@ -289,7 +291,7 @@ func (is *InsertSelect) noRowsReturned(ctx context.Context, vc VCursor) (*sqltyp
 
 // fillInsertColumns gives an INSERT without a column list the table's
 // columns, which the gate needs to find the vindex column's values.
-func fillInsertColumns(st *planState, ins *sqlparser.Insert, t *Table) error {
+func fillInsertColumns(st *planState, ins *sqlparser.Insert, t *vschema.Table) error {
 	if len(ins.Columns) > 0 {
 		return nil
 	}
@@ -319,7 +321,7 @@ func columnIndex(cols sqlparser.Columns, name string) int {
 // planSequence finds the sequence of the table's auto_increment column and
 // makes sure the INSERT names that column: when it does not, the column is
 // added with NULL values, which the sequence fills at execution.
-func planSequence(st *planState, t *Table, ins *sqlparser.Insert, rows sqlparser.Values) (*sequenceRef, *sqlparser.Insert, sqlparser.Values, error) {
+func planSequence(st *planState, t *vschema.Table, ins *sqlparser.Insert, rows sqlparser.Values) (*sequenceRef, *sqlparser.Insert, sqlparser.Values, error) {
 	seqKs, seqTable, err := findSequence(st.ctx.VSchema, t)
 	if err != nil {
 		return nil, nil, nil, err
@@ -346,7 +348,7 @@ func planSequence(st *planState, t *Table, ins *sqlparser.Insert, rows sqlparser
 
 // findSequence resolves "ks.seq" or an unqualified "seq" (which must name
 // a sequence table of exactly one keyspace).
-func findSequence(vs *VSchema, t *Table) (string, string, error) {
+func findSequence(vs *vschema.VSchema, t *vschema.Table) (string, string, error) {
 	name := t.AutoIncrement.Sequence
 	if ks, table, ok := strings.Cut(name, "."); ok {
 		k, found := vs.Keyspace(ks)

@@ -1,6 +1,8 @@
 package sqlrouter
 
 import (
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
+
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +21,7 @@ import (
 // ownedColumn is an owned lookup vindex of a table an INSERT writes, and
 // the position of its column in the INSERT's column list.
 type ownedColumn struct {
-	cv     *ColumnVindex
+	cv     *vschema.ColumnVindex
 	column int
 }
 
@@ -27,7 +29,7 @@ type ownedColumn struct {
 // to. The INSERT must name their columns; forms that may keep an existing
 // row (ON DUPLICATE KEY UPDATE, IGNORE, REPLACE) are refused, as their
 // lookup rows could not be kept exact.
-func ownedColumns(t *Table, ins *sqlparser.Insert) ([]ownedColumn, error) {
+func ownedColumns(t *vschema.Table, ins *sqlparser.Insert) ([]ownedColumn, error) {
 	if len(t.Owned) == 0 {
 		return nil, nil
 	}
@@ -97,7 +99,7 @@ func keyspaceIDs(ctx context.Context, cur vindex.Cursor, v vindex.Vindex, values
 // one writes first and on its own: if a unique value is taken, the row is
 // taken over when no owner row holds the value any more (it was left by a
 // failed or rolled-back write), else the insert fails as a duplicate.
-func createLookupRows(ctx context.Context, vc VCursor, keyspace, owner string, cv *ColumnVindex, values []sqltypes.Value, ids []vindex.KeyspaceID) error {
+func createLookupRows(ctx context.Context, vc VCursor, keyspace, owner string, cv *vschema.ColumnVindex, values []sqltypes.Value, ids []vindex.KeyspaceID) error {
 	lv := cv.Vindex.(vindex.LookupVindex)
 	if !lv.Consistent() {
 		return lv.Create(ctx, vindexCursor{vc: vc, keyspace: keyspace}, values, ids)
@@ -150,7 +152,7 @@ type OwnedDML struct {
 	table, primaryColumn string
 	read                 Primitive // primary vindex column, then the owned columns
 	primary              vindex.Vindex
-	owned                []*ColumnVindex
+	owned                []*vschema.ColumnVindex
 	// newValues gives, for an UPDATE, the value each owned column is set
 	// to (nil: unchanged).
 	newValues []sqlparser.Expr
@@ -159,7 +161,7 @@ type OwnedDML struct {
 
 // planOwnedDML wraps an UPDATE or DELETE that writes t (called alias among
 // the tables of from).
-func planOwnedDML(st *planState, route *Route, t *Table, alias string, from []sqlparser.TableExpr, where *sqlparser.Where, upd *sqlparser.Update) error {
+func planOwnedDML(st *planState, route *Route, t *vschema.Table, alias string, from []sqlparser.TableExpr, where *sqlparser.Where, upd *sqlparser.Update) error {
 	o := &OwnedDML{dml: route, primary: t.PrimaryVindex().Vindex, delete: upd == nil, table: t.Name, primaryColumn: t.PrimaryVindex().Columns[0]}
 	sel := &sqlparser.Select{
 		From:        sqlparser.CloneTableExprs(from),
@@ -307,7 +309,7 @@ func (o *OwnedDML) Execute(ctx context.Context, vc VCursor, bv map[string]*query
 // A non-unique lookup's row is shared by every owner row with the value
 // and keyspace id (rows of one primary vindex value): it stays while one
 // of them is left.
-func (o *OwnedDML) deleteLookupRows(ctx context.Context, vc VCursor, cv *ColumnVindex, values []sqltypes.Value, ids []vindex.KeyspaceID, primaries []sqltypes.Value, autocommit bool) error {
+func (o *OwnedDML) deleteLookupRows(ctx context.Context, vc VCursor, cv *vschema.ColumnVindex, values []sqltypes.Value, ids []vindex.KeyspaceID, primaries []sqltypes.Value, autocommit bool) error {
 	lv := cv.Vindex.(vindex.LookupVindex)
 	if !lv.IsUnique() {
 		keepV, keepID := values[:0:0], ids[:0:0]

@@ -1,6 +1,8 @@
 package sqlrouter
 
 import (
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
+
 	"strings"
 
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -20,7 +22,7 @@ import (
 // the parent key with VALUES()). The row's keyspace id may change within
 // the shard, which only lookup vindexes record: ON DUPLICATE KEY UPDATE
 // into tables that own one is refused apart (ownedColumns).
-func checkOnDuplicateVindex(ins *sqlparser.Insert, t *Table, col string) error {
+func checkOnDuplicateVindex(ins *sqlparser.Insert, t *vschema.Table, col string) error {
 	for _, upd := range ins.OnDup {
 		if upd.Name.Name.Lowered() != col || keepsColumn(upd.Expr, col, t.Name) {
 			continue

@@ -1,6 +1,8 @@
 package sqlrouter
 
 import (
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
+
 	"slices"
 	"strings"
 
@@ -71,7 +73,7 @@ type gateLeaf struct {
 	alias     string // lower-cased name its columns are qualified by
 	aliasText string // as written
 	ate       *sqlparser.AliasedTableExpr
-	table     *Table // nil for a derived table
+	table     *vschema.Table // nil for a derived table
 	derived   *sqlparser.DerivedTable
 	columns   []string // every column it offers, in order
 	used      []bool

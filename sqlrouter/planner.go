@@ -1,6 +1,8 @@
 package sqlrouter
 
 import (
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
+
 	"fmt"
 
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -8,7 +10,7 @@ import (
 
 // PlanContext is what planning depends on besides the statement.
 type PlanContext struct {
-	VSchema *VSchema
+	VSchema *vschema.VSchema
 	// Keyspace is the session's current keyspace ("" when none is selected).
 	Keyspace string
 	// SQL is the statement's original text. Plans send it unchanged to the
@@ -32,9 +34,9 @@ type planState struct {
 	limitParams []string
 
 	// Filled by resolveTables:
-	keyspace *Keyspace  // the one keyspace every table belongs to; nil if none
-	tables   []tableRef // every table the statement names
-	system   bool       // only system schemas (information_schema, ...)
+	keyspace *vschema.Keyspace // the one keyspace every table belongs to; nil if none
+	tables   []tableRef        // every table the statement names
+	system   bool              // only system schemas (information_schema, ...)
 
 	// Filled by extractSubqueries and rewriteGateFunctions:
 	rewritten  bool
@@ -53,8 +55,8 @@ type planState struct {
 // tableRef is one table named in a statement.
 type tableRef struct {
 	name  sqlparser.TableName
-	alias string // the name it is referred to by in the statement
-	table *Table // nil in unsharded keyspaces when not in the vschema
+	alias string         // the name it is referred to by in the statement
+	table *vschema.Table // nil in unsharded keyspaces when not in the vschema
 }
 
 // pass is one step of planning.

@@ -1,6 +1,8 @@
 package sqlrouter
 
 import (
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
+
 	"flag"
 	"os"
 	"path/filepath"
@@ -13,9 +15,9 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/*.txt with the planner's current output")
 
 // testVSchema has a sharded keyspace "user" and an unsharded one "main".
-func testVSchema(t *testing.T) *VSchema {
+func testVSchema(t *testing.T) *vschema.VSchema {
 	t.Helper()
-	user, _, err := ParseVSchema("user", true, []byte(`{
+	user, _, err := vschema.ParseVSchema("user", true, []byte(`{
 		"sharded": true,
 		"vindexes": {"hash": {"type": "hash"}, "xx": {"type": "xxhash"},
 			"corder_lookup": {"type": "lookup_unique", "params": {"table": "main.corder_lookup", "from": "id", "to": "keyspace_id"}, "owner": "corder"},
@@ -31,11 +33,11 @@ func testVSchema(t *testing.T) *VSchema {
 	if err != nil {
 		t.Fatal(err)
 	}
-	main, _, err := ParseVSchema("main", false, []byte(`{"tables": {"account_seq": {"type": "sequence"}, "corder_lookup": {}, "sku_lookup": {}}}`))
+	main, _, err := vschema.ParseVSchema("main", false, []byte(`{"tables": {"account_seq": {"type": "sequence"}, "corder_lookup": {}, "sku_lookup": {}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &VSchema{Keyspaces: map[string]*Keyspace{"user": user, "main": main}, Version: "test"}
+	return &vschema.VSchema{Keyspaces: map[string]*vschema.Keyspace{"user": user, "main": main}, Version: "test"}
 }
 
 // testSchema holds the columns of testVSchema's tables.
@@ -101,7 +103,7 @@ func TestPlans(t *testing.T) {
 	}
 }
 
-func describePlan(parser *sqlparser.Parser, vs *VSchema, keyspace, sql string) string {
+func describePlan(parser *sqlparser.Parser, vs *vschema.VSchema, keyspace, sql string) string {
 	stmt, err := parser.Parse(sql)
 	if head, ok := WithoutReturning(sql); err != nil && ok {
 		stmt, err = parser.Parse(head) // as the gate parses RETURNING

@@ -168,7 +168,7 @@ func (s *Server) DeleteKeyspace(ctx context.Context, name string) error {
 }
 
 // SaveVSchema stores a keyspace's vschema JSON as given. Callers validate it
-// first (sqlrouter.ParseVSchema): the store keeps what the user wrote.
+// first (vschema.ParseVSchema): the store keeps what the user wrote.
 func (s *Server) SaveVSchema(ctx context.Context, ks string, vschemaJSON []byte) error {
 	if _, err := s.GetKeyspace(ctx, ks); err != nil {
 		return err

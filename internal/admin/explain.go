@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
+
 	"context"
 	"fmt"
 	"sort"
@@ -33,7 +35,7 @@ type Explanation struct {
 // plan's reads see no rows, so statements that depend on earlier answers,
 // like a join's right side, show their shape with no values).
 func Explain(keyspaces []ExplainKeyspace, keyspace, sql string) (*Explanation, error) {
-	vs := &sqlrouter.VSchema{Keyspaces: map[string]*sqlrouter.Keyspace{}, Version: "explain"}
+	vs := &vschema.VSchema{Keyspaces: map[string]*vschema.Keyspace{}, Version: "explain"}
 	shards := map[string][]sqlrouter.Shard{}
 	parser, err := sqlparser.New(sqlparser.Options{MySQLServerVersion: "8.0.40"})
 	if err != nil {
@@ -48,7 +50,7 @@ func Explain(keyspaces []ExplainKeyspace, keyspace, sql string) (*Explanation, e
 			return nil, fmt.Errorf("keyspace %s: %w", k.Name, err)
 		}
 		sharded := len(k.Shards) > 1 || vschemaSharded(k.VSchema)
-		ks, _, err := sqlrouter.ParseVSchema(k.Name, sharded, k.VSchema)
+		ks, _, err := vschema.ParseVSchema(k.Name, sharded, k.VSchema)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +96,7 @@ func CheckShardNames(shards []string) error {
 	return vindex.CheckTiling(shards)
 }
 
-func vschemaSharded(vschema []byte) bool {
-	vs, _, err := sqlrouter.ParseVSchema("x", true, vschema)
+func vschemaSharded(vschemaJSON []byte) bool {
+	vs, _, err := vschema.ParseVSchema("x", true, vschemaJSON)
 	return err == nil && vs != nil && vs.Sharded
 }

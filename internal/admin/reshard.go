@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
+
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +22,6 @@ import (
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/replicationpb"
 	"github.com/shardgate/shardgate/proto/topopb"
-	"github.com/shardgate/shardgate/sqlrouter"
 	"github.com/shardgate/shardgate/topo"
 	"github.com/shardgate/shardgate/vindex"
 )
@@ -216,7 +217,7 @@ func reshardTables(ctx context.Context, ts *topo.Server, keyspace string) ([]*to
 	if err != nil {
 		return nil, err
 	}
-	ks, decl, err := sqlrouter.ParseVSchema(keyspace, true, data)
+	ks, decl, err := vschema.ParseVSchema(keyspace, true, data)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +244,7 @@ func reshardTables(ctx context.Context, ts *topo.Server, keyspace string) ([]*to
 	return out, nil
 }
 
-func sortedTableNames(ks *sqlrouter.Keyspace) []string {
+func sortedTableNames(ks *vschema.Keyspace) []string {
 	names := make([]string, 0, len(ks.Tables))
 	for n := range ks.Tables {
 		names = append(names, n)

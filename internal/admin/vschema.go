@@ -1,14 +1,15 @@
 package admin
 
 import (
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
+
 	"context"
 
-	"github.com/shardgate/shardgate/sqlrouter"
 	"github.com/shardgate/shardgate/topo"
 )
 
 // ApplyVSchema validates a keyspace's vschema JSON with
-// sqlrouter.ParseVSchema against the keyspace record (which says whether it
+// vschema.ParseVSchema against the keyspace record (which says whether it
 // is sharded) and stores it as given. An invalid vschema is not stored; the
 // error names the table, vindex or field at fault.
 func ApplyVSchema(ctx context.Context, ts *topo.Server, keyspace string, vschemaJSON []byte) error {
@@ -16,7 +17,7 @@ func ApplyVSchema(ctx context.Context, ts *topo.Server, keyspace string, vschema
 	if err != nil {
 		return err
 	}
-	if _, _, err := sqlrouter.ParseVSchema(keyspace, ks.Sharded, vschemaJSON); err != nil {
+	if _, _, err := vschema.ParseVSchema(keyspace, ks.Sharded, vschemaJSON); err != nil {
 		return err
 	}
 	return ts.SaveVSchema(ctx, keyspace, vschemaJSON)

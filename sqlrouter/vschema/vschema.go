@@ -1,4 +1,10 @@
-package sqlrouter
+// Package vschema is the model of a keyspace's vschema: the Vitess-format
+// JSON a user writes (VSchemaJSON) and the checked form the planner routes
+// with (Keyspace, Table, ColumnVindex), built with the vindexes the vindex
+// registry provides. It is apart from the planner so that the topology
+// store, the control plane and the gate can read a vschema without
+// importing the planner.
+package vschema
 
 import (
 	"bytes"

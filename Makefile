@@ -16,7 +16,7 @@ VERSITYGW_VERSION          := v1.8.0
 .PHONY: help deps build test unit integration demo down bench bench-backup proto proto-check lint fuzz clean
 
 # Packages whose tests start real mariadbd, etcd or Shardgate processes.
-INTEGRATION_PKGS := /internal/integration|/internal/localcluster|/tablet/mysqld|/internal/clientsuite
+INTEGRATION_PKGS := /tests/integration|/localcluster|/tablet/mysqld|/tests/clientsuite
 UNIT_PKGS = $$($(GO) list ./... | grep -Ev '$(INTEGRATION_PKGS)')
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -36,14 +36,14 @@ help:
 # package's own MariaDB service is stopped: Shardgate starts its own servers
 # with their own data directories.
 #
-# The client suite (internal/clientsuite) runs real drivers: PyMySQL,
+# The client suite (tests/clientsuite) runs real drivers: PyMySQL,
 # mysqlclient and SQLAlchemy for Debian's /usr/bin/python3, PHP's PDO and
 # mysqli, Perl's DBD::MariaDB, MariaDB Connector/J with a JDK to compile
 # against it (javac comes with openjdk-17-jdk-headless, which
 # default-jdk-headless pulls in), and node mysql2, installed from the
 # committed package-lock.json.
 CLIENT_DEBS := python3-pymysql python3-mysqldb python3-sqlalchemy php-cli php-mysql libdbd-mariadb-perl libmariadb-java
-CLIENTSUITE_NODE := internal/clientsuite/node
+CLIENTSUITE_NODE := tests/clientsuite/node
 deps: $(TOOLS)/versitygw
 	@missing=""; \
 	command -v mariadbd >/dev/null || missing="$$missing mariadb-server"; \
@@ -78,7 +78,7 @@ demo: build
 down:
 	$(BIN)/shardctl local down --data-dir $(DEMO_DIR)
 
-# Unit tests need no network; integration tests (package internal/integration
+# Unit tests need no network; integration tests (package tests/integration
 # and any test that starts mariadbd or etcd) run the real thing.
 test: lint proto-check build unit integration
 
@@ -90,16 +90,16 @@ integration: build
 	SHARDGATE_TEST_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 25m -p 1 $$($(GO) list ./... | grep -E '$(INTEGRATION_PKGS)')
 
 # bench compares the gate with direct MariaDB in the same run (see
-# internal/bench); BENCH_ARGS passes flags, e.g. BENCH_ARGS="-threads 16".
+# cmd/shardbench); BENCH_ARGS passes flags, e.g. BENCH_ARGS="-threads 16".
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./vindex/... ./sqlrouter/...
-	$(GO) run ./internal/bench -bin $(BIN) $(BENCH_ARGS)
-	$(GO) run ./internal/bench -bin $(BIN) -mode backup $(BACKUP_BENCH_ARGS)
+	$(BIN)/shardbench -bin $(BIN) $(BENCH_ARGS)
+	$(BIN)/shardbench -bin $(BIN) -mode backup $(BACKUP_BENCH_ARGS)
 
 # bench-backup is the backup part of bench alone: a 1 GB shard backed up
 # and restored by Shardgate and by mydumper/myloader.
 bench-backup: build
-	$(GO) run ./internal/bench -bin $(BIN) -mode backup $(BACKUP_BENCH_ARGS)
+	$(BIN)/shardbench -bin $(BIN) -mode backup $(BACKUP_BENCH_ARGS)
 
 $(TOOLS)/protoc-gen-go:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
@@ -132,6 +132,8 @@ lint: $(TOOLS)/staticcheck
 		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
+	@# Imports point down the layers (the rules are in tests/layout).
+	$(GO) test -count=1 ./tests/layout
 
 FUZZTIME ?= 30s
 # fuzz runs every fuzz target for FUZZTIME each.

@@ -39,7 +39,7 @@
 //   - In transaction_mode 'twopc' every shard's part of a transaction is an
 //     XA branch from its first statement, and a transaction on several
 //     shards commits only through a decision record in the topology: no
-//     shard commits unless the record says COMMIT (internal/twopc).
+//     shard commits unless the record says COMMIT (topo/twopc).
 //   - Every error a client sees is a MySQL error with its code and SQLSTATE
 //     (internal/sqlerr); nothing a client sends can panic the gate.
 //   - Nothing of one session stays on a pooled shard connection: session

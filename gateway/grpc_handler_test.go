@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"github.com/shardgate/shardgate/sqlrouter/vschema"
-
 	"context"
 	"errors"
 	"io"
@@ -30,6 +28,7 @@ import (
 	"github.com/shardgate/shardgate/proto/gatepb"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
 )
 
 // scriptedTablet is a tablet whose answers the test chooses; it records

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"github.com/shardgate/shardgate/sqlrouter/vschema"
-
 	"context"
 	"fmt"
 	"sort"
@@ -16,6 +14,7 @@ import (
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/sqlrouter"
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
 	"github.com/shardgate/shardgate/topo"
 	"github.com/shardgate/shardgate/vindex"
 )

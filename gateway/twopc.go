@@ -17,10 +17,10 @@ import (
 	"vitess.io/vitess/go/mysql/sqlerror"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
-	"github.com/shardgate/shardgate/internal/twopc"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/topo"
+	"github.com/shardgate/shardgate/topo/twopc"
 )
 
 // Points at which a gate configured for crash tests (Config.TwoPCCrashPoint)
@@ -49,7 +49,7 @@ func decide(ctx context.Context, ts *topo.Server, tx *topo.Transaction, decision
 
 // twoPC is the gate's two-phase commit coordinator (this file) and the
 // recoverer of transactions whose coordinator is gone (twopc_recovery.go).
-// The protocol and its invariants are in internal/twopc. It is safe for
+// The protocol and its invariants are in topo/twopc. It is safe for
 // concurrent use by many sessions.
 type twoPC struct {
 	ts         *topo.Server

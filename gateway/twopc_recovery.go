@@ -8,8 +8,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/shardgate/shardgate/internal/twopc"
 	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/topo/twopc"
 )
 
 // A gate registers itself in the topology (gates/<id>, under a lease) and
@@ -20,7 +20,7 @@ import (
 // commit ended before every shard acted). It finishes each
 // as the record says; a record still in PREPARE is rolled back. Several
 // gates may do this at once: decisions are compare-and-set and the shards'
-// calls idempotent (internal/twopc).
+// calls idempotent (topo/twopc).
 
 // start registers the gate and runs recovery until stop.
 func (c *twoPC) start(ctx context.Context, ttl, interval time.Duration) (stop func()) {

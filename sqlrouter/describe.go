@@ -1,8 +1,6 @@
 package sqlrouter
 
 import (
-	"github.com/shardgate/shardgate/sqlrouter/vschema"
-
 	"strings"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -10,6 +8,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
 )
 
 // planDescribe plans DESCRIBE t [col] (also spelt DESC and EXPLAIN t), SHOW

@@ -1,8 +1,6 @@
 package sqlrouter
 
 import (
-	"github.com/shardgate/shardgate/sqlrouter/vschema"
-
 	"context"
 	"fmt"
 	"sort"
@@ -14,6 +12,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
 	"github.com/shardgate/shardgate/vindex"
 )
 

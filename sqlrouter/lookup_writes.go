@@ -1,8 +1,6 @@
 package sqlrouter
 
 import (
-	"github.com/shardgate/shardgate/sqlrouter/vschema"
-
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
 	"github.com/shardgate/shardgate/vindex"
 )
 

@@ -1,13 +1,12 @@
 package sqlrouter
 
 import (
-	"github.com/shardgate/shardgate/sqlrouter/vschema"
-
 	"strings"
 
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
 )
 
 // checkOnDuplicateVindex refuses an ON DUPLICATE KEY UPDATE that may

@@ -1,8 +1,6 @@
 package sqlrouter
 
 import (
-	"github.com/shardgate/shardgate/sqlrouter/vschema"
-
 	"slices"
 	"strings"
 
@@ -10,6 +8,7 @@ import (
 	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
 )
 
 // planGate plans a SELECT that the shards cannot answer whole, as logical

@@ -1,11 +1,11 @@
 package sqlrouter
 
 import (
-	"github.com/shardgate/shardgate/sqlrouter/vschema"
-
 	"fmt"
 
 	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
 )
 
 // PlanContext is what planning depends on besides the statement.

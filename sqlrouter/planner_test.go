@@ -1,8 +1,6 @@
 package sqlrouter
 
 import (
-	"github.com/shardgate/shardgate/sqlrouter/vschema"
-
 	"flag"
 	"os"
 	"path/filepath"
@@ -10,6 +8,8 @@ import (
 	"testing"
 
 	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/shardgate/shardgate/sqlrouter/vschema"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.txt with the planner's current output")

@@ -12,7 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/control"
+	"github.com/shardgate/shardgate/control/backup"
 	"github.com/shardgate/shardgate/internal/units"
 	"github.com/shardgate/shardgate/proto/backuppb"
 	"github.com/shardgate/shardgate/topo"
@@ -39,8 +40,8 @@ names another.`,
 		Use:   "create SHARD",
 		Short: "Take a backup (online, from a consistent snapshot)",
 		Args:  cobra.ExactArgs(1),
-		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter, opts []admin.Option) error {
-			m, err := admin.Backup(ctx, ts, ref, tablet, engine, pr.report(ref), opts...)
+		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref backup.ShardRef, pr *progressPrinter, opts []control.Option) error {
+			m, err := backup.Backup(ctx, ts, ref, tablet, engine, pr.report(ref), opts...)
 			if err != nil {
 				return err
 			}
@@ -56,8 +57,8 @@ names another.`,
 		Use:   "list SHARD",
 		Short: "List complete backups, incomplete ones and the archived binlogs",
 		Args:  cobra.ExactArgs(1),
-		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter, opts []admin.Option) error {
-			resp, err := admin.ListBackups(ctx, ts, ref, tablet, opts...)
+		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref backup.ShardRef, pr *progressPrinter, opts []control.Option) error {
+			resp, err := backup.ListBackups(ctx, ts, ref, tablet, opts...)
 			if err != nil {
 				return err
 			}
@@ -119,11 +120,11 @@ this needs --yes. --tables restores only those
 tables; --into-database restores into another database of the shard's
 server, leaving the shard's own tables alone.`,
 		Args: cobra.ExactArgs(1),
-		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter, opts []admin.Option) error {
+		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref backup.ShardRef, pr *progressPrinter, opts []control.Option) error {
 			req := &backuppb.RestoreRequest{Backup: restoreReq.Backup, ToGtid: restoreReq.ToGtid, ToLatest: restoreReq.ToLatest,
 				IntoDatabase: restoreReq.IntoDatabase, Tables: tables}
 			if toTime != "" {
-				t, err := admin.ParseRestoreTime(toTime)
+				t, err := backup.ParseRestoreTime(toTime)
 				if err != nil {
 					return err
 				}
@@ -132,7 +133,7 @@ server, leaving the shard's own tables alone.`,
 			if len(req.Tables) == 0 && req.IntoDatabase == "" && !yes {
 				return errors.New("this replaces every table of the shard: add --yes, or restore --tables or --into-database")
 			}
-			if err := admin.Restore(ctx, ts, ref, tablet, req, pr.report(ref), opts...); err != nil {
+			if err := backup.Restore(ctx, ts, ref, tablet, req, pr.report(ref), opts...); err != nil {
 				return err
 			}
 			pr.line(ref, "restored")
@@ -153,8 +154,8 @@ server, leaving the shard's own tables alone.`,
 		Use:   "verify SHARD",
 		Short: "Restore a backup into a scratch server and compare its tables with the manifest's checksums",
 		Args:  cobra.ExactArgs(1),
-		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter, opts []admin.Option) error {
-			res, err := admin.VerifyBackup(ctx, ts, ref, tablet, verifyName, pr.report(ref), opts...)
+		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref backup.ShardRef, pr *progressPrinter, opts []control.Option) error {
+			res, err := backup.VerifyBackup(ctx, ts, ref, tablet, verifyName, pr.report(ref), opts...)
 			if res != nil {
 				bad := 0
 				for _, c := range res.Tables {
@@ -180,8 +181,8 @@ server, leaving the shard's own tables alone.`,
 		Use:   "prune SHARD --keep N",
 		Short: "Delete all but the newest N backups, the binlogs only older ones need, and incomplete backups",
 		Args:  cobra.ExactArgs(1),
-		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter, opts []admin.Option) error {
-			resp, err := admin.PruneBackups(ctx, ts, ref, tablet, keep, opts...)
+		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref backup.ShardRef, pr *progressPrinter, opts []control.Option) error {
+			resp, err := backup.PruneBackups(ctx, ts, ref, tablet, keep, opts...)
 			if err != nil {
 				return err
 			}
@@ -198,8 +199,8 @@ server, leaving the shard's own tables alone.`,
 		Use:   "archive-binlogs SHARD",
 		Short: "Copy closed binlog files to the backup store now (tablets also do it on their own)",
 		Args:  cobra.ExactArgs(1),
-		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter, opts []admin.Option) error {
-			resp, err := admin.ArchiveBinlogs(ctx, ts, ref, tablet, flush, opts...)
+		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref backup.ShardRef, pr *progressPrinter, opts []control.Option) error {
+			resp, err := backup.ArchiveBinlogs(ctx, ts, ref, tablet, flush, opts...)
 			if err != nil {
 				return err
 			}
@@ -215,7 +216,7 @@ server, leaving the shard's own tables alone.`,
 
 // forShards runs fn for every shard the argument names, in parallel, and
 // joins their errors.
-func forShards(a *app, fn func(ctx context.Context, ts *topo.Server, ref admin.ShardRef, pr *progressPrinter, opts []admin.Option) error) func(*cobra.Command, []string) error {
+func forShards(a *app, fn func(ctx context.Context, ts *topo.Server, ref backup.ShardRef, pr *progressPrinter, opts []control.Option) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
 		opts, err := a.tabletOptions()
@@ -227,7 +228,7 @@ func forShards(a *app, fn func(ctx context.Context, ts *topo.Server, ref admin.S
 			return err
 		}
 		defer ts.Close()
-		refs, err := admin.ParseShardRefs(ctx, ts, args[0])
+		refs, err := backup.ParseShardRefs(ctx, ts, args[0])
 		if err != nil {
 			return err
 		}
@@ -253,17 +254,17 @@ type progressPrinter struct {
 	mu       sync.Mutex
 	terminal bool
 	shards   int
-	lastLine map[admin.ShardRef]time.Time
+	lastLine map[backup.ShardRef]time.Time
 	pending  bool // a progress line is on screen without a newline
 }
 
 func newProgressPrinter(shards int) *progressPrinter {
 	fi, err := os.Stderr.Stat()
 	return &progressPrinter{terminal: err == nil && fi.Mode()&os.ModeCharDevice != 0 && shards == 1, shards: shards,
-		lastLine: map[admin.ShardRef]time.Time{}}
+		lastLine: map[backup.ShardRef]time.Time{}}
 }
 
-func (p *progressPrinter) report(ref admin.ShardRef) func(*backuppb.Progress) {
+func (p *progressPrinter) report(ref backup.ShardRef) func(*backuppb.Progress) {
 	return func(pr *backuppb.Progress) {
 		if pr.Done {
 			return
@@ -283,7 +284,7 @@ func (p *progressPrinter) report(ref admin.ShardRef) func(*backuppb.Progress) {
 	}
 }
 
-func (p *progressPrinter) line(ref admin.ShardRef, text string) {
+func (p *progressPrinter) line(ref backup.ShardRef, text string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.pending {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/control/keyspace"
 )
 
 func explainCommand() *cobra.Command {
@@ -38,17 +38,17 @@ tables) need the tables' columns: give the CREATE TABLE statements with
 			if err != nil {
 				return err
 			}
-			var list []admin.ExplainKeyspace
+			var list []keyspace.ExplainKeyspace
 			for _, spec := range keyspaces {
 				name, shardSpec, ok := strings.Cut(spec, ":")
 				if !ok {
 					shardSpec = "1"
 				}
-				shards, err := admin.ParseShards(shardSpec)
+				shards, err := keyspace.ParseShards(shardSpec)
 				if err != nil {
 					return fmt.Errorf("--keyspace %s: %w", spec, err)
 				}
-				k := admin.ExplainKeyspace{Name: name, Shards: shards}
+				k := keyspace.ExplainKeyspace{Name: name, Shards: shards}
 				if path, ok := files[name]; ok {
 					if k.VSchema, err = os.ReadFile(path); err != nil {
 						return fmt.Errorf("--vschema %s: %w", name, err)
@@ -67,7 +67,7 @@ tables) need the tables' columns: give the CREATE TABLE statements with
 			if target == "" {
 				target = list[0].Name
 			}
-			ex, err := admin.Explain(list, target, args[0])
+			ex, err := keyspace.Explain(list, target, args[0])
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/control"
+	"github.com/shardgate/shardgate/control/keyspace"
 	"github.com/shardgate/shardgate/topo"
 )
 
@@ -28,11 +29,11 @@ shard names that must tile the key space (-80,80-). One shard is an
 unsharded keyspace, shard "0", unless --sharded is given.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			names, err := admin.ParseShards(shards)
+			names, err := keyspace.ParseShards(shards)
 			if err != nil {
 				return err
 			}
-			plan, err := admin.NewKeyspacePlan(args[0], names, sharded)
+			plan, err := keyspace.NewKeyspacePlan(args[0], names, sharded)
 			if err != nil {
 				return err
 			}
@@ -41,7 +42,7 @@ unsharded keyspace, shard "0", unless --sharded is given.`,
 				return err
 			}
 			defer ts.Close()
-			if err := admin.CreateKeyspace(cmd.Context(), ts, plan.Name, plan.Shards, plan.Sharded, admin.InCell(cell)); err != nil {
+			if err := keyspace.CreateKeyspace(cmd.Context(), ts, plan.Name, plan.Shards, plan.Sharded, control.InCell(cell)); err != nil {
 				return err
 			}
 			kind := "unsharded"

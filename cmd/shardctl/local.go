@@ -15,9 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shardgate/shardgate/control/keyspace"
 	"github.com/shardgate/shardgate/examples/commerce"
-	"github.com/shardgate/shardgate/internal/admin"
-	"github.com/shardgate/shardgate/internal/localcluster"
+	"github.com/shardgate/shardgate/localcluster"
 )
 
 // localFlags are the flags of `shardctl local up`.
@@ -226,7 +226,7 @@ func (f *localFlags) config(topoRoot string) (localcluster.Config, error) {
 		// A restarted keyspace that was resharded has its extra shards
 		// after a '+' (see localcluster.KeyspaceSpec.ExtraShards).
 		shardSpec, extraSpec, _ := strings.Cut(shardSpec, "+")
-		shards, err := admin.ParseShards(shardSpec)
+		shards, err := keyspace.ParseShards(shardSpec)
 		if err != nil {
 			return cfg, fmt.Errorf("--keyspace %s: %w", spec, err)
 		}

@@ -1,7 +1,7 @@
 // Command shardctl administers a Shardgate cluster: keyspaces, shards,
 // tablets, vschemas and schemas in the topology, and `shardctl local` runs
 // a whole cluster on one machine. It only parses flags and calls
-// internal/admin and internal/localcluster.
+// control/... and localcluster.
 package main
 
 import (
@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/control"
 	"github.com/shardgate/shardgate/internal/logging"
 	"github.com/shardgate/shardgate/internal/tlsconfig"
 	"github.com/shardgate/shardgate/topo"
@@ -31,17 +31,17 @@ type app struct {
 
 // tabletOptions are how operations reach tablets: with TLS when
 // --tablet-ca (or a client certificate) is given.
-func (a *app) tabletOptions() ([]admin.Option, error) {
+func (a *app) tabletOptions() ([]control.Option, error) {
 	cfg, err := a.tabletTLS.Config()
 	if err != nil || cfg == nil {
 		return nil, err
 	}
-	return []admin.Option{admin.WithTabletTLS(cfg)}, nil
+	return []control.Option{control.WithTabletTLS(cfg)}, nil
 }
 
 // openTopo connects to the topology named by --topo and --topo-root.
 func (a *app) openTopo(ctx context.Context) (*topo.Server, error) {
-	return admin.OpenTopo(ctx, a.topoEndpoints, a.topoRoot, a.log)
+	return control.OpenTopo(ctx, a.topoEndpoints, a.topoRoot, a.log)
 }
 
 // withTopo runs fn with an open topology and closes it afterwards.
@@ -58,7 +58,7 @@ func (a *app) withTopo(fn func(ctx context.Context, ts *topo.Server) error) func
 
 // withTablets is withTopo for operations that reach tablets too (with
 // TLS when the flags say so).
-func (a *app) withTablets(fn func(ctx context.Context, ts *topo.Server, opts []admin.Option) error) func(*cobra.Command, []string) error {
+func (a *app) withTablets(fn func(ctx context.Context, ts *topo.Server, opts []control.Option) error) func(*cobra.Command, []string) error {
 	return a.withTopo(func(ctx context.Context, ts *topo.Server) error {
 		opts, err := a.tabletOptions()
 		if err != nil {

@@ -10,7 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/control"
+	"github.com/shardgate/shardgate/control/reshard"
 	"github.com/shardgate/shardgate/topo"
 )
 
@@ -54,7 +55,7 @@ that restart resume their streams where they stopped.`,
 func reshardCreate(a *app) *cobra.Command {
 	var f reshardFlags
 	var from, to string
-	var spec admin.ReshardSpec
+	var spec reshard.ReshardSpec
 	cmd := &cobra.Command{
 		Use:   "create --keyspace KS --from SHARDS --to SHARDS",
 		Short: "Start copying the sources' rows into the target shards",
@@ -68,10 +69,10 @@ Every table of the keyspace must be in its vschema with a primary key and a
 functional primary vindex (hash, xxhash, numeric, binary...), or be a
 reference table.`,
 		Args: cobra.NoArgs,
-		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, opts []admin.Option) error {
+		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, opts []control.Option) error {
 			spec.Keyspace, spec.Name = f.keyspace, f.workflow
 			spec.Sources, spec.Targets = splitList(from), splitList(to)
-			wf, err := admin.CreateReshard(ctx, ts, spec, opts...)
+			wf, err := reshard.CreateReshard(ctx, ts, spec, opts...)
 			if err != nil {
 				return err
 			}
@@ -115,11 +116,11 @@ func reshardStatus(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
 			show := func() error {
-				st, err := admin.ReshardStatus(ctx, ts, f.keyspace, f.workflow)
+				st, err := reshard.ReshardStatus(ctx, ts, f.keyspace, f.workflow)
 				if err != nil {
 					return err
 				}
-				return admin.WriteStatus(os.Stdout, st, time.Now())
+				return reshard.WriteStatus(os.Stdout, st, time.Now())
 			}
 			if !watch {
 				return show()
@@ -151,7 +152,7 @@ func reshardStatus(a *app) *cobra.Command {
 
 func reshardDiff(a *app) *cobra.Command {
 	var f reshardFlags
-	opts := admin.DefaultDiffOptions()
+	opts := reshard.DefaultDiffOptions()
 	cmd := &cobra.Command{
 		Use:   "diff --keyspace KS",
 		Short: "Compare the targets' rows with the sources', row by row",
@@ -161,8 +162,8 @@ the target's key range with the target's rows, at one consistent point
 row counts, CRC-64 checksums in primary-key order, chunks that differ and
 the primary keys of mismatching rows. Exits with an error if any differ.`,
 		Args: cobra.NoArgs,
-		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, tabletOpts []admin.Option) error {
-			opts.Progress = func(d admin.TableDiff) {
+		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, tabletOpts []control.Option) error {
+			opts.Progress = func(d reshard.TableDiff) {
 				verdict := "match"
 				if !d.Match() {
 					verdict = fmt.Sprintf("DIFFER: %d missing on the target, %d extra, %d different; %d of %d chunks differ",
@@ -174,7 +175,7 @@ the primary keys of mismatching rows. Exits with an error if any differ.`,
 					fmt.Printf("    %-9s %s\n", m.Kind, m.PK)
 				}
 			}
-			report, err := admin.DiffReshard(ctx, ts, f.keyspace, f.workflow, opts, tabletOpts...)
+			report, err := reshard.DiffReshard(ctx, ts, f.keyspace, f.workflow, opts, tabletOpts...)
 			if err != nil {
 				return err
 			}
@@ -198,7 +199,7 @@ func reshardSwitchReads(a *app) *cobra.Command {
 		Short: "Send replica and rdonly reads to the targets",
 		Args:  cobra.NoArgs,
 		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
-			if err := admin.SwitchReads(ctx, ts, f.keyspace, f.workflow); err != nil {
+			if err := reshard.SwitchReads(ctx, ts, f.keyspace, f.workflow); err != nil {
 				return err
 			}
 			fmt.Println("replica and rdonly reads now go to the targets")
@@ -209,14 +210,14 @@ func reshardSwitchReads(a *app) *cobra.Command {
 	return cmd
 }
 
-func switchFlags(cmd *cobra.Command, opts *admin.SwitchOptions) {
-	*opts = admin.DefaultSwitchOptions()
+func switchFlags(cmd *cobra.Command, opts *reshard.SwitchOptions) {
+	*opts = reshard.DefaultSwitchOptions()
 	cmd.Flags().DurationVar(&opts.BufferWindow, "buffer-window", opts.BufferWindow, "longest the gates may hold writes; a switch not done by then is undone")
 	cmd.Flags().DurationVar(&opts.DrainTimeout, "drain-timeout", opts.DrainTimeout, "longest wait for the transactions open in the keyspace to end; the switch is undone if some are still open")
 	cmd.Flags().DurationVar(&opts.CatchUpTimeout, "catch-up-timeout", opts.CatchUpTimeout, "longest wait, before writes are held, for the streams to come near their senders")
 }
 
-func printSwitch(what string, r *admin.SwitchReport) {
+func printSwitch(what string, r *reshard.SwitchReport) {
 	fmt.Printf("%s: writes were held for %v (%v of it waiting for open transactions to end)\n", what,
 		r.Stall.Round(time.Millisecond), r.Drain.Round(time.Millisecond))
 	var steps []string
@@ -228,7 +229,7 @@ func printSwitch(what string, r *admin.SwitchReport) {
 
 func reshardSwitchWrites(a *app) *cobra.Command {
 	var f reshardFlags
-	var opts admin.SwitchOptions
+	var opts reshard.SwitchOptions
 	cmd := &cobra.Command{
 		Use:   "switch-writes --keyspace KS",
 		Short: "Move the keyspace's writes (and reads) to the targets",
@@ -239,8 +240,8 @@ streams (targets -> sources) are set up from the targets' positions; the
 serving graph flips and gates run the held writes on the targets. Clients
 see a pause, not an error. Any failure puts everything back as it was.`,
 		Args: cobra.NoArgs,
-		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, tabletOpts []admin.Option) error {
-			r, err := admin.SwitchWrites(ctx, ts, f.keyspace, f.workflow, opts, tabletOpts...)
+		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, tabletOpts []control.Option) error {
+			r, err := reshard.SwitchWrites(ctx, ts, f.keyspace, f.workflow, opts, tabletOpts...)
 			if err != nil {
 				return err
 			}
@@ -255,13 +256,13 @@ see a pause, not an error. Any failure puts everything back as it was.`,
 
 func reshardReverse(a *app) *cobra.Command {
 	var f reshardFlags
-	var opts admin.SwitchOptions
+	var opts reshard.SwitchOptions
 	cmd := &cobra.Command{
 		Use:   "reverse --keyspace KS",
 		Short: "Undo the last switch: traffic goes back to the sources",
 		Args:  cobra.NoArgs,
-		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, tabletOpts []admin.Option) error {
-			r, err := admin.ReverseReshard(ctx, ts, f.keyspace, f.workflow, opts, tabletOpts...)
+		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, tabletOpts []control.Option) error {
+			r, err := reshard.ReverseReshard(ctx, ts, f.keyspace, f.workflow, opts, tabletOpts...)
 			if err != nil {
 				return err
 			}
@@ -288,7 +289,7 @@ source shards' records leave the topology. Their tablets and mysqld keep
 running, with their data, until you stop them.`,
 		Args: cobra.NoArgs,
 		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
-			if err := admin.CompleteReshard(ctx, ts, f.keyspace, f.workflow); err != nil {
+			if err := reshard.CompleteReshard(ctx, ts, f.keyspace, f.workflow); err != nil {
 				return err
 			}
 			fmt.Println("resharding complete; the source shards' tablets can be stopped")
@@ -305,8 +306,8 @@ func reshardCancel(a *app) *cobra.Command {
 		Use:   "cancel --keyspace KS",
 		Short: "Abandon a workflow before switch-writes: the targets' copies are deleted",
 		Args:  cobra.NoArgs,
-		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, opts []admin.Option) error {
-			if err := admin.CancelReshard(ctx, ts, f.keyspace, f.workflow, opts...); err != nil {
+		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, opts []control.Option) error {
+			if err := reshard.CancelReshard(ctx, ts, f.keyspace, f.workflow, opts...); err != nil {
 				return err
 			}
 			fmt.Println("workflow cancelled; the sources serve as before and the targets are empty")

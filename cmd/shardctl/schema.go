@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/control/schema"
 	"github.com/shardgate/shardgate/topo"
 )
 
@@ -23,7 +23,7 @@ func schemaCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			stmts, err := admin.SplitSQL(string(data))
+			stmts, err := schema.SplitSQL(string(data))
 			if err != nil {
 				return err
 			}
@@ -32,7 +32,7 @@ func schemaCommand(a *app) *cobra.Command {
 				return err
 			}
 			return a.withTopo(func(ctx context.Context, ts *topo.Server) error {
-				if err := admin.ApplySchema(ctx, ts, args[0], string(data), opts...); err != nil {
+				if err := schema.ApplySchema(ctx, ts, args[0], string(data), opts...); err != nil {
 					return err
 				}
 				shards, err := ts.ListShards(ctx, args[0])

@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/shardgate/shardgate/internal/admin"
-	"github.com/shardgate/shardgate/internal/adminui"
+	"github.com/shardgate/shardgate/control"
+	"github.com/shardgate/shardgate/control/ui"
 	"github.com/shardgate/shardgate/topo"
 )
 
@@ -37,8 +37,8 @@ operations with the other shardctl commands.
 The UI has no login: keep it on loopback (the default), or put it behind
 a proxy that authenticates.`,
 		Args: cobra.NoArgs,
-		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, opts []admin.Option) error {
-			ui, err := adminui.New(ts, cell, a.log, opts...)
+		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, opts []control.Option) error {
+			ui, err := ui.New(ts, cell, a.log, opts...)
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/control"
 	"github.com/shardgate/shardgate/topo"
 )
 
@@ -24,7 +24,7 @@ func tabletCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			statuses, err := admin.ListTablets(ctx, ts, opts...)
+			statuses, err := control.ListTablets(ctx, ts, opts...)
 			if err != nil {
 				return err
 			}

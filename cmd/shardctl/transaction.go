@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/control/transactions"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/topo"
 )
@@ -28,7 +28,7 @@ decision: PREPARE (none yet; rolled back if its gate is gone), COMMIT or
 ROLLBACK.`,
 		Args: cobra.NoArgs,
 		RunE: a.withTopo(func(ctx context.Context, ts *topo.Server) error {
-			txs, err := admin.ListTransactions(ctx, ts)
+			txs, err := transactions.ListTransactions(ctx, ts)
 			if err != nil {
 				return err
 			}
@@ -77,7 +77,7 @@ is gone; use it when that cannot happen or should not be waited for.`,
 				return err
 			}
 			defer ts.Close()
-			out, err := admin.ResolveTransaction(cmd.Context(), ts, args[0], commit, opts...)
+			out, err := transactions.ResolveTransaction(cmd.Context(), ts, args[0], commit, opts...)
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shardgate/shardgate/internal/admin"
+	"github.com/shardgate/shardgate/control/keyspace"
 	"github.com/shardgate/shardgate/topo"
 )
 
@@ -56,7 +56,7 @@ func vschemaCommand(a *app) *cobra.Command {
 				return err
 			}
 			return a.withTopo(func(ctx context.Context, ts *topo.Server) error {
-				if err := admin.ApplyVSchema(ctx, ts, args[0], data); err != nil {
+				if err := keyspace.ApplyVSchema(ctx, ts, args[0], data); err != nil {
 					return err
 				}
 				fmt.Printf("applied the vschema of keyspace %s\n", args[0])

@@ -1,0 +1,337 @@
+// Command shardbench is `make bench`: sysbench through the gate on one shard and
+// on four, and directly against MariaDB in the same run, reported as
+// medians of interleaved runs and as ratios to direct. It also reports the
+// CPU each process spends per query, read from /proc, so a regression
+// shows where it is.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/shardgate/shardgate/localcluster"
+)
+
+// vschema shards sysbench's tables (sbtest1..sbtest16) by hash of id.
+func vschema() []byte {
+	tables := make([]string, 16)
+	for i := range tables {
+		tables[i] = fmt.Sprintf(`"sbtest%d": {"column_vindexes": [{"column": "id", "name": "hash"}]}`, i+1)
+	}
+	return []byte(`{"sharded": true, "vindexes": {"hash": {"type": "hash"}}, "tables": {` + strings.Join(tables, ",") + `}}`)
+}
+
+type options struct {
+	workloads string
+	threads   int
+	seconds   int
+	runs      int
+	tables    int
+	tableSize int
+	binDir    string
+	// reshard runs the resharding measure; its tables have
+	// reshardTableSize rows and sysbench writes for reshardSeconds.
+	reshard          bool
+	reshardTableSize int
+	reshardSeconds   int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.workloads, "workloads", "oltp_point_select,oltp_read_write", "sysbench workloads, comma-separated (empty: only the resharding run)")
+	flag.IntVar(&o.threads, "threads", 8, "sysbench threads")
+	flag.IntVar(&o.seconds, "time", 10, "seconds per run")
+	flag.IntVar(&o.runs, "runs", 3, "runs per target; medians are reported")
+	flag.IntVar(&o.tables, "tables", 4, "sysbench tables")
+	flag.IntVar(&o.tableSize, "table-size", 10000, "rows per table")
+	flag.StringVar(&o.binDir, "bin", "bin", "directory with shardgate and shardtablet")
+	flag.BoolVar(&o.reshard, "reshard", true, "also split 2 shards into 4 under sysbench write load")
+	flag.IntVar(&o.reshardTableSize, "reshard-table-size", 50000, "rows per table for the resharding run")
+	flag.IntVar(&o.reshardSeconds, "reshard-time", 60, "seconds sysbench writes during the resharding run (it must outlast the copy)")
+	mode := flag.String("mode", "sysbench", "sysbench: the gate against direct MariaDB; backup: backup and restore throughput against mydumper and myloader")
+	var bo backupOptions
+	flag.IntVar(&bo.tables, "backup-tables", 8, "backup mode: sysbench tables on the shard")
+	flag.IntVar(&bo.rows, "backup-table-size", 625000, "backup mode: rows per table (625,000 x 8 tables: about 1 GB of rows)")
+	flag.IntVar(&bo.threads, "backup-threads", 2, "backup mode: tables backed up or loaded at once, by Shardgate and by mydumper/myloader alike")
+	flag.Parse()
+	bo.binDir = o.binDir
+	var err error
+	switch *mode {
+	case "sysbench":
+		err = run(o)
+	case "backup":
+		err = runBackupBench(bo)
+	default:
+		err = fmt.Errorf("-mode %q: use sysbench or backup", *mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name    string
+	retried int                  // errors sysbench retried (deadlocks, lock waits), all runs
+	rate    []float64            // queries per second, or transactions for read-write workloads
+	cpu     map[string][]float64 // process kind -> CPU microseconds per query, per run
+	// switches: process kind -> context switches per statement, per run.
+	// Each statement a process waits for costs it about one; on a small
+	// VM they are most of the cost of a hop between processes.
+	switches map[string][]float64
+}
+
+func run(o options) error {
+	if _, err := exec.LookPath("sysbench"); err != nil {
+		return fmt.Errorf("sysbench not found: install it with `make deps`")
+	}
+	bin, err := filepath.Abs(o.binDir)
+	if err != nil {
+		return err
+	}
+	if o.workloads == "" {
+		// -workloads '': the resharding run alone.
+		if !o.reshard {
+			return fmt.Errorf("nothing to run: -workloads is empty and -reshard=false")
+		}
+		return reshardRun(o)
+	}
+	one, err := start(bin, 1)
+	if err != nil {
+		return err
+	}
+	defer one.Close()
+	four, err := start(bin, 4)
+	if err != nil {
+		return err
+	}
+	defer four.Close()
+	for _, workload := range strings.Split(o.workloads, ",") {
+		if err := runWorkload(o, workload, one, four); err != nil {
+			return err
+		}
+	}
+	if o.reshard {
+		// Alone on the machine: the other clusters stop first.
+		one.Close()
+		four.Close()
+		return reshardRun(o)
+	}
+	return nil
+}
+
+// runWorkload measures one sysbench workload directly against the 1-shard
+// cluster's MariaDB, through its gate, and through the 4-shard gate.
+func runWorkload(o options, workload string, one, four *localcluster.Cluster) error {
+	unit := "QPS"
+	if workload != "oltp_point_select" {
+		unit = "TPS"
+	}
+	fmt.Printf("\nsysbench %s, %d threads, %d tables x %d rows, %d runs of %ds per target (medians)\n",
+		workload, o.threads, o.tables, o.tableSize, o.runs, o.seconds)
+	direct := &result{name: "direct MariaDB", cpu: map[string][]float64{}, switches: map[string][]float64{}}
+	gate1 := &result{name: "gate, 1 shard", cpu: map[string][]float64{}, switches: map[string][]float64{}}
+	gate4 := &result{name: "gate, 4 shards", cpu: map[string][]float64{}, switches: map[string][]float64{}}
+	directAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(one.Tablets()[0].MySQLPort()))
+	for _, c := range []*localcluster.Cluster{one, four} {
+		_ = sysbench(o, workload, c.GateAddr(), "cleanup")
+		if err := sysbench(o, workload, c.GateAddr(), "prepare"); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < o.runs; i++ {
+		// Interleaved, so that drift of a shared machine hits all alike.
+		for _, m := range []struct {
+			c    *localcluster.Cluster
+			addr string
+			r    *result
+		}{{one, directAddr, direct}, {one, one.GateAddr(), gate1}, {four, four.GateAddr(), gate4}} {
+			if err := measure(o, workload, m.c, m.addr, m.r); err != nil {
+				return err
+			}
+		}
+	}
+	base := median(direct.rate)
+	fmt.Printf("%-16s %10s %8s   %-40s %s\n", "target", unit, "ratio", "CPU us per "+strings.ToLower(unit[:1])+": gate, tablets, mysqld",
+		"context switches per statement")
+	for _, r := range []*result{direct, gate1, gate4} {
+		fmt.Printf("%-16s %10.0f %7.2fx   %-40s %-30s (runs: %s; retried errors: %d)\n", r.name, median(r.rate), median(r.rate)/base,
+			fmt.Sprintf("gate %.0f, tablets %.0f, mysqld %.0f", median(r.cpu[localcluster.KindGate]), median(r.cpu[localcluster.KindTablet]), median(r.cpu[localcluster.KindMySQLd])),
+			fmt.Sprintf("%.1f, %.1f, %.1f", median(r.switches[localcluster.KindGate]), median(r.switches[localcluster.KindTablet]), median(r.switches[localcluster.KindMySQLd])),
+			list(r.rate), r.retried)
+	}
+	return nil
+}
+
+func start(bin string, shards int) (*localcluster.Cluster, error) {
+	dir, err := os.MkdirTemp("", "sgbench")
+	if err != nil {
+		return nil, err
+	}
+	cfg := localcluster.Config{
+		DataDir: dir,
+		BinDir:  bin,
+		Keyspaces: []localcluster.KeyspaceSpec{
+			{Name: "sbtest", ShardCount: shards, Sharded: true, VSchema: vschema()},
+		},
+	}
+	if cfg.BasePort, err = localcluster.FreeBasePort(cfg); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := localcluster.Up(ctx, cfg, zap.NewNop())
+	if err != nil {
+		return nil, fmt.Errorf("start a %d-shard cluster: %w", shards, err)
+	}
+	return c, nil
+}
+
+var (
+	queriesRe      = regexp.MustCompile(`queries:\s+(\d+)\s+\(([\d.]+) per sec`)
+	transactionsRe = regexp.MustCompile(`transactions:\s+(\d+)\s+\(([\d.]+) per sec`)
+)
+var errorsRe = regexp.MustCompile(`ignored errors:\s+(\d+)`)
+
+// measure runs sysbench once against addr and records the rate (queries
+// per second for point selects, transactions per second otherwise) and the
+// CPU each kind of process spent per query or transaction.
+func measure(o options, workload string, c *localcluster.Cluster, addr string, r *result) error {
+	before, switchesBefore := cpuByKind(c)
+	out, err := sysbenchOut(o, workload, addr, "--threads="+strconv.Itoa(o.threads), "--time="+strconv.Itoa(o.seconds), "run")
+	if err != nil {
+		return err
+	}
+	after, switchesAfter := cpuByKind(c)
+	re := queriesRe
+	if workload != "oltp_point_select" {
+		re = transactionsRe
+	}
+	m := re.FindStringSubmatch(out)
+	if m == nil {
+		return fmt.Errorf("no rate in sysbench output:\n%s", out)
+	}
+	// Deadlocks and lock-wait timeouts are errors MySQL expects clients
+	// to retry; sysbench does and counts them as ignored. They are
+	// reported, not fatal (a failing statement ends sysbench itself).
+	if e := errorsRe.FindStringSubmatch(out); e != nil {
+		n, _ := strconv.Atoi(e[1])
+		r.retried += n
+	}
+	total, _ := strconv.ParseFloat(m[1], 64)
+	rate, _ := strconv.ParseFloat(m[2], 64)
+	r.rate = append(r.rate, rate)
+	for kind, t := range after {
+		r.cpu[kind] = append(r.cpu[kind], float64((t-before[kind]).Microseconds())/total)
+	}
+	if q := queriesRe.FindStringSubmatch(out); q != nil {
+		statements, _ := strconv.ParseFloat(q[1], 64)
+		for kind, n := range switchesAfter {
+			r.switches[kind] = append(r.switches[kind], float64(n-switchesBefore[kind])/statements)
+		}
+	}
+	return nil
+}
+
+func sysbench(o options, workload, addr string, args ...string) error {
+	_, err := sysbenchOut(o, workload, addr, args...)
+	return err
+}
+
+// sysbenchArgs are sysbench's arguments for a workload against addr.
+func sysbenchArgs(o options, workload, addr string, args ...string) []string {
+	host, port, _ := net.SplitHostPort(addr)
+	return append([]string{workload, "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root", "--mysql-db=sbtest",
+		"--tables=" + strconv.Itoa(o.tables), "--table-size=" + strconv.Itoa(o.tableSize), "--auto-inc=off"}, args...)
+}
+
+func sysbenchOut(o options, workload, addr string, args ...string) (string, error) {
+	cmd := exec.Command("sysbench", sysbenchArgs(o, workload, addr, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("sysbench %s against %s: %v\n%s", strings.Join(args, " "), addr, err, out.String())
+	}
+	return out.String(), nil
+}
+
+// cpuByKind sums user+system CPU time and context switches of the
+// cluster's processes by kind.
+func cpuByKind(c *localcluster.Cluster) (map[string]time.Duration, map[string]int64) {
+	cpu, switches := map[string]time.Duration{}, map[string]int64{}
+	for _, p := range c.State().Parts {
+		switch p.Kind {
+		case localcluster.KindGate, localcluster.KindTablet, localcluster.KindMySQLd:
+			cpu[p.Kind] += processCPU(p.PID)
+			switches[p.Kind] += processSwitches(p.PID)
+		}
+	}
+	return cpu, switches
+}
+
+// processSwitches sums the voluntary and involuntary context switches of
+// a process's threads, from /proc/<pid>/task/*/status.
+func processSwitches(pid int) int64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var n int64
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread exited
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if name, value, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(name, "ctxt_switches") {
+				v, _ := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+				n += v
+			}
+		}
+	}
+	return n
+}
+
+// processCPU reads utime+stime from /proc/<pid>/stat.
+func processCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	const ticksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticksPerSecond
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func list(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	return strings.Join(parts, " ")
+}

@@ -54,3 +54,7 @@ func (c *cursor) Atomically(ctx context.Context, fn func() error) error {
 
 // InTransaction implements sqlrouter.VCursor.
 func (c *cursor) InTransaction() bool { return c.s.InTransaction }
+
+// SetFoundRows implements sqlrouter.FoundRowsSetter: what FOUND_ROWS()
+// answers after a SELECT SQL_CALC_FOUND_ROWS.
+func (c *cursor) SetFoundRows(n uint64) { c.s.FoundRows = n }

@@ -270,18 +270,9 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 	if res.InsertID != 0 {
 		s.LastInsertID = res.InsertID
 	}
-	if plan.Type == sqlparser.StmtSelect {
+	if plan.Type == sqlparser.StmtSelect && !plan.CalcFoundRows {
+		// A SELECT SQL_CALC_FOUND_ROWS set it as its plan ran (FoundRows).
 		s.FoundRows = uint64(len(res.Rows))
-		if plan.FoundRows != nil {
-			count, err := plan.FoundRows.Execute(ctx, &cursor{e: e, s: s}, e.sessionBindVars(s, plan.FoundRows, bv))
-			if err != nil {
-				return nil, planLabel(plan), sqlerr.From(err)
-			}
-			if len(count.Rows) == 1 && len(count.Rows[0]) == 1 {
-				n, _ := count.Rows[0][0].ToUint64()
-				s.FoundRows = n
-			}
-		}
 	}
 	return res, planLabel(plan), nil
 }

@@ -67,6 +67,10 @@ func (d *DryRun) ExecuteStatement(_ context.Context, keyspace, sql string, _ map
 	return &sqltypes.Result{}, nil
 }
 
+// DryRun implements DryRunner: primitives that combine rows pass on
+// nothing, and still send what they would send.
+func (d *DryRun) DryRun() bool { return true }
+
 // Atomically implements VCursor: a dry run has no transaction.
 func (d *DryRun) Atomically(_ context.Context, fn func() error) error { return fn() }
 

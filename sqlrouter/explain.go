@@ -55,7 +55,11 @@ func evaluatedAtGate(p Primitive) string {
 	switch p := p.(type) {
 	case *GateSelect:
 		return "a read the gate combines from several reads (joins of tables on different shards, derived tables)"
-	case *GateUnion:
+	case *Sort:
+		return evaluatedAtGate(p.input)
+	case *Limit:
+		return evaluatedAtGate(p.input)
+	case *Union:
 		return "a UNION whose sides are read apart"
 	case *Subqueries:
 		return "a statement whose subqueries the gate runs first"
@@ -76,9 +80,12 @@ type Explain struct {
 	of     Primitive
 }
 
+// Inputs implements Primitive.
+func (x *Explain) Inputs() []Primitive { return []Primitive{x.of} }
+
 // Describe implements Primitive.
 func (x *Explain) Describe() string {
-	return fmt.Sprintf("Explain %q <- %s", x.prefix, x.of.Describe())
+	return describeTree(fmt.Sprintf("Explain %q", x.prefix), input(x.of))
 }
 
 // Execute implements Primitive.

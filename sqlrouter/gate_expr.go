@@ -34,18 +34,51 @@ var defaultCollation = collationEnv.LookupByName("utf8mb4_general_ci")
 type gateExpr struct {
 	ast     sqlparser.Expr
 	applies []*rowApply
+	// fixed, when set, is the expression compiled once at planning for
+	// rows of any types (an expression over merged aggregates); ast is
+	// then the expression as written, for Describe.
+	fixed evalengine.Expr
 
 	mu      sync.Mutex
 	byTypes map[string]evalengine.Expr
 }
 
-// describe renders the expression and the subqueries it runs per row.
+// describe renders the expression and names the subqueries it runs per
+// row (applyInputs shows their plans).
 func (g *gateExpr) describe() string {
 	s := sqlparser.String(g.ast)
 	for _, a := range g.applies {
-		s += fmt.Sprintf(" [per row :%s = %s]", a.value, a.plan.Primitive.Describe())
+		s += fmt.Sprintf(" [per row :%s]", a.value)
 	}
 	return s
+}
+
+// applyPlans are the plans of the subqueries g runs per row (none for a
+// nil g).
+func (g *gateExpr) applyPlans() []Primitive {
+	if g == nil {
+		return nil
+	}
+	out := make([]Primitive, len(g.applies))
+	for i, a := range g.applies {
+		out[i] = a.plan.Primitive
+	}
+	return out
+}
+
+// applyInputs labels the plans of the subqueries the expressions run per
+// row, for Describe.
+func applyInputs(exprs ...*gateExpr) []labeled {
+	var out []labeled
+	for _, g := range exprs {
+		if g == nil {
+			continue
+		}
+		for _, a := range g.applies {
+			out = append(out, labeled{label: "per row :" + a.value, p: a.plan.Primitive})
+		}
+	}
+	return out
 }
 
 // offsetName names the column an Offset stands for, so that type
@@ -59,6 +92,9 @@ func newOffset(i int) *sqlparser.Offset {
 
 // compile translates the expression for rows with these fields.
 func (g *gateExpr) compile(fields []*querypb.Field) (evalengine.Expr, error) {
+	if g.fixed != nil {
+		return g.fixed, nil
+	}
 	var sig strings.Builder
 	for _, f := range fields {
 		fmt.Fprintf(&sig, "%d/%d/%d/%d,", f.Type, f.Charset, f.Flags&uint32(querypb.MySqlFlag_NOT_NULL_FLAG), f.Decimals)
@@ -117,6 +153,11 @@ func (ev *evaluator) eval(g *gateExpr, row sqltypes.Row) (evalengine.EvalResult,
 	}
 	ev.env.Row = row
 	ev.env.BindVars = ev.bv
+	if g.fixed != nil {
+		// Compiled without column types, it reads none from the fields.
+		ev.env.Fields = nil
+		defer func() { ev.env.Fields = ev.fields }()
+	}
 	if len(g.applies) > 0 {
 		bv, err := runApplies(ev.ctx, ev.vc, ev.bv, g.applies, row)
 		if err != nil {

@@ -193,13 +193,20 @@ type InsertSelect struct {
 	returning, returningFields string
 }
 
+// Inputs implements Primitive.
+func (is *InsertSelect) Inputs() []Primitive {
+	if is.split != nil {
+		return []Primitive{is.source, is.split}
+	}
+	return []Primitive{is.source}
+}
+
 // Describe implements Primitive.
 func (is *InsertSelect) Describe() string {
-	into := fmt.Sprintf("Route %s keyspace=%s", is.opcode, is.keyspace)
 	if is.split != nil {
-		into = is.split.Describe()
+		return describeTree("InsertSelect", labeled{label: "from", p: is.source}, labeled{label: "into", p: is.split})
 	}
-	return "InsertSelect into(" + into + ") from(" + is.source.Describe() + ")"
+	return describeTree(fmt.Sprintf("InsertSelect into Route %s keyspace=%s", is.opcode, is.keyspace), labeled{label: "from", p: is.source})
 }
 
 // Execute implements Primitive.
@@ -371,6 +378,9 @@ func findSequence(vs *vschema.VSchema, t *vschema.Table) (string, string, error)
 	ks, table, _ := strings.Cut(hits[0], ".")
 	return ks, table, nil
 }
+
+// Inputs implements Primitive: an Insert is a leaf.
+func (ins *Insert) Inputs() []Primitive { return nil }
 
 // Describe implements Primitive.
 func (ins *Insert) Describe() string {

@@ -212,13 +212,16 @@ func planOwnedDML(st *planState, route *Route, t *vschema.Table, alias string, f
 	return nil
 }
 
+// Inputs implements Primitive.
+func (o *OwnedDML) Inputs() []Primitive { return []Primitive{o.read, o.dml} }
+
 // Describe implements Primitive.
 func (o *OwnedDML) Describe() string {
 	names := make([]string, len(o.owned))
 	for i, cv := range o.owned {
 		names[i] = cv.Name
 	}
-	return fmt.Sprintf("OwnedDML lookups=[%s] read(%s) then %s", strings.Join(names, " "), o.read.Describe(), o.dml.Describe())
+	return describeTree(fmt.Sprintf("OwnedDML lookups=[%s]", strings.Join(names, " ")), labeled{label: "read", p: o.read}, labeled{label: "then", p: o.dml})
 }
 
 // Execute implements Primitive.

@@ -59,10 +59,16 @@ type VCursor interface {
 	InTransaction() bool
 }
 
-// Primitive is an executable step of a plan.
+// Primitive is an executable step of a plan (see tree.go).
 type Primitive interface {
+	// Execute runs the step and its inputs. It may be called by several
+	// sessions at once: a primitive keeps no state of an execution.
 	Execute(ctx context.Context, vc VCursor, bindVars map[string]*querypb.BindVariable) (*sqltypes.Result, error)
-	// Describe says what the step does, for EXPLAIN-like output and tests.
+	// Inputs are the primitives this one runs and combines (none for a
+	// leaf).
+	Inputs() []Primitive
+	// Describe says what the step does, for EXPLAIN-like output and tests:
+	// a line for the step, then its inputs' descriptions indented.
 	Describe() string
 }
 
@@ -180,10 +186,11 @@ type Plan struct {
 	Needs     Needs
 	// ParamCount is the number of '?' placeholders (prepared statements).
 	ParamCount int
-	// FoundRows, for a SELECT SQL_CALC_FOUND_ROWS, counts the rows the
-	// statement would return without its LIMIT (what FOUND_ROWS() answers
-	// next).
-	FoundRows *Plan
+	// CalcFoundRows marks a SELECT SQL_CALC_FOUND_ROWS: its FoundRows
+	// primitive tells the session what FOUND_ROWS() answers next (see
+	// FoundRowsSetter), which otherwise is the number of rows a SELECT
+	// returned.
+	CalcFoundRows bool
 	// limitParams are the placeholders of LIMIT and OFFSET, whose row
 	// counts execution adds to the bind variables (see BindLimits).
 	limitParams []string

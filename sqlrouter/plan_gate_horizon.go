@@ -11,197 +11,291 @@ import (
 	"github.com/shardgate/shardgate/internal/sqlerr"
 )
 
-// planHorizon plans what the gate computes over the joined rows: grouping
-// and aggregates, HAVING, the select list, DISTINCT, ORDER BY and LIMIT.
-func (p *gatePlanner) planHorizon(from *gateFrom) (*GateSelect, error) {
-	sel := p.sel
-	gs := &GateSelect{from: from, keyspace: p.st.keyspace.Name, distinct: sel.Distinct}
-	if sel.Limit != nil {
-		gs.limit, gs.offset = sel.Limit.Rowcount, sel.Limit.Offset
+// planHorizon plans what the gate computes over the joined rows (from),
+// as primitives over it, in SQL's order: grouping and aggregates
+// (Aggregate), HAVING (Filter), the select list (Project), DISTINCT, ORDER
+// BY (Sort) and LIMIT, under a GateSelect that drops the sort keys.
+func (p *gatePlanner) planHorizon(from Primitive) (*GateSelect, error) {
+	h := &horizon{p: p, sel: p.sel}
+	for _, step := range []func() error{h.selectList, h.groupAndHaving, h.scope, h.planOutputs, h.planHaving, h.planOrder} {
+		if err := step(); err != nil {
+			return nil, err
+		}
 	}
+	return h.build(from)
+}
 
-	// The select list, with * expanded into the columns it stands for.
-	var items []sqlparser.Expr
-	var aliases []string // lower-cased output names, for references by alias
-	for _, se := range sel.SelectExprs.Exprs {
+// horizon holds what planning the horizon of one gate-evaluated SELECT
+// found.
+type horizon struct {
+	p   *gatePlanner
+	sel *sqlparser.Select
+	// items is the select list with * expanded into the columns it stands
+	// for; aliases their lower-cased output names, for references by alias.
+	items   []sqlparser.Expr
+	aliases []string
+	groupBy []sqlparser.Expr
+	having  sqlparser.Expr
+
+	aggregating bool
+	// overRows translates an expression into one over the rows the select
+	// list is computed over: the joined rows, or, when grouping, one row
+	// per group (group translates then).
+	overRows func(sqlparser.Expr) (*gateExpr, error)
+	group    *groupPlanner
+	keys     []*gateExpr // over joined rows
+
+	// outputs are over group rows when aggregating, else joined rows;
+	// direct marks those that are a column sent as read.
+	outputs    []*gateExpr
+	direct     []bool
+	havingExpr *gateExpr
+	order      []gateOrder
+}
+
+// gateOrder is an ORDER BY key: an output column, or an expression
+// computed for sorting only.
+type gateOrder struct {
+	output int // -1: expr
+	expr   *gateExpr
+	desc   bool
+}
+
+// selectList expands the select list.
+func (h *horizon) selectList() error {
+	for _, se := range h.sel.SelectExprs.Exprs {
 		switch e := se.(type) {
 		case *sqlparser.StarExpr:
-			offs, names, err := p.starColumns(e)
+			offs, names, err := h.p.starColumns(e)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			for i, off := range offs {
-				items = append(items, newOffset(off))
-				aliases = append(aliases, strings.ToLower(names[i]))
+				h.items = append(h.items, newOffset(off))
+				h.aliases = append(h.aliases, strings.ToLower(names[i]))
 			}
 		case *sqlparser.AliasedExpr:
-			items = append(items, e.Expr)
-			aliases = append(aliases, strings.ToLower(outputName(e)))
+			h.items = append(h.items, e.Expr)
+			h.aliases = append(h.aliases, strings.ToLower(outputName(e)))
 		default:
-			return nil, p.refuse("select item %s across shards", sqlparser.String(se))
+			return h.p.refuse("select item %s across shards", sqlparser.String(se))
 		}
 	}
-	gs.width = len(items)
+	return nil
+}
 
-	// aliasOf resolves an unqualified name that is no column of the
-	// tables to the select item it names.
-	aliasOf := func(e sqlparser.Expr) (int, bool) {
-		c, ok := e.(*sqlparser.ColName)
-		if !ok || !c.Qualifier.IsEmpty() {
-			return 0, false
-		}
-		if _, _, found, _ := p.lookup(c); found {
-			return 0, false
-		}
-		for i, a := range aliases {
-			if a == c.Name.Lowered() {
-				return i, true
-			}
-		}
+// aliasOf resolves an unqualified name that is no column of the tables to
+// the select item it names.
+func (h *horizon) aliasOf(e sqlparser.Expr) (int, bool) {
+	c, ok := e.(*sqlparser.ColName)
+	if !ok || !c.Qualifier.IsEmpty() {
 		return 0, false
 	}
-	position := func(e sqlparser.Expr, clause string) (int, bool, error) {
-		lit, ok := e.(*sqlparser.Literal)
-		if !ok || lit.Type != sqlparser.IntVal {
-			return 0, false, nil
-		}
-		n, err := strconv.Atoi(lit.Val)
-		if err != nil || n < 1 || n > len(items) {
-			return 0, false, sqlerr.New(sqlerror.ERBadFieldError, sqlerror.SSBadFieldError, "Unknown column '%s' in '%s'", lit.Val, clause)
-		}
-		return n - 1, true, nil
+	if _, _, found, _ := h.p.lookup(c); found {
+		return 0, false
 	}
-	// substituteAliases replaces references to select aliases (HAVING
-	// may use them) by the items they name.
-	substituteAliases := func(e sqlparser.Expr) sqlparser.Expr {
-		return sqlparser.CopyOnRewrite(e, func(node, _ sqlparser.SQLNode) bool {
-			_, sub := node.(*sqlparser.Subquery)
-			return !sub
-		}, func(c *sqlparser.CopyOnWriteCursor) {
-			if col, ok := c.Node().(*sqlparser.ColName); ok {
-				if i, ok := aliasOf(col); ok {
-					c.Replace(sqlparser.CloneExpr(items[i]))
-				}
-			}
-		}, nil).(sqlparser.Expr)
+	for i, a := range h.aliases {
+		if a == c.Name.Lowered() {
+			return i, true
+		}
 	}
+	return 0, false
+}
 
-	var groupBy []sqlparser.Expr
-	if sel.GroupBy != nil {
-		for _, g := range sel.GroupBy.Exprs {
-			if i, ok, err := position(g, "group statement"); err != nil {
-				return nil, err
+// position resolves a select list position (GROUP BY 2).
+func (h *horizon) position(e sqlparser.Expr, clause string) (int, bool, error) {
+	lit, ok := e.(*sqlparser.Literal)
+	if !ok || lit.Type != sqlparser.IntVal {
+		return 0, false, nil
+	}
+	n, err := strconv.Atoi(lit.Val)
+	if err != nil || n < 1 || n > len(h.items) {
+		return 0, false, sqlerr.New(sqlerror.ERBadFieldError, sqlerror.SSBadFieldError, "Unknown column '%s' in '%s'", lit.Val, clause)
+	}
+	return n - 1, true, nil
+}
+
+// substituteAliases replaces references to select aliases (HAVING may use
+// them) by the items they name.
+func (h *horizon) substituteAliases(e sqlparser.Expr) sqlparser.Expr {
+	return sqlparser.CopyOnRewrite(e, func(node, _ sqlparser.SQLNode) bool {
+		_, sub := node.(*sqlparser.Subquery)
+		return !sub
+	}, func(c *sqlparser.CopyOnWriteCursor) {
+		if col, ok := c.Node().(*sqlparser.ColName); ok {
+			if i, ok := h.aliasOf(col); ok {
+				c.Replace(sqlparser.CloneExpr(h.items[i]))
+			}
+		}
+	}, nil).(sqlparser.Expr)
+}
+
+// groupAndHaving resolves GROUP BY's positions and aliases and HAVING's
+// aliases, and decides whether the query aggregates.
+func (h *horizon) groupAndHaving() error {
+	if h.sel.GroupBy != nil {
+		for _, g := range h.sel.GroupBy.Exprs {
+			if i, ok, err := h.position(g, "group statement"); err != nil {
+				return err
 			} else if ok {
-				groupBy = append(groupBy, items[i])
+				h.groupBy = append(h.groupBy, h.items[i])
 				continue
 			}
-			if i, ok := aliasOf(g); ok {
-				groupBy = append(groupBy, items[i])
+			if i, ok := h.aliasOf(g); ok {
+				h.groupBy = append(h.groupBy, h.items[i])
 				continue
 			}
-			groupBy = append(groupBy, g)
+			h.groupBy = append(h.groupBy, g)
 		}
 	}
-	var having sqlparser.Expr
-	if sel.Having != nil {
-		having = substituteAliases(sel.Having.Expr)
+	if h.sel.Having != nil {
+		h.having = h.substituteAliases(h.sel.Having.Expr)
 	}
-	aggregating := len(groupBy) > 0 || containsAggregate(sel.SelectExprs) || (having != nil && containsAggregate(having))
-	for _, o := range sel.OrderBy {
-		aggregating = aggregating || containsAggregate(o.Expr)
+	h.aggregating = len(h.groupBy) > 0 || containsAggregate(h.sel.SelectExprs) || (h.having != nil && containsAggregate(h.having))
+	for _, o := range h.sel.OrderBy {
+		h.aggregating = h.aggregating || containsAggregate(o.Expr)
 	}
+	return nil
+}
 
-	// scope is the row the select list is computed over: the joined rows,
-	// or, when grouping, one row per group.
-	var scope func(sqlparser.Expr) (*gateExpr, error)
-	if aggregating {
-		g := &groupPlanner{p: p}
-		for _, k := range groupBy {
-			ge, err := p.b.toGateExpr(k, p)
-			if err != nil {
-				return nil, err
-			}
-			if len(ge.applies) > 0 {
-				return nil, p.refuse("correlated subqueries in GROUP BY across shards")
-			}
-			gs.keys = append(gs.keys, ge)
-			g.keys = append(g.keys, k)
-		}
-		scope = g.overGroups
-		gs.aggregating = true
-		if err := g.checkAggregates(sel); err != nil {
-			return nil, err
-		}
-		// The slots are filled as the expressions over groups are
-		// translated, below.
-		gs.groupPlanner = g
-	} else {
-		scope = func(e sqlparser.Expr) (*gateExpr, error) { return p.b.toGateExpr(e, p) }
+// scope sets up the rows the select list is computed over.
+func (h *horizon) scope() error {
+	p := h.p
+	if !h.aggregating {
+		h.overRows = func(e sqlparser.Expr) (*gateExpr, error) { return p.b.toGateExpr(e, p) }
+		return nil
 	}
-
-	for _, it := range items {
-		ge, err := scope(it)
+	g := &groupPlanner{p: p}
+	for _, k := range h.groupBy {
+		ge, err := p.b.toGateExpr(k, p)
 		if err != nil {
-			return nil, err
+			return err
+		}
+		if len(ge.applies) > 0 {
+			return p.refuse("correlated subqueries in GROUP BY across shards")
+		}
+		h.keys = append(h.keys, ge)
+		g.keys = append(g.keys, k)
+	}
+	if err := g.checkAggregates(h.sel); err != nil {
+		return err
+	}
+	// The aggregates are added as the expressions over groups are
+	// translated.
+	h.group, h.overRows = g, g.overGroups
+	return nil
+}
+
+// planOutputs translates the select list.
+func (h *horizon) planOutputs() error {
+	for _, it := range h.items {
+		ge, err := h.overRows(it)
+		if err != nil {
+			return err
 		}
 		// A column sent as read keeps its text; computed values are
 		// rendered as MySQL renders the result column.
 		_, direct := ge.ast.(*sqlparser.Offset)
-		if aggregating {
-			direct = gs.groupPlanner.isDirect(ge)
+		if h.aggregating {
+			direct = h.group.isDirect(ge)
 		}
-		gs.outputs = append(gs.outputs, ge)
-		gs.direct = append(gs.direct, direct)
+		h.outputs = append(h.outputs, ge)
+		h.direct = append(h.direct, direct)
 	}
-	if having != nil {
-		ge, err := scope(having)
-		if err != nil {
-			return nil, err
-		}
-		gs.having = ge
+	return nil
+}
+
+func (h *horizon) planHaving() error {
+	if h.having == nil {
+		return nil
 	}
-	for _, o := range sel.OrderBy {
+	ge, err := h.overRows(h.having)
+	h.havingExpr = ge
+	return err
+}
+
+// planOrder resolves ORDER BY keys to output columns where they name one
+// (by position, alias or equal expression), else to expressions computed
+// for sorting.
+func (h *horizon) planOrder() error {
+	for _, o := range h.sel.OrderBy {
 		desc := o.Direction == sqlparser.DescOrder
-		if i, ok, err := position(o.Expr, "order clause"); err != nil {
-			return nil, err
+		if i, ok, err := h.position(o.Expr, "order clause"); err != nil {
+			return err
 		} else if ok {
-			gs.order = append(gs.order, gateOrder{output: i, desc: desc})
+			h.order = append(h.order, gateOrder{output: i, desc: desc})
 			continue
 		}
 		// ORDER BY looks at the select list's names first.
 		if c, ok := o.Expr.(*sqlparser.ColName); ok && c.Qualifier.IsEmpty() {
-			if i := slices.Index(aliases, c.Name.Lowered()); i >= 0 {
-				gs.order = append(gs.order, gateOrder{output: i, desc: desc})
+			if i := slices.Index(h.aliases, c.Name.Lowered()); i >= 0 {
+				h.order = append(h.order, gateOrder{output: i, desc: desc})
 				continue
 			}
 		}
-		matched := -1
-		for i, it := range items {
-			if exprEquals(it, o.Expr) {
-				matched = i
-				break
-			}
-		}
-		if matched >= 0 {
-			gs.order = append(gs.order, gateOrder{output: matched, desc: desc})
+		if i := slices.IndexFunc(h.items, func(it sqlparser.Expr) bool { return exprEquals(it, o.Expr) }); i >= 0 {
+			h.order = append(h.order, gateOrder{output: i, desc: desc})
 			continue
 		}
-		ge, err := scope(o.Expr)
+		ge, err := h.overRows(o.Expr)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		gs.order = append(gs.order, gateOrder{output: -1, expr: ge, desc: desc})
+		h.order = append(h.order, gateOrder{output: -1, expr: ge, desc: desc})
 	}
-	if gs.groupPlanner != nil {
-		gs.slots = gs.groupPlanner.slots
-	}
+	return nil
+}
 
-	fq, err := fieldsQuery(p.sel, p.st.ctx.SQL)
+// build composes the primitives over from.
+func (h *horizon) build(from Primitive) (*GateSelect, error) {
+	in := from
+	if h.aggregating {
+		agg := &Aggregate{input: in, keys: h.keys, keysOut: true, aggs: h.group.slots}
+		for i := range h.keys {
+			agg.sortKeys = append(agg.sortKeys, i)
+		}
+		in = agg
+	}
+	if h.havingExpr != nil {
+		in = &Filter{input: in, cond: h.havingExpr, label: "having"}
+	}
+	// Project: the outputs, then the sort keys that are no output.
+	width := len(h.outputs)
+	proj := &Project{input: in, exprs: slices.Clone(h.outputs), visible: width}
+	for _, d := range h.direct {
+		r := renderConform
+		if d {
+			r = renderAsIs
+		}
+		proj.render = append(proj.render, r)
+	}
+	var keys []orderKey
+	for _, o := range h.order {
+		col := o.output
+		if col < 0 {
+			col = len(proj.exprs)
+			proj.exprs = append(proj.exprs, o.expr)
+			proj.render = append(proj.render, renderAsIs)
+		}
+		keys = append(keys, orderKey{col: colRef{index: col}, desc: o.desc})
+	}
+	fq, err := fieldsQuery(h.sel, h.p.st.ctx.SQL)
 	if err != nil {
 		return nil, err
 	}
-	gs.fields = fq
-	return gs, nil
+	proj.columns = &Route{Opcode: AnyShard, Keyspace: h.p.st.keyspace.Name, query: fq}
+	in = proj
+	hidden := len(proj.exprs) - width
+	if h.sel.Distinct {
+		in = &Distinct{input: in, hidden: hidden}
+	}
+	if len(keys) > 0 {
+		in = &Sort{input: in, keys: keys}
+	}
+	if lim := h.sel.Limit; lim != nil {
+		in = &Limit{input: in, count: lim.Rowcount, offset: lim.Offset}
+	}
+	return &GateSelect{input: in, hidden: hidden}, nil
 }
 
 // groupPlanner translates expressions of a grouped query into expressions
@@ -210,7 +304,7 @@ func (p *gatePlanner) planHorizon(from *gateFrom) (*GateSelect, error) {
 type groupPlanner struct {
 	p     *gatePlanner
 	keys  []sqlparser.Expr
-	slots []*aggSlot
+	slots []*aggregate
 	// slotExprs are the expressions the slots were made for, to share a
 	// slot between equal aggregates.
 	slotExprs []sqlparser.Expr
@@ -267,7 +361,7 @@ func (g *groupPlanner) isDirect(ge *gateExpr) bool {
 		return col
 	}
 	s := g.slots[off.V-len(g.keys)]
-	return s.kind == gaFirst
+	return s.op == aggAnyValue
 }
 
 // overGroups translates e into an expression over group rows.
@@ -328,28 +422,28 @@ func (g *groupPlanner) aggregate(a sqlparser.AggrFunc) (int, error) {
 			return i, nil
 		}
 	}
-	s := &aggSlot{argField: -1}
+	s := &aggregate{argField: -1}
 	var args []sqlparser.Expr
 	switch f := a.(type) {
 	case *sqlparser.CountStar:
-		s.kind = gaCountStar
+		s.op = aggCountStar
 	case *sqlparser.Count:
-		s.kind, args, s.distinct = gaCount, f.Args, f.Distinct
+		s.op, args, s.distinct = aggCount, f.Args, f.Distinct
 	case *sqlparser.Sum:
-		s.kind, args, s.distinct = gaSum, []sqlparser.Expr{f.Arg}, f.Distinct
+		s.op, args, s.distinct = aggSum, []sqlparser.Expr{f.Arg}, f.Distinct
 	case *sqlparser.Avg:
-		s.kind, args, s.distinct = gaAvg, []sqlparser.Expr{f.Arg}, f.Distinct
+		s.op, args, s.distinct = aggAvg, []sqlparser.Expr{f.Arg}, f.Distinct
 	case *sqlparser.Min:
-		s.kind, args, s.distinct = gaMin, []sqlparser.Expr{f.Arg}, f.Distinct
+		s.op, args, s.distinct = aggMin, []sqlparser.Expr{f.Arg}, f.Distinct
 	case *sqlparser.Max:
-		s.kind, args, s.distinct = gaMax, []sqlparser.Expr{f.Arg}, f.Distinct
+		s.op, args, s.distinct = aggMax, []sqlparser.Expr{f.Arg}, f.Distinct
 	case *sqlparser.AnyValue:
-		s.kind, args = gaFirst, []sqlparser.Expr{f.Arg}
+		s.op, args = aggAnyValue, []sqlparser.Expr{f.Arg}
 	case *sqlparser.GroupConcatExpr:
 		if f.Limit != nil {
 			return 0, g.p.refuse("GROUP_CONCAT with LIMIT across shards")
 		}
-		s.kind, args, s.distinct, s.separator = gaGroupConcat, f.Exprs, f.Distinct, ","
+		s.op, args, s.distinct, s.separator = aggGroupConcat, f.Exprs, f.Distinct, ","
 		if f.Separator != "" {
 			s.separator = decodeSQLString(f.Separator)
 		}

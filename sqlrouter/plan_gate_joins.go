@@ -273,9 +273,43 @@ func (p *gatePlanner) subqueryFits(g *fetchGroup, c sqlparser.Expr) bool {
 	return checkColocated(ts, trial) == nil
 }
 
+// gateGroup is one group's read and how its rows join the rows before it.
+type gateGroup struct {
+	read         Primitive
+	width, start int
+	left         bool // LEFT JOIN: rows before it without a match stay, with NULLs
+	// keyLeft computes, over the rows before this group, the values sent to
+	// its read as the IN list keyBindVar; keySlot is the column of its own
+	// rows those values are compared with (-1: no key).
+	keyLeft    *gateExpr
+	keySlot    int
+	keyBindVar string
+	cond       *gateExpr // decides which row pairs match
+	post       *gateExpr // filters the joined rows
+}
+
+// joinTree composes the groups' reads into the joined rows: each group
+// joins the rows of the groups before it (Join), then the conditions that
+// need it are applied (Filter).
+func joinTree(groups []*gateGroup) Primitive {
+	var p Primitive
+	for gi, g := range groups {
+		if gi == 0 {
+			p = g.read
+		} else {
+			p = &Join{left: p, right: g.read, rightWidth: g.width, leftJoin: g.left,
+				keyLeft: g.keyLeft, keySlot: g.keySlot, keyBindVar: g.keyBindVar, cond: g.cond}
+		}
+		if g.post != nil {
+			p = &Filter{input: p, cond: g.post, label: "where"}
+		}
+	}
+	return p
+}
+
 // buildFrom chooses join keys, lays out the joined row and plans each
-// group's read.
-func (p *gatePlanner) buildFrom() (*gateFrom, error) {
+// group's read; the result is the joined rows.
+func (p *gatePlanner) buildFrom() (Primitive, error) {
 	for gi, g := range p.groups {
 		if g.from == nil && !g.derived {
 			g.from = p.groupFrom(g)
@@ -320,17 +354,15 @@ func (p *gatePlanner) buildFrom() (*gateFrom, error) {
 			g.start = p.groups[gi-1].start + len(p.groups[gi-1].slots)
 		}
 	}
-	from := &gateFrom{}
+	var groups []*gateGroup
 	for gi, g := range p.groups {
 		fg, err := p.buildGroup(gi, g)
 		if err != nil {
 			return nil, err
 		}
-		from.groups = append(from.groups, fg)
+		groups = append(groups, fg)
 	}
-	last := p.groups[len(p.groups)-1]
-	from.width = last.start + len(last.slots)
-	return from, nil
+	return joinTree(groups), nil
 }
 
 // chooseKey picks the equality whose left values group gi's read gets as

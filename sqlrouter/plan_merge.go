@@ -14,130 +14,186 @@ import (
 var exprEquals = (&sqlparser.Comparator{}).Expr
 
 // planMerge decides how a read that may span shards combines their
-// answers. Constructs the Merge cannot combine yet stay refused when more
-// than one shard answers (route.mergeBlocker).
+// answers, and builds the Merge that does: the shards run a rewritten
+// statement (hidden columns for what the gate needs, per-shard partial
+// aggregates, a LIMIT of offset+count), and primitives above its route
+// aggregate, compute, filter by HAVING, remove duplicates, sort and limit.
+// Constructs the merge cannot combine yet stay refused when more than one
+// shard answers (route.mergeBlocker).
 func planMerge(st *planState, route *Route, sel *sqlparser.Select) {
 	if blocker := mergeBlocker(sel); blocker != "" {
 		route.mergeBlocker = blocker
 		return
 	}
-	exprs := sel.SelectExprs.Exprs
-	aggs, aggregating := aggregateKinds(exprs)
-	groupBy := sel.GroupBy != nil && len(sel.GroupBy.Exprs) > 0
-	aggregating = aggregating || groupBy || containsAggregate(sel.SelectExprs)
-	if !aggregating && !sel.Distinct && len(sel.OrderBy) == 0 && sel.Limit == nil {
+	m := newMergePlanner(st, route, sel)
+	if !m.aggregating && !sel.Distinct && len(sel.OrderBy) == 0 && sel.Limit == nil {
 		return // the shards' rows, concatenated, are the answer
 	}
-	star := false
-	for _, e := range exprs {
-		if _, ok := e.(*sqlparser.StarExpr); ok {
-			star = true
-		}
-	}
-	if star && aggregating {
+	if m.star && m.aggregating {
 		route.mergeBlocker = "SELECT * with GROUP BY or aggregates"
 		return
 	}
-
-	push := sqlparser.CloneRefOfSelect(sel)
-	keepColumnNames(push, st.ctx.SQL)
-	m := &Merge{single: route, aggregating: aggregating, distinct: sel.Distinct}
-	visible := len(exprs)
-	// hide appends a column only the gate uses and returns its position.
-	hide := func(e sqlparser.Expr, kind aggKind) int {
-		name := fmt.Sprintf("__sg_h%d", m.hidden)
-		push.SelectExprs.Exprs = append(push.SelectExprs.Exprs, &sqlparser.AliasedExpr{Expr: e, As: sqlparser.NewIdentifierCI(name)})
-		m.hidden++
-		aggs = append(aggs, kind)
-		return visible + m.hidden - 1
-	}
-	// AVG is combined from a SUM and a COUNT of its argument per shard.
-	addAvg := func(col int, avg *sqlparser.Avg) {
-		if m.avgParts == nil {
-			m.avgParts = map[int][2]int{}
+	for _, step := range []func() string{m.planAggregates, m.planGroupAndOrder, m.planComputed, m.planHaving} {
+		if blocker := step(); blocker != "" {
+			route.mergeBlocker = blocker
+			return
 		}
-		sum := hide(&sqlparser.Sum{Arg: avg.Arg}, aggSum)
-		count := hide(&sqlparser.Count{Args: []sqlparser.Expr{avg.Arg}}, aggCount)
-		m.avgParts[col] = [2]int{sum, count}
 	}
+	m.pushLimit()
+	st.primitive = m.build()
+}
+
+// mergePlanner holds what planning one Merge found.
+type mergePlanner struct {
+	st    *planState
+	route *Route
+	sel   *sqlparser.Select
+	exprs []sqlparser.SelectExpr
+	star  bool
+	// push is the statement the shards run: the client's, rewritten.
+	push        *sqlparser.Select
+	aggregating bool
+	visible     int
+	hidden      int
+	// ops are how each column (visible, then hidden) combines.
+	ops []aggOp
+	// avgParts gives, for each AVG column, its hidden SUM and COUNT columns.
+	avgParts map[int][2]int
+	// distinctCol is the hidden column holding the argument of the
+	// DISTINCT aggregates; the shards group by it too.
+	distinctCol int
+	groupBy     []colRef
+	orderBy     []orderKey
+	// computed are select columns evaluated on the merged groups.
+	computed map[int]*gateExpr
+	having   *gateExpr
+}
+
+func newMergePlanner(st *planState, route *Route, sel *sqlparser.Select) *mergePlanner {
+	exprs := sel.SelectExprs.Exprs
+	ops, aggregating := aggregateKinds(exprs)
+	groupBy := sel.GroupBy != nil && len(sel.GroupBy.Exprs) > 0
+	m := &mergePlanner{st: st, route: route, sel: sel, exprs: exprs, ops: ops, visible: len(exprs),
+		aggregating: aggregating || groupBy || containsAggregate(sel.SelectExprs)}
+	for _, e := range exprs {
+		if _, ok := e.(*sqlparser.StarExpr); ok {
+			m.star = true
+		}
+	}
+	m.push = sqlparser.CloneRefOfSelect(sel)
+	keepColumnNames(m.push, st.ctx.SQL)
+	return m
+}
+
+// hide appends a column only the gate uses and returns its position.
+func (m *mergePlanner) hide(e sqlparser.Expr, op aggOp) int {
+	name := fmt.Sprintf("__sg_h%d", m.hidden)
+	m.push.SelectExprs.Exprs = append(m.push.SelectExprs.Exprs, &sqlparser.AliasedExpr{Expr: e, As: sqlparser.NewIdentifierCI(name)})
+	m.hidden++
+	m.ops = append(m.ops, op)
+	return m.visible + m.hidden - 1
+}
+
+// addAvg has the shards send a SUM and a COUNT of an AVG's argument, which
+// the gate combines.
+func (m *mergePlanner) addAvg(col int, avg *sqlparser.Avg) {
+	if m.avgParts == nil {
+		m.avgParts = map[int][2]int{}
+	}
+	sum := m.hide(&sqlparser.Sum{Arg: avg.Arg}, aggSumPartial)
+	count := m.hide(&sqlparser.Count{Args: []sqlparser.Expr{avg.Arg}}, aggSumOfCounts)
+	m.avgParts[col] = [2]int{sum, count}
+}
+
+// planAggregates plans the select list's AVG and DISTINCT aggregates.
+func (m *mergePlanner) planAggregates() string {
 	var distinctArg sqlparser.Expr
-	for i, se := range exprs {
+	for i, se := range m.exprs {
 		ae, ok := se.(*sqlparser.AliasedExpr)
 		if !ok {
 			continue
 		}
-		if arg, kind, ok := distinctAggregate(ae.Expr); ok {
+		if arg, op, ok := distinctAggregate(ae.Expr); ok {
 			if distinctArg != nil && !exprEquals(distinctArg, arg) {
-				route.mergeBlocker = "DISTINCT aggregates of different expressions"
-				return
+				return "DISTINCT aggregates of different expressions"
 			}
-			distinctArg, aggs[i] = arg, kind
+			distinctArg, m.ops[i] = arg, op
 			continue
 		}
 		if avg, ok := ae.Expr.(*sqlparser.Avg); ok {
-			addAvg(i, avg)
+			m.addAvg(i, avg)
 		}
 	}
 	if distinctArg != nil {
 		// Each shard returns a row per distinct value of the argument in
 		// each group; the gate counts or sums the values once.
-		m.distinctCol = hide(distinctArg, aggNone)
-		if push.GroupBy == nil {
-			push.GroupBy = &sqlparser.GroupBy{}
+		m.distinctCol = m.hide(distinctArg, aggAnyValue)
+		if m.push.GroupBy == nil {
+			m.push.GroupBy = &sqlparser.GroupBy{}
 		}
-		push.GroupBy.Exprs = append(slices.Clone(push.GroupBy.Exprs), distinctArg)
+		m.push.GroupBy.Exprs = append(slices.Clone(m.push.GroupBy.Exprs), distinctArg)
 	}
-	// column finds (or adds as a hidden column) what an expression of
-	// GROUP BY or ORDER BY refers to.
-	column := func(e sqlparser.Expr) colRef {
-		if lit, ok := e.(*sqlparser.Literal); ok && lit.Type == sqlparser.IntVal {
-			if n, err := strconv.Atoi(lit.Val); err == nil && n >= 1 {
-				return colRef{index: n - 1} // ORDER BY 2: the second column
+	return ""
+}
+
+// column finds (or adds as a hidden column) what an expression of GROUP
+// BY, ORDER BY or HAVING refers to.
+func (m *mergePlanner) column(e sqlparser.Expr) colRef {
+	if lit, ok := e.(*sqlparser.Literal); ok && lit.Type == sqlparser.IntVal {
+		if n, err := strconv.Atoi(lit.Val); err == nil && n >= 1 {
+			return colRef{index: n - 1} // ORDER BY 2: the second column
+		}
+	}
+	for i, se := range m.exprs {
+		ae, ok := se.(*sqlparser.AliasedExpr)
+		if !ok {
+			continue
+		}
+		col, isCol := e.(*sqlparser.ColName)
+		if exprEquals(ae.Expr, e) || isCol && col.Qualifier.IsEmpty() && !ae.As.IsEmpty() && ae.As.Equal(col.Name) {
+			if m.star {
+				return colRef{index: -1, name: strings.ToLower(outputName(ae))}
 			}
-		}
-		for i, se := range exprs {
-			ae, ok := se.(*sqlparser.AliasedExpr)
-			if !ok {
-				continue
-			}
-			col, isCol := e.(*sqlparser.ColName)
-			if exprEquals(ae.Expr, e) || isCol && col.Qualifier.IsEmpty() && !ae.As.IsEmpty() && ae.As.Equal(col.Name) {
-				if star {
-					return colRef{index: -1, name: strings.ToLower(outputName(ae))}
-				}
-				return colRef{index: i}
-			}
-		}
-		if col, ok := e.(*sqlparser.ColName); ok && star && len(st.tables) == 1 {
-			// One table: its columns' names are unique in the result.
-			return colRef{index: -1, name: col.Name.Lowered()}
-		}
-		// A hidden column is grouped or aggregated like a visible one.
-		kind, _ := aggregateKind(e)
-		if !aggregating {
-			kind = aggNone
-		}
-		col := hide(e, kind)
-		if avg, ok := e.(*sqlparser.Avg); ok && aggregating {
-			addAvg(col, avg)
-		}
-		if star {
-			return colRef{index: -1, name: fmt.Sprintf("__sg_h%d", col-visible)}
-		}
-		return colRef{index: col}
-	}
-	if groupBy {
-		for _, g := range sel.GroupBy.Exprs {
-			m.groupBy = append(m.groupBy, column(g))
+			return colRef{index: i}
 		}
 	}
-	for _, o := range sel.OrderBy {
-		m.orderBy = append(m.orderBy, orderKey{col: column(o.Expr), desc: o.Direction == sqlparser.DescOrder})
+	if col, ok := e.(*sqlparser.ColName); ok && m.star && len(m.st.tables) == 1 {
+		// One table: its columns' names are unique in the result.
+		return colRef{index: -1, name: col.Name.Lowered()}
 	}
-	// An expression over aggregates (MAX(x) - MIN(x)) is evaluated on the
-	// merged group, from hidden columns holding its aggregates; the
-	// shards' own column gives its metadata.
-	for i, se := range exprs {
+	// A hidden column is grouped or aggregated like a visible one.
+	op, _ := aggregateKind(e)
+	if !m.aggregating {
+		op = aggAnyValue
+	}
+	col := m.hide(e, op)
+	if avg, ok := e.(*sqlparser.Avg); ok && m.aggregating {
+		m.addAvg(col, avg)
+	}
+	if m.star {
+		return colRef{index: -1, name: fmt.Sprintf("__sg_h%d", col-m.visible)}
+	}
+	return colRef{index: col}
+}
+
+// planGroupAndOrder finds the columns of GROUP BY and ORDER BY.
+func (m *mergePlanner) planGroupAndOrder() string {
+	if m.sel.GroupBy != nil {
+		for _, g := range m.sel.GroupBy.Exprs {
+			m.groupBy = append(m.groupBy, m.column(g))
+		}
+	}
+	for _, o := range m.sel.OrderBy {
+		m.orderBy = append(m.orderBy, orderKey{col: m.column(o.Expr), desc: o.Direction == sqlparser.DescOrder})
+	}
+	return ""
+}
+
+// planComputed plans the select expressions over aggregates (MAX(x) -
+// MIN(x)): evaluated on the merged group, from hidden columns holding its
+// aggregates; the shards' own column gives its metadata.
+func (m *mergePlanner) planComputed() string {
+	for i, se := range m.exprs {
 		ae, ok := se.(*sqlparser.AliasedExpr)
 		if !ok {
 			continue
@@ -145,42 +201,126 @@ func planMerge(st *planState, route *Route, sel *sqlparser.Select) {
 		if _, direct := aggregateKind(ae.Expr); direct || !containsAggregate(ae.Expr) {
 			continue
 		}
-		expr, err := translateOverMerged(ae.Expr, column)
+		expr, err := translateOverMerged(ae.Expr, m.column)
 		if err != nil {
-			route.mergeBlocker = "aggregate functions inside expressions (" + sqlparser.String(ae.Expr) + "): " + err.Error()
-			return
+			return "aggregate functions inside expressions (" + sqlparser.String(ae.Expr) + "): " + err.Error()
 		}
 		if m.computed == nil {
-			m.computed = map[int]evalengine.Expr{}
+			m.computed = map[int]*gateExpr{}
 		}
-		m.computed[i] = expr
+		m.computed[i] = &gateExpr{ast: ae.Expr, fixed: expr}
 	}
-	if sel.Having != nil && aggregating {
-		// Groups span shards: HAVING is decided on the merged groups.
-		having, err := translateOverMerged(sel.Having.Expr, column)
-		if err != nil {
-			route.mergeBlocker = "HAVING " + sqlparser.String(sel.Having.Expr) + " (" + err.Error() + ")"
-			return
-		}
-		m.having, m.havingText = having, sqlparser.String(sel.Having.Expr)
-		push.Having = nil
-	}
-	m.aggs = aggs
+	return ""
+}
 
-	if sel.Limit != nil {
-		m.limit, m.offset = sel.Limit.Rowcount, sel.Limit.Offset
-		if aggregating {
-			push.Limit = nil // groups span shards: every shard sends all of its
+// planHaving plans HAVING: groups span shards, so it is decided on the
+// merged groups.
+func (m *mergePlanner) planHaving() string {
+	if m.sel.Having == nil || !m.aggregating {
+		return ""
+	}
+	having, err := translateOverMerged(m.sel.Having.Expr, m.column)
+	if err != nil {
+		return "HAVING " + sqlparser.String(m.sel.Having.Expr) + " (" + err.Error() + ")"
+	}
+	m.having = &gateExpr{ast: m.sel.Having.Expr, fixed: having}
+	m.push.Having = nil
+	return ""
+}
+
+// pushLimit rewrites the shards' LIMIT and ORDER BY: without aggregates
+// each shard sends its first offset+count rows, sorted; with them every
+// group (groups span shards), which the gate sorts.
+func (m *mergePlanner) pushLimit() {
+	if m.sel.Limit != nil {
+		if m.aggregating {
+			m.push.Limit = nil
 		} else {
-			push.Limit = &sqlparser.Limit{Rowcount: sqlparser.NewArgument(limitBindVar)}
+			m.push.Limit = &sqlparser.Limit{Rowcount: sqlparser.NewArgument(limitBindVar)}
 		}
 	}
-	if aggregating {
-		push.OrderBy = nil // the gate sorts the combined groups
+	if m.aggregating {
+		m.push.OrderBy = nil
 	}
-	m.route = &Route{Opcode: route.Opcode, Keyspace: route.Keyspace, Vindex: route.Vindex, Values: route.Values,
-		inList: route.inList, query: sqlparser.NewParsedQuery(push)}
-	st.primitive = m
+}
+
+// build composes the Merge: the rewritten statement's route, then each
+// step the read needs, in SQL's order.
+func (m *mergePlanner) build() *Merge {
+	r := m.route
+	leaf := &Route{Opcode: r.Opcode, Keyspace: r.Keyspace, Vindex: r.Vindex, Values: r.Values,
+		inList: r.inList, query: sqlparser.NewParsedQuery(m.push), merged: true}
+	merge := &Merge{single: r, route: leaf, hidden: m.hidden}
+	var p Primitive = leaf
+	if m.aggregating {
+		p = m.aggregate(p)
+		merge.steps = append(merge.steps, "aggregate")
+	}
+	if len(m.computed) > 0 {
+		p = m.project(p)
+		merge.steps = append(merge.steps, "compute")
+	}
+	if m.having != nil {
+		p = &Filter{input: p, cond: m.having, label: "having"}
+		merge.steps = append(merge.steps, "having")
+	}
+	if m.sel.Distinct {
+		p = &Distinct{input: p, hidden: m.hidden}
+		merge.steps = append(merge.steps, "distinct")
+	}
+	if len(m.orderBy) > 0 {
+		p = &Sort{input: p, keys: m.orderBy}
+		merge.steps = append(merge.steps, "sort")
+	}
+	if lim := m.sel.Limit; lim != nil {
+		p = &Limit{input: p, count: lim.Rowcount, offset: lim.Offset}
+		merge.steps = append(merge.steps, "limit")
+		merge.pushLimit, merge.limit, merge.offset = !m.aggregating, lim.Rowcount, lim.Offset
+	}
+	merge.input = p
+	return merge
+}
+
+// aggregate combines the shards' partial aggregates of each group: one
+// aggregate per column, visible and hidden.
+func (m *mergePlanner) aggregate(input Primitive) *Aggregate {
+	agg := &Aggregate{input: input, partial: true}
+	for _, g := range m.groupBy {
+		agg.keys = append(agg.keys, &gateExpr{ast: newOffset(g.index)})
+	}
+	if len(m.groupBy) > 0 && len(m.orderBy) == 0 {
+		for _, g := range m.groupBy {
+			agg.sortKeys = append(agg.sortKeys, g.index)
+		}
+	}
+	for col, op := range m.ops {
+		a := &aggregate{op: op, argField: col, args: []*gateExpr{{ast: newOffset(col)}}}
+		switch {
+		case op == aggAvgOfParts:
+			parts := m.avgParts[col]
+			a.args = []*gateExpr{{ast: newOffset(parts[0])}, {ast: newOffset(parts[1])}}
+		case op >= aggCountDistinctValues:
+			a.args = []*gateExpr{{ast: newOffset(m.distinctCol)}}
+		}
+		agg.aggs = append(agg.aggs, a)
+	}
+	return agg
+}
+
+// project computes the columns that are expressions over aggregates, in
+// place.
+func (m *mergePlanner) project(input Primitive) *Project {
+	width := m.visible + m.hidden
+	p := &Project{input: input, exprs: make([]*gateExpr, width), render: make([]render, width), fieldOf: make([]int, width)}
+	for i := range width {
+		p.fieldOf[i] = i
+		if e, ok := m.computed[i]; ok {
+			p.exprs[i], p.render[i] = e, renderScale
+			continue
+		}
+		p.exprs[i] = &gateExpr{ast: newOffset(i)}
+	}
+	return p
 }
 
 // translateOverMerged rewrites an expression over merged rows (a HAVING
@@ -281,43 +421,43 @@ func containsAggregate(node sqlparser.SQLNode) bool {
 }
 
 // aggregateKind reports whether e is itself an aggregate function the gate
-// combines, and how.
-func aggregateKind(e sqlparser.Expr) (aggKind, bool) {
+// combines, and how it combines the shards' partial results.
+func aggregateKind(e sqlparser.Expr) (aggOp, bool) {
 	switch e.(type) {
 	case *sqlparser.CountStar, *sqlparser.Count:
-		return aggCount, true
+		return aggSumOfCounts, true
 	case *sqlparser.Sum:
-		return aggSum, true
+		return aggSumPartial, true
 	case *sqlparser.Min:
-		return aggMin, true
+		return aggMinPartial, true
 	case *sqlparser.Max:
-		return aggMax, true
+		return aggMaxPartial, true
 	case *sqlparser.Avg:
-		return aggAvg, true
+		return aggAvgOfParts, true
 	case sqlparser.AggrFunc:
-		return aggNone, true
+		return aggAnyValue, true
 	}
-	return aggNone, false
+	return aggAnyValue, false
 }
 
 // distinctAggregate recognizes COUNT, SUM and AVG of DISTINCT over one
 // expression, returning that expression.
-func distinctAggregate(e sqlparser.Expr) (sqlparser.Expr, aggKind, bool) {
+func distinctAggregate(e sqlparser.Expr) (sqlparser.Expr, aggOp, bool) {
 	switch a := e.(type) {
 	case *sqlparser.Count:
 		if a.Distinct && len(a.Args) == 1 {
-			return a.Args[0], aggCountDistinct, true
+			return a.Args[0], aggCountDistinctValues, true
 		}
 	case *sqlparser.Sum:
 		if a.Distinct {
-			return a.Arg, aggSumDistinct, true
+			return a.Arg, aggSumDistinctValues, true
 		}
 	case *sqlparser.Avg:
 		if a.Distinct {
-			return a.Arg, aggAvgDistinct, true
+			return a.Arg, aggAvgDistinctValues, true
 		}
 	}
-	return nil, aggNone, false
+	return nil, aggAnyValue, false
 }
 
 // unsupportedAggregate names an aggregate the gate cannot combine yet.
@@ -334,10 +474,11 @@ func unsupportedAggregate(e sqlparser.Expr) string {
 	return ""
 }
 
-func aggregateKinds(exprs []sqlparser.SelectExpr) ([]aggKind, bool) {
-	kinds := make([]aggKind, len(exprs))
+func aggregateKinds(exprs []sqlparser.SelectExpr) ([]aggOp, bool) {
+	kinds := make([]aggOp, len(exprs))
 	any := false
 	for i, se := range exprs {
+		kinds[i] = aggAnyValue
 		if ae, ok := se.(*sqlparser.AliasedExpr); ok {
 			if kind, direct := aggregateKind(ae.Expr); direct {
 				kinds[i] = kind

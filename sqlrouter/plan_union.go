@@ -27,23 +27,38 @@ func routeUnion(st *planState, route *Route, u *sqlparser.Union) error {
 		}
 	}
 	route.Opcode = Scatter
-	m := &Merge{single: route, distinct: distinct}
+	var order []orderKey
 	for _, o := range u.OrderBy {
 		ref, ok := unionColumn(o.Expr)
 		if !ok {
 			return sqlerr.Unsupported("ORDER BY %s of a UNION across shards (order by a column name or position)", sqlparser.String(o.Expr))
 		}
-		m.orderBy = append(m.orderBy, orderKey{col: ref, desc: o.Direction == sqlparser.DescOrder})
-	}
-	push := sqlparser.CloneRefOfUnion(u)
-	if u.Limit != nil {
-		m.limit, m.offset = u.Limit.Rowcount, u.Limit.Offset
-		push.Limit = &sqlparser.Limit{Rowcount: sqlparser.NewArgument(limitBindVar)}
+		order = append(order, orderKey{col: ref, desc: o.Direction == sqlparser.DescOrder})
 	}
 	if len(u.OrderBy) == 0 && u.Limit == nil && !distinct {
 		return nil // UNION ALL: the shards' rows, concatenated
 	}
-	m.route = &Route{Opcode: Scatter, Keyspace: route.Keyspace, query: sqlparser.NewParsedQuery(push)}
+	push := sqlparser.CloneRefOfUnion(u)
+	if u.Limit != nil {
+		push.Limit = &sqlparser.Limit{Rowcount: sqlparser.NewArgument(limitBindVar)}
+	}
+	leaf := &Route{Opcode: Scatter, Keyspace: route.Keyspace, query: sqlparser.NewParsedQuery(push), merged: true}
+	m := &Merge{single: route, route: leaf}
+	var p Primitive = leaf
+	if distinct {
+		p = &Distinct{input: p}
+		m.steps = append(m.steps, "distinct")
+	}
+	if len(order) > 0 {
+		p = &Sort{input: p, keys: order}
+		m.steps = append(m.steps, "sort")
+	}
+	if u.Limit != nil {
+		p = &Limit{input: p, count: u.Limit.Rowcount, offset: u.Limit.Offset}
+		m.steps = append(m.steps, "limit")
+		m.pushLimit, m.limit, m.offset = true, u.Limit.Rowcount, u.Limit.Offset
+	}
+	m.input = p
 	st.primitive = m
 	return nil
 }
@@ -130,4 +145,84 @@ func unionColumn(e sqlparser.Expr) (colRef, bool) {
 		}
 	}
 	return colRef{}, false
+}
+
+// planGateUnion plans each side of a UNION by itself: a Union of the
+// sides' plans, then the union's ORDER BY (Sort) and LIMIT.
+func planGateUnion(st *planState, u *sqlparser.Union) error {
+	sides, distinct := flattenUnion(u)
+	g := &Union{}
+	for i, d := range distinct {
+		if d {
+			g.distinctUpTo = i + 2
+		}
+	}
+	ctx := st.ctx
+	ctx.SQL = ""
+	for _, side := range sides {
+		plan, err := NewPlan(sqlparser.Clone(side).(sqlparser.Statement), ctx)
+		if err != nil {
+			return err
+		}
+		st.needs.add(plan.Needs)
+		g.sides = append(g.sides, plan.Primitive)
+	}
+	var order []orderKey
+	for _, o := range u.OrderBy {
+		ref, ok := unionColumn(o.Expr)
+		if !ok {
+			return sqlerr.Unsupported("ORDER BY %s of a UNION across shards (order by a column name or position)", sqlparser.String(o.Expr))
+		}
+		order = append(order, orderKey{col: ref, desc: o.Direction == sqlparser.DescOrder})
+	}
+	clone := sqlparser.Clone(u)
+	clone.OrderBy, clone.Limit, clone.Lock, clone.Into, clone.With = nil, nil, sqlparser.NoLock, nil, nil
+	if sel := leftmostSelect(clone); sel != nil {
+		keepColumnNames(sel, st.ctx.SQL)
+	}
+	g.columns = &Route{Opcode: AnyShard, Keyspace: st.keyspace.Name, query: impossibleQuery(clone)}
+	var p Primitive = g
+	if len(order) > 0 {
+		p = &Sort{input: p, keys: order}
+	}
+	if u.Limit != nil {
+		p = &Limit{input: p, count: u.Limit.Rowcount, offset: u.Limit.Offset}
+	}
+	st.primitive = p
+	return nil
+}
+
+// flattenUnion lists a UNION's sides, left to right, and whether the
+// union joining each side after the first to those before is DISTINCT
+// (distinct[i] for side i+1). Nested unions without their own ORDER BY,
+// LIMIT or WITH are flattened.
+func flattenUnion(u *sqlparser.Union) (sides []sqlparser.TableStatement, distinct []bool) {
+	var walk func(ts sqlparser.TableStatement)
+	walk = func(ts sqlparser.TableStatement) {
+		if n, ok := ts.(*sqlparser.Union); ok && len(n.OrderBy) == 0 && n.Limit == nil && n.With == nil {
+			walk(n.Left)
+			distinct = append(distinct, n.Distinct)
+			sides = append(sides, n.Right)
+			return
+		}
+		sides = append(sides, ts)
+	}
+	walk(u.Left)
+	distinct = append(distinct, u.Distinct)
+	sides = append(sides, u.Right)
+	return sides, distinct
+}
+
+// impossibleQuery is stmt with every WHERE impossible: run on one shard,
+// it answers the result's columns, named and typed by MySQL, and no rows.
+func impossibleQuery(stmt sqlparser.Statement) *sqlparser.ParsedQuery {
+	impossible := &sqlparser.ComparisonExpr{Operator: sqlparser.NotEqualOp, Left: sqlparser.NewIntLiteral("1"), Right: sqlparser.NewIntLiteral("1")}
+	out := sqlparser.SafeRewrite(stmt, nil, func(c *sqlparser.Cursor) bool {
+		if s, ok := c.Node().(*sqlparser.Select); ok {
+			s.Where = sqlparser.NewWhere(sqlparser.WhereClause, impossible)
+			s.Having = nil
+		}
+		return true
+	})
+	return sqlparser.NewParsedQuery(out)
 }

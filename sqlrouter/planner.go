@@ -106,36 +106,9 @@ func NewPlan(stmt sqlparser.Statement, ctx PlanContext) (*Plan, error) {
 	}
 	plan := &Plan{Type: sqlparser.ASTToStatementType(stmt), Keyspace: st.routeKeyspace, Primitive: st.primitive, Needs: st.needs, limitParams: st.limitParams}
 	if sel, ok := stmt.(*sqlparser.Select); ok && sel.SQLCalcFoundRows {
-		count, err := foundRowsPlan(sel, ctx)
-		if err != nil {
+		if err := planFoundRows(plan, sel, ctx); err != nil {
 			return nil, err
 		}
-		plan.FoundRows = count
-		plan.Needs.add(count.Needs)
 	}
 	return plan, nil
-}
-
-// foundRowsPlan counts the rows a SELECT SQL_CALC_FOUND_ROWS returns
-// without its LIMIT: a COUNT(*) of the same tables and conditions when
-// each row of them is a row of the result, else a COUNT(*) over the
-// statement as a derived table. (The flag itself is dropped from the
-// statement the shards run: their FOUND_ROWS() is not the client's.)
-func foundRowsPlan(sel *sqlparser.Select, ctx PlanContext) (*Plan, error) {
-	sel.SQLCalcFoundRows = false
-	inner := sqlparser.CloneRefOfSelect(sel)
-	inner.Limit, inner.OrderBy, inner.Lock, inner.Into = nil, nil, sqlparser.NoLock, nil
-	countStar := &sqlparser.SelectExprs{Exprs: []sqlparser.SelectExpr{&sqlparser.AliasedExpr{Expr: &sqlparser.CountStar{}}}}
-	var count *sqlparser.Select
-	if !inner.Distinct && inner.GroupBy == nil && inner.Having == nil && !containsAggregate(inner.SelectExprs) {
-		count = inner
-		count.SelectExprs = countStar
-	} else {
-		count = &sqlparser.Select{
-			SelectExprs: countStar,
-			From:        []sqlparser.TableExpr{&sqlparser.AliasedTableExpr{Expr: &sqlparser.DerivedTable{Select: inner}, As: sqlparser.NewIdentifierCS("__sg_found")}},
-		}
-	}
-	ctx.SQL = ""
-	return NewPlan(count, ctx)
 }

@@ -65,10 +65,17 @@ type Route struct {
 	// (ORDER BY, GROUP BY, ...): executing on several shards is refused.
 	mergeBlocker string
 
+	// merged marks the route beneath a Merge, which resolves its shards
+	// and hands them down (shardsBindVar).
+	merged bool
+
 	// returning is the RETURNING clause of an INSERT, REPLACE or DELETE,
 	// appended to a regenerated statement (the original has it).
 	returning string
 }
+
+// Inputs implements Primitive: a route is a leaf.
+func (r *Route) Inputs() []Primitive { return nil }
 
 // Describe implements Primitive.
 func (r *Route) Describe() string {
@@ -122,6 +129,11 @@ func (r *Route) Execute(ctx context.Context, vc VCursor, bv map[string]*querypb.
 // shardQueries resolves the shards the route runs on and the statement
 // each gets.
 func (r *Route) shardQueries(ctx context.Context, vc VCursor, bv map[string]*querypb.BindVariable) ([]ShardQuery, error) {
+	if r.merged {
+		if targets, ok := boundShards(bv); ok {
+			return r.queriesOn(ctx, vc, targets, bv)
+		}
+	}
 	shards, err := vc.Shards(r.Keyspace)
 	if err != nil {
 		return nil, err

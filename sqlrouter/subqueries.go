@@ -2,7 +2,6 @@ package sqlrouter
 
 import (
 	"context"
-	"strings"
 
 	"vitess.io/vitess/go/sqltypes"
 	querypb "vitess.io/vitess/go/vt/proto/query"
@@ -15,13 +14,23 @@ type Subqueries struct {
 	outer      Primitive
 }
 
+// Inputs implements Primitive: the subqueries, then the statement.
+func (s *Subqueries) Inputs() []Primitive {
+	out := make([]Primitive, 0, len(s.subqueries)+1)
+	for _, sq := range s.subqueries {
+		out = append(out, sq.plan.Primitive)
+	}
+	return append(out, s.outer)
+}
+
 // Describe implements Primitive.
 func (s *Subqueries) Describe() string {
-	parts := make([]string, len(s.subqueries))
-	for i, sq := range s.subqueries {
-		parts[i] = ":" + sq.value + " = " + sq.plan.Primitive.Describe()
+	ins := make([]labeled, 0, len(s.subqueries)+1)
+	for _, sq := range s.subqueries {
+		ins = append(ins, labeled{label: ":" + sq.value, p: sq.plan.Primitive})
 	}
-	return "Subqueries [" + strings.Join(parts, "; ") + "] then " + s.outer.Describe()
+	ins = append(ins, labeled{label: "then", p: s.outer})
+	return describeTree("Subqueries", ins...)
 }
 
 // Execute implements Primitive.

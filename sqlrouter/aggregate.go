@@ -327,9 +327,12 @@ type accumulator interface {
 func (a *aggregate) newAccumulator(fields []*querypb.Field) accumulator {
 	coll := defaultCollation
 	var field *querypb.Field
-	if a.argField >= 0 && a.argField < len(fields) {
+	if a.argField >= 0 && a.argField < len(fields) && fields[a.argField] != nil {
 		field = fields[a.argField]
 		coll = collationOf(field)
+	} else {
+		// A computed argument: typed by its values.
+		field = &querypb.Field{Name: "?", Type: sqltypes.Null}
 	}
 	var distinct *distinctSet
 	if a.distinct {
@@ -355,11 +358,14 @@ func (a *aggregate) newAccumulator(fields []*querypb.Field) accumulator {
 	case aggMinPartial, aggMaxPartial:
 		return &partialAcc{minMax: evalengine.NewAggregationMinMax(field.Type, collationEnv, coll, nil), max: a.op == aggMaxPartial, field: field}
 	case aggAvgOfParts:
-		sumField := fields[a.args[0].ast.(*sqlparser.Offset).V]
+		sumField := field
+		if off, ok := a.args[0].ast.(*sqlparser.Offset); ok && off.V < len(fields) && fields[off.V] != nil {
+			sumField = fields[off.V]
+		}
 		return &avgOfPartsAcc{field: field, sum: evalengine.NewAggregationSum(sumField.Type), count: evalengine.NewSumOfCounts()}
 	case aggCountDistinctValues, aggSumDistinctValues, aggAvgDistinctValues:
 		valueColl := coll
-		if off, ok := a.args[0].ast.(*sqlparser.Offset); ok && off.V < len(fields) {
+		if off, ok := a.args[0].ast.(*sqlparser.Offset); ok && off.V < len(fields) && fields[off.V] != nil {
 			valueColl = collationOf(fields[off.V])
 		}
 		return &distinctValuesAcc{op: a.op, field: field, coll: valueColl, values: map[string]sqltypes.Value{}}

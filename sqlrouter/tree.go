@@ -58,17 +58,6 @@ func describeTree(line string, inputs ...labeled) string {
 	return b.String()
 }
 
-// inputsOf lists the primitives of labeled inputs.
-func inputsOf(ins ...labeled) []Primitive {
-	out := make([]Primitive, 0, len(ins))
-	for _, in := range ins {
-		if in.p != nil {
-			out = append(out, in.p)
-		}
-	}
-	return out
-}
-
 // DryRunner is implemented by a VCursor that records the statements a plan
 // would send and answers them with nothing (DryRun). A primitive that
 // combines rows asks it explicitly (isDryRun) instead of guessing from an

@@ -119,90 +119,129 @@ func ParseVSchema(keyspace string, sharded bool, data []byte) (*Keyspace, *VSche
 
 // BuildKeyspace validates a decoded vschema and builds its vindexes.
 func BuildKeyspace(keyspace string, sharded bool, vs *VSchemaJSON) (*Keyspace, error) {
-	fail := func(format string, args ...any) error {
-		return fmt.Errorf("vschema of keyspace %s: %s", keyspace, fmt.Sprintf(format, args...))
-	}
+	b := keyspaceBuilder{ks: &Keyspace{Name: keyspace, Sharded: sharded, Vindexes: map[string]vindex.Vindex{}, Tables: map[string]*Table{}}}
 	if vs.Sharded != sharded {
 		if sharded {
-			return nil, fail(`keyspace is sharded but the vschema says "sharded": false`)
+			return nil, b.fail(`keyspace is sharded but the vschema says "sharded": false`)
 		}
-		return nil, fail(`keyspace is unsharded but the vschema says "sharded": true`)
+		return nil, b.fail(`keyspace is unsharded but the vschema says "sharded": true`)
 	}
-	ks := &Keyspace{Name: keyspace, Sharded: sharded, Vindexes: map[string]vindex.Vindex{}, Tables: map[string]*Table{}}
 	for _, name := range sortedKeys(vs.Vindexes) {
-		decl := vs.Vindexes[name]
-		if !sharded {
-			return nil, fail("vindex %q: an unsharded keyspace has no vindexes", name)
+		if err := b.addVindex(name, vs.Vindexes[name]); err != nil {
+			return nil, err
 		}
-		if decl.Type == "" {
-			return nil, fail("vindex %q has no type", name)
-		}
-		v, err := vindex.Create(decl.Type, name, decl.Params)
-		if err != nil {
-			return nil, fail("vindex %q: %v", name, err)
-		}
-		if decl.Owner != "" {
-			o, ok := v.(interface{ SetOwner(string) })
-			if !ok {
-				return nil, fail("vindex %q: type %s has no owner table (only lookup vindexes do)", name, decl.Type)
-			}
-			o.SetOwner(decl.Owner)
-		}
-		ks.Vindexes[name] = v
 	}
 	for _, name := range sortedKeys(vs.Tables) {
-		decl := vs.Tables[name]
-		t := &Table{Name: name, Keyspace: ks, Type: decl.Type, AutoIncrement: decl.AutoIncrement}
-		switch decl.Type {
-		case "", "sequence", "reference":
-		default:
-			return nil, fail("table %q: type %q: use \"sequence\", \"reference\" or leave it out", name, decl.Type)
+		if err := b.addTable(name, vs.Tables[name]); err != nil {
+			return nil, err
 		}
-		for i, cv := range decl.ColumnVindexes {
-			cols := cv.Columns
-			if cv.Column != "" {
-				if len(cols) > 0 {
-					return nil, fail("table %q: column_vindexes[%d] sets both column and columns", name, i)
-				}
-				cols = []string{cv.Column}
-			}
-			if len(cols) == 0 {
-				return nil, fail("table %q: column_vindexes[%d] names no column", name, i)
-			}
-			v, ok := ks.Vindexes[cv.Name]
-			if !ok {
-				return nil, fail("table %q: column_vindexes[%d] uses vindex %q, which is not declared under \"vindexes\"", name, i, cv.Name)
-			}
-			lower := make([]string, len(cols))
-			for j, c := range cols {
-				lower[j] = strings.ToLower(c)
-			}
-			if _, multi := v.(vindex.MultiColumn); !multi && len(cols) != 1 {
-				return nil, fail("table %q: vindex %q maps one column, but %d are given", name, cv.Name, len(cols))
-			}
-			if i == 0 && !v.IsUnique() {
-				return nil, fail("table %q: primary vindex %q must be unique (type of %q is not)", name, cv.Name, cv.Name)
-			}
-			t.ColumnVindexes = append(t.ColumnVindexes, &ColumnVindex{Columns: lower, Name: cv.Name, Vindex: v})
-		}
-		if sharded && decl.Type == "" && len(t.ColumnVindexes) == 0 {
-			return nil, fail("sharded table %q has no primary vindex: add \"column_vindexes\": [{\"column\": ..., \"name\": ...}]", name)
-		}
-		if !sharded && len(t.ColumnVindexes) > 0 {
-			return nil, fail("table %q: tables of an unsharded keyspace have no column_vindexes", name)
-		}
-		ks.Tables[strings.ToLower(name)] = t
 	}
-	// Each owned lookup vindex is kept by the writes of its owner table,
-	// where it must be a secondary vindex of one column.
-	for _, name := range sortedKeys(ks.Vindexes) {
-		lv, ok := ks.Vindexes[name].(vindex.LookupVindex)
+	if err := b.linkOwnedLookups(); err != nil {
+		return nil, err
+	}
+	return b.ks, nil
+}
+
+// keyspaceBuilder builds one keyspace's vschema, in the order
+// BuildKeyspace calls its steps: vindexes, tables, owned lookups.
+type keyspaceBuilder struct {
+	ks *Keyspace
+}
+
+func (b keyspaceBuilder) fail(format string, args ...any) error {
+	return fmt.Errorf("vschema of keyspace %s: %s", b.ks.Name, fmt.Sprintf(format, args...))
+}
+
+// addVindex creates a declared vindex.
+func (b keyspaceBuilder) addVindex(name string, decl VindexJSON) error {
+	if !b.ks.Sharded {
+		return b.fail("vindex %q: an unsharded keyspace has no vindexes", name)
+	}
+	if decl.Type == "" {
+		return b.fail("vindex %q has no type", name)
+	}
+	v, err := vindex.Create(decl.Type, name, decl.Params)
+	if err != nil {
+		return b.fail("vindex %q: %v", name, err)
+	}
+	if decl.Owner != "" {
+		o, ok := v.(interface{ SetOwner(string) })
+		if !ok {
+			return b.fail("vindex %q: type %s has no owner table (only lookup vindexes do)", name, decl.Type)
+		}
+		o.SetOwner(decl.Owner)
+	}
+	b.ks.Vindexes[name] = v
+	return nil
+}
+
+// addTable adds a declared table with its column vindexes.
+func (b keyspaceBuilder) addTable(name string, decl TableJSON) error {
+	t := &Table{Name: name, Keyspace: b.ks, Type: decl.Type, AutoIncrement: decl.AutoIncrement}
+	switch decl.Type {
+	case "", "sequence", "reference":
+	default:
+		return b.fail("table %q: type %q: use \"sequence\", \"reference\" or leave it out", name, decl.Type)
+	}
+	for i, cv := range decl.ColumnVindexes {
+		c, err := b.columnVindex(name, i, cv)
+		if err != nil {
+			return err
+		}
+		t.ColumnVindexes = append(t.ColumnVindexes, c)
+	}
+	if b.ks.Sharded && decl.Type == "" && len(t.ColumnVindexes) == 0 {
+		return b.fail("sharded table %q has no primary vindex: add \"column_vindexes\": [{\"column\": ..., \"name\": ...}]", name)
+	}
+	if !b.ks.Sharded && len(t.ColumnVindexes) > 0 {
+		return b.fail("table %q: tables of an unsharded keyspace have no column_vindexes", name)
+	}
+	b.ks.Tables[strings.ToLower(name)] = t
+	return nil
+}
+
+// columnVindex resolves table's i-th column vindex (the first is the
+// primary, which must be unique).
+func (b keyspaceBuilder) columnVindex(table string, i int, cv ColumnVindexJSON) (*ColumnVindex, error) {
+	cols := cv.Columns
+	if cv.Column != "" {
+		if len(cols) > 0 {
+			return nil, b.fail("table %q: column_vindexes[%d] sets both column and columns", table, i)
+		}
+		cols = []string{cv.Column}
+	}
+	if len(cols) == 0 {
+		return nil, b.fail("table %q: column_vindexes[%d] names no column", table, i)
+	}
+	v, ok := b.ks.Vindexes[cv.Name]
+	if !ok {
+		return nil, b.fail("table %q: column_vindexes[%d] uses vindex %q, which is not declared under \"vindexes\"", table, i, cv.Name)
+	}
+	lower := make([]string, len(cols))
+	for j, c := range cols {
+		lower[j] = strings.ToLower(c)
+	}
+	if _, multi := v.(vindex.MultiColumn); !multi && len(cols) != 1 {
+		return nil, b.fail("table %q: vindex %q maps one column, but %d are given", table, cv.Name, len(cols))
+	}
+	if i == 0 && !v.IsUnique() {
+		return nil, b.fail("table %q: primary vindex %q must be unique (type of %q is not)", table, cv.Name, cv.Name)
+	}
+	return &ColumnVindex{Columns: lower, Name: cv.Name, Vindex: v}, nil
+}
+
+// linkOwnedLookups gives each owned lookup vindex to its owner table,
+// whose writes keep it, where it must be a secondary vindex of one
+// column.
+func (b keyspaceBuilder) linkOwnedLookups() error {
+	for _, name := range sortedKeys(b.ks.Vindexes) {
+		lv, ok := b.ks.Vindexes[name].(vindex.LookupVindex)
 		if !ok || lv.Owner() == "" {
 			continue
 		}
-		owner, ok := ks.Tables[strings.ToLower(lv.Owner())]
+		owner, ok := b.ks.Tables[strings.ToLower(lv.Owner())]
 		if !ok {
-			return nil, fail("vindex %q: owner table %q is not in the vschema", name, lv.Owner())
+			return b.fail("vindex %q: owner table %q is not in the vschema", name, lv.Owner())
 		}
 		var owned *ColumnVindex
 		for i, cv := range owner.ColumnVindexes {
@@ -210,16 +249,16 @@ func BuildKeyspace(keyspace string, sharded bool, vs *VSchemaJSON) (*Keyspace, e
 				continue
 			}
 			if i == 0 {
-				return nil, fail("table %q: owned lookup vindex %q cannot be the primary vindex (its rows are made from the primary vindex's keyspace ids)", owner.Name, name)
+				return b.fail("table %q: owned lookup vindex %q cannot be the primary vindex (its rows are made from the primary vindex's keyspace ids)", owner.Name, name)
 			}
 			owned = cv
 		}
 		if owned == nil {
-			return nil, fail("vindex %q: its owner table %q does not use it in column_vindexes", name, owner.Name)
+			return b.fail("vindex %q: its owner table %q does not use it in column_vindexes", name, owner.Name)
 		}
 		owner.Owned = append(owner.Owned, owned)
 	}
-	return ks, nil
+	return nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

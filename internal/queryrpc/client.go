@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"vitess.io/vitess/go/mysql/sqlerror"
 
+	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
 )
 
@@ -120,8 +120,9 @@ func (c *Client) put(cn *conn) {
 }
 
 // call sends req and decodes the answer into resp. A MySQL error from the
-// tablet is returned as *sqlerror.SQLError; anything else means the call
-// may not have reached the tablet or its answer was lost.
+// tablet is returned as *sqlerror.SQLError, inside a *sqlerr.ReasonError
+// when the tablet gave a reason; anything else means the call may not have
+// reached the tablet or its answer was lost.
 func (c *Client) call(ctx context.Context, m Method, req, resp proto.Message) error {
 	cn, err := c.get(ctx)
 	if err != nil {
@@ -161,7 +162,7 @@ func (c *Client) call(ctx context.Context, m Method, req, resp proto.Message) er
 	case outcomeError:
 		me := &querypb.MySQLError{}
 		if err = proto.Unmarshal(payload, me); err == nil {
-			err = sqlerror.NewSQLError(sqlerror.ErrorCode(me.Code), me.SqlState, string(me.Message))
+			err = sqlerr.FromProto(me)
 		}
 	default:
 		err = fmt.Errorf("%s to tablet at %s: unknown response outcome %d", m, c.addr, tag)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"vitess.io/vitess/go/mysql/sqlerror"
 
+	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/internal/tlsconfig"
 	"github.com/shardgate/shardgate/internal/tlsconfig/tlstest"
 	"github.com/shardgate/shardgate/proto/querypb"
@@ -31,6 +33,11 @@ func (echoHandler) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*q
 	case "slow":
 		<-ctx.Done()
 		return nil, ctx.Err()
+	}
+	if name, ok := strings.CutPrefix(string(req.Sql), "reason "); ok {
+		// A tablet's error with a reason, wrapped as the tablet wraps it.
+		base := sqlerror.NewSQLError(sqlerror.ERQueryInterrupted, "70100", "statement killed")
+		return nil, fmt.Errorf("on shard x: %w", sqlerr.WithReason(querypb.ErrorReason(querypb.ErrorReason_value[name]), base))
 	}
 	return &querypb.ExecuteResponse{Result: &querypb.QueryResult{Info: req.Sql, RowsAffected: uint64(req.TransactionId)}}, nil
 }
@@ -123,6 +130,22 @@ func TestCallsAndMySQLErrors(t *testing.T) {
 	}
 	if rp, err := c.RollbackPrepared(ctx, &querypb.RollbackPreparedRequest{Dtid: "x"}); err != nil || rp.NotPrepared {
 		t.Fatalf("RollbackPrepared = %v, %v", rp, err)
+	}
+}
+
+// Every reason reaches the caller with the MySQL error unchanged: the gate
+// acts on the reason, the client sees code, SQLSTATE and message.
+func TestErrorReasonsCrossTheWire(t *testing.T) {
+	c, _ := startServer(t)
+	for num, name := range querypb.ErrorReason_name {
+		_, err := c.Execute(context.Background(), &querypb.ExecuteRequest{Sql: []byte("reason " + name)})
+		if got := sqlerr.ReasonOf(err); got != querypb.ErrorReason(num) {
+			t.Errorf("%s: reason after the round trip = %v", name, got)
+		}
+		var se *sqlerror.SQLError
+		if !errors.As(err, &se) || se.Num != sqlerror.ERQueryInterrupted || se.State != "70100" || se.Message != "on shard x: statement killed" {
+			t.Errorf("%s: error = %#v, want 1317/70100 with the tablet's message", name, err)
+		}
 	}
 }
 

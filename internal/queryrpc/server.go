@@ -118,8 +118,7 @@ func (s *Server) serveConn(c net.Conn) {
 		resp, err := s.dispatch(ctx, Method(tag), payload)
 		watch.stop()
 		if err != nil {
-			se := sqlerr.From(err)
-			err = writeFrame(w, outcomeError, &querypb.MySQLError{Code: uint32(se.Num), SqlState: se.State, Message: []byte(se.Message)})
+			err = writeFrame(w, outcomeError, sqlerr.ToProto(err))
 		} else {
 			err = writeFrame(w, outcomeOK, resp)
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/tablet/backup"
 	"github.com/shardgate/shardgate/tablet/queryservice"
+	"github.com/shardgate/shardgate/tablet/tabletclient"
 	"github.com/shardgate/shardgate/tablet/vreplication"
 	"github.com/shardgate/shardgate/tablet/vstreamer"
 	"github.com/shardgate/shardgate/topo"
@@ -290,8 +291,9 @@ func runInBackground(ctx context.Context, fn func(context.Context)) (stop func()
 	}
 }
 
-// maxRequestBytes bounds a request (a large multi-row INSERT).
-const maxRequestBytes = 256 << 20
+// maxRequestBytes bounds a request (a large multi-row INSERT): what its
+// clients may send (tabletclient).
+const maxRequestBytes = tabletclient.MaxMessageBytes
 
 // listenHost binds loopback names to loopback only; any other hostname binds
 // all interfaces so that remote gates can connect.

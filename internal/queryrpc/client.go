@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
@@ -123,7 +122,7 @@ func (c *Client) put(cn *conn) {
 // tablet is returned as *sqlerror.SQLError, inside a *sqlerr.ReasonError
 // when the tablet gave a reason; anything else means the call may not have
 // reached the tablet or its answer was lost.
-func (c *Client) call(ctx context.Context, m Method, req, resp proto.Message) error {
+func (c *Client) call(ctx context.Context, m Method, req, resp message) error {
 	cn, err := c.get(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to tablet at %s: %w", c.addr, err)
@@ -138,7 +137,7 @@ func (c *Client) call(ctx context.Context, m Method, req, resp proto.Message) er
 		// Cancellation interrupts the blocked read or write.
 		stop = context.AfterFunc(ctx, func() { _ = cn.SetDeadline(time.Unix(1, 0)) })
 	}
-	tag, payload, err := c.roundTrip(cn, m, req, fastMessage(resp))
+	tag, payload, err := c.roundTrip(cn, m, req, keepsFrame(resp))
 	// A connection whose deadline the cancellation poisoned, or that failed
 	// midway, may hold half a frame: never reuse it.
 	reusable := stop() && err == nil
@@ -153,15 +152,15 @@ func (c *Client) call(ctx context.Context, m Method, req, resp proto.Message) er
 	}
 	switch tag {
 	case outcomeOK:
-		if fastMessage(resp) {
+		if keepsFrame(resp) {
 			// The answer's rows alias payload, a buffer of its own.
-			err = unmarshalFast(payload, resp)
+			err = resp.UnmarshalVTUnsafe(payload)
 		} else {
-			err = proto.Unmarshal(payload, resp)
+			err = resp.UnmarshalVT(payload)
 		}
 	case outcomeError:
 		me := &querypb.MySQLError{}
-		if err = proto.Unmarshal(payload, me); err == nil {
+		if err = me.UnmarshalVT(payload); err == nil {
 			err = sqlerr.FromProto(me)
 		}
 	default:
@@ -193,7 +192,7 @@ func callContextError(ctx context.Context, err error) error {
 // roundTrip sends a request and reads the answer's frame, into a buffer of
 // its own when owned (the decoded answer keeps it), else into the
 // connection's reused buffer.
-func (c *Client) roundTrip(cn *conn, m Method, req proto.Message, owned bool) (byte, []byte, error) {
+func (c *Client) roundTrip(cn *conn, m Method, req message, owned bool) (byte, []byte, error) {
 	if err := writeFrame(cn.w, byte(m), req); err != nil {
 		return 0, nil, err
 	}

@@ -331,3 +331,53 @@ func FuzzReadFrame(f *testing.F) {
 		_, _ = s.dispatch(ctx, Method(tag), payload)
 	})
 }
+
+// resultHandler answers Execute with a result of n rows like sysbench's
+// (one 120-byte CHAR column), whatever the statement.
+type resultHandler struct {
+	echoHandler
+	res *querypb.QueryResult
+}
+
+func (h resultHandler) Execute(context.Context, *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
+	return &querypb.ExecuteResponse{Result: h.res}, nil
+}
+
+func sysbenchResult(rows int) *querypb.QueryResult {
+	res := &querypb.QueryResult{Fields: []*querypb.Field{{Name: "c", Type: querypb.Type_CHAR, Table: "sbtest1", OrgTable: "sbtest1", Database: "sbtest", OrgName: "c", ColumnLength: 480, Charset: 45}}}
+	for i := range rows {
+		v := fmt.Appendf(nil, "%0120d", i)
+		res.Rows = append(res.Rows, &querypb.Row{Lengths: []int64{int64(len(v))}, Values: v})
+	}
+	return res
+}
+
+// BenchmarkExecuteRoundTrip is a whole call over loopback TCP: the
+// request encoded, sent, decoded, the answer encoded, sent, decoded. One
+// row is a point select; 100 rows a range select.
+func BenchmarkExecuteRoundTrip(b *testing.B) {
+	req := &querypb.ExecuteRequest{
+		Target: &querypb.Target{Keyspace: "sbtest", Shard: "-80"},
+		Sql:    []byte("select c from sbtest1 where id = 4242"),
+	}
+	for _, rows := range []int{1, 100} {
+		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := NewServer(resultHandler{res: sysbenchResult(rows)}, zap.NewNop())
+			go func() { _ = srv.Serve(ln) }()
+			defer srv.Close()
+			c := NewClient(ln.Addr().String())
+			defer c.Close()
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Execute(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
 )

@@ -269,7 +269,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 // isTransactionGone reports errors after which the tablet no longer holds
 // the transaction (it was killed, timed out or the tablet restarted).
 func isTransactionGone(err error) bool {
-	return sqlerr.HasReason(err, sqlerr.TransactionEnded) || sqlerr.HasReason(err, sqlerr.TransactionNotFound)
+	return sqlerr.HasReason(err, sqlerr.ReasonTransactionEnded) || sqlerr.HasReason(err, sqlerr.ReasonTransactionNotFound)
 }
 
 // executeImplicitTransaction runs a multi-shard write atomically as far as

@@ -77,7 +77,7 @@ func (e *Executor) lockStatement(ctx context.Context, s *Session, sel *sqlparser
 		return res, err
 	}
 	res, err := s.lockConn.execute(ctx, s, sql)
-	if sqlerr.HasReason(err, sqlerr.ReservedConnectionGone) {
+	if sqlerr.HasReason(err, sqlerr.ReasonReservedConnectionGone) {
 		// The connection, and the locks with it, are gone (the tablet
 		// restarted): the next lock function reserves anew.
 		s.lockConn = nil

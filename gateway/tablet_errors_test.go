@@ -18,8 +18,8 @@ import (
 func TestTransactionGoneByReasonNotText(t *testing.T) {
 	tc := &tabletConn{record: &topopb.Tablet{Alias: "zone1-100", Keyspace: "commerce", Shard: "-80"}}
 	deadlock := sqlerr.New(1614, "XA102", "Transaction branch was rolled back: deadlock was detected")
-	ended := sqlerr.WithReason(sqlerr.TransactionEnded, sqlerr.New(sqlerror.ERQueryInterrupted, "70100", "transaction 7 on x was rolled back after being idle"))
-	notFound := sqlerr.WithReason(sqlerr.TransactionNotFound, sqlerr.Internal("transaction 7 is not open on x"))
+	ended := sqlerr.WithReason(sqlerr.ReasonTransactionEnded, sqlerr.New(sqlerror.ERQueryInterrupted, "70100", "transaction 7 on x was rolled back after being idle"))
+	notFound := sqlerr.WithReason(sqlerr.ReasonTransactionNotFound, sqlerr.Internal("transaction 7 is not open on x"))
 	cases := []struct {
 		name string
 		sent error

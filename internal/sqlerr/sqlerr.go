@@ -2,6 +2,11 @@
 // client is a *sqlerror.SQLError (Vitess's MySQL error type, which the MySQL
 // listener writes as an error packet): a MySQL error code, an SQLSTATE and
 // a message that says what went wrong and where.
+//
+// Between tablet and gate an error may also carry a Reason (ReasonError):
+// what the gate must do about it (forget a transaction, retry once the
+// writes moved). Code and message are the client's; the gate acts on the
+// reason alone, never on the text.
 package sqlerr
 
 import (
@@ -114,10 +119,10 @@ type Reason = querypb.ErrorReason
 // The reasons a tablet gives (see query.proto for what each asks of the
 // caller).
 const (
-	TransactionEnded       = querypb.ErrorReason_TRANSACTION_ENDED
-	TransactionNotFound    = querypb.ErrorReason_TRANSACTION_NOT_FOUND
-	ReservedConnectionGone = querypb.ErrorReason_RESERVED_CONNECTION_GONE
-	WritesSwitchingReason  = querypb.ErrorReason_WRITES_SWITCHING
+	ReasonTransactionEnded       = querypb.ErrorReason_TRANSACTION_ENDED
+	ReasonTransactionNotFound    = querypb.ErrorReason_TRANSACTION_NOT_FOUND
+	ReasonReservedConnectionGone = querypb.ErrorReason_RESERVED_CONNECTION_GONE
+	ReasonWritesSwitching        = querypb.ErrorReason_WRITES_SWITCHING
 )
 
 // ReasonError is an error with a Reason. Its text is the wrapped error's,
@@ -159,14 +164,14 @@ func HasReason(err error, reason Reason) bool {
 // WritesSwitching is the error of a shard that refuses a write (or a new
 // transaction) because a resharding is moving its writes elsewhere.
 func WritesSwitching(keyspace, shard string) error {
-	return WithReason(WritesSwitchingReason, New(ErOptionPreventsStatement, "HY000",
+	return WithReason(ReasonWritesSwitching, New(ErOptionPreventsStatement, "HY000",
 		"shard %s/%s is switching its writes to other shards (resharding): retry on the shards now serving", keyspace, shard))
 }
 
 // IsWritesSwitching recognizes the error of WritesSwitching, however
 // wrapped, including after it crossed from tablet to gate.
 func IsWritesSwitching(err error) bool {
-	return HasReason(err, WritesSwitchingReason)
+	return HasReason(err, ReasonWritesSwitching)
 }
 
 // ToProto is err as it crosses the wire between tablet and gate: the

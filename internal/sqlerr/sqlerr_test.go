@@ -54,11 +54,11 @@ func TestUnsupportedIs1235(t *testing.T) {
 
 func TestReasonSurvivesWrappingAndKeepsTheClientError(t *testing.T) {
 	base := New(sqlerror.ERQueryInterrupted, "70100", "statement killed")
-	err := fmt.Errorf("shard commerce/-80: %w", WithReason(TransactionEnded, fmt.Errorf("%w; transaction 7 was rolled back", base)))
-	if got := ReasonOf(err); got != TransactionEnded {
+	err := fmt.Errorf("shard commerce/-80: %w", WithReason(ReasonTransactionEnded, fmt.Errorf("%w; transaction 7 was rolled back", base)))
+	if got := ReasonOf(err); got != ReasonTransactionEnded {
 		t.Fatalf("ReasonOf = %v, want TRANSACTION_ENDED", got)
 	}
-	if !HasReason(err, TransactionEnded) || HasReason(err, TransactionNotFound) {
+	if !HasReason(err, ReasonTransactionEnded) || HasReason(err, ReasonTransactionNotFound) {
 		t.Fatal("HasReason disagrees with ReasonOf")
 	}
 	se := From(err)
@@ -68,7 +68,7 @@ func TestReasonSurvivesWrappingAndKeepsTheClientError(t *testing.T) {
 	if ReasonOf(base) != 0 || HasReason(base, 0) {
 		t.Fatal("an error without a reason has REASON_UNSPECIFIED, which no one acts on")
 	}
-	if WithReason(TransactionEnded, nil) != nil {
+	if WithReason(ReasonTransactionEnded, nil) != nil {
 		t.Fatal("WithReason(nil) must stay nil")
 	}
 }

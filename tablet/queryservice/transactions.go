@@ -83,10 +83,10 @@ func (t *transactions) idleLocked(id int64, where string) (*transaction, error) 
 			}
 		}
 		if why, ended := t.ended[id]; ended {
-			return nil, sqlerr.WithReason(sqlerr.TransactionEnded,
+			return nil, sqlerr.WithReason(sqlerr.ReasonTransactionEnded,
 				sqlerr.New(sqlerror.ERQueryInterrupted, sqlerror.SSQueryInterrupted, "transaction %d on %s %s", id, where, why))
 		}
-		return nil, sqlerr.WithReason(sqlerr.TransactionNotFound,
+		return nil, sqlerr.WithReason(sqlerr.ReasonTransactionNotFound,
 			sqlerr.Internal("transaction %d is not open on %s (the tablet may have restarted): roll back and retry", id, where))
 	}
 	if tx.inUse {
@@ -389,7 +389,7 @@ func (s *Service) finish(tx *transaction, how ending) error {
 		tx.conn.MarkBroken()
 		s.txPool.Put(tx.conn)
 		if how == endCommit {
-			return sqlerr.WithReason(sqlerr.TransactionEnded,
+			return sqlerr.WithReason(sqlerr.ReasonTransactionEnded,
 				sqlerr.Internal("transaction %d on %s lost its MySQL connection and was rolled back", tx.id, s.cfg.where()))
 		}
 		return nil

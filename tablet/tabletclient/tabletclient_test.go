@@ -33,7 +33,7 @@ type fakeTablet struct {
 
 func (f *fakeTablet) execute(req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
 	if string(req.Sql) == "gone" {
-		return nil, sqlerr.WithReason(sqlerr.TransactionNotFound, sqlerr.Internal("transaction 1 is not open"))
+		return nil, sqlerr.WithReason(sqlerr.ReasonTransactionNotFound, sqlerr.Internal("transaction 1 is not open"))
 	}
 	row := &querypb.Row{Lengths: []int64{int64(len(bigResult))}, Values: bigResult}
 	return &querypb.ExecuteResponse{Result: &querypb.QueryResult{
@@ -116,7 +116,7 @@ func TestBothTransportsShareTLSAndLimits(t *testing.T) {
 		}
 		// The tablet's reason arrives whichever way the call went.
 		_, err = conn.Unary().Execute(ctx, &querypb.ExecuteRequest{Sql: []byte("gone")})
-		if r := sqlerr.ReasonOf(queryconv.ErrorFromStatus(err)); r != sqlerr.TransactionNotFound {
+		if r := sqlerr.ReasonOf(queryconv.ErrorFromStatus(err)); r != sqlerr.ReasonTransactionNotFound {
 			t.Fatalf("reason over the %s = %v (%v), want TRANSACTION_NOT_FOUND", c.unaryVia, r, err)
 		}
 	}

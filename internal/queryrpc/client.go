@@ -153,7 +153,7 @@ func (c *Client) call(ctx context.Context, m Method, req, resp message) error {
 	case outcomeOK:
 		if keepsFrame(resp) {
 			// The answer's rows alias payload, a buffer of its own.
-			err = resp.UnmarshalVTUnsafe(payload)
+			err = decodeInPlace(payload, resp)
 		} else {
 			err = resp.UnmarshalVT(payload)
 		}

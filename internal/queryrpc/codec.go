@@ -1,6 +1,10 @@
 package queryrpc
 
-import "github.com/shardgate/shardgate/proto/querypb"
+import (
+	"strings"
+
+	"github.com/shardgate/shardgate/proto/querypb"
+)
 
 // Frames carry querypb messages encoded by the code protoc-gen-go-vtproto
 // generates beside the protobuf-go code (proto/querypb/query_vtproto.pb.go,
@@ -42,4 +46,69 @@ func keepsFrame(resp message) bool {
 		return true
 	}
 	return false
+}
+
+// decodeInPlace decodes an answer with rows (keepsFrame) from its frame,
+// which it then owns. Only row values stay in the frame: names, info,
+// warnings and the tablet alias are copied out of it, in one allocation,
+// because the gate keeps some of them after the rows are gone (a
+// statement's fields, its warnings until the next statement) and must not
+// keep a large frame alive for them.
+func decodeInPlace(frame []byte, resp message) error {
+	if err := resp.UnmarshalVTUnsafe(frame); err != nil {
+		return err
+	}
+	var strs []*string
+	var byts []*[]byte
+	var res *querypb.QueryResult
+	switch r := resp.(type) {
+	case *querypb.ExecuteResponse:
+		res = r.Result
+	case *querypb.BeginExecuteResponse:
+		res = r.Result
+		strs = append(strs, &r.TabletAlias)
+	case *querypb.ReserveExecuteResponse:
+		res = r.Result
+		strs = append(strs, &r.TabletAlias)
+	}
+	if res != nil {
+		for _, f := range res.Fields {
+			strs = append(strs, &f.Name, &f.Table, &f.OrgTable, &f.Database, &f.OrgName, &f.ColumnType)
+		}
+		for _, w := range res.WarningList {
+			strs = append(strs, &w.Level)
+			byts = append(byts, &w.Message)
+		}
+		byts = append(byts, &res.Info)
+	}
+	strSize, byteSize := 0, 0
+	for _, s := range strs {
+		strSize += len(*s)
+	}
+	for _, b := range byts {
+		byteSize += len(*b)
+	}
+	if strSize > 0 {
+		// One string holds them all; each is a slice of it.
+		var sb strings.Builder
+		sb.Grow(strSize)
+		for _, s := range strs {
+			sb.WriteString(*s)
+		}
+		all, off := sb.String(), 0
+		for _, s := range strs {
+			n := len(*s)
+			*s = all[off : off+n]
+			off += n
+		}
+	}
+	if byteSize > 0 {
+		all := make([]byte, 0, byteSize)
+		for _, b := range byts {
+			start := len(all)
+			all = append(all, *b...)
+			*b = all[start:len(all):len(all)]
+		}
+	}
+	return nil
 }

@@ -171,3 +171,35 @@ func BenchmarkCodec100Rows(b *testing.B) {
 		}
 	})
 }
+
+// An answer decoded in place keeps only its row values in the frame: what
+// the gate may keep longer (names, info, warnings, the alias) is copied.
+func TestDecodeInPlaceKeepsOnlyRowsInTheFrame(t *testing.T) {
+	want := &querypb.BeginExecuteResponse{TransactionId: 7, TabletAlias: "zone1-100", Result: &querypb.QueryResult{
+		Fields:      []*querypb.Field{{Name: "id", Table: "t", OrgTable: "t", Database: "ks", OrgName: "id", ColumnType: "int(11)"}, {Name: "c"}},
+		Rows:        []*querypb.Row{{Lengths: []int64{1, -1}, Values: []byte("7")}},
+		Info:        []byte("Rows matched: 1"),
+		WarningList: []*querypb.Warning{{Level: "Note", Code: 1003, Message: []byte("a note")}, {Level: "Warning", Code: 1265}},
+	}}
+	frame := vtEncode(t, want)
+	got := &querypb.BeginExecuteResponse{}
+	if err := decodeInPlace(frame, got); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, want) {
+		t.Fatalf("decoded %v, want %v", got, want)
+	}
+	for i := range frame {
+		frame[i] = 'X'
+	}
+	got.Result.Rows = nil // they alias the frame, by design
+	want.Result.Rows = nil
+	if !proto.Equal(got, want) {
+		t.Fatalf("overwriting the frame changed what must be copied out of it: %v", got)
+	}
+	// Byte fields sharing one copy must not overlap.
+	_ = append(got.Result.Info, '!')
+	if string(got.Result.WarningList[0].Message) != "a note" {
+		t.Fatal("appending to info changed a warning")
+	}
+}

@@ -15,17 +15,18 @@ import (
 //
 // Reflection (proto.Marshal and proto.Unmarshal) costs twice the time and
 // 3 allocations per row of an answer, which is why a hand-written codec of
-// results stood here before. The generated code replaced it: on the
-// 2-vCPU development VM (2026-12-05, medians of 6) a 100-row answer
-// encoded and decoded in 35-38 us against the hand codec's 28 us and
-// reflection's 65-80 us (BenchmarkCodec100Rows), a whole call over
-// loopback took the same time (BenchmarkExecuteRoundTrip: 13 us against
-// 15 us for one row, 52 against 56 us for 100 rows; requests were
-// encoded by reflection before), and sysbench through the gate used as
-// much CPU per statement. What it costs is 2 allocations per row decoded
-// (the Row message and its lengths), where the hand codec shared three
-// arrays among all rows; it keeps itself complete when query.proto
-// changes, which the hand codec needed a test to remind of.
+// results stood here before. The generated code replaced it at the same
+// speed: on the 2-vCPU development VM (2026-12-05, quiet, medians of 6
+// interleaved runs, benchstat) a 100-row answer encoded and decoded in
+// 9.2 us against the hand codec's 9.6 us and reflection's 21.4 us
+// (BenchmarkCodec100Rows), and a whole call over loopback took 6.2 us
+// against 6.9 us for one row and 27.8 against 28.7 us for 100 rows
+// (BenchmarkExecuteRoundTrip; requests were encoded by reflection
+// before). What it costs is 2 allocations per row decoded (the Row
+// message and its lengths; 226 against 21 for 100 rows), where the hand
+// codec shared three arrays among all rows. sysbench through the gate
+// showed no difference in CPU per statement. And it stays complete when
+// query.proto changes, which the hand codec needed a test to remind of.
 
 // message is what every querypb message implements through the generated
 // code.

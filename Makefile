@@ -8,6 +8,10 @@ TOOLS         := $(BIN)/tools
 # from Debian 12's protobuf-compiler (3.21.12).
 PROTOC_GEN_GO_VERSION      := $(shell $(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+# protoc-gen-go-vtproto generates the reflection-free encoding the query
+# port's frames use (internal/queryrpc); its runtime helpers are a module
+# dependency, so the generator is the module's version.
+PROTOC_GEN_GO_VTPROTO_VERSION := $(shell $(GO) list -m -f '{{.Version}}' github.com/planetscale/vtprotobuf)
 STATICCHECK_VERSION        := v0.8.2
 # versitygw is the S3-compatible server backup tests and benchmarks run on
 # loopback (Apache-2.0; its posix backend keeps buckets as directories).
@@ -107,11 +111,18 @@ $(TOOLS)/protoc-gen-go:
 $(TOOLS)/protoc-gen-go-grpc:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
-proto: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+$(TOOLS)/protoc-gen-go-vtproto:
+	GOBIN=$(TOOLS) $(GO) install github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto@$(PROTOC_GEN_GO_VTPROTO_VERSION)
+
+proto: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/protoc-gen-go-vtproto
 	PATH=$(TOOLS):$$PATH protoc -I . \
 		--go_out=. --go_opt=module=github.com/shardgate/shardgate \
 		--go-grpc_out=. --go-grpc_opt=module=github.com/shardgate/shardgate \
 		proto/*.proto
+	PATH=$(TOOLS):$$PATH protoc -I . \
+		--go-vtproto_out=. --go-vtproto_opt=module=github.com/shardgate/shardgate \
+		--go-vtproto_opt=features=marshal+unmarshal+unmarshal_unsafe+size \
+		proto/query.proto
 
 # proto-check fails when the committed generated code differs from what the
 # pinned generators produce from the committed .proto files.

@@ -5,20 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"strconv"
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/shardgate/shardgate/internal/queryconv"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/tablet/tabletclient"
 	"github.com/shardgate/shardgate/topo"
 )
 
@@ -79,7 +75,7 @@ func ProbeTablet(ctx context.Context, t *topopb.Tablet, opts ...Option) TabletSt
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, HealthProbeTimeout)
 	defer cancel()
-	stream, err := querypb.NewQueryServiceClient(conn).StreamHealth(ctx, &querypb.StreamHealthRequest{})
+	stream, err := conn.QueryService().StreamHealth(ctx, &querypb.StreamHealthRequest{})
 	if err == nil {
 		var resp *querypb.StreamHealthResponse
 		if resp, err = stream.Recv(); err == nil {
@@ -103,25 +99,14 @@ func ProbeTablet(ctx context.Context, t *topopb.Tablet, opts ...Option) TabletSt
 	return st
 }
 
-func TabletAddr(t *topopb.Tablet) string {
-	return net.JoinHostPort(t.Hostname, strconv.Itoa(int(t.GrpcPort)))
-}
+// TabletAddr is the tablet's gRPC address, host:port.
+func TabletAddr(t *topopb.Tablet) string { return tabletclient.GRPCAddr(t) }
 
-// DialTablet makes a (lazy) gRPC client connection to a tablet, with TLS
-// when an option asks for it (WithTabletTLS).
-func DialTablet(t *topopb.Tablet, opts ...Option) (*grpc.ClientConn, error) {
-	if t.Hostname == "" || t.GrpcPort <= 0 {
-		return nil, fmt.Errorf("tablet %s has no gRPC address in its record", t.Alias)
-	}
-	creds := insecure.NewCredentials()
-	if cfg := BuildOptions(opts).TabletTLS; cfg != nil {
-		creds = credentials.NewTLS(cfg)
-	}
-	conn, err := grpc.NewClient(TabletAddr(t), grpc.WithTransportCredentials(creds))
-	if err != nil {
-		return nil, fmt.Errorf("tablet %s at %s: %w", t.Alias, TabletAddr(t), err)
-	}
-	return conn, nil
+// DialTablet makes a (lazy) connection to a tablet (tabletclient.Dial),
+// with TLS when an option asks for it (WithTabletTLS). The caller closes
+// it.
+func DialTablet(t *topopb.Tablet, opts ...Option) (*tabletclient.Conn, error) {
+	return tabletclient.Dial(t, tabletclient.WithTLS(BuildOptions(opts).TabletTLS))
 }
 
 // RPCError turns a failed query-service call into the MySQL error the

@@ -171,12 +171,13 @@ func target(keyspace, shard string, tt topopb.TabletType) *querypb.Target {
 }
 
 // tabletError turns what a tablet call returned into a client error: the
-// tablet's MySQL error as is, a transport failure as 1105 naming the tablet.
+// tablet's MySQL error as is, with the reason the tablet gave it (which
+// the gate acts on), a transport failure as 1105 naming the tablet.
 func tabletError(tc *tabletConn, err error) error {
 	mysqlErr := queryconv.ErrorFromStatus(err)
 	var se *sqlerror.SQLError
 	if errors.As(mysqlErr, &se) {
-		return se
+		return sqlerr.WithReason(sqlerr.ReasonOf(mysqlErr), se)
 	}
 	return sqlerr.Internal("%s: %v", tc.where(), err)
 }
@@ -268,8 +269,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 // isTransactionGone reports errors after which the tablet no longer holds
 // the transaction (it was killed, timed out or the tablet restarted).
 func isTransactionGone(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "was rolled back") || strings.Contains(msg, "is not open on")
+	return sqlerr.HasReason(err, sqlerr.ReasonTransactionEnded) || sqlerr.HasReason(err, sqlerr.ReasonTransactionNotFound)
 }
 
 // executeImplicitTransaction runs a multi-shard write atomically as far as

@@ -22,6 +22,7 @@ import (
 	"github.com/shardgate/shardgate/internal/tlsconfig"
 	"github.com/shardgate/shardgate/proto/gatepb"
 	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/tablet/tabletclient"
 	"github.com/shardgate/shardgate/topo"
 )
 
@@ -175,8 +176,12 @@ func gateRecord(cfg Config) *topopb.Gate {
 	}
 }
 
-// maxRequestBytes bounds a gRPC client's request (a large INSERT).
-const maxRequestBytes = 256 << 20
+// maxRequestBytes bounds a gRPC client's request (a large INSERT), and
+// maxResultBytes a result sent to one; as large as a tablet's messages.
+const (
+	maxRequestBytes = tabletclient.MaxMessageBytes
+	maxResultBytes  = tabletclient.MaxMessageBytes
+)
 
 // grpcStreamWorkers is how many gRPC calls run on reused goroutines at
 // once.

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"strings"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
@@ -78,7 +77,7 @@ func (e *Executor) lockStatement(ctx context.Context, s *Session, sel *sqlparser
 		return res, err
 	}
 	res, err := s.lockConn.execute(ctx, s, sql)
-	if err != nil && strings.Contains(err.Error(), "reserved connection") {
+	if sqlerr.HasReason(err, sqlerr.ReasonReservedConnectionGone) {
 		// The connection, and the locks with it, are gone (the tablet
 		// restarted): the next lock function reserves anew.
 		s.lockConn = nil

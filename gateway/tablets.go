@@ -5,9 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,81 +14,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
-	grpccreds "google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/shardgate/shardgate/internal/queryrpc"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/tablet/tabletclient"
 	"github.com/shardgate/shardgate/topo"
 )
 
-// maxResultBytes bounds one result message from a tablet.
-const maxResultBytes = 256 << 20
-
 // unaryClient is the query calls the gate makes on every statement. The
 // tablet's lean query port (internal/queryrpc) serves them when it has one,
-// its gRPC QueryService otherwise.
-type unaryClient interface {
-	Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error)
-	BeginExecute(ctx context.Context, req *querypb.BeginExecuteRequest) (*querypb.BeginExecuteResponse, error)
-	Commit(ctx context.Context, req *querypb.CommitRequest) (*querypb.CommitResponse, error)
-	Rollback(ctx context.Context, req *querypb.RollbackRequest) (*querypb.RollbackResponse, error)
-	Prepare(ctx context.Context, req *querypb.PrepareRequest) (*querypb.PrepareResponse, error)
-	CommitPrepared(ctx context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error)
-	RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error)
-	ReserveExecute(ctx context.Context, req *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error)
-	Release(ctx context.Context, req *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error)
-}
-
-// grpcUnary adapts the generated gRPC client to unaryClient.
-type grpcUnary struct{ c querypb.QueryServiceClient }
-
-func (g grpcUnary) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
-	return g.c.Execute(ctx, req)
-}
-
-func (g grpcUnary) BeginExecute(ctx context.Context, req *querypb.BeginExecuteRequest) (*querypb.BeginExecuteResponse, error) {
-	return g.c.BeginExecute(ctx, req)
-}
-
-func (g grpcUnary) Commit(ctx context.Context, req *querypb.CommitRequest) (*querypb.CommitResponse, error) {
-	return g.c.Commit(ctx, req)
-}
-
-func (g grpcUnary) Rollback(ctx context.Context, req *querypb.RollbackRequest) (*querypb.RollbackResponse, error) {
-	return g.c.Rollback(ctx, req)
-}
-
-func (g grpcUnary) Prepare(ctx context.Context, req *querypb.PrepareRequest) (*querypb.PrepareResponse, error) {
-	return g.c.Prepare(ctx, req)
-}
-
-func (g grpcUnary) CommitPrepared(ctx context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error) {
-	return g.c.CommitPrepared(ctx, req)
-}
-
-func (g grpcUnary) RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
-	return g.c.RollbackPrepared(ctx, req)
-}
-
-func (g grpcUnary) ReserveExecute(ctx context.Context, req *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error) {
-	return g.c.ReserveExecute(ctx, req)
-}
-
-func (g grpcUnary) Release(ctx context.Context, req *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error) {
-	return g.c.Release(ctx, req)
-}
+// its gRPC QueryService otherwise (tabletclient.Conn.Unary).
+type unaryClient = tabletclient.Unary
 
 // tabletConn is the gate's link to one tablet.
 type tabletConn struct {
 	record *topopb.Tablet
 	addr   string
-	conn   *grpc.ClientConn
+	conn   *tabletclient.Conn
 	client querypb.QueryServiceClient // streaming calls
 	query  unaryClient                // statements and transactions
-	rpc    *queryrpc.Client           // set when query uses the lean port
 	cancel context.CancelFunc
 	// healthClient streams the tablet's health; client and query are
 	// guarded by its liveness (guardedQuery), healthClient is not.
@@ -199,7 +142,7 @@ func (g *tabletGateway) update(ctx context.Context, records []*topopb.Tablet) {
 	seen := map[string]bool{}
 	for _, rec := range records {
 		seen[rec.Alias] = true
-		addr := net.JoinHostPort(rec.Hostname, strconv.Itoa(int(rec.GrpcPort)))
+		addr := tabletclient.GRPCAddr(rec)
 		if tc, ok := g.tablets[rec.Alias]; ok {
 			if tc.addr == addr && tc.record.QueryPort == rec.QueryPort && tc.record.Keyspace == rec.Keyspace && tc.record.Shard == rec.Shard && tc.record.Type == rec.Type {
 				continue
@@ -233,9 +176,6 @@ func (tc *tabletConn) close() {
 	tc.mu.Unlock()
 	tc.cancel()
 	_ = tc.conn.Close()
-	if tc.rpc != nil {
-		tc.rpc.Close()
-	}
 }
 
 func (g *tabletGateway) reindexLocked() {
@@ -248,28 +188,13 @@ func (g *tabletGateway) reindexLocked() {
 }
 
 func (g *tabletGateway) dial(ctx context.Context, rec *topopb.Tablet, addr string) (*tabletConn, error) {
-	creds := insecure.NewCredentials()
-	var rpcOpts []queryrpc.ClientOption
-	if g.tls != nil {
-		creds = grpccreds.NewTLS(g.tls)
-		rpcOpts = append(rpcOpts, queryrpc.WithTLS(g.tls))
-	}
-	conn, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxResultBytes), grpc.MaxCallSendMsgSize(maxResultBytes)),
-	)
+	conn, err := tabletclient.Dial(rec, tabletclient.WithTLS(g.tls))
 	if err != nil {
 		return nil, err
 	}
 	hctx, cancel := context.WithCancel(ctx)
-	client := querypb.NewQueryServiceClient(conn)
 	tc := &tabletConn{record: rec, addr: addr, conn: conn, cancel: cancel}
-	var query unaryClient = grpcUnary{client}
-	if rec.QueryPort > 0 {
-		tc.rpc = queryrpc.NewClient(net.JoinHostPort(rec.Hostname, strconv.Itoa(int(rec.QueryPort))), rpcOpts...)
-		query = tc.rpc
-	}
-	g.follow(hctx, tc, client, query)
+	g.follow(hctx, tc, conn.QueryService(), conn.Unary())
 	return tc, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -25,6 +26,7 @@ import (
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/tablet/backup"
 	"github.com/shardgate/shardgate/tablet/queryservice"
+	"github.com/shardgate/shardgate/tablet/tabletclient"
 	"github.com/shardgate/shardgate/tablet/vreplication"
 	"github.com/shardgate/shardgate/tablet/vstreamer"
 	"github.com/shardgate/shardgate/topo"
@@ -33,6 +35,11 @@ import (
 // Run serves the tablet until ctx ends, then shuts down gracefully: it
 // reports not serving, lets in-flight statements finish for a moment,
 // rolls back open transactions and closes its connections.
+//
+// The steps, in order: the topology, MySQL (started or restored when the
+// tablet manages it), the status page, the query service, the listeners
+// and their services, the record in the topology, the resharding
+// streams; then it waits, and shuts down in the reverse order.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -46,15 +53,10 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	ts := topo.NewServer(store, cfg.TopoRoot)
 	defer ts.Close()
-
 	if err := checkShard(ctx, ts, cfg.Keyspace, cfg.Shard); err != nil {
 		return err
 	}
 
-	params := mysql.ConnParams{
-		Host: cfg.MySQLHost, Port: cfg.MySQLPort, UnixSocket: cfg.MySQLSocket,
-		Uname: cfg.MySQLUser, Pass: cfg.MySQLPassword,
-	}
 	reg := debughttp.NewRegistry()
 	var backups *backup.Engine
 	if cfg.BackupStorage != "" {
@@ -63,25 +65,10 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		}
 		defer backups.Close()
 	}
-	if cfg.MysqldDataDir != "" {
-		var beforeInit func() error
-		if backups != nil && cfg.RestoreFromBackup {
-			beforeInit = backups.MarkNewServer
-		}
-		if err = ensureMysqld(ctx, cfg.mysqldConfig(log), log, beforeInit); err != nil {
-			return err
-		}
-	}
-	// The shard's database is named after the keyspace, so statements that
-	// qualify tables with the keyspace name run unchanged on the shard.
-	if err := ensureDatabase(ctx, params, cfg.Keyspace); err != nil {
+	params, err := prepareMySQL(ctx, cfg, log, backups)
+	if err != nil {
 		return err
 	}
-	params.DbName = cfg.Keyspace
-	// MariaDB's info text ("Rows matched: 2  Changed: 1  Warnings: 0")
-	// goes to the gate: its clients read it, and CLIENT_FOUND_ROWS
-	// clients' affected rows come from it.
-	params.EnableQueryInfo = true
 
 	// Status and metrics are up before a restore, which may take long.
 	var qsReady atomic.Pointer[queryservice.Service]
@@ -97,6 +84,95 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		}
 	}
 
+	qs, err := startQueryService(ctx, cfg, tabletType, params, ts, log, reg)
+	if err != nil {
+		return err
+	}
+	defer qs.Close()
+	qsReady.Store(qs)
+	if backups != nil {
+		backups.Hooks.SetServing = qs.SetServing
+		backups.Start()
+	}
+
+	srv, err := startServers(cfg, qs, vstreamer.New(params, cfg.Keyspace, log), backups, log)
+	if err != nil {
+		return err
+	}
+	defer srv.closeQueryPort()
+
+	peerTLS, err := cfg.PeerTLS.Config()
+	if err != nil {
+		srv.stop()
+		return fmt.Errorf("--tablet-ca/--tablet-cert: %w", err)
+	}
+	engine := vreplication.NewEngine(vreplication.Config{Keyspace: cfg.Keyspace, Shard: cfg.Shard, Alias: cfg.Alias, MySQL: params, PeerTLS: peerTLS},
+		ts, log.Named("vreplication"), reg)
+	vrReady.Store(engine)
+
+	record := &topopb.Tablet{
+		Alias: cfg.Alias, Cell: cfg.Cell, Keyspace: cfg.Keyspace, Shard: cfg.Shard, Type: tabletType,
+		Hostname: cfg.Hostname, GrpcPort: int32(cfg.GRPCPort), MysqlPort: int32(cfg.MySQLPort), HttpPort: int32(cfg.HTTPPort),
+		QueryPort: int32(cfg.QueryPort),
+	}
+	if err := register(ctx, ts, record); err != nil {
+		srv.stop()
+		return err
+	}
+	log.Info("tablet serving", zap.Int("grpc_port", cfg.GRPCPort), zap.Int("http_port", cfg.HTTPPort), zap.String("type", cfg.Type))
+
+	// Resharding streams that send this shard rows run beside the query
+	// service, until the tablet stops.
+	stopEngine := runInBackground(ctx, engine.Run)
+	defer stopEngine()
+
+	select {
+	case <-ctx.Done():
+	case err := <-srv.grpcDone:
+		return fmt.Errorf("gRPC server stopped: %w", err)
+	case err := <-httpDone:
+		return fmt.Errorf("HTTP server stopped: %w", err)
+	}
+	log.Info("tablet shutting down")
+	qs.Close() // health streams now say not serving
+	srv.drain(5 * time.Second)
+	return nil
+}
+
+// prepareMySQL makes the shard's MySQL ready: started (or restored) when
+// the tablet manages it, and holding the keyspace's database. It returns
+// the parameters the tablet's connections use.
+func prepareMySQL(ctx context.Context, cfg Config, log *zap.Logger, backups *backup.Engine) (mysql.ConnParams, error) {
+	params := mysql.ConnParams{
+		Host: cfg.MySQLHost, Port: cfg.MySQLPort, UnixSocket: cfg.MySQLSocket,
+		Uname: cfg.MySQLUser, Pass: cfg.MySQLPassword,
+	}
+	if cfg.MysqldDataDir != "" {
+		var beforeInit func() error
+		if backups != nil && cfg.RestoreFromBackup {
+			beforeInit = backups.MarkNewServer
+		}
+		if err := ensureMysqld(ctx, cfg.mysqldConfig(log), log, beforeInit); err != nil {
+			return params, err
+		}
+	}
+	// The shard's database is named after the keyspace, so statements that
+	// qualify tables with the keyspace name run unchanged on the shard.
+	if err := ensureDatabase(ctx, params, cfg.Keyspace); err != nil {
+		return params, err
+	}
+	params.DbName = cfg.Keyspace
+	// MariaDB's info text ("Rows matched: 2  Changed: 1  Warnings: 0")
+	// goes to the gate: its clients read it, and CLIENT_FOUND_ROWS
+	// clients' affected rows come from it.
+	params.EnableQueryInfo = true
+	return params, nil
+}
+
+// startQueryService builds and starts the query service. A shard whose
+// writes a resharding switched away refuses writes from the start, as it
+// did before the tablet restarted. The caller closes it.
+func startQueryService(ctx context.Context, cfg Config, tabletType topopb.TabletType, params mysql.ConnParams, ts *topo.Server, log *zap.Logger, reg prometheus.Registerer) (*queryservice.Service, error) {
 	qcfg := cfg.Query
 	qcfg.Alias, qcfg.Keyspace, qcfg.Shard, qcfg.Type, qcfg.MySQL = cfg.Alias, cfg.Keyspace, cfg.Shard, tabletType, params
 	qcfg.LiveGates = func(ctx context.Context) (map[string]bool, error) {
@@ -112,115 +188,112 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	qs, err := queryservice.New(qcfg, log, reg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	qs.Start()
-	defer qs.Close()
-	if away, err := writesSwitchedAway(ctx, ts, cfg.Keyspace, cfg.Shard); err != nil {
-		return err
-	} else if away {
+	away, err := writesSwitchedAway(ctx, ts, cfg.Keyspace, cfg.Shard)
+	if err != nil {
+		qs.Close()
+		return nil, err
+	}
+	if away {
 		log.Info("the shard's writes were switched to other shards by a resharding: refusing writes")
 		qs.RefuseWrites()
 	}
-	qsReady.Store(qs)
-	if backups != nil {
-		backups.Hooks.SetServing = qs.SetServing
-		backups.Start()
-	}
+	return qs, nil
+}
 
+// servers are the tablet's listeners and what serves on them: gRPC (query
+// streams, health, replication, backups) and, with a query port, the
+// framed query calls (internal/queryrpc).
+type servers struct {
+	grpc     *grpc.Server
+	grpcDone chan error // the gRPC server's Serve returned
+	queryLn  net.Listener
+	rpc      *queryrpc.Server
+}
+
+// startServers listens on the gRPC and query ports, with the tablet's TLS
+// when configured, and serves the tablet's services there.
+func startServers(cfg Config, qs *queryservice.Service, streamer *vstreamer.Streamer, backups *backup.Engine, log *zap.Logger) (*servers, error) {
 	tlsCfg, err := cfg.TLS.Config()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	grpcLn, err := net.Listen("tcp", net.JoinHostPort(listenHost(cfg.Hostname), strconv.Itoa(cfg.GRPCPort)))
 	if err != nil {
-		return fmt.Errorf("listen for gRPC on port %d: %w", cfg.GRPCPort, err)
+		return nil, fmt.Errorf("listen for gRPC on port %d: %w", cfg.GRPCPort, err)
 	}
 	grpcOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(maxRequestBytes)}
 	if tlsCfg != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 	}
-	grpcServer := grpc.NewServer(grpcOpts...)
-	querypb.RegisterQueryServiceServer(grpcServer, qs.GRPC())
-	replicationpb.RegisterReplicationServer(grpcServer, &replicationServer{qs: qs, streamer: vstreamer.New(params, cfg.Keyspace, log)})
+	srv := &servers{grpc: grpc.NewServer(grpcOpts...), grpcDone: make(chan error, 1)}
+	querypb.RegisterQueryServiceServer(srv.grpc, qs.GRPC())
+	replicationpb.RegisterReplicationServer(srv.grpc, &replicationServer{qs: qs, streamer: streamer})
 	if backups != nil {
-		backuppb.RegisterBackupServiceServer(grpcServer, backups.GRPC())
+		backuppb.RegisterBackupServiceServer(srv.grpc, backups.GRPC())
 	}
-	grpcDone := make(chan error, 1)
-	go func() { grpcDone <- grpcServer.Serve(grpcLn) }()
+	go func() { srv.grpcDone <- srv.grpc.Serve(grpcLn) }()
 
 	if cfg.QueryPort > 0 {
 		queryLn, err := net.Listen("tcp", net.JoinHostPort(listenHost(cfg.Hostname), strconv.Itoa(cfg.QueryPort)))
 		if err != nil {
-			grpcServer.Stop()
-			return fmt.Errorf("listen for query calls on port %d: %w", cfg.QueryPort, err)
+			srv.grpc.Stop()
+			return nil, fmt.Errorf("listen for query calls on port %d: %w", cfg.QueryPort, err)
 		}
-		rpcServer := queryrpc.NewServer(qs, log)
+		srv.queryLn, srv.rpc = queryLn, queryrpc.NewServer(qs, log)
 		served := queryLn
 		if tlsCfg != nil {
 			served = tls.NewListener(queryLn, tlsCfg)
 		}
-		go func() { _ = rpcServer.Serve(served) }()
-		defer func() {
-			queryLn.Close()
-			rpcServer.Close()
-		}()
+		go func() { _ = srv.rpc.Serve(served) }()
 	}
-
-	peerTLS, err := cfg.PeerTLS.Config()
-	if err != nil {
-		grpcServer.Stop()
-		return fmt.Errorf("--tablet-ca/--tablet-cert: %w", err)
-	}
-	engine := vreplication.NewEngine(vreplication.Config{Keyspace: cfg.Keyspace, Shard: cfg.Shard, Alias: cfg.Alias, MySQL: params, PeerTLS: peerTLS},
-		ts, log.Named("vreplication"), reg)
-	vrReady.Store(engine)
-
-	record := &topopb.Tablet{
-		Alias: cfg.Alias, Cell: cfg.Cell, Keyspace: cfg.Keyspace, Shard: cfg.Shard, Type: tabletType,
-		Hostname: cfg.Hostname, GrpcPort: int32(cfg.GRPCPort), MysqlPort: int32(cfg.MySQLPort), HttpPort: int32(cfg.HTTPPort),
-		QueryPort: int32(cfg.QueryPort),
-	}
-	if err := register(ctx, ts, record); err != nil {
-		grpcServer.Stop()
-		return err
-	}
-	log.Info("tablet serving", zap.Int("grpc_port", cfg.GRPCPort), zap.Int("http_port", cfg.HTTPPort), zap.String("type", cfg.Type))
-
-	// Resharding streams that send this shard rows run beside the query
-	// service, until the tablet stops.
-	ectx, stopEngine := context.WithCancel(ctx)
-	engineDone := make(chan struct{})
-	go func() {
-		defer close(engineDone)
-		engine.Run(ectx)
-	}()
-	defer func() {
-		stopEngine()
-		<-engineDone
-	}()
-
-	select {
-	case <-ctx.Done():
-	case err := <-grpcDone:
-		return fmt.Errorf("gRPC server stopped: %w", err)
-	case err := <-httpDone:
-		return fmt.Errorf("HTTP server stopped: %w", err)
-	}
-	log.Info("tablet shutting down")
-	qs.Close() // health streams now say not serving
-	stopped := make(chan struct{})
-	go func() { grpcServer.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-time.After(5 * time.Second):
-		grpcServer.Stop()
-	}
-	return nil
+	return srv, nil
 }
 
-// maxRequestBytes bounds a request (a large multi-row INSERT).
-const maxRequestBytes = 256 << 20
+// stop ends gRPC serving at once (a start that failed halfway).
+func (s *servers) stop() { s.grpc.Stop() }
+
+// drain lets gRPC calls in progress (streams) finish for up to grace,
+// then ends them.
+func (s *servers) drain(grace time.Duration) {
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(grace):
+		s.grpc.Stop()
+	}
+}
+
+// closeQueryPort stops taking query calls and ends those in progress
+// (their statements are killed on MySQL).
+func (s *servers) closeQueryPort() {
+	if s.rpc != nil {
+		s.queryLn.Close()
+		s.rpc.Close()
+	}
+}
+
+// runInBackground runs fn until ctx ends or the returned stop is called;
+// stop waits for fn to return.
+func runInBackground(ctx context.Context, fn func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// maxRequestBytes bounds a request (a large multi-row INSERT): what its
+// clients may send (tabletclient).
+const maxRequestBytes = tabletclient.MaxMessageBytes
 
 // listenHost binds loopback names to loopback only; any other hostname binds
 // all interfaces so that remote gates can connect.

@@ -89,7 +89,7 @@ func withBackupService(ctx context.Context, ts *topo.Server, ref ShardRef, alias
 		return err
 	}
 	defer conn.Close()
-	return fn(backuppb.NewBackupServiceClient(conn), t)
+	return fn(conn.Backup(), t)
 }
 
 // backupRPCError says which tablet failed and, when it has no backup

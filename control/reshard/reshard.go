@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	"vitess.io/vitess/go/sqlescape"
 	"vitess.io/vitess/go/sqltypes"
@@ -23,6 +22,7 @@ import (
 	"github.com/shardgate/shardgate/proto/replicationpb"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/sqlrouter/vschema"
+	"github.com/shardgate/shardgate/tablet/tabletclient"
 	"github.com/shardgate/shardgate/topo"
 	"github.com/shardgate/shardgate/vindex"
 )
@@ -41,7 +41,7 @@ type ReshardSpec struct {
 type shardTablet struct {
 	shard  string
 	tablet *topopb.Tablet
-	conn   *grpc.ClientConn
+	conn   *tabletclient.Conn
 	query  querypb.QueryServiceClient
 	repl   replicationpb.ReplicationClient
 	target *querypb.Target
@@ -76,8 +76,8 @@ func primaryTablet(ctx context.Context, ts *topo.Server, keyspace, shard string,
 	if err != nil {
 		return nil, err
 	}
-	return &shardTablet{shard: shard, tablet: tablet, conn: conn, query: querypb.NewQueryServiceClient(conn),
-		repl: replicationpb.NewReplicationClient(conn), target: &querypb.Target{Keyspace: keyspace, Shard: shard, TabletType: topopb.TabletType_PRIMARY}}, nil
+	return &shardTablet{shard: shard, tablet: tablet, conn: conn, query: conn.QueryService(),
+		repl: conn.Replication(), target: &querypb.Target{Keyspace: keyspace, Shard: shard, TabletType: topopb.TabletType_PRIMARY}}, nil
 }
 
 // primaryTablets connects to the primaries of several shards.

@@ -179,7 +179,7 @@ func applyToShard(ctx context.Context, ts *topo.Server, sh *topopb.Shard, stmts 
 		return fail
 	}
 	defer conn.Close()
-	client := querypb.NewQueryServiceClient(conn)
+	client := conn.QueryService()
 	target := &querypb.Target{Keyspace: sh.Keyspace, Shard: sh.Name, TabletType: topopb.TabletType_PRIMARY}
 	for i, stmt := range stmts {
 		opts := &querypb.ExecuteOptions{TimeoutMs: DefaultDDLTimeout.Milliseconds()}

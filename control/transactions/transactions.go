@@ -105,7 +105,7 @@ func (p *tabletParticipants) call(ctx context.Context, keyspace, shard string, f
 	}
 	defer conn.Close()
 	target := &querypb.Target{Keyspace: keyspace, Shard: shard, TabletType: topopb.TabletType_PRIMARY}
-	if err := fn(querypb.NewQueryServiceClient(conn), target); err != nil {
+	if err := fn(conn.QueryService(), target); err != nil {
 		return fmt.Errorf("tablet %s: %w", tablet.Alias, control.RPCError(err, tablet))
 	}
 	return nil

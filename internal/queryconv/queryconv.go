@@ -210,7 +210,7 @@ func ResultFromProto(r *querypb.QueryResult) (*sqltypes.Result, error) {
 }
 
 // ErrorToStatus turns an error into a gRPC status that carries the MySQL
-// error code, SQLSTATE and message as a detail.
+// error code, SQLSTATE, message and reason (sqlerr.ToProto) as a detail.
 func ErrorToStatus(err error) error {
 	if err == nil {
 		return nil
@@ -223,14 +223,15 @@ func ErrorToStatus(err error) error {
 	se := sqlerr.From(err)
 	// The status message must be UTF-8; the detail carries MySQL's bytes.
 	st := status.New(grpcCode(se.Num), strings.ToValidUTF8(se.Message, "?"))
-	withDetail, derr := st.WithDetails(&querypb.MySQLError{Code: uint32(se.Num), SqlState: se.State, Message: []byte(se.Message)})
+	withDetail, derr := st.WithDetails(sqlerr.ToProto(err))
 	if derr != nil {
 		return st.Err()
 	}
 	return withDetail.Err()
 }
 
-// ErrorFromStatus recovers the MySQL error a tablet sent; other gRPC errors
+// ErrorFromStatus recovers the MySQL error a tablet sent, with its reason
+// (sqlerr.FromProto); other gRPC errors
 // (tablet unreachable, deadline) are returned unchanged for the caller to
 // classify.
 func ErrorFromStatus(err error) error {
@@ -240,7 +241,7 @@ func ErrorFromStatus(err error) error {
 	}
 	for _, d := range st.Details() {
 		if me, ok := d.(*querypb.MySQLError); ok {
-			return sqlerror.NewSQLError(sqlerror.ErrorCode(me.Code), me.SqlState, string(me.Message))
+			return sqlerr.FromProto(me)
 		}
 	}
 	return err

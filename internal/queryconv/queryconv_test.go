@@ -1,12 +1,19 @@
 package queryconv
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 	vquerypb "vitess.io/vitess/go/vt/proto/query"
+
+	"github.com/shardgate/shardgate/internal/sqlerr"
+	"github.com/shardgate/shardgate/proto/querypb"
 )
 
 func TestResultRoundTripKeepsTypesNullsAndBytes(t *testing.T) {
@@ -57,6 +64,32 @@ func TestWrappedMySQLErrorKeepsItsContext(t *testing.T) {
 	se, ok := err.(*sqlerror.SQLError)
 	if !ok || se.Num != sqlerror.ERQueryInterrupted || se.Message != "statement killed; transaction 7 was rolled back" {
 		t.Fatalf("got %#v", err)
+	}
+}
+
+// Every reason survives the gRPC status, as its bytes cross the wire, with
+// the MySQL error unchanged.
+func TestErrorReasonsCrossGRPC(t *testing.T) {
+	for num, name := range querypb.ErrorReason_name {
+		base := sqlerror.NewSQLError(sqlerror.ERQueryInterrupted, "70100", "statement killed")
+		sent := ErrorToStatus(fmt.Errorf("on shard x: %w", sqlerr.WithReason(querypb.ErrorReason(num), base)))
+		st, _ := status.FromError(sent)
+		wire, err := proto.Marshal(st.Proto())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var decoded spb.Status
+		if err := proto.Unmarshal(wire, &decoded); err != nil {
+			t.Fatal(err)
+		}
+		got := ErrorFromStatus(status.FromProto(&decoded).Err())
+		if r := sqlerr.ReasonOf(got); r != querypb.ErrorReason(num) {
+			t.Errorf("%s: reason after the round trip = %v", name, r)
+		}
+		var se *sqlerror.SQLError
+		if !errors.As(got, &se) || se.Num != sqlerror.ERQueryInterrupted || se.State != "70100" || se.Message != "on shard x: statement killed" {
+			t.Errorf("%s: error = %#v, want 1317/70100 with the tablet's message", name, got)
+		}
 	}
 }
 

@@ -11,9 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"vitess.io/vitess/go/mysql/sqlerror"
-
+	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
 )
 
@@ -120,9 +118,10 @@ func (c *Client) put(cn *conn) {
 }
 
 // call sends req and decodes the answer into resp. A MySQL error from the
-// tablet is returned as *sqlerror.SQLError; anything else means the call
-// may not have reached the tablet or its answer was lost.
-func (c *Client) call(ctx context.Context, m Method, req, resp proto.Message) error {
+// tablet is returned as *sqlerror.SQLError, inside a *sqlerr.ReasonError
+// when the tablet gave a reason; anything else means the call may not have
+// reached the tablet or its answer was lost.
+func (c *Client) call(ctx context.Context, m Method, req, resp message) error {
 	cn, err := c.get(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to tablet at %s: %w", c.addr, err)
@@ -137,7 +136,7 @@ func (c *Client) call(ctx context.Context, m Method, req, resp proto.Message) er
 		// Cancellation interrupts the blocked read or write.
 		stop = context.AfterFunc(ctx, func() { _ = cn.SetDeadline(time.Unix(1, 0)) })
 	}
-	tag, payload, err := c.roundTrip(cn, m, req, fastMessage(resp))
+	tag, payload, err := c.roundTrip(cn, m, req, keepsFrame(resp))
 	// A connection whose deadline the cancellation poisoned, or that failed
 	// midway, may hold half a frame: never reuse it.
 	reusable := stop() && err == nil
@@ -152,16 +151,16 @@ func (c *Client) call(ctx context.Context, m Method, req, resp proto.Message) er
 	}
 	switch tag {
 	case outcomeOK:
-		if fastMessage(resp) {
+		if keepsFrame(resp) {
 			// The answer's rows alias payload, a buffer of its own.
-			err = unmarshalFast(payload, resp)
+			err = decodeInPlace(payload, resp)
 		} else {
-			err = proto.Unmarshal(payload, resp)
+			err = resp.UnmarshalVT(payload)
 		}
 	case outcomeError:
 		me := &querypb.MySQLError{}
-		if err = proto.Unmarshal(payload, me); err == nil {
-			err = sqlerror.NewSQLError(sqlerror.ErrorCode(me.Code), me.SqlState, string(me.Message))
+		if err = me.UnmarshalVT(payload); err == nil {
+			err = sqlerr.FromProto(me)
 		}
 	default:
 		err = fmt.Errorf("%s to tablet at %s: unknown response outcome %d", m, c.addr, tag)
@@ -192,7 +191,7 @@ func callContextError(ctx context.Context, err error) error {
 // roundTrip sends a request and reads the answer's frame, into a buffer of
 // its own when owned (the decoded answer keeps it), else into the
 // connection's reused buffer.
-func (c *Client) roundTrip(cn *conn, m Method, req proto.Message, owned bool) (byte, []byte, error) {
+func (c *Client) roundTrip(cn *conn, m Method, req message, owned bool) (byte, []byte, error) {
 	if err := writeFrame(cn.w, byte(m), req); err != nil {
 		return 0, nil, err
 	}

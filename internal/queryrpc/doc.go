@@ -12,7 +12,9 @@
 // query it carried. Here one connection carries one call at a time and
 // the goroutine that writes the request reads the response, so a call
 // costs one round trip. The messages are the same querypb messages the
-// gRPC QueryService uses; streaming calls, health and admin stay on gRPC.
+// gRPC QueryService uses, encoded without reflection by the code
+// protoc-gen-go-vtproto generates (codec.go); streaming calls, health and
+// admin stay on gRPC.
 //
 // Frame: a 4-byte big-endian length n, then n bytes: one byte naming the
 // method (request) or the outcome (response), then the protobuf message.

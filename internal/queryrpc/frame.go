@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-
-	"google.golang.org/protobuf/proto"
 )
 
 // Method names a call in a request frame.
@@ -62,18 +60,9 @@ const (
 // allocate without limit; it matches the gate's bound on results.
 const maxFrame = 256 << 20
 
-var marshalOpts = proto.MarshalOptions{}
-
-// writeFrame appends one frame to w; the caller flushes. Answers to
-// Execute and BeginExecute are encoded by hand (codec.go).
-func writeFrame(w *bufio.Writer, tag byte, msg proto.Message) error {
-	fast := fastMessage(msg)
-	var size int
-	if fast {
-		size = sizeFast(msg)
-	} else {
-		size = marshalOpts.Size(msg)
-	}
+// writeFrame appends one frame to w; the caller flushes.
+func writeFrame(w *bufio.Writer, tag byte, msg message) error {
+	size := msg.SizeVT()
 	if size+1 > maxFrame {
 		return fmt.Errorf("message of %d bytes exceeds the %d-byte frame limit", size, maxFrame)
 	}
@@ -85,21 +74,16 @@ func writeFrame(w *bufio.Writer, tag byte, msg proto.Message) error {
 	}
 	buf := w.AvailableBuffer()
 	if cap(buf) < size {
-		buf = make([]byte, 0, size)
+		buf = make([]byte, size)
 	}
-	var err error
-	if fast {
-		buf, err = appendFast(buf[:0], msg)
-	} else {
-		buf, err = marshalOpts.MarshalAppend(buf[:0], msg)
-	}
-	if err != nil {
+	buf = buf[:size]
+	// The generated code fills the buffer from its end.
+	if n, err := msg.MarshalToSizedBufferVT(buf); err != nil {
 		return err
+	} else if n != size {
+		return fmt.Errorf("encoded %T is %d bytes, %d expected", msg, n, size)
 	}
-	if len(buf) != size {
-		return fmt.Errorf("encoded %T is %d bytes, %d expected", msg, len(buf), size)
-	}
-	_, err = w.Write(buf)
+	_, err := w.Write(buf)
 	return err
 }
 

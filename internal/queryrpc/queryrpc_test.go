@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"vitess.io/vitess/go/mysql/sqlerror"
 
+	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/internal/tlsconfig"
 	"github.com/shardgate/shardgate/internal/tlsconfig/tlstest"
 	"github.com/shardgate/shardgate/proto/querypb"
@@ -31,6 +33,11 @@ func (echoHandler) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*q
 	case "slow":
 		<-ctx.Done()
 		return nil, ctx.Err()
+	}
+	if name, ok := strings.CutPrefix(string(req.Sql), "reason "); ok {
+		// A tablet's error with a reason, wrapped as the tablet wraps it.
+		base := sqlerror.NewSQLError(sqlerror.ERQueryInterrupted, "70100", "statement killed")
+		return nil, fmt.Errorf("on shard x: %w", sqlerr.WithReason(querypb.ErrorReason(querypb.ErrorReason_value[name]), base))
 	}
 	return &querypb.ExecuteResponse{Result: &querypb.QueryResult{Info: req.Sql, RowsAffected: uint64(req.TransactionId)}}, nil
 }
@@ -123,6 +130,22 @@ func TestCallsAndMySQLErrors(t *testing.T) {
 	}
 	if rp, err := c.RollbackPrepared(ctx, &querypb.RollbackPreparedRequest{Dtid: "x"}); err != nil || rp.NotPrepared {
 		t.Fatalf("RollbackPrepared = %v, %v", rp, err)
+	}
+}
+
+// Every reason reaches the caller with the MySQL error unchanged: the gate
+// acts on the reason, the client sees code, SQLSTATE and message.
+func TestErrorReasonsCrossTheWire(t *testing.T) {
+	c, _ := startServer(t)
+	for num, name := range querypb.ErrorReason_name {
+		_, err := c.Execute(context.Background(), &querypb.ExecuteRequest{Sql: []byte("reason " + name)})
+		if got := sqlerr.ReasonOf(err); got != querypb.ErrorReason(num) {
+			t.Errorf("%s: reason after the round trip = %v", name, got)
+		}
+		var se *sqlerror.SQLError
+		if !errors.As(err, &se) || se.Num != sqlerror.ERQueryInterrupted || se.State != "70100" || se.Message != "on shard x: statement killed" {
+			t.Errorf("%s: error = %#v, want 1317/70100 with the tablet's message", name, err)
+		}
 	}
 }
 
@@ -307,4 +330,54 @@ func FuzzReadFrame(f *testing.F) {
 		cancel() // the "slow" call must not block the fuzzer
 		_, _ = s.dispatch(ctx, Method(tag), payload)
 	})
+}
+
+// resultHandler answers Execute with a result of n rows like sysbench's
+// (one 120-byte CHAR column), whatever the statement.
+type resultHandler struct {
+	echoHandler
+	res *querypb.QueryResult
+}
+
+func (h resultHandler) Execute(context.Context, *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
+	return &querypb.ExecuteResponse{Result: h.res}, nil
+}
+
+func sysbenchResult(rows int) *querypb.QueryResult {
+	res := &querypb.QueryResult{Fields: []*querypb.Field{{Name: "c", Type: querypb.Type_CHAR, Table: "sbtest1", OrgTable: "sbtest1", Database: "sbtest", OrgName: "c", ColumnLength: 480, Charset: 45}}}
+	for i := range rows {
+		v := fmt.Appendf(nil, "%0120d", i)
+		res.Rows = append(res.Rows, &querypb.Row{Lengths: []int64{int64(len(v))}, Values: v})
+	}
+	return res
+}
+
+// BenchmarkExecuteRoundTrip is a whole call over loopback TCP: the
+// request encoded, sent, decoded, the answer encoded, sent, decoded. One
+// row is a point select; 100 rows a range select.
+func BenchmarkExecuteRoundTrip(b *testing.B) {
+	req := &querypb.ExecuteRequest{
+		Target: &querypb.Target{Keyspace: "sbtest", Shard: "-80"},
+		Sql:    []byte("select c from sbtest1 where id = 4242"),
+	}
+	for _, rows := range []int{1, 100} {
+		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := NewServer(resultHandler{res: sysbenchResult(rows)}, zap.NewNop())
+			go func() { _ = srv.Serve(ln) }()
+			defer srv.Close()
+			c := NewClient(ln.Addr().String())
+			defer c.Close()
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Execute(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

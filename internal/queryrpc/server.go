@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
@@ -118,8 +117,7 @@ func (s *Server) serveConn(c net.Conn) {
 		resp, err := s.dispatch(ctx, Method(tag), payload)
 		watch.stop()
 		if err != nil {
-			se := sqlerr.From(err)
-			err = writeFrame(w, outcomeError, &querypb.MySQLError{Code: uint32(se.Num), SqlState: se.State, Message: []byte(se.Message)})
+			err = writeFrame(w, outcomeError, sqlerr.ToProto(err))
 		} else {
 			err = writeFrame(w, outcomeOK, resp)
 		}
@@ -207,65 +205,68 @@ func (w *peerWatch) stop() {
 	}
 }
 
-func (s *Server) dispatch(ctx context.Context, m Method, payload []byte) (proto.Message, error) {
+// dispatch decodes a request and calls the handler. Requests are copied
+// out of the frame (UnmarshalVT): the connection reuses its buffer, and
+// the handler may keep what a request holds (a dtid, an owner).
+func (s *Server) dispatch(ctx context.Context, m Method, payload []byte) (message, error) {
 	switch m {
 	case MethodExecute:
 		req := &querypb.ExecuteRequest{}
-		if err := proto.Unmarshal(payload, req); err != nil {
+		if err := req.UnmarshalVT(payload); err != nil {
 			return nil, sqlerr.Internal("malformed Execute request: %v", err)
 		}
 		return s.handler.Execute(ctx, req)
 	case MethodBeginExecute:
 		req := &querypb.BeginExecuteRequest{}
-		if err := proto.Unmarshal(payload, req); err != nil {
+		if err := req.UnmarshalVT(payload); err != nil {
 			return nil, sqlerr.Internal("malformed BeginExecute request: %v", err)
 		}
 		return s.handler.BeginExecute(ctx, req)
 	case MethodBegin:
 		req := &querypb.BeginRequest{}
-		if err := proto.Unmarshal(payload, req); err != nil {
+		if err := req.UnmarshalVT(payload); err != nil {
 			return nil, sqlerr.Internal("malformed Begin request: %v", err)
 		}
 		return s.handler.Begin(ctx, req)
 	case MethodCommit:
 		req := &querypb.CommitRequest{}
-		if err := proto.Unmarshal(payload, req); err != nil {
+		if err := req.UnmarshalVT(payload); err != nil {
 			return nil, sqlerr.Internal("malformed Commit request: %v", err)
 		}
 		return s.handler.Commit(ctx, req)
 	case MethodRollback:
 		req := &querypb.RollbackRequest{}
-		if err := proto.Unmarshal(payload, req); err != nil {
+		if err := req.UnmarshalVT(payload); err != nil {
 			return nil, sqlerr.Internal("malformed Rollback request: %v", err)
 		}
 		return s.handler.Rollback(ctx, req)
 	case MethodPrepare:
 		req := &querypb.PrepareRequest{}
-		if err := proto.Unmarshal(payload, req); err != nil {
+		if err := req.UnmarshalVT(payload); err != nil {
 			return nil, sqlerr.Internal("malformed Prepare request: %v", err)
 		}
 		return s.handler.Prepare(ctx, req)
 	case MethodCommitPrepared:
 		req := &querypb.CommitPreparedRequest{}
-		if err := proto.Unmarshal(payload, req); err != nil {
+		if err := req.UnmarshalVT(payload); err != nil {
 			return nil, sqlerr.Internal("malformed CommitPrepared request: %v", err)
 		}
 		return s.handler.CommitPrepared(ctx, req)
 	case MethodRollbackPrepared:
 		req := &querypb.RollbackPreparedRequest{}
-		if err := proto.Unmarshal(payload, req); err != nil {
+		if err := req.UnmarshalVT(payload); err != nil {
 			return nil, sqlerr.Internal("malformed RollbackPrepared request: %v", err)
 		}
 		return s.handler.RollbackPrepared(ctx, req)
 	case MethodReserveExecute:
 		req := &querypb.ReserveExecuteRequest{}
-		if err := proto.Unmarshal(payload, req); err != nil {
+		if err := req.UnmarshalVT(payload); err != nil {
 			return nil, sqlerr.Internal("malformed ReserveExecute request: %v", err)
 		}
 		return s.handler.ReserveExecute(ctx, req)
 	case MethodRelease:
 		req := &querypb.ReleaseRequest{}
-		if err := proto.Unmarshal(payload, req); err != nil {
+		if err := req.UnmarshalVT(payload); err != nil {
 			return nil, sqlerr.Internal("malformed Release request: %v", err)
 		}
 		return s.handler.Release(ctx, req)

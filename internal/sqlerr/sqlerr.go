@@ -2,6 +2,11 @@
 // client is a *sqlerror.SQLError (Vitess's MySQL error type, which the MySQL
 // listener writes as an error packet): a MySQL error code, an SQLSTATE and
 // a message that says what went wrong and where.
+//
+// Between tablet and gate an error may also carry a Reason (ReasonError):
+// what the gate must do about it (forget a transaction, retry once the
+// writes moved). Code and message are the client's; the gate acts on the
+// reason alone, never on the text.
 package sqlerr
 
 import (
@@ -11,6 +16,8 @@ import (
 	"strings"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
+
+	"github.com/shardgate/shardgate/proto/querypb"
 )
 
 // Error is the client-facing error type.
@@ -104,19 +111,79 @@ func From(err error) *Error {
 // MySQL answers to a write on a read-only server.
 const ErOptionPreventsStatement = sqlerror.ErrorCode(1290)
 
-// writesSwitchingText marks the 1290 of a shard whose writes are being
-// switched to other shards.
-const writesSwitchingText = "is switching its writes to other shards"
+// Reason says what an error means to a caller that must act on it; it
+// crosses the wire between tablet and gate beside the MySQL code, SQLSTATE
+// and message (querypb.MySQLError), which stay what the client sees.
+type Reason = querypb.ErrorReason
+
+// The reasons a tablet gives (see query.proto for what each asks of the
+// caller).
+const (
+	ReasonTransactionEnded       = querypb.ErrorReason_TRANSACTION_ENDED
+	ReasonTransactionNotFound    = querypb.ErrorReason_TRANSACTION_NOT_FOUND
+	ReasonReservedConnectionGone = querypb.ErrorReason_RESERVED_CONNECTION_GONE
+	ReasonWritesSwitching        = querypb.ErrorReason_WRITES_SWITCHING
+)
+
+// ReasonError is an error with a Reason. Its text is the wrapped error's,
+// and errors.As finds the MySQL error inside it, so code, SQLSTATE and
+// message reach the client unchanged; the reason survives any wrapping
+// that keeps the chain (fmt.Errorf with %w).
+type ReasonError struct {
+	Reason Reason
+	Err    error
+}
+
+func (e *ReasonError) Error() string { return e.Err.Error() }
+func (e *ReasonError) Unwrap() error { return e.Err }
+
+// WithReason gives err a reason. A nil err, or REASON_UNSPECIFIED, leaves
+// err as it is.
+func WithReason(reason Reason, err error) error {
+	if err == nil || reason == querypb.ErrorReason_REASON_UNSPECIFIED {
+		return err
+	}
+	return &ReasonError{Reason: reason, Err: err}
+}
+
+// ReasonOf returns the reason of the outermost ReasonError in err's chain,
+// or REASON_UNSPECIFIED.
+func ReasonOf(err error) Reason {
+	var re *ReasonError
+	if errors.As(err, &re) {
+		return re.Reason
+	}
+	return querypb.ErrorReason_REASON_UNSPECIFIED
+}
+
+// HasReason reports whether err's chain carries reason.
+func HasReason(err error, reason Reason) bool {
+	return reason != querypb.ErrorReason_REASON_UNSPECIFIED && ReasonOf(err) == reason
+}
 
 // WritesSwitching is the error of a shard that refuses a write (or a new
 // transaction) because a resharding is moving its writes elsewhere.
-func WritesSwitching(keyspace, shard string) *Error {
-	return New(ErOptionPreventsStatement, "HY000", "shard %s/%s %s (resharding): retry on the shards now serving", keyspace, shard, writesSwitchingText)
+func WritesSwitching(keyspace, shard string) error {
+	return WithReason(ReasonWritesSwitching, New(ErOptionPreventsStatement, "HY000",
+		"shard %s/%s is switching its writes to other shards (resharding): retry on the shards now serving", keyspace, shard))
 }
 
 // IsWritesSwitching recognizes the error of WritesSwitching, however
-// wrapped.
+// wrapped, including after it crossed from tablet to gate.
 func IsWritesSwitching(err error) bool {
-	var se *sqlerror.SQLError
-	return errors.As(err, &se) && se.Num == ErOptionPreventsStatement && strings.Contains(se.Message, writesSwitchingText)
+	return HasReason(err, ReasonWritesSwitching)
+}
+
+// ToProto is err as it crosses the wire between tablet and gate: the
+// client error of From, and err's reason.
+func ToProto(err error) *querypb.MySQLError {
+	se := From(err)
+	return &querypb.MySQLError{Code: uint32(se.Num), SqlState: se.State, Message: []byte(se.Message), Reason: ReasonOf(err)}
+}
+
+// FromProto is the inverse of ToProto: a *ReasonError around the MySQL
+// error when the message has a reason, the MySQL error alone otherwise.
+func FromProto(me *querypb.MySQLError) error {
+	se := sqlerror.NewSQLError(sqlerror.ErrorCode(me.Code), me.SqlState, string(me.Message))
+	return WithReason(me.Reason, se)
 }

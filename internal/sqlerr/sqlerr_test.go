@@ -51,3 +51,40 @@ func TestUnsupportedIs1235(t *testing.T) {
 		t.Fatalf("got %d/%s", err.Num, err.State)
 	}
 }
+
+func TestReasonSurvivesWrappingAndKeepsTheClientError(t *testing.T) {
+	base := New(sqlerror.ERQueryInterrupted, "70100", "statement killed")
+	err := fmt.Errorf("shard commerce/-80: %w", WithReason(ReasonTransactionEnded, fmt.Errorf("%w; transaction 7 was rolled back", base)))
+	if got := ReasonOf(err); got != ReasonTransactionEnded {
+		t.Fatalf("ReasonOf = %v, want TRANSACTION_ENDED", got)
+	}
+	if !HasReason(err, ReasonTransactionEnded) || HasReason(err, ReasonTransactionNotFound) {
+		t.Fatal("HasReason disagrees with ReasonOf")
+	}
+	se := From(err)
+	if se.Num != sqlerror.ERQueryInterrupted || se.State != "70100" || se.Message != "shard commerce/-80: statement killed; transaction 7 was rolled back" {
+		t.Fatalf("client error = %d/%s %q", se.Num, se.State, se.Message)
+	}
+	if ReasonOf(base) != 0 || HasReason(base, 0) {
+		t.Fatal("an error without a reason has REASON_UNSPECIFIED, which no one acts on")
+	}
+	if WithReason(ReasonTransactionEnded, nil) != nil {
+		t.Fatal("WithReason(nil) must stay nil")
+	}
+}
+
+func TestWritesSwitchingIsRecognizedByReasonNotText(t *testing.T) {
+	err := WritesSwitching("commerce", "-80")
+	se := From(err)
+	if se.Num != ErOptionPreventsStatement || se.Message != "shard commerce/-80 is switching its writes to other shards (resharding): retry on the shards now serving" {
+		t.Fatalf("client error = %d %q", se.Num, se.Message)
+	}
+	if !IsWritesSwitching(fmt.Errorf("execute: %w", err)) {
+		t.Fatal("a wrapped WritesSwitching error is not recognized")
+	}
+	// The same text without the reason (what a client could make MySQL
+	// say) is not the shard's refusal.
+	if IsWritesSwitching(New(ErOptionPreventsStatement, "HY000", "%s", se.Message)) {
+		t.Fatal("IsWritesSwitching matched on the text")
+	}
+}

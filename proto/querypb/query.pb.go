@@ -176,6 +176,75 @@ func (Type) EnumDescriptor() ([]byte, []int) {
 	return file_proto_query_proto_rawDescGZIP(), []int{0}
 }
 
+// ErrorReason is why a tablet refused or failed a call, where the gate (or
+// another caller) acts on it. A reason is added when a caller needs one:
+// callers branch on these, never on an error's text.
+type ErrorReason int32
+
+const (
+	ErrorReason_REASON_UNSPECIFIED ErrorReason = 0
+	// TRANSACTION_ENDED: the tablet ended the transaction (rolled back
+	// after its idle timeout, by its coordinator, or because a statement of
+	// it was killed or its MySQL connection was lost). The caller forgets
+	// the shard's part of the transaction.
+	ErrorReason_TRANSACTION_ENDED ErrorReason = 1
+	// TRANSACTION_NOT_FOUND: the tablet holds no transaction of that id
+	// (it restarted). The caller forgets it too.
+	ErrorReason_TRANSACTION_NOT_FOUND ErrorReason = 2
+	// RESERVED_CONNECTION_GONE: the reserved connection is closed, and what
+	// it held (named locks) with it. The caller reserves anew next time.
+	ErrorReason_RESERVED_CONNECTION_GONE ErrorReason = 3
+	// WRITES_SWITCHING: the shard refuses writes and new transactions
+	// because a resharding is switching its writes to other shards. The
+	// caller runs the statement again once the serving graph moved.
+	ErrorReason_WRITES_SWITCHING ErrorReason = 4
+)
+
+// Enum value maps for ErrorReason.
+var (
+	ErrorReason_name = map[int32]string{
+		0: "REASON_UNSPECIFIED",
+		1: "TRANSACTION_ENDED",
+		2: "TRANSACTION_NOT_FOUND",
+		3: "RESERVED_CONNECTION_GONE",
+		4: "WRITES_SWITCHING",
+	}
+	ErrorReason_value = map[string]int32{
+		"REASON_UNSPECIFIED":       0,
+		"TRANSACTION_ENDED":        1,
+		"TRANSACTION_NOT_FOUND":    2,
+		"RESERVED_CONNECTION_GONE": 3,
+		"WRITES_SWITCHING":         4,
+	}
+)
+
+func (x ErrorReason) Enum() *ErrorReason {
+	p := new(ErrorReason)
+	*p = x
+	return p
+}
+
+func (x ErrorReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ErrorReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_query_proto_enumTypes[1].Descriptor()
+}
+
+func (ErrorReason) Type() protoreflect.EnumType {
+	return &file_proto_query_proto_enumTypes[1]
+}
+
+func (x ErrorReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ErrorReason.Descriptor instead.
+func (ErrorReason) EnumDescriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{1}
+}
+
 // Field describes one result column exactly as MySQL reported it.
 type Field struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -514,13 +583,19 @@ func (x *Warning) GetMessage() []byte {
 	return nil
 }
 
-// MySQLError travels as a gRPC status detail so that the gate can hand the
-// client the server's own error code and SQLSTATE.
+// MySQLError travels as a gRPC status detail (and as the error frame of
+// the query port) so that the gate can hand the client the server's own
+// error code and SQLSTATE.
 type MySQLError struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
-	SqlState      string                 `protobuf:"bytes,2,opt,name=sql_state,json=sqlState,proto3" json:"sql_state,omitempty"`
-	Message       []byte                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Code     uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	SqlState string                 `protobuf:"bytes,2,opt,name=sql_state,json=sqlState,proto3" json:"sql_state,omitempty"`
+	Message  []byte                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// reason says what the error means to the caller when it must act on it
+	// (forget a transaction, retry elsewhere); the code and the message are
+	// for the client and may change. REASON_UNSPECIFIED for a statement's
+	// own error.
+	Reason        ErrorReason `protobuf:"varint,4,opt,name=reason,proto3,enum=shardgate.query.ErrorReason" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -574,6 +649,13 @@ func (x *MySQLError) GetMessage() []byte {
 		return x.Message
 	}
 	return nil
+}
+
+func (x *MySQLError) GetReason() ErrorReason {
+	if x != nil {
+		return x.Reason
+	}
+	return ErrorReason_REASON_UNSPECIFIED
 }
 
 // Target names the shard a request is for; the tablet refuses requests for
@@ -2284,12 +2366,13 @@ const file_proto_query_proto_rawDesc = "" +
 	"\aWarning\x12\x14\n" +
 	"\x05level\x18\x01 \x01(\tR\x05level\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\fR\amessage\"W\n" +
+	"\amessage\x18\x03 \x01(\fR\amessage\"\x8d\x01\n" +
 	"\n" +
 	"MySQLError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x1b\n" +
 	"\tsql_state\x18\x02 \x01(\tR\bsqlState\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\fR\amessage\"w\n" +
+	"\amessage\x18\x03 \x01(\fR\amessage\x124\n" +
+	"\x06reason\x18\x04 \x01(\x0e2\x1c.shardgate.query.ErrorReasonR\x06reason\"w\n" +
 	"\x06Target\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12;\n" +
@@ -2434,7 +2517,13 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x06HEXNUM\x10\xa0 \x12\v\n" +
 	"\x06HEXVAL\x10\xa1 \x12\v\n" +
 	"\x06BITNUM\x10\xa2 \x12\v\n" +
-	"\x06VECTOR\x10\xa3\x102\x86\t\n" +
+	"\x06VECTOR\x10\xa3\x10*\x8b\x01\n" +
+	"\vErrorReason\x12\x16\n" +
+	"\x12REASON_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11TRANSACTION_ENDED\x10\x01\x12\x19\n" +
+	"\x15TRANSACTION_NOT_FOUND\x10\x02\x12\x1c\n" +
+	"\x18RESERVED_CONNECTION_GONE\x10\x03\x12\x14\n" +
+	"\x10WRITES_SWITCHING\x10\x042\x86\t\n" +
 	"\fQueryService\x12L\n" +
 	"\aExecute\x12\x1f.shardgate.query.ExecuteRequest\x1a .shardgate.query.ExecuteResponse\x12`\n" +
 	"\rStreamExecute\x12%.shardgate.query.StreamExecuteRequest\x1a&.shardgate.query.StreamExecuteResponse0\x01\x12F\n" +
@@ -2462,108 +2551,110 @@ func file_proto_query_proto_rawDescGZIP() []byte {
 	return file_proto_query_proto_rawDescData
 }
 
-var file_proto_query_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_proto_query_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_proto_query_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_proto_query_proto_goTypes = []any{
 	(Type)(0),                        // 0: shardgate.query.Type
-	(*Field)(nil),                    // 1: shardgate.query.Field
-	(*Row)(nil),                      // 2: shardgate.query.Row
-	(*QueryResult)(nil),              // 3: shardgate.query.QueryResult
-	(*Warning)(nil),                  // 4: shardgate.query.Warning
-	(*MySQLError)(nil),               // 5: shardgate.query.MySQLError
-	(*Target)(nil),                   // 6: shardgate.query.Target
-	(*ExecuteOptions)(nil),           // 7: shardgate.query.ExecuteOptions
-	(*ExecuteRequest)(nil),           // 8: shardgate.query.ExecuteRequest
-	(*ExecuteResponse)(nil),          // 9: shardgate.query.ExecuteResponse
-	(*StreamExecuteRequest)(nil),     // 10: shardgate.query.StreamExecuteRequest
-	(*StreamExecuteResponse)(nil),    // 11: shardgate.query.StreamExecuteResponse
-	(*BeginRequest)(nil),             // 12: shardgate.query.BeginRequest
-	(*BeginResponse)(nil),            // 13: shardgate.query.BeginResponse
-	(*CommitRequest)(nil),            // 14: shardgate.query.CommitRequest
-	(*CommitResponse)(nil),           // 15: shardgate.query.CommitResponse
-	(*RollbackRequest)(nil),          // 16: shardgate.query.RollbackRequest
-	(*RollbackResponse)(nil),         // 17: shardgate.query.RollbackResponse
-	(*BeginExecuteRequest)(nil),      // 18: shardgate.query.BeginExecuteRequest
-	(*BeginExecuteResponse)(nil),     // 19: shardgate.query.BeginExecuteResponse
-	(*PrepareRequest)(nil),           // 20: shardgate.query.PrepareRequest
-	(*PrepareResponse)(nil),          // 21: shardgate.query.PrepareResponse
-	(*CommitPreparedRequest)(nil),    // 22: shardgate.query.CommitPreparedRequest
-	(*CommitPreparedResponse)(nil),   // 23: shardgate.query.CommitPreparedResponse
-	(*RollbackPreparedRequest)(nil),  // 24: shardgate.query.RollbackPreparedRequest
-	(*RollbackPreparedResponse)(nil), // 25: shardgate.query.RollbackPreparedResponse
-	(*ListPreparedRequest)(nil),      // 26: shardgate.query.ListPreparedRequest
-	(*PreparedTransaction)(nil),      // 27: shardgate.query.PreparedTransaction
-	(*ListPreparedResponse)(nil),     // 28: shardgate.query.ListPreparedResponse
-	(*StreamHealthRequest)(nil),      // 29: shardgate.query.StreamHealthRequest
-	(*RealtimeStats)(nil),            // 30: shardgate.query.RealtimeStats
-	(*StreamHealthResponse)(nil),     // 31: shardgate.query.StreamHealthResponse
-	(*ReserveExecuteRequest)(nil),    // 32: shardgate.query.ReserveExecuteRequest
-	(*ReserveExecuteResponse)(nil),   // 33: shardgate.query.ReserveExecuteResponse
-	(*ReleaseRequest)(nil),           // 34: shardgate.query.ReleaseRequest
-	(*ReleaseResponse)(nil),          // 35: shardgate.query.ReleaseResponse
-	(topopb.TabletType)(0),           // 36: shardgate.topo.TabletType
+	(ErrorReason)(0),                 // 1: shardgate.query.ErrorReason
+	(*Field)(nil),                    // 2: shardgate.query.Field
+	(*Row)(nil),                      // 3: shardgate.query.Row
+	(*QueryResult)(nil),              // 4: shardgate.query.QueryResult
+	(*Warning)(nil),                  // 5: shardgate.query.Warning
+	(*MySQLError)(nil),               // 6: shardgate.query.MySQLError
+	(*Target)(nil),                   // 7: shardgate.query.Target
+	(*ExecuteOptions)(nil),           // 8: shardgate.query.ExecuteOptions
+	(*ExecuteRequest)(nil),           // 9: shardgate.query.ExecuteRequest
+	(*ExecuteResponse)(nil),          // 10: shardgate.query.ExecuteResponse
+	(*StreamExecuteRequest)(nil),     // 11: shardgate.query.StreamExecuteRequest
+	(*StreamExecuteResponse)(nil),    // 12: shardgate.query.StreamExecuteResponse
+	(*BeginRequest)(nil),             // 13: shardgate.query.BeginRequest
+	(*BeginResponse)(nil),            // 14: shardgate.query.BeginResponse
+	(*CommitRequest)(nil),            // 15: shardgate.query.CommitRequest
+	(*CommitResponse)(nil),           // 16: shardgate.query.CommitResponse
+	(*RollbackRequest)(nil),          // 17: shardgate.query.RollbackRequest
+	(*RollbackResponse)(nil),         // 18: shardgate.query.RollbackResponse
+	(*BeginExecuteRequest)(nil),      // 19: shardgate.query.BeginExecuteRequest
+	(*BeginExecuteResponse)(nil),     // 20: shardgate.query.BeginExecuteResponse
+	(*PrepareRequest)(nil),           // 21: shardgate.query.PrepareRequest
+	(*PrepareResponse)(nil),          // 22: shardgate.query.PrepareResponse
+	(*CommitPreparedRequest)(nil),    // 23: shardgate.query.CommitPreparedRequest
+	(*CommitPreparedResponse)(nil),   // 24: shardgate.query.CommitPreparedResponse
+	(*RollbackPreparedRequest)(nil),  // 25: shardgate.query.RollbackPreparedRequest
+	(*RollbackPreparedResponse)(nil), // 26: shardgate.query.RollbackPreparedResponse
+	(*ListPreparedRequest)(nil),      // 27: shardgate.query.ListPreparedRequest
+	(*PreparedTransaction)(nil),      // 28: shardgate.query.PreparedTransaction
+	(*ListPreparedResponse)(nil),     // 29: shardgate.query.ListPreparedResponse
+	(*StreamHealthRequest)(nil),      // 30: shardgate.query.StreamHealthRequest
+	(*RealtimeStats)(nil),            // 31: shardgate.query.RealtimeStats
+	(*StreamHealthResponse)(nil),     // 32: shardgate.query.StreamHealthResponse
+	(*ReserveExecuteRequest)(nil),    // 33: shardgate.query.ReserveExecuteRequest
+	(*ReserveExecuteResponse)(nil),   // 34: shardgate.query.ReserveExecuteResponse
+	(*ReleaseRequest)(nil),           // 35: shardgate.query.ReleaseRequest
+	(*ReleaseResponse)(nil),          // 36: shardgate.query.ReleaseResponse
+	(topopb.TabletType)(0),           // 37: shardgate.topo.TabletType
 }
 var file_proto_query_proto_depIdxs = []int32{
 	0,  // 0: shardgate.query.Field.type:type_name -> shardgate.query.Type
-	1,  // 1: shardgate.query.QueryResult.fields:type_name -> shardgate.query.Field
-	2,  // 2: shardgate.query.QueryResult.rows:type_name -> shardgate.query.Row
-	4,  // 3: shardgate.query.QueryResult.warning_list:type_name -> shardgate.query.Warning
-	36, // 4: shardgate.query.Target.tablet_type:type_name -> shardgate.topo.TabletType
-	6,  // 5: shardgate.query.ExecuteRequest.target:type_name -> shardgate.query.Target
-	7,  // 6: shardgate.query.ExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
-	3,  // 7: shardgate.query.ExecuteResponse.result:type_name -> shardgate.query.QueryResult
-	6,  // 8: shardgate.query.StreamExecuteRequest.target:type_name -> shardgate.query.Target
-	7,  // 9: shardgate.query.StreamExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
-	3,  // 10: shardgate.query.StreamExecuteResponse.result:type_name -> shardgate.query.QueryResult
-	6,  // 11: shardgate.query.BeginRequest.target:type_name -> shardgate.query.Target
-	7,  // 12: shardgate.query.BeginRequest.options:type_name -> shardgate.query.ExecuteOptions
-	6,  // 13: shardgate.query.CommitRequest.target:type_name -> shardgate.query.Target
-	6,  // 14: shardgate.query.RollbackRequest.target:type_name -> shardgate.query.Target
-	6,  // 15: shardgate.query.BeginExecuteRequest.target:type_name -> shardgate.query.Target
-	7,  // 16: shardgate.query.BeginExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
-	3,  // 17: shardgate.query.BeginExecuteResponse.result:type_name -> shardgate.query.QueryResult
-	6,  // 18: shardgate.query.PrepareRequest.target:type_name -> shardgate.query.Target
-	6,  // 19: shardgate.query.CommitPreparedRequest.target:type_name -> shardgate.query.Target
-	6,  // 20: shardgate.query.RollbackPreparedRequest.target:type_name -> shardgate.query.Target
-	6,  // 21: shardgate.query.ListPreparedRequest.target:type_name -> shardgate.query.Target
-	27, // 22: shardgate.query.ListPreparedResponse.transactions:type_name -> shardgate.query.PreparedTransaction
-	6,  // 23: shardgate.query.StreamHealthResponse.target:type_name -> shardgate.query.Target
-	30, // 24: shardgate.query.StreamHealthResponse.stats:type_name -> shardgate.query.RealtimeStats
-	6,  // 25: shardgate.query.ReserveExecuteRequest.target:type_name -> shardgate.query.Target
-	7,  // 26: shardgate.query.ReserveExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
-	3,  // 27: shardgate.query.ReserveExecuteResponse.result:type_name -> shardgate.query.QueryResult
-	6,  // 28: shardgate.query.ReleaseRequest.target:type_name -> shardgate.query.Target
-	8,  // 29: shardgate.query.QueryService.Execute:input_type -> shardgate.query.ExecuteRequest
-	10, // 30: shardgate.query.QueryService.StreamExecute:input_type -> shardgate.query.StreamExecuteRequest
-	12, // 31: shardgate.query.QueryService.Begin:input_type -> shardgate.query.BeginRequest
-	14, // 32: shardgate.query.QueryService.Commit:input_type -> shardgate.query.CommitRequest
-	16, // 33: shardgate.query.QueryService.Rollback:input_type -> shardgate.query.RollbackRequest
-	18, // 34: shardgate.query.QueryService.BeginExecute:input_type -> shardgate.query.BeginExecuteRequest
-	20, // 35: shardgate.query.QueryService.Prepare:input_type -> shardgate.query.PrepareRequest
-	22, // 36: shardgate.query.QueryService.CommitPrepared:input_type -> shardgate.query.CommitPreparedRequest
-	24, // 37: shardgate.query.QueryService.RollbackPrepared:input_type -> shardgate.query.RollbackPreparedRequest
-	26, // 38: shardgate.query.QueryService.ListPrepared:input_type -> shardgate.query.ListPreparedRequest
-	29, // 39: shardgate.query.QueryService.StreamHealth:input_type -> shardgate.query.StreamHealthRequest
-	32, // 40: shardgate.query.QueryService.ReserveExecute:input_type -> shardgate.query.ReserveExecuteRequest
-	34, // 41: shardgate.query.QueryService.Release:input_type -> shardgate.query.ReleaseRequest
-	9,  // 42: shardgate.query.QueryService.Execute:output_type -> shardgate.query.ExecuteResponse
-	11, // 43: shardgate.query.QueryService.StreamExecute:output_type -> shardgate.query.StreamExecuteResponse
-	13, // 44: shardgate.query.QueryService.Begin:output_type -> shardgate.query.BeginResponse
-	15, // 45: shardgate.query.QueryService.Commit:output_type -> shardgate.query.CommitResponse
-	17, // 46: shardgate.query.QueryService.Rollback:output_type -> shardgate.query.RollbackResponse
-	19, // 47: shardgate.query.QueryService.BeginExecute:output_type -> shardgate.query.BeginExecuteResponse
-	21, // 48: shardgate.query.QueryService.Prepare:output_type -> shardgate.query.PrepareResponse
-	23, // 49: shardgate.query.QueryService.CommitPrepared:output_type -> shardgate.query.CommitPreparedResponse
-	25, // 50: shardgate.query.QueryService.RollbackPrepared:output_type -> shardgate.query.RollbackPreparedResponse
-	28, // 51: shardgate.query.QueryService.ListPrepared:output_type -> shardgate.query.ListPreparedResponse
-	31, // 52: shardgate.query.QueryService.StreamHealth:output_type -> shardgate.query.StreamHealthResponse
-	33, // 53: shardgate.query.QueryService.ReserveExecute:output_type -> shardgate.query.ReserveExecuteResponse
-	35, // 54: shardgate.query.QueryService.Release:output_type -> shardgate.query.ReleaseResponse
-	42, // [42:55] is the sub-list for method output_type
-	29, // [29:42] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	2,  // 1: shardgate.query.QueryResult.fields:type_name -> shardgate.query.Field
+	3,  // 2: shardgate.query.QueryResult.rows:type_name -> shardgate.query.Row
+	5,  // 3: shardgate.query.QueryResult.warning_list:type_name -> shardgate.query.Warning
+	1,  // 4: shardgate.query.MySQLError.reason:type_name -> shardgate.query.ErrorReason
+	37, // 5: shardgate.query.Target.tablet_type:type_name -> shardgate.topo.TabletType
+	7,  // 6: shardgate.query.ExecuteRequest.target:type_name -> shardgate.query.Target
+	8,  // 7: shardgate.query.ExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
+	4,  // 8: shardgate.query.ExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	7,  // 9: shardgate.query.StreamExecuteRequest.target:type_name -> shardgate.query.Target
+	8,  // 10: shardgate.query.StreamExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
+	4,  // 11: shardgate.query.StreamExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	7,  // 12: shardgate.query.BeginRequest.target:type_name -> shardgate.query.Target
+	8,  // 13: shardgate.query.BeginRequest.options:type_name -> shardgate.query.ExecuteOptions
+	7,  // 14: shardgate.query.CommitRequest.target:type_name -> shardgate.query.Target
+	7,  // 15: shardgate.query.RollbackRequest.target:type_name -> shardgate.query.Target
+	7,  // 16: shardgate.query.BeginExecuteRequest.target:type_name -> shardgate.query.Target
+	8,  // 17: shardgate.query.BeginExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
+	4,  // 18: shardgate.query.BeginExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	7,  // 19: shardgate.query.PrepareRequest.target:type_name -> shardgate.query.Target
+	7,  // 20: shardgate.query.CommitPreparedRequest.target:type_name -> shardgate.query.Target
+	7,  // 21: shardgate.query.RollbackPreparedRequest.target:type_name -> shardgate.query.Target
+	7,  // 22: shardgate.query.ListPreparedRequest.target:type_name -> shardgate.query.Target
+	28, // 23: shardgate.query.ListPreparedResponse.transactions:type_name -> shardgate.query.PreparedTransaction
+	7,  // 24: shardgate.query.StreamHealthResponse.target:type_name -> shardgate.query.Target
+	31, // 25: shardgate.query.StreamHealthResponse.stats:type_name -> shardgate.query.RealtimeStats
+	7,  // 26: shardgate.query.ReserveExecuteRequest.target:type_name -> shardgate.query.Target
+	8,  // 27: shardgate.query.ReserveExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
+	4,  // 28: shardgate.query.ReserveExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	7,  // 29: shardgate.query.ReleaseRequest.target:type_name -> shardgate.query.Target
+	9,  // 30: shardgate.query.QueryService.Execute:input_type -> shardgate.query.ExecuteRequest
+	11, // 31: shardgate.query.QueryService.StreamExecute:input_type -> shardgate.query.StreamExecuteRequest
+	13, // 32: shardgate.query.QueryService.Begin:input_type -> shardgate.query.BeginRequest
+	15, // 33: shardgate.query.QueryService.Commit:input_type -> shardgate.query.CommitRequest
+	17, // 34: shardgate.query.QueryService.Rollback:input_type -> shardgate.query.RollbackRequest
+	19, // 35: shardgate.query.QueryService.BeginExecute:input_type -> shardgate.query.BeginExecuteRequest
+	21, // 36: shardgate.query.QueryService.Prepare:input_type -> shardgate.query.PrepareRequest
+	23, // 37: shardgate.query.QueryService.CommitPrepared:input_type -> shardgate.query.CommitPreparedRequest
+	25, // 38: shardgate.query.QueryService.RollbackPrepared:input_type -> shardgate.query.RollbackPreparedRequest
+	27, // 39: shardgate.query.QueryService.ListPrepared:input_type -> shardgate.query.ListPreparedRequest
+	30, // 40: shardgate.query.QueryService.StreamHealth:input_type -> shardgate.query.StreamHealthRequest
+	33, // 41: shardgate.query.QueryService.ReserveExecute:input_type -> shardgate.query.ReserveExecuteRequest
+	35, // 42: shardgate.query.QueryService.Release:input_type -> shardgate.query.ReleaseRequest
+	10, // 43: shardgate.query.QueryService.Execute:output_type -> shardgate.query.ExecuteResponse
+	12, // 44: shardgate.query.QueryService.StreamExecute:output_type -> shardgate.query.StreamExecuteResponse
+	14, // 45: shardgate.query.QueryService.Begin:output_type -> shardgate.query.BeginResponse
+	16, // 46: shardgate.query.QueryService.Commit:output_type -> shardgate.query.CommitResponse
+	18, // 47: shardgate.query.QueryService.Rollback:output_type -> shardgate.query.RollbackResponse
+	20, // 48: shardgate.query.QueryService.BeginExecute:output_type -> shardgate.query.BeginExecuteResponse
+	22, // 49: shardgate.query.QueryService.Prepare:output_type -> shardgate.query.PrepareResponse
+	24, // 50: shardgate.query.QueryService.CommitPrepared:output_type -> shardgate.query.CommitPreparedResponse
+	26, // 51: shardgate.query.QueryService.RollbackPrepared:output_type -> shardgate.query.RollbackPreparedResponse
+	29, // 52: shardgate.query.QueryService.ListPrepared:output_type -> shardgate.query.ListPreparedResponse
+	32, // 53: shardgate.query.QueryService.StreamHealth:output_type -> shardgate.query.StreamHealthResponse
+	34, // 54: shardgate.query.QueryService.ReserveExecute:output_type -> shardgate.query.ReserveExecuteResponse
+	36, // 55: shardgate.query.QueryService.Release:output_type -> shardgate.query.ReleaseResponse
+	43, // [43:56] is the sub-list for method output_type
+	30, // [30:43] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_proto_query_proto_init() }
@@ -2576,7 +2667,7 @@ func file_proto_query_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_query_proto_rawDesc), len(file_proto_query_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,

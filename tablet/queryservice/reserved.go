@@ -59,7 +59,8 @@ func (r *reservations) use(id int64, where string) (*reservation, error) {
 	defer r.mu.Unlock()
 	res, ok := r.open[id]
 	if !ok {
-		return nil, sqlerr.Internal("reserved connection %d is not open on %s (the tablet restarted, or released it): what it held (locks) is gone", id, where)
+		return nil, sqlerr.WithReason(sqlerr.ReasonReservedConnectionGone,
+			sqlerr.Internal("reserved connection %d is not open on %s (the tablet restarted, or released it): what it held (locks) is gone", id, where))
 	}
 	if res.inUse {
 		return nil, sqlerr.Internal("reserved connection %d on %s is running another statement", id, where)
@@ -126,7 +127,8 @@ func (s *Service) executeReserved(ctx context.Context, id int64, sql string, opt
 		// MySQL ended the connection, and what it held with it.
 		s.reserved.take(id)
 		s.closeReserved(r)
-		return nil, sqlerr.Internal("%v; reserved connection %d on %s was closed, and what it held (locks) released", err, id, s.cfg.where())
+		return nil, sqlerr.WithReason(sqlerr.ReasonReservedConnectionGone,
+			sqlerr.Internal("%v; reserved connection %d on %s was closed, and what it held (locks) released", err, id, s.cfg.where()))
 	}
 	s.reserved.done(r)
 	return res, err

@@ -191,7 +191,7 @@ func (s *Service) execute(ctx context.Context, target *querypb.Target, sql strin
 			// The connection is gone or was killed: the transaction with it.
 			s.txs.remove(txID)
 			s.finish(tx, endAbandon)
-			return nil, fmt.Errorf("%w; transaction %d was rolled back", err, txID)
+			return nil, sqlerr.WithReason(sqlerr.ReasonTransactionEnded, fmt.Errorf("%w; transaction %d was rolled back", err, txID))
 		}
 		s.txs.release(tx)
 		return res, err

@@ -83,9 +83,11 @@ func (t *transactions) idleLocked(id int64, where string) (*transaction, error) 
 			}
 		}
 		if why, ended := t.ended[id]; ended {
-			return nil, sqlerr.New(sqlerror.ERQueryInterrupted, sqlerror.SSQueryInterrupted, "transaction %d on %s %s", id, where, why)
+			return nil, sqlerr.WithReason(sqlerr.ReasonTransactionEnded,
+				sqlerr.New(sqlerror.ERQueryInterrupted, sqlerror.SSQueryInterrupted, "transaction %d on %s %s", id, where, why))
 		}
-		return nil, sqlerr.Internal("transaction %d is not open on %s (the tablet may have restarted): roll back and retry", id, where)
+		return nil, sqlerr.WithReason(sqlerr.ReasonTransactionNotFound,
+			sqlerr.Internal("transaction %d is not open on %s (the tablet may have restarted): roll back and retry", id, where))
 	}
 	if tx.inUse {
 		return nil, sqlerr.Internal("transaction %d on %s is running another statement", id, where)
@@ -387,7 +389,8 @@ func (s *Service) finish(tx *transaction, how ending) error {
 		tx.conn.MarkBroken()
 		s.txPool.Put(tx.conn)
 		if how == endCommit {
-			return sqlerr.Internal("transaction %d on %s lost its MySQL connection and was rolled back", tx.id, s.cfg.where())
+			return sqlerr.WithReason(sqlerr.ReasonTransactionEnded,
+				sqlerr.Internal("transaction %d on %s lost its MySQL connection and was rolled back", tx.id, s.cfg.where()))
 		}
 		return nil
 	}

@@ -4,18 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/sqltypes"
@@ -24,6 +19,7 @@ import (
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/replicationpb"
 	"github.com/shardgate/shardgate/proto/topopb"
+	"github.com/shardgate/shardgate/tablet/tabletclient"
 	"github.com/shardgate/shardgate/topo"
 	"github.com/shardgate/shardgate/vindex"
 )
@@ -290,9 +286,9 @@ func (e *Engine) connect(ctx context.Context) (*mysql.Conn, error) {
 type senderConn struct {
 	addr  string
 	alias string
-	conn  *grpc.ClientConn
+	conn  *tabletclient.Conn
 	repl  replicationpb.ReplicationClient
-	query querypb.QueryServiceClient
+	query tabletclient.Unary
 }
 
 func (sc *senderConn) wrap(what string, err error) error {
@@ -314,21 +310,17 @@ func (e *Engine) sender(ctx context.Context, keyspace, shard string) (*senderCon
 	if rec == nil {
 		return nil, fmt.Errorf("no primary tablet of shard %s/%s is registered", keyspace, shard)
 	}
-	addr := net.JoinHostPort(rec.Hostname, strconv.Itoa(int(rec.GrpcPort)))
+	addr := tabletclient.GRPCAddr(rec)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if sc, ok := e.senders[addr]; ok {
 		return sc, nil
 	}
-	creds := insecure.NewCredentials()
-	if e.cfg.PeerTLS != nil {
-		creds = credentials.NewTLS(e.cfg.PeerTLS)
-	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+	conn, err := tabletclient.Dial(rec, tabletclient.WithTLS(e.cfg.PeerTLS))
 	if err != nil {
 		return nil, fmt.Errorf("connect to tablet %s at %s: %w", rec.Alias, addr, err)
 	}
-	sc := &senderConn{addr: addr, alias: rec.Alias, conn: conn, repl: replicationpb.NewReplicationClient(conn), query: querypb.NewQueryServiceClient(conn)}
+	sc := &senderConn{addr: addr, alias: rec.Alias, conn: conn, repl: conn.Replication(), query: conn.Unary()}
 	e.senders[addr] = sc
 	return sc, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"vitess.io/vitess/go/mysql/collations"
@@ -490,10 +491,47 @@ func (a *sumAcc) add(args, _ []sqltypes.Value) error {
 	}
 	f, err := v.ToFloat64()
 	if err != nil {
-		f = 0 // MySQL sums a string that is no number as 0
+		f = numericPrefix(v.ToString())
 	}
 	a.f += f
 	return nil
+}
+
+// numericPrefix is a string's value in arithmetic as MySQL takes it: its
+// longest prefix that reads as a number after leading spaces ("1.5" is
+// 1.5, "12abc" is 12, "abc" is 0).
+func numericPrefix(s string) float64 {
+	s = strings.TrimLeft(s, " \t\n\r")
+	end, digits := 0, false
+	if end < len(s) && (s[end] == '+' || s[end] == '-') {
+		end++
+	}
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end, digits = end+1, true
+	}
+	if end < len(s) && s[end] == '.' {
+		end++
+		for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+			end, digits = end+1, true
+		}
+	}
+	if !digits {
+		return 0
+	}
+	if end < len(s) && (s[end] == 'e' || s[end] == 'E') {
+		exp := end + 1
+		if exp < len(s) && (s[exp] == '+' || s[exp] == '-') {
+			exp++
+		}
+		if exp < len(s) && s[exp] >= '0' && s[exp] <= '9' {
+			for exp < len(s) && s[exp] >= '0' && s[exp] <= '9' {
+				exp++
+			}
+			end = exp
+		}
+	}
+	f, _ := strconv.ParseFloat(s[:end], 64)
+	return f
 }
 
 func (a *sumAcc) result() (sqltypes.Value, error) {

@@ -106,3 +106,14 @@ func TestFoundRowsWithoutSetter(t *testing.T) {
 		t.Errorf("plan %s", plan.Primitive.Describe())
 	}
 }
+
+func TestNumericPrefix(t *testing.T) {
+	for in, want := range map[string]float64{
+		"1.5": 1.5, "  12abc": 12, "abc": 0, "": 0, ".": 0, "-.5": -0.5, "+3": 3,
+		"1e3": 1000, "1e": 1, "2E-1x": 0.2, "1.5.6": 1.5, "- 1": 0,
+	} {
+		if got := numericPrefix(in); got != want {
+			t.Errorf("numericPrefix(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

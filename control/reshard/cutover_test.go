@@ -431,7 +431,7 @@ func TestOperationsRefusedWhileTheKeyspaceIsLocked(t *testing.T) {
 			_, err := CreateReshard(ctx, ts, ReshardSpec{Keyspace: "ks", Name: "other", Sources: []string{"80-"}, Targets: []string{"80-c0", "c0-"}})
 			return err
 		},
-		"diff": func() error { _, err := DiffReshard(ctx, ts, "ks", "split", DefaultDiffOptions()); return err },
+		"diff":         func() error { _, err := DiffReshard(ctx, ts, "ks", "split", DefaultDiffOptions()); return err },
 		"switch-reads": func() error { return SwitchReads(ctx, ts, "ks", "split") },
 		"switch-writes": func() error {
 			_, err := SwitchWrites(ctx, ts, "ks", "split", DefaultSwitchOptions())

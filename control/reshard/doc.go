@@ -11,24 +11,22 @@
 // the target tablets run its streams as it says. Its states and the
 // operations that move it:
 //
-//	            create
-//	              │
-//	              ▼
-//	  ┌─────── RUNNING ◀─────────────────────┐  copying, then following the
-//	  │  (message "copying" until the copy   │  sources' binlogs
-//	  │   is done; streams report COPYING)   │
-//	  │           │ switch-reads             │ reverse (reads back)
-//	  │           ▼                          │
-//	  │     READS_SWITCHED ──────────────────┘
-//	  │           │
-//	  │ cancel    │ switch-writes (the cutover; also from RUNNING)
-//	  │ (also     ▼
-//	  │ from   WRITES_SWITCHED ──reverse (the cutover, back)──▶ RUNNING
-//	  │ READS_    │    the streams run targets -> sources
-//	  │ SWITCHED) │ complete
-//	  ▼           ▼
-//	 (record   (record gone; the sources leave the keyspace)
-//	  gone; the targets emptied and removed)
+//	                     switch-reads
+//	create ──▶ RUNNING ─────────────────▶ READS_SWITCHED
+//	             ▲  ◀─────────────────────      │
+//	             │     reverse (reads back)     │ switch-writes: the cutover
+//	             │                              │ (also from RUNNING)
+//	             │ reverse: the cutover back    ▼
+//	             └──────────────────────── WRITES_SWITCHED ──complete──▶ removed;
+//	                                                                     sources leave
+//	cancel, from RUNNING or READS_SWITCHED ──▶ removed; targets emptied and dropped
+//	a failed cutover ──▶ the state it began in, with cutover_failed set
+//
+// RUNNING covers the copy (the message says "copying" and the streams
+// report COPYING) and then the catch-up from the sources' binlogs; in
+// WRITES_SWITCHED the streams run the other way, targets to sources, so
+// that the switch can be reversed. Complete and cancel delete the record
+// (the COMPLETED and CANCELLED values are not stored).
 //
 // A cutover that fails leaves the state where it was (RUNNING,
 // READS_SWITCHED, or WRITES_SWITCHED for a reverse) when every undo

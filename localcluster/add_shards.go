@@ -41,10 +41,50 @@ var addShardsMu sync.Mutex
 // sharded keyspace and returns once they serve. The shards are recorded
 // in the topology as not serving (resharding targets); the serving graph
 // does not change. The cluster's state file remembers them, so that `local
-// up` starts them again.
+// up` starts them again. When a step fails, what the steps before did is
+// undone.
 func (c *Cluster) AddShards(ctx context.Context, keyspace string, shards []string) ([]Tablet, error) {
 	addShardsMu.Lock()
 	defer addShardsMu.Unlock()
+	a, err := c.planShards(ctx, keyspace, shards)
+	if err != nil {
+		return nil, err
+	}
+	for _, step := range []func(context.Context) error{a.recordShards, a.startMySQLds, a.startTablets, a.waitTabletsServing} {
+		if err := step(ctx); err != nil {
+			a.undo()
+			return nil, err
+		}
+	}
+	if err := a.adopt(); err != nil {
+		return nil, err
+	}
+	out := make([]Tablet, len(a.plans))
+	for i, t := range a.plans {
+		c.watchChild(a.children[i])
+		c.watchExit("mysqld "+t.Keyspace+"/"+t.Shard, t.MySQL.ErrorLog(), a.procs[i].Done(), func() string { return "see its error log" })
+		out[i] = t.tablet()
+	}
+	c.log.Info("shards added", zap.String("keyspace", keyspace), zap.Strings("shards", shards))
+	return out, nil
+}
+
+// shardAddition is one AddShards call: the new shards' plans, the
+// processes started for them, and how to undo what was done.
+type shardAddition struct {
+	c        *Cluster
+	keyspace string
+	ksIndex  int // of the keyspace in c.p.keyspaces
+	next     int // the first new tablet's number
+	plans    []tabletPlan
+	procs    []*mysqld.Process
+	children []*child
+	undos    []func()
+}
+
+// planShards checks the request against the cluster and plans a tablet
+// and a mysqld for each new shard, on free ports.
+func (c *Cluster) planShards(ctx context.Context, keyspace string, shards []string) (*shardAddition, error) {
 	c.mu.Lock()
 	closing := c.closing
 	ksIndex := slices.IndexFunc(c.p.keyspaces, func(k keyspacePlan) bool { return k.Name == keyspace })
@@ -67,7 +107,7 @@ func (c *Cluster) AddShards(ctx context.Context, keyspace string, shards []strin
 	if !ks.Sharded {
 		return nil, fmt.Errorf("keyspace %s is unsharded: only a sharded keyspace gets more shards", keyspace)
 	}
-	var plans []tabletPlan
+	a := &shardAddition{c: c, keyspace: keyspace, ksIndex: ksIndex, next: next}
 	for i, s := range shards {
 		if _, err := vindex.ParseKeyRange(s); err != nil {
 			return nil, err
@@ -80,54 +120,65 @@ func (c *Cluster) AddShards(ctx context.Context, keyspace string, shards []strin
 		if err := t.MySQL.Validate(); err != nil {
 			return nil, err
 		}
-		plans = append(plans, t)
+		a.plans = append(a.plans, t)
 	}
 	var uses []portUse
-	for _, t := range plans {
+	for _, t := range a.plans {
 		uses = append(uses, portUse{t.GRPCPort, "tablet " + t.Alias + " gRPC"}, portUse{t.HTTPPort, "tablet " + t.Alias + " HTTP"},
 			portUse{t.QueryPort, "tablet " + t.Alias + " query"}, portUse{t.MySQL.Port, "mysqld of " + t.Keyspace + "/" + t.Shard})
 	}
 	if err := checkPorts(uses); err != nil {
 		return nil, err
 	}
+	return a, nil
+}
 
-	// Undo what was done if a later step fails.
-	var undo []func()
-	fail := func(err error) ([]Tablet, error) {
-		for i := len(undo) - 1; i >= 0; i-- {
-			undo[i]()
-		}
-		return nil, err
+// undo undoes, last first, what the steps taken did.
+func (a *shardAddition) undo() {
+	for i := len(a.undos) - 1; i >= 0; i-- {
+		a.undos[i]()
 	}
-	for _, t := range plans {
-		sh, err := c.ts.GetShard(ctx, keyspace, t.Shard)
+}
+
+// recordShards records each new shard in the topology, not serving (a
+// shard recorded already, by a resharding, is fine unless it serves).
+func (a *shardAddition) recordShards(ctx context.Context) error {
+	ts := a.c.ts
+	for _, t := range a.plans {
+		sh, err := ts.GetShard(ctx, a.keyspace, t.Shard)
 		switch {
 		case errors.Is(err, topo.ErrNotFound):
-			if _, err := c.ts.CreateShardServing(ctx, keyspace, t.Shard, false); err != nil {
-				return fail(err)
+			if _, err := ts.CreateShardServing(ctx, a.keyspace, t.Shard, false); err != nil {
+				return err
 			}
-			undo = append(undo, func() { _ = c.ts.DeleteShard(context.Background(), keyspace, t.Shard) })
+			a.undos = append(a.undos, func() { _ = ts.DeleteShard(context.Background(), a.keyspace, t.Shard) })
 		case err != nil:
-			return fail(err)
+			return err
 		case sh.PrimaryServing:
-			return fail(fmt.Errorf("shard %s/%s already serves", keyspace, t.Shard))
+			return fmt.Errorf("shard %s/%s already serves", a.keyspace, t.Shard)
 		}
 	}
-	procs := make([]*mysqld.Process, len(plans))
-	errs := make([]error, len(plans))
+	return nil
+}
+
+// startMySQLds initializes and starts the new shards' mysqlds, all at
+// once.
+func (a *shardAddition) startMySQLds(ctx context.Context) error {
+	a.procs = make([]*mysqld.Process, len(a.plans))
+	errs := make([]error, len(a.plans))
 	var wg sync.WaitGroup
-	for i, t := range plans {
+	for i, t := range a.plans {
 		wg.Go(func() {
 			if err := mysqld.Init(ctx, t.MySQL); err != nil {
 				errs[i] = fmt.Errorf("mysqld of %s/%s: %w", t.Keyspace, t.Shard, err)
 				return
 			}
-			procs[i], errs[i] = mysqld.Start(ctx, t.MySQL)
+			a.procs[i], errs[i] = mysqld.Start(ctx, t.MySQL)
 		})
 	}
 	wg.Wait()
-	undo = append(undo, func() {
-		for _, m := range procs {
+	a.undos = append(a.undos, func() {
+		for _, m := range a.procs {
 			if m != nil {
 				sctx, cancel := context.WithTimeout(context.Background(), mysqldStopGrace)
 				_ = m.Stop(sctx)
@@ -135,71 +186,74 @@ func (c *Cluster) AddShards(ctx context.Context, keyspace string, shards []strin
 			}
 		}
 	})
-	if err := errors.Join(errs...); err != nil {
-		return fail(err)
-	}
-	children := make([]*child, len(plans))
-	undo = append(undo, func() {
-		for _, ch := range children {
+	return errors.Join(errs...)
+}
+
+// startTablets starts the new shards' tablets.
+func (a *shardAddition) startTablets(context.Context) error {
+	a.children = make([]*child, len(a.plans))
+	a.undos = append(a.undos, func() {
+		for _, ch := range a.children {
 			if ch != nil {
 				ch.stop(processStopGrace)
 			}
 		}
 	})
-	for i, t := range plans {
-		if children[i], err = c.startTablet(t, c.bins[TabletBinary]); err != nil {
-			return fail(err)
+	for i, t := range a.plans {
+		var err error
+		if a.children[i], err = a.c.startTablet(t, a.c.bins[TabletBinary]); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// waitTabletsServing waits until every new tablet serves, failing as soon
+// as one exits.
+func (a *shardAddition) waitTabletsServing(ctx context.Context) error {
 	want := map[string]bool{}
-	for _, t := range plans {
+	for _, t := range a.plans {
 		want[t.Alias] = true
 	}
 	for {
-		for _, ch := range children {
+		for _, ch := range a.children {
 			if ch.exited() {
-				return fail(ch.exitError())
+				return ch.exitError()
 			}
 		}
-		problem := c.tabletProblem(ctx, want, plans)
+		problem := a.c.tabletProblem(ctx, want, a.plans)
 		if problem == "" {
-			break
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fail(fmt.Errorf("the new tablets did not come up: %s: %w", problem, ctx.Err()))
+			return fmt.Errorf("the new tablets did not come up: %s: %w", problem, ctx.Err())
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
 
+// adopt makes the new shards' processes part of the cluster and saves its
+// state file, so that `local up` starts them again.
+func (a *shardAddition) adopt() error {
+	c := a.c
 	c.mu.Lock()
-	for i, t := range plans {
+	defer c.mu.Unlock()
+	for i, t := range a.plans {
 		c.p.tablets = append(c.p.tablets, t)
-		c.mysqlds = append(c.mysqlds, procs[i])
-		c.tablets = append(c.tablets, children[i])
-		c.addPartLocked(Part{Kind: KindMySQLd, Name: "mysqld " + t.Keyspace + "/" + t.Shard, Proc: procOf(procs[i].Pid()),
-			Addr: t.MySQL.Addr(), Dir: procs[i].Config().DataDir, Log: t.MySQL.ErrorLog()})
-		c.addPartLocked(children[i].part)
-		c.p.keyspaces[ksIndex].Extra = append(c.p.keyspaces[ksIndex].Extra, t.Shard)
+		c.mysqlds = append(c.mysqlds, a.procs[i])
+		c.tablets = append(c.tablets, a.children[i])
+		c.addPartLocked(Part{Kind: KindMySQLd, Name: "mysqld " + t.Keyspace + "/" + t.Shard, Proc: procOf(a.procs[i].Pid()),
+			Addr: t.MySQL.Addr(), Dir: a.procs[i].Config().DataDir, Log: t.MySQL.ErrorLog()})
+		c.addPartLocked(a.children[i].part)
+		c.p.keyspaces[a.ksIndex].Extra = append(c.p.keyspaces[a.ksIndex].Extra, t.Shard)
 	}
-	c.p.nextTablet = next + len(plans)
+	c.p.nextTablet = a.next + len(a.plans)
 	c.state.Layout = c.state.Layout[:0]
 	for _, k := range c.p.keyspaces {
 		c.state.Layout = append(c.state.Layout, k.layout())
 	}
-	err = c.saveLocked()
-	c.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Tablet, len(plans))
-	for i, t := range plans {
-		c.watchChild(children[i])
-		c.watchExit("mysqld "+t.Keyspace+"/"+t.Shard, t.MySQL.ErrorLog(), procs[i].Done(), func() string { return "see its error log" })
-		out[i] = t.tablet()
-	}
-	c.log.Info("shards added", zap.String("keyspace", keyspace), zap.Strings("shards", shards))
-	return out, nil
+	return c.saveLocked()
 }
 
 // ensureResharded sets up a keyspace that has shards beside its tiling

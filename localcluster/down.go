@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,28 +46,7 @@ func Down(ctx context.Context, dataDir string, log *zap.Logger) error {
 	if st.Supervisor.PID == os.Getpid() && locked(abs) {
 		return errors.New("local cluster: this process supervises the cluster: use Cluster.Close, not Down")
 	}
-
-	// Ask the supervisor to stop everything in order, and wait until it
-	// has released the data dir's lock (it does so last).
-	lock, err := tryLock(abs)
-	if errors.Is(err, errLocked) {
-		sup := st.Supervisor
-		if sup.Alive() {
-			log.Info("asking the supervisor to stop the cluster", zap.Int("pid", sup.PID))
-			_ = syscall.Kill(sup.PID, syscall.SIGTERM)
-		}
-		lock, err = waitLock(ctx, abs, supervisorStopGrace)
-		if err != nil && sup.Alive() {
-			log.Warn("the supervisor did not stop in time; killing it", zap.Int("pid", sup.PID))
-			stopProc(sup, 0)
-			lock, err = waitLock(ctx, abs, 10*time.Second)
-		}
-		// It releases the lock just before it exits: wait for the exit too
-		// (it was told to stop, so what keeps it is only the exiting).
-		if err == nil && !waitGone(sup, processStopGrace) {
-			stopProc(sup, 0)
-		}
-	}
+	lock, err := stopSupervisor(ctx, abs, st.Supervisor, log)
 	if err != nil {
 		return fmt.Errorf("local cluster in %s: %w", abs, err)
 	}
@@ -78,53 +56,113 @@ func Down(ctx context.Context, dataDir string, log *zap.Logger) error {
 	if st, err = ReadState(abs); err != nil {
 		return err
 	}
+	var problems []string
+	for _, kind := range []string{KindGate, KindTablet, KindMySQLd} {
+		problems = append(problems, stopParts(ctx, st.Parts, kind, log)...)
+	}
+	if alive := stillRunning(st.Parts); len(alive) > 0 {
+		return fmt.Errorf("local cluster in %s: still running after stop: %s", abs, strings.Join(alive, ", "))
+	}
+	if err := markStopped(abs, st); err != nil {
+		return err
+	}
+	for _, p := range problems {
+		log.Warn("local cluster: " + p)
+	}
+	return nil
+}
+
+// stopSupervisor asks a running supervisor to stop everything in order
+// (SIGTERM), kills it if it does not within supervisorStopGrace, and
+// returns the data dir's lock, which it releases last. With no supervisor
+// running, it just takes the lock.
+func stopSupervisor(ctx context.Context, abs string, sup Proc, log *zap.Logger) (*dirLock, error) {
+	lock, err := tryLock(abs)
+	if !errors.Is(err, errLocked) {
+		return lock, err
+	}
+	if sup.Alive() {
+		log.Info("asking the supervisor to stop the cluster", zap.Int("pid", sup.PID))
+		_ = syscall.Kill(sup.PID, syscall.SIGTERM)
+	}
+	lock, err = waitLock(ctx, abs, supervisorStopGrace)
+	if err != nil && sup.Alive() {
+		log.Warn("the supervisor did not stop in time; killing it", zap.Int("pid", sup.PID))
+		stopProc(sup, 0)
+		lock, err = waitLock(ctx, abs, 10*time.Second)
+	}
+	// It releases the lock just before it exits: wait for the exit too
+	// (it was told to stop, so what keeps it is only the exiting).
+	if err == nil && !waitGone(sup, processStopGrace) {
+		stopProc(sup, 0)
+	}
+	return lock, err
+}
+
+// stopParts stops, all at once, the recorded parts of one kind that still
+// run, and returns what did not go smoothly.
+func stopParts(ctx context.Context, parts []Part, kind string, log *zap.Logger) []string {
 	var mu sync.Mutex
 	var problems []string
-	note := func(s string) {
-		mu.Lock()
-		problems = append(problems, s)
-		mu.Unlock()
-	}
-	stopKinds := func(kinds ...string) {
-		var wg sync.WaitGroup
-		for _, part := range st.Parts {
-			if !slices.Contains(kinds, part.Kind) {
-				continue
-			}
-			wg.Go(func() {
-				if part.Kind == KindMySQLd {
-					sctx, cancel := context.WithTimeout(ctx, mysqldStopGrace)
-					defer cancel()
-					if err := mysqld.StopDataDir(sctx, part.Dir); err != nil {
-						note(err.Error())
-					}
-					// The pid file can be missing or stale while the server
-					// lives; the pid recorded with its start time still
-					// finds it.
-					if part.Alive() {
-						log.Info("stopping a mariadbd its pid file does not name", zap.String("part", part.Name), zap.Int("pid", part.PID))
-						if stopProc(part.Proc, mysqldStopGrace) {
-							note(fmt.Sprintf("%s (pid %d) did not stop within %v and was killed", part.Name, part.PID, mysqldStopGrace))
-						}
-					}
-					return
-				}
-				if part.Alive() {
-					log.Info("stopping a process left behind", zap.String("part", part.Name), zap.Int("pid", part.PID))
-					if stopProc(part.Proc, processStopGrace) {
-						note(fmt.Sprintf("%s (pid %d) did not stop within %v and was killed", part.Name, part.PID, processStopGrace))
-					}
-				}
-			})
+	var wg sync.WaitGroup
+	for _, part := range parts {
+		if part.Kind != kind {
+			continue
 		}
-		wg.Wait()
+		wg.Go(func() {
+			var problem string
+			if part.Kind == KindMySQLd {
+				problem = stopMySQLd(ctx, part, log)
+			} else {
+				problem = stopLeftover(part, log)
+			}
+			if problem != "" {
+				mu.Lock()
+				problems = append(problems, problem)
+				mu.Unlock()
+			}
+		})
 	}
-	stopKinds(KindGate)
-	stopKinds(KindTablet)
-	stopKinds(KindMySQLd)
+	wg.Wait()
+	return problems
+}
 
+// stopMySQLd stops a recorded mariadbd through its data dir, and by its
+// recorded pid if that leaves it running.
+func stopMySQLd(ctx context.Context, part Part, log *zap.Logger) string {
+	sctx, cancel := context.WithTimeout(ctx, mysqldStopGrace)
+	defer cancel()
+	var problems []string
+	if err := mysqld.StopDataDir(sctx, part.Dir); err != nil {
+		problems = append(problems, err.Error())
+	}
+	// The pid file can be missing or stale while the server lives; the
+	// pid recorded with its start time still finds it.
+	if part.Alive() {
+		log.Info("stopping a mariadbd its pid file does not name", zap.String("part", part.Name), zap.Int("pid", part.PID))
+		if stopProc(part.Proc, mysqldStopGrace) {
+			problems = append(problems, fmt.Sprintf("%s (pid %d) did not stop within %v and was killed", part.Name, part.PID, mysqldStopGrace))
+		}
+	}
+	return strings.Join(problems, "; ")
+}
+
+// stopLeftover stops a recorded gate or tablet that still runs.
+func stopLeftover(part Part, log *zap.Logger) string {
+	if !part.Alive() {
+		return ""
+	}
+	log.Info("stopping a process left behind", zap.String("part", part.Name), zap.Int("pid", part.PID))
+	if stopProc(part.Proc, processStopGrace) {
+		return fmt.Sprintf("%s (pid %d) did not stop within %v and was killed", part.Name, part.PID, processStopGrace)
+	}
+	return ""
+}
+
+// stillRunning names the recorded parts that still run.
+func stillRunning(parts []Part) []string {
 	var alive []string
-	for _, part := range st.Parts {
+	for _, part := range parts {
 		// Etcd ran in the supervisor, which is gone: it released the lock.
 		if part.Kind != KindEtcd && part.Alive() {
 			alive = append(alive, fmt.Sprintf("%s (pid %d)", part.Name, part.PID))
@@ -135,22 +173,20 @@ func Down(ctx context.Context, dataDir string, log *zap.Logger) error {
 			}
 		}
 	}
-	if len(alive) > 0 {
-		return fmt.Errorf("local cluster in %s: still running after stop: %s", abs, strings.Join(alive, ", "))
+	return alive
+}
+
+// markStopped records in the state file that nothing runs (a failed
+// cluster stays marked failed).
+func markStopped(abs string, st *State) error {
+	if st.Status == StatusStopped && len(st.Parts) == 0 {
+		return nil
 	}
-	if st.Status != StatusStopped || len(st.Parts) > 0 {
-		if st.Status != StatusFailed {
-			st.Status = StatusStopped
-		}
-		st.Parts = nil
-		if err := writeState(abs, st); err != nil {
-			return err
-		}
+	if st.Status != StatusFailed {
+		st.Status = StatusStopped
 	}
-	for _, p := range problems {
-		log.Warn("local cluster: " + p)
-	}
-	return nil
+	st.Parts = nil
+	return writeState(abs, st)
 }
 
 // waitLock waits until the data dir's lock is free and takes it.

@@ -1,7 +1,10 @@
 // Package topo keeps the cluster's metadata: keyspaces, shards, tablets,
 // vschemas and the serving graph, plus the gates that run (gates/<id>,
-// under leases) and the decision records of two-phase commits
-// (transactions/<dtid>).
+// under leases), the decision records of two-phase commits
+// (transactions/<dtid>), resharding workflows, and the keyspace locks
+// that keep two operators from changing one keyspace's workflow or
+// serving graph at once (locks/keyspaces/<keyspace>, under leases; see
+// LockKeyspace).
 //
 // Two layers:
 //
@@ -21,6 +24,9 @@
 //   - A two-phase commit's record is decided once: DecideTransaction moves it
 //     from PREPARE by compare-and-set, and whoever loses the race reads and
 //     follows the winner's decision.
+//   - A keyspace lock has one holder: it is created only where no key is,
+//     in one etcd transaction with its lease, and goes when its holder
+//     releases it or stops renewing the lease.
 //   - Watches deliver whole snapshots of a prefix, never deltas: a consumer
 //     that misses events (etcd compaction, a reconnect) is simply handed the
 //     current state again, so gates converge to the topology no matter what

@@ -231,21 +231,65 @@ func snapshot(m map[string]KV) []KV {
 // PutWithLease grants a lease of ttl (whole seconds, at least one), writes
 // key under it and keeps it alive until ctx ends, then revokes it.
 func (s *EtcdStore) PutWithLease(ctx context.Context, key string, value []byte, ttl time.Duration) (<-chan struct{}, error) {
+	lease, err := s.grant(ctx, key, ttl)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.client.Put(ctx, key, string(value), clientv3.WithLease(lease)); err != nil {
+		s.revoke(lease)
+		return nil, fmt.Errorf("etcd put %s: %w", key, err)
+	}
+	return s.keepAlive(ctx, key, lease)
+}
+
+// CreateWithLease is PutWithLease in one transaction with the check that
+// key does not exist; when it does, the lease is revoked and the value
+// there is returned with ErrExists.
+func (s *EtcdStore) CreateWithLease(ctx context.Context, key string, value []byte, ttl time.Duration) (<-chan struct{}, []byte, error) {
+	lease, err := s.grant(ctx, key, ttl)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := s.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(value), clientv3.WithLease(lease))).
+		Else(clientv3.OpGet(key)).
+		Commit()
+	if err != nil {
+		s.revoke(lease)
+		return nil, nil, fmt.Errorf("etcd create %s: %w", key, err)
+	}
+	if !resp.Succeeded {
+		s.revoke(lease)
+		var current []byte
+		if r := resp.Responses[0].GetResponseRange(); r != nil && len(r.Kvs) > 0 {
+			current = r.Kvs[0].Value
+		}
+		return nil, current, fmt.Errorf("%s: %w", key, ErrExists)
+	}
+	gone, err := s.keepAlive(ctx, key, lease)
+	return gone, nil, err
+}
+
+// grant grants a lease of ttl, in whole seconds and at least one.
+func (s *EtcdStore) grant(ctx context.Context, key string, ttl time.Duration) (clientv3.LeaseID, error) {
 	seconds := int64((ttl + time.Second - 1) / time.Second)
 	if seconds < 1 {
 		seconds = 1
 	}
 	lease, err := s.client.Grant(ctx, seconds)
 	if err != nil {
-		return nil, fmt.Errorf("etcd lease for %s: %w", key, err)
+		return 0, fmt.Errorf("etcd lease for %s: %w", key, err)
 	}
-	if _, err := s.client.Put(ctx, key, string(value), clientv3.WithLease(lease.ID)); err != nil {
-		s.revoke(lease.ID)
-		return nil, fmt.Errorf("etcd put %s: %w", key, err)
-	}
-	alive, err := s.client.KeepAlive(ctx, lease.ID)
+	return lease.ID, nil
+}
+
+// keepAlive keeps a lease alive until ctx ends, then revokes it. The
+// returned channel closes once the lease is gone: revoked, or lost before.
+func (s *EtcdStore) keepAlive(ctx context.Context, key string, lease clientv3.LeaseID) (<-chan struct{}, error) {
+	alive, err := s.client.KeepAlive(ctx, lease)
 	if err != nil {
-		s.revoke(lease.ID)
+		s.revoke(lease)
 		return nil, fmt.Errorf("etcd keepalive for %s: %w", key, err)
 	}
 	gone := make(chan struct{})
@@ -256,10 +300,10 @@ func (s *EtcdStore) PutWithLease(ctx context.Context, key string, value []byte, 
 		for range alive {
 		}
 		if ctx.Err() != nil {
-			s.revoke(lease.ID)
+			s.revoke(lease)
 			return
 		}
-		s.log.Warn("lost the lease of a registration", zap.String("key", key))
+		s.log.Warn("lost the lease of a key", zap.String("key", key))
 	}()
 	return gone, nil
 }

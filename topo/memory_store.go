@@ -156,6 +156,25 @@ func (m *MemoryStore) PutWithLease(ctx context.Context, key string, value []byte
 	m.mu.Lock()
 	version := m.putLocked(key, value)
 	m.mu.Unlock()
+	return m.releaseAtEnd(ctx, key, version), nil
+}
+
+// CreateWithLease writes key, if it does not exist, until ctx ends. The
+// lease is never lost.
+func (m *MemoryStore) CreateWithLease(ctx context.Context, key string, value []byte, _ time.Duration) (<-chan struct{}, []byte, error) {
+	m.mu.Lock()
+	if kv, ok := m.data[key]; ok {
+		m.mu.Unlock()
+		return nil, kv.Value, fmt.Errorf("%s: %w", key, ErrExists)
+	}
+	version := m.putLocked(key, value)
+	m.mu.Unlock()
+	return m.releaseAtEnd(ctx, key, version), nil, nil
+}
+
+// releaseAtEnd deletes the value written at version once ctx ends, and
+// then closes the returned channel.
+func (m *MemoryStore) releaseAtEnd(ctx context.Context, key string, version int64) <-chan struct{} {
 	gone := make(chan struct{})
 	go func() {
 		<-ctx.Done()
@@ -163,7 +182,7 @@ func (m *MemoryStore) PutWithLease(ctx context.Context, key string, value []byte
 		_ = m.Delete(context.Background(), key, version)
 		close(gone)
 	}()
-	return gone, nil
+	return gone
 }
 
 func (m *MemoryStore) Close() error { return nil }

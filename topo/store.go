@@ -58,6 +58,10 @@ type LeaseStore interface {
 	// revocation, or when the lease was lost before (the store unreachable
 	// for longer than ttl).
 	PutWithLease(ctx context.Context, key string, value []byte, ttl time.Duration) (gone <-chan struct{}, err error)
+	// CreateWithLease is PutWithLease for a key that must not exist yet:
+	// when it does, it returns ErrExists and the value there now (for a
+	// lock: who holds it), and writes nothing.
+	CreateWithLease(ctx context.Context, key string, value []byte, ttl time.Duration) (gone <-chan struct{}, current []byte, err error)
 }
 
 // sendLatest delivers snap on a channel of capacity one, replacing any

@@ -167,6 +167,12 @@ func (s *Server) Cells(ctx context.Context) ([]string, error) { return s.cells(c
 // UpdateSrvKeyspace applies change to a keyspace's serving graph in every
 // cell.
 func (s *Server) UpdateSrvKeyspace(ctx context.Context, keyspace string, change func(*topopb.SrvKeyspace)) error {
+	return s.UpdateSrvKeyspaceByCell(ctx, keyspace, func(_ string, srv *topopb.SrvKeyspace) { change(srv) })
+}
+
+// UpdateSrvKeyspaceByCell is UpdateSrvKeyspace with the cell passed to
+// change, for callers that keep what each cell had.
+func (s *Server) UpdateSrvKeyspaceByCell(ctx context.Context, keyspace string, change func(cell string, srv *topopb.SrvKeyspace)) error {
 	cells, err := s.cells(ctx)
 	if err != nil {
 		return err
@@ -179,7 +185,7 @@ func (s *Server) UpdateSrvKeyspace(ctx context.Context, keyspace string, change 
 		if err != nil {
 			return err
 		}
-		change(srv)
+		change(cell, srv)
 		if err := s.SaveSrvKeyspace(ctx, cell, keyspace, srv); err != nil {
 			return fmt.Errorf("serving graph of %s in cell %s: %w", keyspace, cell, err)
 		}

@@ -32,16 +32,21 @@ SHARD is keyspace/shard (commerce/-80), or a keyspace (commerce) for every
 one of its shards. The shard's primary tablet does the work unless --tablet
 names another.`,
 	}
-	var tablet string
-	cmd.PersistentFlags().StringVar(&tablet, "tablet", "", "tablet alias to do the work (default: the shard's primary)")
+	tablet := cmd.PersistentFlags().String("tablet", "", "tablet alias to do the work (default: the shard's primary)")
+	cmd.AddCommand(backupCreate(a, tablet), backupList(a, tablet), backupRestore(a, tablet), backupVerify(a, tablet),
+		backupPrune(a, tablet), backupArchiveBinlogs(a, tablet))
+	return cmd
+}
 
+// backupCreate is `backup create`: take a backup.
+func backupCreate(a *app, tablet *string) *cobra.Command {
 	var engine string
 	create := &cobra.Command{
 		Use:   "create SHARD",
 		Short: "Take a backup (online, from a consistent snapshot)",
 		Args:  cobra.ExactArgs(1),
 		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref backup.ShardRef, pr *progressPrinter, opts []control.Option) error {
-			m, err := backup.Backup(ctx, ts, ref, tablet, engine, pr.report(ref), opts...)
+			m, err := backup.Backup(ctx, ts, ref, *tablet, engine, pr.report(ref), opts...)
 			if err != nil {
 				return err
 			}
@@ -52,51 +57,31 @@ names another.`,
 		}),
 	}
 	create.Flags().StringVar(&engine, "engine", "logical", "logical (tables in chunks; restores single tables) or physical (mariadb-backup; faster for large shards)")
+	return create
+}
 
+// backupList is `backup list`: backups and archived binlogs.
+func backupList(a *app, tablet *string) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list SHARD",
 		Short: "List complete backups, incomplete ones and the archived binlogs",
 		Args:  cobra.ExactArgs(1),
 		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref backup.ShardRef, pr *progressPrinter, opts []control.Option) error {
-			resp, err := backup.ListBackups(ctx, ts, ref, tablet, opts...)
+			resp, err := backup.ListBackups(ctx, ts, ref, *tablet, opts...)
 			if err != nil {
 				return err
 			}
 			pr.mu.Lock()
 			defer pr.mu.Unlock()
-			fmt.Printf("%s:\n", ref)
-			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "  NAME\tENGINE\tSNAPSHOT (UTC)\tPOSITION\tTABLES\tROWS\tSIZE\tSTORED")
-			for _, b := range resp.Backups {
-				fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", b.Name, b.Engine,
-					time.Unix(0, b.SnapshotUnixNanos).UTC().Format("2006-01-02 15:04:05.000"), b.GtidPosition,
-					b.Tables, b.Rows, units.Bytes(b.RawBytes), units.Bytes(b.StoredBytes))
-			}
-			w.Flush()
-			for _, name := range resp.Incomplete {
-				fmt.Printf("  incomplete (not usable): %s\n", name)
-			}
-			for _, u := range resp.UnusableBackups {
-				fmt.Printf("  unreadable manifest (not usable): %s: %s\n", u.Name, u.Error)
-			}
-			for _, u := range resp.UnusableBinlogs {
-				fmt.Printf("  unreadable archived binlog description (not usable): %s: %s\n", u.Name, u.Error)
-			}
-			if n := len(resp.Binlogs); n > 0 {
-				first, last := resp.Binlogs[0], resp.Binlogs[n-1]
-				fmt.Printf("  archived binlogs: %d files, %s to %s, positions %s to %s\n", n,
-					time.Unix(first.FirstEventUnix, 0).UTC().Format(time.DateTime), time.Unix(last.LastEventUnix, 0).UTC().Format(time.DateTime),
-					orEmpty(first.StartPosition), last.EndPosition)
-			} else {
-				fmt.Println("  archived binlogs: none")
-			}
-			for _, r := range resp.Restores {
-				fmt.Printf("  restored in place at %s from %s\n", time.Unix(0, r.RestoredUnixNanos).UTC().Format(time.DateTime), r.Backup)
-			}
+			printBackupList(ref, resp)
 			return nil
 		}),
 	}
+	return list
+}
 
+// backupRestore is `backup restore`: a shard, some tables, or a side database.
+func backupRestore(a *app, tablet *string) *cobra.Command {
 	var (
 		restoreReq backuppb.RestoreRequest
 		toTime     string
@@ -133,7 +118,7 @@ server, leaving the shard's own tables alone.`,
 			if len(req.Tables) == 0 && req.IntoDatabase == "" && !yes {
 				return errors.New("this replaces every table of the shard: add --yes, or restore --tables or --into-database")
 			}
-			if err := backup.Restore(ctx, ts, ref, tablet, req, pr.report(ref), opts...); err != nil {
+			if err := backup.Restore(ctx, ts, ref, *tablet, req, pr.report(ref), opts...); err != nil {
 				return err
 			}
 			pr.line(ref, "restored")
@@ -148,14 +133,18 @@ server, leaving the shard's own tables alone.`,
 	rf.StringSliceVar(&tables, "tables", nil, "restore only these tables")
 	rf.StringVar(&restoreReq.IntoDatabase, "into-database", "", "restore into this database instead of the shard's own")
 	rf.BoolVar(&yes, "yes", false, "confirm a whole-shard restore in place")
+	return restore
+}
 
+// backupVerify is `backup verify`: restore into a scratch server and compare checksums.
+func backupVerify(a *app, tablet *string) *cobra.Command {
 	var verifyName string
 	verify := &cobra.Command{
 		Use:   "verify SHARD",
 		Short: "Restore a backup into a scratch server and compare its tables with the manifest's checksums",
 		Args:  cobra.ExactArgs(1),
 		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref backup.ShardRef, pr *progressPrinter, opts []control.Option) error {
-			res, err := backup.VerifyBackup(ctx, ts, ref, tablet, verifyName, pr.report(ref), opts...)
+			res, err := backup.VerifyBackup(ctx, ts, ref, *tablet, verifyName, pr.report(ref), opts...)
 			if res != nil {
 				bad := 0
 				for _, c := range res.Tables {
@@ -175,14 +164,18 @@ server, leaving the shard's own tables alone.`,
 		}),
 	}
 	verify.Flags().StringVar(&verifyName, "backup", "", "backup to verify (default: the latest)")
+	return verify
+}
 
+// backupPrune is `backup prune`: delete old backups and the binlogs only they need.
+func backupPrune(a *app, tablet *string) *cobra.Command {
 	var keep int
 	prune := &cobra.Command{
 		Use:   "prune SHARD --keep N",
 		Short: "Delete all but the newest N backups, the binlogs only older ones need, and incomplete backups",
 		Args:  cobra.ExactArgs(1),
 		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref backup.ShardRef, pr *progressPrinter, opts []control.Option) error {
-			resp, err := backup.PruneBackups(ctx, ts, ref, tablet, keep, opts...)
+			resp, err := backup.PruneBackups(ctx, ts, ref, *tablet, keep, opts...)
 			if err != nil {
 				return err
 			}
@@ -193,14 +186,18 @@ server, leaving the shard's own tables alone.`,
 	}
 	prune.Flags().IntVar(&keep, "keep", 0, "how many complete backups to keep (at least 1)")
 	_ = prune.MarkFlagRequired("keep")
+	return prune
+}
 
+// backupArchiveBinlogs is `backup archive-binlogs`: archive closed binlogs now.
+func backupArchiveBinlogs(a *app, tablet *string) *cobra.Command {
 	var flush bool
 	archive := &cobra.Command{
 		Use:   "archive-binlogs SHARD",
 		Short: "Copy closed binlog files to the backup store now (tablets also do it on their own)",
 		Args:  cobra.ExactArgs(1),
 		RunE: forShards(a, func(ctx context.Context, ts *topo.Server, ref backup.ShardRef, pr *progressPrinter, opts []control.Option) error {
-			resp, err := backup.ArchiveBinlogs(ctx, ts, ref, tablet, flush, opts...)
+			resp, err := backup.ArchiveBinlogs(ctx, ts, ref, *tablet, flush, opts...)
 			if err != nil {
 				return err
 			}
@@ -209,9 +206,41 @@ server, leaving the shard's own tables alone.`,
 		}),
 	}
 	archive.Flags().BoolVar(&flush, "flush", true, "close the current binlog file first, so that everything written so far is archived")
+	return archive
+}
 
-	cmd.AddCommand(create, list, restore, verify, prune, archive)
-	return cmd
+// printBackupList prints one shard's backups, incomplete ones, archived
+// binlogs and in-place restores.
+func printBackupList(ref backup.ShardRef, resp *backuppb.ListBackupsResponse) {
+	fmt.Printf("%s:\n", ref)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "  NAME\tENGINE\tSNAPSHOT (UTC)\tPOSITION\tTABLES\tROWS\tSIZE\tSTORED")
+	for _, b := range resp.Backups {
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", b.Name, b.Engine,
+			time.Unix(0, b.SnapshotUnixNanos).UTC().Format("2006-01-02 15:04:05.000"), b.GtidPosition,
+			b.Tables, b.Rows, units.Bytes(b.RawBytes), units.Bytes(b.StoredBytes))
+	}
+	w.Flush()
+	for _, name := range resp.Incomplete {
+		fmt.Printf("  incomplete (not usable): %s\n", name)
+	}
+	for _, u := range resp.UnusableBackups {
+		fmt.Printf("  unreadable manifest (not usable): %s: %s\n", u.Name, u.Error)
+	}
+	for _, u := range resp.UnusableBinlogs {
+		fmt.Printf("  unreadable archived binlog description (not usable): %s: %s\n", u.Name, u.Error)
+	}
+	if n := len(resp.Binlogs); n > 0 {
+		first, last := resp.Binlogs[0], resp.Binlogs[n-1]
+		fmt.Printf("  archived binlogs: %d files, %s to %s, positions %s to %s\n", n,
+			time.Unix(first.FirstEventUnix, 0).UTC().Format(time.DateTime), time.Unix(last.LastEventUnix, 0).UTC().Format(time.DateTime),
+			orEmpty(first.StartPosition), last.EndPosition)
+	} else {
+		fmt.Println("  archived binlogs: none")
+	}
+	for _, r := range resp.Restores {
+		fmt.Printf("  restored in place at %s from %s\n", time.Unix(0, r.RestoredUnixNanos).UTC().Format(time.DateTime), r.Backup)
+	}
 }
 
 // forShards runs fn for every shard the argument names, in parallel, and

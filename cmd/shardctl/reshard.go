@@ -238,7 +238,9 @@ and transactions in the keyspace and let the open ones finish; the sources
 stop taking writes; the targets apply the sources' last changes; reverse
 streams (targets -> sources) are set up from the targets' positions; the
 serving graph flips and gates run the held writes on the targets. Clients
-see a pause, not an error. Any failure puts everything back as it was.`,
+see a pause, not an error. A failure undoes the steps taken, last first, and
+says either that the sources serve as before or which undo failed and what
+to do; 'reshard status' shows the same until a switch succeeds.`,
 		Args: cobra.NoArgs,
 		RunE: a.withTablets(func(ctx context.Context, ts *topo.Server, tabletOpts []control.Option) error {
 			r, err := reshard.SwitchWrites(ctx, ts, f.keyspace, f.workflow, opts, tabletOpts...)

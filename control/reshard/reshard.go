@@ -7,10 +7,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 	"vitess.io/vitess/go/sqlescape"
 	"vitess.io/vitess/go/sqltypes"
 
@@ -47,7 +45,11 @@ type shardTablet struct {
 	target *querypb.Target
 }
 
-func (t *shardTablet) close() { _ = t.conn.Close() }
+func (t *shardTablet) close() {
+	if t.conn != nil {
+		_ = t.conn.Close()
+	}
+}
 
 // execute runs one statement on the shard.
 func (t *shardTablet) execute(ctx context.Context, sql string) (*sqltypes.Result, error) {
@@ -113,6 +115,11 @@ func CreateReshard(ctx context.Context, ts *topo.Server, spec ReshardSpec, opts 
 	if err := topo.ValidateName("workflow", spec.Name); err != nil {
 		return nil, err
 	}
+	ctx, unlock, err := lockKeyspace(ctx, ts, spec.Keyspace, "reshard create")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	ks, err := ts.GetKeyspace(ctx, spec.Keyspace)
 	if err != nil {
 		return nil, err
@@ -372,6 +379,11 @@ func streamPairs(wf *topopb.Workflow) [][2]string {
 
 // SwitchReads sends replica and rdonly reads to the targets.
 func SwitchReads(ctx context.Context, ts *topo.Server, keyspace, name string) error {
+	ctx, unlock, err := lockKeyspace(ctx, ts, keyspace, "reshard switch-reads")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	wf, err := ts.GetWorkflow(ctx, keyspace, name)
 	if err != nil {
 		return err
@@ -391,6 +403,7 @@ func SwitchReads(ctx context.Context, ts *topo.Server, keyspace, name string) er
 	}
 	_, err = ts.UpdateWorkflow(ctx, keyspace, name, func(w *topopb.Workflow) error {
 		w.State, w.Message = topopb.Workflow_READS_SWITCHED, "replica and rdonly reads switched to the targets"
+		w.CutoverFailed = nil
 		return nil
 	})
 	return err
@@ -501,9 +514,18 @@ type SwitchStep struct {
 // writes once their open transactions end; the targets apply the sources'
 // last changes; reverse streams are set to start from the targets'
 // positions (so that the switch can be undone without losing a write);
-// the serving graph flips; gates run the held writes on the targets. When
-// a step fails, everything is put back and the sources serve as before.
+// the serving graph flips; gates run the held writes on the targets (the
+// steps are listed in cutover.go). It holds the keyspace's lock
+// meanwhile. When a step fails, the steps taken are undone, last first,
+// and the error is a *CutoverError: it says whether everything was put
+// back (the sources serve as before) or which undo failed and what to do,
+// and the workflow record's cutover_failed says the same.
 func SwitchWrites(ctx context.Context, ts *topo.Server, keyspace, name string, opts SwitchOptions, tabletOpts ...control.Option) (*SwitchReport, error) {
+	ctx, unlock, err := lockKeyspace(ctx, ts, keyspace, "reshard switch-writes")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	wf, err := ts.GetWorkflow(ctx, keyspace, name)
 	if err != nil {
 		return nil, err
@@ -511,7 +533,7 @@ func SwitchWrites(ctx context.Context, ts *topo.Server, keyspace, name string, o
 	if wf.State != topopb.Workflow_RUNNING && wf.State != topopb.Workflow_READS_SWITCHED {
 		return nil, fmt.Errorf("workflow %s is %s: writes switch from RUNNING or READS_SWITCHED", name, wf.State)
 	}
-	return switchDirection(ctx, ts, wf, wf.Sources, wf.Targets, topopb.Workflow_WRITES_SWITCHED, true, opts, tabletOpts)
+	return switchDirection(ctx, ts, wf, wf.Sources, wf.Targets, topopb.Workflow_WRITES_SWITCHED, true, "switch-writes", opts, tabletOpts)
 }
 
 // ReverseReshard undoes a switch: for a workflow whose writes are
@@ -519,6 +541,11 @@ func SwitchWrites(ctx context.Context, ts *topo.Server, keyspace, name string, o
 // from the sources to the targets again; for one whose reads are
 // switched, reads go back.
 func ReverseReshard(ctx context.Context, ts *topo.Server, keyspace, name string, opts SwitchOptions, tabletOpts ...control.Option) (*SwitchReport, error) {
+	ctx, unlock, err := lockKeyspace(ctx, ts, keyspace, "reshard reverse")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	wf, err := ts.GetWorkflow(ctx, keyspace, name)
 	if err != nil {
 		return nil, err
@@ -530,273 +557,14 @@ func ReverseReshard(ctx context.Context, ts *topo.Server, keyspace, name string,
 		}
 		_, err := ts.UpdateWorkflow(ctx, keyspace, name, func(w *topopb.Workflow) error {
 			w.State, w.Message = topopb.Workflow_RUNNING, "reads switched back to the sources"
+			w.CutoverFailed = nil
 			return nil
 		})
 		return &SwitchReport{}, err
 	case topopb.Workflow_WRITES_SWITCHED:
-		return switchDirection(ctx, ts, wf, wf.Targets, wf.Sources, topopb.Workflow_RUNNING, false, opts, tabletOpts)
+		return switchDirection(ctx, ts, wf, wf.Targets, wf.Sources, topopb.Workflow_RUNNING, false, "reverse", opts, tabletOpts)
 	}
 	return nil, fmt.Errorf("workflow %s is %s: there is no switch to undo", name, wf.State)
-}
-
-// switchDirection moves writes from the shards `from` to the shards `to`.
-func switchDirection(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, from, to []string, next topopb.Workflow_State, reversed bool, opts SwitchOptions, tabletOpts []control.Option) (*SwitchReport, error) {
-	st, err := ReshardStatus(ctx, ts, wf.Keyspace, wf.Name)
-	if err != nil {
-		return nil, err
-	}
-	if err := caughtUp(st, 5*time.Second); err != nil {
-		return nil, err
-	}
-	senders, err := primaryTablets(ctx, ts, wf.Keyspace, from, tabletOpts...)
-	if err != nil {
-		return nil, err
-	}
-	defer closeAll(senders)
-	receivers, err := primaryTablets(ctx, ts, wf.Keyspace, to, tabletOpts...)
-	if err != nil {
-		return nil, err
-	}
-	defer closeAll(receivers)
-
-	// 0. Before writes are held, the streams come near their senders:
-	// under the buffer there is then only what was written meanwhile left
-	// to apply.
-	if err := waitNear(ctx, ts, wf, senders, opts.CatchUpTimeout); err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	deadline := start.Add(opts.BufferWindow)
-	// undo runs, last first, what puts back each step taken so far.
-	var undoSteps []func(context.Context)
-	undo := func(cause error) (*SwitchReport, error) {
-		uctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		for i := len(undoSteps) - 1; i >= 0; i-- {
-			undoSteps[i](uctx)
-		}
-		_, _ = ts.UpdateWorkflow(uctx, wf.Keyspace, wf.Name, func(w *topopb.Workflow) error {
-			w.Message = "switch of writes failed and was undone: " + cause.Error()
-			return nil
-		})
-		return nil, fmt.Errorf("switch of writes undone (the shards %s serve as before): %w", strings.Join(from, ","), cause)
-	}
-
-	// 1. Gates hold new writes and transactions, and say when theirs are
-	// over.
-	undoSteps = append(undoSteps, func(c context.Context) {
-		_ = ts.UpdateSrvKeyspace(c, wf.Keyspace, func(srv *topopb.SrvKeyspace) { srv.WritesBufferedUntilUnixMs = 0 })
-		_ = ts.ClearWriteBufferAcks(c, wf.Keyspace)
-	})
-	if err := ts.UpdateSrvKeyspace(ctx, wf.Keyspace, func(srv *topopb.SrvKeyspace) { srv.WritesBufferedUntilUnixMs = deadline.UnixMilli() }); err != nil {
-		return undo(err)
-	}
-	drainBy := time.Now().Add(opts.DrainTimeout)
-	if drainBy.After(deadline) {
-		drainBy = deadline
-	}
-	if err := waitGatesDrained(ctx, ts, wf.Keyspace, deadline.UnixMilli(), drainBy); err != nil {
-		return undo(err)
-	}
-	drained := time.Since(start)
-	var steps []SwitchStep
-	lap := start
-	step := func(name string) {
-		now := time.Now()
-		steps = append(steps, SwitchStep{Name: name, Took: now.Sub(lap)})
-		lap = now
-	}
-	step("gates drained")
-	// 2. The senders refuse writes (a client's own transactions on them
-	// end first) and say where they stopped.
-	undoSteps = append(undoSteps, func(c context.Context) {
-		for _, s := range senders {
-			_, _ = s.repl.ResumeWrites(c, &replicationpb.ResumeWritesRequest{})
-		}
-	})
-	positions := map[string]string{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	errs := make([]error, len(senders))
-	for i, s := range senders {
-		wg.Go(func() {
-			resp, err := s.repl.StopWrites(ctx, &replicationpb.StopWritesRequest{TimeoutMs: max(1, time.Until(drainBy).Milliseconds())})
-			if err != nil {
-				errs[i] = fmt.Errorf("stop writes on %s: %w", s.shard, control.RPCError(err, s.tablet))
-				return
-			}
-			mu.Lock()
-			positions[s.shard] = resp.Position
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return undo(err)
-	}
-	step("sources stopped")
-	// 3. The streams apply the senders' last changes and stop there.
-	original := proto.Clone(wf).(*topopb.Workflow)
-	undoSteps = append(undoSteps, func(c context.Context) {
-		_, _ = ts.UpdateWorkflow(c, wf.Keyspace, wf.Name, func(w *topopb.Workflow) error {
-			w.State, w.Reversed, w.Epoch, w.StartAt, w.StopAt = original.State, original.Reversed, original.Epoch, original.StartAt, nil
-			return nil
-		})
-	})
-	stopping, err := ts.UpdateWorkflow(ctx, wf.Keyspace, wf.Name, func(w *topopb.Workflow) error {
-		w.StopAt = positions
-		return nil
-	})
-	if err != nil {
-		return undo(err)
-	}
-	if err := waitStopped(ctx, ts, stopping, streamPairs(stopping), positions, deadline); err != nil {
-		return undo(err)
-	}
-	step("targets caught up")
-	// 4. Where the receivers are now is where the streams of the other
-	// direction start: nothing written after the switch is missed.
-	startAt := map[string]string{}
-	for _, r := range receivers {
-		resp, err := r.repl.Position(ctx, &replicationpb.PositionRequest{})
-		if err != nil {
-			return undo(fmt.Errorf("position of %s: %w", r.shard, control.RPCError(err, r.tablet)))
-		}
-		startAt[r.shard] = resp.Position
-	}
-	// 5. The receivers take writes; the streams turn round.
-	undoSteps = append(undoSteps, func(c context.Context) {
-		for _, sh := range to {
-			_, _ = ts.UpdateShard(c, wf.Keyspace, sh, func(s *topopb.Shard) error { s.PrimaryServing = false; return nil })
-		}
-		for _, sh := range from {
-			_, _ = ts.UpdateShard(c, wf.Keyspace, sh, func(s *topopb.Shard) error { s.PrimaryServing = true; return nil })
-		}
-		if reversed {
-			return // the targets took no write before: nothing to stop
-		}
-		// Switching back: the sources had their writes stopped before.
-		for _, r := range receivers {
-			_, _ = r.repl.StopWrites(c, &replicationpb.StopWritesRequest{TimeoutMs: 1})
-		}
-	})
-	for _, sh := range to {
-		if _, err := ts.UpdateShard(ctx, wf.Keyspace, sh, func(s *topopb.Shard) error { s.PrimaryServing = true; return nil }); err != nil {
-			return undo(err)
-		}
-	}
-	for _, sh := range from {
-		if _, err := ts.UpdateShard(ctx, wf.Keyspace, sh, func(s *topopb.Shard) error { s.PrimaryServing = false; return nil }); err != nil {
-			return undo(err)
-		}
-	}
-	for _, r := range receivers {
-		if _, err := r.repl.ResumeWrites(ctx, &replicationpb.ResumeWritesRequest{}); err != nil {
-			return undo(fmt.Errorf("resume writes on %s: %w", r.shard, control.RPCError(err, r.tablet)))
-		}
-	}
-	if _, err := ts.UpdateWorkflow(ctx, wf.Keyspace, wf.Name, func(w *topopb.Workflow) error {
-		w.State, w.Reversed, w.Epoch, w.StartAt, w.StopAt = next, reversed, w.Epoch+1, startAt, nil
-		w.Message = fmt.Sprintf("writes switched to %s", strings.Join(to, ","))
-		return nil
-	}); err != nil {
-		return undo(err)
-	}
-	step("targets serving")
-	// 6. The serving graph flips and gates run the writes they held.
-	refs, err := ts.ShardReferences(ctx, wf.Keyspace, to)
-	if err != nil {
-		return undo(err)
-	}
-	if err := ts.UpdateSrvKeyspace(ctx, wf.Keyspace, func(srv *topopb.SrvKeyspace) {
-		for _, p := range srv.Partitions {
-			p.Shards = replaceShards(p.Shards, from, refs)
-		}
-		srv.WritesBufferedUntilUnixMs = 0
-	}); err != nil {
-		return undo(err)
-	}
-	step("serving graph flipped")
-	stall := time.Since(start)
-	_ = ts.ClearWriteBufferAcks(ctx, wf.Keyspace)
-	return &SwitchReport{Stall: stall, Drain: drained, Positions: positions, Steps: steps}, nil
-}
-
-// waitNear waits until every stream has applied its sender's position of
-// now.
-func waitNear(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, senders []*shardTablet, timeout time.Duration) error {
-	want := map[string]gtidpos.Position{}
-	for _, s := range senders {
-		resp, err := s.repl.Position(ctx, &replicationpb.PositionRequest{})
-		if err != nil {
-			return fmt.Errorf("position of %s: %w", s.shard, control.RPCError(err, s.tablet))
-		}
-		if want[s.shard], err = gtidpos.Parse(resp.Position); err != nil {
-			return err
-		}
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		statuses, err := ts.ListStreamStatuses(ctx, wf.Keyspace, wf.Name)
-		if err != nil {
-			return err
-		}
-		behind := ""
-		for _, p := range streamPairs(wf) {
-			i := slices.IndexFunc(statuses, func(st *topopb.StreamStatus) bool { return st.Receiver == p[0] && st.Sender == p[1] })
-			if i < 0 {
-				behind = fmt.Sprintf("stream %s <- %s has not reported", p[0], p[1])
-				continue
-			}
-			if pos, _ := gtidpos.Parse(statuses[i].Position); !pos.AtLeast(want[p[1]]) {
-				behind = fmt.Sprintf("stream %s <- %s is at %s, its sender at %s", p[0], p[1], statuses[i].Position, want[p[1]])
-			}
-		}
-		if behind == "" {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the targets do not keep up with the writes (%s after %v): try again when the write load is lower", behind, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// waitGatesDrained waits until every registered gate has acknowledged the
-// keyspace's write buffer (it holds new writes and has no transaction
-// open there), until by at most.
-func waitGatesDrained(ctx context.Context, ts *topo.Server, keyspace string, untilMs int64, by time.Time) error {
-	for {
-		gates, err := ts.ListGates(ctx)
-		if err != nil {
-			return err
-		}
-		acks, err := ts.WriteBufferAcks(ctx, keyspace)
-		if err != nil {
-			return err
-		}
-		var waiting []string
-		for _, g := range gates {
-			if acks[g.Id] != untilMs {
-				waiting = append(waiting, g.Name)
-			}
-		}
-		if len(waiting) == 0 {
-			return nil
-		}
-		if time.Now().After(by) {
-			return fmt.Errorf("gates %s still have transactions open in keyspace %s (or do not answer): try again when the clients' long transactions are over, or give them more time (--drain-timeout)", strings.Join(waiting, ", "), keyspace)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
 }
 
 // waitStopped waits until the streams of pairs have seen the workflow
@@ -854,6 +622,11 @@ func waitStopped(ctx context.Context, ts *topo.Server, wf *topopb.Workflow, pair
 // streams stop and the sources leave the keyspace (their shard records
 // go; their tablets and data are left for the operator to remove).
 func CompleteReshard(ctx context.Context, ts *topo.Server, keyspace, name string) error {
+	ctx, unlock, err := lockKeyspace(ctx, ts, keyspace, "reshard complete")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	wf, err := ts.GetWorkflow(ctx, keyspace, name)
 	if err != nil {
 		return err
@@ -876,6 +649,11 @@ func CompleteReshard(ctx context.Context, ts *topo.Server, keyspace, name string
 // go back to the sources, the streams stop, the targets' copied rows are
 // deleted and the targets leave the keyspace.
 func CancelReshard(ctx context.Context, ts *topo.Server, keyspace, name string, opts ...control.Option) error {
+	ctx, unlock, err := lockKeyspace(ctx, ts, keyspace, "reshard cancel")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	wf, err := ts.GetWorkflow(ctx, keyspace, name)
 	if err != nil {
 		return err

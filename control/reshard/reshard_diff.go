@@ -89,6 +89,11 @@ func (r *DiffReport) Match() bool {
 // targets with the sources, or, once writes are switched, the other way
 // round). The copy must be over.
 func DiffReshard(ctx context.Context, ts *topo.Server, keyspace, name string, opts DiffOptions, tabletOpts ...control.Option) (*DiffReport, error) {
+	ctx, unlock, err := lockKeyspace(ctx, ts, keyspace, "reshard diff")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	st, err := ReshardStatus(ctx, ts, keyspace, name)
 	if err != nil {
 		return nil, err

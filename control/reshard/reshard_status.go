@@ -68,6 +68,7 @@ func WriteStatus(w io.Writer, s *WorkflowStatus, now time.Time) error {
 	if wf.Message != "" {
 		fmt.Fprintf(w, "  last: %s\n", wf.Message)
 	}
+	writeCutoverFailure(w, wf.CutoverFailed, now)
 	settings := []string{}
 	if wf.MaxRowsPerSecond > 0 {
 		settings = append(settings, fmt.Sprintf("max %d rows/s per stream", wf.MaxRowsPerSecond))
@@ -147,4 +148,22 @@ func truncatePosition(p string) string {
 		return p[:37] + "..."
 	}
 	return p
+}
+
+// writeCutoverFailure prints what a failed switch of writes left, if one
+// did: the step, the error, whether it was undone, and what to do.
+func writeCutoverFailure(w io.Writer, f *topopb.CutoverFailure, now time.Time) {
+	if f == nil {
+		return
+	}
+	fmt.Fprintf(w, "  CUTOVER FAILED: %s at step %s, %v ago: %s\n", f.Operation, f.Step, now.Sub(time.UnixMilli(f.FailedUnixMs)).Round(time.Second), f.Error)
+	if f.Undone {
+		fmt.Fprintf(w, "    undone: the shards that served writes before serve them as before\n")
+	} else {
+		fmt.Fprintf(w, "    NOT fully undone: the shards that served writes before may not serve them\n")
+		for _, e := range f.UndoErrors {
+			fmt.Fprintf(w, "    %s\n", e)
+		}
+	}
+	fmt.Fprintf(w, "    next: %s\n", f.Next)
 }

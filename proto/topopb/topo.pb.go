@@ -196,7 +196,7 @@ func (x StreamStatus_Phase) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StreamStatus_Phase.Descriptor instead.
 func (StreamStatus_Phase) EnumDescriptor() ([]byte, []int) {
-	return file_proto_topo_proto_rawDescGZIP(), []int{8, 0}
+	return file_proto_topo_proto_rawDescGZIP(), []int{10, 0}
 }
 
 type TransactionRecord_State int32
@@ -252,7 +252,7 @@ func (x TransactionRecord_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TransactionRecord_State.Descriptor instead.
 func (TransactionRecord_State) EnumDescriptor() ([]byte, []int) {
-	return file_proto_topo_proto_rawDescGZIP(), []int{10, 0}
+	return file_proto_topo_proto_rawDescGZIP(), []int{12, 0}
 }
 
 // KeyRange is the half-open range [start, end) of keyspace IDs.
@@ -805,7 +805,12 @@ type Workflow struct {
 	Generation int64 `protobuf:"varint,17,opt,name=generation,proto3" json:"generation,omitempty"`
 	// copy_streams bounds how many of a receiver's streams copy at once
 	// (0: all of them); the others wait their turn.
-	CopyStreams   int64 `protobuf:"varint,18,opt,name=copy_streams,json=copyStreams,proto3" json:"copy_streams,omitempty"`
+	CopyStreams int64 `protobuf:"varint,18,opt,name=copy_streams,json=copyStreams,proto3" json:"copy_streams,omitempty"`
+	// cutover_failed, when set, says that the last switch of writes (or
+	// reverse) failed: at which step, why, whether everything was put back,
+	// and what the operator must do. A successful switch of writes or
+	// reverse clears it; cancel and complete remove the whole record.
+	CutoverFailed *CutoverFailure `protobuf:"bytes,19,opt,name=cutover_failed,json=cutoverFailed,proto3" json:"cutover_failed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -966,6 +971,179 @@ func (x *Workflow) GetCopyStreams() int64 {
 	return 0
 }
 
+func (x *Workflow) GetCutoverFailed() *CutoverFailure {
+	if x != nil {
+		return x.CutoverFailed
+	}
+	return nil
+}
+
+// CutoverFailure is what a failed switch of writes (or reverse) leaves in
+// its workflow record.
+type CutoverFailure struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// operation is the command that failed: "switch-writes" or "reverse".
+	Operation string `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	// step is the cutover step that failed (control/reshard/cutover.go).
+	Step string `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`
+	// error is the step's error.
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// undone: every step taken was put back, so the shards that served
+	// writes before the attempt serve them as before. When false,
+	// undo_errors says which undo steps failed.
+	Undone     bool     `protobuf:"varint,4,opt,name=undone,proto3" json:"undone,omitempty"`
+	UndoErrors []string `protobuf:"bytes,5,rep,name=undo_errors,json=undoErrors,proto3" json:"undo_errors,omitempty"`
+	// next says what the operator must do now.
+	Next          string `protobuf:"bytes,6,opt,name=next,proto3" json:"next,omitempty"`
+	FailedUnixMs  int64  `protobuf:"varint,7,opt,name=failed_unix_ms,json=failedUnixMs,proto3" json:"failed_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CutoverFailure) Reset() {
+	*x = CutoverFailure{}
+	mi := &file_proto_topo_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CutoverFailure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CutoverFailure) ProtoMessage() {}
+
+func (x *CutoverFailure) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_topo_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CutoverFailure.ProtoReflect.Descriptor instead.
+func (*CutoverFailure) Descriptor() ([]byte, []int) {
+	return file_proto_topo_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CutoverFailure) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *CutoverFailure) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *CutoverFailure) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *CutoverFailure) GetUndone() bool {
+	if x != nil {
+		return x.Undone
+	}
+	return false
+}
+
+func (x *CutoverFailure) GetUndoErrors() []string {
+	if x != nil {
+		return x.UndoErrors
+	}
+	return nil
+}
+
+func (x *CutoverFailure) GetNext() string {
+	if x != nil {
+		return x.Next
+	}
+	return ""
+}
+
+func (x *CutoverFailure) GetFailedUnixMs() int64 {
+	if x != nil {
+		return x.FailedUnixMs
+	}
+	return 0
+}
+
+// KeyspaceLock is held at locks/keyspaces/<keyspace>, under a lease, by the
+// shardctl (or UI) that changes the keyspace's resharding workflow or
+// serving graph; a second one is refused and told who holds it.
+type KeyspaceLock struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// holder says who: "user@host (pid N)".
+	Holder string `protobuf:"bytes,1,opt,name=holder,proto3" json:"holder,omitempty"`
+	// operation is what the holder does ("switch-writes").
+	Operation     string `protobuf:"bytes,2,opt,name=operation,proto3" json:"operation,omitempty"`
+	LockedUnixMs  int64  `protobuf:"varint,3,opt,name=locked_unix_ms,json=lockedUnixMs,proto3" json:"locked_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyspaceLock) Reset() {
+	*x = KeyspaceLock{}
+	mi := &file_proto_topo_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyspaceLock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyspaceLock) ProtoMessage() {}
+
+func (x *KeyspaceLock) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_topo_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyspaceLock.ProtoReflect.Descriptor instead.
+func (*KeyspaceLock) Descriptor() ([]byte, []int) {
+	return file_proto_topo_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *KeyspaceLock) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *KeyspaceLock) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *KeyspaceLock) GetLockedUnixMs() int64 {
+	if x != nil {
+		return x.LockedUnixMs
+	}
+	return 0
+}
+
 // StreamStatus is what the tablet running one stream of a workflow
 // reports: its phase, the sender's position it has applied, and the copy's
 // progress.
@@ -994,7 +1172,7 @@ type StreamStatus struct {
 
 func (x *StreamStatus) Reset() {
 	*x = StreamStatus{}
-	mi := &file_proto_topo_proto_msgTypes[8]
+	mi := &file_proto_topo_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1006,7 +1184,7 @@ func (x *StreamStatus) String() string {
 func (*StreamStatus) ProtoMessage() {}
 
 func (x *StreamStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_topo_proto_msgTypes[8]
+	mi := &file_proto_topo_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1019,7 +1197,7 @@ func (x *StreamStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamStatus.ProtoReflect.Descriptor instead.
 func (*StreamStatus) Descriptor() ([]byte, []int) {
-	return file_proto_topo_proto_rawDescGZIP(), []int{8}
+	return file_proto_topo_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StreamStatus) GetReceiver() string {
@@ -1111,7 +1289,7 @@ type TransactionParticipant struct {
 
 func (x *TransactionParticipant) Reset() {
 	*x = TransactionParticipant{}
-	mi := &file_proto_topo_proto_msgTypes[9]
+	mi := &file_proto_topo_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1301,7 @@ func (x *TransactionParticipant) String() string {
 func (*TransactionParticipant) ProtoMessage() {}
 
 func (x *TransactionParticipant) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_topo_proto_msgTypes[9]
+	mi := &file_proto_topo_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1314,7 @@ func (x *TransactionParticipant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransactionParticipant.ProtoReflect.Descriptor instead.
 func (*TransactionParticipant) Descriptor() ([]byte, []int) {
-	return file_proto_topo_proto_rawDescGZIP(), []int{9}
+	return file_proto_topo_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TransactionParticipant) GetKeyspace() string {
@@ -1173,7 +1351,7 @@ type TransactionRecord struct {
 
 func (x *TransactionRecord) Reset() {
 	*x = TransactionRecord{}
-	mi := &file_proto_topo_proto_msgTypes[10]
+	mi := &file_proto_topo_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1363,7 @@ func (x *TransactionRecord) String() string {
 func (*TransactionRecord) ProtoMessage() {}
 
 func (x *TransactionRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_topo_proto_msgTypes[10]
+	mi := &file_proto_topo_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1376,7 @@ func (x *TransactionRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransactionRecord.ProtoReflect.Descriptor instead.
 func (*TransactionRecord) Descriptor() ([]byte, []int) {
-	return file_proto_topo_proto_rawDescGZIP(), []int{10}
+	return file_proto_topo_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TransactionRecord) GetDtid() string {
@@ -1264,7 +1442,7 @@ type Gate struct {
 
 func (x *Gate) Reset() {
 	*x = Gate{}
-	mi := &file_proto_topo_proto_msgTypes[11]
+	mi := &file_proto_topo_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1276,7 +1454,7 @@ func (x *Gate) String() string {
 func (*Gate) ProtoMessage() {}
 
 func (x *Gate) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_topo_proto_msgTypes[11]
+	mi := &file_proto_topo_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1289,7 +1467,7 @@ func (x *Gate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Gate.ProtoReflect.Descriptor instead.
 func (*Gate) Descriptor() ([]byte, []int) {
-	return file_proto_topo_proto_rawDescGZIP(), []int{11}
+	return file_proto_topo_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Gate) GetId() string {
@@ -1351,7 +1529,7 @@ type SrvKeyspace_Partition struct {
 
 func (x *SrvKeyspace_Partition) Reset() {
 	*x = SrvKeyspace_Partition{}
-	mi := &file_proto_topo_proto_msgTypes[12]
+	mi := &file_proto_topo_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1541,7 @@ func (x *SrvKeyspace_Partition) String() string {
 func (*SrvKeyspace_Partition) ProtoMessage() {}
 
 func (x *SrvKeyspace_Partition) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_topo_proto_msgTypes[12]
+	mi := &file_proto_topo_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1406,7 +1584,7 @@ type StreamStatus_TableCopy struct {
 
 func (x *StreamStatus_TableCopy) Reset() {
 	*x = StreamStatus_TableCopy{}
-	mi := &file_proto_topo_proto_msgTypes[16]
+	mi := &file_proto_topo_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1596,7 @@ func (x *StreamStatus_TableCopy) String() string {
 func (*StreamStatus_TableCopy) ProtoMessage() {}
 
 func (x *StreamStatus_TableCopy) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_topo_proto_msgTypes[16]
+	mi := &file_proto_topo_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1609,7 @@ func (x *StreamStatus_TableCopy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamStatus_TableCopy.ProtoReflect.Descriptor instead.
 func (*StreamStatus_TableCopy) Descriptor() ([]byte, []int) {
-	return file_proto_topo_proto_rawDescGZIP(), []int{8, 0}
+	return file_proto_topo_proto_rawDescGZIP(), []int{10, 0}
 }
 
 func (x *StreamStatus_TableCopy) GetTable() string {
@@ -1515,7 +1693,7 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\treference\x18\x05 \x01(\bR\treference\x1a?\n" +
 	"\x11VindexParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x95\a\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdc\a\n" +
 	"\bWorkflow\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -1537,7 +1715,8 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\n" +
 	"generation\x18\x11 \x01(\x03R\n" +
 	"generation\x12!\n" +
-	"\fcopy_streams\x18\x12 \x01(\x03R\vcopyStreams\x1a9\n" +
+	"\fcopy_streams\x18\x12 \x01(\x03R\vcopyStreams\x12E\n" +
+	"\x0ecutover_failed\x18\x13 \x01(\v2\x1e.shardgate.topo.CutoverFailureR\rcutoverFailed\x1a9\n" +
 	"\vStopAtEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a:\n" +
@@ -1550,7 +1729,20 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\x0eREADS_SWITCHED\x10\x02\x12\x13\n" +
 	"\x0fWRITES_SWITCHED\x10\x03\x12\r\n" +
 	"\tCOMPLETED\x10\x04\x12\r\n" +
-	"\tCANCELLED\x10\x05\"\xe7\x04\n" +
+	"\tCANCELLED\x10\x05\"\xcb\x01\n" +
+	"\x0eCutoverFailure\x12\x1c\n" +
+	"\toperation\x18\x01 \x01(\tR\toperation\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\tR\x04step\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x16\n" +
+	"\x06undone\x18\x04 \x01(\bR\x06undone\x12\x1f\n" +
+	"\vundo_errors\x18\x05 \x03(\tR\n" +
+	"undoErrors\x12\x12\n" +
+	"\x04next\x18\x06 \x01(\tR\x04next\x12$\n" +
+	"\x0efailed_unix_ms\x18\a \x01(\x03R\ffailedUnixMs\"j\n" +
+	"\fKeyspaceLock\x12\x16\n" +
+	"\x06holder\x18\x01 \x01(\tR\x06holder\x12\x1c\n" +
+	"\toperation\x18\x02 \x01(\tR\toperation\x12$\n" +
+	"\x0elocked_unix_ms\x18\x03 \x01(\x03R\flockedUnixMs\"\xe7\x04\n" +
 	"\fStreamStatus\x12\x1a\n" +
 	"\breceiver\x18\x01 \x01(\tR\breceiver\x12\x16\n" +
 	"\x06sender\x18\x02 \x01(\tR\x06sender\x128\n" +
@@ -1623,7 +1815,7 @@ func file_proto_topo_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_topo_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_proto_topo_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_proto_topo_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_proto_topo_proto_goTypes = []any{
 	(TabletType)(0),                // 0: shardgate.topo.TabletType
 	(Workflow_State)(0),            // 1: shardgate.topo.Workflow.State
@@ -1637,37 +1829,40 @@ var file_proto_topo_proto_goTypes = []any{
 	(*SrvKeyspace)(nil),            // 9: shardgate.topo.SrvKeyspace
 	(*TableSharding)(nil),          // 10: shardgate.topo.TableSharding
 	(*Workflow)(nil),               // 11: shardgate.topo.Workflow
-	(*StreamStatus)(nil),           // 12: shardgate.topo.StreamStatus
-	(*TransactionParticipant)(nil), // 13: shardgate.topo.TransactionParticipant
-	(*TransactionRecord)(nil),      // 14: shardgate.topo.TransactionRecord
-	(*Gate)(nil),                   // 15: shardgate.topo.Gate
-	(*SrvKeyspace_Partition)(nil),  // 16: shardgate.topo.SrvKeyspace.Partition
-	nil,                            // 17: shardgate.topo.TableSharding.VindexParamsEntry
-	nil,                            // 18: shardgate.topo.Workflow.StopAtEntry
-	nil,                            // 19: shardgate.topo.Workflow.StartAtEntry
-	(*StreamStatus_TableCopy)(nil), // 20: shardgate.topo.StreamStatus.TableCopy
+	(*CutoverFailure)(nil),         // 12: shardgate.topo.CutoverFailure
+	(*KeyspaceLock)(nil),           // 13: shardgate.topo.KeyspaceLock
+	(*StreamStatus)(nil),           // 14: shardgate.topo.StreamStatus
+	(*TransactionParticipant)(nil), // 15: shardgate.topo.TransactionParticipant
+	(*TransactionRecord)(nil),      // 16: shardgate.topo.TransactionRecord
+	(*Gate)(nil),                   // 17: shardgate.topo.Gate
+	(*SrvKeyspace_Partition)(nil),  // 18: shardgate.topo.SrvKeyspace.Partition
+	nil,                            // 19: shardgate.topo.TableSharding.VindexParamsEntry
+	nil,                            // 20: shardgate.topo.Workflow.StopAtEntry
+	nil,                            // 21: shardgate.topo.Workflow.StartAtEntry
+	(*StreamStatus_TableCopy)(nil), // 22: shardgate.topo.StreamStatus.TableCopy
 }
 var file_proto_topo_proto_depIdxs = []int32{
 	4,  // 0: shardgate.topo.Shard.key_range:type_name -> shardgate.topo.KeyRange
 	0,  // 1: shardgate.topo.Tablet.type:type_name -> shardgate.topo.TabletType
 	4,  // 2: shardgate.topo.ShardReference.key_range:type_name -> shardgate.topo.KeyRange
-	16, // 3: shardgate.topo.SrvKeyspace.partitions:type_name -> shardgate.topo.SrvKeyspace.Partition
-	17, // 4: shardgate.topo.TableSharding.vindex_params:type_name -> shardgate.topo.TableSharding.VindexParamsEntry
+	18, // 3: shardgate.topo.SrvKeyspace.partitions:type_name -> shardgate.topo.SrvKeyspace.Partition
+	19, // 4: shardgate.topo.TableSharding.vindex_params:type_name -> shardgate.topo.TableSharding.VindexParamsEntry
 	10, // 5: shardgate.topo.Workflow.tables:type_name -> shardgate.topo.TableSharding
 	1,  // 6: shardgate.topo.Workflow.state:type_name -> shardgate.topo.Workflow.State
-	18, // 7: shardgate.topo.Workflow.stop_at:type_name -> shardgate.topo.Workflow.StopAtEntry
-	19, // 8: shardgate.topo.Workflow.start_at:type_name -> shardgate.topo.Workflow.StartAtEntry
-	2,  // 9: shardgate.topo.StreamStatus.phase:type_name -> shardgate.topo.StreamStatus.Phase
-	20, // 10: shardgate.topo.StreamStatus.tables:type_name -> shardgate.topo.StreamStatus.TableCopy
-	3,  // 11: shardgate.topo.TransactionRecord.state:type_name -> shardgate.topo.TransactionRecord.State
-	13, // 12: shardgate.topo.TransactionRecord.participants:type_name -> shardgate.topo.TransactionParticipant
-	0,  // 13: shardgate.topo.SrvKeyspace.Partition.tablet_type:type_name -> shardgate.topo.TabletType
-	8,  // 14: shardgate.topo.SrvKeyspace.Partition.shards:type_name -> shardgate.topo.ShardReference
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	20, // 7: shardgate.topo.Workflow.stop_at:type_name -> shardgate.topo.Workflow.StopAtEntry
+	21, // 8: shardgate.topo.Workflow.start_at:type_name -> shardgate.topo.Workflow.StartAtEntry
+	12, // 9: shardgate.topo.Workflow.cutover_failed:type_name -> shardgate.topo.CutoverFailure
+	2,  // 10: shardgate.topo.StreamStatus.phase:type_name -> shardgate.topo.StreamStatus.Phase
+	22, // 11: shardgate.topo.StreamStatus.tables:type_name -> shardgate.topo.StreamStatus.TableCopy
+	3,  // 12: shardgate.topo.TransactionRecord.state:type_name -> shardgate.topo.TransactionRecord.State
+	15, // 13: shardgate.topo.TransactionRecord.participants:type_name -> shardgate.topo.TransactionParticipant
+	0,  // 14: shardgate.topo.SrvKeyspace.Partition.tablet_type:type_name -> shardgate.topo.TabletType
+	8,  // 15: shardgate.topo.SrvKeyspace.Partition.shards:type_name -> shardgate.topo.ShardReference
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_proto_topo_proto_init() }
@@ -1681,7 +1876,7 @@ func file_proto_topo_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_topo_proto_rawDesc), len(file_proto_topo_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -20,7 +20,7 @@ VERSITYGW_VERSION          := v1.8.0
 .PHONY: help deps build test unit integration demo down bench bench-backup proto proto-check lint fuzz clean
 
 # Packages whose tests start real mariadbd, etcd or Shardgate processes.
-INTEGRATION_PKGS := /tests/integration|/localcluster|/tablet/mysqld|/tests/clientsuite
+INTEGRATION_PKGS := /tests/integration|/localcluster|/tablet/mysqld|/tablet/replication|/tests/clientsuite
 UNIT_PKGS = $$($(GO) list ./... | grep -Ev '$(INTEGRATION_PKGS)')
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -40,7 +40,7 @@ func OpenExecutor(ctx context.Context, cfg Config, log *zap.Logger) (e *Executor
 	ts := topo.NewServer(store, cfg.TopoRoot)
 	runCtx, cancel := context.WithCancel(context.Background())
 	topology := newTopology(ts, cfg.Cell, log)
-	tablets := newTabletGateway(log, tabletTLS, withHealthTimeout(cfg.TabletHealthTimeout))
+	tablets := newTabletGateway(log, tabletTLS, withHealthTimeout(cfg.TabletHealthTimeout), withMaxReplicaLag(cfg.MaxReplicaLag))
 	topology.run(runCtx)
 	tablets.run(runCtx, ts)
 	e = &Executor{

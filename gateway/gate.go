@@ -69,6 +69,9 @@ type Config struct {
 	// cancelled, until its next health message. Tablets send one every
 	// health interval (1 s by default); this must exceed theirs.
 	TabletHealthTimeout time.Duration
+	// MaxReplicaLag: statements for replica and rdonly targets avoid
+	// tablets whose replication lag is larger; 0 puts no bound.
+	MaxReplicaLag time.Duration
 	// MaxResultBytes bounds the rows a statement's shards may return for
 	// the gate to combine; a statement needing more fails with error 1038.
 	MaxResultBytes int64
@@ -123,6 +126,7 @@ func Defaults() Config {
 		StartupTimeout:   10 * time.Second,
 
 		TabletHealthTimeout:   DefaultTabletHealthTimeout,
+		MaxReplicaLag:         DefaultMaxReplicaLag,
 		RegistrationTTL:       10 * time.Second,
 		TwoPCRecoveryInterval: 10 * time.Second,
 		Buffer:                DefaultBufferConfig(),
@@ -143,6 +147,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TabletHealthTimeout <= 0 {
 		return errors.New("--tablet-health-timeout must be positive")
+	}
+	if c.MaxReplicaLag < 0 {
+		return errors.New("--max-replica-lag must not be negative")
 	}
 	if c.RegistrationTTL < time.Second || c.TwoPCRecoveryInterval <= 0 {
 		return errors.New("the registration TTL must be at least 1s and --twopc-recovery-interval positive")
@@ -225,7 +232,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return fmt.Errorf("--tablet-ca: %w", err)
 	}
 	topology := newTopology(ts, cfg.Cell, log)
-	tablets := newTabletGateway(log, tabletTLS, withHealthTimeout(cfg.TabletHealthTimeout), withMetrics(reg))
+	tablets := newTabletGateway(log, tabletTLS, withHealthTimeout(cfg.TabletHealthTimeout), withMaxReplicaLag(cfg.MaxReplicaLag), withMetrics(reg))
 	m := newMetrics(reg)
 	tpc, err := newTwoPC(ts, tablets, log, m, gateRecord(cfg), cfg.TwoPCCrashPoint)
 	if err != nil {

@@ -72,6 +72,9 @@ type tabletGateway struct {
 	// healthTimeout is how long a tablet's health stream may stay silent
 	// before the tablet is declared unhealthy.
 	healthTimeout time.Duration
+	// maxReplicaLag: a replica or rdonly tablet that reports more
+	// replication lag than this is not picked (0: no bound).
+	maxReplicaLag time.Duration
 	metrics       *tabletMetrics
 
 	mu      sync.Mutex
@@ -95,13 +98,23 @@ func withHealthTimeout(d time.Duration) tabletGatewayOption {
 	return func(g *tabletGateway) { g.healthTimeout = d }
 }
 
+// withMaxReplicaLag sets the replication lag beyond which a replica or
+// rdonly tablet is not picked (DefaultMaxReplicaLag).
+func withMaxReplicaLag(d time.Duration) tabletGatewayOption {
+	return func(g *tabletGateway) { g.maxReplicaLag = d }
+}
+
+// DefaultMaxReplicaLag is Vitess's default bound on the lag of replicas
+// it serves from (--discovery_low_replication_lag, 30 s).
+const DefaultMaxReplicaLag = 30 * time.Second
+
 // withMetrics registers the tablets' metrics with reg.
 func withMetrics(reg prometheus.Registerer) tabletGatewayOption {
 	return func(g *tabletGateway) { g.metrics = newTabletMetrics(reg) }
 }
 
 func newTabletGateway(log *zap.Logger, tlsConfig *tls.Config, opts ...tabletGatewayOption) *tabletGateway {
-	g := &tabletGateway{log: log, tls: tlsConfig, healthTimeout: DefaultTabletHealthTimeout, tablets: map[string]*tabletConn{}}
+	g := &tabletGateway{log: log, tls: tlsConfig, healthTimeout: DefaultTabletHealthTimeout, maxReplicaLag: DefaultMaxReplicaLag, tablets: map[string]*tabletConn{}}
 	for _, o := range opts {
 		o(g)
 	}
@@ -279,7 +292,7 @@ func (g *tabletGateway) pick(keyspace, shard string, tabletType topopb.TabletTyp
 	candidates := (*g.byTarget.Load())[targetKey{keyspace, shard, tabletType}]
 	var serving []*tabletConn
 	for _, tc := range candidates {
-		if tc.serving.Load() {
+		if tc.serving.Load() && !g.lagging(tc) {
 			if len(candidates) == 1 {
 				return tc, nil
 			}
@@ -289,10 +302,21 @@ func (g *tabletGateway) pick(keyspace, shard string, tabletType topopb.TabletTyp
 	if len(serving) > 0 {
 		return serving[rand.IntN(len(serving))], nil
 	}
-	return nil, noTabletError(keyspace, shard, tabletType, candidates)
+	return nil, g.noTabletError(keyspace, shard, tabletType, candidates)
 }
 
-func noTabletError(keyspace, shard string, tabletType topopb.TabletType, candidates []*tabletConn) error {
+// lagging reports whether tc is a replica or rdonly tablet whose
+// replication lag exceeds the bound: its rows may be older than a client
+// of the replica target accepts. A primary never lags.
+func (g *tabletGateway) lagging(tc *tabletConn) bool {
+	if g.maxReplicaLag <= 0 || tc.record.Type == topopb.TabletType_PRIMARY {
+		return false
+	}
+	h := tc.health.Load()
+	return h != nil && time.Duration(h.GetStats().GetReplicationLagSeconds())*time.Second > g.maxReplicaLag
+}
+
+func (g *tabletGateway) noTabletError(keyspace, shard string, tabletType topopb.TabletType, candidates []*tabletConn) error {
 	typ := strings.ToLower(tabletType.String())
 	if len(candidates) == 0 {
 		return sqlerr.Internal("no %s tablet for shard %s/%s: none is registered in the topology", typ, keyspace, shard)
@@ -308,7 +332,9 @@ func noTabletError(keyspace, shard string, tabletType topopb.TabletType, candida
 			continue
 		}
 		why := "no health report yet"
-		if h := tc.health.Load(); h != nil {
+		if h := tc.health.Load(); g.lagging(tc) {
+			why = fmt.Sprintf("replication lag %ds exceeds --max-replica-lag %s", h.GetStats().GetReplicationLagSeconds(), g.maxReplicaLag)
+		} else if h != nil {
 			why = h.GetStats().GetHealthError()
 			if why == "" {
 				why = "not serving"

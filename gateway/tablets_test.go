@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"vitess.io/vitess/go/sqltypes"
 	vquerypb "vitess.io/vitess/go/vt/proto/query"
@@ -452,4 +453,44 @@ func BenchmarkGuardedCall(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestReplicaLagBound checks that a replica target avoids replicas whose
+// reported lag exceeds --max-replica-lag, says why when none is left, and
+// that the bound never applies to a primary.
+func TestReplicaLagBound(t *testing.T) {
+	replica := func(alias string, lagSeconds uint32, typ topopb.TabletType) *tabletConn {
+		tc := &tabletConn{record: &topopb.Tablet{Alias: alias, Keyspace: "ks", Shard: "-80", Type: typ}}
+		tc.startLiveness(time.Now(), time.Minute, newTabletMetrics(nil))
+		tc.serving.Store(true)
+		tc.health.Store(&querypb.StreamHealthResponse{Serving: true, Stats: &querypb.RealtimeStats{ReplicationLagSeconds: lagSeconds}})
+		return tc
+	}
+	g := newTabletGateway(zap.NewNop(), nil, withMaxReplicaLag(10*time.Second))
+	fresh, stale := replica("fresh", 2, topopb.TabletType_REPLICA), replica("stale", 60, topopb.TabletType_REPLICA)
+	primary := replica("primary", 60, topopb.TabletType_PRIMARY)
+	idx := map[targetKey][]*tabletConn{
+		{"ks", "-80", topopb.TabletType_REPLICA}: {fresh, stale},
+		{"ks", "-80", topopb.TabletType_PRIMARY}: {primary},
+	}
+	g.byTarget.Store(&idx)
+	for range 50 {
+		tc, err := g.pick("ks", "-80", topopb.TabletType_REPLICA)
+		if err != nil || tc != fresh {
+			t.Fatalf("pick replica = %v, %v; want the replica within the bound", tc, err)
+		}
+	}
+	if tc, err := g.pick("ks", "-80", topopb.TabletType_PRIMARY); err != nil || tc != primary {
+		t.Fatalf("pick primary = %v, %v; a primary's lag field never excludes it", tc, err)
+	}
+	fresh.health.Store(&querypb.StreamHealthResponse{Serving: true, Stats: &querypb.RealtimeStats{ReplicationLagSeconds: 11}})
+	_, err := g.pick("ks", "-80", topopb.TabletType_REPLICA)
+	if err == nil || !strings.Contains(err.Error(), "fresh: replication lag 11s exceeds --max-replica-lag 10s") ||
+		!strings.Contains(err.Error(), "stale: replication lag 60s") {
+		t.Fatalf("no replica within the bound: %v", err)
+	}
+	g.maxReplicaLag = 0
+	if _, err := g.pick("ks", "-80", topopb.TabletType_REPLICA); err != nil {
+		t.Fatalf("with no bound a lagging replica serves: %v", err)
+	}
 }

@@ -57,6 +57,7 @@ func main() {
 	f.DurationVar(&cfg.SchemaRefresh, "schema-refresh", cfg.SchemaRefresh, "how often the gate reads the tables' columns from the shards again (0: only when a statement needs an unknown table)")
 	f.DurationVar(&cfg.QueryTimeout, "query-timeout", cfg.QueryTimeout, "upper bound on a statement at the gate (tablets kill statements after their own timeout)")
 	f.DurationVar(&cfg.TabletHealthTimeout, "tablet-health-timeout", cfg.TabletHealthTimeout, "a tablet whose health stream is silent this long (it sends every --health-interval, 1s) is declared unhealthy: statements needing it fail at once naming it, those waiting on it are cancelled, until it answers again")
+	f.DurationVar(&cfg.MaxReplicaLag, "max-replica-lag", cfg.MaxReplicaLag, "statements for @replica and @rdonly targets avoid tablets whose replication lag is larger (0: no bound)")
 	f.IntVar(&cfg.Buffer.MaxHeld, "buffer-size", cfg.Buffer.MaxHeld, "statements the gate holds at most while a resharding switches a keyspace's writes; more fail at once with error 1290")
 	f.DurationVar(&cfg.Buffer.MaxWait, "buffer-max-wait", cfg.Buffer.MaxWait, "longest a statement is held while a resharding switches its keyspace's writes")
 	f.StringVar(&cfg.GateName, "gate-name", cfg.GateName, "name of this gate, stable across restarts and unique among running gates (default host:mysql-port); a gate recovers at start the two-phase commits of earlier processes of its name")

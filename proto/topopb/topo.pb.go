@@ -624,8 +624,9 @@ type SrvKeyspace struct {
 	Partitions []*SrvKeyspace_Partition `protobuf:"bytes,2,rep,name=partitions,proto3" json:"partitions,omitempty"`
 	// writes_buffered_until_unix_ms, while in the future, makes gates hold
 	// the keyspace's writes and new transactions (a resharding switching
-	// its writes); they run them once it is cleared or the serving graph
-	// changes, and fail them with an error once the time has passed.
+	// its writes); they run them once it is cleared, or once the time has
+	// passed (or the gate's --buffer-max-wait), on the shards the serving
+	// graph then names.
 	WritesBufferedUntilUnixMs int64 `protobuf:"varint,3,opt,name=writes_buffered_until_unix_ms,json=writesBufferedUntilUnixMs,proto3" json:"writes_buffered_until_unix_ms,omitempty"`
 	unknownFields             protoimpl.UnknownFields
 	sizeCache                 protoimpl.SizeCache

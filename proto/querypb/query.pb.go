@@ -198,6 +198,19 @@ const (
 	// because a resharding is switching its writes to other shards. The
 	// caller runs the statement again once the serving graph moved.
 	ErrorReason_WRITES_SWITCHING ErrorReason = 4
+	// NOT_PRIMARY: a request for the shard's primary reached a tablet that
+	// is not (or no longer) its primary: it was demoted by a reparent, lost
+	// its primary lease, or is being demoted now. The statement did not run.
+	// The caller runs it again once the topology names the new primary.
+	ErrorReason_NOT_PRIMARY ErrorReason = 5
+	// MYSQL_UNREACHABLE: the tablet could not reach its MySQL server to run
+	// the statement (connection refused: the server is down). The statement
+	// did not run; on a primary, a failover is about to replace it.
+	ErrorReason_MYSQL_UNREACHABLE ErrorReason = 6
+	// REPLICA_BEHIND: a replica did not reach the position a read asked to
+	// wait for (ExecuteOptions.wait_gtid) in time. The read did not run; the
+	// caller reads from the primary.
+	ErrorReason_REPLICA_BEHIND ErrorReason = 7
 )
 
 // Enum value maps for ErrorReason.
@@ -208,6 +221,9 @@ var (
 		2: "TRANSACTION_NOT_FOUND",
 		3: "RESERVED_CONNECTION_GONE",
 		4: "WRITES_SWITCHING",
+		5: "NOT_PRIMARY",
+		6: "MYSQL_UNREACHABLE",
+		7: "REPLICA_BEHIND",
 	}
 	ErrorReason_value = map[string]int32{
 		"REASON_UNSPECIFIED":       0,
@@ -215,6 +231,9 @@ var (
 		"TRANSACTION_NOT_FOUND":    2,
 		"RESERVED_CONNECTION_GONE": 3,
 		"WRITES_SWITCHING":         4,
+		"NOT_PRIMARY":              5,
+		"MYSQL_UNREACHABLE":        6,
+		"REPLICA_BEHIND":           7,
 	}
 )
 
@@ -438,7 +457,10 @@ type QueryResult struct {
 	// warning_list is what SHOW WARNINGS said on the connection right after
 	// the statement, when it raised any: the gate answers SHOW WARNINGS for
 	// its client from it.
-	WarningList   []*Warning `protobuf:"bytes,7,rep,name=warning_list,json=warningList,proto3" json:"warning_list,omitempty"`
+	WarningList []*Warning `protobuf:"bytes,7,rep,name=warning_list,json=warningList,proto3" json:"warning_list,omitempty"`
+	// gtid is the GTID position of the transaction the statement wrote, when
+	// ExecuteOptions.track_gtid asked for it and it wrote one.
+	Gtid          string `protobuf:"bytes,8,opt,name=gtid,proto3" json:"gtid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -520,6 +542,13 @@ func (x *QueryResult) GetWarningList() []*Warning {
 		return x.WarningList
 	}
 	return nil
+}
+
+func (x *QueryResult) GetGtid() string {
+	if x != nil {
+		return x.Gtid
+	}
+	return ""
 }
 
 // Warning is one row of MySQL's SHOW WARNINGS.
@@ -745,9 +774,21 @@ type ExecuteOptions struct {
 	// read_only, on a request that begins a transaction, begins it READ
 	// ONLY (START TRANSACTION READ ONLY): MariaDB refuses its writes with
 	// error 1792.
-	ReadOnly      bool `protobuf:"varint,6,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ReadOnly bool `protobuf:"varint,6,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	// track_gtid asks for the GTID of the transaction an autocommit write
+	// (or, on CommitRequest's transaction, the commit) produced, returned in
+	// QueryResult.gtid / CommitResponse.gtid: a session that reads its own
+	// writes from replicas waits for it there.
+	TrackGtid bool `protobuf:"varint,7,opt,name=track_gtid,json=trackGtid,proto3" json:"track_gtid,omitempty"`
+	// wait_gtid, on a replica, makes the read wait until the replica has
+	// applied this GTID position (MASTER_GTID_WAIT), at most
+	// wait_gtid_timeout_ms; on timeout the tablet refuses the read with
+	// reason REPLICA_BEHIND and the gate reads from the primary instead.
+	// Empty: no wait.
+	WaitGtid          string `protobuf:"bytes,8,opt,name=wait_gtid,json=waitGtid,proto3" json:"wait_gtid,omitempty"`
+	WaitGtidTimeoutMs int64  `protobuf:"varint,9,opt,name=wait_gtid_timeout_ms,json=waitGtidTimeoutMs,proto3" json:"wait_gtid_timeout_ms,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ExecuteOptions) Reset() {
@@ -820,6 +861,27 @@ func (x *ExecuteOptions) GetReadOnly() bool {
 		return x.ReadOnly
 	}
 	return false
+}
+
+func (x *ExecuteOptions) GetTrackGtid() bool {
+	if x != nil {
+		return x.TrackGtid
+	}
+	return false
+}
+
+func (x *ExecuteOptions) GetWaitGtid() string {
+	if x != nil {
+		return x.WaitGtid
+	}
+	return ""
+}
+
+func (x *ExecuteOptions) GetWaitGtidTimeoutMs() int64 {
+	if x != nil {
+		return x.WaitGtidTimeoutMs
+	}
+	return 0
 }
 
 // The gate sends final SQL: literals and bind variables are already
@@ -1218,7 +1280,10 @@ func (x *CommitRequest) GetTransactionId() int64 {
 }
 
 type CommitResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// gtid is the GTID of the committed transaction when the transaction's
+	// options asked for it (track_gtid) and it wrote anything.
+	Gtid          string `protobuf:"bytes,1,opt,name=gtid,proto3" json:"gtid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1251,6 +1316,13 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
 	return file_proto_query_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CommitResponse) GetGtid() string {
+	if x != nil {
+		return x.Gtid
+	}
+	return ""
 }
 
 type RollbackRequest struct {
@@ -1966,6 +2038,15 @@ type RealtimeStats struct {
 	Qps              float64 `protobuf:"fixed64,4,opt,name=qps,proto3" json:"qps,omitempty"`
 	ConnectionsInUse int64   `protobuf:"varint,5,opt,name=connections_in_use,json=connectionsInUse,proto3" json:"connections_in_use,omitempty"`
 	OpenTransactions int64   `protobuf:"varint,6,opt,name=open_transactions,json=openTransactions,proto3" json:"open_transactions,omitempty"`
+	// tablet_type is the tablet's role now (a reparent or a failover
+	// changes it without restarting the tablet).
+	TabletType topopb.TabletType `protobuf:"varint,7,opt,name=tablet_type,json=tabletType,proto3,enum=shardgate.topo.TabletType" json:"tablet_type,omitempty"`
+	// replication describes, on a replica, its link to the primary; unset
+	// on a primary.
+	Replication *ReplicationState `protobuf:"bytes,8,opt,name=replication,proto3" json:"replication,omitempty"`
+	// semi_sync_replicas is, on a primary with semi-synchronous
+	// replication, how many replicas acknowledge its commits now.
+	SemiSyncReplicas int32 `protobuf:"varint,9,opt,name=semi_sync_replicas,json=semiSyncReplicas,proto3" json:"semi_sync_replicas,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -2042,6 +2123,165 @@ func (x *RealtimeStats) GetOpenTransactions() int64 {
 	return 0
 }
 
+func (x *RealtimeStats) GetTabletType() topopb.TabletType {
+	if x != nil {
+		return x.TabletType
+	}
+	return topopb.TabletType(0)
+}
+
+func (x *RealtimeStats) GetReplication() *ReplicationState {
+	if x != nil {
+		return x.Replication
+	}
+	return nil
+}
+
+func (x *RealtimeStats) GetSemiSyncReplicas() int32 {
+	if x != nil {
+		return x.SemiSyncReplicas
+	}
+	return 0
+}
+
+// ReplicationState is a replica's link to its primary, as SHOW SLAVE
+// STATUS reports it.
+type ReplicationState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// source is the primary's MySQL address ("host:port").
+	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// source_alias is the tablet whose MySQL it follows.
+	SourceAlias string `protobuf:"bytes,2,opt,name=source_alias,json=sourceAlias,proto3" json:"source_alias,omitempty"`
+	IoRunning   bool   `protobuf:"varint,3,opt,name=io_running,json=ioRunning,proto3" json:"io_running,omitempty"`
+	SqlRunning  bool   `protobuf:"varint,4,opt,name=sql_running,json=sqlRunning,proto3" json:"sql_running,omitempty"`
+	// io_state and sql_state are the threads' states in MariaDB's words.
+	IoState  string `protobuf:"bytes,5,opt,name=io_state,json=ioState,proto3" json:"io_state,omitempty"`
+	SqlState string `protobuf:"bytes,6,opt,name=sql_state,json=sqlState,proto3" json:"sql_state,omitempty"`
+	// last_error is the last error of either thread, empty if none.
+	LastError string `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// lag_known is false when MariaDB does not know the lag (the applier
+	// is stopped or has nothing from the primary yet).
+	LagKnown bool `protobuf:"varint,8,opt,name=lag_known,json=lagKnown,proto3" json:"lag_known,omitempty"`
+	// received and applied are GTID positions: the last transaction
+	// received from the primary, and the last applied.
+	Received string `protobuf:"bytes,9,opt,name=received,proto3" json:"received,omitempty"`
+	Applied  string `protobuf:"bytes,10,opt,name=applied,proto3" json:"applied,omitempty"`
+	// errant lists transactions this server executed that the shard's
+	// primary never had (found when it rejoined after a failover): the
+	// tablet then does not replicate and does not serve until it is
+	// rebuilt.
+	Errant        []string `protobuf:"bytes,11,rep,name=errant,proto3" json:"errant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicationState) Reset() {
+	*x = ReplicationState{}
+	mi := &file_proto_query_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicationState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicationState) ProtoMessage() {}
+
+func (x *ReplicationState) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicationState.ProtoReflect.Descriptor instead.
+func (*ReplicationState) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ReplicationState) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ReplicationState) GetSourceAlias() string {
+	if x != nil {
+		return x.SourceAlias
+	}
+	return ""
+}
+
+func (x *ReplicationState) GetIoRunning() bool {
+	if x != nil {
+		return x.IoRunning
+	}
+	return false
+}
+
+func (x *ReplicationState) GetSqlRunning() bool {
+	if x != nil {
+		return x.SqlRunning
+	}
+	return false
+}
+
+func (x *ReplicationState) GetIoState() string {
+	if x != nil {
+		return x.IoState
+	}
+	return ""
+}
+
+func (x *ReplicationState) GetSqlState() string {
+	if x != nil {
+		return x.SqlState
+	}
+	return ""
+}
+
+func (x *ReplicationState) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *ReplicationState) GetLagKnown() bool {
+	if x != nil {
+		return x.LagKnown
+	}
+	return false
+}
+
+func (x *ReplicationState) GetReceived() string {
+	if x != nil {
+		return x.Received
+	}
+	return ""
+}
+
+func (x *ReplicationState) GetApplied() string {
+	if x != nil {
+		return x.Applied
+	}
+	return ""
+}
+
+func (x *ReplicationState) GetErrant() []string {
+	if x != nil {
+		return x.Errant
+	}
+	return nil
+}
+
 type StreamHealthResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
@@ -2054,7 +2294,7 @@ type StreamHealthResponse struct {
 
 func (x *StreamHealthResponse) Reset() {
 	*x = StreamHealthResponse{}
-	mi := &file_proto_query_proto_msgTypes[30]
+	mi := &file_proto_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2066,7 +2306,7 @@ func (x *StreamHealthResponse) String() string {
 func (*StreamHealthResponse) ProtoMessage() {}
 
 func (x *StreamHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[30]
+	mi := &file_proto_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2079,7 +2319,7 @@ func (x *StreamHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamHealthResponse.ProtoReflect.Descriptor instead.
 func (*StreamHealthResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{30}
+	return file_proto_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StreamHealthResponse) GetTarget() *Target {
@@ -2127,7 +2367,7 @@ type ReserveExecuteRequest struct {
 
 func (x *ReserveExecuteRequest) Reset() {
 	*x = ReserveExecuteRequest{}
-	mi := &file_proto_query_proto_msgTypes[31]
+	mi := &file_proto_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2139,7 +2379,7 @@ func (x *ReserveExecuteRequest) String() string {
 func (*ReserveExecuteRequest) ProtoMessage() {}
 
 func (x *ReserveExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[31]
+	mi := &file_proto_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2152,7 +2392,7 @@ func (x *ReserveExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ReserveExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{31}
+	return file_proto_query_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReserveExecuteRequest) GetTarget() *Target {
@@ -2194,7 +2434,7 @@ type ReserveExecuteResponse struct {
 
 func (x *ReserveExecuteResponse) Reset() {
 	*x = ReserveExecuteResponse{}
-	mi := &file_proto_query_proto_msgTypes[32]
+	mi := &file_proto_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2206,7 +2446,7 @@ func (x *ReserveExecuteResponse) String() string {
 func (*ReserveExecuteResponse) ProtoMessage() {}
 
 func (x *ReserveExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[32]
+	mi := &file_proto_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2219,7 +2459,7 @@ func (x *ReserveExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ReserveExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{32}
+	return file_proto_query_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReserveExecuteResponse) GetReservedId() int64 {
@@ -2255,7 +2495,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_proto_query_proto_msgTypes[33]
+	mi := &file_proto_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2267,7 +2507,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[33]
+	mi := &file_proto_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2280,7 +2520,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{33}
+	return file_proto_query_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReleaseRequest) GetTarget() *Target {
@@ -2305,7 +2545,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_proto_query_proto_msgTypes[34]
+	mi := &file_proto_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2317,7 +2557,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[34]
+	mi := &file_proto_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2330,7 +2570,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{34}
+	return file_proto_query_proto_rawDescGZIP(), []int{35}
 }
 
 var File_proto_query_proto protoreflect.FileDescriptor
@@ -2354,7 +2594,7 @@ const file_proto_query_proto_rawDesc = "" +
 	"columnType\"7\n" +
 	"\x03Row\x12\x18\n" +
 	"\alengths\x18\x01 \x03(\x12R\alengths\x12\x16\n" +
-	"\x06values\x18\x02 \x01(\fR\x06values\"\x96\x02\n" +
+	"\x06values\x18\x02 \x01(\fR\x06values\"\xaa\x02\n" +
 	"\vQueryResult\x12.\n" +
 	"\x06fields\x18\x01 \x03(\v2\x16.shardgate.query.FieldR\x06fields\x12#\n" +
 	"\rrows_affected\x18\x02 \x01(\x04R\frowsAffected\x12\x1b\n" +
@@ -2362,7 +2602,8 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x04rows\x18\x04 \x03(\v2\x14.shardgate.query.RowR\x04rows\x12\x12\n" +
 	"\x04info\x18\x05 \x01(\fR\x04info\x12\x1a\n" +
 	"\bwarnings\x18\x06 \x01(\rR\bwarnings\x12;\n" +
-	"\fwarning_list\x18\a \x03(\v2\x18.shardgate.query.WarningR\vwarningList\"M\n" +
+	"\fwarning_list\x18\a \x03(\v2\x18.shardgate.query.WarningR\vwarningList\x12\x12\n" +
+	"\x04gtid\x18\b \x01(\tR\x04gtid\"M\n" +
 	"\aWarning\x12\x14\n" +
 	"\x05level\x18\x01 \x01(\tR\x05level\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\rR\x04code\x12\x18\n" +
@@ -2377,7 +2618,7 @@ const file_proto_query_proto_rawDesc = "" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12;\n" +
 	"\vtablet_type\x18\x03 \x01(\x0e2\x1a.shardgate.topo.TabletTypeR\n" +
-	"tabletType\"\xc6\x01\n" +
+	"tabletType\"\xb3\x02\n" +
 	"\x0eExecuteOptions\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\x12\x19\n" +
@@ -2385,7 +2626,11 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x15transaction_isolation\x18\x03 \x01(\tR\x14transactionIsolation\x12\x12\n" +
 	"\x04dtid\x18\x04 \x01(\tR\x04dtid\x12\x14\n" +
 	"\x05write\x18\x05 \x01(\bR\x05write\x12\x1b\n" +
-	"\tread_only\x18\x06 \x01(\bR\breadOnly\"\xd6\x01\n" +
+	"\tread_only\x18\x06 \x01(\bR\breadOnly\x12\x1d\n" +
+	"\n" +
+	"track_gtid\x18\a \x01(\bR\ttrackGtid\x12\x1b\n" +
+	"\twait_gtid\x18\b \x01(\tR\bwaitGtid\x12/\n" +
+	"\x14wait_gtid_timeout_ms\x18\t \x01(\x03R\x11waitGtidTimeoutMs\"\xd6\x01\n" +
 	"\x0eExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\fR\x03sql\x12%\n" +
@@ -2410,8 +2655,9 @@ const file_proto_query_proto_rawDesc = "" +
 	"\ftablet_alias\x18\x02 \x01(\tR\vtabletAlias\"g\n" +
 	"\rCommitRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12%\n" +
-	"\x0etransaction_id\x18\x02 \x01(\x03R\rtransactionId\"\x10\n" +
-	"\x0eCommitResponse\"i\n" +
+	"\x0etransaction_id\x18\x02 \x01(\x03R\rtransactionId\"$\n" +
+	"\x0eCommitResponse\x12\x12\n" +
+	"\x04gtid\x18\x01 \x01(\tR\x04gtid\"i\n" +
 	"\x0fRollbackRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12%\n" +
 	"\x0etransaction_id\x18\x02 \x01(\x03R\rtransactionId\"\x12\n" +
@@ -2447,14 +2693,34 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x04held\x18\x04 \x01(\bR\x04held\"`\n" +
 	"\x14ListPreparedResponse\x12H\n" +
 	"\ftransactions\x18\x01 \x03(\v2$.shardgate.query.PreparedTransactionR\ftransactions\"\x15\n" +
-	"\x13StreamHealthRequest\"\xfc\x01\n" +
+	"\x13StreamHealthRequest\"\xac\x03\n" +
 	"\rRealtimeStats\x12!\n" +
 	"\fhealth_error\x18\x01 \x01(\tR\vhealthError\x126\n" +
 	"\x17replication_lag_seconds\x18\x02 \x01(\rR\x15replicationLagSeconds\x12#\n" +
 	"\rgtid_position\x18\x03 \x01(\tR\fgtidPosition\x12\x10\n" +
 	"\x03qps\x18\x04 \x01(\x01R\x03qps\x12,\n" +
 	"\x12connections_in_use\x18\x05 \x01(\x03R\x10connectionsInUse\x12+\n" +
-	"\x11open_transactions\x18\x06 \x01(\x03R\x10openTransactions\"\xba\x01\n" +
+	"\x11open_transactions\x18\x06 \x01(\x03R\x10openTransactions\x12;\n" +
+	"\vtablet_type\x18\a \x01(\x0e2\x1a.shardgate.topo.TabletTypeR\n" +
+	"tabletType\x12C\n" +
+	"\vreplication\x18\b \x01(\v2!.shardgate.query.ReplicationStateR\vreplication\x12,\n" +
+	"\x12semi_sync_replicas\x18\t \x01(\x05R\x10semiSyncReplicas\"\xcf\x02\n" +
+	"\x10ReplicationState\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12!\n" +
+	"\fsource_alias\x18\x02 \x01(\tR\vsourceAlias\x12\x1d\n" +
+	"\n" +
+	"io_running\x18\x03 \x01(\bR\tioRunning\x12\x1f\n" +
+	"\vsql_running\x18\x04 \x01(\bR\n" +
+	"sqlRunning\x12\x19\n" +
+	"\bio_state\x18\x05 \x01(\tR\aioState\x12\x1b\n" +
+	"\tsql_state\x18\x06 \x01(\tR\bsqlState\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x12\x1b\n" +
+	"\tlag_known\x18\b \x01(\bR\blagKnown\x12\x1a\n" +
+	"\breceived\x18\t \x01(\tR\breceived\x12\x18\n" +
+	"\aapplied\x18\n" +
+	" \x01(\tR\aapplied\x12\x16\n" +
+	"\x06errant\x18\v \x03(\tR\x06errant\"\xba\x01\n" +
 	"\x14StreamHealthResponse\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x18\n" +
 	"\aserving\x18\x02 \x01(\bR\aserving\x12!\n" +
@@ -2517,13 +2783,16 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x06HEXNUM\x10\xa0 \x12\v\n" +
 	"\x06HEXVAL\x10\xa1 \x12\v\n" +
 	"\x06BITNUM\x10\xa2 \x12\v\n" +
-	"\x06VECTOR\x10\xa3\x10*\x8b\x01\n" +
+	"\x06VECTOR\x10\xa3\x10*\xc7\x01\n" +
 	"\vErrorReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11TRANSACTION_ENDED\x10\x01\x12\x19\n" +
 	"\x15TRANSACTION_NOT_FOUND\x10\x02\x12\x1c\n" +
 	"\x18RESERVED_CONNECTION_GONE\x10\x03\x12\x14\n" +
-	"\x10WRITES_SWITCHING\x10\x042\x86\t\n" +
+	"\x10WRITES_SWITCHING\x10\x04\x12\x0f\n" +
+	"\vNOT_PRIMARY\x10\x05\x12\x15\n" +
+	"\x11MYSQL_UNREACHABLE\x10\x06\x12\x12\n" +
+	"\x0eREPLICA_BEHIND\x10\a2\x86\t\n" +
 	"\fQueryService\x12L\n" +
 	"\aExecute\x12\x1f.shardgate.query.ExecuteRequest\x1a .shardgate.query.ExecuteResponse\x12`\n" +
 	"\rStreamExecute\x12%.shardgate.query.StreamExecuteRequest\x1a&.shardgate.query.StreamExecuteResponse0\x01\x12F\n" +
@@ -2552,7 +2821,7 @@ func file_proto_query_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_query_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_proto_query_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_proto_query_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_proto_query_proto_goTypes = []any{
 	(Type)(0),                        // 0: shardgate.query.Type
 	(ErrorReason)(0),                 // 1: shardgate.query.ErrorReason
@@ -2586,12 +2855,13 @@ var file_proto_query_proto_goTypes = []any{
 	(*ListPreparedResponse)(nil),     // 29: shardgate.query.ListPreparedResponse
 	(*StreamHealthRequest)(nil),      // 30: shardgate.query.StreamHealthRequest
 	(*RealtimeStats)(nil),            // 31: shardgate.query.RealtimeStats
-	(*StreamHealthResponse)(nil),     // 32: shardgate.query.StreamHealthResponse
-	(*ReserveExecuteRequest)(nil),    // 33: shardgate.query.ReserveExecuteRequest
-	(*ReserveExecuteResponse)(nil),   // 34: shardgate.query.ReserveExecuteResponse
-	(*ReleaseRequest)(nil),           // 35: shardgate.query.ReleaseRequest
-	(*ReleaseResponse)(nil),          // 36: shardgate.query.ReleaseResponse
-	(topopb.TabletType)(0),           // 37: shardgate.topo.TabletType
+	(*ReplicationState)(nil),         // 32: shardgate.query.ReplicationState
+	(*StreamHealthResponse)(nil),     // 33: shardgate.query.StreamHealthResponse
+	(*ReserveExecuteRequest)(nil),    // 34: shardgate.query.ReserveExecuteRequest
+	(*ReserveExecuteResponse)(nil),   // 35: shardgate.query.ReserveExecuteResponse
+	(*ReleaseRequest)(nil),           // 36: shardgate.query.ReleaseRequest
+	(*ReleaseResponse)(nil),          // 37: shardgate.query.ReleaseResponse
+	(topopb.TabletType)(0),           // 38: shardgate.topo.TabletType
 }
 var file_proto_query_proto_depIdxs = []int32{
 	0,  // 0: shardgate.query.Field.type:type_name -> shardgate.query.Type
@@ -2599,7 +2869,7 @@ var file_proto_query_proto_depIdxs = []int32{
 	3,  // 2: shardgate.query.QueryResult.rows:type_name -> shardgate.query.Row
 	5,  // 3: shardgate.query.QueryResult.warning_list:type_name -> shardgate.query.Warning
 	1,  // 4: shardgate.query.MySQLError.reason:type_name -> shardgate.query.ErrorReason
-	37, // 5: shardgate.query.Target.tablet_type:type_name -> shardgate.topo.TabletType
+	38, // 5: shardgate.query.Target.tablet_type:type_name -> shardgate.topo.TabletType
 	7,  // 6: shardgate.query.ExecuteRequest.target:type_name -> shardgate.query.Target
 	8,  // 7: shardgate.query.ExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
 	4,  // 8: shardgate.query.ExecuteResponse.result:type_name -> shardgate.query.QueryResult
@@ -2618,43 +2888,45 @@ var file_proto_query_proto_depIdxs = []int32{
 	7,  // 21: shardgate.query.RollbackPreparedRequest.target:type_name -> shardgate.query.Target
 	7,  // 22: shardgate.query.ListPreparedRequest.target:type_name -> shardgate.query.Target
 	28, // 23: shardgate.query.ListPreparedResponse.transactions:type_name -> shardgate.query.PreparedTransaction
-	7,  // 24: shardgate.query.StreamHealthResponse.target:type_name -> shardgate.query.Target
-	31, // 25: shardgate.query.StreamHealthResponse.stats:type_name -> shardgate.query.RealtimeStats
-	7,  // 26: shardgate.query.ReserveExecuteRequest.target:type_name -> shardgate.query.Target
-	8,  // 27: shardgate.query.ReserveExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
-	4,  // 28: shardgate.query.ReserveExecuteResponse.result:type_name -> shardgate.query.QueryResult
-	7,  // 29: shardgate.query.ReleaseRequest.target:type_name -> shardgate.query.Target
-	9,  // 30: shardgate.query.QueryService.Execute:input_type -> shardgate.query.ExecuteRequest
-	11, // 31: shardgate.query.QueryService.StreamExecute:input_type -> shardgate.query.StreamExecuteRequest
-	13, // 32: shardgate.query.QueryService.Begin:input_type -> shardgate.query.BeginRequest
-	15, // 33: shardgate.query.QueryService.Commit:input_type -> shardgate.query.CommitRequest
-	17, // 34: shardgate.query.QueryService.Rollback:input_type -> shardgate.query.RollbackRequest
-	19, // 35: shardgate.query.QueryService.BeginExecute:input_type -> shardgate.query.BeginExecuteRequest
-	21, // 36: shardgate.query.QueryService.Prepare:input_type -> shardgate.query.PrepareRequest
-	23, // 37: shardgate.query.QueryService.CommitPrepared:input_type -> shardgate.query.CommitPreparedRequest
-	25, // 38: shardgate.query.QueryService.RollbackPrepared:input_type -> shardgate.query.RollbackPreparedRequest
-	27, // 39: shardgate.query.QueryService.ListPrepared:input_type -> shardgate.query.ListPreparedRequest
-	30, // 40: shardgate.query.QueryService.StreamHealth:input_type -> shardgate.query.StreamHealthRequest
-	33, // 41: shardgate.query.QueryService.ReserveExecute:input_type -> shardgate.query.ReserveExecuteRequest
-	35, // 42: shardgate.query.QueryService.Release:input_type -> shardgate.query.ReleaseRequest
-	10, // 43: shardgate.query.QueryService.Execute:output_type -> shardgate.query.ExecuteResponse
-	12, // 44: shardgate.query.QueryService.StreamExecute:output_type -> shardgate.query.StreamExecuteResponse
-	14, // 45: shardgate.query.QueryService.Begin:output_type -> shardgate.query.BeginResponse
-	16, // 46: shardgate.query.QueryService.Commit:output_type -> shardgate.query.CommitResponse
-	18, // 47: shardgate.query.QueryService.Rollback:output_type -> shardgate.query.RollbackResponse
-	20, // 48: shardgate.query.QueryService.BeginExecute:output_type -> shardgate.query.BeginExecuteResponse
-	22, // 49: shardgate.query.QueryService.Prepare:output_type -> shardgate.query.PrepareResponse
-	24, // 50: shardgate.query.QueryService.CommitPrepared:output_type -> shardgate.query.CommitPreparedResponse
-	26, // 51: shardgate.query.QueryService.RollbackPrepared:output_type -> shardgate.query.RollbackPreparedResponse
-	29, // 52: shardgate.query.QueryService.ListPrepared:output_type -> shardgate.query.ListPreparedResponse
-	32, // 53: shardgate.query.QueryService.StreamHealth:output_type -> shardgate.query.StreamHealthResponse
-	34, // 54: shardgate.query.QueryService.ReserveExecute:output_type -> shardgate.query.ReserveExecuteResponse
-	36, // 55: shardgate.query.QueryService.Release:output_type -> shardgate.query.ReleaseResponse
-	43, // [43:56] is the sub-list for method output_type
-	30, // [30:43] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	38, // 24: shardgate.query.RealtimeStats.tablet_type:type_name -> shardgate.topo.TabletType
+	32, // 25: shardgate.query.RealtimeStats.replication:type_name -> shardgate.query.ReplicationState
+	7,  // 26: shardgate.query.StreamHealthResponse.target:type_name -> shardgate.query.Target
+	31, // 27: shardgate.query.StreamHealthResponse.stats:type_name -> shardgate.query.RealtimeStats
+	7,  // 28: shardgate.query.ReserveExecuteRequest.target:type_name -> shardgate.query.Target
+	8,  // 29: shardgate.query.ReserveExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
+	4,  // 30: shardgate.query.ReserveExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	7,  // 31: shardgate.query.ReleaseRequest.target:type_name -> shardgate.query.Target
+	9,  // 32: shardgate.query.QueryService.Execute:input_type -> shardgate.query.ExecuteRequest
+	11, // 33: shardgate.query.QueryService.StreamExecute:input_type -> shardgate.query.StreamExecuteRequest
+	13, // 34: shardgate.query.QueryService.Begin:input_type -> shardgate.query.BeginRequest
+	15, // 35: shardgate.query.QueryService.Commit:input_type -> shardgate.query.CommitRequest
+	17, // 36: shardgate.query.QueryService.Rollback:input_type -> shardgate.query.RollbackRequest
+	19, // 37: shardgate.query.QueryService.BeginExecute:input_type -> shardgate.query.BeginExecuteRequest
+	21, // 38: shardgate.query.QueryService.Prepare:input_type -> shardgate.query.PrepareRequest
+	23, // 39: shardgate.query.QueryService.CommitPrepared:input_type -> shardgate.query.CommitPreparedRequest
+	25, // 40: shardgate.query.QueryService.RollbackPrepared:input_type -> shardgate.query.RollbackPreparedRequest
+	27, // 41: shardgate.query.QueryService.ListPrepared:input_type -> shardgate.query.ListPreparedRequest
+	30, // 42: shardgate.query.QueryService.StreamHealth:input_type -> shardgate.query.StreamHealthRequest
+	34, // 43: shardgate.query.QueryService.ReserveExecute:input_type -> shardgate.query.ReserveExecuteRequest
+	36, // 44: shardgate.query.QueryService.Release:input_type -> shardgate.query.ReleaseRequest
+	10, // 45: shardgate.query.QueryService.Execute:output_type -> shardgate.query.ExecuteResponse
+	12, // 46: shardgate.query.QueryService.StreamExecute:output_type -> shardgate.query.StreamExecuteResponse
+	14, // 47: shardgate.query.QueryService.Begin:output_type -> shardgate.query.BeginResponse
+	16, // 48: shardgate.query.QueryService.Commit:output_type -> shardgate.query.CommitResponse
+	18, // 49: shardgate.query.QueryService.Rollback:output_type -> shardgate.query.RollbackResponse
+	20, // 50: shardgate.query.QueryService.BeginExecute:output_type -> shardgate.query.BeginExecuteResponse
+	22, // 51: shardgate.query.QueryService.Prepare:output_type -> shardgate.query.PrepareResponse
+	24, // 52: shardgate.query.QueryService.CommitPrepared:output_type -> shardgate.query.CommitPreparedResponse
+	26, // 53: shardgate.query.QueryService.RollbackPrepared:output_type -> shardgate.query.RollbackPreparedResponse
+	29, // 54: shardgate.query.QueryService.ListPrepared:output_type -> shardgate.query.ListPreparedResponse
+	33, // 55: shardgate.query.QueryService.StreamHealth:output_type -> shardgate.query.StreamHealthResponse
+	35, // 56: shardgate.query.QueryService.ReserveExecute:output_type -> shardgate.query.ReserveExecuteResponse
+	37, // 57: shardgate.query.QueryService.Release:output_type -> shardgate.query.ReleaseResponse
+	45, // [45:58] is the sub-list for method output_type
+	32, // [32:45] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_proto_query_proto_init() }
@@ -2668,7 +2940,7 @@ func file_proto_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_query_proto_rawDesc), len(file_proto_query_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   35,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

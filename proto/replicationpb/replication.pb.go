@@ -773,6 +773,545 @@ func (x *PositionResponse) GetPosition() string {
 	return ""
 }
 
+type ReplicationStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicationStatusRequest) Reset() {
+	*x = ReplicationStatusRequest{}
+	mi := &file_proto_replication_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicationStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicationStatusRequest) ProtoMessage() {}
+
+func (x *ReplicationStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_replication_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicationStatusRequest.ProtoReflect.Descriptor instead.
+func (*ReplicationStatusRequest) Descriptor() ([]byte, []int) {
+	return file_proto_replication_proto_rawDescGZIP(), []int{13}
+}
+
+type ReplicationStatusResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	TabletType topopb.TabletType      `protobuf:"varint,1,opt,name=tablet_type,json=tabletType,proto3,enum=shardgate.topo.TabletType" json:"tablet_type,omitempty"`
+	// executed is every transaction the server holds (gtid_binlog_pos).
+	Executed string `protobuf:"bytes,2,opt,name=executed,proto3" json:"executed,omitempty"`
+	// state is the replica's link to its primary; unset on a primary.
+	State         *querypb.ReplicationState `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicationStatusResponse) Reset() {
+	*x = ReplicationStatusResponse{}
+	mi := &file_proto_replication_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicationStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicationStatusResponse) ProtoMessage() {}
+
+func (x *ReplicationStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_replication_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicationStatusResponse.ProtoReflect.Descriptor instead.
+func (*ReplicationStatusResponse) Descriptor() ([]byte, []int) {
+	return file_proto_replication_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ReplicationStatusResponse) GetTabletType() topopb.TabletType {
+	if x != nil {
+		return x.TabletType
+	}
+	return topopb.TabletType(0)
+}
+
+func (x *ReplicationStatusResponse) GetExecuted() string {
+	if x != nil {
+		return x.Executed
+	}
+	return ""
+}
+
+func (x *ReplicationStatusResponse) GetState() *querypb.ReplicationState {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+type DemotePrimaryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// timeout_ms bounds the wait for open transactions (default 5 s).
+	TimeoutMs     int64 `protobuf:"varint,1,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DemotePrimaryRequest) Reset() {
+	*x = DemotePrimaryRequest{}
+	mi := &file_proto_replication_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DemotePrimaryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DemotePrimaryRequest) ProtoMessage() {}
+
+func (x *DemotePrimaryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_replication_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DemotePrimaryRequest.ProtoReflect.Descriptor instead.
+func (*DemotePrimaryRequest) Descriptor() ([]byte, []int) {
+	return file_proto_replication_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DemotePrimaryRequest) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type DemotePrimaryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Position      string                 `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DemotePrimaryResponse) Reset() {
+	*x = DemotePrimaryResponse{}
+	mi := &file_proto_replication_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DemotePrimaryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DemotePrimaryResponse) ProtoMessage() {}
+
+func (x *DemotePrimaryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_replication_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DemotePrimaryResponse.ProtoReflect.Descriptor instead.
+func (*DemotePrimaryResponse) Descriptor() ([]byte, []int) {
+	return file_proto_replication_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DemotePrimaryResponse) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
+type UndoDemotePrimaryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndoDemotePrimaryRequest) Reset() {
+	*x = UndoDemotePrimaryRequest{}
+	mi := &file_proto_replication_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndoDemotePrimaryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndoDemotePrimaryRequest) ProtoMessage() {}
+
+func (x *UndoDemotePrimaryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_replication_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndoDemotePrimaryRequest.ProtoReflect.Descriptor instead.
+func (*UndoDemotePrimaryRequest) Descriptor() ([]byte, []int) {
+	return file_proto_replication_proto_rawDescGZIP(), []int{17}
+}
+
+type UndoDemotePrimaryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndoDemotePrimaryResponse) Reset() {
+	*x = UndoDemotePrimaryResponse{}
+	mi := &file_proto_replication_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndoDemotePrimaryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndoDemotePrimaryResponse) ProtoMessage() {}
+
+func (x *UndoDemotePrimaryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_replication_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndoDemotePrimaryResponse.ProtoReflect.Descriptor instead.
+func (*UndoDemotePrimaryResponse) Descriptor() ([]byte, []int) {
+	return file_proto_replication_proto_rawDescGZIP(), []int{18}
+}
+
+type StopReplicationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopReplicationRequest) Reset() {
+	*x = StopReplicationRequest{}
+	mi := &file_proto_replication_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopReplicationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopReplicationRequest) ProtoMessage() {}
+
+func (x *StopReplicationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_replication_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopReplicationRequest.ProtoReflect.Descriptor instead.
+func (*StopReplicationRequest) Descriptor() ([]byte, []int) {
+	return file_proto_replication_proto_rawDescGZIP(), []int{19}
+}
+
+type StopReplicationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// received is the last transaction received from the primary; applied
+	// the last applied; executed everything the server holds.
+	Received      string `protobuf:"bytes,1,opt,name=received,proto3" json:"received,omitempty"`
+	Applied       string `protobuf:"bytes,2,opt,name=applied,proto3" json:"applied,omitempty"`
+	Executed      string `protobuf:"bytes,3,opt,name=executed,proto3" json:"executed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopReplicationResponse) Reset() {
+	*x = StopReplicationResponse{}
+	mi := &file_proto_replication_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopReplicationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopReplicationResponse) ProtoMessage() {}
+
+func (x *StopReplicationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_replication_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopReplicationResponse.ProtoReflect.Descriptor instead.
+func (*StopReplicationResponse) Descriptor() ([]byte, []int) {
+	return file_proto_replication_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *StopReplicationResponse) GetReceived() string {
+	if x != nil {
+		return x.Received
+	}
+	return ""
+}
+
+func (x *StopReplicationResponse) GetApplied() string {
+	if x != nil {
+		return x.Applied
+	}
+	return ""
+}
+
+func (x *StopReplicationResponse) GetExecuted() string {
+	if x != nil {
+		return x.Executed
+	}
+	return ""
+}
+
+type PromoteReplicaRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// wait_position: the replica applies at least this before it is
+	// promoted (the old primary's position in a planned reparent).
+	WaitPosition string `protobuf:"bytes,1,opt,name=wait_position,json=waitPosition,proto3" json:"wait_position,omitempty"`
+	// timeout_ms bounds the wait (default 10 s).
+	TimeoutMs     int64 `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PromoteReplicaRequest) Reset() {
+	*x = PromoteReplicaRequest{}
+	mi := &file_proto_replication_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PromoteReplicaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PromoteReplicaRequest) ProtoMessage() {}
+
+func (x *PromoteReplicaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_replication_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PromoteReplicaRequest.ProtoReflect.Descriptor instead.
+func (*PromoteReplicaRequest) Descriptor() ([]byte, []int) {
+	return file_proto_replication_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PromoteReplicaRequest) GetWaitPosition() string {
+	if x != nil {
+		return x.WaitPosition
+	}
+	return ""
+}
+
+func (x *PromoteReplicaRequest) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type PromoteReplicaResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// position is where the new primary starts: its promotion position.
+	Position      string `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PromoteReplicaResponse) Reset() {
+	*x = PromoteReplicaResponse{}
+	mi := &file_proto_replication_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PromoteReplicaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PromoteReplicaResponse) ProtoMessage() {}
+
+func (x *PromoteReplicaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_replication_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PromoteReplicaResponse.ProtoReflect.Descriptor instead.
+func (*PromoteReplicaResponse) Descriptor() ([]byte, []int) {
+	return file_proto_replication_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PromoteReplicaResponse) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
+type SetPrimaryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// primary_alias is the tablet to follow; empty: the shard's primary in
+	// the topology.
+	PrimaryAlias  string `protobuf:"bytes,1,opt,name=primary_alias,json=primaryAlias,proto3" json:"primary_alias,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPrimaryRequest) Reset() {
+	*x = SetPrimaryRequest{}
+	mi := &file_proto_replication_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPrimaryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPrimaryRequest) ProtoMessage() {}
+
+func (x *SetPrimaryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_replication_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPrimaryRequest.ProtoReflect.Descriptor instead.
+func (*SetPrimaryRequest) Descriptor() ([]byte, []int) {
+	return file_proto_replication_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SetPrimaryRequest) GetPrimaryAlias() string {
+	if x != nil {
+		return x.PrimaryAlias
+	}
+	return ""
+}
+
+type SetPrimaryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPrimaryResponse) Reset() {
+	*x = SetPrimaryResponse{}
+	mi := &file_proto_replication_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPrimaryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPrimaryResponse) ProtoMessage() {}
+
+func (x *SetPrimaryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_replication_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPrimaryResponse.ProtoReflect.Descriptor instead.
+func (*SetPrimaryResponse) Descriptor() ([]byte, []int) {
+	return file_proto_replication_proto_rawDescGZIP(), []int{24}
+}
+
 var File_proto_replication_proto protoreflect.FileDescriptor
 
 const file_proto_replication_proto_rawDesc = "" +
@@ -824,7 +1363,34 @@ const file_proto_replication_proto_rawDesc = "" +
 	"\x14ResumeWritesResponse\"\x11\n" +
 	"\x0fPositionRequest\".\n" +
 	"\x10PositionResponse\x12\x1a\n" +
-	"\bposition\x18\x01 \x01(\tR\bposition2\x86\x04\n" +
+	"\bposition\x18\x01 \x01(\tR\bposition\"\x1a\n" +
+	"\x18ReplicationStatusRequest\"\xad\x01\n" +
+	"\x19ReplicationStatusResponse\x12;\n" +
+	"\vtablet_type\x18\x01 \x01(\x0e2\x1a.shardgate.topo.TabletTypeR\n" +
+	"tabletType\x12\x1a\n" +
+	"\bexecuted\x18\x02 \x01(\tR\bexecuted\x127\n" +
+	"\x05state\x18\x03 \x01(\v2!.shardgate.query.ReplicationStateR\x05state\"5\n" +
+	"\x14DemotePrimaryRequest\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\"3\n" +
+	"\x15DemotePrimaryResponse\x12\x1a\n" +
+	"\bposition\x18\x01 \x01(\tR\bposition\"\x1a\n" +
+	"\x18UndoDemotePrimaryRequest\"\x1b\n" +
+	"\x19UndoDemotePrimaryResponse\"\x18\n" +
+	"\x16StopReplicationRequest\"k\n" +
+	"\x17StopReplicationResponse\x12\x1a\n" +
+	"\breceived\x18\x01 \x01(\tR\breceived\x12\x18\n" +
+	"\aapplied\x18\x02 \x01(\tR\aapplied\x12\x1a\n" +
+	"\bexecuted\x18\x03 \x01(\tR\bexecuted\"[\n" +
+	"\x15PromoteReplicaRequest\x12#\n" +
+	"\rwait_position\x18\x01 \x01(\tR\fwaitPosition\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\"4\n" +
+	"\x16PromoteReplicaResponse\x12\x1a\n" +
+	"\bposition\x18\x01 \x01(\tR\bposition\"8\n" +
+	"\x11SetPrimaryRequest\x12#\n" +
+	"\rprimary_alias\x18\x01 \x01(\tR\fprimaryAlias\"\x14\n" +
+	"\x12SetPrimaryResponse2\xa6\t\n" +
 	"\vReplication\x12c\n" +
 	"\n" +
 	"StreamRows\x12(.shardgate.replication.StreamRowsRequest\x1a).shardgate.replication.StreamRowsResponse0\x01\x12i\n" +
@@ -832,7 +1398,14 @@ const file_proto_replication_proto_rawDesc = "" +
 	"\n" +
 	"StopWrites\x12(.shardgate.replication.StopWritesRequest\x1a).shardgate.replication.StopWritesResponse\x12g\n" +
 	"\fResumeWrites\x12*.shardgate.replication.ResumeWritesRequest\x1a+.shardgate.replication.ResumeWritesResponse\x12[\n" +
-	"\bPosition\x12&.shardgate.replication.PositionRequest\x1a'.shardgate.replication.PositionResponseB4Z2github.com/shardgate/shardgate/proto/replicationpbb\x06proto3"
+	"\bPosition\x12&.shardgate.replication.PositionRequest\x1a'.shardgate.replication.PositionResponse\x12v\n" +
+	"\x11ReplicationStatus\x12/.shardgate.replication.ReplicationStatusRequest\x1a0.shardgate.replication.ReplicationStatusResponse\x12j\n" +
+	"\rDemotePrimary\x12+.shardgate.replication.DemotePrimaryRequest\x1a,.shardgate.replication.DemotePrimaryResponse\x12v\n" +
+	"\x11UndoDemotePrimary\x12/.shardgate.replication.UndoDemotePrimaryRequest\x1a0.shardgate.replication.UndoDemotePrimaryResponse\x12p\n" +
+	"\x0fStopReplication\x12-.shardgate.replication.StopReplicationRequest\x1a..shardgate.replication.StopReplicationResponse\x12m\n" +
+	"\x0ePromoteReplica\x12,.shardgate.replication.PromoteReplicaRequest\x1a-.shardgate.replication.PromoteReplicaResponse\x12a\n" +
+	"\n" +
+	"SetPrimary\x12(.shardgate.replication.SetPrimaryRequest\x1a).shardgate.replication.SetPrimaryResponseB4Z2github.com/shardgate/shardgate/proto/replicationpbb\x06proto3"
 
 var (
 	file_proto_replication_proto_rawDescOnce sync.Once
@@ -846,55 +1419,83 @@ func file_proto_replication_proto_rawDescGZIP() []byte {
 	return file_proto_replication_proto_rawDescData
 }
 
-var file_proto_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_proto_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_proto_replication_proto_goTypes = []any{
-	(*Filter)(nil),               // 0: shardgate.replication.Filter
-	(*StreamRowsRequest)(nil),    // 1: shardgate.replication.StreamRowsRequest
-	(*StreamRowsResponse)(nil),   // 2: shardgate.replication.StreamRowsResponse
-	(*StreamBinlogRequest)(nil),  // 3: shardgate.replication.StreamBinlogRequest
-	(*RowChange)(nil),            // 4: shardgate.replication.RowChange
-	(*TableChanges)(nil),         // 5: shardgate.replication.TableChanges
-	(*StreamBinlogResponse)(nil), // 6: shardgate.replication.StreamBinlogResponse
-	(*StopWritesRequest)(nil),    // 7: shardgate.replication.StopWritesRequest
-	(*StopWritesResponse)(nil),   // 8: shardgate.replication.StopWritesResponse
-	(*ResumeWritesRequest)(nil),  // 9: shardgate.replication.ResumeWritesRequest
-	(*ResumeWritesResponse)(nil), // 10: shardgate.replication.ResumeWritesResponse
-	(*PositionRequest)(nil),      // 11: shardgate.replication.PositionRequest
-	(*PositionResponse)(nil),     // 12: shardgate.replication.PositionResponse
-	(*topopb.KeyRange)(nil),      // 13: shardgate.topo.KeyRange
-	(*topopb.TableSharding)(nil), // 14: shardgate.topo.TableSharding
-	(*querypb.Row)(nil),          // 15: shardgate.query.Row
-	(*querypb.Field)(nil),        // 16: shardgate.query.Field
+	(*Filter)(nil),                    // 0: shardgate.replication.Filter
+	(*StreamRowsRequest)(nil),         // 1: shardgate.replication.StreamRowsRequest
+	(*StreamRowsResponse)(nil),        // 2: shardgate.replication.StreamRowsResponse
+	(*StreamBinlogRequest)(nil),       // 3: shardgate.replication.StreamBinlogRequest
+	(*RowChange)(nil),                 // 4: shardgate.replication.RowChange
+	(*TableChanges)(nil),              // 5: shardgate.replication.TableChanges
+	(*StreamBinlogResponse)(nil),      // 6: shardgate.replication.StreamBinlogResponse
+	(*StopWritesRequest)(nil),         // 7: shardgate.replication.StopWritesRequest
+	(*StopWritesResponse)(nil),        // 8: shardgate.replication.StopWritesResponse
+	(*ResumeWritesRequest)(nil),       // 9: shardgate.replication.ResumeWritesRequest
+	(*ResumeWritesResponse)(nil),      // 10: shardgate.replication.ResumeWritesResponse
+	(*PositionRequest)(nil),           // 11: shardgate.replication.PositionRequest
+	(*PositionResponse)(nil),          // 12: shardgate.replication.PositionResponse
+	(*ReplicationStatusRequest)(nil),  // 13: shardgate.replication.ReplicationStatusRequest
+	(*ReplicationStatusResponse)(nil), // 14: shardgate.replication.ReplicationStatusResponse
+	(*DemotePrimaryRequest)(nil),      // 15: shardgate.replication.DemotePrimaryRequest
+	(*DemotePrimaryResponse)(nil),     // 16: shardgate.replication.DemotePrimaryResponse
+	(*UndoDemotePrimaryRequest)(nil),  // 17: shardgate.replication.UndoDemotePrimaryRequest
+	(*UndoDemotePrimaryResponse)(nil), // 18: shardgate.replication.UndoDemotePrimaryResponse
+	(*StopReplicationRequest)(nil),    // 19: shardgate.replication.StopReplicationRequest
+	(*StopReplicationResponse)(nil),   // 20: shardgate.replication.StopReplicationResponse
+	(*PromoteReplicaRequest)(nil),     // 21: shardgate.replication.PromoteReplicaRequest
+	(*PromoteReplicaResponse)(nil),    // 22: shardgate.replication.PromoteReplicaResponse
+	(*SetPrimaryRequest)(nil),         // 23: shardgate.replication.SetPrimaryRequest
+	(*SetPrimaryResponse)(nil),        // 24: shardgate.replication.SetPrimaryResponse
+	(*topopb.KeyRange)(nil),           // 25: shardgate.topo.KeyRange
+	(*topopb.TableSharding)(nil),      // 26: shardgate.topo.TableSharding
+	(*querypb.Row)(nil),               // 27: shardgate.query.Row
+	(*querypb.Field)(nil),             // 28: shardgate.query.Field
+	(topopb.TabletType)(0),            // 29: shardgate.topo.TabletType
+	(*querypb.ReplicationState)(nil),  // 30: shardgate.query.ReplicationState
 }
 var file_proto_replication_proto_depIdxs = []int32{
-	13, // 0: shardgate.replication.Filter.key_range:type_name -> shardgate.topo.KeyRange
-	14, // 1: shardgate.replication.Filter.tables:type_name -> shardgate.topo.TableSharding
+	25, // 0: shardgate.replication.Filter.key_range:type_name -> shardgate.topo.KeyRange
+	26, // 1: shardgate.replication.Filter.tables:type_name -> shardgate.topo.TableSharding
 	0,  // 2: shardgate.replication.StreamRowsRequest.filter:type_name -> shardgate.replication.Filter
-	15, // 3: shardgate.replication.StreamRowsRequest.last_pk:type_name -> shardgate.query.Row
-	16, // 4: shardgate.replication.StreamRowsResponse.fields:type_name -> shardgate.query.Field
-	15, // 5: shardgate.replication.StreamRowsResponse.rows:type_name -> shardgate.query.Row
-	15, // 6: shardgate.replication.StreamRowsResponse.last_pk:type_name -> shardgate.query.Row
+	27, // 3: shardgate.replication.StreamRowsRequest.last_pk:type_name -> shardgate.query.Row
+	28, // 4: shardgate.replication.StreamRowsResponse.fields:type_name -> shardgate.query.Field
+	27, // 5: shardgate.replication.StreamRowsResponse.rows:type_name -> shardgate.query.Row
+	27, // 6: shardgate.replication.StreamRowsResponse.last_pk:type_name -> shardgate.query.Row
 	0,  // 7: shardgate.replication.StreamBinlogRequest.filter:type_name -> shardgate.replication.Filter
-	15, // 8: shardgate.replication.RowChange.before:type_name -> shardgate.query.Row
-	15, // 9: shardgate.replication.RowChange.after:type_name -> shardgate.query.Row
-	16, // 10: shardgate.replication.TableChanges.fields:type_name -> shardgate.query.Field
+	27, // 8: shardgate.replication.RowChange.before:type_name -> shardgate.query.Row
+	27, // 9: shardgate.replication.RowChange.after:type_name -> shardgate.query.Row
+	28, // 10: shardgate.replication.TableChanges.fields:type_name -> shardgate.query.Field
 	4,  // 11: shardgate.replication.TableChanges.changes:type_name -> shardgate.replication.RowChange
 	5,  // 12: shardgate.replication.StreamBinlogResponse.tables:type_name -> shardgate.replication.TableChanges
-	1,  // 13: shardgate.replication.Replication.StreamRows:input_type -> shardgate.replication.StreamRowsRequest
-	3,  // 14: shardgate.replication.Replication.StreamBinlog:input_type -> shardgate.replication.StreamBinlogRequest
-	7,  // 15: shardgate.replication.Replication.StopWrites:input_type -> shardgate.replication.StopWritesRequest
-	9,  // 16: shardgate.replication.Replication.ResumeWrites:input_type -> shardgate.replication.ResumeWritesRequest
-	11, // 17: shardgate.replication.Replication.Position:input_type -> shardgate.replication.PositionRequest
-	2,  // 18: shardgate.replication.Replication.StreamRows:output_type -> shardgate.replication.StreamRowsResponse
-	6,  // 19: shardgate.replication.Replication.StreamBinlog:output_type -> shardgate.replication.StreamBinlogResponse
-	8,  // 20: shardgate.replication.Replication.StopWrites:output_type -> shardgate.replication.StopWritesResponse
-	10, // 21: shardgate.replication.Replication.ResumeWrites:output_type -> shardgate.replication.ResumeWritesResponse
-	12, // 22: shardgate.replication.Replication.Position:output_type -> shardgate.replication.PositionResponse
-	18, // [18:23] is the sub-list for method output_type
-	13, // [13:18] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	29, // 13: shardgate.replication.ReplicationStatusResponse.tablet_type:type_name -> shardgate.topo.TabletType
+	30, // 14: shardgate.replication.ReplicationStatusResponse.state:type_name -> shardgate.query.ReplicationState
+	1,  // 15: shardgate.replication.Replication.StreamRows:input_type -> shardgate.replication.StreamRowsRequest
+	3,  // 16: shardgate.replication.Replication.StreamBinlog:input_type -> shardgate.replication.StreamBinlogRequest
+	7,  // 17: shardgate.replication.Replication.StopWrites:input_type -> shardgate.replication.StopWritesRequest
+	9,  // 18: shardgate.replication.Replication.ResumeWrites:input_type -> shardgate.replication.ResumeWritesRequest
+	11, // 19: shardgate.replication.Replication.Position:input_type -> shardgate.replication.PositionRequest
+	13, // 20: shardgate.replication.Replication.ReplicationStatus:input_type -> shardgate.replication.ReplicationStatusRequest
+	15, // 21: shardgate.replication.Replication.DemotePrimary:input_type -> shardgate.replication.DemotePrimaryRequest
+	17, // 22: shardgate.replication.Replication.UndoDemotePrimary:input_type -> shardgate.replication.UndoDemotePrimaryRequest
+	19, // 23: shardgate.replication.Replication.StopReplication:input_type -> shardgate.replication.StopReplicationRequest
+	21, // 24: shardgate.replication.Replication.PromoteReplica:input_type -> shardgate.replication.PromoteReplicaRequest
+	23, // 25: shardgate.replication.Replication.SetPrimary:input_type -> shardgate.replication.SetPrimaryRequest
+	2,  // 26: shardgate.replication.Replication.StreamRows:output_type -> shardgate.replication.StreamRowsResponse
+	6,  // 27: shardgate.replication.Replication.StreamBinlog:output_type -> shardgate.replication.StreamBinlogResponse
+	8,  // 28: shardgate.replication.Replication.StopWrites:output_type -> shardgate.replication.StopWritesResponse
+	10, // 29: shardgate.replication.Replication.ResumeWrites:output_type -> shardgate.replication.ResumeWritesResponse
+	12, // 30: shardgate.replication.Replication.Position:output_type -> shardgate.replication.PositionResponse
+	14, // 31: shardgate.replication.Replication.ReplicationStatus:output_type -> shardgate.replication.ReplicationStatusResponse
+	16, // 32: shardgate.replication.Replication.DemotePrimary:output_type -> shardgate.replication.DemotePrimaryResponse
+	18, // 33: shardgate.replication.Replication.UndoDemotePrimary:output_type -> shardgate.replication.UndoDemotePrimaryResponse
+	20, // 34: shardgate.replication.Replication.StopReplication:output_type -> shardgate.replication.StopReplicationResponse
+	22, // 35: shardgate.replication.Replication.PromoteReplica:output_type -> shardgate.replication.PromoteReplicaResponse
+	24, // 36: shardgate.replication.Replication.SetPrimary:output_type -> shardgate.replication.SetPrimaryResponse
+	26, // [26:37] is the sub-list for method output_type
+	15, // [15:26] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_proto_replication_proto_init() }
@@ -908,7 +1509,7 @@ func file_proto_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_replication_proto_rawDesc), len(file_proto_replication_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,11 +24,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Replication_StreamRows_FullMethodName   = "/shardgate.replication.Replication/StreamRows"
-	Replication_StreamBinlog_FullMethodName = "/shardgate.replication.Replication/StreamBinlog"
-	Replication_StopWrites_FullMethodName   = "/shardgate.replication.Replication/StopWrites"
-	Replication_ResumeWrites_FullMethodName = "/shardgate.replication.Replication/ResumeWrites"
-	Replication_Position_FullMethodName     = "/shardgate.replication.Replication/Position"
+	Replication_StreamRows_FullMethodName        = "/shardgate.replication.Replication/StreamRows"
+	Replication_StreamBinlog_FullMethodName      = "/shardgate.replication.Replication/StreamBinlog"
+	Replication_StopWrites_FullMethodName        = "/shardgate.replication.Replication/StopWrites"
+	Replication_ResumeWrites_FullMethodName      = "/shardgate.replication.Replication/ResumeWrites"
+	Replication_Position_FullMethodName          = "/shardgate.replication.Replication/Position"
+	Replication_ReplicationStatus_FullMethodName = "/shardgate.replication.Replication/ReplicationStatus"
+	Replication_DemotePrimary_FullMethodName     = "/shardgate.replication.Replication/DemotePrimary"
+	Replication_UndoDemotePrimary_FullMethodName = "/shardgate.replication.Replication/UndoDemotePrimary"
+	Replication_StopReplication_FullMethodName   = "/shardgate.replication.Replication/StopReplication"
+	Replication_PromoteReplica_FullMethodName    = "/shardgate.replication.Replication/PromoteReplica"
+	Replication_SetPrimary_FullMethodName        = "/shardgate.replication.Replication/SetPrimary"
 )
 
 // ReplicationClient is the client API for Replication service.
@@ -45,6 +51,30 @@ type ReplicationClient interface {
 	StopWrites(ctx context.Context, in *StopWritesRequest, opts ...grpc.CallOption) (*StopWritesResponse, error)
 	ResumeWrites(ctx context.Context, in *ResumeWritesRequest, opts ...grpc.CallOption) (*ResumeWritesResponse, error)
 	Position(ctx context.Context, in *PositionRequest, opts ...grpc.CallOption) (*PositionResponse, error)
+	// ReplicationStatus is the tablet's role and replication state.
+	ReplicationStatus(ctx context.Context, in *ReplicationStatusRequest, opts ...grpc.CallOption) (*ReplicationStatusResponse, error)
+	// DemotePrimary turns the shard's primary into a replica that follows
+	// nobody yet: it refuses new writes (NOT_PRIMARY, which gates retry on
+	// the new primary), waits for its open transactions to end, turns MySQL
+	// read-only and returns its position: everything the shard ever wrote.
+	DemotePrimary(ctx context.Context, in *DemotePrimaryRequest, opts ...grpc.CallOption) (*DemotePrimaryResponse, error)
+	// UndoDemotePrimary makes a tablet that DemotePrimary demoted the
+	// primary again (a planned reparent that failed before the topology
+	// flipped).
+	UndoDemotePrimary(ctx context.Context, in *UndoDemotePrimaryRequest, opts ...grpc.CallOption) (*UndoDemotePrimaryResponse, error)
+	// StopReplication stops applying from the primary and returns what the
+	// tablet received and applied: a failover freezes the replicas before
+	// choosing the most advanced.
+	StopReplication(ctx context.Context, in *StopReplicationRequest, opts ...grpc.CallOption) (*StopReplicationResponse, error)
+	// PromoteReplica makes a replica the primary: it applies everything up to
+	// wait_position (and all it received), stops replicating, turns semi-sync
+	// on and becomes writable, and returns the position it was promoted at.
+	// The caller then records it as the shard's primary.
+	PromoteReplica(ctx context.Context, in *PromoteReplicaRequest, opts ...grpc.CallOption) (*PromoteReplicaResponse, error)
+	// SetPrimary makes the tablet a replica of the shard's primary as the
+	// topology names it, after checking that it holds no errant
+	// transactions.
+	SetPrimary(ctx context.Context, in *SetPrimaryRequest, opts ...grpc.CallOption) (*SetPrimaryResponse, error)
 }
 
 type replicationClient struct {
@@ -123,6 +153,66 @@ func (c *replicationClient) Position(ctx context.Context, in *PositionRequest, o
 	return out, nil
 }
 
+func (c *replicationClient) ReplicationStatus(ctx context.Context, in *ReplicationStatusRequest, opts ...grpc.CallOption) (*ReplicationStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplicationStatusResponse)
+	err := c.cc.Invoke(ctx, Replication_ReplicationStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *replicationClient) DemotePrimary(ctx context.Context, in *DemotePrimaryRequest, opts ...grpc.CallOption) (*DemotePrimaryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DemotePrimaryResponse)
+	err := c.cc.Invoke(ctx, Replication_DemotePrimary_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *replicationClient) UndoDemotePrimary(ctx context.Context, in *UndoDemotePrimaryRequest, opts ...grpc.CallOption) (*UndoDemotePrimaryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UndoDemotePrimaryResponse)
+	err := c.cc.Invoke(ctx, Replication_UndoDemotePrimary_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *replicationClient) StopReplication(ctx context.Context, in *StopReplicationRequest, opts ...grpc.CallOption) (*StopReplicationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StopReplicationResponse)
+	err := c.cc.Invoke(ctx, Replication_StopReplication_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *replicationClient) PromoteReplica(ctx context.Context, in *PromoteReplicaRequest, opts ...grpc.CallOption) (*PromoteReplicaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PromoteReplicaResponse)
+	err := c.cc.Invoke(ctx, Replication_PromoteReplica_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *replicationClient) SetPrimary(ctx context.Context, in *SetPrimaryRequest, opts ...grpc.CallOption) (*SetPrimaryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetPrimaryResponse)
+	err := c.cc.Invoke(ctx, Replication_SetPrimary_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReplicationServer is the server API for Replication service.
 // All implementations must embed UnimplementedReplicationServer
 // for forward compatibility.
@@ -137,6 +227,30 @@ type ReplicationServer interface {
 	StopWrites(context.Context, *StopWritesRequest) (*StopWritesResponse, error)
 	ResumeWrites(context.Context, *ResumeWritesRequest) (*ResumeWritesResponse, error)
 	Position(context.Context, *PositionRequest) (*PositionResponse, error)
+	// ReplicationStatus is the tablet's role and replication state.
+	ReplicationStatus(context.Context, *ReplicationStatusRequest) (*ReplicationStatusResponse, error)
+	// DemotePrimary turns the shard's primary into a replica that follows
+	// nobody yet: it refuses new writes (NOT_PRIMARY, which gates retry on
+	// the new primary), waits for its open transactions to end, turns MySQL
+	// read-only and returns its position: everything the shard ever wrote.
+	DemotePrimary(context.Context, *DemotePrimaryRequest) (*DemotePrimaryResponse, error)
+	// UndoDemotePrimary makes a tablet that DemotePrimary demoted the
+	// primary again (a planned reparent that failed before the topology
+	// flipped).
+	UndoDemotePrimary(context.Context, *UndoDemotePrimaryRequest) (*UndoDemotePrimaryResponse, error)
+	// StopReplication stops applying from the primary and returns what the
+	// tablet received and applied: a failover freezes the replicas before
+	// choosing the most advanced.
+	StopReplication(context.Context, *StopReplicationRequest) (*StopReplicationResponse, error)
+	// PromoteReplica makes a replica the primary: it applies everything up to
+	// wait_position (and all it received), stops replicating, turns semi-sync
+	// on and becomes writable, and returns the position it was promoted at.
+	// The caller then records it as the shard's primary.
+	PromoteReplica(context.Context, *PromoteReplicaRequest) (*PromoteReplicaResponse, error)
+	// SetPrimary makes the tablet a replica of the shard's primary as the
+	// topology names it, after checking that it holds no errant
+	// transactions.
+	SetPrimary(context.Context, *SetPrimaryRequest) (*SetPrimaryResponse, error)
 	mustEmbedUnimplementedReplicationServer()
 }
 
@@ -161,6 +275,24 @@ func (UnimplementedReplicationServer) ResumeWrites(context.Context, *ResumeWrite
 }
 func (UnimplementedReplicationServer) Position(context.Context, *PositionRequest) (*PositionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Position not implemented")
+}
+func (UnimplementedReplicationServer) ReplicationStatus(context.Context, *ReplicationStatusRequest) (*ReplicationStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReplicationStatus not implemented")
+}
+func (UnimplementedReplicationServer) DemotePrimary(context.Context, *DemotePrimaryRequest) (*DemotePrimaryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DemotePrimary not implemented")
+}
+func (UnimplementedReplicationServer) UndoDemotePrimary(context.Context, *UndoDemotePrimaryRequest) (*UndoDemotePrimaryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UndoDemotePrimary not implemented")
+}
+func (UnimplementedReplicationServer) StopReplication(context.Context, *StopReplicationRequest) (*StopReplicationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StopReplication not implemented")
+}
+func (UnimplementedReplicationServer) PromoteReplica(context.Context, *PromoteReplicaRequest) (*PromoteReplicaResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PromoteReplica not implemented")
+}
+func (UnimplementedReplicationServer) SetPrimary(context.Context, *SetPrimaryRequest) (*SetPrimaryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetPrimary not implemented")
 }
 func (UnimplementedReplicationServer) mustEmbedUnimplementedReplicationServer() {}
 func (UnimplementedReplicationServer) testEmbeddedByValue()                     {}
@@ -259,6 +391,114 @@ func _Replication_Position_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Replication_ReplicationStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplicationStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicationServer).ReplicationStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replication_ReplicationStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicationServer).ReplicationStatus(ctx, req.(*ReplicationStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Replication_DemotePrimary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DemotePrimaryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicationServer).DemotePrimary(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replication_DemotePrimary_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicationServer).DemotePrimary(ctx, req.(*DemotePrimaryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Replication_UndoDemotePrimary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UndoDemotePrimaryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicationServer).UndoDemotePrimary(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replication_UndoDemotePrimary_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicationServer).UndoDemotePrimary(ctx, req.(*UndoDemotePrimaryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Replication_StopReplication_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StopReplicationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicationServer).StopReplication(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replication_StopReplication_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicationServer).StopReplication(ctx, req.(*StopReplicationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Replication_PromoteReplica_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PromoteReplicaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicationServer).PromoteReplica(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replication_PromoteReplica_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicationServer).PromoteReplica(ctx, req.(*PromoteReplicaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Replication_SetPrimary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPrimaryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicationServer).SetPrimary(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Replication_SetPrimary_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicationServer).SetPrimary(ctx, req.(*SetPrimaryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Replication_ServiceDesc is the grpc.ServiceDesc for Replication service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -277,6 +517,30 @@ var Replication_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Position",
 			Handler:    _Replication_Position_Handler,
+		},
+		{
+			MethodName: "ReplicationStatus",
+			Handler:    _Replication_ReplicationStatus_Handler,
+		},
+		{
+			MethodName: "DemotePrimary",
+			Handler:    _Replication_DemotePrimary_Handler,
+		},
+		{
+			MethodName: "UndoDemotePrimary",
+			Handler:    _Replication_UndoDemotePrimary_Handler,
+		},
+		{
+			MethodName: "StopReplication",
+			Handler:    _Replication_StopReplication_Handler,
+		},
+		{
+			MethodName: "PromoteReplica",
+			Handler:    _Replication_PromoteReplica_Handler,
+		},
+		{
+			MethodName: "SetPrimary",
+			Handler:    _Replication_SetPrimary_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

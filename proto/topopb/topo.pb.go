@@ -374,8 +374,17 @@ type Shard struct {
 	// primary_serving is false while a shard must not take writes
 	// (a resharding source after switch-writes, a shard not yet switched to).
 	PrimaryServing bool `protobuf:"varint,5,opt,name=primary_serving,json=primaryServing,proto3" json:"primary_serving,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// primary_term counts the shard's primaries: every reparent or
+	// failover increments it.
+	PrimaryTerm int64 `protobuf:"varint,6,opt,name=primary_term,json=primaryTerm,proto3" json:"primary_term,omitempty"`
+	// promotion_position is the GTID position the current primary was
+	// promoted at: a server that returns holding transactions past it that
+	// the primary never had has errant transactions.
+	PromotionPosition string `protobuf:"bytes,7,opt,name=promotion_position,json=promotionPosition,proto3" json:"promotion_position,omitempty"`
+	// primary_since_unix_ms is when the current primary took over.
+	PrimarySinceUnixMs int64 `protobuf:"varint,8,opt,name=primary_since_unix_ms,json=primarySinceUnixMs,proto3" json:"primary_since_unix_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Shard) Reset() {
@@ -441,6 +450,27 @@ func (x *Shard) GetPrimaryServing() bool {
 		return x.PrimaryServing
 	}
 	return false
+}
+
+func (x *Shard) GetPrimaryTerm() int64 {
+	if x != nil {
+		return x.PrimaryTerm
+	}
+	return 0
+}
+
+func (x *Shard) GetPromotionPosition() string {
+	if x != nil {
+		return x.PromotionPosition
+	}
+	return ""
+}
+
+func (x *Shard) GetPrimarySinceUnixMs() int64 {
+	if x != nil {
+		return x.PrimarySinceUnixMs
+	}
+	return 0
 }
 
 // Tablet is one shardtablet process and the MySQL server behind it.
@@ -1651,13 +1681,16 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\x03end\x18\x02 \x01(\fR\x03end\"8\n" +
 	"\bKeyspace\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\asharded\x18\x02 \x01(\bR\asharded\"\xbc\x01\n" +
+	"\asharded\x18\x02 \x01(\bR\asharded\"\xc1\x02\n" +
 	"\x05Shard\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x125\n" +
 	"\tkey_range\x18\x03 \x01(\v2\x18.shardgate.topo.KeyRangeR\bkeyRange\x12#\n" +
 	"\rprimary_alias\x18\x04 \x01(\tR\fprimaryAlias\x12'\n" +
-	"\x0fprimary_serving\x18\x05 \x01(\bR\x0eprimaryServing\"\xa8\x02\n" +
+	"\x0fprimary_serving\x18\x05 \x01(\bR\x0eprimaryServing\x12!\n" +
+	"\fprimary_term\x18\x06 \x01(\x03R\vprimaryTerm\x12-\n" +
+	"\x12promotion_position\x18\a \x01(\tR\x11promotionPosition\x121\n" +
+	"\x15primary_since_unix_ms\x18\b \x01(\x03R\x12primarySinceUnixMs\"\xa8\x02\n" +
 	"\x06Tablet\x12\x14\n" +
 	"\x05alias\x18\x01 \x01(\tR\x05alias\x12\x12\n" +
 	"\x04cell\x18\x02 \x01(\tR\x04cell\x12\x1a\n" +

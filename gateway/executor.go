@@ -288,7 +288,7 @@ func (e *Executor) executePlan(ctx context.Context, s *Session, plan *sqlrouter.
 	for {
 		c := &cursor{e: e, s: s}
 		res, err := plan.Execute(ctx, c, bv)
-		if err == nil || !retryable || c.committed.Load() || e.buffer == nil || !sqlerr.IsWritesSwitching(err) {
+		if err == nil || !retryable || c.committed.Load() || e.buffer == nil || !notRun(err) {
 			return res, err
 		}
 		if deadline.IsZero() {
@@ -303,11 +303,24 @@ func (e *Executor) executePlan(ctx context.Context, s *Session, plan *sqlrouter.
 			ended()
 			s.InTransaction, s.TxReadOnly = true, readOnly
 		}
-		if !e.buffer.waitSwitch(ctx, deadline) {
+		if !e.buffer.waitSwitch(ctx, deadline, e.tablets.routingChanged()) {
 			return nil, err
 		}
 		e.buffer.metrics.retries.Inc()
 	}
+}
+
+// notRun recognizes the refusals that guarantee the statement did not run
+// on the shard and will succeed once the routing moves on: a resharding
+// switching the shard's writes, a tablet that is not (or no longer) the
+// primary or has no primary to send to, a primary whose MySQL is down
+// (a failover is coming).
+func notRun(err error) bool {
+	switch sqlerr.ReasonOf(err) {
+	case sqlerr.ReasonWritesSwitching, sqlerr.ReasonNotPrimary, sqlerr.ReasonMySQLUnreachable:
+		return true
+	}
+	return false
 }
 
 func planLabel(p *sqlrouter.Plan) string {

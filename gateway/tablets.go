@@ -41,6 +41,12 @@ type tabletConn struct {
 
 	serving atomic.Bool
 	health  atomic.Pointer[querypb.StreamHealthResponse]
+	// typ is the tablet's type as its topology record says now: a
+	// reparent changes it without the gate dialing the tablet again.
+	typ atomic.Int32
+	// canFailOver reports whether the tablet's shard has a replica that a
+	// failover could promote (nil: it has none).
+	canFailOver func() bool
 
 	liveness
 }
@@ -81,6 +87,10 @@ type tabletGateway struct {
 	tablets map[string]*tabletConn // by alias
 	// byTarget is rebuilt on every change and read without locks.
 	byTarget atomic.Pointer[map[targetKey][]*tabletConn]
+	// changed is closed and replaced when the tablets' types or serving
+	// states change: statements held for a new primary try again.
+	changedMu sync.Mutex
+	changed   chan struct{}
 }
 
 // DefaultTabletHealthTimeout is three of the tablets' default health
@@ -114,7 +124,8 @@ func withMetrics(reg prometheus.Registerer) tabletGatewayOption {
 }
 
 func newTabletGateway(log *zap.Logger, tlsConfig *tls.Config, opts ...tabletGatewayOption) *tabletGateway {
-	g := &tabletGateway{log: log, tls: tlsConfig, healthTimeout: DefaultTabletHealthTimeout, maxReplicaLag: DefaultMaxReplicaLag, tablets: map[string]*tabletConn{}}
+	g := &tabletGateway{log: log, tls: tlsConfig, healthTimeout: DefaultTabletHealthTimeout, maxReplicaLag: DefaultMaxReplicaLag,
+		tablets: map[string]*tabletConn{}, changed: make(chan struct{})}
 	for _, o := range opts {
 		o(g)
 	}
@@ -157,7 +168,8 @@ func (g *tabletGateway) update(ctx context.Context, records []*topopb.Tablet) {
 		seen[rec.Alias] = true
 		addr := tabletclient.GRPCAddr(rec)
 		if tc, ok := g.tablets[rec.Alias]; ok {
-			if tc.addr == addr && tc.record.QueryPort == rec.QueryPort && tc.record.Keyspace == rec.Keyspace && tc.record.Shard == rec.Shard && tc.record.Type == rec.Type {
+			if tc.addr == addr && tc.record.QueryPort == rec.QueryPort && tc.record.Keyspace == rec.Keyspace && tc.record.Shard == rec.Shard {
+				tc.typ.Store(int32(rec.Type))
 				continue
 			}
 			g.drop(tc)
@@ -194,10 +206,35 @@ func (tc *tabletConn) close() {
 func (g *tabletGateway) reindexLocked() {
 	idx := map[targetKey][]*tabletConn{}
 	for _, tc := range g.tablets {
-		k := targetKey{tc.record.Keyspace, tc.record.Shard, tc.record.Type}
+		k := targetKey{tc.record.Keyspace, tc.record.Shard, tc.tabletType()}
 		idx[k] = append(idx[k], tc)
 	}
 	g.byTarget.Store(&idx)
+	g.signalChange()
+}
+
+// tabletType is the tablet's type now (the record's until an update
+// changed it).
+func (tc *tabletConn) tabletType() topopb.TabletType {
+	if t := tc.typ.Load(); t != 0 {
+		return topopb.TabletType(t)
+	}
+	return tc.record.Type
+}
+
+// routingChanged returns a channel closed at the next change of the
+// tablets' types or serving states.
+func (g *tabletGateway) routingChanged() <-chan struct{} {
+	g.changedMu.Lock()
+	defer g.changedMu.Unlock()
+	return g.changed
+}
+
+func (g *tabletGateway) signalChange() {
+	g.changedMu.Lock()
+	close(g.changed)
+	g.changed = make(chan struct{})
+	g.changedMu.Unlock()
 }
 
 func (g *tabletGateway) dial(ctx context.Context, rec *topopb.Tablet, addr string) (*tabletConn, error) {
@@ -207,6 +244,8 @@ func (g *tabletGateway) dial(ctx context.Context, rec *topopb.Tablet, addr strin
 	}
 	hctx, cancel := context.WithCancel(ctx)
 	tc := &tabletConn{record: rec, addr: addr, conn: conn, cancel: cancel}
+	tc.typ.Store(int32(rec.Type))
+	tc.canFailOver = func() bool { return g.canFailOver(rec.Keyspace, rec.Shard) }
 	g.follow(hctx, tc, conn.QueryService(), conn.Unary())
 	return tc, nil
 }
@@ -257,6 +296,9 @@ func (g *tabletGateway) watchHealth(ctx context.Context, tc *tabletConn) {
 func (g *tabletGateway) healthMessage(tc *tabletConn, resp *querypb.StreamHealthResponse, now time.Time) {
 	tc.health.Store(resp)
 	was, revived, silent := tc.heard(now, resp.Serving)
+	if revived || was != resp.Serving {
+		g.signalChange()
+	}
 	if revived {
 		g.log.Info("tablet answers health checks again", zap.String("tablet", tc.record.Alias),
 			zap.String("shard", tc.record.Keyspace+"/"+tc.record.Shard), zap.Duration("silent_for", silent), zap.Bool("serving", resp.Serving))
@@ -287,12 +329,30 @@ func (g *tabletGateway) watchLiveness(ctx context.Context, tc *tabletConn) {
 	}
 }
 
-// pick returns a serving tablet for the target.
+// pick returns a serving tablet for the target. A replica target with no
+// serving replica falls back to an rdonly tablet, and the other way round
+// (as Vitess's --gateway_route_replica_to_rdonly does), never to the
+// primary, whose load the client asked to spare.
 func (g *tabletGateway) pick(keyspace, shard string, tabletType topopb.TabletType) (*tabletConn, error) {
+	tc, err := g.pickType(keyspace, shard, tabletType)
+	if err != nil && tabletType != topopb.TabletType_PRIMARY {
+		other := topopb.TabletType_RDONLY
+		if tabletType == topopb.TabletType_RDONLY {
+			other = topopb.TabletType_REPLICA
+		}
+		if fallback, ferr := g.pickType(keyspace, shard, other); ferr == nil {
+			g.metrics.fallbacks.WithLabelValues(keyspace, shard, strings.ToLower(tabletType.String())).Inc()
+			return fallback, nil
+		}
+	}
+	return tc, err
+}
+
+func (g *tabletGateway) pickType(keyspace, shard string, tabletType topopb.TabletType) (*tabletConn, error) {
 	candidates := (*g.byTarget.Load())[targetKey{keyspace, shard, tabletType}]
 	var serving []*tabletConn
 	for _, tc := range candidates {
-		if tc.serving.Load() && !g.lagging(tc) {
+		if tc.serving.Load() && !g.lagging(tc) && !g.demoted(tc, tabletType) {
 			if len(candidates) == 1 {
 				return tc, nil
 			}
@@ -305,18 +365,47 @@ func (g *tabletGateway) pick(keyspace, shard string, tabletType topopb.TabletTyp
 	return nil, g.noTabletError(keyspace, shard, tabletType, candidates)
 }
 
+// canFailOver reports whether the shard has a replica tablet: only then
+// may a primary that is gone be replaced, and statements wait for it
+// rather than fail at once.
+func (g *tabletGateway) canFailOver(keyspace, shard string) bool {
+	return len((*g.byTarget.Load())[targetKey{keyspace, shard, topopb.TabletType_REPLICA}]) > 0
+}
+
+// demoted reports whether a tablet the topology still lists as the
+// primary says in its health that it is not (any more): a reparent
+// demoted it and its record has not caught up.
+func (g *tabletGateway) demoted(tc *tabletConn, tabletType topopb.TabletType) bool {
+	if tabletType != topopb.TabletType_PRIMARY {
+		return false
+	}
+	reported := tc.health.Load().GetStats().GetTabletType()
+	return reported != topopb.TabletType_TABLET_TYPE_UNSPECIFIED && reported != topopb.TabletType_PRIMARY
+}
+
 // lagging reports whether tc is a replica or rdonly tablet whose
 // replication lag exceeds the bound: its rows may be older than a client
 // of the replica target accepts. A primary never lags.
 func (g *tabletGateway) lagging(tc *tabletConn) bool {
-	if g.maxReplicaLag <= 0 || tc.record.Type == topopb.TabletType_PRIMARY {
+	if g.maxReplicaLag <= 0 || tc.tabletType() == topopb.TabletType_PRIMARY {
 		return false
 	}
 	h := tc.health.Load()
 	return h != nil && time.Duration(h.GetStats().GetReplicationLagSeconds())*time.Second > g.maxReplicaLag
 }
 
+// noTabletError says why no tablet serves the target. For the primary it
+// carries reason NOT_PRIMARY: nothing was sent, and the executor holds the
+// statement until a primary serves (a failover under way).
 func (g *tabletGateway) noTabletError(keyspace, shard string, tabletType topopb.TabletType, candidates []*tabletConn) error {
+	err := g.describeNoTablet(keyspace, shard, tabletType, candidates)
+	if tabletType == topopb.TabletType_PRIMARY && g.canFailOver(keyspace, shard) {
+		return sqlerr.WithReason(sqlerr.ReasonNotPrimary, err)
+	}
+	return err
+}
+
+func (g *tabletGateway) describeNoTablet(keyspace, shard string, tabletType topopb.TabletType, candidates []*tabletConn) error {
 	typ := strings.ToLower(tabletType.String())
 	if len(candidates) == 0 {
 		return sqlerr.Internal("no %s tablet for shard %s/%s: none is registered in the topology", typ, keyspace, shard)
@@ -332,7 +421,9 @@ func (g *tabletGateway) noTabletError(keyspace, shard string, tabletType topopb.
 			continue
 		}
 		why := "no health report yet"
-		if h := tc.health.Load(); g.lagging(tc) {
+		if h := tc.health.Load(); g.demoted(tc, tabletType) {
+			why = "demoted: it reports being " + strings.ToLower(h.GetStats().GetTabletType().String())
+		} else if g.lagging(tc) {
 			why = fmt.Sprintf("replication lag %ds exceeds --max-replica-lag %s", h.GetStats().GetReplicationLagSeconds(), g.maxReplicaLag)
 		} else if h != nil {
 			why = h.GetStats().GetHealthError()
@@ -421,7 +512,7 @@ func (g *tabletGateway) status() []string {
 			qps = h.GetStats().GetQps()
 		}
 		out = append(out, fmt.Sprintf("%-12s %s/%s %-8s %s %-11s qps=%.1f", tc.record.Alias, tc.record.Keyspace, tc.record.Shard,
-			strings.ToLower(tc.record.Type.String()), tc.addr, state, qps))
+			strings.ToLower(tc.tabletType().String()), tc.addr, state, qps))
 	}
 	sort.Strings(out)
 	return out
@@ -584,7 +675,13 @@ func (tc *tabletConn) refuse(inFlight bool) error {
 	if inFlight {
 		return sqlerr.Internal("%s: the gate stopped waiting for its answer to this statement; whether it took effect on the shard is unknown", msg)
 	}
-	return sqlerr.Internal("%s: the gate sends it nothing until it answers again", msg)
+	err := sqlerr.Internal("%s: the gate sends it nothing until it answers again", msg)
+	if tc.tabletType() == topopb.TabletType_PRIMARY && tc.canFailOver != nil && tc.canFailOver() {
+		// Nothing was sent: the statement may wait for the shard's next
+		// primary (a failover under way).
+		return sqlerr.WithReason(sqlerr.ReasonNotPrimary, err)
+	}
+	return err
 }
 
 func (tc *tabletConn) countRefused(inFlight bool) {
@@ -750,6 +847,7 @@ func (s *guardedStream) Recv() (*querypb.StreamExecuteResponse, error) {
 type tabletMetrics struct {
 	unhealthy *prometheus.GaugeVec
 	refusals  *prometheus.CounterVec
+	fallbacks *prometheus.CounterVec
 }
 
 func newTabletMetrics(reg prometheus.Registerer) *tabletMetrics {
@@ -762,9 +860,13 @@ func newTabletMetrics(reg prometheus.Registerer) *tabletMetrics {
 			Name: "shardgate_tablet_unhealthy_refusals_total",
 			Help: "Calls on a tablet (a statement's part, a commit, a rollback) that failed because it had stopped answering health checks: refused at once (when=new) or cancelled while waiting on it (when=in_flight).",
 		}, []string{"keyspace", "shard", "tablet", "when"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shardgate_tablet_type_fallbacks_total",
+			Help: "Reads for a replica (or rdonly) target served by an rdonly (or replica) tablet because no tablet of the asked type served.",
+		}, []string{"keyspace", "shard", "tablet_type"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.unhealthy, m.refusals)
+		reg.MustRegister(m.unhealthy, m.refusals, m.fallbacks)
 	}
 	return m
 }

@@ -130,9 +130,10 @@ func (w *writeBuffer) inFlight(keyspace string) *atomic.Int64 {
 	return c.(*atomic.Int64)
 }
 
-// waitSwitch waits for the serving graph to change, at most until
-// deadline: the statement that a shard refused runs again after it.
-func (w *writeBuffer) waitSwitch(ctx context.Context, deadline time.Time) bool {
+// waitSwitch waits for the serving graph or the tablets (routing) to
+// change, at most until deadline: the statement that a shard refused runs
+// again after it.
+func (w *writeBuffer) waitSwitch(ctx context.Context, deadline time.Time, routing <-chan struct{}) bool {
 	if w == nil {
 		return false
 	}
@@ -145,6 +146,7 @@ func (w *writeBuffer) waitSwitch(ctx context.Context, deadline time.Time) bool {
 	case <-ctx.Done():
 		return false
 	case <-w.topo.servingChanged():
+	case <-routing:
 	case <-time.After(min(wait, 50*time.Millisecond)):
 	}
 	return true

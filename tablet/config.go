@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shardgate/shardgate/internal/tlsconfig"
 	"github.com/shardgate/shardgate/proto/topopb"
@@ -65,6 +66,22 @@ type Config struct {
 	MysqldDataDir     string
 	MysqldServerID    uint32 // 0: the alias's number
 	RestoreFromBackup bool
+
+	// ReplicationUser and ReplicationPassword are how replicas log in to
+	// the primary's MySQL to replicate (empty: MySQLUser and
+	// MySQLPassword).
+	ReplicationUser     string
+	ReplicationPassword string
+	// SemiSyncTimeout is how long a primary's commit waits for a replica
+	// to acknowledge it before the primary goes on without (MariaDB then
+	// replicates asynchronously until a replica catches up). It is longer
+	// than PrimaryLeaseTTL, so that a primary cut off from its replicas
+	// loses its lease, and stops, before it would acknowledge a commit no
+	// replica has.
+	SemiSyncTimeout time.Duration
+	// PrimaryLeaseTTL is how long a primary that stops renewing its lease
+	// keeps the shard from failing over (topo.DefaultPrimaryLeaseTTL).
+	PrimaryLeaseTTL time.Duration
 }
 
 // Defaults returns a Config with defaults for everything but identity.
@@ -85,6 +102,8 @@ func Defaults() Config {
 		Backup:        backup.Defaults(),
 
 		RestoreFromBackup: true,
+		SemiSyncTimeout:   10 * time.Second,
+		PrimaryLeaseTTL:   topo.DefaultPrimaryLeaseTTL,
 	}
 }
 
@@ -129,6 +148,15 @@ func (c *Config) Validate() error {
 		if c.MySQLPort <= 0 {
 			return errors.New("--mysql-port is required with --mysqld-data-dir")
 		}
+	}
+	if c.ReplicationUser == "" {
+		c.ReplicationUser, c.ReplicationPassword = c.MySQLUser, c.MySQLPassword
+	}
+	if c.PrimaryLeaseTTL <= 0 {
+		c.PrimaryLeaseTTL = topo.DefaultPrimaryLeaseTTL
+	}
+	if c.SemiSyncTimeout <= c.PrimaryLeaseTTL {
+		return fmt.Errorf("--semi-sync-timeout (%v) must be longer than --primary-lease-ttl (%v): a primary cut off from its replicas must lose its lease before it acknowledges a commit no replica has", c.SemiSyncTimeout, c.PrimaryLeaseTTL)
 	}
 	if len(c.TopoEndpoints) == 0 {
 		return errors.New("--topo must name at least one etcd endpoint")

@@ -17,6 +17,7 @@ type replicationServer struct {
 	replicationpb.UnimplementedReplicationServer
 	qs       *queryservice.Service
 	streamer *vstreamer.Streamer
+	roles    *roleManager
 }
 
 func (r *replicationServer) StreamRows(req *replicationpb.StreamRowsRequest, stream replicationpb.Replication_StreamRowsServer) error {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/proto"
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/sqlescape"
 
@@ -84,7 +85,13 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		}
 	}
 
-	qs, err := startQueryService(ctx, cfg, tabletType, params, ts, log, reg)
+	// Every tablet starts as a replica; the role manager makes it the
+	// primary once it holds the shard's primary lease.
+	startType := tabletType
+	if startType == topopb.TabletType_PRIMARY {
+		startType = topopb.TabletType_REPLICA
+	}
+	qs, err := startQueryService(ctx, cfg, startType, params, ts, log, reg)
 	if err != nil {
 		return err
 	}
@@ -95,36 +102,41 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		backups.Start()
 	}
 
-	srv, err := startServers(cfg, qs, vstreamer.New(params, cfg.Keyspace, log), backups, log)
+	peerTLS, err := cfg.PeerTLS.Config()
+	if err != nil {
+		return fmt.Errorf("--tablet-ca/--tablet-cert: %w", err)
+	}
+	record := &topopb.Tablet{
+		Alias: cfg.Alias, Cell: cfg.Cell, Keyspace: cfg.Keyspace, Shard: cfg.Shard, Type: startType,
+		Hostname: cfg.Hostname, GrpcPort: int32(cfg.GRPCPort), MysqlPort: int32(cfg.MySQLPort), HttpPort: int32(cfg.HTTPPort),
+		QueryPort: int32(cfg.QueryPort),
+	}
+	roles, err := newRoleManager(cfg, ts, qs, proto.Clone(record).(*topopb.Tablet), log)
+	if err != nil {
+		return err
+	}
+	roles.peerTLS = peerTLS
+	// Resharding streams that send this shard rows run on its primary
+	// only: the role manager runs them while the tablet is the primary.
+	engine := vreplication.NewEngine(vreplication.Config{Keyspace: cfg.Keyspace, Shard: cfg.Shard, Alias: cfg.Alias, MySQL: params, PeerTLS: peerTLS},
+		ts, log.Named("vreplication"), reg)
+	vrReady.Store(engine)
+	roles.whilePrimary = engine.Run
+
+	srv, err := startServers(cfg, qs, &replicationServer{qs: qs, streamer: vstreamer.New(params, cfg.Keyspace, log), roles: roles}, backups, log)
 	if err != nil {
 		return err
 	}
 	defer srv.closeQueryPort()
 
-	peerTLS, err := cfg.PeerTLS.Config()
-	if err != nil {
-		srv.stop()
-		return fmt.Errorf("--tablet-ca/--tablet-cert: %w", err)
-	}
-	engine := vreplication.NewEngine(vreplication.Config{Keyspace: cfg.Keyspace, Shard: cfg.Shard, Alias: cfg.Alias, MySQL: params, PeerTLS: peerTLS},
-		ts, log.Named("vreplication"), reg)
-	vrReady.Store(engine)
-
-	record := &topopb.Tablet{
-		Alias: cfg.Alias, Cell: cfg.Cell, Keyspace: cfg.Keyspace, Shard: cfg.Shard, Type: tabletType,
-		Hostname: cfg.Hostname, GrpcPort: int32(cfg.GRPCPort), MysqlPort: int32(cfg.MySQLPort), HttpPort: int32(cfg.HTTPPort),
-		QueryPort: int32(cfg.QueryPort),
-	}
 	if err := register(ctx, ts, record); err != nil {
 		srv.stop()
 		return err
 	}
 	log.Info("tablet serving", zap.Int("grpc_port", cfg.GRPCPort), zap.Int("http_port", cfg.HTTPPort), zap.String("type", cfg.Type))
 
-	// Resharding streams that send this shard rows run beside the query
-	// service, until the tablet stops.
-	stopEngine := runInBackground(ctx, engine.Run)
-	defer stopEngine()
+	stopRoles := runInBackground(ctx, roles.run)
+	defer stopRoles()
 
 	select {
 	case <-ctx.Done():
@@ -215,7 +227,7 @@ type servers struct {
 
 // startServers listens on the gRPC and query ports, with the tablet's TLS
 // when configured, and serves the tablet's services there.
-func startServers(cfg Config, qs *queryservice.Service, streamer *vstreamer.Streamer, backups *backup.Engine, log *zap.Logger) (*servers, error) {
+func startServers(cfg Config, qs *queryservice.Service, repl *replicationServer, backups *backup.Engine, log *zap.Logger) (*servers, error) {
 	tlsCfg, err := cfg.TLS.Config()
 	if err != nil {
 		return nil, err
@@ -230,7 +242,7 @@ func startServers(cfg Config, qs *queryservice.Service, streamer *vstreamer.Stre
 	}
 	srv := &servers{grpc: grpc.NewServer(grpcOpts...), grpcDone: make(chan error, 1)}
 	querypb.RegisterQueryServiceServer(srv.grpc, qs.GRPC())
-	replicationpb.RegisterReplicationServer(srv.grpc, &replicationServer{qs: qs, streamer: streamer})
+	replicationpb.RegisterReplicationServer(srv.grpc, repl)
 	if backups != nil {
 		backuppb.RegisterBackupServiceServer(srv.grpc, backups.GRPC())
 	}
@@ -332,22 +344,13 @@ func writesSwitchedAway(ctx context.Context, ts *topo.Server, keyspace, shard st
 	return false, nil
 }
 
-// register records the tablet and, for a primary, names it the shard's
+// register records the tablet; the role manager names the shard's
 // primary.
 func register(ctx context.Context, ts *topo.Server, t *topopb.Tablet) error {
 	tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := ts.SaveTablet(tctx, t); err != nil {
 		return fmt.Errorf("register tablet %s: %w", t.Alias, err)
-	}
-	if t.Type == topopb.TabletType_PRIMARY {
-		_, err := ts.UpdateShard(tctx, t.Keyspace, t.Shard, func(s *topopb.Shard) error {
-			s.PrimaryAlias = t.Alias
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("record %s as primary of %s/%s: %w", t.Alias, t.Keyspace, t.Shard, err)
-		}
 	}
 	return nil
 }
@@ -364,7 +367,14 @@ func ensureDatabase(ctx context.Context, params mysql.ConnParams, db string) err
 		cancel()
 		if err == nil {
 			defer conn.Close()
-			_, err = conn.ExecuteFetch("CREATE DATABASE IF NOT EXISTS "+sqlescape.EscapeID(db), 0, false)
+			// Not logged: on a replica a write of its own would be an
+			// errant transaction its primary lacks. The primary logs its own
+			// creation when it takes the shard (roleManager.primarySettings),
+			// and replicas receive it from there.
+			_, err = conn.ExecuteFetch("SET SESSION sql_log_bin = 0", 0, false)
+			if err == nil {
+				_, err = conn.ExecuteFetch("CREATE DATABASE IF NOT EXISTS "+sqlescape.EscapeID(db), 0, false)
+			}
 			if err != nil {
 				return fmt.Errorf("create database %s on mysqld: %w", db, err)
 			}

@@ -271,6 +271,56 @@ func (s *EtcdStore) CreateWithLease(ctx context.Context, key string, value []byt
 	return gone, nil, err
 }
 
+// CreateFencedLease is CreateWithLease with the lease's validity tracked
+// from its renewals (Lease.Valid).
+func (s *EtcdStore) CreateFencedLease(ctx context.Context, key string, value []byte, ttl time.Duration) (*Lease, []byte, error) {
+	granted := time.Now()
+	lease, err := s.grant(ctx, key, ttl)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := s.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(value), clientv3.WithLease(lease))).
+		Else(clientv3.OpGet(key)).
+		Commit()
+	if err != nil {
+		s.revoke(lease)
+		return nil, nil, fmt.Errorf("etcd create %s: %w", key, err)
+	}
+	if !resp.Succeeded {
+		s.revoke(lease)
+		var current []byte
+		if r := resp.Responses[0].GetResponseRange(); r != nil && len(r.Kvs) > 0 {
+			current = r.Kvs[0].Value
+		}
+		return nil, current, fmt.Errorf("%s: %w", key, ErrExists)
+	}
+	alive, err := s.client.KeepAlive(ctx, lease)
+	if err != nil {
+		s.revoke(lease)
+		return nil, nil, fmt.Errorf("etcd keepalive for %s: %w", key, err)
+	}
+	gone := make(chan struct{})
+	l := &Lease{gone: gone}
+	// The grant was asked for before granted; its TTL runs from when etcd
+	// granted it, which was after.
+	l.renewed(granted, ttl)
+	go func() {
+		defer close(gone)
+		for resp := range alive {
+			l.renewed(time.Now(), time.Duration(resp.TTL)*time.Second)
+		}
+		l.validUntil.Store(0)
+		if ctx.Err() != nil {
+			s.revoke(lease)
+			return
+		}
+		s.log.Warn("lost the lease of a key", zap.String("key", key))
+	}()
+	return l, nil, nil
+}
+
 // grant grants a lease of ttl, in whole seconds and at least one.
 func (s *EtcdStore) grant(ctx context.Context, key string, ttl time.Duration) (clientv3.LeaseID, error) {
 	seconds := int64((ttl + time.Second - 1) / time.Second)

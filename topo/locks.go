@@ -73,6 +73,11 @@ func (s *Server) LockKeyspace(ctx context.Context, keyspace, holder, operation s
 }
 
 func (s *Server) lockKeyspace(ctx context.Context, keyspace, holder, operation string, ttl time.Duration) (*KeyspaceLock, error) {
+	return s.lock(ctx, s.keyspaceLockKey(keyspace), keyspace, holder, operation, ttl)
+}
+
+// lock takes the lock at key; what names what is locked in errors.
+func (s *Server) lock(ctx context.Context, key, what, holder, operation string, ttl time.Duration) (*KeyspaceLock, error) {
 	ls, ok := s.store.(LeaseStore)
 	if !ok {
 		return nil, errors.New("the topology store cannot hold locks (no leases)")
@@ -81,7 +86,7 @@ func (s *Server) lockKeyspace(ctx context.Context, keyspace, holder, operation s
 	// The lease lives until Release, not until ctx ends.
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, cancel) // ctx ending while we take it
-	gone, current, err := ls.CreateWithLease(lctx, s.keyspaceLockKey(keyspace), marshal(rec), ttl)
+	gone, current, err := ls.CreateWithLease(lctx, key, marshal(rec), ttl)
 	if !stop() || err != nil {
 		cancel()
 		if errors.Is(err, ErrExists) {
@@ -89,14 +94,14 @@ func (s *Server) lockKeyspace(ctx context.Context, keyspace, holder, operation s
 			if proto.Unmarshal(current, held) != nil || held.Holder == "" {
 				held = nil
 			}
-			return nil, &LockedError{Keyspace: keyspace, Holder: held}
+			return nil, &LockedError{Keyspace: what, Holder: held}
 		}
 		if err == nil {
 			err = ctx.Err()
 		}
-		return nil, fmt.Errorf("lock keyspace %s: %w", keyspace, err)
+		return nil, fmt.Errorf("lock %s: %w", what, err)
 	}
-	return &KeyspaceLock{keyspace: keyspace, cancel: cancel, gone: gone}, nil
+	return &KeyspaceLock{keyspace: what, cancel: cancel, gone: gone}, nil
 }
 
 // Lost is closed once the lock is gone: after Release, or before it when

@@ -172,6 +172,22 @@ func (m *MemoryStore) CreateWithLease(ctx context.Context, key string, value []b
 	return m.releaseAtEnd(ctx, key, version), nil, nil
 }
 
+// CreateFencedLease is CreateWithLease whose lease stays valid until ctx
+// ends.
+func (m *MemoryStore) CreateFencedLease(ctx context.Context, key string, value []byte, ttl time.Duration) (*Lease, []byte, error) {
+	gone, current, err := m.CreateWithLease(ctx, key, value, ttl)
+	if err != nil {
+		return nil, current, err
+	}
+	l := &Lease{gone: gone}
+	l.validUntil.Store(time.Now().Add(100 * 365 * 24 * time.Hour).UnixNano())
+	go func() {
+		<-gone
+		l.validUntil.Store(0)
+	}()
+	return l, nil, nil
+}
+
 // releaseAtEnd deletes the value written at version once ctx ends, and
 // then closes the returned channel.
 func (m *MemoryStore) releaseAtEnd(ctx context.Context, key string, version int64) <-chan struct{} {

@@ -3,6 +3,7 @@ package topo
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 )
 
@@ -62,6 +63,36 @@ type LeaseStore interface {
 	// when it does, it returns ErrExists and the value there now (for a
 	// lock: who holds it), and writes nothing.
 	CreateWithLease(ctx context.Context, key string, value []byte, ttl time.Duration) (gone <-chan struct{}, current []byte, err error)
+	// CreateFencedLease is CreateWithLease that also says until when the
+	// holder may still trust that it holds the key (Lease.ValidUntil):
+	// for a holder that must stop acting before anyone else can take the
+	// key (a shard's primary), not merely learn afterwards that it lost
+	// it.
+	CreateFencedLease(ctx context.Context, key string, value []byte, ttl time.Duration) (*Lease, []byte, error)
+}
+
+// Lease is a key held under a lease (CreateFencedLease).
+type Lease struct {
+	gone       <-chan struct{}
+	validUntil atomic.Int64 // unix nanoseconds
+}
+
+// Gone is closed once the key is gone: revoked, or the lease lost.
+func (l *Lease) Gone() <-chan struct{} { return l.gone }
+
+// Valid reports whether the lease is certainly still held at now: it was
+// renewed recently enough that the store cannot have expired it yet. A
+// holder that froze (a stopped process, a long pause) finds it invalid
+// the moment it runs again, before the renewal that would tell it so.
+func (l *Lease) Valid(now time.Time) bool { return now.UnixNano() < l.validUntil.Load() }
+
+// renewed records a renewal answered at answered for ttl: the store
+// expires the lease no sooner than ttl after it processed the renewal,
+// which was before answered; margin covers the clocks' drift and the
+// time from processing to answer.
+func (l *Lease) renewed(answered time.Time, ttl time.Duration) {
+	const margin = 500 * time.Millisecond
+	l.validUntil.Store(answered.Add(ttl - margin).UnixNano())
 }
 
 // sendLatest delivers snap on a channel of capacity one, replacing any

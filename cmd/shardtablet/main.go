@@ -68,6 +68,10 @@ func main() {
 	f.StringVar(&cfg.MysqldDataDir, "mysqld-data-dir", cfg.MysqldDataDir, "root of the tablet's own mariadbd (started if not running, initialized and restored from backup if it has no data)")
 	f.Uint32Var(&cfg.MysqldServerID, "mysqld-server-id", cfg.MysqldServerID, "server_id of the tablet's own mariadbd (default: the alias's number)")
 	f.BoolVar(&cfg.RestoreFromBackup, "restore-from-backup", cfg.RestoreFromBackup, "restore the shard's latest backup into a newly initialized mariadbd (--mysqld-data-dir)")
+	f.StringVar(&cfg.ReplicationUser, "replication-user", "", "MySQL user replicas log in to the primary with (default: --mysql-user)")
+	f.StringVar(&cfg.ReplicationPassword, "replication-password", "", "password of --replication-user (default: --mysql-password)")
+	f.DurationVar(&cfg.SemiSyncTimeout, "semi-sync-timeout", cfg.SemiSyncTimeout, "how long a primary's commit waits for a replica's acknowledgement before going on without (longer than --primary-lease-ttl)")
+	f.DurationVar(&cfg.PrimaryLeaseTTL, "primary-lease-ttl", cfg.PrimaryLeaseTTL, "how long a primary that stops renewing its lease keeps its shard from failing over")
 	f.StringVar(&logOpts.Level, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&logOpts.Format, "log-format", "console", "log format: console or json")
 

@@ -126,3 +126,18 @@ func (p Position) Same(o Position) bool {
 	}
 	return true
 }
+
+// Merge returns the position that includes both p and o: per domain, the
+// later of the two.
+func (p Position) Merge(o Position) Position {
+	out := make(Position, len(p)+len(o))
+	for d, g := range p {
+		out[d] = g
+	}
+	for d, g := range o {
+		if mine, ok := out[d]; !ok || g.Seq > mine.Seq {
+			out[d] = g
+		}
+	}
+	return out
+}

@@ -123,6 +123,9 @@ const (
 	ReasonTransactionNotFound    = querypb.ErrorReason_TRANSACTION_NOT_FOUND
 	ReasonReservedConnectionGone = querypb.ErrorReason_RESERVED_CONNECTION_GONE
 	ReasonWritesSwitching        = querypb.ErrorReason_WRITES_SWITCHING
+	ReasonNotPrimary             = querypb.ErrorReason_NOT_PRIMARY
+	ReasonMySQLUnreachable       = querypb.ErrorReason_MYSQL_UNREACHABLE
+	ReasonReplicaBehind          = querypb.ErrorReason_REPLICA_BEHIND
 )
 
 // ReasonError is an error with a Reason. Its text is the wrapped error's,

@@ -38,6 +38,9 @@ type Stats struct {
 	WaitTime  time.Duration
 	Opened    int64
 	OpenFails int64
+	// ClosedDead counts idle connections the server had closed, found
+	// before reuse and replaced.
+	ClosedDead int64
 }
 
 // Pool is safe for concurrent use.
@@ -54,7 +57,9 @@ type Pool struct {
 	waitNanos atomic.Int64
 	opened    atomic.Int64
 	openFails atomic.Int64
-	closed    atomic.Bool
+	// closedDead counts idle connections found closed by the server.
+	closedDead atomic.Int64
+	closed     atomic.Bool
 }
 
 // New returns a pool of at most capacity connections made with params.
@@ -94,10 +99,18 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 		}
 	}
 	p.inUse.Add(1)
-	select {
-	case c := <-p.idle:
-		return c, nil
-	default:
+	for {
+		select {
+		case c := <-p.idle:
+			if alive(c.Conn) {
+				return c, nil
+			}
+			p.closedDead.Add(1)
+			c.Conn.Close()
+			continue
+		default:
+		}
+		break
 	}
 	conn, err := mysql.Connect(ctx, p.params)
 	if err != nil {
@@ -136,13 +149,14 @@ func NoteError(c *Conn, err error) {
 // Stats returns the pool's counters.
 func (p *Pool) Stats() Stats {
 	return Stats{
-		Capacity:  cap(p.tokens),
-		InUse:     p.inUse.Load(),
-		Idle:      len(p.idle),
-		Waits:     p.waits.Load(),
-		WaitTime:  time.Duration(p.waitNanos.Load()),
-		Opened:    p.opened.Load(),
-		OpenFails: p.openFails.Load(),
+		Capacity:   cap(p.tokens),
+		InUse:      p.inUse.Load(),
+		Idle:       len(p.idle),
+		Waits:      p.waits.Load(),
+		WaitTime:   time.Duration(p.waitNanos.Load()),
+		Opened:     p.opened.Load(),
+		OpenFails:  p.openFails.Load(),
+		ClosedDead: p.closedDead.Load(),
 	}
 }
 

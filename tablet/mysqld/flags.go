@@ -61,6 +61,16 @@ func serverArgs(cfg Config, asRoot bool) []string {
 		"--binlog-row-image=FULL",
 		"--log-slave-updates=ON",
 		"--gtid-strict-mode=ON",
+		// Replication starts only when the tablet says whom to follow: a
+		// server returning after a failover must be checked for errant
+		// transactions before it applies anything.
+		"--skip-slave-start",
+		// After a crash, roll back the transactions at the binlog's tail
+		// that no replica acknowledged (MariaDB's semi-sync crash
+		// recovery, MDEV-21117): a primary that died mid-commit then
+		// returns holding only what its successor may also hold, and
+		// rejoins as a replica instead of with errant transactions.
+		"--rpl-semi-sync-slave-enabled=ON",
 		// Do not fsync the binlog at commit: local and test clusters only,
 		// like innodb_flush_log_at_trx_commit=2 in sizingArgs.
 		"--sync-binlog=0",

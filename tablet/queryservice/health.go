@@ -3,6 +3,7 @@ package queryservice
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,7 +11,6 @@ import (
 	"vitess.io/vitess/go/mysql"
 
 	"github.com/shardgate/shardgate/proto/querypb"
-	"github.com/shardgate/shardgate/proto/topopb"
 )
 
 // healthState holds the latest health report and wakes streams when it
@@ -136,8 +136,9 @@ func (s *Service) measure(conn *mysql.Conn) (*querypb.RealtimeStats, *mysql.Conn
 			return &querypb.RealtimeStats{HealthError: "cannot connect to mysqld: " + err.Error()}, nil
 		}
 	}
+	primary := s.isPrimary()
 	posVar := "@@gtid_binlog_pos"
-	if s.cfg.Type != topopb.TabletType_PRIMARY {
+	if !primary {
 		posVar = "@@gtid_slave_pos"
 	}
 	res, err := conn.ExecuteFetch("SELECT "+posVar, 1, false)
@@ -145,34 +146,85 @@ func (s *Service) measure(conn *mysql.Conn) (*querypb.RealtimeStats, *mysql.Conn
 		conn.Close()
 		return &querypb.RealtimeStats{HealthError: "mysqld health query failed: " + err.Error()}, nil
 	}
-	stats := &querypb.RealtimeStats{}
+	stats := &querypb.RealtimeStats{TabletType: s.Type()}
 	if len(res.Rows) == 1 {
 		stats.GtidPosition = res.Rows[0][0].ToString()
 	}
-	if s.cfg.Type != topopb.TabletType_PRIMARY {
-		stats.ReplicationLagSeconds, stats.HealthError = replicationLag(conn)
+	if primary {
+		stats.SemiSyncReplicas = semiSyncClients(conn)
+	} else {
+		stats.Replication, stats.ReplicationLagSeconds, stats.HealthError = replicaState(conn)
+	}
+	if errant := s.errant.Load(); errant != nil {
+		if stats.Replication == nil {
+			stats.Replication = &querypb.ReplicationState{}
+		}
+		stats.Replication.Errant = *errant
+		stats.HealthError = "errant transactions " + strings.Join(*errant, ",") +
+			": this server wrote transactions its shard's primary never had; it does not replicate or serve until it is rebuilt from a backup"
 	}
 	return stats, conn
 }
 
-// replicationLag reads Seconds_Behind_Master; a stopped replica is unhealthy.
-func replicationLag(conn *mysql.Conn) (uint32, string) {
+// SetErrant records the errant transactions found when the tablet rejoined
+// its shard (nil: none): health reports them, and the tablet stays out of
+// service while there are any.
+func (s *Service) SetErrant(gtids []string) {
+	if len(gtids) == 0 {
+		s.errant.Store(nil)
+		return
+	}
+	s.errant.Store(&gtids)
+}
+
+// replicaState reads SHOW SLAVE STATUS: the replica's link, its lag, and a
+// health error when it does not replicate (a stopped replica's rows grow
+// stale without bound, so it must not serve reads).
+func replicaState(conn *mysql.Conn) (*querypb.ReplicationState, uint32, string) {
 	res, err := conn.ExecuteFetch("SHOW SLAVE STATUS", 10, true)
 	if err != nil {
-		return 0, "SHOW SLAVE STATUS failed: " + err.Error()
+		return nil, 0, "SHOW SLAVE STATUS failed: " + err.Error()
 	}
 	if len(res.Rows) == 0 {
-		return 0, "replica is not replicating (no SHOW SLAVE STATUS)"
+		return nil, 0, "replica is not replicating (no SHOW SLAVE STATUS)"
 	}
+	col := map[string]string{}
 	for i, f := range res.Fields {
-		if f.Name == "Seconds_Behind_Master" {
-			v := res.Rows[0][i]
-			if v.IsNull() {
-				return 0, "replication is stopped (Seconds_Behind_Master is NULL)"
-			}
-			lag, _ := strconv.ParseUint(v.ToString(), 10, 32)
-			return uint32(lag), ""
-		}
+		col[f.Name] = res.Rows[0][i].ToString()
 	}
-	return 0, ""
+	st := &querypb.ReplicationState{
+		Source:     col["Master_Host"] + ":" + col["Master_Port"],
+		IoRunning:  col["Slave_IO_Running"] == "Yes",
+		SqlRunning: col["Slave_SQL_Running"] == "Yes",
+		IoState:    col["Slave_IO_State"],
+		SqlState:   col["Slave_SQL_Running_State"],
+		Received:   col["Gtid_IO_Pos"],
+		Applied:    col["Gtid_Slave_Pos"],
+	}
+	if col["Last_SQL_Errno"] != "0" && col["Last_SQL_Errno"] != "" {
+		st.LastError = col["Last_SQL_Error"]
+	} else if col["Last_IO_Errno"] != "0" && col["Last_IO_Errno"] != "" {
+		st.LastError = col["Last_IO_Error"]
+	}
+	lag, err := strconv.ParseUint(col["Seconds_Behind_Master"], 10, 32)
+	st.LagKnown = err == nil
+	if !st.SqlRunning {
+		return st, 0, "replication is stopped (the applier does not run): " + st.LastError
+	}
+	// With the applier running but the receiver not connected (the
+	// primary is down or being replaced), MariaDB knows no lag: the
+	// replica still serves what it has, as its reads were never more
+	// current than the primary it followed.
+	return st, uint32(lag), ""
+}
+
+// semiSyncClients is how many replicas acknowledge the primary's commits
+// now (0 when semi-sync is off).
+func semiSyncClients(conn *mysql.Conn) int32 {
+	res, err := conn.ExecuteFetch("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'", 1, false)
+	if err != nil || len(res.Rows) != 1 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(res.Rows[0][1].ToString(), 10, 32)
+	return int32(n)
 }

@@ -50,6 +50,14 @@ type Service struct {
 	writesStopped atomic.Bool
 	// notServing is why SetServing turned serving off; nil when on.
 	notServing atomic.Pointer[string]
+	// role is the tablet's topopb.TabletType now (role.go).
+	role atomic.Int32
+	// fence, when set, must hold for a write to start: the primary's
+	// lease is certainly still valid (role.go).
+	fence atomic.Pointer[func() bool]
+	// errant lists the errant transactions found when the tablet rejoined
+	// its shard; while set, the tablet does not serve (SetErrant).
+	errant atomic.Pointer[[]string]
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -83,6 +91,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Service, erro
 		reserved:     newReservations(),
 	}
 	s.txs = newTransactions()
+	s.role.Store(int32(cfg.Type))
 	s.health = newHealthState(&querypb.StreamHealthResponse{
 		Target:      s.target(),
 		TabletAlias: cfg.Alias,
@@ -145,7 +154,7 @@ func (s *Service) Close() {
 }
 
 func (s *Service) target() *querypb.Target {
-	return &querypb.Target{Keyspace: s.cfg.Keyspace, Shard: s.cfg.Shard, TabletType: s.cfg.Type}
+	return &querypb.Target{Keyspace: s.cfg.Keyspace, Shard: s.cfg.Shard, TabletType: s.Type()}
 }
 
 // checkTarget refuses requests meant for another shard or tablet type, which
@@ -157,8 +166,8 @@ func (s *Service) checkTarget(t *querypb.Target) error {
 	if t.Keyspace != s.cfg.Keyspace || t.Shard != s.cfg.Shard {
 		return sqlerr.Internal("request for %s/%s reached %s: the gate's topology is stale", t.Keyspace, t.Shard, s.cfg.where())
 	}
-	if t.TabletType != s.cfg.Type && t.TabletType != topopb.TabletType_TABLET_TYPE_UNSPECIFIED {
-		return sqlerr.Internal("request for a %s tablet reached %s, which is %s", t.TabletType, s.cfg.where(), s.cfg.Type)
+	if t.TabletType == topopb.TabletType_PRIMARY && !s.isPrimary() {
+		return s.errNotPrimary()
 	}
 	return nil
 }
@@ -182,6 +191,9 @@ func (s *Service) execute(ctx context.Context, target *querypb.Target, sql strin
 		return s.executeReserved(ctx, reservedID, sql, opts)
 	}
 	if txID != 0 {
+		if err := s.checkWriteAllowed(sql, opts); err != nil {
+			return nil, err
+		}
 		tx, err := s.txs.use(txID, s.cfg.where())
 		if err != nil {
 			return nil, err
@@ -196,6 +208,9 @@ func (s *Service) execute(ctx context.Context, target *querypb.Target, sql strin
 		s.txs.release(tx)
 		return res, err
 	}
+	if err := s.checkWriteAllowed(sql, opts); err != nil {
+		return nil, err
+	}
 	release, err := s.admitWrite(isWrite(sql, opts))
 	if err != nil {
 		return nil, err
@@ -203,7 +218,7 @@ func (s *Service) execute(ctx context.Context, target *querypb.Target, sql strin
 	defer release()
 	conn, err := s.pool.Get(ctx)
 	if err != nil {
-		return nil, sqlerr.Internal("%s: %v", s.cfg.where(), err)
+		return nil, s.connectError(err)
 	}
 	defer s.pool.Put(conn)
 	return s.run(ctx, conn, sql, opts)
@@ -380,7 +395,7 @@ func (s *Service) streamExecute(ctx context.Context, req *querypb.StreamExecuteR
 	} else {
 		var err error
 		if conn, err = s.pool.Get(ctx); err != nil {
-			return sqlerr.Internal("%s: %v", s.cfg.where(), err)
+			return s.connectError(err)
 		}
 		defer s.pool.Put(conn)
 	}

@@ -272,7 +272,7 @@ func (s *Service) begin(ctx context.Context, target *querypb.Target, opts *query
 	}
 	conn, err := s.txPool.Get(ctx)
 	if err != nil {
-		return nil, sqlerr.Internal("%s: begin: %v", s.cfg.where(), err)
+		return nil, s.connectError(err)
 	}
 	if set := nextTransaction(level, opts.GetReadOnly()); set != "" {
 		// SET TRANSACTION (without SESSION) sets the next transaction
@@ -319,6 +319,10 @@ func nextTransaction(level string, readOnly bool) string {
 // id is returned with the error so the gate can roll it back.
 func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteRequest) (*querypb.BeginExecuteResponse, error) {
 	s.calls.beginExecute.Inc()
+	if err := s.checkWriteAllowed(string(req.Sql), req.Options); err != nil {
+		s.calls.beErr.Inc()
+		return nil, err
+	}
 	tx, err := s.begin(ctx, req.Target, req.Options)
 	if err != nil {
 		s.calls.beErr.Inc()

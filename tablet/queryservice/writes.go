@@ -30,6 +30,9 @@ func (s *Service) admitWrite(isWrite bool) (release func(), err error) {
 	if !isWrite {
 		return func() {}, nil
 	}
+	if !s.fenceHolds() {
+		return nil, s.errNotPrimary()
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.writesStopped.Load() {

@@ -124,7 +124,8 @@ unsharded keyspace, shard "0", unless --sharded is given.`,
 }
 
 func shardCommand(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "shard", Short: "List shards"}
+	cmd := &cobra.Command{Use: "shard", Short: "List shards, move their primaries"}
+	cmd.AddCommand(reparentCommands(a)...)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list KEYSPACE",
 		Short: "List a keyspace's shards with their key ranges and primaries",
@@ -147,14 +148,14 @@ func printShards(ctx context.Context, ts *topo.Server, keyspace string) error {
 		return err
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "SHARD\tKEY RANGE\tPRIMARY\tPRIMARY SERVING")
+	fmt.Fprintln(w, "SHARD\tKEY RANGE\tPRIMARY\tTERM\tPRIMARY SERVING")
 	for _, s := range shards {
 		kr := fmt.Sprintf("[%x, %x)", s.KeyRange.GetStart(), s.KeyRange.GetEnd())
 		primary := s.PrimaryAlias
 		if primary == "" {
 			primary = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%v\n", s.Name, kr, primary, s.PrimaryServing)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%v\n", s.Name, kr, primary, s.PrimaryTerm, s.PrimaryServing)
 	}
 	return w.Flush()
 }

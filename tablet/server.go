@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -398,7 +399,11 @@ func describe(p mysql.ConnParams) string {
 // tablet starts (a restore runs before them).
 func writeStatus(w io.Writer, cfg Config, qs *queryservice.Service, engine *vreplication.Engine, backups *backup.Engine) {
 	fmt.Fprintf(w, "shardtablet %s\n", cfg.Alias)
-	fmt.Fprintf(w, "keyspace/shard: %s/%s  type: %s\n", cfg.Keyspace, cfg.Shard, cfg.Type)
+	typ := cfg.Type
+	if qs != nil {
+		typ = strings.ToLower(qs.Type().String())
+	}
+	fmt.Fprintf(w, "keyspace/shard: %s/%s  type: %s\n", cfg.Keyspace, cfg.Shard, typ)
 	if backups != nil {
 		fmt.Fprint(w, backups.Status())
 	} else {
@@ -417,6 +422,19 @@ func writeStatus(w io.Writer, cfg Config, qs *queryservice.Service, engine *vrep
 		fmt.Fprintf(w, "connections in use: %d\n", h.Stats.ConnectionsInUse)
 		fmt.Fprintf(w, "open transactions: %d\n", h.Stats.OpenTransactions)
 		fmt.Fprintf(w, "replication lag: %ds\n", h.Stats.ReplicationLagSeconds)
+		if r := h.Stats.Replication; r != nil {
+			fmt.Fprintf(w, "replicating from %s: io %v (%s), sql %v (%s), received %s, applied %s\n",
+				r.Source, r.IoRunning, r.IoState, r.SqlRunning, r.SqlState, r.Received, r.Applied)
+			if r.LastError != "" {
+				fmt.Fprintf(w, "replication error: %s\n", r.LastError)
+			}
+			if len(r.Errant) > 0 {
+				fmt.Fprintf(w, "errant transactions: %s\n", strings.Join(r.Errant, ","))
+			}
+		}
+		if h.Stats.TabletType == topopb.TabletType_PRIMARY {
+			fmt.Fprintf(w, "semi-sync replicas: %d\n", h.Stats.SemiSyncReplicas)
+		}
 	}
 	if qs.WritesStopped() {
 		fmt.Fprintln(w, "writes: stopped (switched to other shards by a resharding)")

@@ -310,6 +310,9 @@ func (s *EtcdStore) CreateFencedLease(ctx context.Context, key string, value []b
 		defer close(gone)
 		for resp := range alive {
 			l.renewed(time.Now(), time.Duration(resp.TTL)*time.Second)
+			if ctx.Err() != nil {
+				break
+			}
 		}
 		l.validUntil.Store(0)
 		if ctx.Err() != nil {

@@ -174,16 +174,22 @@ func (m *MemoryStore) CreateWithLease(ctx context.Context, key string, value []b
 
 // CreateFencedLease is CreateWithLease whose lease stays valid until ctx
 // ends.
-func (m *MemoryStore) CreateFencedLease(ctx context.Context, key string, value []byte, ttl time.Duration) (*Lease, []byte, error) {
-	gone, current, err := m.CreateWithLease(ctx, key, value, ttl)
-	if err != nil {
-		return nil, current, err
+func (m *MemoryStore) CreateFencedLease(ctx context.Context, key string, value []byte, _ time.Duration) (*Lease, []byte, error) {
+	m.mu.Lock()
+	if kv, ok := m.data[key]; ok {
+		m.mu.Unlock()
+		return nil, kv.Value, fmt.Errorf("%s: %w", key, ErrExists)
 	}
+	version := m.putLocked(key, value)
+	m.mu.Unlock()
+	gone := make(chan struct{})
 	l := &Lease{gone: gone}
 	l.validUntil.Store(time.Now().Add(100 * 365 * 24 * time.Hour).UnixNano())
 	go func() {
-		<-gone
-		l.validUntil.Store(0)
+		<-ctx.Done()
+		l.validUntil.Store(0) // invalid before the key goes
+		_ = m.Delete(context.Background(), key, version)
+		close(gone)
 	}()
 	return l, nil, nil
 }

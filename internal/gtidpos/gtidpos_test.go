@@ -58,3 +58,13 @@ func TestSameTellsHistoriesApart(t *testing.T) {
 		}
 	}
 }
+
+func TestMergeTakesTheLaterPerDomain(t *testing.T) {
+	got := MustParse("0-100-10,1-100-5").Merge(MustParse("0-101-12,2-100-1"))
+	if want := MustParse("0-101-12,1-100-5,2-100-1"); !got.Same(want) {
+		t.Fatalf("Merge = %s, want %s", got, want)
+	}
+	if got := MustParse("0-100-10").Merge(nil); !got.Same(MustParse("0-100-10")) {
+		t.Fatalf("Merge with nothing = %s", got)
+	}
+}

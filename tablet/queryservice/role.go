@@ -64,9 +64,12 @@ func (s *Service) isPrimary() bool { return s.Type() == topopb.TabletType_PRIMAR
 
 // errNotPrimary refuses a request for the shard's primary.
 func (s *Service) errNotPrimary() error {
+	why := "it is " + strings.ToLower(s.Type().String()) + " now"
+	if s.isPrimary() {
+		why = "its primary lease is not certainly valid: it may be replaced"
+	}
 	return sqlerr.WithReason(sqlerr.ReasonNotPrimary, sqlerr.New(sqlerr.ErOptionPreventsStatement, "HY000",
-		"%s is not the primary of its shard (it is %s now): retry on the shard's new primary",
-		s.cfg.where(), strings.ToLower(s.Type().String())))
+		"%s is not the primary of its shard (%s): retry on the shard's primary", s.cfg.where(), why))
 }
 
 // errReadOnlyReplica refuses a write sent to a replica on purpose (a

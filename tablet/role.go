@@ -415,6 +415,10 @@ func (m *roleManager) saveType(ctx context.Context, t topopb.TabletType) {
 	defer cancel()
 	if err := m.ts.SaveTablet(tctx, m.self); err != nil {
 		m.log.Warn("cannot record the tablet's new type", zap.Stringer("type", t), zap.Error(err))
+		return
+	}
+	if err := m.ts.RefreshServedTypes(tctx, m.cfg.Keyspace); err != nil {
+		m.log.Warn("cannot update the serving graph's tablet types", zap.Error(err))
 	}
 }
 

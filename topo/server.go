@@ -437,8 +437,9 @@ func decodeEach[T any](ctx context.Context, snaps <-chan []KV, decode func([]KV)
 }
 
 // RebuildSrvKeyspace writes the serving graph of a keyspace from its shard
-// records: every shard serves every tablet type. Resharding replaces this
-// with explicit per-type partitions while a workflow runs.
+// records: every serving shard serves its primary, and replica and rdonly
+// reads where every shard has such tablets (served_types.go). Resharding
+// replaces this with explicit per-type partitions while a workflow runs.
 func (s *Server) RebuildSrvKeyspace(ctx context.Context, cell, keyspace string) error {
 	ks, err := s.GetKeyspace(ctx, keyspace)
 	if err != nil {
@@ -462,10 +463,12 @@ func (s *Server) RebuildSrvKeyspace(ctx context.Context, cell, keyspace string) 
 			return fmt.Errorf("keyspace %s: %w", keyspace, err)
 		}
 	}
-	srv := &topopb.SrvKeyspace{Sharded: ks.Sharded}
-	for _, tt := range []topopb.TabletType{topopb.TabletType_PRIMARY, topopb.TabletType_REPLICA, topopb.TabletType_RDONLY} {
-		srv.Partitions = append(srv.Partitions, &topopb.SrvKeyspace_Partition{TabletType: tt, Shards: refs})
+	types, err := s.tabletTypesByShard(ctx, cell, keyspace)
+	if err != nil {
+		return err
 	}
+	srv := &topopb.SrvKeyspace{Sharded: ks.Sharded,
+		Partitions: servedPartitions([]*topopb.SrvKeyspace_Partition{{TabletType: topopb.TabletType_PRIMARY, Shards: refs}}, types)}
 	return s.SaveSrvKeyspace(ctx, cell, keyspace, srv)
 }
 

@@ -32,8 +32,44 @@ func TestKeyspaceShardsAndServingGraph(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, err := ts.GetSrvKeyspace(ctx, DefaultCell, "commerce")
-	if err != nil || len(srv.Partitions) != 3 || len(srv.Partitions[0].Shards) != 2 {
-		t.Fatalf("serving graph = %v, %v", srv, err)
+	if err != nil || len(srv.Partitions) != 1 || srv.Partitions[0].TabletType != topopb.TabletType_PRIMARY || len(srv.Partitions[0].Shards) != 2 {
+		t.Fatalf("serving graph without tablets = %v, %v; want the primary partition alone", srv, err)
+	}
+	// A replica partition appears once every shard has a replica, and goes
+	// when one shard has none left.
+	served := func() []topopb.TabletType {
+		srv, err := ts.GetSrvKeyspace(ctx, DefaultCell, "commerce")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []topopb.TabletType
+		for _, p := range srv.Partitions {
+			if len(p.Shards) != 2 {
+				t.Fatalf("partition %v does not cover the keyspace", p)
+			}
+			out = append(out, p.TabletType)
+		}
+		return out
+	}
+	register := func(alias, shard string, typ topopb.TabletType) {
+		if err := ts.SaveTablet(ctx, &topopb.Tablet{Alias: alias, Cell: DefaultCell, Keyspace: "commerce", Shard: shard, Type: typ}); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.RefreshServedTypes(ctx, "commerce"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	register("zone1-101", "-80", topopb.TabletType_REPLICA)
+	if got := served(); len(got) != 1 {
+		t.Fatalf("one shard of two has a replica: serving %v, want the primary alone", got)
+	}
+	register("zone1-201", "80-", topopb.TabletType_REPLICA)
+	if got := served(); len(got) != 2 || got[1] != topopb.TabletType_REPLICA {
+		t.Fatalf("every shard has a replica: serving %v, want primary and replica", got)
+	}
+	register("zone1-201", "80-", topopb.TabletType_PRIMARY) // promoted: 80- has no replica left
+	if got := served(); len(got) != 1 {
+		t.Fatalf("80- lost its replica: serving %v, want the primary alone", got)
 	}
 	kss, err := ts.ListKeyspaces(ctx)
 	if err != nil || len(kss) != 1 || kss[0].Name != "commerce" {

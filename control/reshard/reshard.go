@@ -450,7 +450,16 @@ func setPartitions(ctx context.Context, ts *topo.Server, keyspace string, from, 
 				}
 			}
 			if !found {
-				srv.Partitions = append(srv.Partitions, &topopb.SrvKeyspace_Partition{TabletType: tt, Shards: refs})
+				// No partition of that type (the keyspace has no such
+				// tablets): start from the primary's shards, so that it
+				// still covers the whole keyspace.
+				var base []*topopb.ShardReference
+				for _, p := range srv.Partitions {
+					if p.TabletType == topopb.TabletType_PRIMARY {
+						base = p.Shards
+					}
+				}
+				srv.Partitions = append(srv.Partitions, &topopb.SrvKeyspace_Partition{TabletType: tt, Shards: replaceShards(base, from, refs)})
 			}
 		}
 	})

@@ -62,7 +62,7 @@ func (c *Cluster) AddShards(ctx context.Context, keyspace string, shards []strin
 	out := make([]Tablet, len(a.plans))
 	for i, t := range a.plans {
 		c.watchChild(a.children[i])
-		c.watchExit("mysqld "+t.Keyspace+"/"+t.Shard, t.MySQL.ErrorLog(), a.procs[i].Done(), func() string { return "see its error log" })
+		c.watchExit(mysqldName(t), t.MySQL.ErrorLog(), a.procs[i].Done(), func() string { return "see its error log" })
 		out[i] = t.tablet()
 	}
 	c.log.Info("shards added", zap.String("keyspace", keyspace), zap.Strings("shards", shards))
@@ -243,7 +243,7 @@ func (a *shardAddition) adopt() error {
 		c.p.tablets = append(c.p.tablets, t)
 		c.mysqlds = append(c.mysqlds, a.procs[i])
 		c.tablets = append(c.tablets, a.children[i])
-		c.addPartLocked(Part{Kind: KindMySQLd, Name: "mysqld " + t.Keyspace + "/" + t.Shard, Proc: procOf(a.procs[i].Pid()),
+		c.addPartLocked(Part{Kind: KindMySQLd, Name: mysqldName(t), Proc: procOf(a.procs[i].Pid()),
 			Addr: t.MySQL.Addr(), Dir: a.procs[i].Config().DataDir, Log: t.MySQL.ErrorLog()})
 		c.addPartLocked(a.children[i].part)
 		c.p.keyspaces[a.ksIndex].Extra = append(c.p.keyspaces[a.ksIndex].Extra, t.Shard)

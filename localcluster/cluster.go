@@ -160,6 +160,7 @@ func Up(ctx context.Context, cfg Config, log *zap.Logger) (*Cluster, error) {
 		c.state.Layout = append(c.state.Layout, ks.layout())
 	}
 	c.state.BasePort = p.cfg.BasePort
+	c.state.Replicas = p.cfg.Replicas
 	if prev != nil {
 		c.state.SchemaApplied = prev.SchemaApplied
 	}
@@ -210,8 +211,8 @@ func checkLeftovers(p *plan, prev *State) error {
 	}
 	for _, t := range p.tablets {
 		if pid, ok := mysqld.Running(t.MySQL.DataDir); ok {
-			name := fmt.Sprintf("mysqld %s/%s (pid %d)", t.Keyspace, t.Shard, pid)
-			if !slices.ContainsFunc(alive, func(s string) bool { return strings.HasPrefix(s, "mysqld "+t.Keyspace+"/"+t.Shard+" ") }) {
+			name := fmt.Sprintf("%s (pid %d)", mysqldName(t), pid)
+			if !slices.Contains(alive, name) {
 				alive = append(alive, name)
 			}
 		}
@@ -356,7 +357,7 @@ func (c *Cluster) startMySQLDs(ctx context.Context) (restoring []int, err error)
 			defer c.mu.Unlock()
 			c.mysqlds[i] = proc
 			c.addPartLocked(Part{
-				Kind: KindMySQLd, Name: "mysqld " + t.Keyspace + "/" + t.Shard, Proc: procOf(proc.Pid()),
+				Kind: KindMySQLd, Name: mysqldName(t), Proc: procOf(proc.Pid()),
 				Addr: t.MySQL.Addr(), Dir: proc.Config().DataDir, Log: t.MySQL.ErrorLog(),
 			})
 			errs[i] = c.saveLocked()
@@ -567,7 +568,7 @@ func (c *Cluster) monitor() {
 			continue // started by its tablet (a restore): the tablet watches it
 		}
 		t := c.p.tablets[i]
-		c.watchExit("mysqld "+t.Keyspace+"/"+t.Shard, t.MySQL.ErrorLog(), m.Done(), func() string { return "see its error log" })
+		c.watchExit(mysqldName(t), t.MySQL.ErrorLog(), m.Done(), func() string { return "see its error log" })
 	}
 	go func() {
 		select {

@@ -101,6 +101,12 @@ type Config struct {
 	// StartTimeout bounds Up (DefaultStartTimeout).
 	StartTimeout time.Duration
 
+	// Replicas is how many replica tablets each shard has beside its
+	// primary, each with a mariadbd of its own that replicates from the
+	// primary (semi-synchronously: an acknowledged commit is on a
+	// replica). 0: primaries alone.
+	Replicas int
+
 	// SpareTablets reserves the ports of this many tablets added later
 	// (AddShards): Up and FreeBasePort check that they are free too.
 	SpareTablets int
@@ -266,11 +272,14 @@ func (k keyspacePlan) layout() string {
 	return out
 }
 
-// tabletPlan is one shard's tablet and MySQL server.
+// tabletPlan is one tablet of a shard and its MySQL server.
 type tabletPlan struct {
 	Alias           string
 	UID             int
 	Keyspace, Shard string
+	// Type is the tablet's type when it starts ("primary" or "replica");
+	// a reparent may change its role later.
+	Type            string
 	GRPCPort        int
 	HTTPPort        int
 	QueryPort       int
@@ -287,7 +296,7 @@ type plan struct {
 	nextTablet int
 }
 
-// newTablet plans the tablet of a shard at index i.
+// newTablet plans the primary tablet of a shard at index i.
 func (p *plan) newTablet(i int, keyspace, shard string) tabletPlan {
 	uid := firstTabletUID + i
 	return tabletPlan{
@@ -295,6 +304,7 @@ func (p *plan) newTablet(i int, keyspace, shard string) tabletPlan {
 		UID:       uid,
 		Keyspace:  keyspace,
 		Shard:     shard,
+		Type:      "primary",
 		GRPCPort:  p.ports.TabletGRPCBase + i,
 		HTTPPort:  p.ports.TabletHTTPBase + i,
 		QueryPort: p.ports.TabletQueryBase + i,
@@ -305,6 +315,15 @@ func (p *plan) newTablet(i int, keyspace, shard string) tabletPlan {
 			Binary:   p.cfg.MySQLBinary,
 		},
 	}
+}
+
+// newReplica plans a replica tablet of a shard at index i: its server's
+// data lives beside the primary's, under the shard's directory.
+func (p *plan) newReplica(i int, keyspace, shard string) tabletPlan {
+	t := p.newTablet(i, keyspace, shard)
+	t.Type = "replica"
+	t.MySQL.DataDir = filepath.Join(p.cfg.DataDir, keyspace, shard, "replica-"+strconv.Itoa(t.UID), "mysql")
+	return t
 }
 
 // Validate reports the first thing wrong with c, or nil.
@@ -328,6 +347,9 @@ func (c Config) plan() (*plan, error) {
 	}
 	if err := topo.ValidateName("cell", c.Cell); err != nil {
 		return nil, fmt.Errorf("local cluster: %w", err)
+	}
+	if c.Replicas < 0 || c.Replicas > 8 {
+		return nil, fmt.Errorf("local cluster: %d replicas per shard: choose 0 to 8", c.Replicas)
 	}
 	if c.BasePort < 0 || c.BasePort > 65535 {
 		return nil, fmt.Errorf("local cluster: base port %d is not a TCP port", c.BasePort)
@@ -358,6 +380,9 @@ func (c Config) plan() (*plan, error) {
 		p.keyspaces = append(p.keyspaces, keyspacePlan{KeyspacePlan: ks, Extra: spec.ExtraShards, VSchema: spec.VSchema, Schema: spec.Schema})
 		for _, shard := range append(slices.Clone(ks.Shards), spec.ExtraShards...) {
 			p.tablets = append(p.tablets, p.newTablet(len(p.tablets), ks.Name, shard))
+			for range c.Replicas {
+				p.tablets = append(p.tablets, p.newReplica(len(p.tablets), ks.Name, shard))
+			}
 		}
 	}
 	p.nextTablet = len(p.tablets)
@@ -411,7 +436,7 @@ func (p *plan) portUses() []portUse {
 			portUse{t.GRPCPort, "tablet " + t.Alias + " gRPC"},
 			portUse{t.HTTPPort, "tablet " + t.Alias + " HTTP"},
 			portUse{t.QueryPort, "tablet " + t.Alias + " query"},
-			portUse{t.MySQL.Port, "mysqld of " + t.Keyspace + "/" + t.Shard},
+			portUse{t.MySQL.Port, "mysqld of " + t.Alias + " (" + t.Keyspace + "/" + t.Shard + ")"},
 		)
 	}
 	return uses

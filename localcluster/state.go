@@ -56,6 +56,8 @@ type State struct {
 	// again without flags.
 	Layout   []string `json:"layout,omitempty"`
 	BasePort int      `json:"base_port,omitempty"`
+	// Replicas is the replica tablets per shard it ran with.
+	Replicas int `json:"replicas,omitempty"`
 	Parts    []Part   `json:"parts"`
 	// SchemaApplied lists the keyspaces whose Schema has run: a restart on
 	// the same data does not run it again.

@@ -26,7 +26,7 @@ func (c *Cluster) tabletArgs(t tabletPlan) []string {
 		"--cell", p.cfg.Cell,
 		"--keyspace", t.Keyspace,
 		"--shard", t.Shard,
-		"--type", "primary",
+		"--type", t.Type,
 		"--grpc-port", strconv.Itoa(t.GRPCPort),
 		"--http-port", strconv.Itoa(t.HTTPPort),
 		"--query-port", strconv.Itoa(t.QueryPort),
@@ -42,6 +42,14 @@ func (c *Cluster) tabletArgs(t tabletPlan) []string {
 	}
 	args = append(args, p.cfg.TabletTLS.tabletArgs()...)
 	return append(args, p.cfg.TabletArgs...)
+}
+
+// mysqldName names a tablet's server in the state file and messages.
+func mysqldName(t tabletPlan) string {
+	if t.Type == "replica" {
+		return "mysqld " + t.Keyspace + "/" + t.Shard + " replica " + t.Alias
+	}
+	return "mysqld " + t.Keyspace + "/" + t.Shard
 }
 
 func (c *Cluster) tabletPart(t tabletPlan) Part {
@@ -228,7 +236,7 @@ func (c *Cluster) recordMySQLD(i int) error {
 		}
 	}
 	if !found {
-		c.addPartLocked(Part{Kind: KindMySQLd, Name: "mysqld " + t.Keyspace + "/" + t.Shard, Proc: procOf(pid),
+		c.addPartLocked(Part{Kind: KindMySQLd, Name: mysqldName(t), Proc: procOf(pid),
 			Addr: t.MySQL.Addr(), Dir: t.MySQL.DataDir, Log: t.MySQL.ErrorLog()})
 	}
 	return c.saveLocked()

@@ -27,6 +27,7 @@ type localFlags struct {
 	vschemas      []string // KEYSPACE=FILE
 	schemas       []string // KEYSPACE=FILE
 	basePort      int
+	replicas      int // -1: as the data dir's cluster last ran (0 for a new one)
 	backupStorage string
 	detach        bool
 	supervise     bool // hidden: this process is the detached supervisor
@@ -67,6 +68,7 @@ Ports are Vitess's defaults (gate MySQL 15306, gRPC 15991, HTTP 15001, etcd
 base-port - 15000, so that clusters run side by side.`,
 		Example: `  shardctl local up
   shardctl local up --detach --data-dir /tmp/sg --keyspace commerce:4 --keyspace lookup:1
+  shardctl local up --replicas 2   # each shard: a primary and 2 replicas
   shardctl local up --keyspace ks:-80,80- --vschema ks=vschema.json --schema ks=schema.sql --base-port 25000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return localUp(cmd.Context(), a, f) },
@@ -76,6 +78,7 @@ base-port - 15000, so that clusters run side by side.`,
 	fl.StringArrayVar(&f.keyspaces, "keyspace", nil, "keyspace as NAME:SHARDS, SHARDS a count (commerce:4, lookup:1) or shard names (ks:-80,80-); repeatable")
 	fl.StringArrayVar(&f.vschemas, "vschema", nil, "vschema of a keyspace as KEYSPACE=FILE; repeatable")
 	fl.StringArrayVar(&f.schemas, "schema", nil, "SQL schema of a keyspace as KEYSPACE=FILE, run on every shard; repeatable")
+	fl.IntVar(&f.replicas, "replicas", -1, "replica tablets per shard, each with its own mariadbd replicating from the primary (default: as the data dir's cluster last ran, 0 for a new one)")
 	fl.IntVar(&f.basePort, "base-port", 0, "shift every port by this minus 15000 (e.g. 25000: gate on 25306, etcd on 12379)")
 	fl.StringVar(&f.backupStorage, "backup-storage", "", "backup store of the tablets (default file://DATA_DIR/backups; s3://bucket/prefix?endpoint=...&use_path_style=true with AWS_* credentials in the environment)")
 	fl.BoolVar(&f.detach, "detach", false, "run in the background, until shardctl local down stops it")
@@ -197,6 +200,13 @@ func (f *localFlags) config(topoRoot string) (localcluster.Config, error) {
 		return cfg, err
 	}
 	cfg.DataDir = dir
+	cfg.Replicas = f.replicas
+	if cfg.Replicas < 0 {
+		cfg.Replicas = 0
+		if st, err := localcluster.ReadState(dir); err == nil {
+			cfg.Replicas = st.Replicas
+		}
+	}
 	specs := f.keyspaces
 	if len(specs) == 0 {
 		// An existing data dir comes back as it was; a new one gets the
@@ -283,6 +293,7 @@ func (f *localFlags) supervisorArgs(exe string, cfg localcluster.Config, a *app)
 	args := []string{exe, "local", "up", "--supervise",
 		"--data-dir", cfg.DataDir,
 		"--base-port", strconv.Itoa(f.basePort),
+		"--replicas", strconv.Itoa(cfg.Replicas),
 		"--timeout", f.timeout.String(),
 		"--topo-root", a.topoRoot,
 		"--log-level", a.logOpts.Level,

@@ -14,6 +14,7 @@ import (
 	"vitess.io/vitess/go/sqltypes"
 
 	"github.com/shardgate/shardgate/internal/queryconv"
+	"github.com/shardgate/shardgate/internal/queryrpc"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
@@ -179,7 +180,12 @@ func tabletError(tc *tabletConn, err error) error {
 	if errors.As(mysqlErr, &se) {
 		return sqlerr.WithReason(sqlerr.ReasonOf(mysqlErr), se)
 	}
-	return sqlerr.Internal("%s: %v", tc.where(), err)
+	// The call itself failed: the tablet is gone or its connection broke.
+	reason := sqlerr.ReasonOutcomeUnknown
+	if errors.Is(err, queryrpc.ErrNotSent) && tc.tabletType() == topopb.TabletType_PRIMARY && tc.canFailOver != nil && tc.canFailOver() {
+		reason = sqlerr.ReasonNotPrimary // nothing ran; a failover is coming
+	}
+	return sqlerr.WithReason(reason, sqlerr.Internal("%s: %v", tc.where(), err))
 }
 
 // writeOptions tell a tablet that a statement writes: one whose writes a

@@ -284,11 +284,12 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 // client sees a pause, not the error.
 func (e *Executor) executePlan(ctx context.Context, s *Session, plan *sqlrouter.Plan, bv map[string]*querypb.BindVariable) (*sqltypes.Result, error) {
 	retryable := !s.hasShards()
+	isRead := plan.Type == sqlparser.StmtSelect && !s.InTransaction
 	var deadline time.Time
 	for {
 		c := &cursor{e: e, s: s}
 		res, err := plan.Execute(ctx, c, bv)
-		if err == nil || !retryable || c.committed.Load() || e.buffer == nil || !notRun(err) {
+		if err == nil || !retryable || c.committed.Load() || e.buffer == nil || !(notRun(err) || isRead && outcomeUnknown(err)) {
 			return res, err
 		}
 		if deadline.IsZero() {
@@ -321,6 +322,12 @@ func notRun(err error) bool {
 		return true
 	}
 	return false
+}
+
+// outcomeUnknown recognizes a call that broke while its statement ran: a
+// read may run again, a write may not (it may have taken effect).
+func outcomeUnknown(err error) bool {
+	return sqlerr.HasReason(err, sqlerr.ReasonOutcomeUnknown)
 }
 
 func planLabel(p *sqlrouter.Plan) string {

@@ -98,17 +98,37 @@ func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Pla
 	if err != nil {
 		return nil, sqlerr.Internal("field query: %v", err)
 	}
-	shards, err := e.topo.shards(plan.Keyspace, s.TabletType)
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
 	defer cancel()
-	res, err := e.executeLocked(ctx, s, plan.Keyspace, sqlrouter.ShardQuery{Shard: shards[0].Name, SQL: sql}, false)
-	if err != nil {
-		return nil, err
+	// Every shard has the table: ask the first that answers. A shard that
+	// did not run it (its primary is being replaced) is skipped, and when
+	// none did, the query waits for the routing to move on, as a statement
+	// would (executePlan).
+	var deadline time.Time
+	for {
+		shards, err := e.topo.shards(plan.Keyspace, s.TabletType)
+		if err != nil {
+			return nil, err
+		}
+		for _, shard := range shards {
+			var res *sqltypes.Result
+			res, err = e.executeLocked(ctx, s, plan.Keyspace, sqlrouter.ShardQuery{Shard: shard.Name, SQL: sql}, false)
+			if err == nil {
+				return res.Fields, nil
+			}
+			// The field query reads nothing: it may run again even when
+			// its call broke.
+			if !(notRun(err) || outcomeUnknown(err)) || s.hasShards() {
+				return nil, err
+			}
+		}
+		if deadline.IsZero() && e.buffer != nil {
+			deadline = time.Now().Add(e.buffer.cfg.MaxWait)
+		}
+		if !e.buffer.waitSwitch(ctx, deadline, e.tablets.routingChanged()) {
+			return nil, err
+		}
 	}
-	return res.Fields, nil
 }
 
 // ExecutePrepared runs a prepared statement with its parameters. The plan

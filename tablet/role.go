@@ -335,7 +335,11 @@ func (m *roleManager) follow(ctx context.Context, shard *topopb.Shard) error {
 	if err == nil && st.Configured && st.Source.Host == src.Host && st.Source.Port == src.Port && (st.IORunning || st.IOConnecting) && st.SQLRunning {
 		return nil // already following it
 	}
-	if err := replication.Follow(ctx, m.db, src, replication.FollowOptions{SemiSync: true}); err != nil {
+	// A short heartbeat and network timeout: a replica whose primary froze
+	// notices within two seconds and drops the link, so that stopping it
+	// for a failover does not wait on a read from the frozen server.
+	opts := replication.FollowOptions{SemiSync: true, Heartbeat: 500 * time.Millisecond, NetTimeout: 2 * time.Second}
+	if err := replication.Follow(ctx, m.db, src, opts); err != nil {
 		return err
 	}
 	m.log.Info("replicating from the shard's primary", zap.String("primary", shard.PrimaryAlias), zap.Stringer("source", src))

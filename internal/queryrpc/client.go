@@ -117,6 +117,10 @@ func (c *Client) put(cn *conn) {
 	c.mu.Unlock()
 }
 
+// ErrNotSent marks a call that failed before anything reached the tablet
+// (no connection could be made): the statement certainly did not run.
+var ErrNotSent = errors.New("the call was not sent")
+
 // call sends req and decodes the answer into resp. A MySQL error from the
 // tablet is returned as *sqlerror.SQLError, inside a *sqlerr.ReasonError
 // when the tablet gave a reason; anything else means the call may not have
@@ -124,7 +128,7 @@ func (c *Client) put(cn *conn) {
 func (c *Client) call(ctx context.Context, m Method, req, resp message) error {
 	cn, err := c.get(ctx)
 	if err != nil {
-		return fmt.Errorf("connect to tablet at %s: %w", c.addr, err)
+		return fmt.Errorf("connect to tablet at %s: %w: %w", c.addr, ErrNotSent, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = cn.SetDeadline(dl)

@@ -126,6 +126,7 @@ const (
 	ReasonNotPrimary             = querypb.ErrorReason_NOT_PRIMARY
 	ReasonMySQLUnreachable       = querypb.ErrorReason_MYSQL_UNREACHABLE
 	ReasonReplicaBehind          = querypb.ErrorReason_REPLICA_BEHIND
+	ReasonOutcomeUnknown         = querypb.ErrorReason_OUTCOME_UNKNOWN
 )
 
 // ReasonError is an error with a Reason. Its text is the wrapped error's,

@@ -211,6 +211,10 @@ const (
 	// wait for (ExecuteOptions.wait_gtid) in time. The read did not run; the
 	// caller reads from the primary.
 	ErrorReason_REPLICA_BEHIND ErrorReason = 7
+	// OUTCOME_UNKNOWN: the call broke while the statement ran (the tablet's
+	// connection to MySQL, or the gate's to the tablet, was lost): whether a
+	// write took effect is unknown, so it is not run again; a read may be.
+	ErrorReason_OUTCOME_UNKNOWN ErrorReason = 8
 )
 
 // Enum value maps for ErrorReason.
@@ -224,6 +228,7 @@ var (
 		5: "NOT_PRIMARY",
 		6: "MYSQL_UNREACHABLE",
 		7: "REPLICA_BEHIND",
+		8: "OUTCOME_UNKNOWN",
 	}
 	ErrorReason_value = map[string]int32{
 		"REASON_UNSPECIFIED":       0,
@@ -234,6 +239,7 @@ var (
 		"NOT_PRIMARY":              5,
 		"MYSQL_UNREACHABLE":        6,
 		"REPLICA_BEHIND":           7,
+		"OUTCOME_UNKNOWN":          8,
 	}
 )
 
@@ -2783,7 +2789,7 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x06HEXNUM\x10\xa0 \x12\v\n" +
 	"\x06HEXVAL\x10\xa1 \x12\v\n" +
 	"\x06BITNUM\x10\xa2 \x12\v\n" +
-	"\x06VECTOR\x10\xa3\x10*\xc7\x01\n" +
+	"\x06VECTOR\x10\xa3\x10*\xdc\x01\n" +
 	"\vErrorReason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11TRANSACTION_ENDED\x10\x01\x12\x19\n" +
@@ -2792,7 +2798,8 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x10WRITES_SWITCHING\x10\x04\x12\x0f\n" +
 	"\vNOT_PRIMARY\x10\x05\x12\x15\n" +
 	"\x11MYSQL_UNREACHABLE\x10\x06\x12\x12\n" +
-	"\x0eREPLICA_BEHIND\x10\a2\x86\t\n" +
+	"\x0eREPLICA_BEHIND\x10\a\x12\x13\n" +
+	"\x0fOUTCOME_UNKNOWN\x10\b2\x86\t\n" +
 	"\fQueryService\x12L\n" +
 	"\aExecute\x12\x1f.shardgate.query.ExecuteRequest\x1a .shardgate.query.ExecuteResponse\x12`\n" +
 	"\rStreamExecute\x12%.shardgate.query.StreamExecuteRequest\x1a&.shardgate.query.StreamExecuteResponse0\x01\x12F\n" +

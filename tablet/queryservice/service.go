@@ -334,7 +334,7 @@ func (s *Service) mysqlError(err error) error {
 		return sqlerr.Internal("%s: %v", s.cfg.where(), err)
 	}
 	if sqlerror.IsConnErr(se) {
-		return sqlerr.New(se.Num, se.State, "%s: lost connection to MySQL: %s", s.cfg.where(), se.Message)
+		return sqlerr.WithReason(sqlerr.ReasonOutcomeUnknown, sqlerr.New(se.Num, se.State, "%s: lost connection to MySQL: %s", s.cfg.where(), se.Message))
 	}
 	return se
 }

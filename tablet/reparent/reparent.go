@@ -26,6 +26,7 @@ import (
 	"os/user"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -279,6 +280,7 @@ func Emergency(ctx context.Context, ts *topo.Server, keyspace, shard string, opt
 		}
 	}
 	opts.Progress("repointing the other replicas at " + candidate)
+	delete(conns, sh.PrimaryAlias) // gone: it follows the record when it returns
 	repoint(ctx, conns, candidate, opts.Log)
 	res.Took = time.Since(start)
 	res.WritesStopped = res.Took
@@ -295,38 +297,50 @@ type replicaStatus struct {
 // primary) for its position; with stop, it stops their replication
 // first, so that none moves on while the choice is made.
 func replicaStatuses(ctx context.Context, conns map[string]*tabletclient.Conn, primary string, stop bool) map[string]replicaStatus {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	out := map[string]replicaStatus{}
 	for alias, c := range conns {
 		if alias == primary {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		var received, applied string
-		if stop {
-			resp, err := c.Replication().StopReplication(cctx, &replicationpb.StopReplicationRequest{})
-			if err == nil {
-				received, applied = resp.Received, resp.Applied
+		wg.Go(func() {
+			if st, ok := replicaStatusOf(ctx, c, stop); ok {
+				mu.Lock()
+				out[alias] = st
+				mu.Unlock()
 			}
-			cancel()
-			if err != nil {
-				continue
-			}
-		} else {
-			resp, err := c.Replication().ReplicationStatus(cctx, &replicationpb.ReplicationStatusRequest{})
-			cancel()
-			if err != nil || resp.State == nil || len(resp.State.Errant) > 0 {
-				continue
-			}
-			received, applied = resp.State.Received, resp.State.Applied
-		}
-		r, err1 := gtidpos.Parse(received)
-		a, err2 := gtidpos.Parse(applied)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		out[alias] = replicaStatus{tablet: c.Tablet(), received: r.Merge(a), applied: a}
+		})
 	}
+	wg.Wait()
 	return out
+}
+
+// replicaStatusOf asks one replica; ok is false when it does not answer
+// or cannot become the primary (errant transactions).
+func replicaStatusOf(ctx context.Context, c *tabletclient.Conn, stop bool) (replicaStatus, bool) {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	var received, applied string
+	if stop {
+		resp, err := c.Replication().StopReplication(cctx, &replicationpb.StopReplicationRequest{})
+		if err != nil {
+			return replicaStatus{}, false
+		}
+		received, applied = resp.Received, resp.Applied
+	} else {
+		resp, err := c.Replication().ReplicationStatus(cctx, &replicationpb.ReplicationStatusRequest{})
+		if err != nil || resp.State == nil || len(resp.State.Errant) > 0 {
+			return replicaStatus{}, false
+		}
+		received, applied = resp.State.Received, resp.State.Applied
+	}
+	r, err1 := gtidpos.Parse(received)
+	a, err2 := gtidpos.Parse(applied)
+	if err1 != nil || err2 != nil {
+		return replicaStatus{}, false
+	}
+	return replicaStatus{tablet: c.Tablet(), received: r.Merge(a), applied: a}, true
 }
 
 // mostAdvanced picks the replica that received the most (a replica, not
@@ -361,17 +375,20 @@ func mostAdvanced(statuses map[string]replicaStatus) (string, error) {
 // its own, as it watches the shard's record; asking speeds it up, and a
 // tablet that does not answer catches up when it returns.
 func repoint(ctx context.Context, conns map[string]*tabletclient.Conn, primary string, log *zap.Logger) {
+	var wg sync.WaitGroup
 	for alias, c := range conns {
 		if alias == primary {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := c.Replication().SetPrimary(cctx, &replicationpb.SetPrimaryRequest{PrimaryAlias: primary})
-		cancel()
-		if err != nil {
-			log.Info("tablet not repointed now; it follows the new primary when it sees the shard's record", zap.String("tablet", alias), zap.Error(err))
-		}
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if _, err := c.Replication().SetPrimary(cctx, &replicationpb.SetPrimaryRequest{PrimaryAlias: primary}); err != nil {
+				log.Info("tablet not repointed now; it follows the new primary when it sees the shard's record", zap.String("tablet", alias), zap.Error(err))
+			}
+		})
 	}
+	wg.Wait()
 }
 
 func undo(ctx context.Context, c *tabletclient.Conn, log *zap.Logger) {

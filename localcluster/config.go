@@ -279,11 +279,11 @@ type tabletPlan struct {
 	Keyspace, Shard string
 	// Type is the tablet's type when it starts ("primary" or "replica");
 	// a reparent may change its role later.
-	Type            string
-	GRPCPort        int
-	HTTPPort        int
-	QueryPort       int
-	MySQL           mysqld.Config
+	Type      string
+	GRPCPort  int
+	HTTPPort  int
+	QueryPort int
+	MySQL     mysqld.Config
 }
 
 // plan is a validated Config with everything derived from it.

@@ -57,8 +57,8 @@ type State struct {
 	Layout   []string `json:"layout,omitempty"`
 	BasePort int      `json:"base_port,omitempty"`
 	// Replicas is the replica tablets per shard it ran with.
-	Replicas int `json:"replicas,omitempty"`
-	Parts    []Part   `json:"parts"`
+	Replicas int    `json:"replicas,omitempty"`
+	Parts    []Part `json:"parts"`
 	// SchemaApplied lists the keyspaces whose Schema has run: a restart on
 	// the same data does not run it again.
 	SchemaApplied []string  `json:"schema_applied,omitempty"`

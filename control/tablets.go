@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,54 @@ type TabletStatus struct {
 	Tablet *topopb.Tablet
 	State  TabletState
 	Detail string // why it is not serving or unreachable; empty when serving
+	// Health is the tablet's first health report; nil when unreachable.
+	Health *querypb.StreamHealthResponse
+}
+
+// Role is the tablet's role as its health reports it, or its record's
+// type when it did not answer.
+func (s TabletStatus) Role() topopb.TabletType {
+	if t := s.Health.GetStats().GetTabletType(); t != topopb.TabletType_TABLET_TYPE_UNSPECIFIED {
+		return t
+	}
+	return s.Tablet.Type
+}
+
+// Replication describes the tablet's replication: for a replica whom it
+// follows, its lag and its threads; for a primary how many replicas
+// acknowledge its commits; "" when unknown.
+func (s TabletStatus) Replication() string {
+	stats := s.Health.GetStats()
+	if stats == nil {
+		return ""
+	}
+	if s.Role() == topopb.TabletType_PRIMARY {
+		return fmt.Sprintf("semi-sync replicas: %d", stats.SemiSyncReplicas)
+	}
+	r := stats.Replication
+	if r == nil {
+		return "not replicating"
+	}
+	if len(r.Errant) > 0 {
+		return "errant: " + strings.Join(r.Errant, ",")
+	}
+	out := fmt.Sprintf("from %s, io %s, sql %s", r.Source, yesNo(r.IoRunning), yesNo(r.SqlRunning))
+	if r.LagKnown {
+		out += fmt.Sprintf(", lag %ds", stats.ReplicationLagSeconds)
+	} else {
+		out += ", lag unknown"
+	}
+	if r.LastError != "" {
+		out += ": " + r.LastError
+	}
+	return out
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // Address is the tablet's gRPC address, host:port.
@@ -79,6 +128,7 @@ func ProbeTablet(ctx context.Context, t *topopb.Tablet, opts ...Option) TabletSt
 	if err == nil {
 		var resp *querypb.StreamHealthResponse
 		if resp, err = stream.Recv(); err == nil {
+			st.Health = resp
 			switch {
 			case resp.TabletAlias != t.Alias:
 				st.Detail = fmt.Sprintf("%s answers as tablet %q: the record of %s is stale", st.Address(), resp.TabletAlias, t.Alias)

@@ -140,14 +140,17 @@ type Shard struct {
 // Tablet is a tablet, the result of probing its health, and where its
 // own status page is.
 type Tablet struct {
-	Alias     string `json:"alias"`
-	Keyspace  string `json:"keyspace"`
-	Shard     string `json:"shard"`
-	Type      string `json:"type"`
-	State     string `json:"state"`
-	Detail    string `json:"detail,omitempty"`
-	GRPC      string `json:"grpc"`
-	StatusURL string `json:"status_url,omitempty"`
+	Alias    string `json:"alias"`
+	Keyspace string `json:"keyspace"`
+	Shard    string `json:"shard"`
+	Type     string `json:"type"`
+	State    string `json:"state"`
+	Detail   string `json:"detail,omitempty"`
+	// Replication is whom a replica follows with its lag and threads, or
+	// how many replicas acknowledge a primary's commits.
+	Replication string `json:"replication,omitempty"`
+	GRPC        string `json:"grpc"`
+	StatusURL   string `json:"status_url,omitempty"`
 }
 
 // Workflow is a resharding workflow with its streams and copy progress;
@@ -217,8 +220,8 @@ func (s *Server) cluster(ctx context.Context) *Cluster {
 	}
 	for _, t := range tablets {
 		r := t.Tablet
-		tab := Tablet{Alias: r.Alias, Keyspace: r.Keyspace, Shard: r.Shard, Type: strings.ToLower(r.Type.String()),
-			State: string(t.State), Detail: t.Detail, GRPC: t.Address()}
+		tab := Tablet{Alias: r.Alias, Keyspace: r.Keyspace, Shard: r.Shard, Type: strings.ToLower(t.Role().String()),
+			State: string(t.State), Detail: t.Detail, Replication: t.Replication(), GRPC: t.Address()}
 		if r.HttpPort > 0 {
 			tab.StatusURL = fmt.Sprintf("http://%s:%d/debug/status", hostOf(r.Hostname), r.HttpPort)
 		}

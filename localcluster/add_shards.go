@@ -1,6 +1,7 @@
 package localcluster
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -318,6 +319,46 @@ type controlServer struct {
 	srv *http.Server
 }
 
+type addTabletRequest struct {
+	Keyspace string `json:"keyspace"`
+	Shard    string `json:"shard"`
+	Type     string `json:"type"`
+}
+
+// RequestAddTablet asks the supervisor of the cluster in dataDir to add a
+// tablet to a shard (AddTablet), handing each progress line to progress
+// as it comes.
+func RequestAddTablet(ctx context.Context, dataDir, keyspace, shard, typ string, progress func(string)) error {
+	path := filepath.Join(dataDir, controlSocketName)
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		},
+	}}
+	body, _ := json.Marshal(addTabletRequest{Keyspace: keyspace, Shard: shard, Type: typ})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://local-cluster/add-tablet", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("reach the local cluster's supervisor at %s (is `shardctl local up --data-dir %s` running?): %w", path, dataDir, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		text, _ := io.ReadAll(resp.Body)
+		return errors.New(strings.TrimSpace(string(text)))
+	}
+	lines := bufio.NewScanner(resp.Body)
+	for lines.Scan() {
+		if msg, ok := strings.CutPrefix(lines.Text(), "error: "); ok {
+			return errors.New(msg)
+		}
+		progress(lines.Text())
+	}
+	return lines.Err()
+}
+
 type addShardsRequest struct {
 	Keyspace string   `json:"keyspace"`
 	Shards   []string `json:"shards"`
@@ -345,6 +386,27 @@ func (c *Cluster) serveControl() error {
 		for _, t := range tablets {
 			fmt.Fprintf(w, "shard %s/%s: tablet %s (gRPC %s), mysqld on port %d\n", t.Keyspace, t.Shard, t.Alias, t.GRPCAddr, t.MySQLPort())
 		}
+	})
+	mux.HandleFunc("POST /add-tablet", func(w http.ResponseWriter, r *http.Request) {
+		var req addTabletRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		flusher, _ := w.(http.Flusher)
+		progress := func(line string) {
+			fmt.Fprintln(w, line)
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		t, err := c.AddTablet(r.Context(), req.Keyspace, req.Shard, req.Type, progress)
+		if err != nil {
+			// The status line is sent: the error is the last line.
+			fmt.Fprintln(w, "error: "+err.Error())
+			return
+		}
+		fmt.Fprintf(w, "added tablet %s (%s of %s/%s): gRPC %s, mysqld on port %d\n", t.Alias, req.Type, t.Keyspace, t.Shard, t.GRPCAddr, t.MySQLPort())
 	})
 	c.control = &controlServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	go func() { _ = c.control.srv.Serve(ln) }()

@@ -161,6 +161,7 @@ func Up(ctx context.Context, cfg Config, log *zap.Logger) (*Cluster, error) {
 	}
 	c.state.BasePort = p.cfg.BasePort
 	c.state.Replicas = p.cfg.Replicas
+	c.state.ExtraTablets = p.cfg.ExtraTablets
 	if prev != nil {
 		c.state.SchemaApplied = prev.SchemaApplied
 	}

@@ -106,6 +106,9 @@ type Config struct {
 	// primary (semi-synchronously: an acknowledged commit is on a
 	// replica). 0: primaries alone.
 	Replicas int
+	// ExtraTablets are tablets added to shards one by one (AddTablet),
+	// started after the shards' own.
+	ExtraTablets []ExtraTablet
 
 	// SpareTablets reserves the ports of this many tablets added later
 	// (AddShards): Up and FreeBasePort check that they are free too.
@@ -384,6 +387,14 @@ func (c Config) plan() (*plan, error) {
 				p.tablets = append(p.tablets, p.newReplica(len(p.tablets), ks.Name, shard))
 			}
 		}
+	}
+	for _, e := range c.ExtraTablets {
+		if !slices.ContainsFunc(p.tablets, func(t tabletPlan) bool { return t.Keyspace == e.Keyspace && t.Shard == e.Shard }) {
+			return nil, fmt.Errorf("local cluster: an added tablet of %s/%s: the cluster has no such shard", e.Keyspace, e.Shard)
+		}
+		t := p.newReplica(len(p.tablets), e.Keyspace, e.Shard)
+		t.Type = e.Type
+		p.tablets = append(p.tablets, t)
 	}
 	p.nextTablet = len(p.tablets)
 	owner := map[int]string{}

@@ -56,9 +56,11 @@ type State struct {
 	// again without flags.
 	Layout   []string `json:"layout,omitempty"`
 	BasePort int      `json:"base_port,omitempty"`
-	// Replicas is the replica tablets per shard it ran with.
-	Replicas int    `json:"replicas,omitempty"`
-	Parts    []Part `json:"parts"`
+	// Replicas is the replica tablets per shard it ran with, and
+	// ExtraTablets the tablets added to it since (AddTablet).
+	Replicas     int           `json:"replicas,omitempty"`
+	ExtraTablets []ExtraTablet `json:"extra_tablets,omitempty"`
+	Parts        []Part        `json:"parts"`
 	// SchemaApplied lists the keyspaces whose Schema has run: a restart on
 	// the same data does not run it again.
 	SchemaApplied []string  `json:"schema_applied,omitempty"`

@@ -338,7 +338,10 @@ func (m *roleManager) follow(ctx context.Context, shard *topopb.Shard) error {
 	// A short heartbeat and network timeout: a replica whose primary froze
 	// notices within two seconds and drops the link, so that stopping it
 	// for a failover does not wait on a read from the frozen server.
-	opts := replication.FollowOptions{SemiSync: true, Heartbeat: 500 * time.Millisecond, NetTimeout: 2 * time.Second}
+	// Only replicas acknowledge commits: an rdonly tablet is never
+	// promoted, so a commit only it holds would be lost in a failover.
+	semiSync := m.replicaType == topopb.TabletType_REPLICA
+	opts := replication.FollowOptions{SemiSync: semiSync, Heartbeat: 500 * time.Millisecond, NetTimeout: 2 * time.Second}
 	if err := replication.Follow(ctx, m.db, src, opts); err != nil {
 		return err
 	}

@@ -143,7 +143,37 @@ starts them again on the next local up. Then:
 	_ = addShardsCmd.MarkFlagRequired("keyspace")
 	_ = addShardsCmd.MarkFlagRequired("shards")
 
-	cmd.AddCommand(up, down, status, addShardsCmd)
+	var tabletDir, tabletType string
+	var tabletTimeout time.Duration
+	addTabletCmd := &cobra.Command{
+		Use:   "add-tablet KEYSPACE/SHARD",
+		Short: "Add a replica (or rdonly) tablet, with its own mariadbd, to a shard of the running local cluster",
+		Long: `Add a tablet to a shard of the local cluster in --data-dir: it starts a new
+mariadbd, restores the shard's latest backup and the binlogs archived since
+into it, and then replicates from the shard's primary (with no backup, it
+replicates everything from the primary). It prints progress until the tablet
+serves; ` + "`local up`" + ` starts it again after a restart.`,
+		Example: "  shardctl local add-tablet commerce/-40\n  shardctl local add-tablet commerce/-40 --type rdonly",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ks, shard, err := splitShard(args[0])
+			if err != nil {
+				return err
+			}
+			dir, err := filepath.Abs(tabletDir)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), tabletTimeout)
+			defer cancel()
+			return localcluster.RequestAddTablet(ctx, dir, ks, shard, tabletType, func(line string) { fmt.Println(line) })
+		},
+	}
+	addTabletCmd.Flags().StringVar(&tabletDir, "data-dir", defaultDataDir(), "data directory of the running cluster")
+	addTabletCmd.Flags().StringVar(&tabletType, "type", "replica", "replica or rdonly")
+	addTabletCmd.Flags().DurationVar(&tabletTimeout, "timeout", 30*time.Minute, "how long the tablet may take to restore and catch up")
+
+	cmd.AddCommand(up, down, status, addShardsCmd, addTabletCmd)
 	return cmd
 }
 
@@ -206,6 +236,9 @@ func (f *localFlags) config(topoRoot string) (localcluster.Config, error) {
 		if st, err := localcluster.ReadState(dir); err == nil {
 			cfg.Replicas = st.Replicas
 		}
+	}
+	if st, err := localcluster.ReadState(dir); err == nil && len(f.keyspaces) == 0 {
+		cfg.ExtraTablets = st.ExtraTablets // the same cluster comes back
 	}
 	specs := f.keyspaces
 	if len(specs) == 0 {

@@ -200,11 +200,25 @@ func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace s
 	}
 	req := &querypb.ExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL)}
 	if write {
-		req.Options = writeOptions
+		req.Options = s.writeOptionsFor()
+	} else {
+		req.Options = s.replicaReadOptions(keyspace, q.Shard)
 	}
 	resp, err := tc.query.Execute(ctx, req)
 	if err != nil {
-		return nil, tabletError(tc, err)
+		err = tabletError(tc, err)
+		if !sqlerr.HasReason(err, sqlerr.ReasonReplicaBehind) {
+			return nil, err
+		}
+		if resp, tc, err = e.readFromPrimary(ctx, s, keyspace, q.Shard, req.Sql); err != nil {
+			if tc != nil {
+				err = tabletError(tc, err)
+			}
+			return nil, err
+		}
+	}
+	if write {
+		s.noteWrite(keyspace, q.Shard, resp.Result.GetGtid())
 	}
 	res, err := s.shardResult(resp.Result)
 	if err != nil {
@@ -249,6 +263,12 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 	var opts *querypb.ExecuteOptions
 	if s.TxIsolation != "" || s.TxReadOnly {
 		opts = &querypb.ExecuteOptions{TransactionIsolation: s.TxIsolation, ReadOnly: s.TxReadOnly}
+	}
+	if s.ReadYourWrites && !s.TxReadOnly {
+		if opts == nil {
+			opts = &querypb.ExecuteOptions{}
+		}
+		opts.TrackGtid = true
 	}
 	if s.TransactionMode == TransactionModeTwoPC && !s.TxReadOnly {
 		// Every part of a twopc transaction is an XA branch from its first
@@ -307,19 +327,20 @@ func (e *Executor) commit(ctx context.Context, s *Session) error {
 	}
 	// A twopc transaction on one shard commits in one phase (the tablet
 	// runs XA COMMIT ... ONE PHASE): there is nothing to coordinate.
-	return e.commitInOrder(ctx, shards)
+	return e.commitInOrder(ctx, s, shards)
 }
 
 // commitInOrder commits every shard in the order they joined. If a commit
 // fails, the shards after it are rolled back and the error says which
 // shards committed: without two-phase commit a multi-shard commit can be
 // partial, and the client must know.
-func (e *Executor) commitInOrder(ctx context.Context, shards []*shardSession) error {
+func (e *Executor) commitInOrder(ctx context.Context, s *Session, shards []*shardSession) error {
 	var committed []string
 	for i, ss := range shards {
-		_, err := ss.tablet.query.Commit(ctx, &querypb.CommitRequest{Target: target(ss.keyspace, ss.shard, topopb.TabletType_PRIMARY), TransactionId: ss.txID})
+		resp, err := ss.tablet.query.Commit(ctx, &querypb.CommitRequest{Target: target(ss.keyspace, ss.shard, topopb.TabletType_PRIMARY), TransactionId: ss.txID})
 		if err == nil {
 			committed = append(committed, ss.keyspace+"/"+ss.shard)
+			s.noteWrite(ss.keyspace, ss.shard, resp.GetGtid())
 			continue
 		}
 		err = tabletError(ss.tablet, err)

@@ -21,6 +21,8 @@ type metrics struct {
 	twopcRollbacks      prometheus.Counter
 	twopcRecovered      *prometheus.CounterVec
 	twopcRecoveryErrors prometheus.Counter
+
+	readYourWritesFallbacks prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -64,6 +66,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.queries, m.errors, m.duration, m.connections, m.connsTotal, m.grpcCalls,
 			m.twopcCommits, m.twopcRollbacks, m.twopcRecovered, m.twopcRecoveryErrors)
 	}
+	m.readYourWritesFallbacks = newReadYourWritesFallbacks(reg)
 	return m
 }
 

@@ -9,6 +9,7 @@ import (
 
 	querypb "vitess.io/vitess/go/vt/proto/query"
 
+	"github.com/shardgate/shardgate/internal/gtidpos"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/sqlrouter"
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -60,6 +61,14 @@ type Session struct {
 	// an OLAP session's reads stream, unbounded, when nothing is combined
 	// at the gate.
 	Workload string
+	// ReadYourWrites makes the session's replica reads wait for its own
+	// last write on the shard, up to ReadYourWritesTimeout (0: the
+	// default), and read from the primary past it (read_your_writes.go).
+	ReadYourWrites        bool
+	ReadYourWritesTimeout time.Duration
+	// writePositions is, by "keyspace/shard", the GTID position of the
+	// session's writes there.
+	writePositions map[string]gtidpos.Position
 	// NoScatter refuses statements that would run on more than one shard
 	// (SET no_scatter = 1), to find queries missing a vindex predicate.
 	NoScatter bool

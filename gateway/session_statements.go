@@ -174,6 +174,10 @@ func (e *Executor) set(ctx context.Context, s *Session, stmt *sqlparser.Set) (*s
 					"Transaction characteristics can't be changed while a transaction is in progress: COMMIT or ROLLBACK before SET transaction_mode")
 			}
 			s.TransactionMode = mode
+		case "read_your_writes", "read_your_writes_timeout":
+			if err := setReadYourWrites(s, name, value); err != nil {
+				return nil, err
+			}
 		case "no_scatter":
 			on, ok := boolSetting(value)
 			if !ok {

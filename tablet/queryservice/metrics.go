@@ -5,17 +5,20 @@ import (
 )
 
 type metrics struct {
-	queries       *prometheus.CounterVec
-	queryErrors   *prometheus.CounterVec
-	duration      prometheus.Histogram
-	killed        prometheus.Counter
-	txIdleKilled  prometheus.Counter
-	rowsReturned  prometheus.Counter
-	openTx        prometheus.GaugeFunc
-	preparedTx    prometheus.GaugeFunc
-	poolInUse     prometheus.GaugeFunc
-	txPoolInUse   prometheus.GaugeFunc
-	poolWaitTotal prometheus.CounterFunc
+	queries     *prometheus.CounterVec
+	queryErrors *prometheus.CounterVec
+	duration    prometheus.Histogram
+	killed      prometheus.Counter
+	// gtidWaitTimeouts counts reads that waited for a session's last
+	// write and gave up (read-your-writes).
+	gtidWaitTimeouts prometheus.Counter
+	txIdleKilled     prometheus.Counter
+	rowsReturned     prometheus.Counter
+	openTx           prometheus.GaugeFunc
+	preparedTx       prometheus.GaugeFunc
+	poolInUse        prometheus.GaugeFunc
+	txPoolInUse      prometheus.GaugeFunc
+	poolWaitTotal    prometheus.CounterFunc
 }
 
 func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
@@ -30,6 +33,9 @@ func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "shardtablet_query_duration_seconds", Help: "Time to run a statement on MySQL, queue wait included.", ConstLabels: labels,
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
+		gtidWaitTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shardtablet_gtid_wait_timeouts_total", Help: "Reads that waited for their session's last write (read-your-writes) and gave up: the gate read from the primary.", ConstLabels: labels,
 		}),
 		killed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shardtablet_queries_killed_total", Help: "Statements killed on MySQL after their deadline or cancellation.", ConstLabels: labels,
@@ -57,6 +63,7 @@ func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
 		}, func() float64 { return float64(s.pool.Stats().Waits + s.txPool.Stats().Waits) }),
 	}
 	if reg != nil {
+		reg.MustRegister(m.gtidWaitTimeouts)
 		reg.MustRegister(m.queries, m.queryErrors, m.duration, m.killed, m.txIdleKilled, m.rowsReturned,
 			m.openTx, m.preparedTx, m.poolInUse, m.txPoolInUse, m.poolWaitTotal)
 	}

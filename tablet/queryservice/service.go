@@ -221,7 +221,14 @@ func (s *Service) execute(ctx context.Context, target *querypb.Target, sql strin
 		return nil, s.connectError(err)
 	}
 	defer s.pool.Put(conn)
-	return s.run(ctx, conn, sql, opts)
+	if err := s.waitForGTID(conn, opts); err != nil {
+		return nil, err
+	}
+	res, err := s.run(ctx, conn, sql, opts)
+	if err == nil && opts.GetTrackGtid() {
+		res.Gtid = s.lastGTID(conn)
+	}
+	return res, err
 }
 
 // run executes sql on conn under the statement deadline, killing it on the

@@ -26,6 +26,11 @@ type transaction struct {
 	// XA START); xaEnded once XA END ran on it.
 	xid     *xid
 	xaEnded bool
+	// trackGTID: the commit returns the transaction's GTID (a session
+	// reading its own writes from replicas).
+	trackGTID bool
+	// gtid is what the commit wrote, when trackGTID.
+	gtid string
 }
 
 // transactions is the registry of open transactions. Ids start from the
@@ -294,7 +299,9 @@ func (s *Service) begin(ctx context.Context, target *querypb.Target, opts *query
 	defer s.writeMu.Unlock()
 	registered = true
 	s.writesInFlight--
-	return s.txs.add(conn, x), nil
+	tx := s.txs.add(conn, x)
+	tx.trackGTID = opts.GetTrackGtid()
+	return tx, nil
 }
 
 // nextTransaction is the SET TRANSACTION statement that gives the next
@@ -344,11 +351,12 @@ func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteReq
 // Commit commits and frees the transaction's connection.
 func (s *Service) Commit(ctx context.Context, req *querypb.CommitRequest) (*querypb.CommitResponse, error) {
 	s.calls.commit.Inc()
-	if err := s.end(req.Target, req.TransactionId, endCommit); err != nil {
+	gtid, err := s.endReporting(req.Target, req.TransactionId, endCommit)
+	if err != nil {
 		s.calls.commitErr.Inc()
 		return nil, err
 	}
-	return &querypb.CommitResponse{}, nil
+	return &querypb.CommitResponse{Gtid: gtid}, nil
 }
 
 // Rollback rolls back and frees the transaction's connection.
@@ -362,17 +370,25 @@ func (s *Service) Rollback(ctx context.Context, req *querypb.RollbackRequest) (*
 }
 
 func (s *Service) end(target *querypb.Target, id int64, how ending) error {
+	_, err := s.endReporting(target, id, how)
+	return err
+}
+
+// endReporting ends a transaction and returns the GTID its commit wrote
+// when it was begun with track_gtid.
+func (s *Service) endReporting(target *querypb.Target, id int64, how ending) (string, error) {
 	if err := s.checkTarget(target); err != nil {
-		return err
+		return "", err
 	}
 	// Counted from before it leaves the open transactions until MySQL has
 	// committed it: StopWrites must not read a position in between.
 	defer s.trackWrite()()
 	tx, err := s.txs.take(id, s.cfg.where())
 	if err != nil {
-		return err
+		return "", err
 	}
-	return s.finish(tx, how)
+	err = s.finish(tx, how)
+	return tx.gtid, err
 }
 
 // ending is how finish ends a transaction.
@@ -406,6 +422,8 @@ func (s *Service) finish(tx *transaction, how ending) error {
 		}
 		if _, err = tx.conn.ExecuteFetch(stmt, 0, false); err != nil {
 			err = s.mysqlError(err)
+		} else if how == endCommit && tx.trackGTID {
+			tx.gtid = s.lastGTID(tx.conn)
 		}
 	} else {
 		err = s.finishXA(tx, how)

@@ -100,6 +100,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	qsReady.Store(qs)
 	if backups != nil {
 		backups.Hooks.SetServing = qs.SetServing
+		backups.Hooks.Archives = func() bool { return qs.Type() == topopb.TabletType_PRIMARY }
 		backups.Start()
 	}
 

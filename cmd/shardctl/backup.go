@@ -30,9 +30,11 @@ some tables, in place or into another database.
 
 SHARD is keyspace/shard (commerce/-80), or a keyspace (commerce) for every
 one of its shards. The shard's primary tablet does the work unless --tablet
-names another.`,
+names another; a backup is taken from a healthy rdonly or replica tablet
+(replication running, lag within 30 s) when the shard has one, so that its
+reads do not load the primary.`,
 	}
-	tablet := cmd.PersistentFlags().String("tablet", "", "tablet alias to do the work (default: the shard's primary)")
+	tablet := cmd.PersistentFlags().String("tablet", "", "tablet alias to do the work (default: the shard's primary; for create, a healthy replica when there is one)")
 	cmd.AddCommand(backupCreate(a, tablet), backupList(a, tablet), backupRestore(a, tablet), backupVerify(a, tablet),
 		backupPrune(a, tablet), backupArchiveBinlogs(a, tablet))
 	return cmd

@@ -130,8 +130,13 @@ func follow(stream grpc.ServerStreamingClient[backuppb.Progress], t *topopb.Tabl
 	}
 }
 
-// Backup has the shard's tablet (alias, or its primary) take a backup.
+// Backup has the shard's tablet take a backup: alias, or else a healthy
+// rdonly or replica tablet (backupSource), or else the primary. The
+// manifest's name ends with the alias of the tablet that took it.
 func Backup(ctx context.Context, ts *topo.Server, ref ShardRef, alias, engine string, report func(*backuppb.Progress), opts ...control.Option) (*backuppb.Manifest, error) {
+	if alias == "" {
+		alias = backupSource(ctx, ts, ref, opts)
+	}
 	var m *backuppb.Manifest
 	err := withBackupService(ctx, ts, ref, alias, opts, func(c backuppb.BackupServiceClient, t *topopb.Tablet) error {
 		stream, err := c.Backup(ctx, &backuppb.BackupRequest{Keyspace: ref.Keyspace, Shard: ref.Shard, Engine: engine})

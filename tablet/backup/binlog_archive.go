@@ -48,6 +48,9 @@ func (e *Engine) archiveLoop() {
 		case <-t.C:
 		case <-kick:
 		}
+		if e.Hooks.Archives != nil && !e.Hooks.Archives() {
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		go func() {
 			select {

@@ -112,6 +112,11 @@ type Hooks struct {
 	// on again once the restore succeeds. A restore that fails after it
 	// began to change the shard leaves it off, with the reason.
 	SetServing func(serving bool, reason string)
+	// Archives, when set, says whether this tablet archives the shard's
+	// binlogs now: only its primary does, as its binlog is the shard's
+	// history (a replica's holds the same transactions in files of its
+	// own, which would overlap the primary's in the store).
+	Archives func() bool
 }
 
 type lastResult struct {

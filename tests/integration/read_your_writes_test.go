@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,12 @@ func TestReadYourWritesFromALaggingReplica(t *testing.T) {
 	}()
 	if port, v := read(); v != 3 || port != replicaPort {
 		t.Fatalf("read_your_writes while the replica catches up: read v=%d from port %d; want v=3 from the replica (%d)", v, port, replicaPort)
+	}
+
+	// A backup is taken from the healthy replica, not the primary, and
+	// holds what the replica applied.
+	out := runShardctl(t, c, "backup", "create", "ks/0")
+	if !strings.Contains(out, "-"+replica.Alias+":") || !strings.Contains(out, "1 tables, 1 rows") {
+		t.Fatalf("backup create ks/0 did not back up the replica %s's 1 row:\n%s", replica.Alias, out)
 	}
 }

@@ -286,11 +286,21 @@ func (e *Executor) executePlan(ctx context.Context, s *Session, plan *sqlrouter.
 	retryable := !s.hasShards()
 	isRead := plan.Type == sqlparser.StmtSelect && !s.InTransaction
 	var deadline time.Time
+	// broken is the first failure of a read whose call broke: when running
+	// it again fails for good (no failover replaced the tablet), the
+	// client learns of the break, not of the refusal that followed.
+	var broken error
 	for {
 		c := &cursor{e: e, s: s}
 		res, err := plan.Execute(ctx, c, bv)
 		if err == nil || !retryable || c.committed.Load() || e.buffer == nil || !(notRun(err) || isRead && outcomeUnknown(err)) {
+			if err != nil && broken != nil {
+				return res, broken
+			}
 			return res, err
+		}
+		if broken == nil && outcomeUnknown(err) {
+			broken = err
 		}
 		if deadline.IsZero() {
 			deadline = time.Now().Add(e.buffer.cfg.MaxWait)

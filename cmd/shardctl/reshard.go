@@ -90,6 +90,7 @@ reference table.`,
 	cmd.Flags().StringVar(&to, "to", "", "target shards, comma-separated (required)")
 	cmd.Flags().Int64Var(&spec.MaxRowsPerSecond, "max-rows-per-second", 0, "bound on each stream's copy rate (0: none)")
 	cmd.Flags().Int64Var(&spec.CopyBatchRows, "copy-batch-rows", 10000, "rows one copy round reads from a source")
+	cmd.Flags().DurationVar(&spec.MaxReplicaLag, "max-replica-lag", 10*time.Second, "pause a stream's copy while a replica of its target shard lags more than this (0: never)")
 	cmd.Flags().Int64Var(&spec.CopyStreams, "copy-streams", 0, "streams of one target that copy at once (0: one per source, all at once)")
 	_ = cmd.MarkFlagRequired("from")
 	_ = cmd.MarkFlagRequired("to")

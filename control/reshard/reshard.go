@@ -33,6 +33,9 @@ type ReshardSpec struct {
 	// is the rows a copy round reads (0: 10,000); CopyStreams how many
 	// streams of one target copy at once (0: all).
 	MaxRowsPerSecond, CopyBatchRows, CopyStreams int64
+	// MaxReplicaLag pauses a stream's copy while a replica of its target
+	// lags more (0: no bound).
+	MaxReplicaLag time.Duration
 }
 
 // shardTablet is a connection to a shard's primary tablet.
@@ -154,7 +157,8 @@ func CreateReshard(ctx context.Context, ts *topo.Server, spec ReshardSpec, opts 
 	wf := &topopb.Workflow{
 		Keyspace: spec.Keyspace, Name: spec.Name, Sources: spec.Sources, Targets: spec.Targets, Tables: tables,
 		State: topopb.Workflow_RUNNING, Epoch: 1, MaxRowsPerSecond: spec.MaxRowsPerSecond, CopyBatchRows: spec.CopyBatchRows, CopyStreams: spec.CopyStreams,
-		Message: "copying",
+		MaxReplicaLagSeconds: int64(spec.MaxReplicaLag / time.Second),
+		Message:              "copying",
 	}
 	if err := ts.CreateWorkflow(ctx, wf); err != nil {
 		return nil, err

@@ -73,6 +73,9 @@ func WriteStatus(w io.Writer, s *WorkflowStatus, now time.Time) error {
 	if wf.MaxRowsPerSecond > 0 {
 		settings = append(settings, fmt.Sprintf("max %d rows/s per stream", wf.MaxRowsPerSecond))
 	}
+	if wf.MaxReplicaLagSeconds > 0 {
+		settings = append(settings, fmt.Sprintf("copy pauses while a target's replica lags more than %ds", wf.MaxReplicaLagSeconds))
+	}
 	parallel := "all streams of a target copy at once"
 	if wf.CopyStreams > 0 {
 		parallel = fmt.Sprintf("%d stream(s) of a target copy at once", wf.CopyStreams)
@@ -116,6 +119,9 @@ func WriteStatus(w io.Writer, s *WorkflowStatus, now time.Time) error {
 			truncatePosition(st.Position), age, tableProgress(st))
 		if st.Error != "" {
 			fmt.Fprintf(tw, "  \terror: %s\n", st.Error)
+		}
+		if st.Throttled != "" {
+			fmt.Fprintf(tw, "  \tthrottled: %s\n", st.Throttled)
 		}
 	}
 	return tw.Flush()

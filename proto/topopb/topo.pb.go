@@ -837,6 +837,10 @@ type Workflow struct {
 	// copy_streams bounds how many of a receiver's streams copy at once
 	// (0: all of them); the others wait their turn.
 	CopyStreams int64 `protobuf:"varint,18,opt,name=copy_streams,json=copyStreams,proto3" json:"copy_streams,omitempty"`
+	// max_replica_lag_seconds pauses each stream's copy while a replica of
+	// its receiving shard lags more than this (0: no bound): the copy's
+	// writes must not leave the shard's replicas behind.
+	MaxReplicaLagSeconds int64 `protobuf:"varint,20,opt,name=max_replica_lag_seconds,json=maxReplicaLagSeconds,proto3" json:"max_replica_lag_seconds,omitempty"`
 	// cutover_failed, when set, says that the last switch of writes (or
 	// reverse) failed: at which step, why, whether everything was put back,
 	// and what the operator must do. A successful switch of writes or
@@ -998,6 +1002,13 @@ func (x *Workflow) GetGeneration() int64 {
 func (x *Workflow) GetCopyStreams() int64 {
 	if x != nil {
 		return x.CopyStreams
+	}
+	return 0
+}
+
+func (x *Workflow) GetMaxReplicaLagSeconds() int64 {
+	if x != nil {
+		return x.MaxReplicaLagSeconds
 	}
 	return 0
 }
@@ -1197,8 +1208,11 @@ type StreamStatus struct {
 	// workflow_generation is the generation of the workflow record whose
 	// stop, pause or position the stream last acted on.
 	WorkflowGeneration int64 `protobuf:"varint,11,opt,name=workflow_generation,json=workflowGeneration,proto3" json:"workflow_generation,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// throttled says why the copy waits now ("replica zone1-101 lags 12s"),
+	// empty when it does not.
+	Throttled     string `protobuf:"bytes,12,opt,name=throttled,proto3" json:"throttled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamStatus) Reset() {
@@ -1306,6 +1320,13 @@ func (x *StreamStatus) GetWorkflowGeneration() int64 {
 		return x.WorkflowGeneration
 	}
 	return 0
+}
+
+func (x *StreamStatus) GetThrottled() string {
+	if x != nil {
+		return x.Throttled
+	}
+	return ""
 }
 
 // TransactionParticipant is a shard taking part in a distributed
@@ -1727,7 +1748,7 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\treference\x18\x05 \x01(\bR\treference\x1a?\n" +
 	"\x11VindexParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdc\a\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x93\b\n" +
 	"\bWorkflow\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -1749,7 +1770,8 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\n" +
 	"generation\x18\x11 \x01(\x03R\n" +
 	"generation\x12!\n" +
-	"\fcopy_streams\x18\x12 \x01(\x03R\vcopyStreams\x12E\n" +
+	"\fcopy_streams\x18\x12 \x01(\x03R\vcopyStreams\x125\n" +
+	"\x17max_replica_lag_seconds\x18\x14 \x01(\x03R\x14maxReplicaLagSeconds\x12E\n" +
 	"\x0ecutover_failed\x18\x13 \x01(\v2\x1e.shardgate.topo.CutoverFailureR\rcutoverFailed\x1a9\n" +
 	"\vStopAtEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -1776,7 +1798,7 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\fKeyspaceLock\x12\x16\n" +
 	"\x06holder\x18\x01 \x01(\tR\x06holder\x12\x1c\n" +
 	"\toperation\x18\x02 \x01(\tR\toperation\x12$\n" +
-	"\x0elocked_unix_ms\x18\x03 \x01(\x03R\flockedUnixMs\"\xe7\x04\n" +
+	"\x0elocked_unix_ms\x18\x03 \x01(\x03R\flockedUnixMs\"\x85\x05\n" +
 	"\fStreamStatus\x12\x1a\n" +
 	"\breceiver\x18\x01 \x01(\tR\breceiver\x12\x16\n" +
 	"\x06sender\x18\x02 \x01(\tR\x06sender\x128\n" +
@@ -1789,7 +1811,8 @@ const file_proto_topo_proto_rawDesc = "" +
 	"\x0fupdated_unix_ms\x18\t \x01(\x03R\rupdatedUnixMs\x12\x16\n" +
 	"\x06tablet\x18\n" +
 	" \x01(\tR\x06tablet\x12/\n" +
-	"\x13workflow_generation\x18\v \x01(\x03R\x12workflowGeneration\x1au\n" +
+	"\x13workflow_generation\x18\v \x01(\x03R\x12workflowGeneration\x12\x1c\n" +
+	"\tthrottled\x18\f \x01(\tR\tthrottled\x1au\n" +
 	"\tTableCopy\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1f\n" +
 	"\vrows_copied\x18\x02 \x01(\x03R\n" +

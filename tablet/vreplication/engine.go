@@ -54,6 +54,8 @@ type Engine struct {
 	// copying bounds the streams of a workflow that copy at once, by
 	// workflow (see Workflow.copy_streams).
 	copying map[string]chan struct{}
+	// replicaLag is the shard's replicas' worst lag (replica_lag.go).
+	replicaLag replicaLag
 }
 
 type runningStream struct {
@@ -88,6 +90,7 @@ func (e *Engine) Run(ctx context.Context) {
 		}
 	}
 	go e.publishLoop(ctx)
+	go e.followReplicaLag(ctx)
 	for ctx.Err() == nil {
 		wfs, err := e.ts.WatchWorkflows(ctx)
 		if err != nil {
@@ -481,6 +484,8 @@ type metrics struct {
 	rowsCopied  *prometheus.CounterVec
 	rowsApplied *prometheus.CounterVec
 	lag         *prometheus.GaugeVec
+	replicaLag  prometheus.Gauge
+	throttled   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -492,8 +497,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "shardtablet_resharding_lag_seconds",
 			Help: "How far behind its sender's newest change a stream is."}, []string{"workflow", "sender"}),
 	}
+	m.replicaLag = prometheus.NewGauge(prometheus.GaugeOpts{Name: "shardtablet_resharding_replica_lag_seconds",
+		Help: "The worst replication lag among this shard's replicas, which pauses resharding copies into it past the workflow's bound."})
+	m.throttled = prometheus.NewCounter(prometheus.CounterOpts{Name: "shardtablet_resharding_throttled_seconds_total",
+		Help: "Seconds resharding copies into this shard waited for its replicas to catch up."})
 	if reg != nil {
-		reg.MustRegister(m.rowsCopied, m.rowsApplied, m.lag)
+		reg.MustRegister(m.rowsCopied, m.rowsApplied, m.lag, m.replicaLag, m.throttled)
 	}
 	return m
 }

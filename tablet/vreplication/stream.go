@@ -320,6 +320,7 @@ func (s *stream) copyChunk(ctx context.Context, conn *mysql.Conn, sender *sender
 	s.e.metrics.rowsCopied.WithLabelValues(wf.Name, s.sender, tc.Name).Add(float64(len(rows)))
 	s.measure(int64(len(rows)))
 	s.throttle(ctx, wf, int64(len(rows)))
+	s.throttleOnReplicaLag(ctx)
 	return nil
 }
 

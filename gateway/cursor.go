@@ -230,9 +230,6 @@ func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace s
 // executeInTransaction runs q in the session's transaction, beginning the
 // shard's part of it on first use.
 func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspace string, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
-	if s.TabletType != topopb.TabletType_PRIMARY {
-		return nil, sqlerr.Unsupported("transactions on %s tablets (use the primary)", strings.ToLower(s.TabletType.String()))
-	}
 	if ss := s.findShard(keyspace, q.Shard); ss != nil {
 		resp, err := ss.tablet.query.Execute(ctx, &querypb.ExecuteRequest{
 			Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL), TransactionId: ss.txID,
@@ -260,17 +257,21 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 		}
 		return e.executeInTransaction(ctx, s, keyspace, q)
 	}
+	// A transaction on a replica or rdonly tablet reads only (Vitess
+	// allows them too): it begins READ ONLY, and its reads see one
+	// snapshot of the replica.
+	onPrimary := s.TabletType == topopb.TabletType_PRIMARY
 	var opts *querypb.ExecuteOptions
-	if s.TxIsolation != "" || s.TxReadOnly {
-		opts = &querypb.ExecuteOptions{TransactionIsolation: s.TxIsolation, ReadOnly: s.TxReadOnly}
+	if s.TxIsolation != "" || s.TxReadOnly || !onPrimary {
+		opts = &querypb.ExecuteOptions{TransactionIsolation: s.TxIsolation, ReadOnly: s.TxReadOnly || !onPrimary}
 	}
-	if s.ReadYourWrites && !s.TxReadOnly {
+	if s.ReadYourWrites && !s.TxReadOnly && onPrimary {
 		if opts == nil {
 			opts = &querypb.ExecuteOptions{}
 		}
 		opts.TrackGtid = true
 	}
-	if s.TransactionMode == TransactionModeTwoPC && !s.TxReadOnly {
+	if s.TransactionMode == TransactionModeTwoPC && !s.TxReadOnly && onPrimary {
 		// Every part of a twopc transaction is an XA branch from its first
 		// statement: MariaDB cannot prepare a transaction begun otherwise,
 		// and whether a second shard will join is not known yet. A
@@ -288,7 +289,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 	if err != nil {
 		return nil, tabletError(tc, err)
 	}
-	e.addShard(s, &shardSession{keyspace: keyspace, shard: q.Shard, txID: resp.TransactionId, tablet: tc})
+	e.addShard(s, &shardSession{keyspace: keyspace, shard: q.Shard, txID: resp.TransactionId, tablet: tc, tabletType: s.TabletType})
 	return s.shardResult(resp.Result)
 }
 
@@ -337,7 +338,7 @@ func (e *Executor) commit(ctx context.Context, s *Session) error {
 func (e *Executor) commitInOrder(ctx context.Context, s *Session, shards []*shardSession) error {
 	var committed []string
 	for i, ss := range shards {
-		resp, err := ss.tablet.query.Commit(ctx, &querypb.CommitRequest{Target: target(ss.keyspace, ss.shard, topopb.TabletType_PRIMARY), TransactionId: ss.txID})
+		resp, err := ss.tablet.query.Commit(ctx, &querypb.CommitRequest{Target: ss.target(), TransactionId: ss.txID})
 		if err == nil {
 			committed = append(committed, ss.keyspace+"/"+ss.shard)
 			s.noteWrite(ss.keyspace, ss.shard, resp.GetGtid())
@@ -364,7 +365,7 @@ func (e *Executor) rollback(ctx context.Context, s *Session) {
 
 func (e *Executor) rollbackShards(ctx context.Context, shards []*shardSession) {
 	for _, ss := range shards {
-		_, err := ss.tablet.query.Rollback(ctx, &querypb.RollbackRequest{Target: target(ss.keyspace, ss.shard, topopb.TabletType_PRIMARY), TransactionId: ss.txID})
+		_, err := ss.tablet.query.Rollback(ctx, &querypb.RollbackRequest{Target: ss.target(), TransactionId: ss.txID})
 		if err != nil {
 			// The tablet rolls back on its own when the transaction idles
 			// out or the tablet restarts; nothing more to do here.

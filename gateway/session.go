@@ -9,6 +9,8 @@ import (
 
 	querypb "vitess.io/vitess/go/vt/proto/query"
 
+	sgquerypb "github.com/shardgate/shardgate/proto/querypb"
+
 	"github.com/shardgate/shardgate/internal/gtidpos"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/sqlrouter"
@@ -145,6 +147,17 @@ type shardSession struct {
 	keyspace, shard string
 	txID            int64
 	tablet          *tabletConn
+	// tabletType is the type the transaction began on (zero: primary).
+	tabletType topopb.TabletType
+}
+
+// target is where the shard's part of the transaction lives.
+func (ss *shardSession) target() *sgquerypb.Target {
+	tt := ss.tabletType
+	if tt == topopb.TabletType_TABLET_TYPE_UNSPECIFIED {
+		tt = topopb.TabletType_PRIMARY
+	}
+	return target(ss.keyspace, ss.shard, tt)
 }
 
 // preparedStatement is a server-side prepared statement: parsed and planned

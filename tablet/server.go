@@ -354,6 +354,10 @@ func register(ctx context.Context, ts *topo.Server, t *topopb.Tablet) error {
 	if err := ts.SaveTablet(tctx, t); err != nil {
 		return fmt.Errorf("register tablet %s: %w", t.Alias, err)
 	}
+	// The keyspace may serve a tablet type now that it has this tablet.
+	if err := ts.RefreshServedTypes(tctx, t.Keyspace); err != nil {
+		return fmt.Errorf("update the serving graph of %s: %w", t.Keyspace, err)
+	}
 	return nil
 }
 

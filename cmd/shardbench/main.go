@@ -47,6 +47,8 @@ type options struct {
 	reshard          bool
 	reshardTableSize int
 	reshardSeconds   int
+	// replicas runs the replica measure (replicas.go).
+	replicas bool
 }
 
 func main() {
@@ -58,6 +60,7 @@ func main() {
 	flag.IntVar(&o.tables, "tables", 4, "sysbench tables")
 	flag.IntVar(&o.tableSize, "table-size", 10000, "rows per table")
 	flag.StringVar(&o.binDir, "bin", "bin", "directory with shardgate and shardtablet")
+	flag.BoolVar(&o.replicas, "replicas", true, "also measure oltp_read_only on @replica (a shard with 2 replicas) and failovers under write load")
 	flag.BoolVar(&o.reshard, "reshard", true, "also split 2 shards into 4 under sysbench write load")
 	flag.IntVar(&o.reshardTableSize, "reshard-table-size", 50000, "rows per table for the resharding run")
 	flag.IntVar(&o.reshardSeconds, "reshard-time", 60, "seconds sysbench writes during the resharding run (it must outlast the copy)")
@@ -124,10 +127,15 @@ func run(o options) error {
 			return err
 		}
 	}
+	// Alone on the machine: the other clusters stop first.
+	one.Close()
+	four.Close()
+	if o.replicas {
+		if err := replicasRun(o, bin); err != nil {
+			return err
+		}
+	}
 	if o.reshard {
-		// Alone on the machine: the other clusters stop first.
-		one.Close()
-		four.Close()
 		return reshardRun(o)
 	}
 	return nil
@@ -209,9 +217,10 @@ var errorsRe = regexp.MustCompile(`ignored errors:\s+(\d+)`)
 // measure runs sysbench once against addr and records the rate (queries
 // per second for point selects, transactions per second otherwise) and the
 // CPU each kind of process spent per query or transaction.
-func measure(o options, workload string, c *localcluster.Cluster, addr string, r *result) error {
+func measure(o options, workload string, c *localcluster.Cluster, addr string, r *result, extra ...string) error {
 	before, switchesBefore := cpuByKind(c)
-	out, err := sysbenchOut(o, workload, addr, "--threads="+strconv.Itoa(o.threads), "--time="+strconv.Itoa(o.seconds), "run")
+	args := append([]string{"--threads=" + strconv.Itoa(o.threads), "--time=" + strconv.Itoa(o.seconds)}, extra...)
+	out, err := sysbenchOut(o, workload, addr, append(args, "run")...)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package gateway
 import (
 	"maps"
 	"slices"
+	"strings"
+	"time"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 	vquerypb "vitess.io/vitess/go/vt/proto/query"
@@ -54,6 +56,15 @@ func (e *Executor) sessionFromProto(p *gatepb.Session, user string) (*Session, e
 	s.LastInsertID = p.LastInsertId
 	s.FoundRows = p.FoundRows
 	s.NoScatter = p.NoScatter
+	s.ReadYourWrites = p.ReadYourWrites
+	s.ReadYourWritesTimeout = time.Duration(p.ReadYourWritesTimeoutMs) * time.Millisecond
+	for key, pos := range p.WritePositions {
+		keyspace, shard, ok := strings.Cut(key, "/")
+		if !ok {
+			return nil, sqlerr.Internal("the session's write position key %q is not keyspace/shard: send back the session the gate last returned", key)
+		}
+		s.noteWrite(keyspace, shard, pos)
+	}
 	s.TxIsolation = p.TransactionIsolation
 	switch p.Workload {
 	case "", workloadOLTP:
@@ -121,7 +132,7 @@ func (e *Executor) sessionFromProto(p *gatepb.Session, user string) (*Session, e
 		}
 		s.shards = append(s.shards, &shardSession{
 			keyspace: ss.Keyspace, shard: ss.Shard, txID: ss.TransactionId,
-			tablet: e.tablets.byAlias(ss.TabletAlias, ss.Keyspace, ss.Shard),
+			tablet: e.tablets.byAlias(ss.TabletAlias, ss.Keyspace, ss.Shard), tabletType: p.TabletType,
 		})
 	}
 	return s, nil
@@ -149,6 +160,7 @@ func sessionToProto(s *Session) *gatepb.Session {
 		Autocommit: s.Autocommit, InTransaction: s.InTransaction,
 		TransactionIsolation: s.TxIsolation, NoScatter: s.NoScatter,
 		LastInsertId: s.LastInsertID, FoundRows: s.FoundRows,
+		ReadYourWrites: s.ReadYourWrites, ReadYourWritesTimeoutMs: s.ReadYourWritesTimeout.Milliseconds(),
 		ConnectionId: s.ConnectionID, TransactionReadOnly: s.TxReadOnly || !s.InTransaction && s.nextTxReadOnly,
 	}
 	if s.Workload != workloadOLTP {
@@ -189,6 +201,12 @@ func sessionToProto(s *Session) *gatepb.Session {
 			p.ShardSessions[i] = &gatepb.ShardSession{
 				Keyspace: ss.keyspace, Shard: ss.shard, TransactionId: ss.txID, TabletAlias: ss.tablet.record.Alias,
 			}
+		}
+	}
+	if len(s.writePositions) > 0 {
+		p.WritePositions = make(map[string]string, len(s.writePositions))
+		for key, pos := range s.writePositions {
+			p.WritePositions[key] = pos.String()
 		}
 	}
 	return p

@@ -432,10 +432,17 @@ type Session struct {
 	GateSettings map[string]int64 `protobuf:"bytes,19,rep,name=gate_settings,json=gateSettings,proto3" json:"gate_settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// row_count is what ROW_COUNT() answers in the next statement; warnings
 	// what SHOW WARNINGS lists (the last statement's, or its error).
-	RowCount      int64              `protobuf:"varint,20,opt,name=row_count,json=rowCount,proto3" json:"row_count,omitempty"`
-	Warnings      []*querypb.Warning `protobuf:"bytes,21,rep,name=warnings,proto3" json:"warnings,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RowCount int64              `protobuf:"varint,20,opt,name=row_count,json=rowCount,proto3" json:"row_count,omitempty"`
+	Warnings []*querypb.Warning `protobuf:"bytes,21,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// read_your_writes: replica reads wait for the session's own last
+	// write on the shard (SET read_your_writes), at most
+	// read_your_writes_timeout_ms (0: 1 s); write_positions are the GTID
+	// positions of its writes, by "keyspace/shard".
+	ReadYourWrites          bool              `protobuf:"varint,22,opt,name=read_your_writes,json=readYourWrites,proto3" json:"read_your_writes,omitempty"`
+	ReadYourWritesTimeoutMs int64             `protobuf:"varint,23,opt,name=read_your_writes_timeout_ms,json=readYourWritesTimeoutMs,proto3" json:"read_your_writes_timeout_ms,omitempty"`
+	WritePositions          map[string]string `protobuf:"bytes,24,rep,name=write_positions,json=writePositions,proto3" json:"write_positions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
@@ -611,6 +618,27 @@ func (x *Session) GetRowCount() int64 {
 func (x *Session) GetWarnings() []*querypb.Warning {
 	if x != nil {
 		return x.Warnings
+	}
+	return nil
+}
+
+func (x *Session) GetReadYourWrites() bool {
+	if x != nil {
+		return x.ReadYourWrites
+	}
+	return false
+}
+
+func (x *Session) GetReadYourWritesTimeoutMs() int64 {
+	if x != nil {
+		return x.ReadYourWritesTimeoutMs
+	}
+	return 0
+}
+
+func (x *Session) GetWritePositions() map[string]string {
+	if x != nil {
+		return x.WritePositions
 	}
 	return nil
 }
@@ -1032,7 +1060,8 @@ const file_proto_gate_proto_rawDesc = "" +
 	"\ftablet_alias\x18\x04 \x01(\tR\vtabletAlias\";\n" +
 	"\x0fSessionVariable\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xe8\b\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xe9\n" +
+	"\n" +
 	"\aSession\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12;\n" +
@@ -1062,13 +1091,19 @@ const file_proto_gate_proto_rawDesc = "" +
 	"savepoints\x12N\n" +
 	"\rgate_settings\x18\x13 \x03(\v2).shardgate.gate.Session.GateSettingsEntryR\fgateSettings\x12\x1b\n" +
 	"\trow_count\x18\x14 \x01(\x03R\browCount\x124\n" +
-	"\bwarnings\x18\x15 \x03(\v2\x18.shardgate.query.WarningR\bwarnings\x1a^\n" +
+	"\bwarnings\x18\x15 \x03(\v2\x18.shardgate.query.WarningR\bwarnings\x12(\n" +
+	"\x10read_your_writes\x18\x16 \x01(\bR\x0ereadYourWrites\x12<\n" +
+	"\x1bread_your_writes_timeout_ms\x18\x17 \x01(\x03R\x17readYourWritesTimeoutMs\x12T\n" +
+	"\x0fwrite_positions\x18\x18 \x03(\v2+.shardgate.gate.Session.WritePositionsEntryR\x0ewritePositions\x1a^\n" +
 	"\x12UserVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
 	"\x05value\x18\x02 \x01(\v2\x1c.shardgate.gate.BindVariableR\x05value:\x028\x01\x1a?\n" +
 	"\x11GateSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"p\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1aA\n" +
+	"\x13WritePositionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"p\n" +
 	"\x0eExecuteRequest\x121\n" +
 	"\asession\x18\x01 \x01(\v2\x17.shardgate.gate.SessionR\asession\x12+\n" +
 	"\x05query\x18\x02 \x01(\v2\x15.shardgate.gate.QueryR\x05query\"\xad\x01\n" +
@@ -1115,7 +1150,7 @@ func file_proto_gate_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_gate_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_gate_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_proto_gate_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_proto_gate_proto_goTypes = []any{
 	(TransactionMode)(0),          // 0: shardgate.gate.TransactionMode
 	(*Value)(nil),                 // 1: shardgate.gate.Value
@@ -1134,53 +1169,55 @@ var file_proto_gate_proto_goTypes = []any{
 	nil,                           // 14: shardgate.gate.Query.BindVariablesEntry
 	nil,                           // 15: shardgate.gate.Session.UserVariablesEntry
 	nil,                           // 16: shardgate.gate.Session.GateSettingsEntry
-	(querypb.Type)(0),             // 17: shardgate.query.Type
-	(topopb.TabletType)(0),        // 18: shardgate.topo.TabletType
-	(*querypb.Warning)(nil),       // 19: shardgate.query.Warning
-	(*querypb.QueryResult)(nil),   // 20: shardgate.query.QueryResult
-	(*querypb.MySQLError)(nil),    // 21: shardgate.query.MySQLError
+	nil,                           // 17: shardgate.gate.Session.WritePositionsEntry
+	(querypb.Type)(0),             // 18: shardgate.query.Type
+	(topopb.TabletType)(0),        // 19: shardgate.topo.TabletType
+	(*querypb.Warning)(nil),       // 20: shardgate.query.Warning
+	(*querypb.QueryResult)(nil),   // 21: shardgate.query.QueryResult
+	(*querypb.MySQLError)(nil),    // 22: shardgate.query.MySQLError
 }
 var file_proto_gate_proto_depIdxs = []int32{
-	17, // 0: shardgate.gate.Value.type:type_name -> shardgate.query.Type
-	17, // 1: shardgate.gate.BindVariable.type:type_name -> shardgate.query.Type
+	18, // 0: shardgate.gate.Value.type:type_name -> shardgate.query.Type
+	18, // 1: shardgate.gate.BindVariable.type:type_name -> shardgate.query.Type
 	1,  // 2: shardgate.gate.BindVariable.values:type_name -> shardgate.gate.Value
 	14, // 3: shardgate.gate.Query.bind_variables:type_name -> shardgate.gate.Query.BindVariablesEntry
-	18, // 4: shardgate.gate.Session.tablet_type:type_name -> shardgate.topo.TabletType
+	19, // 4: shardgate.gate.Session.tablet_type:type_name -> shardgate.topo.TabletType
 	4,  // 5: shardgate.gate.Session.shard_sessions:type_name -> shardgate.gate.ShardSession
 	0,  // 6: shardgate.gate.Session.transaction_mode:type_name -> shardgate.gate.TransactionMode
 	5,  // 7: shardgate.gate.Session.variables:type_name -> shardgate.gate.SessionVariable
 	15, // 8: shardgate.gate.Session.user_variables:type_name -> shardgate.gate.Session.UserVariablesEntry
 	16, // 9: shardgate.gate.Session.gate_settings:type_name -> shardgate.gate.Session.GateSettingsEntry
-	19, // 10: shardgate.gate.Session.warnings:type_name -> shardgate.query.Warning
-	6,  // 11: shardgate.gate.ExecuteRequest.session:type_name -> shardgate.gate.Session
-	3,  // 12: shardgate.gate.ExecuteRequest.query:type_name -> shardgate.gate.Query
-	6,  // 13: shardgate.gate.ExecuteResponse.session:type_name -> shardgate.gate.Session
-	20, // 14: shardgate.gate.ExecuteResponse.result:type_name -> shardgate.query.QueryResult
-	21, // 15: shardgate.gate.ExecuteResponse.error:type_name -> shardgate.query.MySQLError
-	6,  // 16: shardgate.gate.ExecuteBatchRequest.session:type_name -> shardgate.gate.Session
-	3,  // 17: shardgate.gate.ExecuteBatchRequest.queries:type_name -> shardgate.gate.Query
-	20, // 18: shardgate.gate.QueryResponse.result:type_name -> shardgate.query.QueryResult
-	21, // 19: shardgate.gate.QueryResponse.error:type_name -> shardgate.query.MySQLError
-	6,  // 20: shardgate.gate.ExecuteBatchResponse.session:type_name -> shardgate.gate.Session
-	10, // 21: shardgate.gate.ExecuteBatchResponse.results:type_name -> shardgate.gate.QueryResponse
-	6,  // 22: shardgate.gate.StreamExecuteRequest.session:type_name -> shardgate.gate.Session
-	3,  // 23: shardgate.gate.StreamExecuteRequest.query:type_name -> shardgate.gate.Query
-	20, // 24: shardgate.gate.StreamExecuteResponse.result:type_name -> shardgate.query.QueryResult
-	6,  // 25: shardgate.gate.StreamExecuteResponse.session:type_name -> shardgate.gate.Session
-	21, // 26: shardgate.gate.StreamExecuteResponse.error:type_name -> shardgate.query.MySQLError
-	2,  // 27: shardgate.gate.Query.BindVariablesEntry.value:type_name -> shardgate.gate.BindVariable
-	2,  // 28: shardgate.gate.Session.UserVariablesEntry.value:type_name -> shardgate.gate.BindVariable
-	7,  // 29: shardgate.gate.Gate.Execute:input_type -> shardgate.gate.ExecuteRequest
-	9,  // 30: shardgate.gate.Gate.ExecuteBatch:input_type -> shardgate.gate.ExecuteBatchRequest
-	12, // 31: shardgate.gate.Gate.StreamExecute:input_type -> shardgate.gate.StreamExecuteRequest
-	8,  // 32: shardgate.gate.Gate.Execute:output_type -> shardgate.gate.ExecuteResponse
-	11, // 33: shardgate.gate.Gate.ExecuteBatch:output_type -> shardgate.gate.ExecuteBatchResponse
-	13, // 34: shardgate.gate.Gate.StreamExecute:output_type -> shardgate.gate.StreamExecuteResponse
-	32, // [32:35] is the sub-list for method output_type
-	29, // [29:32] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	20, // 10: shardgate.gate.Session.warnings:type_name -> shardgate.query.Warning
+	17, // 11: shardgate.gate.Session.write_positions:type_name -> shardgate.gate.Session.WritePositionsEntry
+	6,  // 12: shardgate.gate.ExecuteRequest.session:type_name -> shardgate.gate.Session
+	3,  // 13: shardgate.gate.ExecuteRequest.query:type_name -> shardgate.gate.Query
+	6,  // 14: shardgate.gate.ExecuteResponse.session:type_name -> shardgate.gate.Session
+	21, // 15: shardgate.gate.ExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	22, // 16: shardgate.gate.ExecuteResponse.error:type_name -> shardgate.query.MySQLError
+	6,  // 17: shardgate.gate.ExecuteBatchRequest.session:type_name -> shardgate.gate.Session
+	3,  // 18: shardgate.gate.ExecuteBatchRequest.queries:type_name -> shardgate.gate.Query
+	21, // 19: shardgate.gate.QueryResponse.result:type_name -> shardgate.query.QueryResult
+	22, // 20: shardgate.gate.QueryResponse.error:type_name -> shardgate.query.MySQLError
+	6,  // 21: shardgate.gate.ExecuteBatchResponse.session:type_name -> shardgate.gate.Session
+	10, // 22: shardgate.gate.ExecuteBatchResponse.results:type_name -> shardgate.gate.QueryResponse
+	6,  // 23: shardgate.gate.StreamExecuteRequest.session:type_name -> shardgate.gate.Session
+	3,  // 24: shardgate.gate.StreamExecuteRequest.query:type_name -> shardgate.gate.Query
+	21, // 25: shardgate.gate.StreamExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	6,  // 26: shardgate.gate.StreamExecuteResponse.session:type_name -> shardgate.gate.Session
+	22, // 27: shardgate.gate.StreamExecuteResponse.error:type_name -> shardgate.query.MySQLError
+	2,  // 28: shardgate.gate.Query.BindVariablesEntry.value:type_name -> shardgate.gate.BindVariable
+	2,  // 29: shardgate.gate.Session.UserVariablesEntry.value:type_name -> shardgate.gate.BindVariable
+	7,  // 30: shardgate.gate.Gate.Execute:input_type -> shardgate.gate.ExecuteRequest
+	9,  // 31: shardgate.gate.Gate.ExecuteBatch:input_type -> shardgate.gate.ExecuteBatchRequest
+	12, // 32: shardgate.gate.Gate.StreamExecute:input_type -> shardgate.gate.StreamExecuteRequest
+	8,  // 33: shardgate.gate.Gate.Execute:output_type -> shardgate.gate.ExecuteResponse
+	11, // 34: shardgate.gate.Gate.ExecuteBatch:output_type -> shardgate.gate.ExecuteBatchResponse
+	13, // 35: shardgate.gate.Gate.StreamExecute:output_type -> shardgate.gate.StreamExecuteResponse
+	33, // [33:36] is the sub-list for method output_type
+	30, // [30:33] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_proto_gate_proto_init() }
@@ -1194,7 +1231,7 @@ func file_proto_gate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_gate_proto_rawDesc), len(file_proto_gate_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

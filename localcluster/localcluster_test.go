@@ -481,3 +481,35 @@ func TestUpReportsMissingBinaries(t *testing.T) {
 		t.Errorf("a failed Up left a state file: %v", err)
 	}
 }
+
+// Replicas follow their shard's primary in the plan: own ports, server
+// ids and data directories under the shard's; tablets added later come
+// after every shard's own.
+func TestConfigPlanWithReplicas(t *testing.T) {
+	cfg := Config{DataDir: "/tmp/lc", Replicas: 1, Keyspaces: []KeyspaceSpec{{Name: "ks", ShardCount: 2}},
+		ExtraTablets: []ExtraTablet{{Keyspace: "ks", Shard: "80-", Type: "rdonly"}}}
+	p, err := cfg.plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tp := range p.tablets {
+		got = append(got, fmt.Sprintf("%s %s %s/%s grpc=%d mysql=%d id=%d %s", tp.Alias, tp.Type, tp.Keyspace, tp.Shard, tp.GRPCPort, tp.MySQL.Port, tp.MySQL.ServerID, tp.MySQL.DataDir))
+	}
+	want := []string{
+		"zone1-100 primary ks/-80 grpc=16100 mysql=17100 id=100 /tmp/lc/ks/-80/mysql",
+		"zone1-101 replica ks/-80 grpc=16101 mysql=17101 id=101 /tmp/lc/ks/-80/replica-101/mysql",
+		"zone1-102 primary ks/80- grpc=16102 mysql=17102 id=102 /tmp/lc/ks/80-/mysql",
+		"zone1-103 replica ks/80- grpc=16103 mysql=17103 id=103 /tmp/lc/ks/80-/replica-103/mysql",
+		"zone1-104 rdonly ks/80- grpc=16104 mysql=17104 id=104 /tmp/lc/ks/80-/replica-104/mysql",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("plan:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := (Config{DataDir: "/tmp/lc", Replicas: 9, Keyspaces: []KeyspaceSpec{{Name: "ks"}}}).plan(); err == nil {
+		t.Error("9 replicas per shard were accepted")
+	}
+	if _, err := (Config{DataDir: "/tmp/lc", Keyspaces: []KeyspaceSpec{{Name: "ks"}}, ExtraTablets: []ExtraTablet{{Keyspace: "ks", Shard: "-80", Type: "replica"}}}).plan(); err == nil {
+		t.Error("an added tablet of a shard the cluster lacks was accepted")
+	}
+}

@@ -180,7 +180,9 @@ func (m *roleManager) servePrimary(ctx context.Context) error {
 		return err
 	}
 	m.qs.SetFence(func() bool { return lease.Valid(time.Now()) })
-	defer m.qs.SetFence(nil)
+	// Leaving, the tablet takes no write until its next role is settled:
+	// it is still typed primary, and no lease stands behind it any more.
+	defer m.qs.SetFence(func() bool { return false })
 	m.qs.SetType(topopb.TabletType_PRIMARY)
 	m.saveType(ctx, topopb.TabletType_PRIMARY)
 	m.markPrimaryReady(true)
@@ -252,6 +254,7 @@ func (m *roleManager) primarySettings(ctx context.Context) error {
 // ctx ends, and fails over when the primary's lease goes.
 func (m *roleManager) serveReplica(ctx context.Context, shard *topopb.Shard) error {
 	m.qs.SetType(m.replicaType)
+	m.qs.SetFence(nil) // its type refuses writes now
 	m.saveType(ctx, m.replicaType)
 	if err := replication.SetReadOnly(ctx, m.db, true); err != nil {
 		return err

@@ -2,7 +2,10 @@ package topo
 
 import (
 	"context"
+	"errors"
 	"slices"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/shardgate/shardgate/proto/topopb"
 )
@@ -48,14 +51,48 @@ func covered(shards []*topopb.ShardReference, types map[string][]topopb.TabletTy
 // them where one no longer has; the shards a partition lists stay as they
 // are (a resharding may have switched them), and a new partition takes
 // the primary's.
+//
+// It writes only what changes, with compare-and-set: a resharding that
+// switches the graph meanwhile is never undone.
 func (s *Server) RefreshServedTypes(ctx context.Context, keyspace string) error {
-	return s.UpdateSrvKeyspaceByCell(ctx, keyspace, func(cell string, srv *topopb.SrvKeyspace) {
+	cells, err := s.cells(ctx)
+	if err != nil {
+		return err
+	}
+	for _, cell := range cells {
+		if err := s.refreshServedTypes(ctx, cell, keyspace); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) refreshServedTypes(ctx context.Context, cell, keyspace string) error {
+	key := s.servingPrefix(cell) + keyspace
+	for {
+		srv := &topopb.SrvKeyspace{}
+		version, err := s.get(ctx, key, srv)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 		types, err := s.tabletTypesByShard(ctx, cell, keyspace)
 		if err != nil {
-			return
+			return err
 		}
-		srv.Partitions = servedPartitions(srv.Partitions, types)
-	})
+		next := proto.Clone(srv).(*topopb.SrvKeyspace)
+		next.Partitions = servedPartitions(next.Partitions, types)
+		if proto.Equal(srv, next) {
+			return nil
+		}
+		_, err = s.store.Update(ctx, key, marshal(next), version)
+		if errors.Is(err, ErrBadVersion) {
+			continue // changed underneath: decide again on what is there now
+		}
+		return err
+	}
 }
 
 func servedPartitions(partitions []*topopb.SrvKeyspace_Partition, types map[string][]topopb.TabletType) []*topopb.SrvKeyspace_Partition {

@@ -71,6 +71,9 @@ type roleManager struct {
 	primaryReady chan struct{}
 	// failingOver: a failover started by this tablet is running.
 	failingOver atomic.Bool
+	// hasReplicas: the shard has a replica a failover could promote, so
+	// the primary must stop writing when its lease is not certain.
+	hasReplicas atomic.Bool
 	root        context.Context
 	peerTLS     *tls.Config
 	// whilePrimary runs while the tablet is the primary (the resharding
@@ -179,7 +182,17 @@ func (m *roleManager) servePrimary(ctx context.Context) error {
 	if err := m.primarySettings(ctx); err != nil {
 		return err
 	}
-	m.qs.SetFence(func() bool { return lease.Valid(time.Now()) })
+	// The fence: writes only while the lease is certainly valid, or while
+	// no replica could replace this primary (a shard without replicas
+	// keeps taking writes through an etcd outage; nobody can fail it
+	// over).
+	var current atomic.Pointer[topo.Lease]
+	current.Store(lease)
+	m.refreshHasReplicas(ctx)
+	m.qs.SetFence(func() bool {
+		l := current.Load()
+		return !m.hasReplicas.Load() || l != nil && l.Valid(time.Now())
+	})
 	// Leaving, the tablet takes no write until its next role is settled:
 	// it is still typed primary, and no lease stands behind it any more.
 	defer m.qs.SetFence(func() bool { return false })
@@ -199,19 +212,35 @@ func (m *roleManager) servePrimary(ctx context.Context) error {
 	check := time.NewTicker(500 * time.Millisecond)
 	defer check.Stop()
 	failures := 0
-	for {
+	gone := lease.Gone()
+	for ticks := 1; ; ticks++ {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-lease.Gone():
-			m.log.Warn("lost the shard's primary lease (etcd unreachable for longer than its TTL): refusing writes until it is taken again")
-			return nil
+		case <-gone:
+			if m.hasReplicas.Load() {
+				m.log.Warn("lost the shard's primary lease (etcd unreachable for longer than its TTL): refusing writes until it is taken again")
+				return nil
+			}
+			m.log.Warn("lost the shard's primary lease (etcd unreachable for longer than its TTL); the shard has no replica that could replace this primary: taking writes on, and the lease again once etcd answers")
+			current.Store(nil)
+			gone = nil
 		case sh := <-shards:
 			if sh != nil && sh.PrimaryAlias != m.cfg.Alias {
 				m.log.Info("the shard names another primary: stepping down", zap.String("primary", sh.PrimaryAlias))
 				return nil
 			}
 		case <-check.C:
+			if ticks%10 == 0 {
+				m.refreshHasReplicas(ctx)
+			}
+			if current.Load() == nil {
+				if l, _, err := m.ts.TakePrimaryLease(lctx, m.cfg.Keyspace, m.cfg.Shard, m.cfg.Alias, m.cfg.PrimaryLeaseTTL); err == nil {
+					m.log.Info("holding the shard's primary lease again")
+					current.Store(l)
+					gone = l.Gone()
+				}
+			}
 			if err := m.ping(ctx); err != nil {
 				failures++
 				if failures < 2 {
@@ -228,6 +257,25 @@ func (m *roleManager) servePrimary(ctx context.Context) error {
 			failures = 0
 		}
 	}
+}
+
+// refreshHasReplicas notes whether the shard has a replica tablet that a
+// failover could promote; when the topology does not answer, the last
+// answer stands.
+func (m *roleManager) refreshHasReplicas(ctx context.Context) {
+	tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	tablets, err := m.ts.ListTablets(tctx)
+	if err != nil {
+		return
+	}
+	has := false
+	for _, t := range tablets {
+		if t.Keyspace == m.cfg.Keyspace && t.Shard == m.cfg.Shard && t.Alias != m.cfg.Alias && t.Type == topopb.TabletType_REPLICA {
+			has = true
+		}
+	}
+	m.hasReplicas.Store(has)
 }
 
 // primarySettings makes the tablet's MySQL a writable primary with

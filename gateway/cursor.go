@@ -181,9 +181,15 @@ func tabletError(tc *tabletConn, err error) error {
 		return sqlerr.WithReason(sqlerr.ReasonOf(mysqlErr), se)
 	}
 	// The call itself failed: the tablet is gone or its connection broke.
-	reason := sqlerr.ReasonOutcomeUnknown
-	if errors.Is(err, queryrpc.ErrNotSent) && tc.tabletType() == topopb.TabletType_PRIMARY && tc.canFailOver != nil && tc.canFailOver() {
-		reason = sqlerr.ReasonNotPrimary // nothing ran; a failover is coming
+	// Where a failover may replace the tablet, the statement may run again
+	// on its successor: any statement when nothing was sent, a read
+	// otherwise.
+	reason := querypb.ErrorReason_REASON_UNSPECIFIED
+	if tc.canFailOver != nil && tc.canFailOver() {
+		reason = sqlerr.ReasonOutcomeUnknown
+		if errors.Is(err, queryrpc.ErrNotSent) && tc.tabletType() == topopb.TabletType_PRIMARY {
+			reason = sqlerr.ReasonNotPrimary
+		}
 	}
 	return sqlerr.WithReason(reason, sqlerr.Internal("%s: %v", tc.where(), err))
 }

@@ -673,8 +673,12 @@ func (tc *tabletConn) refuse(inFlight bool) error {
 	msg := fmt.Sprintf("tablet %s of %s/%s %s (--tablet-health-timeout %s)", tc.record.Alias, tc.record.Keyspace, tc.record.Shard,
 		tc.silence(tc.now()), tc.timeout)
 	if inFlight {
-		return sqlerr.WithReason(sqlerr.ReasonOutcomeUnknown,
-			sqlerr.Internal("%s: the gate stopped waiting for its answer to this statement; whether it took effect on the shard is unknown", msg))
+		err := sqlerr.Internal("%s: the gate stopped waiting for its answer to this statement; whether it took effect on the shard is unknown", msg)
+		if tc.canFailOver != nil && tc.canFailOver() {
+			// A read may run again on the tablet that replaces it.
+			return sqlerr.WithReason(sqlerr.ReasonOutcomeUnknown, err)
+		}
+		return err
 	}
 	err := sqlerr.Internal("%s: the gate sends it nothing until it answers again", msg)
 	if tc.tabletType() == topopb.TabletType_PRIMARY && tc.canFailOver != nil && tc.canFailOver() {

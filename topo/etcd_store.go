@@ -246,26 +246,9 @@ func (s *EtcdStore) PutWithLease(ctx context.Context, key string, value []byte, 
 // key does not exist; when it does, the lease is revoked and the value
 // there is returned with ErrExists.
 func (s *EtcdStore) CreateWithLease(ctx context.Context, key string, value []byte, ttl time.Duration) (<-chan struct{}, []byte, error) {
-	lease, err := s.grant(ctx, key, ttl)
+	lease, current, err := s.createUnderLease(ctx, key, value, ttl)
 	if err != nil {
-		return nil, nil, err
-	}
-	resp, err := s.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(value), clientv3.WithLease(lease))).
-		Else(clientv3.OpGet(key)).
-		Commit()
-	if err != nil {
-		s.revoke(lease)
-		return nil, nil, fmt.Errorf("etcd create %s: %w", key, err)
-	}
-	if !resp.Succeeded {
-		s.revoke(lease)
-		var current []byte
-		if r := resp.Responses[0].GetResponseRange(); r != nil && len(r.Kvs) > 0 {
-			current = r.Kvs[0].Value
-		}
-		return nil, current, fmt.Errorf("%s: %w", key, ErrExists)
+		return nil, current, err
 	}
 	gone, err := s.keepAlive(ctx, key, lease)
 	return gone, nil, err
@@ -275,26 +258,9 @@ func (s *EtcdStore) CreateWithLease(ctx context.Context, key string, value []byt
 // from its renewals (Lease.Valid).
 func (s *EtcdStore) CreateFencedLease(ctx context.Context, key string, value []byte, ttl time.Duration) (*Lease, []byte, error) {
 	granted := time.Now()
-	lease, err := s.grant(ctx, key, ttl)
+	lease, current, err := s.createUnderLease(ctx, key, value, ttl)
 	if err != nil {
-		return nil, nil, err
-	}
-	resp, err := s.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(value), clientv3.WithLease(lease))).
-		Else(clientv3.OpGet(key)).
-		Commit()
-	if err != nil {
-		s.revoke(lease)
-		return nil, nil, fmt.Errorf("etcd create %s: %w", key, err)
-	}
-	if !resp.Succeeded {
-		s.revoke(lease)
-		var current []byte
-		if r := resp.Responses[0].GetResponseRange(); r != nil && len(r.Kvs) > 0 {
-			current = r.Kvs[0].Value
-		}
-		return nil, current, fmt.Errorf("%s: %w", key, ErrExists)
+		return nil, current, err
 	}
 	alive, err := s.client.KeepAlive(ctx, lease)
 	if err != nil {
@@ -322,6 +288,34 @@ func (s *EtcdStore) CreateFencedLease(ctx context.Context, key string, value []b
 		s.log.Warn("lost the lease of a key", zap.String("key", key))
 	}()
 	return l, nil, nil
+}
+
+// createUnderLease grants a lease of ttl and writes key under it if key
+// does not exist; when it does, the lease is revoked and the value there
+// is returned with ErrExists.
+func (s *EtcdStore) createUnderLease(ctx context.Context, key string, value []byte, ttl time.Duration) (clientv3.LeaseID, []byte, error) {
+	lease, err := s.grant(ctx, key, ttl)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := s.client.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(value), clientv3.WithLease(lease))).
+		Else(clientv3.OpGet(key)).
+		Commit()
+	if err != nil {
+		s.revoke(lease)
+		return 0, nil, fmt.Errorf("etcd create %s: %w", key, err)
+	}
+	if !resp.Succeeded {
+		s.revoke(lease)
+		var current []byte
+		if r := resp.Responses[0].GetResponseRange(); r != nil && len(r.Kvs) > 0 {
+			current = r.Kvs[0].Value
+		}
+		return 0, current, fmt.Errorf("%s: %w", key, ErrExists)
+	}
+	return lease, nil, nil
 }
 
 // grant grants a lease of ttl, in whole seconds and at least one.

@@ -29,20 +29,7 @@ on the new primary: clients see a pause, not an error. Without --to, the
 most advanced replica is chosen.`,
 		Example: "  shardctl shard reparent commerce/-80\n  shardctl shard reparent commerce/-80 --to zone1-201",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ks, shard, err := splitShard(args[0])
-			if err != nil {
-				return err
-			}
-			return a.withTablets(func(ctx context.Context, ts *topo.Server, opts []control.Option) error {
-				res, err := reparent.Planned(ctx, ts, ks, shard, reparentOptions(to, opts))
-				if err != nil {
-					return err
-				}
-				fmt.Printf("reparented %s/%s: %s\n", ks, shard, res.Describe())
-				return nil
-			})(cmd, args)
-		},
+		RunE:    runReparent(a, reparent.Planned, &to, "reparented"),
 	}
 	planned.Flags().StringVar(&to, "to", "", "alias of the replica to promote (default: the most advanced)")
 
@@ -57,23 +44,29 @@ Replica tablets do this by themselves a few seconds after a primary stops;
 this command does it at once. It refuses while the primary holds its lease
 (it is alive: use reparent).`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ks, shard, err := splitShard(args[0])
-			if err != nil {
-				return err
-			}
-			return a.withTablets(func(ctx context.Context, ts *topo.Server, opts []control.Option) error {
-				res, err := reparent.Emergency(ctx, ts, ks, shard, reparentOptions(eto, opts))
-				if err != nil {
-					return err
-				}
-				fmt.Printf("failed over %s/%s: %s\n", ks, shard, res.Describe())
-				return nil
-			})(cmd, args)
-		},
+		RunE: runReparent(a, reparent.Emergency, &eto, "failed over"),
 	}
 	emergency.Flags().StringVar(&eto, "to", "", "alias of the replica to promote (default: the most advanced; refused if another received more)")
 	return []*cobra.Command{planned, emergency}
+}
+
+// runReparent runs a reparent (reparent.Planned or reparent.Emergency) of
+// the shard named by the command's argument and prints its result.
+func runReparent(a *app, run func(context.Context, *topo.Server, string, string, reparent.Options) (*reparent.Result, error), to *string, done string) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ks, shard, err := splitShard(args[0])
+		if err != nil {
+			return err
+		}
+		return a.withTablets(func(ctx context.Context, ts *topo.Server, opts []control.Option) error {
+			res, err := run(ctx, ts, ks, shard, reparentOptions(*to, opts))
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s %s/%s: %s\n", done, ks, shard, res.Describe())
+			return nil
+		})(cmd, args)
+	}
 }
 
 func reparentOptions(to string, opts []control.Option) reparent.Options {

@@ -25,7 +25,7 @@ UNIT_PKGS = $$($(GO) list ./... | grep -Ev '$(INTEGRATION_PKGS)')
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
-	@echo "make deps         install MariaDB (server, client, mariadb-backup), sysbench, mydumper, protoc and the client suite's drivers (Python, PHP, Perl, Java, node) from Debian packages (needs root or sudo), mysql2 with npm ci, and versitygw into bin/tools"
+	@echo "make deps         install MariaDB (server, client, mariadb-backup), sysbench, mydumper, protoc, chromium and the client suite's drivers (Python, PHP, Perl, Java, node) from Debian packages (needs root or sudo), mysql2 with npm ci, versitygw and promtool into bin/tools"
 	@echo "make build        build shardgate, shardtablet, shardctl into bin/"
 	@echo "make demo         build, then run a local cluster (etcd, 4 MariaDB shards, tablets, gate on :15306)"
 	@echo "make down         stop the detached demo cluster"
@@ -40,6 +40,8 @@ help:
 # package's own MariaDB service is stopped: Shardgate starts its own servers
 # with their own data directories.
 #
+# The admin UI's test drives Debian's chromium headless (chromedp).
+#
 # The client suite (tests/clientsuite) runs real drivers: PyMySQL,
 # mysqlclient and SQLAlchemy for Debian's /usr/bin/python3, PHP's PDO and
 # mysqli, Perl's DBD::MariaDB, MariaDB Connector/J with a JDK to compile
@@ -48,7 +50,7 @@ help:
 # committed package-lock.json.
 CLIENT_DEBS := python3-pymysql python3-mysqldb python3-sqlalchemy php-cli php-mysql libdbd-mariadb-perl libmariadb-java
 CLIENTSUITE_NODE := tests/clientsuite/node
-deps: $(TOOLS)/versitygw
+deps: $(TOOLS)/versitygw $(TOOLS)/promtool
 	@missing=""; \
 	command -v mariadbd >/dev/null || missing="$$missing mariadb-server"; \
 	command -v mariadb >/dev/null || missing="$$missing mariadb-client"; \
@@ -59,6 +61,7 @@ deps: $(TOOLS)/versitygw
 	command -v javac >/dev/null || missing="$$missing default-jdk-headless"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	for p in $(CLIENT_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
@@ -134,6 +137,15 @@ proto-check: proto
 
 $(TOOLS)/versitygw:
 	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+# promtool lints the processes' /metrics in the tests (`promtool check
+# metrics`). It is taken out of Debian's prometheus package without
+# installing the package, whose scripts would set up and start a
+# Prometheus server.
+$(TOOLS)/promtool:
+	@mkdir -p $(TOOLS); tmp=$$(mktemp -d); \
+	cd $$tmp && { apt-get download prometheus >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && apt-get download prometheus >/dev/null 2>&1; }; } && \
+	dpkg -x prometheus_*.deb pkg && cp pkg/usr/bin/promtool $(TOOLS)/promtool; status=$$?; rm -rf $$tmp; exit $$status
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

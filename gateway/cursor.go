@@ -98,7 +98,23 @@ func (c *cursor) ExecuteShards(ctx context.Context, keyspace string, queries []s
 	if err != nil {
 		return nil, err
 	}
+	c.count(results)
 	return results, c.checkResultSize(results)
+}
+
+// count adds shard calls and the rows they returned (rows affected, for
+// writes) to the statement's statistics.
+func (c *cursor) count(results []*sqltypes.Result) {
+	var rows uint64
+	for _, r := range results {
+		if len(r.Fields) > 0 {
+			rows += uint64(len(r.Rows))
+		} else {
+			rows += r.RowsAffected
+		}
+	}
+	c.s.stmtShardCalls.Add(uint64(len(results)))
+	c.s.stmtRowsRead.Add(rows)
 }
 
 // sessionQueries applies the session to the statements it sends: its
@@ -204,7 +220,7 @@ func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace s
 	if err != nil {
 		return nil, err
 	}
-	req := &querypb.ExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL)}
+	req := &querypb.ExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL), Tables: s.stmtTables}
 	if write {
 		req.Options = s.writeOptionsFor()
 	} else {
@@ -238,7 +254,7 @@ func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace s
 func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspace string, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
 	if ss := s.findShard(keyspace, q.Shard); ss != nil {
 		resp, err := ss.tablet.query.Execute(ctx, &querypb.ExecuteRequest{
-			Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL), TransactionId: ss.txID,
+			Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL), TransactionId: ss.txID, Tables: s.stmtTables,
 		})
 		if err != nil {
 			err = tabletError(ss.tablet, err)
@@ -291,7 +307,7 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 		}
 		opts.Dtid = s.transactionDTID(e.twopc.newDTID)
 	}
-	resp, err := tc.query.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL), Options: opts})
+	resp, err := tc.query.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL), Options: opts, Tables: s.stmtTables})
 	if err != nil {
 		return nil, tabletError(tc, err)
 	}

@@ -25,6 +25,7 @@ type Executor struct {
 	parser  *sqlparser.Parser
 	log     *zap.Logger
 	metrics *metrics
+	stats   *queryStats
 	seqs    sequences
 	plans   *planCache
 	schema  *schemaTracker
@@ -71,6 +72,10 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 	if res, ok := s.countDiagnostics(sql); ok {
 		return res, nil
 	}
+	if isShowQueryStats(sql) {
+		return e.showQueryStats(ctx, s, sql)
+	}
+	s.beginStatement(sql)
 	stmt, _, err := e.parse(sql)
 	if err != nil {
 		if isShow(sql) {
@@ -79,26 +84,64 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 			end := s.startDiagnostics(nil)
 			res, err := e.showUnparsed(ctx, s, sql)
 			end(res, err)
+			rec := e.stats.recordOf(e.stats.textSlot(s.Keyspace, sql), s.Keyspace, "show", nil, func() string { return sql })
+			e.stats.account(s, rec, start, res, 0, err)
 			return res, err
 		}
-		e.metrics.errors.WithLabelValues("1064").Inc()
+		e.metrics.errors.WithLabelValues(s.Keyspace, "1064").Inc()
 		s.startDiagnostics(nil)(nil, err)
+		rec := e.stats.recordOf(e.stats.unparsedSlot(), s.Keyspace, "parse_error", nil, func() string { return unparsedText })
+		e.stats.account(s, rec, start, nil, 0, err)
 		return nil, err
 	}
 	endDiagnostics := s.startDiagnostics(stmt)
 	var plan *sqlrouter.Plan
+	var rec *statementRecord
 	if s.Shard == "" && routable(stmt) && cacheable(bindVars) {
-		if plan, bindVars, err = e.cachedPlan(s, stmt, sql, bindVars); err != nil {
+		var entry *cachedPlan
+		if entry, bindVars, err = e.cachedPlan(s, stmt, sql, bindVars); err != nil {
 			e.metrics.observe(s.Keyspace, "plan", start, err)
 			endDiagnostics(nil, err)
+			rec := e.stats.recordOf(e.stats.textSlot(s.Keyspace, sql), s.Keyspace, "plan", stmt, func() string { return statementText(stmt) })
+			e.stats.account(s, rec, start, nil, 0, err)
 			return nil, err
 		}
+		plan = entry.plan
+		// stmt is normalized now: its text is the cache's.
+		rec = e.stats.recordOf(&entry.record, keyspaceOf(plan, s), planLabel(plan), stmt, func() string { return sqlparser.String(stmt) })
+		s.stmtTables = rec.tables
 	}
 	res, kind, err := e.run(ctx, s, stmt, sql, bindVars, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
 	endDiagnostics(res, err)
 	s.infoWarnings(res)
+	if rec == nil {
+		rec = e.stats.recordOf(e.stats.textSlot(s.Keyspace, sql), s.Keyspace, kind, stmt, func() string { return statementText(stmt) })
+	}
+	e.stats.account(s, rec, start, res, streamedRows(res, stream, err, s), err)
 	return res, err
+}
+
+// unparsedText stands for the statements that did not parse in the
+// statistics: their text is not kept, it may hold anything.
+const unparsedText = "<statements that did not parse>"
+
+// keyspaceOf is the keyspace a plan runs in: the one its tables name, or
+// the session's.
+func keyspaceOf(plan *sqlrouter.Plan, s *Session) string {
+	if plan != nil && plan.Keyspace != "" {
+		return plan.Keyspace
+	}
+	return s.Keyspace
+}
+
+// streamedRows counts the rows of a statement that streamed its result
+// (it returned none; it recorded them as FOUND_ROWS()).
+func streamedRows(res *sqltypes.Result, stream func(*sqltypes.Result) error, err error, s *Session) uint64 {
+	if res == nil && stream != nil && err == nil {
+		return s.FoundRows
+	}
+	return 0
 }
 
 // cacheable reports whether a statement's own bind variables (a gRPC
@@ -115,7 +158,7 @@ func cacheable(bindVars map[string]*querypb.BindVariable) bool {
 // cachedPlan normalizes a statement's literals into bind variables, beside
 // the statement's own (given), and returns the plan of its normalized form,
 // from the cache when it was planned before for this keyspace and vschema.
-func (e *Executor) cachedPlan(s *Session, stmt sqlparser.Statement, sql string, given map[string]*querypb.BindVariable) (*sqlrouter.Plan, map[string]*querypb.BindVariable, error) {
+func (e *Executor) cachedPlan(s *Session, stmt sqlparser.Statement, sql string, given map[string]*querypb.BindVariable) (*cachedPlan, map[string]*querypb.BindVariable, error) {
 	names := sqlrouter.ColumnNameKey(stmt, sql)
 	bv := make(map[string]*querypb.BindVariable, len(given))
 	for k, v := range given {
@@ -124,8 +167,8 @@ func (e *Executor) cachedPlan(s *Session, stmt sqlparser.Statement, sql string, 
 	sqlrouter.Normalize(stmt, bv)
 	vs := e.topo.vschema.Load()
 	key := s.Keyspace + "\x00" + vs.Version + "\x00" + strconv.FormatInt(e.schema.Version(), 10) + "\x00" + sqlparser.String(stmt) + "\x00" + names
-	if plan, ok := e.plans.get(key); ok {
-		return plan, bv, nil
+	if entry, ok := e.plans.get(key); ok {
+		return entry, bv, nil
 	}
 	ctx := e.planContext(s, sql)
 	ctx.VSchema = vs
@@ -133,8 +176,7 @@ func (e *Executor) cachedPlan(s *Session, stmt sqlparser.Statement, sql string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	e.plans.put(key, plan)
-	return plan, bv, nil
+	return e.plans.put(key, plan), bv, nil
 }
 
 // run executes a parsed statement; plan, when not nil, was made earlier for

@@ -19,6 +19,7 @@ import (
 
 	"github.com/shardgate/shardgate/gateway/mysqlserver"
 	"github.com/shardgate/shardgate/internal/debughttp"
+	"github.com/shardgate/shardgate/internal/querystats"
 	"github.com/shardgate/shardgate/internal/tlsconfig"
 	"github.com/shardgate/shardgate/proto/gatepb"
 	"github.com/shardgate/shardgate/proto/topopb"
@@ -79,6 +80,11 @@ type Config struct {
 	// normalized statements (0 entries: no cache).
 	PlanCacheEntries int
 	PlanCacheBytes   int64
+	// QueryStatsMaxStatements bounds the statements whose statistics the
+	// gate keeps (0: no statistics).
+	QueryStatsMaxStatements int
+	// SlowLog says which statements are logged as slow.
+	SlowLog SlowLogConfig
 	// SchemaRefresh is how often the tables' columns, which statements the
 	// gate evaluates itself need, are read again from the shards.
 	SchemaRefresh time.Duration
@@ -122,8 +128,11 @@ func Defaults() Config {
 		MaxResultBytes:   256 << 20,
 		PlanCacheEntries: 10000,
 		PlanCacheBytes:   64 << 20,
-		SchemaRefresh:    time.Minute,
-		StartupTimeout:   10 * time.Second,
+
+		QueryStatsMaxStatements: 5000,
+		SlowLog:                 SlowLogConfig{Threshold: time.Second, MaxPerSecond: 10},
+		SchemaRefresh:           time.Minute,
+		StartupTimeout:          10 * time.Second,
 
 		TabletHealthTimeout:   DefaultTabletHealthTimeout,
 		MaxReplicaLag:         DefaultMaxReplicaLag,
@@ -159,6 +168,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MySQLMaxPacket < 1024 || c.MySQLMaxPacket > 1<<30 {
 		return fmt.Errorf("--mysql-max-packet must be between 1 KiB and 1 GiB (MariaDB's max_allowed_packet range), got %d", c.MySQLMaxPacket)
+	}
+	if c.QueryStatsMaxStatements < 0 || c.SlowLog.Threshold < 0 || c.SlowLog.MaxPerSecond < 0 {
+		return errors.New("--query-stats-max-statements, --slow-query-threshold and --slow-query-log-rate must not be negative")
 	}
 	if c.MySQLRequireTLS && !c.MySQLTLS.Enabled() {
 		return errors.New("--mysql-require-tls needs --mysql-cert and --mysql-key")
@@ -218,7 +230,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	ts := topo.NewServer(store, cfg.TopoRoot)
 	defer ts.Close()
 
-	reg := debughttp.NewRegistry()
+	reg := debughttp.NewRegistry("shardgate")
 	env, err := vtenv.New(vtenv.Options{MySQLServerVersion: "8.0.40"})
 	if err != nil {
 		return fmt.Errorf("vitess environment: %w", err)
@@ -251,6 +263,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		serverVersion: cfg.ServerVersion, versionComment: cfg.VersionComment, queryTimeout: cfg.QueryTimeout,
 		maxResultBytes: cfg.MaxResultBytes,
 		plans:          newPlanCache(cfg.PlanCacheEntries, cfg.PlanCacheBytes, reg),
+		stats:          newQueryStats(cfg.QueryStatsMaxStatements, m, newSlowLog(cfg.SlowLog, log.Named("slowlog"), env.Parser(), reg), reg),
 	}
 	executor.schema = newSchemaTracker(executor.readSchema, cfg.SchemaRefresh, log)
 
@@ -303,7 +316,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	go func() { _ = grpcServer.Serve(grpcLn) }()
 	defer grpcServer.Stop()
 
-	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HTTPPort)), debughttp.Mux(reg, func(w io.Writer) {
+	mux := debughttp.Mux(reg, func(w io.Writer) {
 		fmt.Fprintf(w, "shardgate %s\nMySQL port %d, gRPC port %d\nvschema version: %s\n\ntablets:\n", tpc.gate.Id, cfg.MySQLPort, cfg.GRPCPort, topology.vschema.Load().Version)
 		for _, line := range tablets.status() {
 			fmt.Fprintln(w, "  "+line)
@@ -311,7 +324,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		for _, line := range buffer.status() {
 			fmt.Fprintln(w, line)
 		}
-	}))
+	})
+	mux.Handle("GET "+querystats.ReportPath, executor.stats.reportHandler(tpc.gate.Id))
+	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HTTPPort)), mux)
 	if err != nil {
 		return err
 	}

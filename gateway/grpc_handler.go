@@ -68,6 +68,14 @@ func (h *grpcHandler) authenticate(ctx context.Context) (string, error) {
 	return user, nil
 }
 
+// peerAddr is the address of the caller, for the slow query log.
+func peerAddr(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
+}
+
 // guard turns a panic in a call into an error for that call only.
 func (h *grpcHandler) guard(sql []byte, err *error) {
 	if r := recover(); r != nil {
@@ -122,6 +130,9 @@ func (h *grpcHandler) Execute(ctx context.Context, req *gatepb.ExecuteRequest) (
 		return nil, err
 	}
 	s, err := h.executor.sessionFromProto(req.Session, user)
+	if err == nil {
+		s.ClientAddr = peerAddr(ctx)
+	}
 	if err != nil {
 		return &gatepb.ExecuteResponse{Session: req.Session, Error: mysqlError(err)}, nil
 	}
@@ -149,6 +160,9 @@ func (h *grpcHandler) ExecuteBatch(ctx context.Context, req *gatepb.ExecuteBatch
 		return nil, err
 	}
 	s, err := h.executor.sessionFromProto(req.Session, user)
+	if err == nil {
+		s.ClientAddr = peerAddr(ctx)
+	}
 	if err != nil {
 		resp := &gatepb.ExecuteBatchResponse{Session: req.Session, Results: make([]*gatepb.QueryResponse, len(req.Queries))}
 		for i := range resp.Results {
@@ -186,6 +200,9 @@ func (h *grpcHandler) StreamExecute(req *gatepb.StreamExecuteRequest, stream grp
 		return err
 	}
 	s, err := h.executor.sessionFromProto(req.Session, user)
+	if err == nil {
+		s.ClientAddr = peerAddr(ctx)
+	}
 	if err != nil {
 		return stream.Send(&gatepb.StreamExecuteResponse{Session: req.Session, Error: mysqlError(err)})
 	}

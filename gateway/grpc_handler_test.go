@@ -99,6 +99,7 @@ func testExecutor(t testing.TB, tablets map[string]unaryClient) *Executor {
 		plans: newPlanCache(100, 1<<20, nil), queryTimeout: time.Minute, maxResultBytes: 64 << 20,
 		buffer: newWriteBuffer(DefaultBufferConfig(), tp, nil, "test-gate", zap.NewNop(), nil),
 	}
+	e.stats = newQueryStats(100, e.metrics, nil, nil)
 	e.schema = newSchemaTracker(func(context.Context, string) (map[string][]string, error) {
 		return map[string][]string{"t": {"id", "v"}}, nil
 	}, 0, zap.NewNop())

@@ -10,12 +10,15 @@ import (
 )
 
 type metrics struct {
-	queries     *prometheus.CounterVec
-	errors      *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
-	connections prometheus.Gauge
-	connsTotal  prometheus.Counter
-	grpcCalls   *prometheus.CounterVec
+	queries  *prometheus.CounterVec
+	errors   *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	// tableQueries are counted per statement through its record
+	// (query_stats.go).
+	tableQueries *prometheus.CounterVec
+	connections  prometheus.Gauge
+	connsTotal   prometheus.Counter
+	grpcCalls    *prometheus.CounterVec
 
 	twopcCommits        prometheus.Counter
 	twopcRollbacks      prometheus.Counter
@@ -31,12 +34,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "shardgate_queries_total", Help: "Statements executed, by keyspace and plan (statement type and route).",
 		}, []string{"keyspace", "plan"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shardgate_query_errors_total", Help: "Statements that returned an error, by MySQL error code.",
-		}, []string{"code"}),
+			Name: "shardgate_query_errors_total", Help: "Statements that returned an error, by keyspace and MySQL error code.",
+		}, []string{"keyspace", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "shardgate_query_duration_seconds", Help: "Time from a statement's arrival to its result, by plan.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
-		}, []string{"plan"}),
+			Name: "shardgate_query_duration_seconds", Help: "Time from a statement's arrival to its result, by keyspace and plan.",
+			Buckets: latencyBuckets,
+		}, []string{"keyspace", "plan"}),
+		tableQueries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shardgate_table_queries_total", Help: "Statements by keyspace, table named and plan (a statement naming two tables counts for each).",
+		}, []string{"keyspace", "table", "plan"}),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "shardgate_client_connections", Help: "Client connections open now.",
 		}),
@@ -63,17 +69,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.twopcRecovered.WithLabelValues("commit")
 	m.twopcRecovered.WithLabelValues("rollback")
 	if reg != nil {
-		reg.MustRegister(m.queries, m.errors, m.duration, m.connections, m.connsTotal, m.grpcCalls,
+		reg.MustRegister(m.queries, m.errors, m.duration, m.tableQueries, m.connections, m.connsTotal, m.grpcCalls,
 			m.twopcCommits, m.twopcRollbacks, m.twopcRecovered, m.twopcRecoveryErrors)
 	}
 	m.readYourWritesFallbacks = newReadYourWritesFallbacks(reg)
 	return m
 }
 
+// latencyBuckets are the gate's latency histograms' buckets: 100 us to
+// 26 s, each 4 times the last.
+var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 4, 10)
+
 func (m *metrics) observe(keyspace, plan string, start time.Time, err error) {
 	m.queries.WithLabelValues(keyspace, plan).Inc()
-	m.duration.WithLabelValues(plan).Observe(time.Since(start).Seconds())
+	m.duration.WithLabelValues(keyspace, plan).Observe(time.Since(start).Seconds())
 	if err != nil {
-		m.errors.WithLabelValues(strconv.Itoa(int(sqlerr.From(err).Num))).Inc()
+		m.errors.WithLabelValues(keyspace, strconv.Itoa(int(sqlerr.From(err).Num))).Inc()
 	}
 }

@@ -41,6 +41,9 @@ func (h *mysqlHandler) newSession(c *mysqlserver.Conn) *Session {
 	s.ClientFoundRows = c.Capabilities()&mysqlserver.CapFoundRows != 0
 	s.idleTimeout = c.SetIdleTimeout
 	s.LocalFiles = c.LocalFile
+	if addr := c.RemoteAddr(); addr != nil {
+		s.ClientAddr = addr.String()
+	}
 	c.SetSession(s)
 	h.executor.OpenSession(s, c.Close)
 	return s

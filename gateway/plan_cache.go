@@ -27,6 +27,8 @@ type cachedPlan struct {
 	key  string
 	plan *sqlrouter.Plan
 	size int64
+	// record is the statement's statistics (query_stats.go).
+	record recordSlot
 }
 
 func newPlanCache(maxEntries int, maxBytes int64, reg prometheus.Registerer) *planCache {
@@ -45,7 +47,7 @@ func newPlanCache(maxEntries int, maxBytes int64, reg prometheus.Registerer) *pl
 	return c
 }
 
-func (c *planCache) get(key string) (*sqlrouter.Plan, bool) {
+func (c *planCache) get(key string) (*cachedPlan, bool) {
 	if c.maxEntries <= 0 {
 		return nil, false
 	}
@@ -58,30 +60,31 @@ func (c *planCache) get(key string) (*sqlrouter.Plan, bool) {
 	}
 	c.hits.Inc()
 	c.order.MoveToFront(el)
-	return el.Value.(*cachedPlan).plan, true
+	return el.Value.(*cachedPlan), true
 }
 
-// put adds a plan; its size is estimated from its key, which is the
-// statement's text (a plan holds a few copies of the statement's tree).
-func (c *planCache) put(key string, plan *sqlrouter.Plan) {
-	if c.maxEntries <= 0 {
-		return
-	}
-	size := int64(4*len(key) + 1024)
-	if size > c.maxBytes {
-		return
+// put adds a plan and returns its entry (the one cached before, when
+// another session planned the statement meanwhile; a new one, not kept,
+// when the plan does not fit). Its size is estimated from its key, which
+// is the statement's text (a plan holds a few copies of the statement's
+// tree).
+func (c *planCache) put(key string, plan *sqlrouter.Plan) *cachedPlan {
+	entry := &cachedPlan{key: key, plan: plan, size: int64(4*len(key) + 1024)}
+	if c.maxEntries <= 0 || entry.size > c.maxBytes {
+		return entry
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.entries[key]; ok {
 		c.order.MoveToFront(el)
-		return
+		return el.Value.(*cachedPlan)
 	}
-	c.entries[key] = c.order.PushFront(&cachedPlan{key: key, plan: plan, size: size})
-	c.bytes += size
+	c.entries[key] = c.order.PushFront(entry)
+	c.bytes += entry.size
 	for len(c.entries) > c.maxEntries || c.bytes > c.maxBytes {
 		old := c.order.Remove(c.order.Back()).(*cachedPlan)
 		delete(c.entries, old.key)
 		c.bytes -= old.size
 	}
+	return entry
 }

@@ -167,10 +167,20 @@ func (e *Executor) executePrepared(ctx context.Context, s *Session, id uint32, b
 	if s.Shard != "" {
 		plan = nil // a targeted session sends statements as they are
 	}
+	s.beginStatement(ps.sql)
+	var rec *statementRecord
+	if plan != nil {
+		rec = e.stats.recordOf(&ps.record, keyspaceOf(plan, s), planLabel(plan), ps.stmt, func() string { return statementText(ps.stmt) })
+		s.stmtTables = rec.tables
+	}
 	res, kind, err := e.run(ctx, s, ps.stmt, ps.sql, bv, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)
 	endDiagnostics(res, err)
 	s.infoWarnings(res)
+	if rec == nil {
+		rec = e.stats.recordOf(&ps.record, s.Keyspace, kind, ps.stmt, func() string { return statementText(ps.stmt) })
+	}
+	e.stats.account(s, rec, start, res, streamedRows(res, stream, err, s), err)
 	return res, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	querypb "vitess.io/vitess/go/vt/proto/query"
@@ -101,6 +102,17 @@ type Session struct {
 
 	prepared map[uint32]*preparedStatement
 
+	// ClientAddr is the client's address, for the slow query log.
+	ClientAddr string
+	// currentSQL is the statement running now, as the client sent it;
+	// stmtShardCalls and stmtRowsRead count its calls to shards and the
+	// rows they returned (cursor.go), and stmtTables are the tables it
+	// names, which tablets count statements by (query_stats.go).
+	currentSQL     string
+	stmtShardCalls atomic.Uint64
+	stmtRowsRead   atomic.Uint64
+	stmtTables     []string
+
 	// interrupt lets KILL stop the session from another connection.
 	interrupt interruption
 	// connectionBound: the session lives as long as a client connection
@@ -169,6 +181,16 @@ type preparedStatement struct {
 	plan       *sqlrouter.Plan // nil for statements the gate handles itself
 	keyspace   string          // the keyspace and vschema the plan was made for
 	version    string
+	// record is the statement's statistics (query_stats.go).
+	record recordSlot
+}
+
+// beginStatement resets the per-statement counters for a new statement.
+func (s *Session) beginStatement(sql string) {
+	s.currentSQL = sql
+	s.stmtShardCalls.Store(0)
+	s.stmtRowsRead.Store(0)
+	s.stmtTables = nil
 }
 
 // NewSession returns a session in autocommit mode with no keyspace.

@@ -47,6 +47,8 @@ type tabletConn struct {
 	// canFailOver reports whether the tablet's shard has a replica that a
 	// failover could promote (nil: it has none).
 	canFailOver func() bool
+	// calls are its call metrics.
+	calls *tabletCallMetrics
 
 	liveness
 }
@@ -256,6 +258,7 @@ func (g *tabletGateway) dial(ctx context.Context, rec *topopb.Tablet, addr strin
 func (g *tabletGateway) follow(ctx context.Context, tc *tabletConn, client querypb.QueryServiceClient, query unaryClient) {
 	tc.healthClient = client
 	tc.startLiveness(time.Now(), g.healthTimeout, g.metrics)
+	tc.calls = g.metrics.callsOf(tc.record)
 	tc.query = guardedQuery{tc: tc, next: query}
 	tc.client = guardedStreams{QueryServiceClient: client, tc: tc}
 	go g.watchHealth(ctx, tc)
@@ -754,14 +757,18 @@ func (c *boundCall) end(err error) error {
 	return err
 }
 
-func guarded[Req, Resp any](ctx context.Context, tc *tabletConn, req Req, call func(context.Context, Req) (Resp, error)) (Resp, error) {
+func guarded[Req, Resp any](ctx context.Context, tc *tabletConn, kind callKind, req Req, call func(context.Context, Req) (Resp, error)) (Resp, error) {
+	start := time.Now()
 	c, err := tc.enter(ctx)
 	if err != nil {
+		tc.calls.observe(kind, start, err)
 		var none Resp
 		return none, err
 	}
 	resp, err := call(c.ctx, req)
-	return resp, c.end(err)
+	err = c.end(err)
+	tc.calls.observe(kind, start, err)
+	return resp, err
 }
 
 // guardedQuery is a tablet's unary calls as the query path makes them:
@@ -773,39 +780,39 @@ type guardedQuery struct {
 }
 
 func (q guardedQuery) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
-	return guarded(ctx, q.tc, req, q.next.Execute)
+	return guarded(ctx, q.tc, callExecute, req, q.next.Execute)
 }
 
 func (q guardedQuery) BeginExecute(ctx context.Context, req *querypb.BeginExecuteRequest) (*querypb.BeginExecuteResponse, error) {
-	return guarded(ctx, q.tc, req, q.next.BeginExecute)
+	return guarded(ctx, q.tc, callBeginExecute, req, q.next.BeginExecute)
 }
 
 func (q guardedQuery) Commit(ctx context.Context, req *querypb.CommitRequest) (*querypb.CommitResponse, error) {
-	return guarded(ctx, q.tc, req, q.next.Commit)
+	return guarded(ctx, q.tc, callCommit, req, q.next.Commit)
 }
 
 func (q guardedQuery) Rollback(ctx context.Context, req *querypb.RollbackRequest) (*querypb.RollbackResponse, error) {
-	return guarded(ctx, q.tc, req, q.next.Rollback)
+	return guarded(ctx, q.tc, callRollback, req, q.next.Rollback)
 }
 
 func (q guardedQuery) Prepare(ctx context.Context, req *querypb.PrepareRequest) (*querypb.PrepareResponse, error) {
-	return guarded(ctx, q.tc, req, q.next.Prepare)
+	return guarded(ctx, q.tc, callPrepare, req, q.next.Prepare)
 }
 
 func (q guardedQuery) CommitPrepared(ctx context.Context, req *querypb.CommitPreparedRequest) (*querypb.CommitPreparedResponse, error) {
-	return guarded(ctx, q.tc, req, q.next.CommitPrepared)
+	return guarded(ctx, q.tc, callCommitPrepared, req, q.next.CommitPrepared)
 }
 
 func (q guardedQuery) RollbackPrepared(ctx context.Context, req *querypb.RollbackPreparedRequest) (*querypb.RollbackPreparedResponse, error) {
-	return guarded(ctx, q.tc, req, q.next.RollbackPrepared)
+	return guarded(ctx, q.tc, callRollbackPrepared, req, q.next.RollbackPrepared)
 }
 
 func (q guardedQuery) ReserveExecute(ctx context.Context, req *querypb.ReserveExecuteRequest) (*querypb.ReserveExecuteResponse, error) {
-	return guarded(ctx, q.tc, req, q.next.ReserveExecute)
+	return guarded(ctx, q.tc, callReserveExecute, req, q.next.ReserveExecute)
 }
 
 func (q guardedQuery) Release(ctx context.Context, req *querypb.ReleaseRequest) (*querypb.ReleaseResponse, error) {
-	return guarded(ctx, q.tc, req, q.next.Release)
+	return guarded(ctx, q.tc, callRelease, req, q.next.Release)
 }
 
 // guardedStreams is the tablet's gRPC client with StreamExecute guarded as
@@ -853,6 +860,10 @@ type tabletMetrics struct {
 	unhealthy *prometheus.GaugeVec
 	refusals  *prometheus.CounterVec
 	fallbacks *prometheus.CounterVec
+
+	calls        *prometheus.CounterVec
+	callErrors   *prometheus.CounterVec
+	callDuration *prometheus.HistogramVec
 }
 
 func newTabletMetrics(reg prometheus.Registerer) *tabletMetrics {
@@ -870,10 +881,68 @@ func newTabletMetrics(reg prometheus.Registerer) *tabletMetrics {
 			Help: "Reads for a replica (or rdonly) target served by an rdonly (or replica) tablet because no tablet of the asked type served.",
 		}, []string{"keyspace", "shard", "tablet_type"}),
 	}
+	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shardgate_tablet_calls_total",
+		Help: "Calls from this gate to tablets (a statement's part, a transaction's begin, commit or rollback, ...), by tablet and call.",
+	}, []string{"keyspace", "shard", "tablet", "call"})
+	m.callErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shardgate_tablet_call_errors_total",
+		Help: "Calls from this gate to tablets that returned an error (MySQL's included), by tablet and call.",
+	}, []string{"keyspace", "shard", "tablet", "call"})
+	m.callDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "shardgate_tablet_call_duration_seconds", Help: "Time of calls from this gate to tablets, by tablet.",
+		Buckets: latencyBuckets,
+	}, []string{"keyspace", "shard", "tablet"})
 	if reg != nil {
-		reg.MustRegister(m.unhealthy, m.refusals, m.fallbacks)
+		reg.MustRegister(m.unhealthy, m.refusals, m.fallbacks, m.calls, m.callErrors, m.callDuration)
 	}
 	return m
+}
+
+// callKind names a unary call to a tablet in the metrics.
+type callKind int
+
+const (
+	callExecute callKind = iota
+	callBeginExecute
+	callCommit
+	callRollback
+	callPrepare
+	callCommitPrepared
+	callRollbackPrepared
+	callReserveExecute
+	callRelease
+	numCallKinds
+)
+
+var callNames = [numCallKinds]string{"execute", "begin_execute", "commit", "rollback", "prepare", "commit_prepared", "rollback_prepared", "reserve_execute", "release"}
+
+// tabletCallMetrics are one tablet's call metrics, resolved once so that a
+// call does not look its labels up.
+type tabletCallMetrics struct {
+	calls, errors [numCallKinds]prometheus.Counter
+	duration      prometheus.Observer
+}
+
+func (m *tabletMetrics) callsOf(rec *topopb.Tablet) *tabletCallMetrics {
+	t := &tabletCallMetrics{duration: m.callDuration.WithLabelValues(rec.Keyspace, rec.Shard, rec.Alias)}
+	for k, name := range callNames {
+		t.calls[k] = m.calls.WithLabelValues(rec.Keyspace, rec.Shard, rec.Alias, name)
+		t.errors[k] = m.callErrors.WithLabelValues(rec.Keyspace, rec.Shard, rec.Alias, name)
+	}
+	return t
+}
+
+// observe counts one call; t may be nil (tablets faked in tests).
+func (t *tabletCallMetrics) observe(kind callKind, start time.Time, err error) {
+	if t == nil {
+		return
+	}
+	t.calls[kind].Inc()
+	t.duration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		t.errors[kind].Inc()
+	}
 }
 
 func (m *tabletMetrics) setUnhealthy(rec *topopb.Tablet, unhealthy bool) {
@@ -888,4 +957,8 @@ func (m *tabletMetrics) setUnhealthy(rec *topopb.Tablet, unhealthy bool) {
 func (m *tabletMetrics) forget(rec *topopb.Tablet) {
 	m.unhealthy.DeleteLabelValues(rec.Keyspace, rec.Shard, rec.Alias)
 	m.refusals.DeletePartialMatch(prometheus.Labels{"keyspace": rec.Keyspace, "shard": rec.Shard, "tablet": rec.Alias})
+	tablet := prometheus.Labels{"keyspace": rec.Keyspace, "shard": rec.Shard, "tablet": rec.Alias}
+	m.calls.DeletePartialMatch(tablet)
+	m.callErrors.DeletePartialMatch(tablet)
+	m.callDuration.DeletePartialMatch(tablet)
 }

@@ -59,7 +59,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return err
 	}
 
-	reg := debughttp.NewRegistry()
+	reg := debughttp.NewRegistry("shardtablet")
 	var backups *backup.Engine
 	if cfg.BackupStorage != "" {
 		if backups, err = newBackupEngine(ctx, cfg, log, reg); err != nil {

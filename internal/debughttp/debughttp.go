@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,11 +20,34 @@ import (
 )
 
 // NewRegistry returns a registry with the Go runtime and process collectors,
-// so every process reports memory, goroutines and CPU the same way.
-func NewRegistry() *prometheus.Registry {
+// so every process reports memory, goroutines and CPU the same way, and
+// <process>_build_info, which says what build runs (1, with the version,
+// the VCS revision and the Go version as labels), as Prometheus
+// exporters do.
+func NewRegistry(process string) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo(process))
 	return reg
+}
+
+func buildInfo(process string) prometheus.Collector {
+	labels := prometheus.Labels{"version": "unknown", "revision": "unknown", "goversion": runtime.Version()}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		labels["version"] = info.Main.Version
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				labels["revision"] = s.Value
+			}
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.modified" && s.Value == "true" {
+				labels["revision"] += "-modified"
+			}
+		}
+	}
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: process + "_build_info", Help: "The build running: always 1; its labels say which.", ConstLabels: labels,
+	}, func() float64 { return 1 })
 }
 
 // StatusFunc writes a plain-text status page.

@@ -902,7 +902,10 @@ type ExecuteRequest struct {
 	Options       *ExecuteOptions        `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
 	// reserved_id runs the statement on a reserved connection
 	// (ReserveExecute) instead of a pooled one.
-	ReservedId    int64 `protobuf:"varint,5,opt,name=reserved_id,json=reservedId,proto3" json:"reserved_id,omitempty"`
+	ReservedId int64 `protobuf:"varint,5,opt,name=reserved_id,json=reservedId,proto3" json:"reserved_id,omitempty"`
+	// tables are the tables the client's statement names, which the tablet
+	// counts its statements by (shardtablet_table_queries_total).
+	Tables        []string `protobuf:"bytes,6,rep,name=tables,proto3" json:"tables,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -970,6 +973,13 @@ func (x *ExecuteRequest) GetReservedId() int64 {
 		return x.ReservedId
 	}
 	return 0
+}
+
+func (x *ExecuteRequest) GetTables() []string {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
 }
 
 type ExecuteResponse struct {
@@ -1422,10 +1432,12 @@ func (*RollbackResponse) Descriptor() ([]byte, []int) {
 // BeginExecute begins a transaction and runs its first statement in one
 // round trip.
 type BeginExecuteRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
-	Sql           []byte                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
-	Options       *ExecuteOptions        `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Target  *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Sql     []byte                 `protobuf:"bytes,2,opt,name=sql,proto3" json:"sql,omitempty"`
+	Options *ExecuteOptions        `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
+	// tables: as in ExecuteRequest.
+	Tables        []string `protobuf:"bytes,4,rep,name=tables,proto3" json:"tables,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1477,6 +1489,13 @@ func (x *BeginExecuteRequest) GetSql() []byte {
 func (x *BeginExecuteRequest) GetOptions() *ExecuteOptions {
 	if x != nil {
 		return x.Options
+	}
+	return nil
+}
+
+func (x *BeginExecuteRequest) GetTables() []string {
+	if x != nil {
+		return x.Tables
 	}
 	return nil
 }
@@ -2636,14 +2655,15 @@ const file_proto_query_proto_rawDesc = "" +
 	"\n" +
 	"track_gtid\x18\a \x01(\bR\ttrackGtid\x12\x1b\n" +
 	"\twait_gtid\x18\b \x01(\tR\bwaitGtid\x12/\n" +
-	"\x14wait_gtid_timeout_ms\x18\t \x01(\x03R\x11waitGtidTimeoutMs\"\xd6\x01\n" +
+	"\x14wait_gtid_timeout_ms\x18\t \x01(\x03R\x11waitGtidTimeoutMs\"\xee\x01\n" +
 	"\x0eExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\fR\x03sql\x12%\n" +
 	"\x0etransaction_id\x18\x03 \x01(\x03R\rtransactionId\x129\n" +
 	"\aoptions\x18\x04 \x01(\v2\x1f.shardgate.query.ExecuteOptionsR\aoptions\x12\x1f\n" +
 	"\vreserved_id\x18\x05 \x01(\x03R\n" +
-	"reservedId\"G\n" +
+	"reservedId\x12\x16\n" +
+	"\x06tables\x18\x06 \x03(\tR\x06tables\"G\n" +
 	"\x0fExecuteResponse\x124\n" +
 	"\x06result\x18\x01 \x01(\v2\x1c.shardgate.query.QueryResultR\x06result\"\xbb\x01\n" +
 	"\x14StreamExecuteRequest\x12/\n" +
@@ -2667,11 +2687,12 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x0fRollbackRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12%\n" +
 	"\x0etransaction_id\x18\x02 \x01(\x03R\rtransactionId\"\x12\n" +
-	"\x10RollbackResponse\"\x93\x01\n" +
+	"\x10RollbackResponse\"\xab\x01\n" +
 	"\x13BeginExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\fR\x03sql\x129\n" +
-	"\aoptions\x18\x03 \x01(\v2\x1f.shardgate.query.ExecuteOptionsR\aoptions\"\x96\x01\n" +
+	"\aoptions\x18\x03 \x01(\v2\x1f.shardgate.query.ExecuteOptionsR\aoptions\x12\x16\n" +
+	"\x06tables\x18\x04 \x03(\tR\x06tables\"\x96\x01\n" +
 	"\x14BeginExecuteResponse\x12%\n" +
 	"\x0etransaction_id\x18\x01 \x01(\x03R\rtransactionId\x124\n" +
 	"\x06result\x18\x02 \x01(\v2\x1c.shardgate.query.QueryResultR\x06result\x12!\n" +

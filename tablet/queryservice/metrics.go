@@ -1,7 +1,11 @@
 package queryservice
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shardgate/shardgate/internal/labelset"
 )
 
 type metrics struct {
@@ -19,6 +23,12 @@ type metrics struct {
 	poolInUse        prometheus.GaugeFunc
 	txPoolInUse      prometheus.GaugeFunc
 	poolWaitTotal    prometheus.CounterFunc
+
+	// tableQueries and tableSeconds count statements by the tables the
+	// gate says they name; tableNames bounds those label values.
+	tableQueries *prometheus.CounterVec
+	tableSeconds *prometheus.CounterVec
+	tableNames   *labelset.Set
 }
 
 func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
@@ -62,10 +72,34 @@ func newMetrics(s *Service, reg prometheus.Registerer) *metrics {
 			Name: "shardtablet_pool_waits_total", Help: "Times a statement waited for a free pool connection.", ConstLabels: labels,
 		}, func() float64 { return float64(s.pool.Stats().Waits + s.txPool.Stats().Waits) }),
 	}
+	m.tableQueries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shardtablet_table_queries_total", Help: "Statements from gates, by table named (a statement naming two tables counts for each; names past the first 1000 count as \"other\").", ConstLabels: labels,
+	}, []string{"table"})
+	m.tableSeconds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shardtablet_table_query_seconds_total", Help: "Time spent on statements from gates, by table named.", ConstLabels: labels,
+	}, []string{"table"})
+	m.tableNames = labelset.New(maxTableLabels)
 	if reg != nil {
+		reg.MustRegister(m.tableQueries, m.tableSeconds)
 		reg.MustRegister(m.gtidWaitTimeouts)
 		reg.MustRegister(m.queries, m.queryErrors, m.duration, m.killed, m.txIdleKilled, m.rowsReturned,
 			m.openTx, m.preparedTx, m.poolInUse, m.txPoolInUse, m.poolWaitTotal)
 	}
 	return m
+}
+
+// maxTableLabels bounds the table names the per-table metrics keep.
+const maxTableLabels = 1000
+
+// countTables counts a statement on each table it names.
+func (m *metrics) countTables(tables []string, start time.Time) {
+	if len(tables) == 0 {
+		return
+	}
+	seconds := time.Since(start).Seconds()
+	for _, t := range tables {
+		name := m.tableNames.Admit(t)
+		m.tableQueries.WithLabelValues(name).Inc()
+		m.tableSeconds.WithLabelValues(name).Add(seconds)
+	}
 }

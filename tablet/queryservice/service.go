@@ -175,6 +175,7 @@ func (s *Service) checkTarget(t *querypb.Target) error {
 // Execute runs one statement, in a transaction when transaction_id is set.
 func (s *Service) Execute(ctx context.Context, req *querypb.ExecuteRequest) (*querypb.ExecuteResponse, error) {
 	s.calls.execute.Inc()
+	defer s.metrics.countTables(req.Tables, time.Now())
 	res, err := s.execute(ctx, req.Target, string(req.Sql), req.TransactionId, req.ReservedId, req.Options)
 	if err != nil {
 		s.calls.executeErr.Inc()

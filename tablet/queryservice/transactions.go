@@ -326,6 +326,7 @@ func nextTransaction(level string, readOnly bool) string {
 // id is returned with the error so the gate can roll it back.
 func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteRequest) (*querypb.BeginExecuteResponse, error) {
 	s.calls.beginExecute.Inc()
+	defer s.metrics.countTables(req.Tables, time.Now())
 	if err := s.checkWriteAllowed(string(req.Sql), req.Options); err != nil {
 		s.calls.beErr.Inc()
 		return nil, err

@@ -154,8 +154,8 @@ func TestStatementTextReplacesValues(t *testing.T) {
 	parser := sqlparser.NewTestParser()
 	for sql, want := range map[string]string{
 		"select * from t where a = 'x' and b in (1, 2)": "select * from t where a = :vtg1 and b in ::vtg4",
-		"set @x = 'secret', autocommit = 1":              "set @x = :vtg1, autocommit = :vtg2",
-		"begin":                                          "begin",
+		"set @x = 'secret', autocommit = 1":             "set @x = :vtg1, autocommit = :vtg2",
+		"begin":                                         "begin",
 	} {
 		stmt, err := parser.Parse(sql)
 		if err != nil {

@@ -11,6 +11,7 @@
 //     run by a shard's tablet and followed here;
 //   - control/reshard: resharding workflows, from copy to cutover;
 //   - control/transactions: two-phase commits left for an operator;
+//   - control/insights: the gates' statement statistics, merged;
 //   - control/ui: the read-only admin web UI (`shardctl serve`).
 //
 // The control plane sits above the data plane: it may import the topology

@@ -99,7 +99,8 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 	var rec *statementRecord
 	if s.Shard == "" && routable(stmt) && cacheable(bindVars) {
 		var entry *cachedPlan
-		if entry, bindVars, err = e.cachedPlan(s, stmt, sql, bindVars); err != nil {
+		var text string
+		if entry, text, bindVars, err = e.cachedPlan(s, stmt, sql, bindVars); err != nil {
 			e.metrics.observe(s.Keyspace, "plan", start, err)
 			endDiagnostics(nil, err)
 			rec := e.stats.recordOf(e.stats.textSlot(s.Keyspace, sql), s.Keyspace, "plan", stmt, func() string { return statementText(stmt) })
@@ -107,8 +108,7 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 			return nil, err
 		}
 		plan = entry.plan
-		// stmt is normalized now: its text is the cache's.
-		rec = e.stats.recordOf(&entry.record, keyspaceOf(plan, s), planLabel(plan), stmt, func() string { return sqlparser.String(stmt) })
+		rec = e.stats.recordOf(&entry.record, keyspaceOf(plan, s), planLabel(plan), stmt, func() string { return text })
 		s.stmtTables = rec.tables
 	}
 	res, kind, err := e.run(ctx, s, stmt, sql, bindVars, plan, stream)
@@ -158,25 +158,29 @@ func cacheable(bindVars map[string]*querypb.BindVariable) bool {
 // cachedPlan normalizes a statement's literals into bind variables, beside
 // the statement's own (given), and returns the plan of its normalized form,
 // from the cache when it was planned before for this keyspace and vschema.
-func (e *Executor) cachedPlan(s *Session, stmt sqlparser.Statement, sql string, given map[string]*querypb.BindVariable) (*cachedPlan, map[string]*querypb.BindVariable, error) {
+//
+// It returns the statement's normalized text too: the statistics' name of
+// it (taken before planning, which may rewrite the statement).
+func (e *Executor) cachedPlan(s *Session, stmt sqlparser.Statement, sql string, given map[string]*querypb.BindVariable) (*cachedPlan, string, map[string]*querypb.BindVariable, error) {
 	names := sqlrouter.ColumnNameKey(stmt, sql)
 	bv := make(map[string]*querypb.BindVariable, len(given))
 	for k, v := range given {
 		bv[k] = v
 	}
 	sqlrouter.Normalize(stmt, bv)
+	text := sqlparser.String(stmt)
 	vs := e.topo.vschema.Load()
-	key := s.Keyspace + "\x00" + vs.Version + "\x00" + strconv.FormatInt(e.schema.Version(), 10) + "\x00" + sqlparser.String(stmt) + "\x00" + names
+	key := s.Keyspace + "\x00" + vs.Version + "\x00" + strconv.FormatInt(e.schema.Version(), 10) + "\x00" + text + "\x00" + names
 	if entry, ok := e.plans.get(key); ok {
-		return entry, bv, nil
+		return entry, text, bv, nil
 	}
 	ctx := e.planContext(s, sql)
 	ctx.VSchema = vs
 	plan, err := sqlrouter.NewPlan(stmt, ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
-	return e.plans.put(key, plan), bv, nil
+	return e.plans.put(key, plan), text, bv, nil
 }
 
 // run executes a parsed statement; plan, when not nil, was made earlier for
@@ -382,12 +386,27 @@ func outcomeUnknown(err error) bool {
 	return sqlerr.HasReason(err, sqlerr.ReasonOutcomeUnknown)
 }
 
+// planLabel names a plan in the metrics: its statement type and how its
+// first route reaches the shards (select_equalunique, select_scatter,
+// insert, ...); a plan with no route, the type alone.
 func planLabel(p *sqlrouter.Plan) string {
 	name := strings.ToLower(p.Type.String())
-	if r, ok := p.Primitive.(*sqlrouter.Route); ok {
+	if r := firstRoute(p.Primitive); r != nil {
 		return name + "_" + strings.ToLower(r.Opcode.String())
 	}
 	return name
+}
+
+func firstRoute(p sqlrouter.Primitive) *sqlrouter.Route {
+	if r, ok := p.(*sqlrouter.Route); ok {
+		return r
+	}
+	for _, in := range p.Inputs() {
+		if r := firstRoute(in); r != nil {
+			return r
+		}
+	}
+	return nil
 }
 
 func (e *Executor) planContext(s *Session, sql string) sqlrouter.PlanContext {

@@ -100,6 +100,7 @@ func main() {
 		vschemaCommand(a),
 		schemaCommand(a),
 		transactionCommand(a),
+		insightsCommand(a),
 		reshardCommand(a),
 		backupCommand(a),
 		localCommand(a),

@@ -204,3 +204,24 @@ func TestSlowLogRedactsAndBounds(t *testing.T) {
 		t.Errorf("not_logged_before = %v, want 3", left)
 	}
 }
+
+// FuzzShowQueryStats feeds SHOW QUERY STATS any tail: an error or rows,
+// never a panic.
+func FuzzShowQueryStats(f *testing.F) {
+	for _, seed := range []string{"", "order by calls desc limit 3", "where errors > 0 and query like 's%'", "like 'x'", "limit 1, 2",
+		"where nosuch = 1", "order by 99", "where sleep(1)", "limit -1", ";"} {
+		f.Add(seed)
+	}
+	e := testExecutor(f, map[string]unaryClient{"ks/-80": rowsTablet(1), "ks/80-": rowsTablet(1)})
+	s := NewSession(1, "app")
+	s.Keyspace = "ks"
+	if _, err := e.Execute(context.Background(), s, "select id from acct where id = 1", nil); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, tail string) {
+		res, err := e.Execute(context.Background(), s, "show query stats "+tail, nil)
+		if err == nil && res == nil {
+			t.Fatal("no result and no error")
+		}
+	})
+}

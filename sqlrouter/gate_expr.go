@@ -105,7 +105,7 @@ func (g *gateExpr) compile(fields []*querypb.Field) (evalengine.Expr, error) {
 	if e, ok := g.byTypes[key]; ok {
 		return e, nil
 	}
-	e, err := evalengine.Translate(g.ast, &evalengine.Config{
+	e, err := translate(g.ast, &evalengine.Config{
 		Environment: evalEnv,
 		Collation:   defaultCollation,
 		ResolveType: func(e sqlparser.Expr) (evalengine.Type, bool) {
@@ -128,6 +128,18 @@ func (g *gateExpr) compile(fields []*querypb.Field) (evalengine.Expr, error) {
 	}
 	g.byTypes[key] = e
 	return e, nil
+}
+
+// translate is evalengine.Translate, with a panic inside it (it panics
+// on some malformed literals the parser lets through, such as 0X) turned
+// into the statement's error.
+func translate(expr sqlparser.Expr, cfg *evalengine.Config) (out evalengine.Expr, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("cannot evaluate %s: %v", sqlparser.String(expr), r)
+		}
+	}()
+	return evalengine.Translate(expr, cfg)
 }
 
 // evaluator evaluates gate expressions over the rows of one execution.

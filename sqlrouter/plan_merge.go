@@ -356,7 +356,7 @@ func translateOverMerged(cond sqlparser.Expr, column func(sqlparser.Expr) colRef
 	if failed != nil {
 		return nil, failed
 	}
-	return evalengine.Translate(rewritten, &evalengine.Config{
+	return translate(rewritten, &evalengine.Config{
 		Environment: evalEnv,
 		Collation:   collationEnv.DefaultConnectionCharset(),
 		ResolveColumn: func(c *sqlparser.ColName) (int, error) {

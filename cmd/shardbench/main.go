@@ -172,16 +172,64 @@ func runWorkload(o options, workload string, one, four *localcluster.Cluster) er
 			}
 		}
 	}
+	results := []*result{direct, gate1, gate4}
+	if workload == "oltp_point_select" {
+		noStats, err := measureWithoutStats(o, workload, one)
+		if err != nil {
+			return err
+		}
+		results = append(results, noStats)
+	}
 	base := median(direct.rate)
 	fmt.Printf("%-16s %10s %8s   %-40s %s\n", "target", unit, "ratio", "CPU us per "+strings.ToLower(unit[:1])+": gate, tablets, mysqld",
 		"context switches per statement")
-	for _, r := range []*result{direct, gate1, gate4} {
+	for _, r := range results {
 		fmt.Printf("%-16s %10.0f %7.2fx   %-40s %-30s (runs: %s; retried errors: %d)\n", r.name, median(r.rate), median(r.rate)/base,
 			fmt.Sprintf("gate %.0f, tablets %.0f, mysqld %.0f", median(r.cpu[localcluster.KindGate]), median(r.cpu[localcluster.KindTablet]), median(r.cpu[localcluster.KindMySQLd])),
 			fmt.Sprintf("%.1f, %.1f, %.1f", median(r.switches[localcluster.KindGate]), median(r.switches[localcluster.KindTablet]), median(r.switches[localcluster.KindMySQLd])),
 			list(r.rate), r.retried)
 	}
 	return nil
+}
+
+// measureWithoutStats measures the cost of the gate's query statistics
+// (SHOW QUERY STATS): runs through the 1-shard gate with statistics on
+// and with them off (--query-stats-max-statements=0), alternating, the
+// gate restarted between them. It prints the ratio and returns the runs
+// without statistics as a result row.
+func measureWithoutStats(o options, workload string, one *localcluster.Cluster) (*result, error) {
+	on := &result{name: "gate, 1 shard, statistics on", cpu: map[string][]float64{}, switches: map[string][]float64{}}
+	off := &result{name: "gate, 1 shard, statistics off", cpu: map[string][]float64{}, switches: map[string][]float64{}}
+	restart := func(args ...string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return one.RestartGate(ctx, args...)
+	}
+	for i := 0; i < o.runs; i++ {
+		order := []*result{on, off}
+		if i%2 == 1 {
+			order = []*result{off, on}
+		}
+		for _, r := range order {
+			var args []string
+			if r == off {
+				args = []string{"--query-stats-max-statements=0"}
+			}
+			if err := restart(args...); err != nil {
+				return nil, err
+			}
+			if err := measure(o, workload, one, one.GateAddr(), r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := restart(); err != nil {
+		return nil, err
+	}
+	fmt.Printf("query statistics: %.0f QPS on, %.0f off (runs on: %s; off: %s): they cost %.1f%% of point-select QPS, %.1f us of gate CPU per query\n",
+		median(on.rate), median(off.rate), list(on.rate), list(off.rate), 100*(1-median(on.rate)/median(off.rate)),
+		median(on.cpu[localcluster.KindGate])-median(off.cpu[localcluster.KindGate]))
+	return off, nil
 }
 
 func start(bin string, shards int) (*localcluster.Cluster, error) {

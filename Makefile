@@ -100,6 +100,8 @@ integration: build
 # cmd/shardbench); BENCH_ARGS passes flags, e.g. BENCH_ARGS="-threads 16".
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./vindex/... ./sqlrouter/...
+	@# The query statistics' cost per statement on the gate's own path.
+	$(GO) test -run '^$$' -bench PointSelectStatistics -benchmem -count 6 ./gateway
 	$(BIN)/shardbench -bin $(BIN) $(BENCH_ARGS)
 	$(BIN)/shardbench -bin $(BIN) -mode backup $(BACKUP_BENCH_ARGS)
 

@@ -181,10 +181,10 @@ func runWorkload(o options, workload string, one, four *localcluster.Cluster) er
 		results = append(results, noStats)
 	}
 	base := median(direct.rate)
-	fmt.Printf("%-16s %10s %8s   %-40s %s\n", "target", unit, "ratio", "CPU us per "+strings.ToLower(unit[:1])+": gate, tablets, mysqld",
+	fmt.Printf("%-30s %10s %8s   %-40s %s\n", "target", unit, "ratio", "CPU us per "+strings.ToLower(unit[:1])+": gate, tablets, mysqld",
 		"context switches per statement")
 	for _, r := range results {
-		fmt.Printf("%-16s %10.0f %7.2fx   %-40s %-30s (runs: %s; retried errors: %d)\n", r.name, median(r.rate), median(r.rate)/base,
+		fmt.Printf("%-30s %10.0f %7.2fx   %-40s %-30s (runs: %s; retried errors: %d)\n", r.name, median(r.rate), median(r.rate)/base,
 			fmt.Sprintf("gate %.0f, tablets %.0f, mysqld %.0f", median(r.cpu[localcluster.KindGate]), median(r.cpu[localcluster.KindTablet]), median(r.cpu[localcluster.KindMySQLd])),
 			fmt.Sprintf("%.1f, %.1f, %.1f", median(r.switches[localcluster.KindGate]), median(r.switches[localcluster.KindTablet]), median(r.switches[localcluster.KindMySQLd])),
 			list(r.rate), r.retried)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 
@@ -23,33 +24,56 @@ import (
 // hashes MySQL itself stores, so that the file need not hold passwords:
 // NativeHash is mysql_native_password's "*<hex SHA1(SHA1(pw))>" (as in
 // mysql.user), SHA2Hash is the hex SHA256(SHA256(pw)) that
-// caching_sha2_password's fast path checks. From "loopback" limits a user
-// to connections from 127.0.0.0/8 and ::1.
+// caching_sha2_password's fast path checks.
+//
+// From limits where the user may connect from: "any" (the default),
+// "loopback" (127.0.0.0/8, ::1 and Unix sockets), or a comma-separated
+// list of networks and addresses ("10.0.0.0/8, 192.168.1.7, loopback").
+// Grants say what the user may do (grants.go; none listed: everything).
+// MaxConnections bounds the user's MySQL connections at once (0: no
+// bound beyond the gate's --max-connections).
 type User struct {
-	User       string  `json:"user"`
-	Password   *string `json:"password,omitempty"`
-	NativeHash string  `json:"native_password_hash,omitempty"`
-	SHA2Hash   string  `json:"sha2_password_hash,omitempty"`
-	From       string  `json:"from,omitempty"`
+	User           string  `json:"user"`
+	Password       *string `json:"password,omitempty"`
+	NativeHash     string  `json:"native_password_hash,omitempty"`
+	SHA2Hash       string  `json:"sha2_password_hash,omitempty"`
+	From           string  `json:"from,omitempty"`
+	Grants         []Grant `json:"grants,omitempty"`
+	MaxConnections int     `json:"max_connections,omitempty"`
 }
 
 type usersFile struct {
 	Users []User `json:"users"`
 }
 
-// credentials are a user's decoded secrets.
+// credentials are a user's decoded secrets, where they may connect from
+// and what they may do.
 type credentials struct {
-	nativeHash   []byte // SHA1(SHA1(password))
-	sha2Hash     []byte // SHA256(SHA256(password))
-	password     string
-	hasPassword  bool // a plain password was given (it may be empty)
-	loopbackOnly bool
+	nativeHash  []byte // SHA1(SHA1(password))
+	sha2Hash    []byte // SHA256(SHA256(password))
+	password    string
+	hasPassword bool // a plain password was given (it may be empty)
+	// networks the user may connect from; nil: anywhere. loopback adds
+	// 127.0.0.0/8, ::1 and Unix sockets.
+	networks       []*net.IPNet
+	loopback       bool
+	rights         *userRights
+	grants         []Grant // as written, for SHOW GRANTS
+	from           string
+	maxConnections int
 }
 
-// Authenticator checks MySQL logins against a fixed user list
+// Authenticator checks MySQL logins against the users file's users
 // (mysql_native_password and caching_sha2_password's fast path), and the
-// gRPC API's plain passwords against the same list.
+// gRPC API's plain passwords against the same list, and knows each
+// user's rights. Reload replaces the users while the gate runs: sessions
+// keep going and see the new rights at their next statement.
 type Authenticator struct {
+	users atomic.Pointer[userTable]
+}
+
+// userTable is one version of the users.
+type userTable struct {
 	users map[string]*credentials
 }
 
@@ -77,21 +101,44 @@ func LoadUsersFile(path string) ([]User, error) {
 
 // NewAuthenticator validates and indexes users.
 func NewAuthenticator(users []User) (*Authenticator, error) {
-	a := &Authenticator{users: map[string]*credentials{}}
+	a := &Authenticator{}
+	if err := a.Reload(users); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Reload validates users and, when they are valid, puts them in place of
+// the current ones; otherwise the current ones stay.
+func (a *Authenticator) Reload(users []User) error {
+	t, err := newUserTable(users)
+	if err != nil {
+		return err
+	}
+	a.users.Store(t)
+	return nil
+}
+
+func newUserTable(users []User) (*userTable, error) {
+	t := &userTable{users: map[string]*credentials{}}
 	for i, u := range users {
 		if u.User == "" {
 			return nil, fmt.Errorf("users[%d]: user name is empty", i)
 		}
-		if _, dup := a.users[u.User]; dup {
+		if _, dup := t.users[u.User]; dup {
 			return nil, fmt.Errorf("user %q is listed twice", u.User)
 		}
-		c := &credentials{}
-		switch u.From {
-		case "", "any":
-		case "loopback":
-			c.loopbackOnly = true
-		default:
-			return nil, fmt.Errorf("user %q: from %q: use \"loopback\" or \"any\"", u.User, u.From)
+		c := &credentials{from: u.From, grants: u.Grants, maxConnections: u.MaxConnections}
+		if err := c.parseFrom(u.From); err != nil {
+			return nil, fmt.Errorf("user %q: %w", u.User, err)
+		}
+		rights, err := compileGrants(u.User, u.Grants)
+		if err != nil {
+			return nil, err
+		}
+		c.rights = rights
+		if u.MaxConnections < 0 {
+			return nil, fmt.Errorf("user %q: max_connections must not be negative", u.User)
 		}
 		if u.Password != nil {
 			c.hasPassword, c.password = true, *u.Password
@@ -121,9 +168,79 @@ func NewAuthenticator(users []User) (*Authenticator, error) {
 		if !c.hasPassword && c.nativeHash == nil && c.sha2Hash == nil {
 			return nil, fmt.Errorf("user %q has no password or password hash", u.User)
 		}
-		a.users[u.User] = c
+		t.users[u.User] = c
 	}
-	return a, nil
+	return t, nil
+}
+
+// parseFrom reads a user's "from".
+func (c *credentials) parseFrom(from string) error {
+	if from == "" || from == "any" {
+		return nil
+	}
+	for _, part := range strings.Split(from, ",") {
+		part = strings.TrimSpace(part)
+		switch {
+		case part == "loopback":
+			c.loopback = true
+			continue
+		case strings.Contains(part, "/"):
+			_, n, err := net.ParseCIDR(part)
+			if err != nil {
+				return fmt.Errorf("from %q: %q is not a network (10.0.0.0/8) or address", from, part)
+			}
+			c.networks = append(c.networks, n)
+			continue
+		}
+		ip := net.ParseIP(part)
+		if ip == nil {
+			return fmt.Errorf("from %q: %q is not \"any\", \"loopback\", a network (10.0.0.0/8) or an address", from, part)
+		}
+		bits := 8 * len(ip.To16())
+		if v4 := ip.To4(); v4 != nil {
+			ip, bits = v4, 32
+		}
+		c.networks = append(c.networks, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+	}
+	if len(c.networks) == 0 && !c.loopback {
+		return fmt.Errorf("from %q names no network", from)
+	}
+	return nil
+}
+
+// allowsFrom reports whether a connection from addr may log in as c.
+func (c *credentials) allowsFrom(addr net.Addr) bool {
+	if c.networks == nil && !c.loopback {
+		return true
+	}
+	if c.loopback && isLoopback(addr) {
+		return true
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	for _, n := range c.networks {
+		if n.Contains(tcp.IP) {
+			return true
+		}
+	}
+	return false
+}
+
+// rightsOf returns a user's rights; a user no longer in the users file
+// (a reload removed it) has none.
+func (a *Authenticator) rightsOf(user string) *userRights {
+	if c, ok := a.users.Load().users[user]; ok {
+		return c.rights
+	}
+	return &userRights{}
+}
+
+// account returns what the users file says of a user.
+func (a *Authenticator) account(user string) (*credentials, bool) {
+	c, ok := a.users.Load().users[user]
+	return c, ok
 }
 
 // accessDenied is MySQL's 1045, worded as MySQL words it.
@@ -141,11 +258,8 @@ func accessDenied(user string, addr net.Addr, usedPassword bool) error {
 }
 
 func (a *Authenticator) lookup(user string, addr net.Addr) (*credentials, bool) {
-	c, ok := a.users[user]
-	if !ok {
-		return nil, false
-	}
-	if c.loopbackOnly && !isLoopback(addr) {
+	c, ok := a.users.Load().users[user]
+	if !ok || !c.allowsFrom(addr) {
 		return nil, false
 	}
 	return c, true

@@ -49,6 +49,7 @@ func OpenExecutor(ctx context.Context, cfg Config, log *zap.Logger) (e *Executor
 		maxResultBytes: cfg.MaxResultBytes,
 		plans:          newPlanCache(cfg.PlanCacheEntries, cfg.PlanCacheBytes, nil),
 	}
+	e.authz = newAuthorizer(nil, log.Named("access"), nil)
 	e.stats = newQueryStats(cfg.QueryStatsMaxStatements, e.metrics, newSlowLog(cfg.SlowLog, log.Named("slowlog"), env.Parser(), nil), nil)
 	e.schema = newSchemaTracker(e.readSchema, cfg.SchemaRefresh, log)
 	close = func() {

@@ -26,6 +26,8 @@ type Executor struct {
 	log     *zap.Logger
 	metrics *metrics
 	stats   *queryStats
+	// authz checks statements against their users' rights.
+	authz *authorizer
 	seqs    sequences
 	plans   *planCache
 	schema  *schemaTracker
@@ -73,11 +75,21 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 		return res, nil
 	}
 	if isShowQueryStats(sql) {
+		if err := e.authz.checkOne(s, access{keyspace: "*", right: RightAdmin, verb: "SHOW QUERY STATS"}); err != nil {
+			return nil, err
+		}
 		return e.showQueryStats(ctx, s, sql)
 	}
 	s.beginStatement(sql)
 	stmt, _, err := e.parse(sql)
 	if err != nil {
+		if refusal := userManagement(sql); refusal != nil {
+			// A statement the parser does not know but MariaDB would
+			// refuse for want of a privilege: that refusal, not a syntax
+			// error.
+			err = refusal
+			e.authz.refuse(s, "refused", "", "", err)
+		}
 		if isShow(sql) {
 			// A SHOW Vitess's parser does not know (SHOW PACKAGE STATUS,
 			// which mariadb-dump --routines sends): MariaDB answers it.
@@ -88,7 +100,7 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 			e.stats.account(s, rec, start, res, 0, err)
 			return res, err
 		}
-		e.metrics.errors.WithLabelValues(s.Keyspace, "1064").Inc()
+		e.metrics.errors.WithLabelValues(s.Keyspace, strconv.Itoa(int(sqlerr.From(err).Num))).Inc()
 		s.startDiagnostics(nil)(nil, err)
 		rec := e.stats.recordOf(e.stats.unparsedSlot(), s.Keyspace, "parse_error", nil, func() string { return unparsedText })
 		e.stats.account(s, rec, start, nil, 0, err)
@@ -101,6 +113,11 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 		var entry *cachedPlan
 		var text string
 		if entry, text, bindVars, err = e.cachedPlan(s, stmt, sql, bindVars); err != nil {
+			if denial := e.authz.check(s, accessOf(stmt, s.Keyspace, "")); denial != nil {
+				// A user without the right learns that, not what
+				// planning the statement found.
+				err = denial
+			}
 			e.metrics.observe(s.Keyspace, "plan", start, err)
 			endDiagnostics(nil, err)
 			rec := e.stats.recordOf(e.stats.textSlot(s.Keyspace, sql), s.Keyspace, "plan", stmt, func() string { return statementText(stmt) })
@@ -110,6 +127,18 @@ func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars
 		plan = entry.plan
 		rec = e.stats.recordOf(&entry.record, keyspaceOf(plan, s), planLabel(plan), stmt, func() string { return text })
 		s.stmtTables = rec.tables
+		if err := e.authz.check(s, entry.access.of(stmt, s.Keyspace)); err != nil {
+			e.metrics.observe(s.Keyspace, "denied", start, err)
+			endDiagnostics(nil, err)
+			e.stats.account(s, rec, start, nil, 0, err)
+			return nil, err
+		}
+	} else if err := e.authz.check(s, accessOf(stmt, s.Keyspace, s.Shard)); err != nil {
+		e.metrics.observe(s.Keyspace, "denied", start, err)
+		endDiagnostics(nil, err)
+		rec := e.stats.recordOf(e.stats.textSlot(s.Keyspace, sql), s.Keyspace, "denied", stmt, func() string { return statementText(stmt) })
+		e.stats.account(s, rec, start, nil, 0, err)
+		return nil, err
 	}
 	res, kind, err := e.run(ctx, s, stmt, sql, bindVars, plan, stream)
 	e.metrics.observe(s.Keyspace, kind, start, err)

@@ -264,6 +264,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		maxResultBytes: cfg.MaxResultBytes,
 		plans:          newPlanCache(cfg.PlanCacheEntries, cfg.PlanCacheBytes, reg),
 		stats:          newQueryStats(cfg.QueryStatsMaxStatements, m, newSlowLog(cfg.SlowLog, log.Named("slowlog"), env.Parser(), reg), reg),
+		authz:          newAuthorizer(auth, log.Named("access"), reg),
 	}
 	executor.schema = newSchemaTracker(executor.readSchema, cfg.SchemaRefresh, log)
 

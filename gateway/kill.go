@@ -20,7 +20,8 @@ import (
 // statement in MariaDB, so it stops everywhere, not only at the gate.
 // KILL CONNECTION also closes the target's client connection, whose end
 // rolls back its transaction and releases its locks. As in MariaDB, a
-// user may kill its own sessions; root may kill any.
+// user may kill its own sessions; a user with the admin right on every
+// keyspace (grants "*", or no grants listed) may kill any.
 
 // liveSessions are the MySQL connections' sessions, by connection id.
 type liveSessions struct {
@@ -119,7 +120,7 @@ func (e *Executor) kill(s *Session, stmt *sqlparser.Kill) (*sqltypes.Result, err
 	if target == nil {
 		return nil, sqlerr.New(erNoSuchThread, sqlerror.SSUnknownSQLState, "Unknown thread id: %d", stmt.ProcesslistID)
 	}
-	if target.User != s.User && s.User != "root" {
+	if target.User != s.User && !e.authz.rights(s).allows("*", "", RightAdmin) {
 		return nil, sqlerr.New(erKillDenied, sqlerror.SSUnknownSQLState, "You are not owner of thread %d", stmt.ProcesslistID)
 	}
 	if stmt.Type == sqlparser.QueryType {

@@ -59,6 +59,16 @@ func (e *Executor) loadData(ctx context.Context, s *Session, sql string) (*sqlty
 	if err := stmt.Check(); err != nil {
 		return nil, err
 	}
+	keyspace := stmt.Keyspace
+	if keyspace == "" {
+		keyspace = s.Keyspace
+	}
+	if forbiddenSchemas[strings.ToLower(keyspace)] {
+		return nil, sqlerr.New(sqlerror.ERTableAccessDenied, sqlerror.SSClientError, "INSERT command denied for table `%s`.`%s`: the %s database of the shards is not reachable through the gate", keyspace, stmt.Table, keyspace)
+	}
+	if err := e.authz.checkOne(s, access{keyspace: keyspace, table: strings.ToLower(stmt.Table), right: RightWrite, verb: "INSERT"}); err != nil {
+		return nil, err
+	}
 	switch {
 	case s.TabletType != topopb.TabletType_PRIMARY:
 		return nil, sqlerr.Unsupported("LOAD DATA on %s tablets (it writes: USE the keyspace's primary)", strings.ToLower(s.TabletType.String()))

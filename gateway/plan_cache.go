@@ -27,8 +27,10 @@ type cachedPlan struct {
 	key  string
 	plan *sqlrouter.Plan
 	size int64
-	// record is the statement's statistics (query_stats.go).
+	// record is the statement's statistics (query_stats.go); access
+	// what it needs of its user's rights (authorize.go).
 	record recordSlot
+	access accessSlot
 }
 
 func newPlanCache(maxEntries int, maxBytes int64, reg prometheus.Registerer) *planCache {

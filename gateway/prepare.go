@@ -31,6 +31,9 @@ func (e *Executor) Prepare(ctx context.Context, s *Session, id uint32, sql strin
 		}
 	}
 	ps := &preparedStatement{sql: sql, stmt: stmt, paramCount: params}
+	if err := e.authorizePrepared(s, ps); err != nil {
+		return nil, 0, err
+	}
 	var fields []*querypb.Field
 	if routable(stmt) && s.Shard == "" {
 		if err := e.planPrepared(s, ps); err != nil {
@@ -157,6 +160,12 @@ func (e *Executor) executePrepared(ctx context.Context, s *Session, id uint32, b
 		return nil, err
 	}
 	endDiagnostics := s.startDiagnostics(ps.stmt)
+	if err := e.authorizePrepared(s, ps); err != nil {
+		// Rights are checked at every execution: a reload of the users
+		// file may have taken them away since the statement was prepared.
+		endDiagnostics(nil, err)
+		return nil, err
+	}
 	if ps.plan != nil && (ps.keyspace != s.Keyspace || ps.version != e.topo.vschema.Load().Version) {
 		if err := e.planPrepared(s, ps); err != nil {
 			endDiagnostics(nil, err)
@@ -187,4 +196,12 @@ func (e *Executor) executePrepared(ctx context.Context, s *Session, id uint32, b
 // ClosePrepared forgets a prepared statement.
 func (e *Executor) ClosePrepared(s *Session, id uint32) {
 	delete(s.prepared, id)
+}
+
+// authorizePrepared checks the session may run a prepared statement now.
+func (e *Executor) authorizePrepared(s *Session, ps *preparedStatement) error {
+	if s.Shard != "" {
+		return e.authz.check(s, accessOf(ps.stmt, s.Keyspace, s.Shard))
+	}
+	return e.authz.check(s, ps.access.of(ps.stmt, s.Keyspace))
 }

@@ -102,8 +102,13 @@ type Session struct {
 
 	prepared map[uint32]*preparedStatement
 
-	// ClientAddr is the client's address, for the slow query log.
+	// ClientAddr is the client's address, for the slow query log and
+	// access errors.
 	ClientAddr string
+	// rights are the user's rights as of the users rightsOf describes
+	// (authorize.go).
+	rights   *userRights
+	rightsOf *userTable
 	// currentSQL is the statement running now, as the client sent it;
 	// stmtShardCalls and stmtRowsRead count its calls to shards and the
 	// rows they returned (cursor.go), and stmtTables are the tables it
@@ -181,8 +186,10 @@ type preparedStatement struct {
 	plan       *sqlrouter.Plan // nil for statements the gate handles itself
 	keyspace   string          // the keyspace and vschema the plan was made for
 	version    string
-	// record is the statement's statistics (query_stats.go).
+	// record is the statement's statistics (query_stats.go); access
+	// what it needs of its user's rights (authorize.go).
 	record recordSlot
+	access accessSlot
 }
 
 // beginStatement resets the per-statement counters for a new statement.

@@ -311,7 +311,7 @@ func (e *Executor) show(ctx context.Context, s *Session, stmt *sqlparser.Show, s
 	case *sqlparser.ShowBasic:
 		switch show.Command {
 		case sqlparser.Database, sqlparser.Keyspace:
-			return e.showDatabases(show.Filter), nil
+			return e.showDatabases(s, show.Filter), nil
 		case sqlparser.VitessShards:
 			return e.showVitessShards(s, show.Filter), nil
 		case sqlparser.VitessTablets:
@@ -330,6 +330,8 @@ func (e *Executor) show(ctx context.Context, s *Session, stmt *sqlparser.Show, s
 		} else if !show.Tbl.Qualifier.IsEmpty() {
 			keyspace = show.Tbl.Qualifier.String()
 		}
+	case *sqlparser.ShowGrants:
+		return e.showGrants(s, show)
 	case *sqlparser.ShowCreate:
 		if !show.Op.Qualifier.IsEmpty() {
 			keyspace = show.Op.Qualifier.String()
@@ -373,11 +375,13 @@ func (e *Executor) keyspaceNames() []string {
 	return names
 }
 
-func (e *Executor) showDatabases(filter *sqlparser.ShowFilter) *sqltypes.Result {
+func (e *Executor) showDatabases(s *Session, filter *sqlparser.ShowFilter) *sqltypes.Result {
 	res := &sqltypes.Result{Fields: []*vquerypb.Field{varcharField("Database")}}
 	matches := showMatcher(filter)
+	rights := e.authz.rights(s)
 	for _, name := range e.keyspaceNames() {
-		if !matches(name) {
+		if !matches(name) || !rights.anyOn(name) {
+			// As in MariaDB, a user sees the databases it has rights in.
 			continue
 		}
 		res.Rows = append(res.Rows, sqltypes.Row{sqltypes.NewVarChar(name)})
@@ -409,4 +413,37 @@ func (e *Executor) showUnparsed(ctx context.Context, s *Session, sql string) (*s
 	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
 	defer cancel()
 	return e.showOnShard(ctx, s, s.Keyspace, sql)
+}
+
+// showGrants answers SHOW GRANTS [FOR user]: the user's grants from the
+// users file. Another user's need the admin right on every keyspace.
+func (e *Executor) showGrants(s *Session, show *sqlparser.ShowGrants) (*sqltypes.Result, error) {
+	user := s.User
+	if show.User != nil && show.User.Name != nil && *show.User.Name != "" && !strings.EqualFold(*show.User.Name, "current_user") {
+		user = *show.User.Name
+	}
+	if user != s.User {
+		if err := e.authz.checkOne(s, access{keyspace: "*", right: RightAdmin, verb: "SHOW GRANTS FOR another user"}); err != nil {
+			return nil, err
+		}
+	}
+	var c *credentials
+	if e.authz != nil && e.authz.auth != nil {
+		var ok bool
+		if c, ok = e.authz.auth.account(user); !ok {
+			return nil, sqlerr.New(sqlerror.ERNonExistingGrant, sqlerror.SSClientError, "There is no such grant defined for user '%s' on host '%%'", user)
+		}
+	} else {
+		c = &credentials{rights: &userRights{all: true}}
+	}
+	host := "%"
+	if c.loopback && len(c.networks) == 0 {
+		host = "localhost"
+	}
+	res := &sqltypes.Result{Fields: []*vquerypb.Field{varcharField("Grants for " + user + "@" + host)}}
+	res.Fields[0].ColumnLength = 1024
+	for _, g := range grantStatements(user, c) {
+		res.Rows = append(res.Rows, sqltypes.Row{sqltypes.NewVarChar(g)})
+	}
+	return res, nil
 }

@@ -27,10 +27,10 @@ type Executor struct {
 	metrics *metrics
 	stats   *queryStats
 	// authz checks statements against their users' rights.
-	authz *authorizer
-	seqs    sequences
-	plans   *planCache
-	schema  *schemaTracker
+	authz  *authorizer
+	seqs   sequences
+	plans  *planCache
+	schema *schemaTracker
 	// twopc coordinates two-phase commits; nil without a topology (then
 	// transaction_mode 'twopc' is refused).
 	twopc *twoPC

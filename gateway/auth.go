@@ -11,8 +11,11 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 	"vitess.io/vitess/go/mysql/sqlerror"
 
 	"github.com/shardgate/shardgate/gateway/mysqlserver"
@@ -70,6 +73,41 @@ type credentials struct {
 // keep going and see the new rights at their next statement.
 type Authenticator struct {
 	users atomic.Pointer[userTable]
+	// throttle slows repeated failures from one address; audit logs
+	// every failure (nil: not logged), failures counts them.
+	throttle *loginThrottle
+	audit    *zap.Logger
+	failures prometheus.Counter
+}
+
+// Audit logs every failed login to log and counts them in reg.
+func (a *Authenticator) Audit(log *zap.Logger, reg prometheus.Registerer) {
+	a.audit = log
+	a.failures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "shardgate_login_failures_total", Help: "Failed logins (MySQL and gRPC): unknown user, wrong password or address not allowed.",
+	})
+	if reg != nil {
+		reg.MustRegister(a.failures)
+	}
+}
+
+// loginFailed records a failed login and waits as the throttle says.
+func (a *Authenticator) loginFailed(ctx context.Context, user string, addr net.Addr, protocol string) {
+	delay := a.throttle.failed(addr)
+	if a.failures != nil {
+		a.failures.Inc()
+	}
+	if a.audit != nil {
+		a.audit.Warn("login failed", zap.String("user", user), zap.String("client", addrString(addr)), zap.String("protocol", protocol), zap.Duration("answer_delayed", delay))
+	}
+	wait(ctx, delay)
+}
+
+func addrString(addr net.Addr) string {
+	if addr == nil {
+		return ""
+	}
+	return addr.String()
 }
 
 // userTable is one version of the users.
@@ -90,6 +128,18 @@ func LoadUsersFile(path string) ([]User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read users file: %w", err)
 	}
+	users, err := parseUsersFile(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := newUserTable(users); err != nil {
+		return nil, fmt.Errorf("users file %s: %w", path, err)
+	}
+	return users, nil
+}
+
+// parseUsersFile decodes a users file's content.
+func parseUsersFile(path string, data []byte) ([]User, error) {
 	var f usersFile
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
@@ -101,7 +151,7 @@ func LoadUsersFile(path string) ([]User, error) {
 
 // NewAuthenticator validates and indexes users.
 func NewAuthenticator(users []User) (*Authenticator, error) {
-	a := &Authenticator{}
+	a := &Authenticator{throttle: newLoginThrottle()}
 	if err := a.Reload(users); err != nil {
 		return nil, err
 	}
@@ -282,7 +332,18 @@ func (c *credentials) emptyPassword() bool { return c.hasPassword && c.password 
 // against the native hash (a plain password has both hashes), and
 // caching_sha2_password's fast path against the SHA2 hash. A client that
 // chose the plugin the user has no hash for is switched to the other.
-func (a *Authenticator) Authenticate(_ context.Context, req *mysqlserver.AuthRequest) mysqlserver.AuthResult {
+func (a *Authenticator) Authenticate(ctx context.Context, req *mysqlserver.AuthRequest) mysqlserver.AuthResult {
+	res := a.authenticate(req)
+	switch res.Verdict {
+	case mysqlserver.AuthReject:
+		a.loginFailed(ctx, req.User, req.RemoteAddr, "mysql")
+	case mysqlserver.AuthAccept:
+		a.throttle.succeeded(req.RemoteAddr)
+	}
+	return res
+}
+
+func (a *Authenticator) authenticate(req *mysqlserver.AuthRequest) mysqlserver.AuthResult {
 	denied := mysqlserver.Reject(accessDenied(req.User, req.RemoteAddr, len(req.Response) > 0))
 	c, ok := a.lookup(req.User, req.RemoteAddr)
 	if !ok {
@@ -340,10 +401,45 @@ func (c *credentials) matches(password string) bool {
 
 // CheckPassword checks a user's plain password, as the gRPC API receives
 // it (over TLS, or on loopback), against the same users as MySQL logins.
-func (a *Authenticator) CheckPassword(user, password string, addr net.Addr) error {
+func (a *Authenticator) CheckPassword(ctx context.Context, user, password string, addr net.Addr) error {
 	c, ok := a.lookup(user, addr)
 	if !ok || !c.matches(password) {
+		a.loginFailed(ctx, user, addr, "grpc")
 		return accessDenied(user, addr, password != "")
 	}
 	return nil
+}
+
+// userConnections counts each user's open MySQL connections, for the
+// users file's max_connections.
+type userConnections struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+// erUserLimitReached is MySQL's ER_USER_LIMIT_REACHED.
+const erUserLimitReached = 1226
+
+// open counts a new connection of user, or refuses it when the user has
+// as many as the users file allows.
+func (u *userConnections) open(user string, limit int) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if limit > 0 && u.counts[user] >= limit {
+		return sqlerror.NewSQLErrorf(erUserLimitReached, sqlerror.SSClientError,
+			"User '%s' has exceeded the 'max_user_connections' resource (current value: %d)", user, limit)
+	}
+	if u.counts == nil {
+		u.counts = map[string]int{}
+	}
+	u.counts[user]++
+	return nil
+}
+
+func (u *userConnections) close(user string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.counts[user]--; u.counts[user] <= 0 {
+		delete(u.counts, user)
+	}
 }

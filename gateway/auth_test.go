@@ -111,7 +111,7 @@ func TestCheckPassword(t *testing.T) {
 		{"root", "x", local, false},
 		{"nobody", "", local, false},
 	} {
-		err := auth.CheckPassword(c.user, c.password, c.addr)
+		err := auth.CheckPassword(context.Background(), c.user, c.password, c.addr)
 		if (err == nil) != c.ok {
 			t.Errorf("%s/%q from %v: %v, want accepted=%v", c.user, c.password, c.addr, err, c.ok)
 		}

@@ -132,3 +132,15 @@ func systemSchemaNeeds(keyspace string) (skip, admin bool) {
 	}
 	return false, false
 }
+
+// maxUserConnections is the users file's max_connections of user (0: no
+// bound).
+func (e *Executor) maxUserConnections(user string) int {
+	if e.authz == nil || e.authz.auth == nil {
+		return 0
+	}
+	if c, ok := e.authz.auth.account(user); ok {
+		return c.maxConnections
+	}
+	return 0
+}

@@ -26,11 +26,13 @@ type Executor struct {
 	log     *zap.Logger
 	metrics *metrics
 	stats   *queryStats
-	// authz checks statements against their users' rights.
-	authz  *authorizer
-	seqs   sequences
-	plans  *planCache
-	schema *schemaTracker
+	// authz checks statements against their users' rights; connections
+	// counts each user's MySQL connections.
+	authz       *authorizer
+	connections userConnections
+	seqs        sequences
+	plans       *planCache
+	schema      *schemaTracker
 	// twopc coordinates two-phase commits; nil without a topology (then
 	// transaction_mode 'twopc' is refused).
 	twopc *twoPC

@@ -55,6 +55,10 @@ type Config struct {
 	// MySQLMaxPacket is the largest statement a MySQL client may send
 	// (max_allowed_packet; MariaDB's default 16 MiB).
 	MySQLMaxPacket int
+	// MaxConnections bounds the MySQL connections open at once, logged in
+	// or not; past it a client gets 1040 "Too many connections" (0: no
+	// bound). Users may have lower bounds in the users file.
+	MaxConnections int
 	TabletTLS      tlsconfig.Client
 
 	// ServerVersion is advertised in the handshake, and without its
@@ -140,6 +144,7 @@ func Defaults() Config {
 		TwoPCRecoveryInterval: 10 * time.Second,
 		Buffer:                DefaultBufferConfig(),
 		MySQLMaxPacket:        16 << 20,
+		MaxConnections:        10000,
 	}
 }
 
@@ -168,6 +173,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MySQLMaxPacket < 1024 || c.MySQLMaxPacket > 1<<30 {
 		return fmt.Errorf("--mysql-max-packet must be between 1 KiB and 1 GiB (MariaDB's max_allowed_packet range), got %d", c.MySQLMaxPacket)
+	}
+	if c.MaxConnections < 0 {
+		return errors.New("--max-connections must not be negative")
 	}
 	if c.QueryStatsMaxStatements < 0 || c.SlowLog.Threshold < 0 || c.SlowLog.MaxPerSecond < 0 {
 		return errors.New("--query-stats-max-statements, --slow-query-threshold and --slow-query-log-rate must not be negative")
@@ -222,6 +230,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	if cfg.UsersFile != "" {
+		go watchUsersFile(ctx, cfg.UsersFile, auth, log.Named("users"))
+	}
 
 	store, err := topo.NewEtcdStore(cfg.TopoEndpoints, log)
 	if err != nil {
@@ -231,6 +242,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	defer ts.Close()
 
 	reg := debughttp.NewRegistry("shardgate")
+	auth.Audit(log.Named("auth"), reg)
 	env, err := vtenv.New(vtenv.Options{MySQLServerVersion: "8.0.40"})
 	if err != nil {
 		return fmt.Errorf("vitess environment: %w", err)
@@ -287,6 +299,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		TLS:             mysqlTLS,
 		RequireTLS:      cfg.MySQLRequireTLS,
 		MaxPacketSize:   cfg.MySQLMaxPacket,
+		MaxConnections:  cfg.MaxConnections,
 		Log:             log.Named("mysql"),
 	})
 	if err != nil {

@@ -150,7 +150,7 @@ func TestUsersFrom(t *testing.T) {
 		t.Fatal(err)
 	}
 	for addr, want := range map[string]bool{"10.1.2.3": true, "10.2.0.1": false, "192.168.0.7": true, "192.168.0.8": false, "127.0.0.1": true} {
-		if err := auth.CheckPassword("u", "pw", tcpAddr(addr)); (err == nil) != want {
+		if err := auth.CheckPassword(context.Background(), "u", "pw", tcpAddr(addr)); (err == nil) != want {
 			t.Errorf("from %s: %v, want allowed=%v", addr, err, want)
 		}
 	}

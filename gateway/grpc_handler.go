@@ -62,7 +62,7 @@ func (h *grpcHandler) authenticate(ctx context.Context) (string, error) {
 	if p, ok := peer.FromContext(ctx); ok {
 		addr = p.Addr
 	}
-	if err := h.auth.CheckPassword(user, password, addr); err != nil {
+	if err := h.auth.CheckPassword(ctx, user, password, addr); err != nil {
 		return "", queryconv.ErrorToStatus(err)
 	}
 	return user, nil

@@ -50,6 +50,9 @@ func (h *mysqlHandler) newSession(c *mysqlserver.Conn) *Session {
 }
 
 func (h *mysqlHandler) NewConnection(c *mysqlserver.Conn) error {
+	if err := h.executor.connections.open(c.User(), h.executor.maxUserConnections(c.User())); err != nil {
+		return err
+	}
 	h.newSession(c)
 	h.metrics.connections.Inc()
 	h.metrics.connsTotal.Inc()
@@ -57,6 +60,7 @@ func (h *mysqlHandler) NewConnection(c *mysqlserver.Conn) error {
 }
 
 func (h *mysqlHandler) ConnectionClosed(c *mysqlserver.Conn) {
+	h.executor.connections.close(c.User())
 	h.metrics.connections.Dec()
 	if s := session(c); s != nil {
 		h.executor.CloseSession(s)

@@ -30,9 +30,11 @@ type Executor struct {
 	// counts each user's MySQL connections.
 	authz       *authorizer
 	connections userConnections
-	seqs        sequences
-	plans       *planCache
-	schema      *schemaTracker
+	// signer signs the gRPC API's sessions (nil: unsigned, unit tests).
+	signer *sessionSigner
+	seqs   sequences
+	plans  *planCache
+	schema *schemaTracker
 	// twopc coordinates two-phase commits; nil without a topology (then
 	// transaction_mode 'twopc' is refused).
 	twopc *twoPC

@@ -279,6 +279,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		authz:          newAuthorizer(auth, log.Named("access"), reg),
 	}
 	executor.schema = newSchemaTracker(executor.readSchema, cfg.SchemaRefresh, log)
+	executor.signer = newSessionSigner(ctx, ts, cfg.StartupTimeout, log.Named("sessions"))
 
 	wctx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	if err := topology.waitReady(wctx); err != nil {

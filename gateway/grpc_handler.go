@@ -143,7 +143,7 @@ func (h *grpcHandler) Execute(ctx context.Context, req *gatepb.ExecuteRequest) (
 	if ctx.Err() != nil {
 		h.rollbackUnreported(ctx, s, before)
 	}
-	resp := &gatepb.ExecuteResponse{Session: sessionToProto(s)}
+	resp := &gatepb.ExecuteResponse{Session: h.executor.issueSession(s)}
 	if err != nil {
 		resp.Error = mysqlError(err)
 	} else {
@@ -185,7 +185,7 @@ func (h *grpcHandler) ExecuteBatch(ctx context.Context, req *gatepb.ExecuteBatch
 	if ctx.Err() != nil {
 		h.rollbackUnreported(ctx, s, before)
 	}
-	resp.Session = sessionToProto(s)
+	resp.Session = h.executor.issueSession(s)
 	return resp, nil
 }
 
@@ -233,7 +233,7 @@ func (h *grpcHandler) StreamExecute(req *gatepb.StreamExecuteRequest, stream grp
 			pending = msg
 			if first {
 				first = false
-				pending.Session, pendingShards = sessionToProto(s), s.shardList()
+				pending.Session, pendingShards = h.executor.issueSession(s), s.shardList()
 			}
 		}
 		return nil
@@ -247,7 +247,7 @@ func (h *grpcHandler) StreamExecute(req *gatepb.StreamExecuteRequest, stream grp
 	} else if pending == nil {
 		pending = &gatepb.StreamExecuteResponse{Result: &querypb.QueryResult{}}
 	}
-	pending.Session, pendingShards = sessionToProto(s), s.shardList()
+	pending.Session, pendingShards = h.executor.issueSession(s), s.shardList()
 	if err := flush(); err != nil || ctx.Err() != nil {
 		// The last message did not reach the caller: it knows the shards
 		// of the last session it received only.

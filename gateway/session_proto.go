@@ -8,6 +8,7 @@ import (
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 	vquerypb "vitess.io/vitess/go/vt/proto/query"
+	"vitess.io/vitess/go/vt/sqlparser"
 
 	"github.com/shardgate/shardgate/internal/queryconv"
 	"github.com/shardgate/shardgate/internal/sqlerr"
@@ -24,6 +25,9 @@ import (
 // next call fail, naming it (tabletGateway.byAlias). A nil session is a
 // new one.
 func (e *Executor) sessionFromProto(p *gatepb.Session, user string) (*Session, error) {
+	if err := e.signer.check(p, user); err != nil {
+		return nil, err
+	}
 	if p == nil {
 		p = &gatepb.Session{Autocommit: true}
 	}
@@ -88,6 +92,11 @@ func (e *Executor) sessionFromProto(p *gatepb.Session, user string) (*Session, e
 		if !validVariableName(v.Name) || v.Value == "" {
 			return nil, sqlerr.New(sqlerror.ERUnknownSystemVariable, sqlerror.SSUnknownSQLState, "Unknown system variable '%s' in the session", v.Name)
 		}
+		if !e.validSettingValue(v.Name, v.Value) {
+			// A value becomes SQL on the shards (SET STATEMENT name=value
+			// FOR ...): it must be one literal, as the gate wrote it.
+			return nil, sqlerr.New(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable '%s' can't be set to the value of '%s' in the session", v.Name, v.Value)
+		}
 		s.settings = append(s.settings, setting{name: v.Name, value: v.Value})
 	}
 	s.settingsPrefix = settingsPrefix(s.settings)
@@ -149,6 +158,14 @@ func validVariableName(name string) bool {
 		}
 	}
 	return true
+}
+
+// issueSession is the session for the client to send back, signed for
+// its user (session_signing.go).
+func (e *Executor) issueSession(s *Session) *gatepb.Session {
+	p := sessionToProto(s)
+	e.signer.sign(p, s.User)
+	return p
 }
 
 // sessionToProto is the session for the client to send back. It may run
@@ -259,4 +276,21 @@ func joinedSince(before []*shardSession, s *Session) []*shardSession {
 		}
 	}
 	return out
+}
+
+// validSettingValue reports whether value is one SET value, written as
+// the gate writes it (setPassedOn): a literal or a keyword, nothing more.
+func (e *Executor) validSettingValue(name, value string) bool {
+	stmt, err := e.parser.Parse("set @@" + name + " = " + value)
+	if err != nil {
+		return false
+	}
+	set, ok := stmt.(*sqlparser.Set)
+	if !ok || len(set.Exprs) != 1 || !isSettingValue(set.Exprs[0].Expr) {
+		return false
+	}
+	if col, ok := set.Exprs[0].Expr.(*sqlparser.ColName); ok {
+		return value == "'"+col.Name.String()+"'" || value == col.Name.String()
+	}
+	return sqlparser.String(set.Exprs[0].Expr) == value
 }

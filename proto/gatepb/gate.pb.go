@@ -441,8 +441,16 @@ type Session struct {
 	ReadYourWrites          bool              `protobuf:"varint,22,opt,name=read_your_writes,json=readYourWrites,proto3" json:"read_your_writes,omitempty"`
 	ReadYourWritesTimeoutMs int64             `protobuf:"varint,23,opt,name=read_your_writes_timeout_ms,json=readYourWritesTimeoutMs,proto3" json:"read_your_writes_timeout_ms,omitempty"`
 	WritePositions          map[string]string `protobuf:"bytes,24,rep,name=write_positions,json=writePositions,proto3" json:"write_positions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// signature is the gate's HMAC of the rest of the session and of the
+	// user it was issued to: a client sends back the session it got,
+	// unchanged, and a gate refuses a session whose signature does not
+	// match (a forged transaction id, settings, or another user's
+	// session). Sessions a client makes itself carry none and may set
+	// only the target and options (keyspace, tablet type, autocommit,
+	// transaction mode, workload, ...).
+	Signature     []byte `protobuf:"bytes,25,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
@@ -639,6 +647,13 @@ func (x *Session) GetReadYourWritesTimeoutMs() int64 {
 func (x *Session) GetWritePositions() map[string]string {
 	if x != nil {
 		return x.WritePositions
+	}
+	return nil
+}
+
+func (x *Session) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
 	}
 	return nil
 }
@@ -1060,8 +1075,7 @@ const file_proto_gate_proto_rawDesc = "" +
 	"\ftablet_alias\x18\x04 \x01(\tR\vtabletAlias\";\n" +
 	"\x0fSessionVariable\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xe9\n" +
-	"\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x87\v\n" +
 	"\aSession\x12\x1a\n" +
 	"\bkeyspace\x18\x01 \x01(\tR\bkeyspace\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\tR\x05shard\x12;\n" +
@@ -1094,7 +1108,8 @@ const file_proto_gate_proto_rawDesc = "" +
 	"\bwarnings\x18\x15 \x03(\v2\x18.shardgate.query.WarningR\bwarnings\x12(\n" +
 	"\x10read_your_writes\x18\x16 \x01(\bR\x0ereadYourWrites\x12<\n" +
 	"\x1bread_your_writes_timeout_ms\x18\x17 \x01(\x03R\x17readYourWritesTimeoutMs\x12T\n" +
-	"\x0fwrite_positions\x18\x18 \x03(\v2+.shardgate.gate.Session.WritePositionsEntryR\x0ewritePositions\x1a^\n" +
+	"\x0fwrite_positions\x18\x18 \x03(\v2+.shardgate.gate.Session.WritePositionsEntryR\x0ewritePositions\x12\x1c\n" +
+	"\tsignature\x18\x19 \x01(\fR\tsignature\x1a^\n" +
 	"\x12UserVariablesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
 	"\x05value\x18\x02 \x01(\v2\x1c.shardgate.gate.BindVariableR\x05value:\x028\x01\x1a?\n" +

@@ -169,7 +169,8 @@ func requiredAccess(stmt sqlparser.Statement, keyspace, shard string) ([]access,
 	if shard != "" {
 		// USE ks:shard sends statements to a shard as they are: rows
 		// written there bypass the vindexes.
-		needs = append(needs, access{keyspace: keyspace, right: RightAdmin, verb: "statements on one shard (USE " + keyspace + ":" + shard + ")"})
+		needs = append(needs, access{keyspace: keyspace, verb: "USE"},
+			access{keyspace: keyspace, right: RightAdmin, verb: "statements on one shard (USE " + keyspace + ":" + shard + ")"})
 	}
 	tables := namedTables(stmt, keyspace)
 	each := func(right Right, verb string, skip map[tableRefKey]bool) {
@@ -223,7 +224,10 @@ func requiredAccess(stmt sqlparser.Statement, keyspace, shard string) ([]access,
 	case *sqlparser.Use:
 		target := s.DBName.String()
 		if ks, sh, ok := strings.Cut(strings.SplitN(target, "@", 2)[0], ":"); ok {
-			needs = append(needs, access{keyspace: ks, right: RightAdmin, verb: "statements on one shard (USE " + ks + ":" + sh + ")"})
+			// No right in the keyspace: 1044, as for USE ks; some, but
+			// not admin: 1227.
+			needs = append(needs, access{keyspace: ks, verb: "USE"},
+				access{keyspace: ks, right: RightAdmin, verb: "statements on one shard (USE " + ks + ":" + sh + ")"})
 		} else if target != "" {
 			needs = append(needs, access{keyspace: strings.SplitN(target, "@", 2)[0], verb: "USE"})
 		}

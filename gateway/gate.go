@@ -20,6 +20,7 @@ import (
 	"github.com/shardgate/shardgate/gateway/mysqlserver"
 	"github.com/shardgate/shardgate/internal/debughttp"
 	"github.com/shardgate/shardgate/internal/querystats"
+	"github.com/shardgate/shardgate/internal/secretfile"
 	"github.com/shardgate/shardgate/internal/tlsconfig"
 	"github.com/shardgate/shardgate/proto/gatepb"
 	"github.com/shardgate/shardgate/proto/topopb"
@@ -37,6 +38,10 @@ type Config struct {
 	TopoEndpoints []string
 	TopoRoot      string
 	Cell          string
+
+	// DebugTokenFile, when set, holds the token /debug/* requires
+	// (SHARDGATE_DEBUG_TOKEN when no file is given).
+	DebugTokenFile string
 
 	// UsersFile lists who may log in, on the MySQL and gRPC ports alike;
 	// empty means root with an empty password from loopback only, like a
@@ -120,6 +125,7 @@ type Config struct {
 // Defaults returns the default configuration (Vitess's local ports).
 func Defaults() Config {
 	return Config{
+		BindAddress:      "127.0.0.1",
 		MySQLPort:        15306,
 		GRPCPort:         15991,
 		HTTPPort:         15001,
@@ -331,6 +337,10 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	go func() { _ = grpcServer.Serve(grpcLn) }()
 	defer grpcServer.Stop()
 
+	var debugToken string
+	if err := secretfile.Resolve(&debugToken, cfg.DebugTokenFile, "SHARDGATE_DEBUG_TOKEN"); err != nil {
+		return fmt.Errorf("--debug-token-file: %w", err)
+	}
 	mux := debughttp.Mux(reg, func(w io.Writer) {
 		fmt.Fprintf(w, "shardgate %s\nMySQL port %d, gRPC port %d\nvschema version: %s\n\ntablets:\n", tpc.gate.Id, cfg.MySQLPort, cfg.GRPCPort, topology.vschema.Load().Version)
 		for _, line := range tablets.status() {
@@ -339,8 +349,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		for _, line := range buffer.status() {
 			fmt.Fprintln(w, line)
 		}
-	})
-	mux.Handle("GET "+querystats.ReportPath, executor.stats.reportHandler(tpc.gate.Id))
+	}, debughttp.WithToken(debugToken))
+	// The statistics show what clients run: behind the debug token too.
+	mux.Handle("GET "+querystats.ReportPath, debughttp.Protect(debugToken, executor.stats.reportHandler(tpc.gate.Id)))
 	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HTTPPort)), mux)
 	if err != nil {
 		return err

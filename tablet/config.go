@@ -11,6 +11,7 @@ import (
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/tablet/backup"
 	"github.com/shardgate/shardgate/tablet/queryservice"
+	"github.com/shardgate/shardgate/internal/secretfile"
 	"github.com/shardgate/shardgate/topo"
 )
 
@@ -35,6 +36,18 @@ type Config struct {
 	MySQLSocket   string // preferred over host and port when set
 	MySQLUser     string
 	MySQLPassword string
+	// MySQLPasswordFile and ReplicationPasswordFile, when set, hold the
+	// passwords instead (so that they are not on the command line); the
+	// environment's SHARDTABLET_MYSQL_PASSWORD and
+	// SHARDTABLET_REPLICATION_PASSWORD are read when no file is given.
+	MySQLPasswordFile       string
+	ReplicationPasswordFile string
+	// DebugTokenFile, when set, holds the token /debug/* requires.
+	DebugTokenFile string
+	// InsecureGRPC accepts serving the gRPC and query ports on every
+	// interface (a Hostname other than loopback) without client
+	// certificates: anyone who reaches them can run statements.
+	InsecureGRPC bool
 
 	TopoEndpoints []string
 	TopoRoot      string
@@ -120,6 +133,16 @@ func ParseTabletType(s string) (topopb.TabletType, error) {
 func (c *Config) Validate() error {
 	if c.Alias == "" {
 		return errors.New("--alias is required (e.g. zone1-100)")
+	}
+	if err := secretfile.Resolve(&c.MySQLPassword, c.MySQLPasswordFile, "SHARDTABLET_MYSQL_PASSWORD"); err != nil {
+		return fmt.Errorf("--mysql-password-file: %w", err)
+	}
+	if err := secretfile.Resolve(&c.ReplicationPassword, c.ReplicationPasswordFile, "SHARDTABLET_REPLICATION_PASSWORD"); err != nil {
+		return fmt.Errorf("--replication-password-file: %w", err)
+	}
+	if listenHost(c.Hostname) == "" && c.TLS.ClientCAFile == "" && !c.InsecureGRPC {
+		return fmt.Errorf("--hostname %s makes the tablet listen on every interface, where anyone who reaches its ports could run statements on its MySQL: "+
+			"give --grpc-client-ca (gates and tools then need certificates it signed), or --insecure-grpc to accept that on a network you trust", c.Hostname)
 	}
 	if err := topo.ValidateName("keyspace", c.Keyspace); err != nil {
 		return fmt.Errorf("--keyspace: %w", err)

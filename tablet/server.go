@@ -21,6 +21,7 @@ import (
 	"vitess.io/vitess/go/sqlescape"
 
 	"github.com/shardgate/shardgate/internal/debughttp"
+	"github.com/shardgate/shardgate/internal/secretfile"
 	"github.com/shardgate/shardgate/internal/queryrpc"
 	"github.com/shardgate/shardgate/proto/backuppb"
 	"github.com/shardgate/shardgate/proto/querypb"
@@ -75,8 +76,12 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	// Status and metrics are up before a restore, which may take long.
 	var qsReady atomic.Pointer[queryservice.Service]
 	var vrReady atomic.Pointer[vreplication.Engine]
+	var debugToken string
+	if err := secretfile.Resolve(&debugToken, cfg.DebugTokenFile, "SHARDTABLET_DEBUG_TOKEN"); err != nil {
+		return fmt.Errorf("--debug-token-file: %w", err)
+	}
 	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(listenHost(cfg.Hostname), strconv.Itoa(cfg.HTTPPort)),
-		debughttp.Mux(reg, func(w io.Writer) { writeStatus(w, cfg, qsReady.Load(), vrReady.Load(), backups) }))
+		debughttp.Mux(reg, func(w io.Writer) { writeStatus(w, cfg, qsReady.Load(), vrReady.Load(), backups) }, debughttp.WithToken(debugToken)))
 	if err != nil {
 		return err
 	}

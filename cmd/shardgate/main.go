@@ -30,7 +30,8 @@ func main() {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.BindAddress, "bind-address", cfg.BindAddress, "address the MySQL, gRPC and HTTP ports listen on (empty: all)")
+	f.StringVar(&cfg.BindAddress, "bind-address", cfg.BindAddress, "address the MySQL, gRPC and HTTP ports listen on; loopback by default, so that nothing is reachable from other hosts until you choose: give 0.0.0.0 (or \"\" for every interface) with a --users-file of passwords, and TLS (--mysql-cert, --grpc-cert) on networks you do not trust")
+	f.StringVar(&cfg.DebugTokenFile, "debug-token-file", "", "file holding a token /debug/status and /debug/pprof require, and /api/query-stats (Authorization: Bearer; or SHARDGATE_DEBUG_TOKEN); /metrics and /healthz stay open")
 	f.IntVar(&cfg.MySQLPort, "mysql-port", cfg.MySQLPort, "MySQL protocol port")
 	f.IntVar(&cfg.GRPCPort, "grpc-port", cfg.GRPCPort, "gRPC port")
 	f.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "HTTP port for /metrics and /debug/status")

@@ -4,12 +4,15 @@ package debughttp
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"strings"
 	"runtime"
 	"runtime/debug"
 	"time"
@@ -53,21 +56,103 @@ func buildInfo(process string) prometheus.Collector {
 // StatusFunc writes a plain-text status page.
 type StatusFunc func(w io.Writer)
 
-// Mux returns the standard handlers; callers may add their own routes.
-func Mux(reg *prometheus.Registry, status StatusFunc) *http.ServeMux {
+// Option changes what Mux serves.
+type Option func(*options)
+
+type options struct{ token string }
+
+// WithToken requires token for /debug/* (the status page and pprof, which
+// show the process's state and can slow it down): as "Authorization:
+// Bearer <token>" or "?token=<token>". /metrics and /healthz stay open
+// for scrapers and probes. An empty token requires nothing.
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// Mux returns the standard handlers; callers may add their own routes
+// (under /debug/ they get the same token check with Protect).
+func Mux(reg *prometheus.Registry, status StatusFunc, opts ...Option) *http.ServeMux {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	protect := func(h http.HandlerFunc) http.Handler { return Protect(o.token, h) }
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/status", func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("/debug/status", protect(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		status(w)
-	})
+	}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/debug/pprof/", protect(pprof.Index))
+	mux.Handle("/debug/pprof/cmdline", protect(redactedCmdline))
+	mux.Handle("/debug/pprof/profile", protect(pprof.Profile))
+	mux.Handle("/debug/pprof/symbol", protect(pprof.Symbol))
+	mux.Handle("/debug/pprof/trace", protect(pprof.Trace))
 	return mux
+}
+
+// Protect requires token (when not empty) before h.
+func Protect(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if q := r.URL.Query().Get("token"); q != "" {
+			got = []byte("Bearer " + q)
+		}
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="shardgate debug"`)
+			http.Error(w, "this page needs the debug token (--debug-token-file): Authorization: Bearer <token>, or ?token=<token>", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// redactedCmdline is pprof's cmdline with the values of flags that carry
+// secrets replaced: the page is for seeing how a process was started,
+// not its passwords.
+func redactedCmdline(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprint(w, strings.Join(RedactArgs(os.Args), "\x00"))
+}
+
+// RedactArgs returns args with the values of flags whose names mention a
+// password, secret, token or key replaced by "<redacted>".
+func RedactArgs(args []string) []string {
+	out := make([]string, len(args))
+	copy(out, args)
+	secret := func(flag string) bool {
+		name := strings.ToLower(strings.TrimLeft(flag, "-"))
+		if strings.HasSuffix(name, "-file") || strings.HasSuffix(name, "_file") {
+			return false // a file's name is not the secret
+		}
+		for _, w := range []string{"password", "passwd", "secret", "token", "key"} {
+			if strings.Contains(name, w) {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 1; i < len(out); i++ {
+		arg := out[i]
+		if !strings.HasPrefix(arg, "-") {
+			continue
+		}
+		if name, _, ok := strings.Cut(arg, "="); ok {
+			if secret(name) {
+				out[i] = name + "=<redacted>"
+			}
+			continue
+		}
+		if secret(arg) && i+1 < len(out) && !strings.HasPrefix(out[i+1], "-") {
+			out[i+1] = "<redacted>"
+			i++
+		}
+	}
+	return out
 }
 
 // Serve listens on addr and serves h until ctx ends. The listener is

@@ -7,11 +7,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shardgate/shardgate/internal/secretfile"
 	"github.com/shardgate/shardgate/internal/tlsconfig"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/tablet/backup"
 	"github.com/shardgate/shardgate/tablet/queryservice"
-	"github.com/shardgate/shardgate/internal/secretfile"
 	"github.com/shardgate/shardgate/topo"
 )
 

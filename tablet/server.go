@@ -21,8 +21,8 @@ import (
 	"vitess.io/vitess/go/sqlescape"
 
 	"github.com/shardgate/shardgate/internal/debughttp"
-	"github.com/shardgate/shardgate/internal/secretfile"
 	"github.com/shardgate/shardgate/internal/queryrpc"
+	"github.com/shardgate/shardgate/internal/secretfile"
 	"github.com/shardgate/shardgate/proto/backuppb"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/replicationpb"

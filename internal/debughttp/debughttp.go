@@ -12,9 +12,9 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"strings"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"

@@ -302,7 +302,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		ServerVersion:   cfg.ServerVersion,
 		Auth:            auth,
 		Handler:         &mysqlHandler{executor: executor, metrics: executor.metrics},
-		SplitStatements: env.Parser().SplitStatementToPieces,
+		SplitStatements: statementSplitter(env.Parser()),
 		TLS:             mysqlTLS,
 		RequireTLS:      cfg.MySQLRequireTLS,
 		MaxPacketSize:   cfg.MySQLMaxPacket,

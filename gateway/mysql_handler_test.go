@@ -30,7 +30,7 @@ func serveMySQL(t *testing.T, e *Executor) (host string, port int) {
 	}
 	srv, err := mysqlserver.Listen(mysqlserver.Config{
 		Addr: "127.0.0.1:0", ServerVersion: Defaults().ServerVersion, Auth: auth,
-		Handler: &mysqlHandler{executor: e, metrics: e.metrics}, SplitStatements: sqlparser.NewTestParser().SplitStatementToPieces,
+		Handler: &mysqlHandler{executor: e, metrics: e.metrics}, SplitStatements: statementSplitter(sqlparser.NewTestParser()),
 		Log: zap.NewNop(),
 	})
 	if err != nil {

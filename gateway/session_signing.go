@@ -70,27 +70,67 @@ func newSessionSigner(ctx context.Context, ts *topo.Server, timeout time.Duratio
 	return g
 }
 
-func (g *sessionSigner) mac(p *gatepb.Session, user string) []byte {
-	sig := p.Signature
-	p.Signature = nil
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(p)
-	p.Signature = sig
+// A session's protected fields fall in two parts, each signed on its
+// own: the transaction (shard sessions, two-phase commit id, savepoints)
+// and the session state (settings, connection id, user variables, gate
+// settings, read-your-writes positions). A client may drop a part whole
+// (the Go driver abandons a transaction whose COMMIT got no answer), which
+// leaves what a new session has, but not change it. Everything else in a
+// session (keyspace, tablet type, autocommit, in_transaction, isolation,
+// read-only, workload, transaction mode, ...) is the client's to choose,
+// as it could with USE, BEGIN and SET: statements are checked against
+// the user's rights whatever the session says.
+func transactionPart(p *gatepb.Session) *gatepb.Session {
+	if len(p.ShardSessions) == 0 && p.Dtid == "" && len(p.Savepoints) == 0 {
+		return nil
+	}
+	return &gatepb.Session{ShardSessions: p.ShardSessions, Dtid: p.Dtid, Savepoints: p.Savepoints}
+}
+
+func statePart(p *gatepb.Session) *gatepb.Session {
+	if len(p.Variables) == 0 && p.ConnectionId == 0 && len(p.UserVariables) == 0 && len(p.GateSettings) == 0 && len(p.WritePositions) == 0 {
+		return nil
+	}
+	return &gatepb.Session{Variables: p.Variables, ConnectionId: p.ConnectionId, UserVariables: p.UserVariables,
+		GateSettings: p.GateSettings, WritePositions: p.WritePositions}
+}
+
+// macOf signs one part for user; a part that is nil needs none.
+func (g *sessionSigner) macOf(part *gatepb.Session, user, name string) []byte {
+	if part == nil {
+		return nil
+	}
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(part)
 	if err != nil {
 		return nil
 	}
 	h := hmac.New(sha256.New, *g.key.Load())
+	h.Write([]byte(name))
+	h.Write([]byte{0})
 	h.Write([]byte(user))
 	h.Write([]byte{0})
 	h.Write(data)
 	return h.Sum(nil)
 }
 
-// sign sets p's signature for user.
+// sign sets p's signature for user: the transaction part's MAC then the
+// state part's, each empty when the part is.
 func (g *sessionSigner) sign(p *gatepb.Session, user string) {
 	if g == nil || p == nil {
 		return
 	}
-	p.Signature = g.mac(p, user)
+	tx, state := g.macOf(transactionPart(p), user, "transaction"), g.macOf(statePart(p), user, "state")
+	p.Signature = nil
+	if tx != nil || state != nil {
+		p.Signature = append(append(make([]byte, 0, 2*sha256.Size), pad(tx)...), pad(state)...)
+	}
+}
+
+func pad(mac []byte) []byte {
+	if mac == nil {
+		return make([]byte, sha256.Size)
+	}
+	return mac
 }
 
 // check refuses a session that user may not send.
@@ -98,42 +138,20 @@ func (g *sessionSigner) check(p *gatepb.Session, user string) error {
 	if g == nil || p == nil {
 		return nil
 	}
-	if len(p.Signature) == 0 {
-		if field := issuedOnly(p); field != "" {
-			return forgedSession(user, "it sets "+field+", which only a gate's session carries, and has no signature")
-		}
+	tx, state := transactionPart(p), statePart(p)
+	if tx == nil && state == nil {
 		return nil
 	}
-	if !hmac.Equal(p.Signature, g.mac(p, user)) {
-		return forgedSession(user, "its signature does not match: it was changed, or issued to another user or by another cluster")
+	if len(p.Signature) != 2*sha256.Size {
+		return forgedSession(user, "it carries a transaction or session state but no gate's signature")
+	}
+	if tx != nil && !hmac.Equal(p.Signature[:sha256.Size], g.macOf(tx, user, "transaction")) {
+		return forgedSession(user, "the signature of its transaction does not match: it was changed, or issued to another user or by another cluster")
+	}
+	if state != nil && !hmac.Equal(p.Signature[sha256.Size:], g.macOf(state, user, "state")) {
+		return forgedSession(user, "the signature of its settings does not match: they were changed, or issued to another user or by another cluster")
 	}
 	return nil
-}
-
-// issuedOnly names the first field set in p that only a session a gate
-// issued may carry ("" when none).
-func issuedOnly(p *gatepb.Session) string {
-	switch {
-	case p.InTransaction:
-		return "in_transaction"
-	case len(p.ShardSessions) > 0:
-		return "shard_sessions"
-	case p.Dtid != "":
-		return "dtid"
-	case len(p.Variables) > 0:
-		return "variables"
-	case p.ConnectionId != 0:
-		return "connection_id"
-	case len(p.UserVariables) > 0:
-		return "user_variables"
-	case len(p.Savepoints) > 0:
-		return "savepoints"
-	case len(p.GateSettings) > 0:
-		return "gate_settings"
-	case len(p.WritePositions) > 0:
-		return "write_positions"
-	}
-	return ""
 }
 
 func forgedSession(user, why string) error {

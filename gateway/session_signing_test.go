@@ -20,7 +20,7 @@ func TestSessionsCannotBeForged(t *testing.T) {
 	s.Keyspace, s.InTransaction = "main", true
 	s.shards = []*shardSession{{keyspace: "main", shard: "0", txID: 41, tablet: e.tablets.byAlias("zone1-100", "main", "0")}}
 	issued := e.issueSession(s)
-	if len(issued.Signature) != 32 {
+	if len(issued.Signature) != 64 {
 		t.Fatalf("issued session has a %d-byte signature", len(issued.Signature))
 	}
 	if _, err := e.sessionFromProto(proto.Clone(issued).(*gatepb.Session), "alice"); err != nil {
@@ -43,6 +43,22 @@ func TestSessionsCannotBeForged(t *testing.T) {
 	unsigned := proto.Clone(issued).(*gatepb.Session)
 	unsigned.Signature = nil
 	refused("a transaction in an unsigned session", unsigned, "alice")
+	savepoint := proto.Clone(issued).(*gatepb.Session)
+	savepoint.Savepoints = []string{"sp"}
+	refused("a savepoint added", savepoint, "alice")
+
+	// What the client may set: BEGIN's flags, options; and it may drop
+	// the transaction whole (a COMMIT whose answer was lost).
+	chosen := proto.Clone(issued).(*gatepb.Session)
+	chosen.TransactionIsolation, chosen.TransactionReadOnly, chosen.NoScatter = "READ COMMITTED", true, true
+	if _, err := e.sessionFromProto(chosen, "alice"); err != nil {
+		t.Errorf("options the client chose: %v", err)
+	}
+	dropped := proto.Clone(issued).(*gatepb.Session)
+	dropped.InTransaction, dropped.ShardSessions = false, nil
+	if _, err := e.sessionFromProto(dropped, "alice"); err != nil {
+		t.Errorf("the transaction dropped: %v", err)
+	}
 
 	fresh := &gatepb.Session{Keyspace: "main", TabletType: topopb.TabletType_PRIMARY, Autocommit: true, Workload: "olap"}
 	if _, err := e.sessionFromProto(fresh, "alice"); err != nil {

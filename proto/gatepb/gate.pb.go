@@ -441,13 +441,13 @@ type Session struct {
 	ReadYourWrites          bool              `protobuf:"varint,22,opt,name=read_your_writes,json=readYourWrites,proto3" json:"read_your_writes,omitempty"`
 	ReadYourWritesTimeoutMs int64             `protobuf:"varint,23,opt,name=read_your_writes_timeout_ms,json=readYourWritesTimeoutMs,proto3" json:"read_your_writes_timeout_ms,omitempty"`
 	WritePositions          map[string]string `protobuf:"bytes,24,rep,name=write_positions,json=writePositions,proto3" json:"write_positions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// signature is the gate's HMAC of the rest of the session and of the
-	// user it was issued to: a client sends back the session it got,
-	// unchanged, and a gate refuses a session whose signature does not
-	// match (a forged transaction id, settings, or another user's
-	// session). Sessions a client makes itself carry none and may set
-	// only the target and options (keyspace, tablet type, autocommit,
-	// transaction mode, workload, ...).
+	// signature is the gate's: HMAC-SHA256 of the transaction (shard
+	// sessions, dtid, savepoints) and of the session state (variables,
+	// connection id, user variables, gate settings, write positions), each
+	// bound to the user the session was issued to (64 bytes; a part that is
+	// empty has zeros). A gate refuses a session whose transaction or state
+	// does not match its signature: a client may drop either part whole,
+	// never change it. The other fields are the client's to set.
 	Signature     []byte `protobuf:"bytes,25,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -17,7 +17,7 @@ STATICCHECK_VERSION        := v0.8.2
 # loopback (Apache-2.0; its posix backend keeps buckets as directories).
 VERSITYGW_VERSION          := v1.8.0
 
-.PHONY: help deps build test unit integration demo down bench bench-backup proto proto-check lint fuzz clean
+.PHONY: help deps build test unit integration demo down bench bench-backup proto proto-check lint fuzz fuzz-short clean
 
 # Packages whose tests start real mariadbd, etcd or Shardgate processes.
 INTEGRATION_PKGS := /tests/integration|/localcluster|/tablet/mysqld|/tablet/replication|/tests/clientsuite
@@ -87,7 +87,7 @@ down:
 
 # Unit tests need no network; integration tests (package tests/integration
 # and any test that starts mariadbd or etcd) run the real thing.
-test: lint proto-check build unit integration
+test: lint proto-check build unit fuzz-short integration
 
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
@@ -161,6 +161,12 @@ lint: $(TOOLS)/staticcheck
 	$(GO) test -count=1 ./tests/layout
 
 FUZZTIME ?= 30s
+# fuzz-short is part of `make test`: every fuzz target for a few seconds
+# beyond its seed corpus, so that a panic the wire or the parser can
+# reach fails CI (the wire fuzzers count recovered panics as failures).
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=8s
+
 # fuzz runs every fuzz target for FUZZTIME each.
 fuzz:
 	@for target in $$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/func //' | sort -u); do \

@@ -40,8 +40,11 @@ func newLoginThrottle() *loginThrottle {
 }
 
 // failed records a failed login from addr and returns how long to wait
-// before answering it.
+// before answering it. A nil throttle never waits.
 func (t *loginThrottle) failed(addr net.Addr) time.Duration {
+	if t == nil {
+		return 0
+	}
 	key := addressKey(addr)
 	now := t.now()
 	t.mu.Lock()
@@ -65,6 +68,9 @@ func (t *loginThrottle) failed(addr net.Addr) time.Duration {
 
 // succeeded clears addr's failures.
 func (t *loginThrottle) succeeded(addr net.Addr) {
+	if t == nil {
+		return
+	}
 	key := addressKey(addr)
 	t.mu.Lock()
 	delete(t.failures, key)

@@ -33,7 +33,8 @@ const chromiumPath = "/usr/bin/chromium"
 // exception or fail to load a resource; the charts of the overview, of a
 // keyspace's shards and of a tablet have data points; the queries page
 // lists the statements run through the gate. Screenshots of the pages go
-// to the test's temporary directory (their paths are logged).
+// to the test's temporary directory, or $SHARDGATE_SCREENSHOT_DIR (their
+// paths are logged).
 func TestAdminUI(t *testing.T) {
 	browser := os.Getenv("CHROMIUM")
 	if browser == "" {
@@ -57,7 +58,14 @@ func TestAdminUI(t *testing.T) {
 	waitSeries(t, ui, "keyspace", "ks")
 	waitSeries(t, ui, "tablet", tabletAlias(t, c, "ks", "-40"))
 
-	shotDir := t.TempDir()
+	// $SHARDGATE_SCREENSHOT_DIR keeps the screenshots after the test (as
+	// CI artifacts); by default they go with the test's temporary files.
+	shotDir := os.Getenv("SHARDGATE_SCREENSHOT_DIR")
+	if shotDir == "" {
+		shotDir = t.TempDir()
+	} else if err := os.MkdirAll(shotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	bctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	actx, cancelAlloc := chromedp.NewExecAllocator(bctx,

@@ -65,7 +65,7 @@ func (s *Server) keyspacePage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("read keyspace %s from the topology: %v", name, err), http.StatusBadGateway)
 		return
 	}
-	v := keyspaceView{page: s.livePage(r, "keyspace "+name, ""), Keyspace: ks}
+	v := keyspaceView{page: s.livePage(r, "Keyspace "+name, ""), Keyspace: ks}
 	problem := func(what string, err error) { v.Problems = append(v.Problems, fmt.Sprintf("%s: %v", what, err)) }
 
 	raw, _, err := s.ts.GetVSchema(ctx, name)

@@ -23,7 +23,7 @@ type operationsView struct {
 func (s *Server) operationsPage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
-	v := operationsView{page: s.livePage(r, "operations", "operations"), Interval: s.sampler.Config().Interval.String()}
+	v := operationsView{page: s.livePage(r, "Operations", "operations"), Interval: s.sampler.Config().Interval.String()}
 	v.Windows = nil
 	keyspaces, err := s.ts.ListKeyspaces(ctx)
 	if err != nil {

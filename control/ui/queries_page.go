@@ -57,7 +57,7 @@ func (s *Server) queriesPage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	q := r.URL.Query()
-	v := queriesView{page: s.livePage(r, "queries", "queries"), Gate: q.Get("gate")}
+	v := queriesView{page: s.livePage(r, "Queries", "queries"), Gate: q.Get("gate")}
 	v.Live = max(v.Live, 10)
 	v.Windows = nil
 

@@ -70,7 +70,7 @@ func (s *Server) tabletPage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("read tablet %s from the topology: %v", alias, err), http.StatusBadGateway)
 		return
 	}
-	v := tabletView{page: s.livePage(r, "tablet "+alias, "")}
+	v := tabletView{page: s.livePage(r, "Tablet "+alias, "")}
 	st := control.ProbeTablet(ctx, rec, s.opts...)
 	v.Tablet = tabletOf(st)
 	v.Health = st.Health

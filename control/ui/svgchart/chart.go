@@ -133,19 +133,49 @@ func (c Chart) render(b *strings.Builder) {
 	if c.ID != "" {
 		id = ` id="` + html.EscapeString(c.ID) + `"`
 	}
+
+	// The legend flows in rows under the title; the plot starts below it
+	// and the chart grows by the rows past the first.
+	type legendItem struct {
+		label, color string
+		x, y         float64
+	}
+	var legend []legendItem
+	lx, ly := 4.0, 32.0
+	for i, s := range c.Series {
+		label := s.Name
+		if p, ok := lastValid(s.Points, c.From, c.To); ok {
+			label += " " + unit(p.V)
+		}
+		w := float64(len([]rune(label)))*6 + 24
+		if lx > 4 && lx+w > float64(width) {
+			lx, ly = 4, ly+15
+		}
+		legend = append(legend, legendItem{label, colors[i%len(colors)], lx, ly})
+		lx += w
+	}
+	top := marginTop
+	if len(legend) > 0 {
+		top = int(ly) + 10
+	}
+	height += top - marginTop
 	fmt.Fprintf(b, `<svg%s class="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
 		id, width, height, width, height, html.EscapeString(c.Title))
 	fmt.Fprintf(b, `<text class="title" x="4" y="16" font-size="13" font-weight="600">%s</text>`, html.EscapeString(c.Title))
+	for _, l := range legend {
+		fmt.Fprintf(b, `<g class="legend"><rect x="%.1f" y="%.1f" width="10" height="10" fill="%s"/><text x="%.1f" y="%.1f" font-size="11">%s</text></g>`,
+			l.x, l.y-9, l.color, l.x+14, l.y, html.EscapeString(l.label))
+	}
 
 	var n int
-	top := 0.0
+	highest := 0.0
 	for _, s := range c.Series {
 		for _, p := range s.Points {
-			if p.T.Before(c.From) || p.T.After(c.To) || math.IsNaN(p.V) || math.IsInf(p.V, 0) {
+			if !inWindow(p, c.From, c.To) {
 				continue
 			}
 			n++
-			top = math.Max(top, p.V)
+			highest = math.Max(highest, p.V)
 		}
 	}
 	if n == 0 || !c.To.After(c.From) {
@@ -153,18 +183,18 @@ func (c Chart) render(b *strings.Builder) {
 		if msg == "" {
 			msg = "No data."
 		}
-		fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="%d" fill="#fafafa" stroke="#ddd"/>`, marginLeft, marginTop, width-marginLeft-marginRight, height-marginTop-marginBottom)
+		fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="%d" fill="#fafafa" stroke="#ddd"/>`, marginLeft, top, width-marginLeft-marginRight, height-top-marginBottom)
 		fmt.Fprintf(b, `<text class="empty" x="%d" y="%d" text-anchor="middle" font-size="12" fill="#777">%s</text></svg>`,
-			marginLeft+(width-marginLeft-marginRight)/2, marginTop+(height-marginTop-marginBottom)/2, html.EscapeString(msg))
+			marginLeft+(width-marginLeft-marginRight)/2, top+(height-top-marginBottom)/2, html.EscapeString(msg))
 		return
 	}
 
-	plotW, plotH := float64(width-marginLeft-marginRight), float64(height-marginTop-marginBottom)
-	ticks := NiceTicks(top, 4)
+	plotW, plotH := float64(width-marginLeft-marginRight), float64(height-top-marginBottom)
+	ticks := NiceTicks(highest, 4)
 	yMax := ticks[len(ticks)-1]
 	span := c.To.Sub(c.From).Seconds()
 	x := func(t time.Time) float64 { return marginLeft + plotW*t.Sub(c.From).Seconds()/span }
-	y := func(v float64) float64 { return marginTop + plotH*(1-v/yMax) }
+	y := func(v float64) float64 { return float64(top) + plotH*(1-v/yMax) }
 
 	// Axes and grid.
 	b.WriteString(`<g class="axis" font-size="10" fill="#555">`)
@@ -174,30 +204,22 @@ func (c Chart) render(b *strings.Builder) {
 	}
 	step, layout := timeStep(c.To.Sub(c.From))
 	for t := c.From.Truncate(step).Add(step); !t.After(c.To); t = t.Add(step) {
-		fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%.1f" stroke="#eee"/>`, x(t), x(t), marginTop, marginTop+plotH)
-		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, x(t), marginTop+plotH+14, t.UTC().Format(layout))
+		fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%.1f" stroke="#eee"/>`, x(t), x(t), top, float64(top)+plotH)
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, x(t), float64(top)+plotH+14, t.UTC().Format(layout))
 	}
-	fmt.Fprintf(b, `<rect x="%d" y="%d" width="%.1f" height="%.1f" fill="none" stroke="#ccc"/>`, marginLeft, marginTop, plotW, plotH)
+	fmt.Fprintf(b, `<rect x="%d" y="%d" width="%.1f" height="%.1f" fill="none" stroke="#ccc"/>`, marginLeft, top, plotW, plotH)
 	b.WriteString(`</g>`)
 
-	// Lines, points and the legend.
-	legendX := float64(width - marginRight)
+	// Lines and points; the first series is drawn last, on top.
 	for i := len(c.Series) - 1; i >= 0; i-- {
 		s := c.Series[i]
 		color := colors[i%len(colors)]
 		var pts []Point
 		for _, p := range s.Points {
-			if !p.T.Before(c.From) && !p.T.After(c.To) && !math.IsNaN(p.V) && !math.IsInf(p.V, 0) {
+			if inWindow(p, c.From, c.To) {
 				pts = append(pts, p)
 			}
 		}
-		label := s.Name
-		if len(pts) > 0 {
-			label += " " + unit(pts[len(pts)-1].V)
-		}
-		legendX -= float64(len([]rune(label)))*6 + 22
-		fmt.Fprintf(b, `<g class="legend"><rect x="%.1f" y="7" width="10" height="10" fill="%s"/><text x="%.1f" y="16" font-size="11">%s</text></g>`,
-			legendX, color, legendX+14, html.EscapeString(label))
 		fmt.Fprintf(b, `<g class="series" data-series="%s">`, html.EscapeString(s.Name))
 		var line strings.Builder
 		for j, p := range pts {
@@ -216,6 +238,20 @@ func (c Chart) render(b *strings.Builder) {
 		b.WriteString(`</g>`)
 	}
 	b.WriteString(`</svg>`)
+}
+
+func inWindow(p Point, from, to time.Time) bool {
+	return !p.T.Before(from) && !p.T.After(to) && !math.IsNaN(p.V) && !math.IsInf(p.V, 0)
+}
+
+// lastValid returns the latest point of ps in the window.
+func lastValid(ps []Point, from, to time.Time) (Point, bool) {
+	for i := len(ps) - 1; i >= 0; i-- {
+		if inWindow(ps[i], from, to) {
+			return ps[i], true
+		}
+	}
+	return Point{}, false
 }
 
 // NiceTicks returns about n+1 evenly spaced values from 0 to at least

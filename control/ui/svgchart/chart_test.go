@@ -2,6 +2,7 @@ package svgchart
 
 import (
 	"encoding/xml"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -106,5 +107,31 @@ func TestUnits(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
 		}
+	}
+}
+
+// TestLegendWraps: a legend too wide for one row flows into more, and the
+// chart grows to keep its plot.
+func TestLegendWraps(t *testing.T) {
+	c := Chart{Title: "Latency", Unit: Seconds, From: t0, To: t0.Add(time.Minute), Width: 400}
+	for _, s := range []string{"-40", "40-80", "80-c0", "c0-"} {
+		for _, q := range []string{"p50", "p99"} {
+			c.Series = append(c.Series, Series{Name: s + " " + q, Points: []Point{{t0.Add(30 * time.Second), 0.002}}})
+		}
+	}
+	svg := c.String()
+	wellFormed(t, svg)
+	rows := map[string]bool{}
+	for _, part := range strings.Split(svg, `<g class="legend"><rect x="`)[1:] {
+		x, rest, _ := strings.Cut(part, `"`)
+		var xv float64
+		if _, err := fmt.Sscan(x, &xv); err != nil || xv < 0 || xv > 400 {
+			t.Errorf("legend item at x=%s", x)
+		}
+		y, _, _ := strings.Cut(strings.TrimPrefix(rest, ` y="`), `"`)
+		rows[y] = true
+	}
+	if len(rows) < 2 || !strings.Contains(svg, `height="`) || strings.Contains(svg, `height="200"`) {
+		t.Errorf("the legend of 8 series on 400 px takes %d rows, chart %s", len(rows), svg[:200])
 	}
 }

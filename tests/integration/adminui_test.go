@@ -160,9 +160,23 @@ func TestAdminUI(t *testing.T) {
 		return s
 	}
 
-	// The overview; stay past one live update (3 s) so that the page's
-	// script runs and replaces the charts.
-	visit("overview", "/", 4*time.Second)
+	// The overview; stay past one live update (3 s): the page's script
+	// replaces its live part (the element marked before is gone) without
+	// reloading the page (the window keeps its mark).
+	visit("overview", "/", 0)
+	if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](
+		`window.uiProbe = true; document.querySelector("#live h2").dataset.probe = "1"; true`)); err != nil {
+		t.Fatalf("mark the overview: %v", err)
+	}
+	if err := chromedp.Do(tab, chromedp.Sleep(4*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	updated, err := chromedp.Run(tab, chromedp.Evaluate[bool](
+		`window.uiProbe === true && document.querySelector("#live [data-probe]") === null`))
+	if err != nil || !updated {
+		t.Errorf("the overview's live part was not replaced in place after 4 s (%v)", err)
+	}
+	visit("overview", "/", 0)
 	for _, chart := range []string{"#cluster-qps", "#cluster-latency", "#cluster-errors"} {
 		if n := points(chart); n == 0 {
 			t.Errorf("the overview's chart %s has no data point after traffic", chart)

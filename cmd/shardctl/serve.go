@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +27,7 @@ func serveCommand(a *app) *cobra.Command {
 	var addr, cell string
 	var allowHosts []string
 	var sampleInterval time.Duration
+	var debugTokenFile string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the admin web UI: traffic charts, top queries, topology, tablet health, operations",
@@ -50,6 +53,13 @@ a proxy that authenticates.`,
 			}
 			ui.AllowHosts(allowHosts...)
 			ui.SetSampleInterval(sampleInterval)
+			if debugTokenFile != "" {
+				token, err := os.ReadFile(debugTokenFile)
+				if err != nil {
+					return fmt.Errorf("--debug-token-file: %w", err)
+				}
+				ui.SetDebugToken(strings.TrimSpace(string(token)))
+			}
 			go ui.Run(ctx)
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
@@ -73,6 +83,7 @@ a proxy that authenticates.`,
 	cmd.Flags().StringVar(&addr, "addr", DefaultServeAddr, "host:port to serve the UI on")
 	cmd.Flags().StringVar(&cell, "cell", "zone1", "cell whose serving graph the UI shows")
 	cmd.Flags().DurationVar(&sampleInterval, "sample-interval", metricsampler.DefaultInterval, "how often to scrape the gates' and tablets' /metrics for the charts")
+	cmd.Flags().StringVar(&debugTokenFile, "debug-token-file", "", "file holding the gates' debug token (their --debug-token-file), sent to read their /api/query-stats")
 	cmd.Flags().StringSliceVar(&allowHosts, "allow-host", nil, "host names requests may use besides IP addresses and localhost (a proxy's name); others are refused, against DNS rebinding")
 	return cmd
 }

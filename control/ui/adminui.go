@@ -79,8 +79,10 @@ type Server struct {
 	hosts map[string]bool
 	// sampler keeps the traffic series of the charts (Run feeds it).
 	sampler *metricsampler.Sampler
-	// client fetches the gates' query statistics.
-	client *http.Client
+	// client fetches the gates' query statistics, with debugToken when
+	// set.
+	client     *http.Client
+	debugToken string
 }
 
 // AllowHosts lets requests name these hosts (a proxy's name, the

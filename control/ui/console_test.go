@@ -27,6 +27,8 @@ type fakeGate struct {
 	mu    sync.Mutex
 	calls int
 	stmts []querystats.Statement
+	// token, when set, must come with requests for the statistics.
+	token string
 }
 
 func (g *fakeGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,6 +47,10 @@ shardgate_query_duration_seconds_count{keyspace="commerce",plan="select_equal"} 
 shardgate_tablet_calls_total{keyspace="commerce",shard="-80",tablet="zone1-100",call="execute"} %[1]d
 `, g.calls)
 	case querystats.ReportPath:
+		if g.token != "" && r.Header.Get("Authorization") != "Bearer "+g.token {
+			http.Error(w, "this page needs the debug token", http.StatusUnauthorized)
+			return
+		}
 		if g.stmts == nil {
 			http.NotFound(w, r)
 			return
@@ -257,5 +263,18 @@ shardtablet_backup_progress_ratio{keyspace="commerce",op="backup",shard="80-"} 0
 	_, page := get(t, ui.Handler(), "/operations")
 	if !strings.Contains(page, `<a href="/tablets/zone1-101">zone1-101</a></td><td>backup</td>`) || !strings.Contains(page, "40%") || strings.Contains(page, "<td>restore</td>") {
 		t.Errorf("the operations page does not show the backup running on zone1-101 at 40%%:\n%s", page)
+	}
+}
+
+func TestQueriesPageSendsTheDebugToken(t *testing.T) {
+	ui, ts := newTestUI(t)
+	registerGate(t, ts, "g1", &fakeGate{token: "s3cret", stmts: []querystats.Statement{stmt("select 1 from dual", 1, 1)}})
+	h := ui.Handler()
+	if _, page := get(t, h, "/queries"); !strings.Contains(page, "gate g1 refuses its query statistics (401") || !strings.Contains(page, "--debug-token-file") {
+		t.Errorf("without the token, the page does not say the gate refuses:\n%s", page)
+	}
+	ui.SetDebugToken("s3cret")
+	if _, page := get(t, h, "/queries"); !strings.Contains(page, "select 1 from dual") || strings.Contains(page, "refuses") {
+		t.Errorf("with the token, the statement is not listed:\n%s", page)
 	}
 }

@@ -153,6 +153,11 @@ func (s *Server) queryReports(ctx context.Context, gates []*topopb.Gate) ([]*que
 	return got, probs
 }
 
+// SetDebugToken makes the UI present token (Authorization: Bearer) to
+// the gates' protected pages, /api/query-stats: the gates' debug token.
+// Call it before serving.
+func (s *Server) SetDebugToken(token string) { s.debugToken = token }
+
 func (s *Server) queryReport(ctx context.Context, g *topopb.Gate) (*querystats.Report, string) {
 	name := gateName(g.Name, g.Id)
 	if g.HttpPort == 0 {
@@ -163,11 +168,19 @@ func (s *Server) queryReport(ctx context.Context, g *topopb.Gate) (*querystats.R
 	if err != nil {
 		return nil, fmt.Sprintf("gate %s: %v", name, err)
 	}
+	if s.debugToken != "" {
+		req.Header.Set("Authorization", "Bearer "+s.debugToken)
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, fmt.Sprintf("gate %s: query statistics: %v", name, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		return nil, fmt.Sprintf("gate %s refuses its query statistics (%d %s at %s): start shardctl serve with the gates' --debug-token-file",
+			name, resp.StatusCode, http.StatusText(resp.StatusCode), u)
+	}
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		return nil, fmt.Sprintf("gate %s has no query statistics (%d %s at %s)", name, resp.StatusCode, http.StatusText(resp.StatusCode), u)

@@ -11,7 +11,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/shardgate/shardgate/control"
 	"github.com/shardgate/shardgate/control/metricsampler"
+	"github.com/shardgate/shardgate/internal/queryconv"
+	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/sqlrouter/vschema"
 	"github.com/shardgate/shardgate/topo"
@@ -27,8 +30,13 @@ type TableInfo struct {
 	Vindexes []string
 	// AutoIncrement names the column a sequence fills and the sequence.
 	AutoIncrement string
-	// Columns are the columns the vschema declares (often none).
+	// Columns are the table's columns on the shard read (its type
+	// after the name), or those the vschema declares when no shard could
+	// be read.
 	Columns []string
+	// NotInVSchema: the table is on the shard but the vschema does not
+	// declare it.
+	NotInVSchema bool
 }
 
 // ShardTraffic is a shard with its latest sampled traffic.
@@ -127,7 +135,80 @@ func (s *Server) keyspacePage(w http.ResponseWriter, r *http.Request) {
 		lines = append(lines, chartLine{sh.Name, scope})
 	}
 	v.Charts = s.chartSet("shards", lines, win)
+	if r.URL.Query().Get("fragment") != "1" {
+		// The tables are outside the live part: read them once.
+		if cols, err := s.columns(ctx, name, shards); err != nil {
+			problem("columns", err)
+		} else {
+			v.Tables = withColumns(v.Tables, cols)
+		}
+	}
 	s.renderLive(w, r, "keyspace", v)
+}
+
+// columnsQuery lists the tables and columns of the shard's database.
+const columnsQuery = "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS " +
+	"WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION"
+
+// columns reads the columns of every table on the first shard with a
+// primary, by table ("name type").
+func (s *Server) columns(ctx context.Context, keyspace string, shards []*topopb.Shard) (map[string][]string, error) {
+	for _, sh := range shards {
+		if sh.PrimaryAlias == "" {
+			continue
+		}
+		rec, err := s.ts.GetTablet(ctx, sh.PrimaryAlias)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := control.DialTablet(rec, s.opts...)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(ctx, control.HealthProbeTimeout)
+		defer cancel()
+		resp, err := conn.QueryService().Execute(ctx, &querypb.ExecuteRequest{
+			Target: &querypb.Target{Keyspace: keyspace, Shard: sh.Name, TabletType: topopb.TabletType_PRIMARY},
+			Sql:    []byte(columnsQuery), Options: &querypb.ExecuteOptions{TimeoutMs: control.HealthProbeTimeout.Milliseconds()}})
+		if err != nil {
+			return nil, fmt.Errorf("shard %s (tablet %s): %w", sh.Name, rec.Alias, control.RPCError(err, rec))
+		}
+		res, err := queryconv.ResultFromProto(resp.Result)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string][]string{}
+		for _, row := range res.Rows {
+			if len(row) == 3 {
+				out[row[0].ToString()] = append(out[row[0].ToString()], row[1].ToString()+" "+row[2].ToString())
+			}
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// withColumns puts the columns read in the tables, adding the tables the
+// vschema does not declare.
+func withColumns(tables []TableInfo, cols map[string][]string) []TableInfo {
+	if cols == nil {
+		return tables
+	}
+	seen := map[string]bool{}
+	for i := range tables {
+		seen[tables[i].Name] = true
+		if c, ok := cols[tables[i].Name]; ok {
+			tables[i].Columns = c
+		}
+	}
+	for name, c := range cols {
+		if !seen[name] {
+			tables = append(tables, TableInfo{Name: name, Columns: c, NotInVSchema: true})
+		}
+	}
+	slices.SortFunc(tables, func(a, b TableInfo) int { return strings.Compare(a.Name, b.Name) })
+	return tables
 }
 
 // tablesOf lists the tables a vschema declares, by name.

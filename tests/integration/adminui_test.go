@@ -198,8 +198,8 @@ func TestAdminUI(t *testing.T) {
 	if n := points("#shards-qps"); n == 0 {
 		t.Errorf("the keyspace page's shard charts have no data point")
 	}
-	if body := text("body"); !strings.Contains(body, "acct") || !strings.Contains(body, `"vindexes"`) {
-		t.Errorf("the keyspace page lacks its tables or vschema:\n%s", body)
+	if body := text("body"); !strings.Contains(body, "acct") || !strings.Contains(body, "balance int") || !strings.Contains(body, `"vindexes"`) {
+		t.Errorf("the keyspace page lacks its tables, their columns or the vschema:\n%s", body)
 	}
 	visit("keyspace-main", "/keyspaces/main", 500*time.Millisecond)
 

@@ -157,7 +157,7 @@ func (s *Sampler) Sample(ctx context.Context, now time.Time) {
 		})
 	}
 	wg.Wait()
-	s.record(now, results)
+	s.record(now, results, err == nil)
 }
 
 func (s *Sampler) scrape(ctx context.Context, t Target) (*scrape, error) {
@@ -189,8 +189,10 @@ func (s *Sampler) scrape(ctx context.Context, t Target) (*scrape, error) {
 
 func key(t Target) string { return string(t.Kind) + "/" + t.Name }
 
-// record turns the scrapes of one round into points.
-func (s *Sampler) record(now time.Time, results []result) {
+// record turns the scrapes of one round into points. complete says the
+// results cover every target: the state of the others is dropped (a
+// target listed again later starts over).
+func (s *Sampler) record(now time.Time, results []result, complete bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	step := s.cfg.Interval
@@ -239,7 +241,7 @@ func (s *Sampler) record(now time.Time, results []result) {
 		addSince(tabletShardSums, r.sc.tabletShards, prev.tabletShards, reset, f)
 	}
 	for k := range s.state {
-		if !seen[k] {
+		if complete && !seen[k] {
 			delete(s.state, k)
 		}
 	}

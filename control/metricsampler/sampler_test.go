@@ -332,3 +332,39 @@ func TestRingKeepsTheLastPoints(t *testing.T) {
 		t.Errorf("since 4s: %+v", got)
 	}
 }
+
+// TestTopologyOutageKeepsTargets: a round whose target list failed keeps
+// the state of the targets it could not list, so the next round has rates.
+func TestTopologyOutageKeepsTargets(t *testing.T) {
+	gate := &fakeTarget{}
+	url := serve(t, gate)
+	var mu sync.Mutex
+	down := false
+	s := New(func(context.Context) ([]Target, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return nil, fmt.Errorf("etcd is down")
+		}
+		return []Target{{Kind: Gate, Name: "g1", URL: url}}, nil
+	}, Config{Interval: time.Second}, zap.NewNop())
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	gate.set(gateText(0, 0, 0, 1))
+	s.Sample(ctx, t0)
+	mu.Lock()
+	down = true
+	mu.Unlock()
+	s.Sample(ctx, t0.Add(time.Second))
+	if _, err := s.Status(); err == nil {
+		t.Error("the failed listing is not reported")
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	gate.set(gateText(20, 0, 20, 1))
+	s.Sample(ctx, t0.Add(2*time.Second))
+	if p := lastPoint(t, s, Scope{Kind: Cluster}); !near(p.QPS, 10) {
+		t.Errorf("after a failed listing: %+v, want 10 qps", p)
+	}
+}

@@ -84,6 +84,21 @@ func stmt(query string, calls uint64, ms float64) querystats.Statement {
 func newTestUI(t *testing.T) (*Server, *topo.Server) {
 	t.Helper()
 	ts := testCluster(t)
+	// The tablet's HTTP port answers nothing either (15100 may be a
+	// local cluster's).
+	tab, err := ts.GetTablet(context.Background(), "zone1-100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.HttpPort = int32(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	if err := ts.SaveTablet(context.Background(), tab); err != nil {
+		t.Fatal(err)
+	}
 	ui, err := New(ts, "zone1", zap.NewNop())
 	if err != nil {
 		t.Fatal(err)

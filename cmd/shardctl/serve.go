@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/shardgate/shardgate/control"
+	"github.com/shardgate/shardgate/control/metricsampler"
 	"github.com/shardgate/shardgate/control/ui"
 	"github.com/shardgate/shardgate/topo"
 )
@@ -23,16 +26,22 @@ const DefaultServeAddr = "127.0.0.1:15000"
 func serveCommand(a *app) *cobra.Command {
 	var addr, cell string
 	var allowHosts []string
+	var sampleInterval time.Duration
+	var debugTokenFile string
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the admin web UI: topology, tablet health, resharding progress, backups",
+		Short: "Run the admin web UI: traffic charts, top queries, topology, tablet health, operations",
 		Long: `serve runs the admin web UI on --addr until interrupted. Its pages show
-keyspaces and their serving graph, tablets and their health, gates,
-resharding workflows with copy progress, lag and ETA, each shard's backups
-and archived binlogs, and two-phase commits waiting for recovery, read
-from etcd and the tablets on every request (pages reload every few
-seconds). /api/cluster serves the same as JSON. The UI only reads: run
-operations with the other shardctl commands.
+queries per second, latency and errors per keyspace, shard and tablet
+(scraped from every gate's and tablet's /metrics every --sample-interval
+while the UI runs; no Prometheus server needed), the statements the gates
+ran (their /api/query-stats), keyspaces with their vschema and serving
+graph, tablets with their health, replication and pools, gates,
+resharding workflows with copy progress, lag and ETA, backups running and
+each shard's backups and archived binlogs, and two-phase commits waiting
+for recovery, read from etcd, the tablets and the gates (pages update
+every few seconds). /api/cluster and /api/series serve JSON for scripts.
+The UI only reads: run operations with the other shardctl commands.
 
 The UI has no login: keep it on loopback (the default), or put it behind
 a proxy that authenticates.`,
@@ -43,6 +52,15 @@ a proxy that authenticates.`,
 				return err
 			}
 			ui.AllowHosts(allowHosts...)
+			ui.SetSampleInterval(sampleInterval)
+			if debugTokenFile != "" {
+				token, err := os.ReadFile(debugTokenFile)
+				if err != nil {
+					return fmt.Errorf("--debug-token-file: %w", err)
+				}
+				ui.SetDebugToken(strings.TrimSpace(string(token)))
+			}
+			go ui.Run(ctx)
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", addr, err)
@@ -64,6 +82,8 @@ a proxy that authenticates.`,
 	}
 	cmd.Flags().StringVar(&addr, "addr", DefaultServeAddr, "host:port to serve the UI on")
 	cmd.Flags().StringVar(&cell, "cell", "zone1", "cell whose serving graph the UI shows")
+	cmd.Flags().DurationVar(&sampleInterval, "sample-interval", metricsampler.DefaultInterval, "how often to scrape the gates' and tablets' /metrics for the charts")
+	cmd.Flags().StringVar(&debugTokenFile, "debug-token-file", "", "file holding the gates' debug token (their --debug-token-file), sent to read their /api/query-stats")
 	cmd.Flags().StringSliceVar(&allowHosts, "allow-host", nil, "host names requests may use besides IP addresses and localhost (a proxy's name); others are refused, against DNS rebinding")
 	return cmd
 }

@@ -1,11 +1,38 @@
-// Package ui is the admin web UI that `shardctl serve` runs. Its
-// pages show the cluster as etcd and the tablets describe it at the time
-// of the request: keyspaces with their shards and serving graph, tablets
-// and their health, gates, resharding workflows with their copy progress,
-// lag and ETA, each shard's backups and archived binlogs, and two-phase
-// commits waiting for recovery. /api/cluster serves the overview as JSON
-// for scripts. The UI only reads: operations stay in the CLI, where they
-// print what they did.
+// Package ui is the admin web UI that `shardctl serve` runs: an
+// operator's console. It shows the cluster as etcd, the tablets and the
+// gates describe it, and the traffic of the last minutes to hours:
+//
+//   - the overview (/): queries per second, latency (p50, p99) and errors
+//     per keyspace over a window of 5 minutes, an hour or a day
+//     (?window=), keyspaces with their shards and serving graph, tablets
+//     and their health, gates, resharding workflows with their copy
+//     progress, two-phase commits waiting for recovery;
+//   - a keyspace (/keyspaces/{ks}): its vschema and tables, its shards
+//     and their traffic;
+//   - a tablet (/tablets/{alias}): role, health, replication and lag,
+//     pools, what runs on it (backups, resharding) and its traffic;
+//   - queries (/queries): the statements the gates ran, merged over
+//     gates from their /api/query-stats, sortable by any column;
+//   - operations (/operations): resharding workflows, backups and
+//     restores running now, two-phase commits in recovery;
+//   - a shard's backups (/backups/{ks}/{shard}).
+//
+// /api/cluster and /api/series serve the overview and a scope's series
+// as JSON for scripts.
+//
+// Traffic comes from a metrics sampler (control/metricsampler) that
+// scrapes every gate's and tablet's /metrics while the UI runs, so no
+// Prometheus server is needed, and it covers only the time the UI has
+// run. Charts are SVG drawn in Go (control/ui/svgchart) and embedded in
+// the pages: they show without scripts, the build needs no JavaScript
+// toolchain, and tests read what they contain. A few lines of plain
+// script refetch each console page's live part every few seconds
+// (?fragment=1) instead of reloading the page; the backups page still
+// reloads itself.
+//
+// The UI only reads: operations stay in the CLI, where they print what
+// they did. Requests must name the UI by an IP address, localhost or an
+// allowed host (AllowHosts), against DNS rebinding.
 package ui
 
 import (
@@ -25,8 +52,10 @@ import (
 
 	"github.com/shardgate/shardgate/control"
 	"github.com/shardgate/shardgate/control/backup"
+	"github.com/shardgate/shardgate/control/metricsampler"
 	"github.com/shardgate/shardgate/control/reshard"
 	"github.com/shardgate/shardgate/control/transactions"
+	"github.com/shardgate/shardgate/control/ui/svgchart"
 	"github.com/shardgate/shardgate/internal/units"
 	"github.com/shardgate/shardgate/proto/backuppb"
 	"github.com/shardgate/shardgate/proto/topopb"
@@ -48,6 +77,12 @@ type Server struct {
 	// hosts are the names, besides IP addresses and localhost, that
 	// requests may carry in their Host header.
 	hosts map[string]bool
+	// sampler keeps the traffic series of the charts (Run feeds it).
+	sampler *metricsampler.Sampler
+	// client fetches the gates' query statistics, with debugToken when
+	// set.
+	client     *http.Client
+	debugToken string
 }
 
 // AllowHosts lets requests name these hosts (a proxy's name, the
@@ -86,11 +121,17 @@ func New(ts *topo.Server, cell string, log *zap.Logger, opts ...control.Option) 
 		"unix":    func(ns int64) string { return time.Unix(0, ns).UTC().Format("2006-01-02 15:04:05Z") },
 		"lower":   strings.ToLower,
 		"mul1e9":  func(sec int64) int64 { return sec * 1e9 },
+		"rate":    svgchart.PerSecond,
+		"dur":     svgchart.Seconds,
+		"num":     svgchart.Number,
 	}).ParseFS(templateFiles, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("admin UI templates: %w", err)
 	}
-	return &Server{ts: ts, cell: cell, opts: opts, log: log, pages: pages, refresh: 3 * time.Second, hosts: map[string]bool{}}, nil
+	s := &Server{ts: ts, cell: cell, opts: opts, log: log, pages: pages, refresh: 3 * time.Second, hosts: map[string]bool{},
+		client: &http.Client{Timeout: 5 * time.Second}}
+	s.SetSampleInterval(0)
+	return s, nil
 }
 
 // Handler serves the pages and the JSON API.
@@ -98,7 +139,13 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.overviewPage)
 	mux.HandleFunc("GET /backups/{keyspace}/{shard}", s.backupsPage)
+	mux.HandleFunc("GET /keyspaces/{keyspace}", s.keyspacePage)
+	mux.HandleFunc("GET /tablets/{alias}", s.tabletPage)
+	mux.HandleFunc("GET /queries", s.queriesPage)
+	mux.HandleFunc("GET /operations", s.operationsPage)
 	mux.HandleFunc("GET /api/cluster", s.clusterJSON)
+	mux.HandleFunc("GET /api/series", s.seriesJSON)
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	return s.checkHost(mux)
 }
@@ -197,35 +244,16 @@ func (s *Server) cluster(ctx context.Context) *Cluster {
 		}
 		c.Keyspaces = append(c.Keyspaces, k)
 
-		workflows, err := s.ts.ListWorkflows(ctx, ks.Name)
-		if err != nil {
-			problem("workflows of "+ks.Name, err)
-		}
-		for _, wf := range workflows {
-			st, err := reshard.ReshardStatus(ctx, s.ts, ks.Name, wf.Name)
-			if err != nil {
-				problem("workflow "+ks.Name+"."+wf.Name, err)
-				continue
-			}
-			var report strings.Builder
-			if err := reshard.WriteStatus(&report, st, time.Now()); err != nil {
-				problem("workflow "+ks.Name+"."+wf.Name, err)
-			}
-			c.Workflows = append(c.Workflows, Workflow{Status: st, Progress: st.Progress(), Report: report.String()})
-		}
+		flows, problems := s.workflows(ctx, ks.Name)
+		c.Workflows = append(c.Workflows, flows...)
+		c.Problems = append(c.Problems, problems...)
 	}
 	tablets, err := control.ListTablets(ctx, s.ts, s.opts...)
 	if err != nil {
 		problem("tablets", err)
 	}
 	for _, t := range tablets {
-		r := t.Tablet
-		tab := Tablet{Alias: r.Alias, Keyspace: r.Keyspace, Shard: r.Shard, Type: strings.ToLower(t.Role().String()),
-			State: string(t.State), Detail: t.Detail, Replication: t.Replication(), GRPC: t.Address()}
-		if r.HttpPort > 0 {
-			tab.StatusURL = fmt.Sprintf("http://%s:%d/debug/status", hostOf(r.Hostname), r.HttpPort)
-		}
-		c.Tablets = append(c.Tablets, tab)
+		c.Tablets = append(c.Tablets, tabletOf(t))
 	}
 	if c.Gates, err = s.ts.ListGates(ctx); err != nil {
 		problem("gates", err)
@@ -235,6 +263,28 @@ func (s *Server) cluster(ctx context.Context) *Cluster {
 		problem("transactions", err)
 	}
 	return c
+}
+
+// workflows reads a keyspace's resharding workflows with their status;
+// the ones that cannot be read are named in problems.
+func (s *Server) workflows(ctx context.Context, keyspace string) (out []Workflow, problems []string) {
+	workflows, err := s.ts.ListWorkflows(ctx, keyspace)
+	if err != nil {
+		problems = append(problems, fmt.Sprintf("workflows of %s: %v", keyspace, err))
+	}
+	for _, wf := range workflows {
+		st, err := reshard.ReshardStatus(ctx, s.ts, keyspace, wf.Name)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("workflow %s.%s: %v", keyspace, wf.Name, err))
+			continue
+		}
+		var report strings.Builder
+		if err := reshard.WriteStatus(&report, st, time.Now()); err != nil {
+			problems = append(problems, fmt.Sprintf("workflow %s.%s: %v", keyspace, wf.Name, err))
+		}
+		out = append(out, Workflow{Status: st, Progress: st.Progress(), Report: report.String()})
+	}
+	return out, problems
 }
 
 func hostOf(h string) string {
@@ -251,11 +301,18 @@ const requestTimeout = 10 * time.Second
 func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
-	s.render(w, "overview.html", struct {
+	c := s.cluster(ctx)
+	c.Problems = append(c.Problems, s.samplerProblems()...)
+	_, win := window(r)
+	lines := []chartLine{{"all", metricsampler.Scope{Kind: metricsampler.Cluster}}}
+	for _, ks := range c.Keyspaces {
+		lines = append(lines, chartLine{ks.Name, metricsampler.Scope{Kind: metricsampler.Keyspace, Name: ks.Name}})
+	}
+	s.renderLive(w, r, "overview", struct {
 		*Cluster
-		Title   string
-		Refresh int
-	}{s.cluster(ctx), "", int(s.refresh.Seconds())})
+		page
+		Charts []template.HTML
+	}{c, s.livePage(r, "", "overview"), s.chartSet("cluster", lines, win)})
 }
 
 func (s *Server) clusterJSON(w http.ResponseWriter, r *http.Request) {
@@ -276,11 +333,11 @@ func (s *Server) backupsPage(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	ref := backup.ShardRef{Keyspace: r.PathValue("keyspace"), Shard: r.PathValue("shard")}
 	page := struct {
-		Title, Shard string
-		List         *backuppb.ListBackupsResponse
-		Error        string
-		Refresh      int
-	}{Title: "backups of " + ref.String(), Shard: ref.String(), Refresh: backupsRefresh}
+		page
+		Shard string
+		List  *backuppb.ListBackupsResponse
+		Error string
+	}{page: page{Title: "backups of " + ref.String(), Refresh: backupsRefresh}, Shard: ref.String()}
 	if _, err := s.ts.GetShard(ctx, ref.Keyspace, ref.Shard); errors.Is(err, topo.ErrNotFound) {
 		http.Error(w, fmt.Sprintf("shard %s: %v", ref, err), http.StatusNotFound)
 		return

@@ -203,8 +203,14 @@ func gateRecord(cfg Config) *topopb.Gate {
 	if name == "" {
 		name = net.JoinHostPort(host, strconv.Itoa(cfg.MySQLPort))
 	}
+	// Others reach the gate where it listens: its bind address when it
+	// names one (loopback by default), the machine's name otherwise.
+	reachable := host
+	if ip := net.ParseIP(cfg.BindAddress); ip != nil && !ip.IsUnspecified() {
+		reachable = cfg.BindAddress
+	}
 	return &topopb.Gate{
-		Name: name, Hostname: host,
+		Name: name, Hostname: reachable,
 		MysqlPort: int32(cfg.MySQLPort), GrpcPort: int32(cfg.GRPCPort), HttpPort: int32(cfg.HTTPPort),
 	}
 }

@@ -10,12 +10,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shardgate/shardgate/control/insights"
+	"github.com/shardgate/shardgate/internal/secretfile"
 	"github.com/shardgate/shardgate/internal/querystats"
 	"github.com/shardgate/shardgate/topo"
 )
 
 func insightsCommand(a *app) *cobra.Command {
-	var gate, sortBy, keyspace string
+	var gate, sortBy, keyspace, tokenFile string
 	var limit, width int
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -39,7 +40,15 @@ The statistics live in each gate's memory since it started, bounded by its
 			if !ok {
 				return fmt.Errorf("--sort %q: no such column; columns: %s", sortBy, strings.Join(querystats.ColumnNames(), ", "))
 			}
-			cluster, err := insights.Gather(ctx, ts, gate)
+			reader := insights.Reader{}
+			if tokenFile != "" {
+				token, err := secretfile.Read(tokenFile)
+				if err != nil {
+					return fmt.Errorf("--debug-token-file: %w", err)
+				}
+				reader.Token = token
+			}
+			cluster, err := reader.Gather(ctx, ts, gate)
 			if err != nil {
 				return err
 			}
@@ -69,5 +78,6 @@ The statistics live in each gate's memory since it started, bounded by its
 	f.IntVar(&limit, "limit", 20, "print the first N statements (0: all)")
 	f.IntVar(&width, "width", 100, "cut queries longer than this (0: never)")
 	f.BoolVar(&asJSON, "json", false, "print JSON (with the latency histograms)")
+	f.StringVar(&tokenFile, "debug-token-file", "", "file holding the gates' debug token (their --debug-token-file), which they require for their statistics")
 	return cmd
 }

@@ -39,9 +39,18 @@ type Cluster struct {
 // readTimeout bounds reading one gate's report.
 const readTimeout = 5 * time.Second
 
+// Reader reads gates' reports.
+type Reader struct {
+	// Client makes the requests (nil: http.DefaultClient).
+	Client *http.Client
+	// Token is the gates' debug token (their --debug-token-file), sent
+	// when not empty: gates that have one require it.
+	Token string
+}
+
 // Gather reads the statistics of every registered gate, or only of the
 // gate named gate (its name or id) when it is not empty.
-func Gather(ctx context.Context, ts *topo.Server, gate string) (*Cluster, error) {
+func (r Reader) Gather(ctx context.Context, ts *topo.Server, gate string) (*Cluster, error) {
 	gates, err := ts.ListGates(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list the gates: %w", err)
@@ -58,22 +67,23 @@ func Gather(ctx context.Context, ts *topo.Server, gate string) (*Cluster, error)
 		}
 		gates = chosen
 	}
+	return r.Read(ctx, gates), nil
+}
+
+// Read reads the reports of gates in parallel and merges them.
+func (r Reader) Read(ctx context.Context, gates []*topopb.Gate) *Cluster {
 	reports := make([]*querystats.Report, len(gates))
 	errs := make([]error, len(gates))
 	var wg sync.WaitGroup
 	for i, g := range gates {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			reports[i], errs[i] = ReadReport(ctx, ReportURL(g))
-		}()
+		wg.Go(func() { reports[i], errs[i] = r.Report(ctx, g) })
 	}
 	wg.Wait()
 	out := &Cluster{}
 	var lists [][]querystats.Statement
 	for i, g := range gates {
 		if errs[i] != nil {
-			out.Problems = append(out.Problems, fmt.Sprintf("gate %s: %v", g.Name, errs[i]))
+			out.Problems = append(out.Problems, errs[i].Error())
 			continue
 		}
 		out.Gates = append(out.Gates, g.Name)
@@ -81,7 +91,7 @@ func Gather(ctx context.Context, ts *topo.Server, gate string) (*Cluster, error)
 		lists = append(lists, reports[i].Statements)
 	}
 	out.Statements = querystats.Merge(lists...)
-	return out, nil
+	return out
 }
 
 // ReportURL is where a gate serves its statistics.
@@ -93,28 +103,48 @@ func ReportURL(g *topopb.Gate) string {
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(int(g.HttpPort))) + querystats.ReportPath
 }
 
-// ReadReport fetches one gate's report.
-func ReadReport(ctx context.Context, url string) (*querystats.Report, error) {
+// Report fetches one gate's report. Its errors name the gate and say
+// what to do.
+func (r Reader) Report(ctx context.Context, g *topopb.Gate) (*querystats.Report, error) {
+	name := g.Name
+	if name == "" {
+		name = g.Id
+	}
+	if g.HttpPort == 0 {
+		return nil, fmt.Errorf("gate %s has no HTTP port: no query statistics", name)
+	}
+	url := ReportURL(g)
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gate %s: %w", name, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if r.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	}
+	client := r.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", url, err)
+		return nil, fmt.Errorf("gate %s: query statistics: %w", name, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return nil, fmt.Errorf("gate %s refuses its query statistics (%s at %s): give the gates' --debug-token-file", name, resp.Status, url)
+	default:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("read %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+		return nil, fmt.Errorf("gate %s has no query statistics (%s at %s): %s", name, resp.Status, url, strings.TrimSpace(string(body)))
 	}
-	var r querystats.Report
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return nil, fmt.Errorf("read %s: %w", url, err)
+	var rep querystats.Report
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&rep); err != nil {
+		return nil, fmt.Errorf("gate %s: query statistics at %s: %w", name, url, err)
 	}
-	return &r, nil
+	return &rep, nil
 }
 
 // Top orders statements by a column (the most first) and keeps the first

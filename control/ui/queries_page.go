@@ -2,13 +2,11 @@ package ui
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"sync"
 
+	"github.com/shardgate/shardgate/control/insights"
 	"github.com/shardgate/shardgate/internal/querystats"
 	"github.com/shardgate/shardgate/proto/topopb"
 )
@@ -88,14 +86,10 @@ func (s *Server) queriesPage(w http.ResponseWriter, r *http.Request) {
 	if v.Gate != "" && len(chosen) == 0 {
 		v.Problems = append(v.Problems, fmt.Sprintf("no gate named %q is registered", v.Gate))
 	}
-	reports, problems := s.queryReports(ctx, chosen)
-	v.Problems = append(v.Problems, problems...)
-	lists := make([][]querystats.Statement, 0, len(reports))
-	for _, rep := range reports {
-		lists = append(lists, rep.Statements)
-		v.Evictions += rep.Evictions
-	}
-	stmts := querystats.Merge(lists...)
+	cluster := insights.Reader{Client: s.client, Token: s.debugToken}.Read(ctx, chosen)
+	v.Problems = append(v.Problems, cluster.Problems...)
+	v.Evictions = cluster.Evictions
+	stmts := cluster.Statements
 	querystats.SortBy(stmts, sortBy, v.Descending)
 	v.Total = len(stmts)
 
@@ -129,65 +123,8 @@ func (s *Server) queriesPage(w http.ResponseWriter, r *http.Request) {
 	s.renderLive(w, r, "queries", v)
 }
 
-// queryReports fetches the query statistics of gates in parallel; a gate
-// that has none (an older gate answers 404) or cannot be reached is named
-// in problems.
-func (s *Server) queryReports(ctx context.Context, gates []*topopb.Gate) ([]*querystats.Report, []string) {
-	reports := make([]*querystats.Report, len(gates))
-	problems := make([]string, len(gates))
-	var wg sync.WaitGroup
-	for i, g := range gates {
-		wg.Go(func() { reports[i], problems[i] = s.queryReport(ctx, g) })
-	}
-	wg.Wait()
-	var got []*querystats.Report
-	var probs []string
-	for i := range gates {
-		if reports[i] != nil {
-			got = append(got, reports[i])
-		}
-		if problems[i] != "" {
-			probs = append(probs, problems[i])
-		}
-	}
-	return got, probs
-}
-
 // SetDebugToken makes the UI present token (Authorization: Bearer) to
 // the gates' protected pages, /api/query-stats: the gates' debug token.
 // Call it before serving.
 func (s *Server) SetDebugToken(token string) { s.debugToken = token }
 
-func (s *Server) queryReport(ctx context.Context, g *topopb.Gate) (*querystats.Report, string) {
-	name := gateName(g.Name, g.Id)
-	if g.HttpPort == 0 {
-		return nil, fmt.Sprintf("gate %s has no HTTP port: no query statistics", name)
-	}
-	u := fmt.Sprintf("http://%s%s", hostPort(g.Hostname, g.HttpPort), querystats.ReportPath)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Sprintf("gate %s: %v", name, err)
-	}
-	if s.debugToken != "" {
-		req.Header.Set("Authorization", "Bearer "+s.debugToken)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, fmt.Sprintf("gate %s: query statistics: %v", name, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-		return nil, fmt.Sprintf("gate %s refuses its query statistics (%d %s at %s): start shardctl serve with the gates' --debug-token-file",
-			name, resp.StatusCode, http.StatusText(resp.StatusCode), u)
-	}
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-		return nil, fmt.Sprintf("gate %s has no query statistics (%d %s at %s)", name, resp.StatusCode, http.StatusText(resp.StatusCode), u)
-	}
-	var rep querystats.Report
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&rep); err != nil {
-		return nil, fmt.Sprintf("gate %s: query statistics at %s: %v", name, u, err)
-	}
-	return &rep, ""
-}

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shardgate/shardgate/control/insights"
-	"github.com/shardgate/shardgate/internal/secretfile"
 	"github.com/shardgate/shardgate/internal/querystats"
+	"github.com/shardgate/shardgate/internal/secretfile"
 	"github.com/shardgate/shardgate/topo"
 )
 

@@ -127,4 +127,3 @@ func (s *Server) queriesPage(w http.ResponseWriter, r *http.Request) {
 // the gates' protected pages, /api/query-stats: the gates' debug token.
 // Call it before serving.
 func (s *Server) SetDebugToken(token string) { s.debugToken = token }
-

@@ -279,14 +279,17 @@ func (p *gatePlanner) aliases() map[string]bool {
 	return out
 }
 
-// starColumns lists the joined row's offsets of a * (or t.*) in the order
-// MySQL returns them: tables in FROM order, columns in definition order.
-func (p *gatePlanner) starColumns(star *sqlparser.StarExpr) ([]int, []string, error) {
+// starColumns lists the columns of a * (or t.*) in the order MySQL
+// returns them: tables in FROM order, columns in definition order, each
+// qualified by its table's alias, with their names. They are columns, not
+// row offsets, so that a grouped query translates them as it translates
+// any column (a value of the group).
+func (p *gatePlanner) starColumns(star *sqlparser.StarExpr) ([]*sqlparser.ColName, []string, error) {
 	q := strings.ToLower(star.TableName.Name.String())
 	order := make([]*gateLeaf, len(p.leaves))
 	copy(order, p.leaves)
 	slices.SortStableFunc(order, func(a, b *gateLeaf) int { return a.fromOrder - b.fromOrder })
-	var offs []int
+	var cols []*sqlparser.ColName
 	var names []string
 	for _, l := range order {
 		if q != "" && l.alias != q {
@@ -296,13 +299,13 @@ func (p *gatePlanner) starColumns(star *sqlparser.StarExpr) ([]int, []string, er
 			return nil, nil, p.refuse("SELECT * over JOIN ... USING across shards (name the columns)")
 		}
 		for _, c := range l.columns {
-			off, ok, err := p.offset(sqlparser.NewColNameWithQualifier(c, sqlparser.TableName{Name: sqlparser.NewIdentifierCS(l.aliasText)}))
-			if err != nil || !ok {
+			col := sqlparser.NewColNameWithQualifier(c, sqlparser.TableName{Name: sqlparser.NewIdentifierCS(l.aliasText)})
+			if _, ok, err := p.offset(col); err != nil || !ok {
 				return nil, nil, sqlerr.Internal("column %s.%s is not read", l.alias, c)
 			}
-			offs = append(offs, off)
+			cols = append(cols, col)
 			names = append(names, c)
 		}
 	}
-	return offs, names, nil
+	return cols, names, nil
 }

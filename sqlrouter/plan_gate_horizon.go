@@ -66,12 +66,12 @@ func (h *horizon) selectList() error {
 	for _, se := range h.sel.SelectExprs.Exprs {
 		switch e := se.(type) {
 		case *sqlparser.StarExpr:
-			offs, names, err := h.p.starColumns(e)
+			cols, names, err := h.p.starColumns(e)
 			if err != nil {
 				return err
 			}
-			for i, off := range offs {
-				h.items = append(h.items, newOffset(off))
+			for i, col := range cols {
+				h.items = append(h.items, col)
 				h.aliases = append(h.aliases, strings.ToLower(names[i]))
 			}
 		case *sqlparser.AliasedExpr:

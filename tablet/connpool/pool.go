@@ -8,6 +8,7 @@
 package connpool
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"sync/atomic"
@@ -141,9 +142,23 @@ func (p *Pool) release() {
 
 // NoteError marks c broken when err means the connection itself failed.
 func NoteError(c *Conn, err error) {
-	if err != nil && sqlerror.IsConnErr(err) {
+	if err != nil && (sqlerror.IsConnErr(err) || serverClosesAfter(err)) {
 		c.broken = true
 	}
+}
+
+// serverClosesAfter recognizes the errors after which MariaDB closes the
+// connection itself (a packet larger than max_allowed_packet, a read or
+// write on the network failing or timing out): the connection must not
+// go back to the pool, or the next statement on it fails with 2006.
+func serverClosesAfter(err error) bool {
+	var se *sqlerror.SQLError
+	if !errors.As(err, &se) {
+		return false
+	}
+	// MariaDB's ER_NET_* errors: 1152 (aborted) to 1161 (write
+	// interrupted), 1153 being ER_NET_PACKET_TOO_LARGE.
+	return se.Num >= 1152 && se.Num <= 1161
 }
 
 // Stats returns the pool's counters.

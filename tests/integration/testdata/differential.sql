@@ -65,6 +65,9 @@ select sum(balance) from customer where id < 0
 ~ select country, count(*), sum(balance), min(name), max(name) from customer group by country
 select status, count(*), sum(amount), min(amount), max(amount), sum(qty) from orders group by status
 select customer_id, count(*), sum(amount) from orders group by customer_id order by customer_id
+# GROUP BY a constant: one group (which row's values it shows is not specified).
+^ select * from customer group by null
+select count(*), sum(balance) from customer group by null
 select status, count(*) as c from orders group by status order by c desc, status
 select active, count(*) from customer group by active
 ~ select name, count(*) from customer group by name order by name

@@ -19,7 +19,7 @@ const topoCheckTimeout = 3 * time.Second
 // OpenTopo connects to the topology in etcd at endpoints under root and
 // checks that it answers, so that a command fails at once with an error
 // saying what to do instead of timing out on its first read.
-func OpenTopo(ctx context.Context, endpoints []string, root string, log *zap.Logger) (*topo.Server, error) {
+func OpenTopo(ctx context.Context, endpoints []string, root string, log *zap.Logger, opts ...topo.EtcdOption) (*topo.Server, error) {
 	if len(endpoints) == 0 {
 		return nil, errors.New("no topology endpoint given (--topo)")
 	}
@@ -47,7 +47,7 @@ func OpenTopo(ctx context.Context, endpoints []string, root string, log *zap.Log
 	if !reachable {
 		return nil, unreachable(dialErr)
 	}
-	store, err := topo.NewEtcdStore(endpoints, log, topo.WithDialTimeout(topoCheckTimeout))
+	store, err := topo.NewEtcdStore(endpoints, log, append([]topo.EtcdOption{topo.WithDialTimeout(topoCheckTimeout)}, opts...)...)
 	if err != nil {
 		return nil, unreachable(err)
 	}

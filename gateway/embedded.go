@@ -33,7 +33,11 @@ func OpenExecutor(ctx context.Context, cfg Config, log *zap.Logger) (e *Executor
 	if err != nil {
 		return nil, nil, fmt.Errorf("tablet TLS: %w", err)
 	}
-	store, err := topo.NewEtcdStore(cfg.TopoEndpoints, log)
+	topoOpts, err := cfg.TopoAuth.Options()
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := topo.NewEtcdStore(cfg.TopoEndpoints, log, topoOpts...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -37,6 +37,7 @@ type Config struct {
 
 	TopoEndpoints []string
 	TopoRoot      string
+	TopoAuth      topo.EtcdAuth
 	Cell          string
 
 	// DebugTokenFile, when set, holds the token /debug/* requires
@@ -246,7 +247,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		go watchUsersFile(ctx, cfg.UsersFile, auth, log.Named("users"))
 	}
 
-	store, err := topo.NewEtcdStore(cfg.TopoEndpoints, log)
+	topoOpts, err := cfg.TopoAuth.Options()
+	if err != nil {
+		return err
+	}
+	store, err := topo.NewEtcdStore(cfg.TopoEndpoints, log, topoOpts...)
 	if err != nil {
 		return err
 	}

@@ -51,6 +51,7 @@ type Config struct {
 
 	TopoEndpoints []string
 	TopoRoot      string
+	TopoAuth      topo.EtcdAuth
 
 	// TLS secures the gRPC and query ports (and, with a client CA, admits
 	// only gates and tools whose certificates it signed).

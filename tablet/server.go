@@ -50,7 +50,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	tabletType, _ := ParseTabletType(cfg.Type)
 	log = log.With(zap.String("tablet", cfg.Alias), zap.String("keyspace", cfg.Keyspace), zap.String("shard", cfg.Shard))
 
-	store, err := topo.NewEtcdStore(cfg.TopoEndpoints, log)
+	topoOpts, err := cfg.TopoAuth.Options()
+	if err != nil {
+		return err
+	}
+	store, err := topo.NewEtcdStore(cfg.TopoEndpoints, log, topoOpts...)
 	if err != nil {
 		return err
 	}

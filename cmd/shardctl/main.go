@@ -24,6 +24,7 @@ import (
 type app struct {
 	topoEndpoints []string
 	topoRoot      string
+	topoAuth      topo.EtcdAuth
 	tabletTLS     tlsconfig.Client
 	logOpts       logging.Options
 	log           *zap.Logger
@@ -41,7 +42,11 @@ func (a *app) tabletOptions() ([]control.Option, error) {
 
 // openTopo connects to the topology named by --topo and --topo-root.
 func (a *app) openTopo(ctx context.Context) (*topo.Server, error) {
-	return control.OpenTopo(ctx, a.topoEndpoints, a.topoRoot, a.log)
+	opts, err := a.topoAuth.Options()
+	if err != nil {
+		return nil, err
+	}
+	return control.OpenTopo(ctx, a.topoEndpoints, a.topoRoot, a.log, opts...)
 }
 
 // withTopo runs fn with an open topology and closes it afterwards.
@@ -87,6 +92,7 @@ func main() {
 	pf := root.PersistentFlags()
 	pf.StringSliceVar(&a.topoEndpoints, "topo", []string{"127.0.0.1:2379"}, "etcd endpoints of the topology")
 	pf.StringVar(&a.topoRoot, "topo-root", topo.DefaultRoot, "key prefix of the topology in etcd")
+	a.topoAuth.AddFlags(pf)
 	pf.StringVar(&a.tabletTLS.CAFile, "tablet-ca", "", "PEM CA that signed the tablets' certificates: reach tablets with TLS")
 	pf.StringVar(&a.tabletTLS.CertFile, "tablet-cert", "", "PEM certificate to present to tablets that require one (mutual TLS)")
 	pf.StringVar(&a.tabletTLS.KeyFile, "tablet-key", "", "PEM key of --tablet-cert")

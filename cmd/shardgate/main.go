@@ -37,6 +37,7 @@ func main() {
 	f.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "HTTP port for /metrics and /debug/status")
 	f.StringSliceVar(&cfg.TopoEndpoints, "topo", cfg.TopoEndpoints, "etcd endpoints of the topology")
 	f.StringVar(&cfg.TopoRoot, "topo-root", cfg.TopoRoot, "key prefix of the topology in etcd")
+	cfg.TopoAuth.AddFlags(f)
 	f.StringVar(&cfg.Cell, "cell", cfg.Cell, "cell whose serving graph the gate follows")
 	f.StringVar(&cfg.UsersFile, "users-file", cfg.UsersFile, `JSON users file ({"users": [{"user": ..., "password": ..., "from": ..., "grants": [{"keyspace": ..., "tables": ..., "rights": ["read", "write", "ddl", "admin"]}], "max_connections": N}]}), reloaded on SIGHUP and when it changes (a bad file is refused, the old users stay); default: root without password from loopback only`)
 	f.StringVar(&cfg.GRPCTLS.CertFile, "grpc-cert", "", "PEM certificate of the gRPC port (TLS when set)")

@@ -50,6 +50,7 @@ func main() {
 	f.BoolVar(&cfg.InsecureGRPC, "insecure-grpc", false, "allow a --hostname other than loopback without --grpc-client-ca: every interface then serves statements to anyone who reaches the ports")
 	f.StringSliceVar(&cfg.TopoEndpoints, "topo", cfg.TopoEndpoints, "etcd endpoints of the topology")
 	f.StringVar(&cfg.TopoRoot, "topo-root", cfg.TopoRoot, "key prefix of the topology in etcd")
+	cfg.TopoAuth.AddFlags(f)
 	f.IntVar(&cfg.Query.PoolSize, "pool-size", cfg.Query.PoolSize, "MySQL connections for autocommit statements")
 	f.IntVar(&cfg.Query.TxPoolSize, "tx-pool-size", cfg.Query.TxPoolSize, "MySQL connections for transactions")
 	f.DurationVar(&cfg.Query.QueryTimeout, "query-timeout", cfg.Query.QueryTimeout, "default statement timeout; a statement running longer is killed on MySQL")

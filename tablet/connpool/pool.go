@@ -8,8 +8,8 @@
 package connpool
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"

@@ -34,7 +34,7 @@ func TestEveryPortIsClosedOrDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	usersFile := filepath.Join(dir, "users.json")
-	if err := os.WriteFile(usersFile, []byte(`{"users": [{"user": "root", "password": "s3cret"}]}`), 0o600); err != nil {
+	if err := os.WriteFile(usersFile, []byte(`{"users": [{"user": "root", "password": "", "from": "loopback"}, {"user": "app", "password": "s3cret"}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c := startClusterWith(t, func(cfg *localcluster.Config) {
@@ -76,13 +76,16 @@ func TestEveryPortIsClosedOrDocumented(t *testing.T) {
 		}
 	}
 
-	// The gate's MySQL and gRPC ports: a password.
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Net, cfg.Addr = "root", "tcp", c.GateAddr()
-	if err := openDB(t, cfg.FormatDSN()).Ping(); err == nil || !strings.Contains(err.Error(), "1045") {
-		t.Errorf("gate MySQL without the password: %v, want 1045", err)
+	// The gate's MySQL and gRPC ports: a password (root has none from
+	// loopback only, as a fresh MariaDB; the README says so).
+	for _, user := range []string{"app", "nobody"} {
+		cfg := mysql.NewConfig()
+		cfg.User, cfg.Net, cfg.Addr = user, "tcp", c.GateAddr()
+		if err := openDB(t, cfg.FormatDSN()).Ping(); err == nil || !strings.Contains(err.Error(), "1045") {
+			t.Errorf("gate MySQL as %s without the password: %v, want 1045", user, err)
+		}
 	}
-	cl, err := client.New(client.Config{Address: c.GateGRPCAddr(), Target: "ks"})
+	cl, err := client.New(client.Config{Address: c.GateGRPCAddr(), Target: "ks", User: "app"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,7 @@ package topo
 
 import (
 	"context"
-	"net"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,37 +18,12 @@ import (
 func TestEtcdWithClientCertificates(t *testing.T) {
 	ca := tlstest.NewCA(t, "etcd")
 	server, client := ca.Server("etcd"), ca.Client("shardgate")
-	port := func() url.URL {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return url.URL{Scheme: "https", Host: l.Addr().String()}
-	}
-	cfg := embed.NewConfig()
-	cfg.Name = "tlstest"
-	cfg.Dir = t.TempDir()
-	clientURL, peer := port(), port()
-	peer.Scheme = "http"
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{clientURL}, []url.URL{clientURL}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.ClientTLSInfo.CertFile, cfg.ClientTLSInfo.KeyFile = server.CertFile, server.KeyFile
-	cfg.ClientTLSInfo.TrustedCAFile, cfg.ClientTLSInfo.ClientCertAuth = ca.File, true
-	cfg.LogLevel = "error"
-	cfg.LogOutputs = []string{filepath.Join(cfg.Dir, "etcd.log")}
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatalf("embedded etcd: %v", err)
-	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		t.Fatal("embedded etcd did not start")
-	}
-	endpoint := []string{clientURL.String()}
+	addr := startEtcd(t, func(cfg *embed.Config, client *url.URL) {
+		client.Scheme = "https"
+		cfg.ClientTLSInfo.CertFile, cfg.ClientTLSInfo.KeyFile = server.CertFile, server.KeyFile
+		cfg.ClientTLSInfo.TrustedCAFile, cfg.ClientTLSInfo.ClientCertAuth = ca.File, true
+	})
+	endpoint := []string{"https://" + addr}
 
 	read := func(auth EtcdAuth) error {
 		opts, err := auth.Options()

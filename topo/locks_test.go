@@ -86,7 +86,7 @@ func TestKeyspaceLockEndsWithTheTakingContextOnlyWhileTaking(t *testing.T) {
 
 // startEtcd runs a single-member etcd in the test process on free
 // loopback ports.
-func startEtcd(t *testing.T) string {
+func startEtcd(t *testing.T, change ...func(*embed.Config, *url.URL)) string {
 	t.Helper()
 	port := func() url.URL {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -105,6 +105,10 @@ func startEtcd(t *testing.T) string {
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.LogLevel = "error"
 	cfg.LogOutputs = []string{filepath.Join(cfg.Dir, "etcd.log")} // its shutdown is noisy
+	for _, c := range change {
+		c(cfg, &client)
+	}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		t.Fatalf("embedded etcd: %v", err)

@@ -64,11 +64,11 @@ type Config struct {
 	// it when it does not run, initializes it when it has no data
 	// directory, and then (RestoreFromBackup) restores the shard's latest
 	// backup and archived binlogs into it before serving.
-	MysqldDataDir     string
-	MysqldServerID    uint32 // 0: the alias's number
+	MysqldDataDir  string
+	MysqldServerID uint32 // 0: the alias's number
 	// MysqldDurability is what the tablet's own mariadbd flushes at
 	// commit (empty: full; see mysqld.Durability).
-	MysqldDurability mysqld.Durability
+	MysqldDurability  mysqld.Durability
 	RestoreFromBackup bool
 
 	// ReplicationUser and ReplicationPassword are how replicas log in to

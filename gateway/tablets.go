@@ -265,7 +265,8 @@ func (g *tabletGateway) follow(ctx context.Context, tc *tabletConn, client query
 	go g.watchLiveness(ctx, tc)
 }
 
-// watchHealth follows a tablet's health stream, reconnecting with backoff.
+// watchHealth follows a tablet's health stream, reconnecting with backoff
+// (100 ms doubling to 1 s).
 // A tablet counts as serving only while its stream is up and says so.
 func (g *tabletGateway) watchHealth(ctx context.Context, tc *tabletConn) {
 	backoff := 100 * time.Millisecond
@@ -290,7 +291,11 @@ func (g *tabletGateway) watchHealth(ctx context.Context, tc *tabletConn) {
 		case <-ctx.Done():
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 5*time.Second)
+		// At most a second between attempts: a call on a channel that is
+		// not connected fails at once, and the channel's own reconnect
+		// backoff (tabletclient) is bounded too, so a returning tablet
+		// is followed again within about 3 s however long it was away.
+		backoff = min(backoff*2, time.Second)
 	}
 }
 

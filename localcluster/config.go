@@ -97,6 +97,10 @@ type Config struct {
 	BinDir string
 	// MySQLBinary is the MariaDB server. Empty: mysqld.FindBinary.
 	MySQLBinary string
+	// MySQLDurability is what every shard server flushes at commit.
+	// Empty: full (innodb_flush_log_at_trx_commit=1, sync_binlog=1);
+	// relaxed is for tests (see mysqld.DurabilityRelaxed).
+	MySQLDurability mysqld.Durability
 
 	// StartTimeout bounds Up (DefaultStartTimeout).
 	StartTimeout time.Duration
@@ -312,10 +316,11 @@ func (p *plan) newTablet(i int, keyspace, shard string) tabletPlan {
 		HTTPPort:  p.ports.TabletHTTPBase + i,
 		QueryPort: p.ports.TabletQueryBase + i,
 		MySQL: mysqld.Config{
-			DataDir:  filepath.Join(p.cfg.DataDir, keyspace, shard, "mysql"),
-			Port:     p.ports.MySQLBase + i,
-			ServerID: uint32(uid),
-			Binary:   p.cfg.MySQLBinary,
+			DataDir:    filepath.Join(p.cfg.DataDir, keyspace, shard, "mysql"),
+			Port:       p.ports.MySQLBase + i,
+			ServerID:   uint32(uid),
+			Binary:     p.cfg.MySQLBinary,
+			Durability: p.cfg.MySQLDurability,
 		},
 	}
 }

@@ -18,7 +18,7 @@ import (
 // mysqldConfig is the tablet's own server, when it runs one
 // (--mysqld-data-dir).
 func (c *Config) mysqldConfig(log *zap.Logger) mysqld.Config {
-	return mysqld.Config{DataDir: c.MysqldDataDir, Port: c.MySQLPort, ServerID: c.MysqldServerID, Log: log.Named("mysqld")}
+	return mysqld.Config{DataDir: c.MysqldDataDir, Port: c.MySQLPort, ServerID: c.MysqldServerID, Durability: c.MysqldDurability, Log: log.Named("mysqld")}
 }
 
 // ensureMysqld starts the tablet's own server if it does not run, after

@@ -11,6 +11,7 @@ import (
 	"github.com/shardgate/shardgate/internal/tlsconfig"
 	"github.com/shardgate/shardgate/proto/topopb"
 	"github.com/shardgate/shardgate/tablet/backup"
+	"github.com/shardgate/shardgate/tablet/mysqld"
 	"github.com/shardgate/shardgate/tablet/queryservice"
 	"github.com/shardgate/shardgate/topo"
 )
@@ -77,8 +78,11 @@ type Config struct {
 	// it when it does not run, initializes it when it has no data
 	// directory, and then (RestoreFromBackup) restores the shard's latest
 	// backup and archived binlogs into it before serving.
-	MysqldDataDir     string
-	MysqldServerID    uint32 // 0: the alias's number
+	MysqldDataDir  string
+	MysqldServerID uint32 // 0: the alias's number
+	// MysqldDurability is what the tablet's own mariadbd flushes at
+	// commit (empty: full; see mysqld.Durability).
+	MysqldDurability  mysqld.Durability
 	RestoreFromBackup bool
 
 	// ReplicationUser and ReplicationPassword are how replicas log in to
@@ -159,6 +163,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MySQLSocket == "" && c.MySQLPort <= 0 {
 		return errors.New("--mysql-port or --mysql-socket must be set")
+	}
+	if _, err := mysqld.ParseDurability(string(c.MysqldDurability)); err != nil {
+		return err
 	}
 	if c.MysqldDataDir != "" {
 		if c.MysqldServerID == 0 {

@@ -71,6 +71,9 @@ func main() {
 	flag.IntVar(&bo.threads, "backup-threads", 2, "backup mode: tables backed up or loaded at once, by Shardgate and by mydumper/myloader alike")
 	flag.Parse()
 	bo.binDir = o.binDir
+	// Every cluster here keeps localcluster's default; say so, since
+	// commit rates depend on it.
+	fmt.Println("MariaDB durability: full (innodb_flush_log_at_trx_commit=1, sync_binlog=1), the localcluster default")
 	var err error
 	switch *mode {
 	case "sysbench":

@@ -71,6 +71,7 @@ func main() {
 	f.DurationVar(&cfg.Backup.ArchiveInterval, "binlog-archive-interval", cfg.Backup.ArchiveInterval, "how often closed binlog files are copied to the backup store (0: never)")
 	f.DurationVar(&cfg.Backup.RotateInterval, "binlog-rotate-interval", cfg.Backup.RotateInterval, "rotate the binlog once its current file is this old and holds transactions, so it gets archived (0: never)")
 	f.StringVar(&cfg.MysqldDataDir, "mysqld-data-dir", cfg.MysqldDataDir, "root of the tablet's own mariadbd (started if not running, initialized and restored from backup if it has no data)")
+	f.StringVar((*string)(&cfg.MysqldDurability), "mysql-durability", "full", "what the tablet's own mariadbd (--mysqld-data-dir) flushes at commit: full (innodb_flush_log_at_trx_commit=1, sync_binlog=1) or relaxed (2 and 0: faster commits, but an OS crash or power loss may lose the last second of commits)")
 	f.Uint32Var(&cfg.MysqldServerID, "mysqld-server-id", cfg.MysqldServerID, "server_id of the tablet's own mariadbd (default: the alias's number)")
 	f.BoolVar(&cfg.RestoreFromBackup, "restore-from-backup", cfg.RestoreFromBackup, "restore the shard's latest backup into a newly initialized mariadbd (--mysqld-data-dir)")
 	f.StringVar(&cfg.ReplicationUser, "replication-user", "", "MySQL user replicas log in to the primary with (default: --mysql-user)")

@@ -35,6 +35,9 @@ type Config struct {
 	// ExtraArgs are appended to the server command line, after the options
 	// this package sets, so they can override them.
 	ExtraArgs []string
+	// Durability is what the server flushes at commit. Empty means
+	// DurabilityFull.
+	Durability Durability
 	// Log receives what this package does. Nil means no logging.
 	Log *zap.Logger
 }
@@ -46,6 +49,9 @@ func (c Config) Validate() error {
 	}
 	if c.Port < 1 || c.Port > 65535 {
 		return fmt.Errorf("mysqld: config: Port %d is not a TCP port (1-65535)", c.Port)
+	}
+	if _, err := ParseDurability(string(c.Durability)); err != nil {
+		return fmt.Errorf("mysqld: config: %w", err)
 	}
 	if c.ServerID == 0 {
 		return errors.New("mysqld: config: ServerID is required: replication needs a unique non-zero server_id")

@@ -35,10 +35,10 @@
 //     servers are for local clusters and tests only.
 //
 // Every server writes a row-based binary log with GTIDs (gtid_strict_mode),
-// which resharding and backups require. Durability is relaxed for speed
-// (innodb_flush_log_at_trx_commit=2, sync_binlog=0): an OS crash may lose the
-// last second of commits, which is acceptable for local and test clusters and
-// never for production.
+// which resharding and backups require. Servers are durable by default
+// (innodb_flush_log_at_trx_commit=1, sync_binlog=1); Config.Durability =
+// DurabilityRelaxed trades the last second of commits on an OS crash for
+// faster commits, for tests and throwaway clusters only.
 //
 // The package targets MariaDB 10.11 on Linux (Unix for the signals, /proc for
 // telling live servers from stale pid files). Oracle MySQL is not supported:

@@ -1,6 +1,7 @@
 package mysqld
 
 import (
+	"fmt"
 	"path/filepath"
 	"strconv"
 )
@@ -9,10 +10,7 @@ import (
 // once (a local cluster has one per shard and tablet). Init passes them too,
 // so the redo log is created at its final size.
 //
-// innodb_flush_log_at_trx_commit=2 (write the redo log at commit, flush it
-// about once a second) trades the last second of commits on an OS crash for
-// much faster commits; a mariadbd crash alone loses nothing. Acceptable for
-// local and test clusters only.
+// Durability is not here: see durabilityArgs.
 //
 // innodb_lock_wait_timeout=10 (MariaDB's default is 50) ends lock waits well
 // before a tablet's 30 s statement timeout: a deadlock between transactions
@@ -22,7 +20,6 @@ import (
 var sizingArgs = []string{
 	"--innodb-buffer-pool-size=128M",
 	"--innodb-log-file-size=64M",
-	"--innodb-flush-log-at-trx-commit=2",
 	"--innodb-lock-wait-timeout=10",
 }
 
@@ -71,13 +68,47 @@ func serverArgs(cfg Config, asRoot bool) []string {
 		// returns holding only what its successor may also hold, and
 		// rejoins as a replica instead of with errant transactions.
 		"--rpl-semi-sync-slave-enabled=ON",
-		// Do not fsync the binlog at commit: local and test clusters only,
-		// like innodb_flush_log_at_trx_commit=2 in sizingArgs.
-		"--sync-binlog=0",
-
 		"--character-set-server=utf8mb4",
 		"--collation-server=utf8mb4_general_ci",
 	)
 	args = append(args, sizingArgs...)
+	args = append(args, durabilityArgs(cfg.Durability)...)
 	return append(args, cfg.ExtraArgs...)
+}
+
+// Durability says how much a server flushes at commit.
+type Durability string
+
+const (
+	// DurabilityFull (the default, also the empty value) flushes the redo
+	// log and the binary log at every commit
+	// (innodb_flush_log_at_trx_commit=1, sync_binlog=1): a committed
+	// transaction survives an OS crash or power loss.
+	DurabilityFull Durability = "full"
+	// DurabilityRelaxed writes the redo log at commit and flushes it about
+	// once a second, and leaves the binary log to the OS
+	// (innodb_flush_log_at_trx_commit=2, sync_binlog=0). A mariadbd crash
+	// alone loses nothing, but an OS crash or power loss may lose the last
+	// second of commits, and the binary log may then disagree with InnoDB.
+	// For tests and throwaway clusters.
+	DurabilityRelaxed Durability = "relaxed"
+)
+
+// ParseDurability accepts "full", "relaxed" or "" (full).
+func ParseDurability(s string) (Durability, error) {
+	switch d := Durability(s); d {
+	case "", DurabilityFull:
+		return DurabilityFull, nil
+	case DurabilityRelaxed:
+		return d, nil
+	}
+	return "", fmt.Errorf("mysqld: durability %q: want full or relaxed", s)
+}
+
+// durabilityArgs are the server options for d; anything but relaxed is full.
+func durabilityArgs(d Durability) []string {
+	if d == DurabilityRelaxed {
+		return []string{"--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0"}
+	}
+	return []string{"--innodb-flush-log-at-trx-commit=1", "--sync-binlog=1"}
 }

@@ -96,7 +96,10 @@ func Init(ctx context.Context, cfg Config) error {
 		// No --user even as root: the bootstrap server runs as root without
 		// it, and with it the script chowns MariaDB's system-wide PAM tool.
 	}
+	// The bootstrap server writes only the system tables: relaxed is safe,
+	// a failed Init starts over.
 	args = append(args, sizingArgs...)
+	args = append(args, durabilityArgs(DurabilityRelaxed)[0])
 	cmd := exec.CommandContext(ctx, installer, args...)
 	// The script runs "mariadbd --bootstrap"; make it run our binary.
 	cmd.Env = append(os.Environ(), "MYSQLD_BOOTSTRAP="+cfg.Binary)

@@ -36,6 +36,15 @@ const (
 // point; what is not done by then, recovery finishes.
 const finishTimeout = 30 * time.Second
 
+// recordTimeout bounds writing a transaction's record, the first thing a
+// two-phase commit needs from the topology. Nothing is prepared yet, so
+// giving up is free: every branch is simply rolled back. Without a bound
+// an unreachable etcd held every multi-shard COMMIT for the whole
+// statement timeout (60 s) and then left the rollback no time; a live etcd
+// answers in milliseconds, so 3 s is ample on a busy machine and still a
+// wait a client can bear.
+const recordTimeout = 3 * time.Second
+
 // decisionTimeout bounds writing a decision. Once shards are prepared the
 // decision is written even if the statement's own deadline has passed: a
 // decision not written leaves the shards locked until recovery.
@@ -116,12 +125,14 @@ func (c *twoPC) commit(ctx context.Context, dtid string, shards []*shardSession)
 	parts := gateParticipants{tablets: c.tablets, pinned: pinned}
 	log := c.log.With(zap.String("dtid", dtid))
 
-	tx, err := c.ts.CreateTransaction(ctx, rec)
+	tx, err := c.record(ctx, rec)
 	if err != nil {
-		// Nothing is prepared: a plain rollback ends every branch.
+		// Nothing is prepared: a plain rollback ends every branch. (A
+		// record written all the same, its answer lost, is rolled back by
+		// recovery: it names no prepared branch that could commit.)
 		c.rollbackShards(ctx, shards)
 		c.metrics.twopcRollbacks.Inc()
-		return sqlerr.RolledBack("two-phase commit of %s: cannot record the transaction in the topology (%v); it was rolled back on every shard", dtid, err)
+		return err
 	}
 	if err := c.prepareAll(ctx, shards); err != nil {
 		return c.abort(ctx, tx, parts, err)
@@ -150,6 +161,27 @@ func (c *twoPC) commit(ctx context.Context, dtid string, shards []*shardSession)
 	c.finish(ctx, decided, parts, log)
 	c.metrics.twopcCommits.Inc()
 	return nil
+}
+
+// record writes the transaction's record in PREPARE within
+// recordTimeout. Its error is the client's: XA_RBROLLBACK, since the
+// caller rolls every branch back, saying whether the topology store did
+// not answer or refused.
+func (c *twoPC) record(ctx context.Context, rec *topopb.TransactionRecord) (*topo.Transaction, error) {
+	rctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	tx, err := c.ts.CreateTransaction(rctx, rec)
+	if err == nil {
+		return tx, nil
+	}
+	if ctx.Err() == nil && rctx.Err() != nil {
+		c.log.Warn("two-phase commit: the topology store does not answer; rolling the transaction back",
+			zap.String("dtid", rec.Dtid), zap.Duration("waited", recordTimeout), zap.Error(err))
+		return nil, sqlerr.RolledBack("two-phase commit of %s: the topology store (etcd) is unreachable (no answer within %v), "+
+			"so the distributed commit could not be recorded; the transaction was rolled back on every shard", rec.Dtid, recordTimeout)
+	}
+	return nil, sqlerr.RolledBack("two-phase commit of %s: cannot record the transaction in the topology store (%v); "+
+		"the transaction was rolled back on every shard", rec.Dtid, err)
 }
 
 // prepareAll prepares every branch in parallel and returns the first
@@ -228,8 +260,12 @@ func (c *twoPC) finish(ctx context.Context, tx *topo.Transaction, parts gatePart
 	}
 }
 
-// rollbackShards rolls back branches that were never prepared.
+// rollbackShards rolls back branches that were never prepared, within
+// rollbackTimeout even when the statement's deadline has passed: a branch
+// left open would hold its locks until the tablet's transaction timeout.
 func (c *twoPC) rollbackShards(ctx context.Context, shards []*shardSession) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
 	for _, ss := range shards {
 		_, err := ss.tablet.query.Rollback(ctx, &querypb.RollbackRequest{Target: target(ss.keyspace, ss.shard, topopb.TabletType_PRIMARY), TransactionId: ss.txID})
 		if err != nil {

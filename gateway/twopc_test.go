@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -257,4 +258,35 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// unansweredStore is a topology store that never answers a write, as etcd
+// does while it is down (its client waits for a connection until the
+// context ends).
+type unansweredStore struct{ topo.Store }
+
+func (unansweredStore) Create(ctx context.Context, _ string, _ []byte) (int64, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+func TestTwoPCFailsFastAndRollsBackWhenTheTopologyDoesNotAnswer(t *testing.T) {
+	f := newTwoPCFixture(t, "-80", "80-")
+	f.c.ts = topo.NewServer(unansweredStore{topo.NewMemoryStore()}, "")
+	start := time.Now()
+	err := f.c.commit(context.Background(), "d-3", f.session("-80", "80-"))
+	took := time.Since(start)
+	se := sqlerr.From(err)
+	if err == nil || se.Num != sqlerr.ERXARBRollback || se.State != sqlerr.SSXARBRollback ||
+		!strings.Contains(se.Message, "topology store (etcd) is unreachable") || !strings.Contains(se.Message, "rolled back on every shard") {
+		t.Fatalf("err = %v, want XA_RBROLLBACK saying the topology store is unreachable and everything rolled back", err)
+	}
+	if took < recordTimeout || took > recordTimeout+2*time.Second {
+		t.Errorf("the commit failed after %v, want about %v", took, recordTimeout)
+	}
+	for shard, ft := range f.tablets {
+		if got := ft.called(); got != "rollback" {
+			t.Errorf("shard %s got %q, want only a rollback (nothing prepared)", shard, got)
+		}
+	}
 }

@@ -6,12 +6,16 @@
 // serving graph at once (locks/keyspaces/<keyspace>, under leases; see
 // LockKeyspace).
 //
-// Two layers:
+// Two layers, and a wrapper:
 //
 //   - Store is a tiny versioned key-value interface (get, list, create,
 //     compare-and-set update, delete, watch a prefix). EtcdStore implements it
 //     on etcd for real clusters; MemoryStore implements it in memory for unit
 //     tests. Nothing above Store knows which one it has.
+//   - SnapshotStore wraps a Store for the watches a gate routes by: it
+//     keeps what they deliver in a local file (snapshot_file.go) and serves
+//     the file while the store does not answer, so that a gate can start
+//     while etcd is down.
 //   - Server turns keys and bytes into typed records (protobuf messages from
 //     proto/topopb; vschemas stay the JSON the user wrote) under a root
 //     prefix, default "/shardgate".

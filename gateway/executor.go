@@ -75,6 +75,9 @@ func (e *Executor) StreamExecute(ctx context.Context, s *Session, sql string, bi
 // to it and return none.
 func (e *Executor) execute(ctx context.Context, s *Session, sql string, bindVars map[string]*querypb.BindVariable, stream func(*sqltypes.Result) error) (*sqltypes.Result, error) {
 	start := time.Now()
+	if err := e.topo.notReadError(); err != nil {
+		return nil, err
+	}
 	if res, ok := s.countDiagnostics(sql); ok {
 		return res, nil
 	}

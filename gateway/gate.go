@@ -39,6 +39,12 @@ type Config struct {
 	TopoRoot      string
 	TopoAuth      topo.EtcdAuth
 	Cell          string
+	// TopoSnapshotFile, when set, is where the gate keeps the topology it
+	// routes by (keyspaces, vschemas, serving graph, tablets) whenever it
+	// changes, and what it serves from when it starts while etcd does not
+	// answer, until etcd does; empty: no snapshot, and a gate started
+	// while etcd is down fails its statements until etcd answers.
+	TopoSnapshotFile string
 
 	// DebugTokenFile, when set, holds the token /debug/* requires
 	// (SHARDGATE_DEBUG_TOKEN when no file is given).
@@ -257,6 +263,15 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	ts := topo.NewServer(store, cfg.TopoRoot)
 	defer ts.Close()
+	// The topology the gate routes by is watched through the snapshot
+	// when there is one; everything else (two-phase commit records,
+	// registration) needs etcd itself.
+	routeTS := ts
+	var snapshots *topo.SnapshotStore
+	if cfg.TopoSnapshotFile != "" {
+		snapshots = topo.NewSnapshotStore(store, cfg.TopoSnapshotFile, topo.DefaultSnapshotFallback, log.Named("topo-snapshot"))
+		routeTS = topo.NewServer(snapshots, cfg.TopoRoot)
+	}
 
 	reg := debughttp.NewRegistry("shardgate")
 	auth.Audit(log.Named("auth"), reg)
@@ -272,7 +287,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--tablet-ca: %w", err)
 	}
-	topology := newTopology(ts, cfg.Cell, log)
+	topology := newTopology(routeTS, cfg.Cell, log)
+	source := topologySource{topology: topology, snapshots: snapshots}
+	source.register(reg)
 	tablets := newTabletGateway(log, tabletTLS, withHealthTimeout(cfg.TabletHealthTimeout), withMaxReplicaLag(cfg.MaxReplicaLag), withMetrics(reg))
 	m := newMetrics(reg)
 	tpc, err := newTwoPC(ts, tablets, log, m, gateRecord(cfg), cfg.TwoPCCrashPoint)
@@ -282,7 +299,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	buffer := newWriteBuffer(cfg.Buffer, topology, ts, tpc.gate.Id, log.Named("buffer"), reg)
 	topology.onBuffering = func(keyspace string, until time.Time) { buffer.buffering(ctx, keyspace, until) }
 	topology.run(ctx)
-	tablets.run(ctx, ts)
+	tablets.run(ctx, routeTS)
 	// start registers the gate and starts recovery now; the stop it
 	// returns is deferred after ts.Close, so it runs first and revokes the
 	// registration while the topology is still open.
@@ -300,7 +317,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 
 	wctx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	if err := topology.waitReady(wctx); err != nil {
-		log.Warn("topology not read yet; serving anyway, statements fail until it is", zap.Error(err))
+		log.Warn("topology not read yet (etcd does not answer and there is no usable snapshot); serving anyway, statements fail until it is read",
+			zap.Strings("topo", cfg.TopoEndpoints), zap.String("topo_snapshot_file", cfg.TopoSnapshotFile), zap.Error(err))
 	}
 	cancel()
 
@@ -353,7 +371,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return fmt.Errorf("--debug-token-file: %w", err)
 	}
 	mux := debughttp.Mux(reg, func(w io.Writer) {
-		fmt.Fprintf(w, "shardgate %s\nMySQL port %d, gRPC port %d\nvschema version: %s\n\ntablets:\n", tpc.gate.Id, cfg.MySQLPort, cfg.GRPCPort, topology.vschema.Load().Version)
+		fmt.Fprintf(w, "shardgate %s\nMySQL port %d, gRPC port %d\n%s\nvschema version: %s\n\ntablets:\n", tpc.gate.Id, cfg.MySQLPort, cfg.GRPCPort, source.status(), topology.vschema.Load().Version)
 		for _, line := range tablets.status() {
 			fmt.Fprintln(w, "  "+line)
 		}

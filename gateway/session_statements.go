@@ -60,6 +60,9 @@ func (e *Executor) parseTarget(target string) (string, string, topopb.TabletType
 // database.
 func (e *Executor) checkTarget(ks, shard string, tabletType topopb.TabletType) error {
 	if _, ok := e.topo.vschema.Load().Keyspace(ks); !ok {
+		if err := e.topo.notReadError(); err != nil {
+			return err
+		}
 		return sqlerr.New(sqlerror.ERBadDb, sqlerror.SSClientError, "Unknown database '%s'", ks)
 	}
 	if shard == "" {

@@ -29,6 +29,9 @@ type topology struct {
 	log  *zap.Logger
 
 	vschema atomic.Pointer[vschema.VSchema]
+	// unread is the empty VSchema the topology starts with: while vschema
+	// still points at it, nothing was read, from etcd or a snapshot.
+	unread  *vschema.VSchema
 	serving atomic.Pointer[servingGraph]
 	// buffers says, per keyspace whose writes a resharding is switching,
 	// until when gates hold them (see write_buffer.go).
@@ -45,7 +48,8 @@ type topology struct {
 
 func newTopology(ts *topo.Server, cell string, log *zap.Logger) *topology {
 	t := &topology{ts: ts, cell: cell, log: log, vschemaReady: make(chan struct{}), servingReady: make(chan struct{})}
-	t.vschema.Store(&vschema.VSchema{Keyspaces: map[string]*vschema.Keyspace{}})
+	t.unread = &vschema.VSchema{Keyspaces: map[string]*vschema.Keyspace{}}
+	t.vschema.Store(t.unread)
 	t.serving.Store(&servingGraph{})
 	t.buffers.Store(&map[string]time.Time{})
 	t.changed = make(chan struct{})
@@ -100,6 +104,31 @@ func (t *topology) waitReady(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ready reports whether the vschemas and the serving graph were read
+// once, from etcd or a snapshot.
+func (t *topology) ready() bool {
+	for _, ch := range []chan struct{}{t.vschemaReady, t.servingReady} {
+		select {
+		case <-ch:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// notReadError is the error of a statement that needs the topology before
+// the gate has read any: without it every keyspace would be unknown, and
+// a client told 1049 "Unknown database" for a keyspace that exists might
+// act on it.
+func (t *topology) notReadError() error {
+	if t.vschema.Load() != t.unread {
+		return nil
+	}
+	return sqlerr.Internal("the gate has not read the topology yet: etcd does not answer and there is no usable topology snapshot " +
+		"(--topo-snapshot-file; see the gate's log); statements run once etcd answers")
 }
 
 func markReady(ch chan struct{}) {

@@ -277,6 +277,8 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string) error {
 		"--http-port", strconv.Itoa(p.ports.GateHTTP),
 		"--topo", p.topoAddr(),
 		"--cell", p.cfg.Cell,
+		// So that a gate restarted while etcd is down serves what it last saw.
+		"--topo-snapshot-file", filepath.Join(p.cfg.DataDir, "gate", "topology-snapshot.json"),
 	}
 	if p.cfg.TopoRoot != topo.DefaultRoot {
 		gateArgs = append(gateArgs, "--topo-root", p.cfg.TopoRoot)

@@ -39,6 +39,7 @@ func main() {
 	f.StringVar(&cfg.TopoRoot, "topo-root", cfg.TopoRoot, "key prefix of the topology in etcd")
 	cfg.TopoAuth.AddFlags(f)
 	f.StringVar(&cfg.Cell, "cell", cfg.Cell, "cell whose serving graph the gate follows")
+	f.StringVar(&cfg.TopoSnapshotFile, "topo-snapshot-file", cfg.TopoSnapshotFile, "file where the gate keeps the topology it routes by (rewritten, mode 0600, whenever it changes); a gate started while etcd does not answer serves from it until etcd does (empty: no snapshot; such a gate fails statements until etcd answers)")
 	f.StringVar(&cfg.UsersFile, "users-file", cfg.UsersFile, `JSON users file ({"users": [{"user": ..., "password": ..., "from": ..., "grants": [{"keyspace": ..., "tables": ..., "rights": ["read", "write", "ddl", "admin"]}], "max_connections": N}]}), reloaded on SIGHUP and when it changes (a bad file is refused, the old users stay); default: root without password from loopback only`)
 	f.StringVar(&cfg.GRPCTLS.CertFile, "grpc-cert", "", "PEM certificate of the gRPC port (TLS when set)")
 	f.StringVar(&cfg.GRPCTLS.KeyFile, "grpc-key", "", "PEM key of --grpc-cert")

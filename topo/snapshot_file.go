@@ -58,7 +58,7 @@ func WriteSnapshotFile(path string, snap Snapshot) error {
 	for prefix, kvs := range snap.Prefixes {
 		out := make([]snapshotKV, len(kvs))
 		for i, kv := range kvs {
-			out[i] = snapshotKV{Key: kv.Key, Value: kv.Value, Version: kv.Version}
+			out[i] = snapshotKV(kv)
 		}
 		payload.Prefixes[prefix] = out
 	}
@@ -107,7 +107,7 @@ func ReadSnapshotFile(path string) (Snapshot, error) {
 	for prefix, kvs := range payload.Prefixes {
 		out := make([]KV, len(kvs))
 		for i, kv := range kvs {
-			out[i] = KV{Key: kv.Key, Value: kv.Value, Version: kv.Version}
+			out[i] = KV(kv)
 		}
 		snap.Prefixes[prefix] = out
 	}

@@ -3,7 +3,9 @@
 // holds it), plans statements with sqlrouter and runs them on tablets.
 //
 // Parts, one file each: topology.go follows the vschemas and serving graph
-// in etcd; tablets.go keeps a gRPC connection and a health stream per
+// in etcd (through the local snapshot of --topo-snapshot-file when set,
+// which a gate started while etcd is down serves from; topology_source.go
+// says which); tablets.go keeps a gRPC connection and a health stream per
 // tablet; executor.go runs statements for a session (session.go);
 // mysql_handler.go adapts the executor to the MySQL protocol server
 // (gateway/mysqlserver), and grpc_handler.go to the Gate gRPC API, whose

@@ -57,8 +57,12 @@ func (c *Cluster) AddShards(ctx context.Context, keyspace string, shards []strin
 			return nil, err
 		}
 	}
-	if err := a.adopt(); err != nil {
+	first, err := a.adopt()
+	if err != nil {
 		return nil, err
+	}
+	for i := range a.plans {
+		c.superviseTablet(first + i)
 	}
 	out := make([]Tablet, len(a.plans))
 	for i, t := range a.plans {
@@ -235,11 +239,13 @@ func (a *shardAddition) waitTabletsServing(ctx context.Context) error {
 }
 
 // adopt makes the new shards' processes part of the cluster and saves its
-// state file, so that `local up` starts them again.
-func (a *shardAddition) adopt() error {
+// state file, so that `local up` starts them again. It returns the index
+// of the first new tablet.
+func (a *shardAddition) adopt() (first int, err error) {
 	c := a.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	first = len(c.p.tablets)
 	for i, t := range a.plans {
 		c.p.tablets = append(c.p.tablets, t)
 		c.mysqlds = append(c.mysqlds, a.procs[i])
@@ -254,7 +260,7 @@ func (a *shardAddition) adopt() error {
 	for _, k := range c.p.keyspaces {
 		c.state.Layout = append(c.state.Layout, k.layout())
 	}
-	return c.saveLocked()
+	return first, c.saveLocked()
 }
 
 // ensureResharded sets up a keyspace that has shards beside its tiling

@@ -90,6 +90,7 @@ func (c *Cluster) AddTablet(ctx context.Context, keyspace, shard, typ string, pr
 		return Tablet{}, err
 	}
 	c.watchChild(ch)
+	c.superviseTablet(i)
 	c.log.Info("tablet added", zap.String("tablet", t.Alias), zap.String("shard", keyspace+"/"+shard), zap.String("type", typ))
 	return t.tablet(), nil
 }

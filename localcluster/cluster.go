@@ -59,6 +59,12 @@ type Cluster struct {
 	// whose server data is gone then is restored by its tablet from the
 	// backup store, not initialized empty here.
 	restarting bool
+	// held are the parts stopped on purpose, which the supervisor does not
+	// restart; restarts counts its restarts by part; superviseStop is
+	// closed when the cluster closes.
+	held          map[string]bool
+	restarts      map[string]int
+	superviseStop chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -143,9 +149,12 @@ func Up(ctx context.Context, cfg Config, log *zap.Logger) (*Cluster, error) {
 
 	c := &Cluster{
 		p: p, log: log, lock: lock, bins: bins, mysqlBin: mysqlBin,
-		mysqlds:    make([]*mysqld.Process, len(p.tablets)),
-		tablets:    make([]*child, len(p.tablets)),
-		restarting: prev != nil,
+		mysqlds:       make([]*mysqld.Process, len(p.tablets)),
+		tablets:       make([]*child, len(p.tablets)),
+		restarting:    prev != nil,
+		held:          map[string]bool{},
+		restarts:      map[string]int{},
+		superviseStop: make(chan struct{}),
 	}
 	c.state = State{
 		DataDir:    p.cfg.DataDir,
@@ -184,6 +193,9 @@ func Up(ctx context.Context, cfg Config, log *zap.Logger) (*Cluster, error) {
 	log.Info("local cluster serving", zap.Duration("took", time.Since(began)),
 		zap.String("gate", c.GateAddr()), zap.String("topo", c.TopoAddr()), zap.String("data_dir", p.cfg.DataDir))
 	c.monitor()
+	if p.cfg.Supervise {
+		c.superviseAll()
+	}
 	if err := c.serveControl(); err != nil {
 		// The cluster serves; only add-shards from another process is lost.
 		log.Warn("no control socket: `shardctl local add-shards` will not reach this cluster", zap.Error(err))
@@ -598,6 +610,9 @@ func (c *Cluster) Close() error {
 
 func (c *Cluster) stopAll(final, errText string) error {
 	c.mu.Lock()
+	if !c.closing {
+		close(c.superviseStop)
+	}
 	c.closing = true
 	if c.state.Status != StatusFailed {
 		c.state.Status = StatusStopping

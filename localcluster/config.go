@@ -105,6 +105,13 @@ type Config struct {
 	// StartTimeout bounds Up (DefaultStartTimeout).
 	StartTimeout time.Duration
 
+	// Supervise restarts a gate, tablet or mariadbd that exits by itself
+	// (a crash, kill -9), with backoff, and logs it; `shardctl local up`
+	// turns it on. Parts stopped on purpose (StopTablet, StopMySQLD,
+	// RestartGate) are left alone until started again. Off, a part that
+	// exits stays down: tests that crash parts start them themselves.
+	Supervise bool
+
 	// Replicas is how many replica tablets each shard has beside its
 	// primary, each with a mariadbd of its own that replicates from the
 	// primary (semi-synchronously: an acknowledged commit is on a

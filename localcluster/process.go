@@ -93,8 +93,18 @@ type child struct {
 
 // startChild starts bin in its own session (Ctrl-C in the supervisor's
 // terminal does not reach it: the supervisor stops it in order), with
-// stdout and stderr appended to part.Log.
+// stdout and stderr appended to part.Log and env added to ours.
 func startChild(part Part, bin string, args []string, env ...string) (*child, error) {
+	var fullEnv []string
+	if len(env) > 0 {
+		fullEnv = append(os.Environ(), env...)
+	}
+	return startCmd(part, exec.Command(bin, args...), fullEnv)
+}
+
+// startCmd starts cmd as startChild does, with env as its whole
+// environment (nil: ours).
+func startCmd(part Part, cmd *exec.Cmd, env []string) (*child, error) {
 	logFile, err := os.OpenFile(part.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -104,11 +114,8 @@ func startChild(part Part, bin string, args []string, env ...string) (*child, er
 	if fi, err := logFile.Stat(); err == nil {
 		logStart = fi.Size()
 	}
-	fmt.Fprintf(logFile, "=== %s: %s %s\n", time.Now().Format(time.RFC3339), bin, strings.Join(args, " "))
-	cmd := exec.Command(bin, args...)
-	if len(env) > 0 {
-		cmd.Env = append(os.Environ(), env...)
-	}
+	fmt.Fprintf(logFile, "=== %s: %s\n", time.Now().Format(time.RFC3339), strings.Join(cmd.Args, " "))
+	cmd.Env = env
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -31,6 +31,9 @@ func (c *Cluster) RestartGate(ctx context.Context, extraArgs ...string) error {
 	}
 	old := c.gate
 	c.mu.Unlock()
+	// The supervisor must not take the old gate's exit for a crash.
+	c.hold(c.gatePart().Name)
+	defer c.release(c.gatePart().Name)
 	if old != nil {
 		old.stop(processStopGrace)
 	}
@@ -38,13 +41,7 @@ func (c *Cluster) RestartGate(ctx context.Context, extraArgs ...string) error {
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.gate = gate
-	c.state.Parts = slices.DeleteFunc(c.state.Parts, func(p Part) bool { return p.Kind == KindGate })
-	c.addPartLocked(gate.part)
-	err = c.saveLocked()
-	c.mu.Unlock()
-	if err != nil {
+	if err := c.installGate(gate); err != nil {
 		return err
 	}
 	c.watchChild(gate)

@@ -80,20 +80,23 @@ func (c *Cluster) tabletProcess(alias string) (*child, error) {
 }
 
 // StopTablet stops a tablet process (SIGTERM, SIGKILL after a grace
-// period); its mariadbd keeps running.
+// period); its mariadbd keeps running. The supervisor leaves it stopped
+// until StartTablet.
 func (c *Cluster) StopTablet(alias string) error {
 	ch, err := c.tabletProcess(alias)
 	if err != nil {
 		return err
 	}
 	if ch != nil {
+		c.hold(ch.part.Name)
 		ch.stop(processStopGrace)
 	}
 	return nil
 }
 
 // KillTablet kills a tablet at once (SIGKILL), as a crash would; its
-// mariadbd keeps running. StartTablet brings the tablet back.
+// mariadbd keeps running. StartTablet brings the tablet back, or the
+// supervisor does (Config.Supervise), as after any crash.
 func (c *Cluster) KillTablet(alias string) error {
 	ch, err := c.tabletProcess(alias)
 	if err != nil {
@@ -132,12 +135,14 @@ func (c *Cluster) signalTablet(alias string, sig syscall.Signal) error {
 	return ch.cmd.Process.Signal(sig)
 }
 
-// StopMySQLD stops a tablet's mariadbd, whoever started it.
+// StopMySQLD stops a tablet's mariadbd, whoever started it. The
+// supervisor leaves it stopped until StartTablet.
 func (c *Cluster) StopMySQLD(ctx context.Context, alias string) error {
 	i, err := c.tabletIndex(alias)
 	if err != nil {
 		return err
 	}
+	c.hold(mysqldName(c.p.tablets[i]))
 	c.mu.Lock()
 	proc := c.mysqlds[i]
 	c.mu.Unlock()
@@ -187,15 +192,12 @@ func (c *Cluster) StartTablet(ctx context.Context, alias string, extraArgs ...st
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.tablets[i] = ch
-	c.state.Parts = slices.DeleteFunc(c.state.Parts, func(p Part) bool { return p.Kind == KindTablet && p.Name == ch.part.Name })
-	c.addPartLocked(ch.part)
-	err = c.saveLocked()
-	c.mu.Unlock()
-	if err != nil {
+	if err := c.installTablet(i, ch); err != nil {
 		return err
 	}
+	// The tablet starts its mariadbd if it is gone: supervise both again.
+	c.release(ch.part.Name)
+	c.release(mysqldName(t))
 	c.watchChild(ch)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()

@@ -170,8 +170,10 @@ func (m *roleManager) servePrimary(ctx context.Context) error {
 	defer release()
 	lease, holder, err := m.ts.TakePrimaryLease(lctx, m.cfg.Keyspace, m.cfg.Shard, m.cfg.Alias, m.cfg.PrimaryLeaseTTL)
 	if errors.Is(err, topo.ErrExists) {
-		// Our own lease from before a restart, or a primary being replaced
-		// still holding it: wait for it to go.
+		// A primary being replaced still holds it: wait for it to go.
+		// (Our own lease from before a restart is taken back at once: the
+		// same alias means the same MySQL server, so two processes of this
+		// tablet cannot make the shard's data diverge.)
 		m.log.Info("waiting for the shard's primary lease", zap.String("holder", holder))
 		sleep(ctx, 500*time.Millisecond)
 		return nil

@@ -1,6 +1,7 @@
 package topo
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -309,8 +310,12 @@ func (s *EtcdStore) CreateFencedLease(ctx context.Context, key string, value []b
 }
 
 // createUnderLease grants a lease of ttl and writes key under it if key
-// does not exist; when it does, the lease is revoked and the value there
-// is returned with ErrExists.
+// does not exist, or holds value already: a holder that restarted (a
+// tablet after a crash) takes its own key back at once instead of waiting
+// out the TTL of the lease its previous process held; the key moves to the
+// new lease in one transaction, so watchers never see it gone. When
+// another value is there, the lease is revoked and that value is returned
+// with ErrExists.
 func (s *EtcdStore) createUnderLease(ctx context.Context, key string, value []byte, ttl time.Duration) (clientv3.LeaseID, []byte, error) {
 	lease, err := s.grant(ctx, key, ttl)
 	if err != nil {
@@ -325,15 +330,31 @@ func (s *EtcdStore) createUnderLease(ctx context.Context, key string, value []by
 		s.revoke(lease)
 		return 0, nil, fmt.Errorf("etcd create %s: %w", key, err)
 	}
-	if !resp.Succeeded {
-		s.revoke(lease)
-		var current []byte
-		if r := resp.Responses[0].GetResponseRange(); r != nil && len(r.Kvs) > 0 {
-			current = r.Kvs[0].Value
-		}
-		return 0, current, fmt.Errorf("%s: %w", key, ErrExists)
+	if resp.Succeeded {
+		return lease, nil, nil
 	}
-	return lease, nil, nil
+	var current []byte
+	var modRevision int64
+	if r := resp.Responses[0].GetResponseRange(); r != nil && len(r.Kvs) > 0 {
+		current, modRevision = r.Kvs[0].Value, r.Kvs[0].ModRevision
+	}
+	if current != nil && bytes.Equal(current, value) {
+		// Ours from before: move it to the new lease unless it changed
+		// since it was read.
+		resp, err := s.client.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", modRevision)).
+			Then(clientv3.OpPut(key, string(value), clientv3.WithLease(lease))).
+			Commit()
+		if err != nil {
+			s.revoke(lease)
+			return 0, nil, fmt.Errorf("etcd take back %s: %w", key, err)
+		}
+		if resp.Succeeded {
+			return lease, nil, nil
+		}
+	}
+	s.revoke(lease)
+	return 0, current, fmt.Errorf("%s: %w", key, ErrExists)
 }
 
 // grant grants a lease of ttl, in whole seconds and at least one.

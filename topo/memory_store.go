@@ -1,6 +1,7 @@
 package topo
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -173,10 +174,11 @@ func (m *MemoryStore) CreateWithLease(ctx context.Context, key string, value []b
 }
 
 // CreateFencedLease is CreateWithLease whose lease stays valid until ctx
-// ends.
+// ends; like the etcd store's, it takes back a key that holds value
+// already.
 func (m *MemoryStore) CreateFencedLease(ctx context.Context, key string, value []byte, _ time.Duration) (*Lease, []byte, error) {
 	m.mu.Lock()
-	if kv, ok := m.data[key]; ok {
+	if kv, ok := m.data[key]; ok && !bytes.Equal(kv.Value, value) {
 		m.mu.Unlock()
 		return nil, kv.Value, fmt.Errorf("%s: %w", key, ErrExists)
 	}

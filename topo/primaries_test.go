@@ -46,6 +46,38 @@ func checkPrimaryLease(t *testing.T, ts *Server) {
 	}
 	err2()
 
+	// The same tablet, restarted, takes its own lease back at once; the
+	// key stays when its previous process's lease ends, and watchers
+	// never see the shard without a holder.
+	restarted, cancelRestarted := context.WithCancel(ctx)
+	again, _, err := ts.TakePrimaryLease(restarted, "ks", "-80", "zone1-100", 2*time.Second)
+	if err != nil {
+		t.Fatalf("the holder restarted, taking its own lease back: %v", err)
+	}
+	cancel()
+	select {
+	case <-lease.Gone():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the previous process's lease is not gone 5 s after it was given up")
+	}
+	if h, err := ts.PrimaryLeaseHolder(ctx, "ks", "-80"); err != nil || h != "zone1-100" {
+		t.Fatalf("after the previous process's lease ended: holder %q, %v; want zone1-100", h, err)
+	}
+	if !again.Valid(time.Now()) {
+		t.Fatal("the lease taken back is not valid")
+	}
+	for drained := false; !drained; {
+		select {
+		case h := <-holders:
+			if h != "zone1-100" {
+				t.Fatalf("watchers saw holder %q while zone1-100 took its lease back", h)
+			}
+		default:
+			drained = true
+		}
+	}
+	lease, cancel = again, cancelRestarted
+
 	cancel()
 	select {
 	case <-lease.Gone():

@@ -67,7 +67,8 @@ type LeaseStore interface {
 	// holder may still trust that it holds the key (Lease.ValidUntil):
 	// for a holder that must stop acting before anyone else can take the
 	// key (a shard's primary), not merely learn afterwards that it lost
-	// it.
+	// it. A key that holds value already is taken over (its holder
+	// restarted), so the value must name the holder uniquely.
 	CreateFencedLease(ctx context.Context, key string, value []byte, ttl time.Duration) (*Lease, []byte, error)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/shardgate/shardgate/control/keyspace"
 	"github.com/shardgate/shardgate/examples/commerce"
 	"github.com/shardgate/shardgate/localcluster"
+	"github.com/shardgate/shardgate/tablet/mysqld"
 )
 
 // localFlags are the flags of `shardctl local up`.
@@ -32,6 +33,8 @@ type localFlags struct {
 	detach        bool
 	supervise     bool // hidden: this process is the detached supervisor
 	timeout       time.Duration
+	restart       bool   // restart crashed parts
+	durability    string // the shard servers' mysqld.Durability
 }
 
 func defaultDataDir() string {
@@ -83,6 +86,8 @@ base-port - 15000, so that clusters run side by side.`,
 	fl.StringVar(&f.backupStorage, "backup-storage", "", "backup store of the tablets (default file://DATA_DIR/backups; s3://bucket/prefix?endpoint=...&use_path_style=true with AWS_* credentials in the environment)")
 	fl.BoolVar(&f.detach, "detach", false, "run in the background, until shardctl local down stops it")
 	fl.DurationVar(&f.timeout, "timeout", localcluster.DefaultStartTimeout, "how long the cluster may take to come up")
+	fl.BoolVar(&f.restart, "restart-crashed", true, "restart a mariadbd, tablet or gate that exits by itself (a crash, kill -9), with backoff from 0.2 s to 30 s, and log it; parts stopped on purpose stay stopped")
+	fl.StringVar(&f.durability, "mysql-durability", "full", "what the shards' mariadbd flush at commit: full (innodb_flush_log_at_trx_commit=1, sync_binlog=1: a commit survives an OS crash or power loss) or relaxed (2 and 0: faster commits, but an OS crash may lose the last second of them)")
 	fl.BoolVar(&f.supervise, "supervise", false, "run as the supervisor of a detached cluster (used by --detach)")
 	_ = fl.MarkHidden("supervise")
 
@@ -224,7 +229,13 @@ func localUp(ctx context.Context, a *app, f *localFlags) error {
 // config builds the cluster's Config from the flags; file paths become
 // absolute, so the detached supervisor reads the same files.
 func (f *localFlags) config(topoRoot string) (localcluster.Config, error) {
-	cfg := localcluster.Config{BasePort: f.basePort, TopoRoot: topoRoot, StartTimeout: f.timeout, BackupStorage: f.backupStorage}
+	cfg := localcluster.Config{BasePort: f.basePort, TopoRoot: topoRoot, StartTimeout: f.timeout, BackupStorage: f.backupStorage,
+		Supervise: f.restart}
+	durability, err := mysqld.ParseDurability(f.durability)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.MySQLDurability = durability
 	dir, err := filepath.Abs(f.dataDir)
 	if err != nil {
 		return cfg, err
@@ -328,6 +339,8 @@ func (f *localFlags) supervisorArgs(exe string, cfg localcluster.Config, a *app)
 		"--base-port", strconv.Itoa(f.basePort),
 		"--replicas", strconv.Itoa(cfg.Replicas),
 		"--timeout", f.timeout.String(),
+		"--restart-crashed=" + strconv.FormatBool(f.restart),
+		"--mysql-durability", f.durability,
 		"--topo-root", a.topoRoot,
 		"--log-level", a.logOpts.Level,
 	}

@@ -76,6 +76,9 @@ const (
 	binlogName   = "binlog"
 	relayName    = "relaylog"
 	tmpName      = "tmp"
+	// filesName is the only directory the server reads and writes files
+	// in for clients (secure_file_priv): nothing of ours uses it.
+	filesName = "files"
 )
 
 // ServerDataDir is the MariaDB datadir, DataDir/data.

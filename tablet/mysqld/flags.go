@@ -42,6 +42,12 @@ func serverArgs(cfg Config, asRoot bool) []string {
 		"--pid-file="+cfg.PidFile(),
 		"--log-error="+cfg.ErrorLog(),
 		"--tmpdir="+filepath.Join(cfg.DataDir, tmpName),
+		// LOAD_FILE, SELECT ... INTO OUTFILE/DUMPFILE and server-side LOAD
+		// DATA INFILE reach only this empty directory: the gate refuses
+		// them, and a statement that slipped past it still cannot read or
+		// write the host's files. (Logical restores use LOAD DATA LOCAL,
+		// which the client reads, so this costs us nothing.)
+		"--secure-file-priv="+filepath.Join(cfg.DataDir, filesName),
 		"--log-bin="+binlog,
 		"--log-bin-index="+binlog+".index",
 		"--relay-log="+relay,

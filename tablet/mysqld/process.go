@@ -54,7 +54,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	} else if state != datadirReady {
 		return nil, fmt.Errorf("mysqld: start: %s is not an initialized data directory: call Init first", cfg.ServerDataDir())
 	}
-	for _, dir := range []string{cfg.BinlogDir(), filepath.Join(cfg.DataDir, relayName), filepath.Join(cfg.DataDir, tmpName)} {
+	for _, dir := range []string{cfg.BinlogDir(), filepath.Join(cfg.DataDir, relayName), filepath.Join(cfg.DataDir, tmpName), filepath.Join(cfg.DataDir, filesName)} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("mysqld: start: %w", err)
 		}

@@ -85,6 +85,15 @@ func TestRightsAndLimits(t *testing.T) {
 	}
 	_, err = root.Exec("SELECT * FROM mysql.user")
 	wantCode("root reads mysql.user", err, 1142, "`mysql`.`user`")
+	// A statement that reached a shard's server past the gate still cannot
+	// touch the host's files (secure_file_priv).
+	shard := openDB(t, c.Tablets()[0].MySQLDSN())
+	var content sql.NullString
+	if err := shard.QueryRow("SELECT LOAD_FILE('/etc/passwd')").Scan(&content); err != nil || content.Valid {
+		t.Errorf("LOAD_FILE on the shard's server: valid %v, %v; want NULL", content.Valid, err)
+	}
+	_, err = shard.Exec("SELECT 1 INTO OUTFILE '/tmp/shardgate-outfile'")
+	wantCode("INTO OUTFILE on the shard's server", err, 1290, "secure-file-priv")
 
 	// SHOW GRANTS, as a client reads it.
 	var grant string

@@ -20,7 +20,8 @@ const rightsUsers = `{"users": [
   {"user": "reader", "password": "r", "grants": [{"keyspace": "ks", "rights": ["read"]}]},
   {"user": "writer", "password": "w", "grants": [{"keyspace": "ks", "tables": "acct", "rights": ["read", "write"]}]},
   {"user": "mainonly", "password": "m", "grants": [{"keyspace": "main", "rights": ["all"]}]},
-  {"user": "limited", "password": "l", "max_connections": 2, "grants": [{"keyspace": "ks", "rights": ["read"]}]}
+  {"user": "limited", "password": "l", "max_connections": 2, "grants": [{"keyspace": "ks", "rights": ["read"]}]},
+  {"user": "sha2only", "sha2_password_hash": "0ac1e49b32a8f7829e79b4ad9e9f3d35ef0aca0662c4835279619bf49249cd77", "grants": [{"keyspace": "ks", "rights": ["read"]}]}
 ]}`
 
 // TestRightsAndLimits runs the users file's rights and limits against a
@@ -54,8 +55,17 @@ func TestRightsAndLimits(t *testing.T) {
 		}
 	}
 
-	reader := as("reader", "r", "ks")
+	// A user with only a caching_sha2_password hash (s3cret) logs in: the
+	// gate offers mysql_native_password first and switches the client.
 	var n int
+	if err := as("sha2only", "s3cret", "ks").QueryRow("SELECT COUNT(*) FROM acct").Scan(&n); err != nil || n != 2 {
+		t.Errorf("caching_sha2_password-only user: %d rows, %v", n, err)
+	}
+	if err := as("sha2only", "wrong", "ks").Ping(); err == nil || !strings.Contains(err.Error(), "1045") {
+		t.Errorf("caching_sha2_password-only user, wrong password: %v, want 1045", err)
+	}
+
+	reader := as("reader", "r", "ks")
 	if err := reader.QueryRow("SELECT COUNT(*) FROM acct").Scan(&n); err != nil || n != 2 {
 		t.Fatalf("reader reads: %d rows, %v", n, err)
 	}

@@ -78,7 +78,9 @@ build:
 
 # The demo lives where `shardctl local` looks by default, so that
 # `shardctl local add-shards` and `local down` find it without --data-dir.
-DEMO_DIR ?= $(HOME)/.shardgate/local
+# As shardctl's default: root's home is closed to the mysql user the
+# shards' servers run as.
+DEMO_DIR ?= $(shell if [ "$$(id -u)" = 0 ]; then echo /var/lib/shardgate/local; else echo $$HOME/.shardgate/local; fi)
 demo: build
 	$(BIN)/shardctl local up --data-dir $(DEMO_DIR) --detach
 

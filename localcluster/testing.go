@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,6 +48,16 @@ func StartForTest(t testing.TB, cfg Config) *Cluster {
 		t.Fatal(err)
 	}
 	cfg.BasePort = base
+	// t.TempDir makes 0700 directories, which the shards' servers, run as
+	// the unprivileged mysql user when the test runs as root, could not
+	// enter: open them to entering (not listing), as /var/lib is.
+	if cfg.DataDir != "" && strings.HasPrefix(cfg.DataDir, os.TempDir()) {
+		for _, dir := range []string{cfg.DataDir, filepath.Dir(cfg.DataDir)} {
+			if err := os.Chmod(dir, 0o711); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c, err := Up(ctx, cfg, zap.NewNop())

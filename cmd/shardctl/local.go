@@ -37,7 +37,13 @@ type localFlags struct {
 	durability    string // the shard servers' mysqld.Durability
 }
 
+// defaultDataDir is ~/.shardgate/local, or for root /var/lib/shardgate/local:
+// root's home is closed to other users, and the shards' servers, started
+// by root, run as the unprivileged mysql user, which must reach their data.
 func defaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/shardgate/local"
+	}
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return ".shardgate/local"

@@ -54,12 +54,12 @@ func TestConfigPaths(t *testing.T) {
 
 func TestServerArgs(t *testing.T) {
 	c := Config{DataDir: "/x/sg", Port: 17100, ServerID: 7, ExtraArgs: []string{"--general-log=ON"}}
-	args := serverArgs(c, true)
+	args := serverArgs(c, "mysql")
 	if args[0] != "--no-defaults" {
 		t.Errorf("first argument %q, want --no-defaults", args[0])
 	}
-	if args[1] != "--user=root" {
-		t.Errorf("second argument %q, want --user=root when running as root", args[1])
+	if args[1] != "--user=mysql" {
+		t.Errorf("second argument %q, want --user=mysql, the account it runs as", args[1])
 	}
 	if args[len(args)-1] != "--general-log=ON" {
 		t.Errorf("last argument %q, want the extra argument", args[len(args)-1])
@@ -67,6 +67,7 @@ func TestServerArgs(t *testing.T) {
 	for _, want := range []string{
 		"--datadir=/x/sg/data", "--socket=/x/sg/mysql.sock", "--pid-file=/x/sg/mysqld.pid",
 		"--log-error=/x/sg/error.log", "--log-bin=/x/sg/binlog/mysql-bin", "--tmpdir=/x/sg/tmp",
+		"--secure-file-priv=/x/sg/files",
 		"--relay-log=/x/sg/relaylog/relay-bin", "--port=17100", "--server-id=7",
 		"--bind-address=127.0.0.1", "--binlog-format=ROW", "--gtid-strict-mode=ON",
 	} {
@@ -74,7 +75,7 @@ func TestServerArgs(t *testing.T) {
 			t.Errorf("command line lacks %s: %q", want, args)
 		}
 	}
-	if slices.Contains(serverArgs(c, false), "--user=root") {
-		t.Error("--user=root passed when not running as root")
+	if slices.ContainsFunc(serverArgs(c, ""), func(a string) bool { return strings.HasPrefix(a, "--user") }) {
+		t.Error("--user passed when the server runs as whoever starts it")
 	}
 }

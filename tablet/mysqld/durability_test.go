@@ -18,7 +18,7 @@ func TestDurability(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseDurability(%q): %v", tc.in, err)
 		}
-		args := serverArgs(Config{DataDir: "/d", Port: 1, ServerID: 1, Durability: d}, false)
+		args := serverArgs(Config{DataDir: "/d", Port: 1, ServerID: 1, Durability: d}, "")
 		for _, w := range tc.want {
 			if !slices.Contains(args, w) {
 				t.Errorf("%q: server args lack %s: %v", tc.in, w, args)

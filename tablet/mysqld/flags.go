@@ -24,13 +24,14 @@ var sizingArgs = []string{
 }
 
 // serverArgs is the whole mariadbd command line (without argv[0]) for cfg,
-// which must be resolved (absolute DataDir). asRoot adds --user=root:
-// mariadbd refuses to run as root without it.
-func serverArgs(cfg Config, asRoot bool) []string {
+// which must be resolved (absolute DataDir). account (see runAs), when
+// set, is the --user the server switches to when started by root (and
+// mariadbd refuses to run as root without --user=root).
+func serverArgs(cfg Config, account string) []string {
 	// mariadbd honours --no-defaults only as the very first argument.
 	args := []string{"--no-defaults"}
-	if asRoot {
-		args = append(args, "--user=root")
+	if account != "" {
+		args = append(args, "--user="+account)
 	}
 	binlog := filepath.Join(cfg.BinlogDir(), "mysql-bin")
 	relay := filepath.Join(cfg.DataDir, relayName, "relay-bin")

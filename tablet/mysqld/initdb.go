@@ -60,6 +60,11 @@ func Init(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("mysqld: init: %w", err)
 		}
 	}
+	// Directories above DataDir that this makes are open to enter (0755),
+	// so that the server can run as UnprivilegedUser (see runAs).
+	if err := os.MkdirAll(filepath.Dir(cfg.DataDir), 0o755); err != nil {
+		return fmt.Errorf("mysqld: init: %w", err)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("mysqld: init: %w", err)
 	}

@@ -64,9 +64,17 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		return nil, fmt.Errorf("mysqld: start: %w", err)
 	}
 	defer logFile.Close() // the child has its own copy
+	account, whyRoot, err := runAs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if whyRoot != "" {
+		cfg.Log.Warn("mysqld: the server runs as root, so a statement that reaches it past the gate could read and write the host's files: "+whyRoot,
+			zap.String("datadir", cfg.DataDir))
+	}
 
 	// exec.Command, not CommandContext: ctx must not kill the server.
-	cmd := exec.Command(cfg.Binary, serverArgs(cfg, os.Geteuid() == 0)...)
+	cmd := exec.Command(cfg.Binary, serverArgs(cfg, account)...)
 	cmd.Dir = cfg.DataDir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/shardgate/shardgate/gateway/client"
+	"github.com/shardgate/shardgate/tablet/mysqld"
 )
 
 const rightsUsers = `{"users": [
@@ -104,6 +106,12 @@ func TestRightsAndLimits(t *testing.T) {
 	}
 	_, err = shard.Exec("SELECT 1 INTO OUTFILE '/tmp/shardgate-outfile'")
 	wantCode("INTO OUTFILE on the shard's server", err, 1290, "secure-file-priv")
+	// And the server does not run as root (the test may).
+	if pid, ok := mysqld.Running(c.Tablets()[0].MySQL.DataDir); !ok {
+		t.Error("no mariadbd runs for the first tablet")
+	} else if uid := processUID(t, pid); uid == 0 {
+		t.Errorf("the shard's mariadbd (pid %d) runs as root", pid)
+	}
 
 	// SHOW GRANTS, as a client reads it.
 	var grant string
@@ -225,6 +233,26 @@ func waitFor(t *testing.T, timeout time.Duration, what string, check func() erro
 		}
 	}
 	t.Errorf("waiting for %s: %v", what, err)
+}
+
+// processUID is the real uid of a running process.
+func processUID(t *testing.T, pid int) int {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
+			uid, err := strconv.Atoi(strings.Fields(rest)[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return uid
+		}
+	}
+	t.Fatalf("no Uid line in /proc/%d/status", pid)
+	return -1
 }
 
 func writeUsers(t *testing.T, path, content string) {

@@ -378,7 +378,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		for _, line := range buffer.status() {
 			fmt.Fprintln(w, line)
 		}
-	}, debughttp.WithToken(debugToken))
+	}, debughttp.WithToken(debugToken), debughttp.WithReady(func() error { return gateReady(ctx, source) }))
 	// The statistics show what clients run: behind the debug token too.
 	mux.Handle("GET "+querystats.ReportPath, debughttp.Protect(debugToken, executor.stats.reportHandler(tpc.gate.Id)))
 	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HTTPPort)), mux)

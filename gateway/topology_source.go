@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -87,4 +89,18 @@ func (s topologySource) status() string {
 		return fmt.Sprintf("topology: not read yet: etcd does not answer and the snapshot is unusable (%v)", st.LoadErr)
 	}
 	return fmt.Sprintf("topology: not read yet: etcd does not answer and the snapshot %s lacks part of the topology", st.Path)
+}
+
+// gateReady is the gate's readiness (/readyz): it serves once it routes by
+// a topology, live or from its snapshot, and stops being ready when it
+// starts shutting down, so that a load balancer sends new clients
+// elsewhere. Its MySQL and gRPC ports are open before /readyz is served.
+func gateReady(ctx context.Context, s topologySource) error {
+	if ctx.Err() != nil {
+		return errors.New("shutting down")
+	}
+	if s.current() == sourceNone {
+		return errors.New("the gate has not read the topology yet: etcd does not answer and there is no usable snapshot")
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -31,5 +32,24 @@ func TestAGateThatNeverReadTheTopologySaysSoInsteadOfUnknownDatabase(t *testing.
 	}
 	if got := src.current(); got != sourceEtcd {
 		t.Fatalf("source %q, want etcd", got)
+	}
+}
+
+func TestGateIsReadyOnceItHasATopologyAndUntilItShutsDown(t *testing.T) {
+	tp := newTopology(nil, "zone1", zap.NewNop())
+	src := topologySource{topology: tp}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := gateReady(ctx, src); err == nil || !strings.Contains(err.Error(), "not read the topology") {
+		t.Fatalf("ready before any topology: %v, want the topology-not-read reason", err)
+	}
+	tp.applyKeyspaces(map[string]topo.KeyspaceInfo{})
+	tp.applyServing(map[string]*topopb.SrvKeyspace{})
+	if err := gateReady(ctx, src); err != nil {
+		t.Fatalf("ready with a topology: %v", err)
+	}
+	cancel()
+	if err := gateReady(ctx, src); err == nil || !strings.Contains(err.Error(), "shutting down") {
+		t.Fatalf("ready while shutting down: %v, want shutting down", err)
 	}
 }

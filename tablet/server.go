@@ -3,6 +3,7 @@ package tablet
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -85,7 +86,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		return fmt.Errorf("--debug-token-file: %w", err)
 	}
 	httpDone, err := debughttp.Serve(ctx, net.JoinHostPort(listenHost(cfg.Hostname), strconv.Itoa(cfg.HTTPPort)),
-		debughttp.Mux(reg, func(w io.Writer) { writeStatus(w, cfg, qsReady.Load(), vrReady.Load(), backups) }, debughttp.WithToken(debugToken)))
+		debughttp.Mux(reg, func(w io.Writer) { writeStatus(w, cfg, qsReady.Load(), vrReady.Load(), backups) }, debughttp.WithToken(debugToken),
+			debughttp.WithReady(func() error { return tabletReady(ctx, qsReady.Load()) })))
 	if err != nil {
 		return err
 	}
@@ -317,6 +319,21 @@ func runInBackground(ctx context.Context, fn func(context.Context)) (stop func()
 // maxRequestBytes bounds a request (a large multi-row INSERT): what its
 // clients may send (tabletclient).
 const maxRequestBytes = tabletclient.MaxMessageBytes
+
+// tabletReady is the tablet's readiness (/readyz): its query service is up
+// (after any restore) and serving. /healthz only says the process answers.
+func tabletReady(ctx context.Context, qs *queryservice.Service) error {
+	if ctx.Err() != nil {
+		return errors.New("shutting down")
+	}
+	if qs == nil {
+		return errors.New("starting: the query service is not up yet (MySQL starting or a restore running)")
+	}
+	if h := qs.Health(); !h.GetServing() {
+		return fmt.Errorf("not serving: %s", h.GetStats().GetHealthError())
+	}
+	return nil
+}
 
 // listenHost binds loopback names to loopback only; any other hostname binds
 // all interfaces so that remote gates can connect.

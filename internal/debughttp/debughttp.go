@@ -1,5 +1,6 @@
 // Package debughttp serves what every Shardgate process exposes on its HTTP
-// port: Prometheus metrics, a status page, a liveness probe and pprof.
+// port: Prometheus metrics, a status page, a liveness probe (/healthz), a
+// readiness probe (/readyz) and pprof.
 package debughttp
 
 import (
@@ -59,13 +60,25 @@ type StatusFunc func(w io.Writer)
 // Option changes what Mux serves.
 type Option func(*options)
 
-type options struct{ token string }
+type options struct {
+	token string
+	ready func() error
+}
 
 // WithToken requires token for /debug/* (the status page and pprof, which
 // show the process's state and can slow it down): as "Authorization:
-// Bearer <token>" or "?token=<token>". /metrics and /healthz stay open
+// Bearer <token>" or "?token=<token>". /metrics, /healthz and /readyz stay open
 // for scrapers and probes. An empty token requires nothing.
 func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithReady makes /readyz answer 200 "ready" while ready returns nil, and
+// 503 with its error otherwise. Without it /readyz answers as /healthz.
+// /healthz (liveness: the process answers) and /readyz (readiness: it
+// does its work, e.g. a gate that has read the topology, a tablet that
+// serves) differ so that an orchestrator restarts a process only when it
+// hangs, and merely keeps traffic from one that is not ready. ready may
+// be called concurrently.
+func WithReady(ready func() error) Option { return func(o *options) { o.ready = ready } }
 
 // Mux returns the standard handlers; callers may add their own routes
 // (under /debug/ they get the same token check with Protect).
@@ -82,6 +95,16 @@ func Mux(reg *prometheus.Registry, status StatusFunc, opts ...Option) *http.Serv
 		status(w)
 	}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if o.ready != nil {
+			if err := o.ready(); err != nil {
+				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ready")
+	})
 	mux.Handle("/debug/pprof/", protect(pprof.Index))
 	mux.Handle("/debug/pprof/cmdline", protect(redactedCmdline))
 	mux.Handle("/debug/pprof/profile", protect(pprof.Profile))

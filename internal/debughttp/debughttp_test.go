@@ -1,10 +1,12 @@
 package debughttp
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -29,6 +31,7 @@ func TestDebugPagesNeedTheToken(t *testing.T) {
 		{"/debug/pprof/cmdline", "", http.StatusUnauthorized},
 		{"/metrics", "", http.StatusOK},
 		{"/healthz", "", http.StatusOK},
+		{"/readyz", "", http.StatusOK},
 	} {
 		req := httptest.NewRequest(http.MethodGet, c.path, nil)
 		if c.auth != "" {
@@ -39,5 +42,25 @@ func TestDebugPagesNeedTheToken(t *testing.T) {
 		if rec.Code != c.want {
 			t.Errorf("GET %s (Authorization %q): %d, want %d", c.path, c.auth, rec.Code, c.want)
 		}
+	}
+}
+
+func TestReadyzFollowsReadyAndHealthzDoesNot(t *testing.T) {
+	var notReady error = errors.New("topology not read yet")
+	mux := Mux(NewRegistry("test"), func(io.Writer) {}, WithToken("t0k"), WithReady(func() error { return notReady }))
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "topology not read yet") {
+		t.Errorf("/readyz while not ready: %d %q, want 503 with the reason", code, body)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz while not ready: %d, want 200 (the process is alive)", code)
+	}
+	notReady = nil
+	if code, body := get("/readyz"); code != http.StatusOK || body != "ready\n" {
+		t.Errorf("/readyz once ready: %d %q, want 200 ready", code, body)
 	}
 }

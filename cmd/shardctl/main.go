@@ -98,6 +98,7 @@ func main() {
 	pf.StringVar(&a.tabletTLS.KeyFile, "tablet-key", "", "PEM key of --tablet-cert")
 	pf.StringVar(&a.tabletTLS.ServerName, "tablet-server-name", "", "name the tablets' certificates carry (default: the host each tablet registered)")
 	pf.StringVar(&a.logOpts.Level, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&a.logOpts.Format, "log-format", "console", "log format: console or json (one JSON object a line, for a container's log collector)")
 
 	root.AddCommand(
 		keyspaceCommand(a),

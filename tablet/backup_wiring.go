@@ -21,6 +21,21 @@ func (c *Config) mysqldConfig(log *zap.Logger) mysqld.Config {
 	return mysqld.Config{DataDir: c.MysqldDataDir, Port: c.MySQLPort, ServerID: c.MysqldServerID, Durability: c.MysqldDurability, Log: log.Named("mysqld")}
 }
 
+// stopOwnMysqld shuts the tablet's own server down cleanly when the tablet
+// exits (--stop-mysqld-on-exit): in a container the server would otherwise
+// be killed with the container once the tablet, its main process, is gone.
+// It waits at most MysqldStopTimeout, then kills the server.
+func stopOwnMysqld(cfg Config, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.MysqldStopTimeout)
+	defer cancel()
+	began := time.Now()
+	if err := mysqld.StopDataDir(ctx, cfg.MysqldDataDir); err != nil {
+		log.Error("stopping mysqld on exit", zap.String("datadir", cfg.MysqldDataDir), zap.Error(err))
+		return
+	}
+	log.Info("mysqld stopped on exit", zap.String("datadir", cfg.MysqldDataDir), zap.Duration("took", time.Since(began)))
+}
+
 // ensureMysqld starts the tablet's own server if it does not run, after
 // initializing its data directory if there is none. beforeInit, when set,
 // runs before a new data directory is initialized: the tablet records

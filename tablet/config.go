@@ -80,6 +80,13 @@ type Config struct {
 	// backup and archived binlogs into it before serving.
 	MysqldDataDir  string
 	MysqldServerID uint32 // 0: the alias's number
+	// StopMysqldOnExit shuts the tablet's own mariadbd down when the tablet
+	// exits, waiting at most MysqldStopTimeout before killing it. Off by
+	// default: a tablet restarted by hand or by `shardctl local` finds its
+	// server running. In a container, where the server dies with the
+	// tablet, it is on.
+	StopMysqldOnExit  bool
+	MysqldStopTimeout time.Duration
 	// MysqldDurability is what the tablet's own mariadbd flushes at
 	// commit (empty: full; see mysqld.Durability).
 	MysqldDurability  mysqld.Durability
@@ -105,19 +112,20 @@ type Config struct {
 // Defaults returns a Config with defaults for everything but identity.
 func Defaults() Config {
 	return Config{
-		Cell:          topo.DefaultCell,
-		Type:          "primary",
-		Hostname:      "127.0.0.1",
-		GRPCPort:      16100,
-		HTTPPort:      15100,
-		QueryPort:     18100,
-		MySQLHost:     "127.0.0.1",
-		MySQLPort:     17100,
-		MySQLUser:     "root",
-		TopoEndpoints: []string{"127.0.0.1:2379"},
-		TopoRoot:      topo.DefaultRoot,
-		Query:         queryservice.Defaults(),
-		Backup:        backup.Defaults(),
+		Cell:              topo.DefaultCell,
+		Type:              "primary",
+		Hostname:          "127.0.0.1",
+		MysqldStopTimeout: 45 * time.Second,
+		GRPCPort:          16100,
+		HTTPPort:          15100,
+		QueryPort:         18100,
+		MySQLHost:         "127.0.0.1",
+		MySQLPort:         17100,
+		MySQLUser:         "root",
+		TopoEndpoints:     []string{"127.0.0.1:2379"},
+		TopoRoot:          topo.DefaultRoot,
+		Query:             queryservice.Defaults(),
+		Backup:            backup.Defaults(),
 
 		RestoreFromBackup: true,
 		SemiSyncTimeout:   10 * time.Second,

@@ -50,6 +50,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	tabletType, _ := ParseTabletType(cfg.Type)
 	log = log.With(zap.String("tablet", cfg.Alias), zap.String("keyspace", cfg.Keyspace), zap.String("shard", cfg.Shard))
+	if cfg.StopMysqldOnExit && cfg.MysqldDataDir != "" {
+		// Deferred first, so it runs last: after the query service and
+		// the streams have let go of the server.
+		defer stopOwnMysqld(cfg, log)
+	}
 
 	topoOpts, err := cfg.TopoAuth.Options()
 	if err != nil {

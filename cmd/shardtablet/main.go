@@ -72,6 +72,8 @@ func main() {
 	f.DurationVar(&cfg.Backup.RotateInterval, "binlog-rotate-interval", cfg.Backup.RotateInterval, "rotate the binlog once its current file is this old and holds transactions, so it gets archived (0: never)")
 	f.StringVar(&cfg.MysqldDataDir, "mysqld-data-dir", cfg.MysqldDataDir, "root of the tablet's own mariadbd (started if not running, initialized and restored from backup if it has no data)")
 	f.StringVar((*string)(&cfg.MysqldDurability), "mysql-durability", "full", "what the tablet's own mariadbd (--mysqld-data-dir) flushes at commit: full (innodb_flush_log_at_trx_commit=1, sync_binlog=1) or relaxed (2 and 0: faster commits, but an OS crash or power loss may lose the last second of commits)")
+	f.BoolVar(&cfg.StopMysqldOnExit, "stop-mysqld-on-exit", cfg.StopMysqldOnExit, "shut the tablet's own mariadbd (--mysqld-data-dir) down cleanly when the tablet exits, as a container needs (its server would be killed with it); by default the server keeps running for the next tablet")
+	f.DurationVar(&cfg.MysqldStopTimeout, "mysqld-stop-timeout", cfg.MysqldStopTimeout, "with --stop-mysqld-on-exit, how long the server may take to shut down before it is killed (keep the tablet's whole stop within the container's grace period)")
 	f.Uint32Var(&cfg.MysqldServerID, "mysqld-server-id", cfg.MysqldServerID, "server_id of the tablet's own mariadbd (default: the alias's number)")
 	f.BoolVar(&cfg.RestoreFromBackup, "restore-from-backup", cfg.RestoreFromBackup, "restore the shard's latest backup into a newly initialized mariadbd (--mysqld-data-dir)")
 	f.StringVar(&cfg.ReplicationUser, "replication-user", "", "MySQL user replicas log in to the primary with (default: --mysql-user)")

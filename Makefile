@@ -20,12 +20,12 @@ VERSITYGW_VERSION          := v1.8.0
 .PHONY: help deps build test unit integration demo down bench bench-backup proto proto-check lint fuzz fuzz-short clean
 
 # Packages whose tests start real mariadbd, etcd or Shardgate processes.
-INTEGRATION_PKGS := /tests/integration|/localcluster|/tablet/mysqld|/tablet/replication|/tests/clientsuite
+INTEGRATION_PKGS := /tests/integration|/localcluster|/tablet/mysqld|/tablet/replication|/tests/clientsuite|/tests/deploy
 UNIT_PKGS = $$($(GO) list ./... | grep -Ev '$(INTEGRATION_PKGS)')
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
-	@echo "make deps         install MariaDB (server, client, mariadb-backup), sysbench, mydumper, protoc, chromium and the client suite's drivers (Python, PHP, Perl, Java, node) from Debian packages (needs root or sudo), mysql2 with npm ci, versitygw and promtool into bin/tools"
+	@echo "make deps         install MariaDB (server, client, mariadb-backup), sysbench, mydumper, protoc, chromium and the client suite's drivers (Python, PHP, Perl, Java, node) from Debian packages (needs root or sudo), mysql2 with npm ci, versitygw, promtool and etcd into bin/tools"
 	@echo "make build        build shardgate, shardtablet, shardctl into bin/"
 	@echo "make demo         build, then run a local cluster (etcd, 4 MariaDB shards, tablets, gate on :15306)"
 	@echo "make down         stop the detached demo cluster"
@@ -50,7 +50,7 @@ help:
 # committed package-lock.json.
 CLIENT_DEBS := python3-pymysql python3-mysqldb python3-sqlalchemy php-cli php-mysql libdbd-mariadb-perl libmariadb-java
 CLIENTSUITE_NODE := tests/clientsuite/node
-deps: $(TOOLS)/versitygw $(TOOLS)/promtool
+deps: $(TOOLS)/versitygw $(TOOLS)/promtool $(TOOLS)/etcd
 	@missing=""; \
 	command -v mariadbd >/dev/null || missing="$$missing mariadb-server"; \
 	command -v mariadb >/dev/null || missing="$$missing mariadb-client"; \
@@ -141,6 +141,12 @@ proto-check: proto
 
 $(TOOLS)/versitygw:
 	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+# etcd is the etcd server binary of the version go.mod pins (the one
+# `shardctl local up` embeds): tests/deploy runs the etcd container command
+# of docker-compose.yml with it. The module's own main package builds it.
+$(TOOLS)/etcd: go.mod
+	$(GO) build -o $(TOOLS)/etcd go.etcd.io/etcd/server/v3
 
 # promtool lints the processes' /metrics in the tests (`promtool check
 # metrics`). It is taken out of Debian's prometheus package without

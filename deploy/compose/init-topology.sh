@@ -3,15 +3,16 @@
 # commerce with shards -80 and 80-, its vschema, and the backup bucket.
 # Safe to run again (`docker compose up` after a stop runs it again).
 set -eu
-topo="$1"   # etcd endpoint
-s3="$2"     # S3 endpoint URL, e.g. http://s3:7070
+topo="$1"     # etcd endpoint
+s3="$2"       # S3 endpoint URL, e.g. http://s3:7070
+vschema="$3"  # the keyspace's vschema JSON file
 ctl() { shardctl --log-format=json --topo="$topo" "$@"; }
 
 until ctl keyspace list >/dev/null 2>&1; do sleep 1; done
 if ! ctl keyspace get commerce >/dev/null 2>&1; then
   ctl keyspace create commerce --shards=-80,80-
 fi
-ctl vschema apply commerce --file=/etc/shardgate/commerce/vschema.json
+ctl vschema apply commerce --file="$vschema"
 
 # The bucket, through the S3 API (curl signs the request); credentials
 # come from the tablets' credentials file, on curl's standard input.

@@ -128,7 +128,7 @@ func parseDockerfile(t *testing.T) map[string]dockerStage {
 // not build: etcd's image has none (its command names the binary), and
 // versitygw's runs versitygw with the command as its arguments.
 var thirdPartyEntrypoints = map[string][]string{
-	"quay.io/coreos/etcd":      nil,
+	"quay.io/coreos/etcd":       nil,
 	"ghcr.io/versity/versitygw": {"versitygw"},
 }
 

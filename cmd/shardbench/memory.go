@@ -27,8 +27,20 @@ const connsPerSourceAddr = 20000
 // log in and answer SELECT 1.
 func memoryRun(o options, bin string) error {
 	n := o.memoryConns
-	if err := raiseFileLimit(uint64(n) + 10000); err != nil {
-		return fmt.Errorf("memory: %w", err)
+	if err := raiseFileLimit(uint64(n) + 1000); err != nil {
+		// Both this process and the gate need a descriptor per
+		// connection: measure as many as the hard limit allows.
+		var lim syscall.Rlimit
+		_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+		if lim.Max < 2000 {
+			return fmt.Errorf("memory: %w", err)
+		}
+		fewer := int(lim.Max) - 1000
+		fmt.Printf("\nmemory: %d connections cannot be measured here (%v); measuring %d\n", n, err, fewer)
+		n = fewer
+		if err := raiseFileLimit(lim.Max); err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
 	}
 	c, err := start(bin, 1)
 	if err != nil {

@@ -74,7 +74,7 @@ func main() {
 	flag.IntVar(&o.reshardSeconds, "reshard-time", 60, "seconds sysbench writes during the resharding run (it must outlast the copy)")
 	flag.BoolVar(&o.scaling, "scaling", true, "also measure 1, 2 and 4 shards with each shard's mariadbd capped by a cgroup v1 cpu quota (needs root)")
 	flag.Float64Var(&o.shardCPU, "shard-cpu", 0.1, "scaling: each shard server's CPU cap, as a share of one CPU")
-	flag.IntVar(&o.scalingThreads, "scaling-threads", 16, "scaling: sysbench threads")
+	flag.IntVar(&o.scalingThreads, "scaling-threads", 16, "scaling: sysbench threads per shard")
 	flag.IntVar(&o.memoryConns, "memory-connections", 50000, "also measure the gate's memory with this many idle logged-in connections (0: skip)")
 	mode := flag.String("mode", "sysbench", "sysbench: the gate against direct MariaDB, then scaling, memory, replicas and resharding; scaling or memory: that part alone; backup: backup and restore throughput against mydumper and myloader")
 	var bo backupOptions

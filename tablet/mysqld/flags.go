@@ -74,7 +74,17 @@ func serverArgs(cfg Config, account string) []string {
 		// recovery, MDEV-21117): a primary that died mid-commit then
 		// returns holding only what its successor may also hold, and
 		// rejoins as a replica instead of with errant transactions.
+		// MariaDB truncates only for a server that starts in the slave
+		// role: without --init-rpl-role=SLAVE, recovery commits every
+		// prepared transaction it finds in the binlog, acknowledged or
+		// not (seen on 10.11: a primary killed while an INSERT waited for
+		// its semi-sync ACK came back with the row). With
+		// sync_binlog=1 that window is the binlog's fsync, long enough
+		// for kill -9 to land in it. The role is only where recovery
+		// starts from: the tablet still decides whom the server follows
+		// or whether it takes writes (replication.Promote).
 		"--rpl-semi-sync-slave-enabled=ON",
+		"--init-rpl-role=SLAVE",
 		"--character-set-server=utf8mb4",
 		"--collation-server=utf8mb4_general_ci",
 	)

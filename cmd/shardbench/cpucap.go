@@ -47,22 +47,6 @@ func cpuCapsAvailable() error {
 // add moves a process, all its threads, into the group.
 func (c *cpuCap) add(pid int) error { return c.write("cgroup.procs", strconv.Itoa(pid)) }
 
-// throttled is the time the group's processes waited for quota, in
-// seconds (cpu.stat throttled_time): how hard the cap bit.
-func (c *cpuCap) throttled() float64 {
-	data, err := os.ReadFile(filepath.Join(c.dir, "cpu.stat"))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "throttled_time "); ok {
-			ns, _ := strconv.ParseFloat(v, 64)
-			return ns / 1e9
-		}
-	}
-	return 0
-}
-
 // remove moves the group's processes back to the root group and deletes
 // the group.
 func (c *cpuCap) remove() error {

@@ -2,6 +2,7 @@ package mysqld
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 )
@@ -18,14 +19,7 @@ func TestUnacknowledgedCommitRolledBackAfterCrash(t *testing.T) {
 	cfg := newTestConfig(t, 4343) // full durability, the default
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := Init(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	proc, err := Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := openDB(t, cfg.DSN(""))
+	proc, db := initAndStart(ctx, t, cfg)
 	db.SetMaxOpenConns(4)
 	for _, stmt := range []string{
 		"CREATE DATABASE crash",
@@ -52,12 +46,7 @@ func TestUnacknowledgedCommitRolledBackAfterCrash(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := proc.proc.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-proc.Done()
-	removePidFile(cfg.PidFile(), proc.Pid())
-	db.Close()
+	crash(t, proc, db)
 
 	cfg.RecoverAsReplica = true
 	if _, err := Start(ctx, cfg); err != nil {
@@ -82,14 +71,7 @@ func TestAcknowledgedCommitsSurviveCrashAsPrimary(t *testing.T) {
 	cfg := newTestConfig(t, 4344)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := Init(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	proc, err := Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := openDB(t, cfg.DSN(""))
+	proc, db := initAndStart(ctx, t, cfg)
 	for _, stmt := range []string{"CREATE DATABASE crash", "CREATE TABLE crash.t (id INT PRIMARY KEY)"} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
@@ -101,12 +83,7 @@ func TestAcknowledgedCommitsSurviveCrashAsPrimary(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := proc.proc.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-proc.Done()
-	removePidFile(cfg.PidFile(), proc.Pid())
-	db.Close()
+	crash(t, proc, db)
 
 	if _, err := Start(ctx, cfg); err != nil {
 		t.Fatal(err)
@@ -115,4 +92,30 @@ func TestAcknowledgedCommitsSurviveCrashAsPrimary(t *testing.T) {
 	if got := queryString(t, db, "SELECT COUNT(*) FROM crash.t"); got != "300" {
 		t.Errorf("%s of %d acknowledged rows after a crash and a restart as primary", got, rows)
 	}
+}
+
+// initAndStart initializes and starts a server for cfg and opens it as
+// root.
+func initAndStart(ctx context.Context, t *testing.T, cfg Config) (*Process, *sql.DB) {
+	t.Helper()
+	if err := Init(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	proc, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proc, openDB(t, cfg.DSN(""))
+}
+
+// crash kills the server as kill -9 would and leaves its data as the
+// crash left it (only its stale pid file goes).
+func crash(t *testing.T, proc *Process, db *sql.DB) {
+	t.Helper()
+	if err := proc.proc.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-proc.Done()
+	removePidFile(proc.Config().PidFile(), proc.Pid())
+	db.Close()
 }

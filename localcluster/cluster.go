@@ -363,7 +363,7 @@ func (c *Cluster) startMySQLDs(ctx context.Context) (restoring []int, err error)
 				errs[i] = fmt.Errorf("mysqld of %s/%s: %w", t.Keyspace, t.Shard, err)
 				return
 			}
-			proc, err := mysqld.Start(ctx, t.MySQL)
+			proc, err := mysqld.Start(ctx, c.serverConfig(ctx, t))
 			if err != nil {
 				errs[i] = fmt.Errorf("mysqld of %s/%s: %w", t.Keyspace, t.Shard, err)
 				return
@@ -380,6 +380,19 @@ func (c *Cluster) startMySQLDs(ctx context.Context) (restoring []int, err error)
 	}
 	wg.Wait()
 	return restoring, errors.Join(errs...)
+}
+
+// serverConfig is the config tablet t's server starts with: recovering
+// as a replica when the shard follows another primary (see
+// mysqld.Config.RecoverAsReplica), as the tablet itself decides.
+func (c *Cluster) serverConfig(ctx context.Context, t tabletPlan) mysqld.Config {
+	cfg := t.MySQL
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if sh, err := c.ts.GetShard(ctx, t.Keyspace, t.Shard); err == nil {
+		cfg.RecoverAsReplica = sh.PrimaryAlias != "" && sh.PrimaryAlias != t.Alias
+	}
+	return cfg
 }
 
 // dataDirInitialized reports whether a server's data directory holds a

@@ -278,7 +278,7 @@ func (c *Cluster) mysqldSupervised(i int) supervised {
 		restart: func(process) error {
 			ctx, cancel := context.WithTimeout(context.Background(), mysqldRestartTimeout)
 			defer cancel()
-			proc, err := mysqld.Start(ctx, t.MySQL)
+			proc, err := mysqld.Start(ctx, c.serverConfig(ctx, t))
 			if errors.Is(err, mysqld.ErrAlreadyRunning) {
 				return nil // its tablet started it meanwhile: follow that one
 			}

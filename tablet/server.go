@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		}
 		defer backups.Close()
 	}
-	params, err := prepareMySQL(ctx, cfg, log, backups)
+	params, err := prepareMySQL(ctx, cfg, ts, log, backups)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 // prepareMySQL makes the shard's MySQL ready: started (or restored) when
 // the tablet manages it, and holding the keyspace's database. It returns
 // the parameters the tablet's connections use.
-func prepareMySQL(ctx context.Context, cfg Config, log *zap.Logger, backups *backup.Engine) (mysql.ConnParams, error) {
+func prepareMySQL(ctx context.Context, cfg Config, ts *topo.Server, log *zap.Logger, backups *backup.Engine) (mysql.ConnParams, error) {
 	params := mysql.ConnParams{
 		Host: cfg.MySQLHost, Port: cfg.MySQLPort, UnixSocket: cfg.MySQLSocket,
 		Uname: cfg.MySQLUser, Pass: cfg.MySQLPassword,
@@ -182,7 +182,9 @@ func prepareMySQL(ctx context.Context, cfg Config, log *zap.Logger, backups *bac
 		if backups != nil && cfg.RestoreFromBackup {
 			beforeInit = backups.MarkNewServer
 		}
-		if err := ensureMysqld(ctx, cfg.mysqldConfig(log), log, beforeInit); err != nil {
+		mcfg := cfg.mysqldConfig(log)
+		mcfg.RecoverAsReplica = followsAnotherPrimary(ctx, ts, cfg.Keyspace, cfg.Shard, cfg.Alias)
+		if err := ensureMysqld(ctx, mcfg, log, beforeInit); err != nil {
 			return params, err
 		}
 	}

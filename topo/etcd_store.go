@@ -11,7 +11,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
+
+	"github.com/shardgate/shardgate/internal/grpcbackoff"
 )
 
 // EtcdStore is a Store on an etcd cluster. A key's version is its etcd
@@ -29,21 +30,6 @@ func WithDialTimeout(d time.Duration) EtcdOption {
 	return func(c *clientv3.Config) { c.DialTimeout = d }
 }
 
-// etcdConnectParams bound how long an etcd that returns stays unreached.
-// gRPC's default reconnect backoff (1 s growing 1.6 times to 120 s) left a
-// gate following its snapshot 10 s and more after etcd was back, longer
-// the longer the outage; an attempt against a closed port costs nothing,
-// so retry at least every 2 s.
-var etcdConnectParams = grpc.ConnectParams{
-	Backoff: backoff.Config{
-		BaseDelay:  100 * time.Millisecond,
-		Multiplier: 1.6,
-		Jitter:     0.2,
-		MaxDelay:   2 * time.Second,
-	},
-	MinConnectTimeout: 5 * time.Second,
-}
-
 // NewEtcdStore connects to the etcd endpoints ("127.0.0.1:2379"). The
 // connection is lazy: an unreachable etcd shows up as errors on calls.
 func NewEtcdStore(endpoints []string, log *zap.Logger, opts ...EtcdOption) (*EtcdStore, error) {
@@ -53,7 +39,7 @@ func NewEtcdStore(endpoints []string, log *zap.Logger, opts ...EtcdOption) (*Etc
 	cfg := clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(etcdConnectParams)},
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpcbackoff.Bounded)},
 		// The etcd client logs every retry at warn level; ours keeps quiet
 		// unless something fails a caller.
 		Logger: log.Named("etcd").WithOptions(zap.IncreaseLevel(zap.ErrorLevel)),

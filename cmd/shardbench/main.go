@@ -49,6 +49,14 @@ type options struct {
 	reshardSeconds   int
 	// replicas runs the replica measure (replicas.go).
 	replicas bool
+	// scaling runs the scaling measure (scaling.go): shardCPU is each
+	// shard server's CPU cap, scalingThreads sysbench's threads there.
+	scaling        bool
+	shardCPU       float64
+	scalingThreads int
+	// memory runs the idle-connection measure (memory.go) with this many
+	// connections.
+	memoryConns int
 }
 
 func main() {
@@ -64,7 +72,11 @@ func main() {
 	flag.BoolVar(&o.reshard, "reshard", true, "also split 2 shards into 4 under sysbench write load")
 	flag.IntVar(&o.reshardTableSize, "reshard-table-size", 50000, "rows per table for the resharding run")
 	flag.IntVar(&o.reshardSeconds, "reshard-time", 60, "seconds sysbench writes during the resharding run (it must outlast the copy)")
-	mode := flag.String("mode", "sysbench", "sysbench: the gate against direct MariaDB; backup: backup and restore throughput against mydumper and myloader")
+	flag.BoolVar(&o.scaling, "scaling", true, "also measure 1, 2 and 4 shards with each shard's mariadbd capped by a cgroup v1 cpu quota (needs root)")
+	flag.Float64Var(&o.shardCPU, "shard-cpu", 0.1, "scaling: each shard server's CPU cap, as a share of one CPU")
+	flag.IntVar(&o.scalingThreads, "scaling-threads", 16, "scaling: sysbench threads per shard")
+	flag.IntVar(&o.memoryConns, "memory-connections", 50000, "also measure the gate's memory with this many idle logged-in connections (0: skip)")
+	mode := flag.String("mode", "sysbench", "sysbench: the gate against direct MariaDB, then scaling, memory, replicas and resharding; scaling or memory: that part alone; backup: backup and restore throughput against mydumper and myloader")
 	var bo backupOptions
 	flag.IntVar(&bo.tables, "backup-tables", 8, "backup mode: sysbench tables on the shard")
 	flag.IntVar(&bo.rows, "backup-table-size", 625000, "backup mode: rows per table (625,000 x 8 tables: about 1 GB of rows)")
@@ -78,6 +90,10 @@ func main() {
 	switch *mode {
 	case "sysbench":
 		err = run(o)
+	case "scaling":
+		err = scalingRun(o, mustAbs(o.binDir))
+	case "memory":
+		err = memoryRun(o, mustAbs(o.binDir))
 	case "backup":
 		err = runBackupBench(bo)
 	default:
@@ -133,6 +149,16 @@ func run(o options) error {
 	// Alone on the machine: the other clusters stop first.
 	one.Close()
 	four.Close()
+	if o.scaling {
+		if err := scalingRun(o, bin); err != nil {
+			return err
+		}
+	}
+	if o.memoryConns > 0 {
+		if err := memoryRun(o, bin); err != nil {
+			return err
+		}
+	}
 	if o.replicas {
 		if err := replicasRun(o, bin); err != nil {
 			return err
@@ -377,6 +403,15 @@ func processCPU(pid int) time.Duration {
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	const ticksPerSecond = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / ticksPerSecond
+}
+
+func mustAbs(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	return abs
 }
 
 func median(xs []float64) float64 {

@@ -40,6 +40,16 @@ type Config struct {
 	Durability Durability
 	// Log receives what this package does. Nil means no logging.
 	Log *zap.Logger
+	// RecoverAsReplica starts the server in the slave role
+	// (--init-rpl-role=SLAVE), so that crash recovery rolls back the
+	// transactions at its binlog's tail that are prepared but not
+	// committed instead of committing them. Only for a server that will
+	// follow another primary: its successor holds every acknowledged one,
+	// and replication brings them back. A primary that stays primary
+	// must not set it: with sync_binlog=1 InnoDB's commit record is
+	// written lazily, so acknowledged commits can be merely prepared
+	// after a crash, and recovery as a replica would drop them.
+	RecoverAsReplica bool
 }
 
 // Validate reports the first thing wrong with c, or nil.

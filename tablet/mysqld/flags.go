@@ -69,15 +69,18 @@ func serverArgs(cfg Config, account string) []string {
 		// server returning after a failover must be checked for errant
 		// transactions before it applies anything.
 		"--skip-slave-start",
-		// After a crash, roll back the transactions at the binlog's tail
-		// that no replica acknowledged (MariaDB's semi-sync crash
-		// recovery, MDEV-21117): a primary that died mid-commit then
-		// returns holding only what its successor may also hold, and
-		// rejoins as a replica instead of with errant transactions.
+		// With RecoverAsReplica (see there), crash recovery rolls back the
+		// transactions at the binlog's tail that are only prepared
+		// (MariaDB's semi-sync slave recovery, MDEV-21117), which it does
+		// only for a server started in the slave role; the tablet still
+		// decides whom the server follows.
 		"--rpl-semi-sync-slave-enabled=ON",
 		"--character-set-server=utf8mb4",
 		"--collation-server=utf8mb4_general_ci",
 	)
+	if cfg.RecoverAsReplica {
+		args = append(args, "--init-rpl-role=SLAVE")
+	}
 	args = append(args, sizingArgs...)
 	args = append(args, durabilityArgs(cfg.Durability)...)
 	return append(args, cfg.ExtraArgs...)

@@ -38,13 +38,12 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/shardgate/shardgate/internal/grpcbackoff"
 	"github.com/shardgate/shardgate/internal/queryrpc"
 	"github.com/shardgate/shardgate/proto/backuppb"
 	"github.com/shardgate/shardgate/proto/querypb"
@@ -94,22 +93,6 @@ func QueryAddr(t *topopb.Tablet) string {
 	return net.JoinHostPort(t.Hostname, strconv.Itoa(int(t.QueryPort)))
 }
 
-// connectParams bound how long a tablet that returns stays unreached.
-// gRPC's default reconnect backoff (1 s growing 1.6 times to 120 s) means
-// that after a long outage the next attempt can be tens of seconds after
-// the tablet is back: the 30-50 s a shard stayed unserved after its tablet
-// was relaunched. Attempts against a closed local port cost nothing, so
-// retry at least every 2 s.
-var connectParams = grpc.ConnectParams{
-	Backoff: backoff.Config{
-		BaseDelay:  100 * time.Millisecond,
-		Multiplier: 1.6,
-		Jitter:     0.2,
-		MaxDelay:   2 * time.Second,
-	},
-	MinConnectTimeout: 5 * time.Second,
-}
-
 // Dial returns a Conn to the tablet of record t. It does not wait for the
 // tablet: calls do.
 func Dial(t *topopb.Tablet, opts ...Option) (*Conn, error) {
@@ -128,7 +111,7 @@ func Dial(t *topopb.Tablet, opts ...Option) (*Conn, error) {
 	}
 	gc, err := grpc.NewClient(GRPCAddr(t),
 		grpc.WithTransportCredentials(creds),
-		grpc.WithConnectParams(connectParams),
+		grpc.WithConnectParams(grpcbackoff.Bounded),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
 	)
 	if err != nil {

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// cgroupCPURoot is the cgroup v1 cpu controller's hierarchy.
+const cgroupCPURoot = "/sys/fs/cgroup/cpu"
+
+// cpuCap is a cgroup v1 cpu group whose processes together get at most a
+// share of one CPU (cpu.cfs_quota_us per cpu.cfs_period_us): a stand-in
+// for a server of their own on a machine whose cores everything shares.
+type cpuCap struct{ dir string }
+
+const cfsPeriodMicros = 100_000
+
+// newCPUCap makes (or reuses) the group name capped at share of a CPU.
+func newCPUCap(name string, share float64) (*cpuCap, error) {
+	dir := filepath.Join(cgroupCPURoot, name)
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("cgroup %s: %w", dir, err)
+	}
+	c := &cpuCap{dir: dir}
+	if err := c.write("cpu.cfs_period_us", strconv.Itoa(cfsPeriodMicros)); err != nil {
+		return nil, err
+	}
+	if err := c.write("cpu.cfs_quota_us", strconv.Itoa(int(share*cfsPeriodMicros))); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// cpuCapsAvailable says why CPU caps cannot be used here, or nil.
+func cpuCapsAvailable() error {
+	probe := filepath.Join(cgroupCPURoot, "shardbench-probe")
+	if err := os.Mkdir(probe, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("the cgroup v1 cpu controller is not writable at %s (%v): run as root on a host that mounts it", cgroupCPURoot, err)
+	}
+	return os.Remove(probe)
+}
+
+// add moves a process, all its threads, into the group.
+func (c *cpuCap) add(pid int) error { return c.write("cgroup.procs", strconv.Itoa(pid)) }
+
+// remove moves the group's processes back to the root group and deletes
+// the group.
+func (c *cpuCap) remove() error {
+	data, _ := os.ReadFile(filepath.Join(c.dir, "cgroup.procs"))
+	for _, pid := range strings.Fields(string(data)) {
+		_ = os.WriteFile(filepath.Join(cgroupCPURoot, "cgroup.procs"), []byte(pid), 0)
+	}
+	return os.Remove(c.dir)
+}
+
+func (c *cpuCap) write(file, value string) error {
+	if err := os.WriteFile(filepath.Join(c.dir, file), []byte(value), 0); err != nil {
+		return fmt.Errorf("cgroup %s: write %s: %w", c.dir, file, err)
+	}
+	return nil
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/shardgate/shardgate/localcluster"
+)
+
+// scalingShardCounts are the cluster sizes the scaling run compares.
+var scalingShardCounts = []int{1, 2, 4}
+
+// scalingRun measures how throughput grows with shards when each shard is
+// a server of its own: every shard's mariadbd is capped at o.shardCPU of a
+// CPU (cgroup v1), so that on this shared machine the shards, not the
+// gate, the tablets or sysbench, are the bottleneck. It prints, per
+// workload, each cluster's rate, its ratio to one shard, the CPU per
+// query by process, and how much of their caps the servers used: a
+// cluster that scales less than its shard count either left its servers
+// idle (the rest went to the gate, tablets or sysbench, whose cores are
+// shared) or spent more server CPU per query (scatter statements).
+func scalingRun(o options, bin string) error {
+	if err := cpuCapsAvailable(); err != nil {
+		fmt.Printf("\nscaling: skipped: %v\n", err)
+		return nil
+	}
+	for _, workload := range strings.Split(o.workloads, ",") {
+		if err := scaleWorkload(o, bin, workload); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type scalingResult struct {
+	shards int
+	result
+	capUse []float64 // share of the servers' CPU caps used, per run
+	// direct is the same capped servers driven by sysbench directly, one
+	// sysbench per server at once (point selects only): what this machine
+	// lets that many capped servers do with no gate or tablet at all.
+	direct       []float64
+	directMySQLd []float64 // mysqld CPU us per query, direct
+}
+
+func scaleWorkload(o options, bin, workload string) error {
+	unit := "QPS"
+	if workload != "oltp_point_select" {
+		unit = "TPS"
+	}
+	fmt.Printf("\nscaling: sysbench %s, %d threads per shard, each shard's mariadbd capped at %.0f%% of a CPU, %d runs of %ds per size (medians)\n",
+		workload, o.scalingThreads, 100*o.shardCPU, o.runs, o.seconds)
+	var results []*scalingResult
+	for _, shards := range scalingShardCounts {
+		so := o
+		so.threads = o.scalingThreads
+		if workload == "oltp_point_select" {
+			// Each shard sees the same concurrency at every size: with
+			// fewer statements waiting per server, a server spends more
+			// CPU per statement going to sleep and waking up, which would
+			// be charged to sharding. (Read-write transactions keep the
+			// total: 64 of them on capped servers wait out the tablets'
+			// 30 s idle-transaction limit.)
+			so.threads = o.scalingThreads * shards
+		}
+		r, err := measureScaled(so, bin, workload, shards)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	base := median(results[0].rate)
+	fmt.Printf("%-8s %10s %8s   %-44s %-20s %s\n", "shards", unit, "vs 1", "CPU us per "+strings.ToLower(unit[:1])+": gate, tablets, mysqld", "servers' caps used", "direct to the same servers")
+	directBase := median(results[0].direct)
+	for _, r := range results {
+		direct := "-"
+		if len(r.direct) > 0 {
+			direct = fmt.Sprintf("%.0f QPS, %.2fx, mysqld %.0f us/q", median(r.direct), median(r.direct)/directBase, median(r.directMySQLd))
+		}
+		fmt.Printf("%-8d %10.0f %7.2fx   %-44s %5.0f%%               %-36s (runs: %s)\n", r.shards, median(r.rate), median(r.rate)/base,
+			fmt.Sprintf("gate %.0f, tablets %.0f, mysqld %.0f", median(r.cpu[localcluster.KindGate]), median(r.cpu[localcluster.KindTablet]), median(r.cpu[localcluster.KindMySQLd])),
+			100*median(r.capUse), direct, list(r.rate))
+	}
+	return nil
+}
+
+// measureScaled starts a cluster of shards, caps its servers and runs
+// sysbench o.runs times through its gate.
+func measureScaled(o options, bin, workload string, shards int) (*scalingResult, error) {
+	c, err := start(bin, shards)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := sysbench(o, workload, c.GateAddr(), "prepare"); err != nil {
+		return nil, err
+	}
+	var caps []*cpuCap
+	defer func() {
+		for _, cc := range caps {
+			_ = cc.remove()
+		}
+	}()
+	for i, p := range mysqldParts(c) {
+		cc, err := newCPUCap(fmt.Sprintf("shardbench-%d-%d", shards, i), o.shardCPU)
+		if err != nil {
+			return nil, err
+		}
+		caps = append(caps, cc)
+		if err := cc.add(p.PID); err != nil {
+			return nil, err
+		}
+	}
+	r := &scalingResult{shards: shards, result: result{name: fmt.Sprintf("%d shards", shards), cpu: map[string][]float64{}, switches: map[string][]float64{}}}
+	for range o.runs {
+		if err := measure(o, workload, c, c.GateAddr(), &r.result); err != nil {
+			return nil, err
+		}
+		last := len(r.rate) - 1
+		// Server CPU per second of the run, against what the caps allow.
+		used := r.cpu[localcluster.KindMySQLd][last] * r.rate[last] / 1e6
+		r.capUse = append(r.capUse, used/(float64(shards)*o.shardCPU))
+		if workload == "oltp_point_select" {
+			qps, cpu, err := measureDirectParallel(o, c)
+			if err != nil {
+				return nil, err
+			}
+			r.direct = append(r.direct, qps)
+			r.directMySQLd = append(r.directMySQLd, cpu)
+		}
+	}
+	return r, nil
+}
+
+// measureDirectParallel runs sysbench point selects against every server
+// of c at once, o.scalingThreads threads each, and returns their summed
+// rate and the servers' CPU per query. Each server holds only its shard's
+// rows, so some lookups find nothing: they cost a server about what a hit
+// does.
+func measureDirectParallel(o options, c *localcluster.Cluster) (qps, cpuPerQuery float64, err error) {
+	so := o
+	so.threads = o.scalingThreads
+	servers := mysqldParts(c)
+	before, _ := cpuByKind(c)
+	rates := make([]float64, len(servers))
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, p := range servers {
+		wg.Go(func() {
+			out, err := sysbenchOut(so, "oltp_point_select", p.Addr, "--threads="+strconv.Itoa(so.threads), "--time="+strconv.Itoa(o.seconds), "run")
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			m := queriesRe.FindStringSubmatch(out)
+			if m == nil {
+				errs[i] = fmt.Errorf("no rate in sysbench output:\n%s", out)
+				return
+			}
+			rates[i], _ = strconv.ParseFloat(m[2], 64)
+		})
+	}
+	wg.Wait()
+	after, _ := cpuByKind(c)
+	if err := errors.Join(errs...); err != nil {
+		return 0, 0, err
+	}
+	for _, r := range rates {
+		qps += r
+	}
+	spent := float64((after[localcluster.KindMySQLd] - before[localcluster.KindMySQLd]).Microseconds())
+	return qps, spent / (qps * float64(o.seconds)), nil
+}
+
+// mysqldParts are the cluster's MariaDB servers.
+func mysqldParts(c *localcluster.Cluster) []localcluster.Part {
+	var out []localcluster.Part
+	for _, p := range c.State().Parts {
+		if p.Kind == localcluster.KindMySQLd {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,6 +52,7 @@ func loadCompose(t *testing.T) *types.Project {
 type dockerStage struct {
 	entrypoint, cmd, healthcheck []string
 	user                         string
+	binaries                     []string // the build's binaries it copies in
 }
 
 var fromRe = regexp.MustCompile(`(?i)^FROM\s+(\S+)(?:\s+AS\s+(\S+))?`)
@@ -109,6 +109,15 @@ func parseDockerfile(t *testing.T) map[string]dockerStage {
 			cur.cmd = jsonArgs(rest)
 		case "USER":
 			cur.user = rest
+		case "COPY":
+			if from, ok := strings.CutPrefix(rest, "--from=build "); ok {
+				srcs := strings.Fields(from)
+				bins := append([]string{}, cur.binaries...)
+				for _, src := range srcs[:len(srcs)-1] {
+					bins = append(bins, filepath.Base(src))
+				}
+				cur.binaries = bins
+			}
 		case "HEALTHCHECK":
 			_, cmd, ok := strings.Cut(rest, "CMD ")
 			if !ok {
@@ -124,12 +133,27 @@ func parseDockerfile(t *testing.T) map[string]dockerStage {
 	return stages
 }
 
-// thirdPartyEntrypoints are the entrypoints of the images the project does
-// not build: etcd's image has none (its command names the binary), and
-// versitygw's runs versitygw with the command as its arguments.
-var thirdPartyEntrypoints = map[string][]string{
-	"quay.io/coreos/etcd":       nil,
-	"ghcr.io/versity/versitygw": {"versitygw"},
+// thirdPartyImage is what the test knows of an image the project does not
+// build.
+type thirdPartyImage struct {
+	entrypoint []string
+	binaries   []string // what of it the tests run, from the repository's bin/tools
+}
+
+// thirdPartyImages: etcd's image has no entrypoint (its command names the
+// binary), versitygw's runs versitygw with the command as its arguments.
+var thirdPartyImages = map[string]thirdPartyImage{
+	"quay.io/coreos/etcd":       {binaries: []string{"etcd"}},
+	"ghcr.io/versity/versitygw": {entrypoint: []string{"versitygw"}, binaries: []string{"versitygw"}},
+}
+
+// imageRepo is an image reference without its tag or digest.
+func imageRepo(image string) string {
+	image, _, _ = strings.Cut(image, "@")
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		image = image[:i]
+	}
+	return image
 }
 
 // argv is the process a service's container runs: its entrypoint (the
@@ -150,12 +174,11 @@ func argv(t *testing.T, svc types.ServiceConfig, stages map[string]dockerStage) 
 				cmd = st.cmd
 			}
 		} else {
-			image, _, _ := strings.Cut(svc.Image, ":")
-			e, ok := thirdPartyEntrypoints[image]
+			img, ok := thirdPartyImages[imageRepo(svc.Image)]
 			if !ok {
 				t.Fatalf("service %s: image %s: the test does not know its entrypoint", svc.Name, svc.Image)
 			}
-			entry = e
+			entry = img.entrypoint
 		}
 	}
 	if len(entry) >= 2 && entry[0] == "/usr/bin/tini" && entry[1] == "--" {
@@ -382,5 +405,3 @@ func sortedTargets(mounts map[string]string) []string {
 	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
 	return out
 }
-
-func fmtArgs(args []string) string { return fmt.Sprintf("%q", args) }

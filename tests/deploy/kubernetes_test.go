@@ -20,10 +20,22 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// buildOverlay builds deploy/kubernetes/overlays/example with kustomize's
-// Go API on an in-memory copy of deploy/kubernetes, with the secret files
-// make-secrets.sh would make (placeholders: only their names matter).
+// buildOverlay builds deploy/kubernetes/overlays/example with the secret
+// files make-secrets.sh would make (placeholders: only their names
+// matter).
 func buildOverlay(t *testing.T) [][]byte {
+	t.Helper()
+	extra := map[string][]byte{}
+	for _, f := range []string{"users.json", "ca.crt", "tls.crt", "tls.key", "s3-credentials"} {
+		extra["overlays/example/secrets/"+f] = []byte("placeholder")
+	}
+	return buildKustomization(t, "overlays/example", extra)
+}
+
+// buildKustomization builds dir (relative to deploy/kubernetes) with
+// kustomize's Go API on an in-memory copy of deploy/kubernetes, with the
+// extra files (by path relative to deploy/kubernetes) added.
+func buildKustomization(t *testing.T, dir string, extra map[string][]byte) [][]byte {
 	t.Helper()
 	src := filepath.Join(repoRoot(t), "deploy/kubernetes")
 	fs := filesys.MakeFsInMemory()
@@ -41,14 +53,14 @@ func buildOverlay(t *testing.T) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"users.json", "ca.crt", "tls.crt", "tls.key", "s3-credentials"} {
-		if err := fs.WriteFile("/k/overlays/example/secrets/"+f, []byte("placeholder")); err != nil {
+	for rel, data := range extra {
+		if err := fs.WriteFile(filepath.Join("/k", rel), data); err != nil {
 			t.Fatal(err)
 		}
 	}
-	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fs, "/k/overlays/example")
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fs, filepath.Join("/k", dir))
 	if err != nil {
-		t.Fatalf("kustomize build overlays/example: %v", err)
+		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
 	var docs [][]byte
 	for _, r := range m.Resources() {

@@ -17,5 +17,11 @@
 //     files, the images' binaries to the repository's bin/), in depends_on
 //     order, checks that the gate serves queries, that a backup to the S3
 //     store succeeds, and that SIGTERM stops every process with status 0
-//     within its stop_grace_period.
+//     within its stop_grace_period;
+//   - TestKubernetesClusterServes does the same for the Kubernetes overlay:
+//     every pod of every workload as local processes, with what the kubelet
+//     and the cluster would give them (kubelet_test.go tells how), the
+//     manifests' probes, README's kubectl exec steps, a run of the backup
+//     CronJob to an S3 store, and every pod terminated within its grace
+//     period. local_test.go holds what both runs share.
 package deploy

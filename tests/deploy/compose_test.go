@@ -138,12 +138,15 @@ func parseDockerfile(t *testing.T) map[string]dockerStage {
 type thirdPartyImage struct {
 	entrypoint []string
 	binaries   []string // what of it the tests run, from the repository's bin/tools
+	user       string   // uid:gid it runs as, where the tests need it
 }
 
 // thirdPartyImages: etcd's image has no entrypoint (its command names the
-// binary), versitygw's runs versitygw with the command as its arguments.
+// binary) and runs as root (distroless static, no USER in etcd's
+// Dockerfile); versitygw's runs versitygw with the command as its
+// arguments.
 var thirdPartyImages = map[string]thirdPartyImage{
-	"quay.io/coreos/etcd":       {binaries: []string{"etcd"}},
+	"quay.io/coreos/etcd":       {binaries: []string{"etcd"}, user: "0:0"},
 	"ghcr.io/versity/versitygw": {entrypoint: []string{"versitygw"}, binaries: []string{"versitygw"}},
 }
 

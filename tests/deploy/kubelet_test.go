@@ -552,7 +552,7 @@ func (c *kubeCluster) image(ref string) dockerStage {
 		}
 	}
 	if img, ok := thirdPartyImages[repo]; ok {
-		return dockerStage{entrypoint: img.entrypoint, binaries: img.binaries, user: "0:0"}
+		return dockerStage{entrypoint: img.entrypoint, binaries: img.binaries, user: img.user}
 	}
 	c.t.Fatalf("image %s: the test does not know it", ref)
 	return dockerStage{}

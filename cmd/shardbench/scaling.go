@@ -44,6 +44,11 @@ type scalingResult struct {
 	// lets that many capped servers do with no gate or tablet at all.
 	direct       []float64
 	directMySQLd []float64 // mysqld CPU us per query, direct
+	// directText is the same as direct with sysbench sending text
+	// statements (--db-ps-mode=disable), as the tablets do: what the
+	// servers' parsing costs, apart from the gate and tablets.
+	directText       []float64
+	directTextMySQLd []float64
 }
 
 func scaleWorkload(o options, bin, workload string) error {
@@ -73,16 +78,18 @@ func scaleWorkload(o options, bin, workload string) error {
 		results = append(results, r)
 	}
 	base := median(results[0].rate)
-	fmt.Printf("%-8s %10s %8s   %-44s %-20s %s\n", "shards", unit, "vs 1", "CPU us per "+strings.ToLower(unit[:1])+": gate, tablets, mysqld", "servers' caps used", "direct to the same servers")
-	directBase := median(results[0].direct)
+	fmt.Printf("%-8s %10s %8s   %-44s %-20s %-38s %s\n", "shards", unit, "vs 1", "CPU us per "+strings.ToLower(unit[:1])+": gate, tablets, mysqld", "servers' caps used",
+		"direct to the same servers (prepared)", "direct, text statements")
+	directBase, textBase := median(results[0].direct), median(results[0].directText)
 	for _, r := range results {
-		direct := "-"
+		direct, text := "-", "-"
 		if len(r.direct) > 0 {
 			direct = fmt.Sprintf("%.0f QPS, %.2fx, mysqld %.0f us/q", median(r.direct), median(r.direct)/directBase, median(r.directMySQLd))
+			text = fmt.Sprintf("%.0f QPS, %.2fx, mysqld %.0f us/q", median(r.directText), median(r.directText)/textBase, median(r.directTextMySQLd))
 		}
-		fmt.Printf("%-8d %10.0f %7.2fx   %-44s %5.0f%%               %-36s (runs: %s)\n", r.shards, median(r.rate), median(r.rate)/base,
+		fmt.Printf("%-8d %10.0f %7.2fx   %-44s %5.0f%%               %-38s %-38s (runs: %s)\n", r.shards, median(r.rate), median(r.rate)/base,
 			fmt.Sprintf("gate %.0f, tablets %.0f, mysqld %.0f", median(r.cpu[localcluster.KindGate]), median(r.cpu[localcluster.KindTablet]), median(r.cpu[localcluster.KindMySQLd])),
-			100*median(r.capUse), direct, list(r.rate))
+			100*median(r.capUse), direct, text, list(r.rate))
 	}
 	return nil
 }
@@ -130,6 +137,12 @@ func measureScaled(o options, bin, workload string, shards int) (*scalingResult,
 			}
 			r.direct = append(r.direct, qps)
 			r.directMySQLd = append(r.directMySQLd, cpu)
+			qps, cpu, err = measureDirectParallel(o, c, "--db-ps-mode=disable")
+			if err != nil {
+				return nil, err
+			}
+			r.directText = append(r.directText, qps)
+			r.directTextMySQLd = append(r.directTextMySQLd, cpu)
 		}
 	}
 	return r, nil
@@ -139,8 +152,8 @@ func measureScaled(o options, bin, workload string, shards int) (*scalingResult,
 // of c at once, o.scalingThreads threads each, and returns their summed
 // rate and the servers' CPU per query. Each server holds only its shard's
 // rows, so some lookups find nothing: they cost a server about what a hit
-// does.
-func measureDirectParallel(o options, c *localcluster.Cluster) (qps, cpuPerQuery float64, err error) {
+// does. extra are more sysbench options.
+func measureDirectParallel(o options, c *localcluster.Cluster, extra ...string) (qps, cpuPerQuery float64, err error) {
 	so := o
 	so.threads = o.scalingThreads
 	servers := mysqldParts(c)
@@ -150,7 +163,8 @@ func measureDirectParallel(o options, c *localcluster.Cluster) (qps, cpuPerQuery
 	var wg sync.WaitGroup
 	for i, p := range servers {
 		wg.Go(func() {
-			out, err := sysbenchOut(so, "oltp_point_select", p.Addr, "--threads="+strconv.Itoa(so.threads), "--time="+strconv.Itoa(o.seconds), "run")
+			args := append([]string{"--threads=" + strconv.Itoa(so.threads), "--time=" + strconv.Itoa(o.seconds)}, extra...)
+			out, err := sysbenchOut(so, "oltp_point_select", p.Addr, append(args, "run")...)
 			if err != nil {
 				errs[i] = err
 				return

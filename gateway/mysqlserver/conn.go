@@ -27,9 +27,10 @@ const readBufferSize = 4 << 10
 type Conn struct {
 	srv  *Server
 	id   uint32
-	raw  net.Conn // as accepted; closing it ends everything
-	conn net.Conn // raw, or TLS over it
-	r    *bufio.Reader
+	raw  net.Conn      // as accepted; closing it ends everything
+	conn net.Conn      // raw, or TLS over it
+	r    *bufio.Reader // nil while idle (see releaseReadBuffers)
+	idle *idleWaiter   // nil when the connection cannot idle without r
 	seq  uint8
 
 	rbuf     []byte
@@ -71,7 +72,7 @@ type Conn struct {
 
 func newConn(s *Server, nc net.Conn) *Conn {
 	c := &Conn{
-		srv: s, raw: nc, conn: nc, r: bufio.NewReaderSize(nc, readBufferSize), pktStart: -1,
+		srv: s, raw: nc, conn: nc, r: newReader(nc), idle: newIdleWaiter(nc), pktStart: -1,
 		stmts: map[uint32]*stmt{}, nextStmtID: 1,
 	}
 	c.ctx, c.stop = context.WithCancel(context.Background())
@@ -262,6 +263,7 @@ var errQuit = errors.New("client quit")
 // serveCommand reads and runs one command; false ends the connection.
 func (c *Conn) serveCommand() bool {
 	c.seq = 0
+	c.releaseReadBuffers()
 	_ = c.conn.SetReadDeadline(time.Now().Add(time.Duration(c.idleTimeout.Load())))
 	payload, err := c.readPacket(c.srv.cfg.MaxPacketSize)
 	if err != nil {

@@ -157,7 +157,7 @@ func (c *Conn) handshake() bool {
 		}
 		state := tc.ConnectionState()
 		c.conn, c.tlsState, c.secure = tc, &state, true
-		c.r = bufio.NewReaderSize(tc, readBufferSize)
+		c.r, c.idle = newReader(tc), nil
 		if p, err = c.readPacket(maxHandshakeResponse); err != nil {
 			c.handshakeReadFailed(err)
 			return false

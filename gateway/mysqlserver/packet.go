@@ -1,6 +1,7 @@
 package mysqlserver
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -36,8 +37,11 @@ func (c *Conn) readPacket(limit int) ([]byte, error) {
 	buf := c.rbuf[:0]
 	for {
 		var hdr [4]byte
-		if _, err := io.ReadFull(c.r, hdr[:]); err != nil {
+		if err := c.readHeader(hdr[:]); err != nil {
 			return nil, err
+		}
+		if buf == nil {
+			buf = (*payloadBuffers.Get().(*[]byte))[:0]
 		}
 		n := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
 		if hdr[3] != c.seq {
@@ -59,6 +63,54 @@ func (c *Conn) readPacket(limit int) ([]byte, error) {
 			return buf, nil
 		}
 	}
+}
+
+// Idle connections hold no read buffers. Between commands, when the
+// client has sent nothing more, the connection's bufio.Reader and payload
+// buffer go back to these pools and the connection waits for its next
+// command on the socket itself (idleWaiter), taking a buffer once bytes
+// arrive. An idle logged-in connection then costs its goroutine and its
+// session, not 8 KiB of buffers it is not using.
+var (
+	readers        = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+	payloadBuffers = sync.Pool{New: func() any { b := make([]byte, 0, minReadBuffer); return &b }}
+)
+
+// newReader returns a pooled read buffer over conn.
+func newReader(conn io.Reader) *bufio.Reader {
+	r := readers.Get().(*bufio.Reader)
+	r.Reset(conn)
+	return r
+}
+
+// readHeader reads a packet header through the read buffer, first waiting
+// for bytes on a connection that gave its buffer back while idle.
+func (c *Conn) readHeader(hdr []byte) error {
+	if c.r == nil {
+		if err := c.idle.wait(); err != nil {
+			return err
+		}
+		c.r = newReader(c.conn)
+	}
+	_, err := io.ReadFull(c.r, hdr)
+	return err
+}
+
+// releaseReadBuffers gives an idle connection's read buffers back to their
+// pools, unless the client already sent more (pipelined commands) or the
+// connection cannot be waited on without them.
+func (c *Conn) releaseReadBuffers() {
+	if c.idle == nil || c.r == nil || c.r.Buffered() > 0 {
+		return
+	}
+	c.r.Reset(nil)
+	readers.Put(c.r)
+	c.r = nil
+	if c.rbuf != nil && cap(c.rbuf) <= keepReadBuffer {
+		b := c.rbuf[:0]
+		payloadBuffers.Put(&b)
+	}
+	c.rbuf = nil
 }
 
 // readGrowing appends n bytes from r to buf, growing buf only as bytes

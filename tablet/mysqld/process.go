@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,11 +42,37 @@ type Process struct {
 //
 // When a live server already owns DataDir, Start returns an error wrapping
 // ErrAlreadyRunning.
+//
+// A server started with RecoverAsReplica whose crash recovery refuses to
+// cut its binlog (see recoveryArgs) is started again recovering as a
+// primary.
 func Start(ctx context.Context, cfg Config) (*Process, error) {
 	cfg, err := cfg.resolved()
 	if err != nil {
 		return nil, err
 	}
+	p, err := start(ctx, cfg)
+	if err != nil && cfg.RecoverAsReplica && ctx.Err() == nil && strings.Contains(err.Error(), truncateRefused) {
+		// MariaDB will not cut a binlog tail that holds a change it cannot
+		// roll back (a non-transactional table's after the first
+		// uncommitted transaction), and stops, leaving the prepared
+		// transactions as they were. Recovering as a primary commits them:
+		// the server starts, and they show as errant transactions instead
+		// of a server that does not start at all.
+		cfg.Log.Warn("mysqld: crash recovery cannot cut the binlog tail it never committed: recovering as a primary instead",
+			zap.String("datadir", cfg.DataDir), zap.Error(err))
+		cfg.RecoverAsReplica = false
+		return start(ctx, cfg)
+	}
+	return p, err
+}
+
+// truncateRefused begins MariaDB's error when its semi-sync slave
+// recovery finds the binlog unsafe to truncate.
+const truncateRefused = "Cannot truncate the binary log"
+
+// start is Start for a resolved cfg.
+func start(ctx context.Context, cfg Config) (*Process, error) {
 	if pid, ok := Running(cfg.DataDir); ok {
 		return nil, fmt.Errorf("%w: mariadbd pid %d owns %s", ErrAlreadyRunning, pid, cfg.DataDir)
 	}

@@ -44,7 +44,7 @@ type Process struct {
 // ErrAlreadyRunning.
 //
 // A server started with RecoverAsReplica whose crash recovery refuses to
-// cut its binlog (see recoveryArgs) is started again recovering as a
+// cut its binlog (see Config.RecoverAsReplica) is started again recovering as a
 // primary.
 func Start(ctx context.Context, cfg Config) (*Process, error) {
 	cfg, err := cfg.resolved()

@@ -69,3 +69,19 @@ func TestCrashedPrimaryWithUnsafeTailStarts(t *testing.T) {
 		t.Errorf("app.t has %d rows after recovering as a primary, want 1", n)
 	}
 }
+
+// recoveryLog is what the server's error log says about crash recovery.
+func recoveryLog(t *testing.T, cfg mysqld.Config) string {
+	t.Helper()
+	b, err := os.ReadFile(cfg.ErrorLog())
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "recover") || strings.Contains(l, "prepared") || strings.Contains(l, "truncat") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

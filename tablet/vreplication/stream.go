@@ -428,12 +428,17 @@ func (s *stream) follow(ctx context.Context, conn *mysql.Conn, sender *senderCon
 			}
 		}()
 		err := s.applyBinlog(rctx, conn, sender, st, stopAt, false)
+		// Whatever the binlog stream returned once the watcher cancelled
+		// it is that cancellation: gRPC reports it as its own Canceled
+		// status (which does not wrap context.Canceled), and taking it for
+		// a failure marked the stream ERROR under a diff.
+		restarted := rctx.Err() != nil
 		cancel()
 		<-watching
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err != nil && !errors.Is(err, context.Canceled) {
+		if err != nil && !restarted && !errors.Is(err, context.Canceled) {
 			return err
 		}
 		if s.wf.Load().Epoch != wf.Epoch {

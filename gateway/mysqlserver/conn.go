@@ -30,7 +30,7 @@ type Conn struct {
 	id   uint32
 	raw  net.Conn      // as accepted; closing it ends everything
 	conn net.Conn      // raw, or TLS over it
-	r    *bufio.Reader // nil while idle (see releaseReadBuffers)
+	r    *bufio.Reader // nil while idle (see releaseWhenIdle)
 	idle *idleWaiter   // nil when the connection cannot idle without r
 	seq  uint8
 
@@ -295,8 +295,9 @@ var errQuit = errors.New("client quit")
 // serveCommand reads and runs one command; false ends the connection.
 func (c *Conn) serveCommand() bool {
 	c.seq = 0
-	c.releaseReadBuffers()
-	_ = c.conn.SetReadDeadline(time.Now().Add(time.Duration(c.idleTimeout.Load())))
+	idleDeadline := time.Now().Add(time.Duration(c.idleTimeout.Load()))
+	c.releaseWhenIdle(idleDeadline)
+	_ = c.conn.SetReadDeadline(idleDeadline)
 	payload, err := c.readPacket(c.srv.cfg.MaxPacketSize)
 	if err != nil {
 		switch {

@@ -207,7 +207,7 @@ func TestIdleConnectionsHoldNoReadBuffers(t *testing.T) {
 		}
 		clients = append(clients, rc)
 	}
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(idleAfter + 250*time.Millisecond)
 	heap()
 	perConn := (int64(heap()) - int64(before)) / n
 	// The figure includes this test's own client (a 4 KiB bufio.Reader

@@ -61,10 +61,14 @@ type Pool struct {
 	// closedDead counts idle connections found closed by the server.
 	closedDead atomic.Int64
 	closed     atomic.Bool
+	// setup runs on every new connection before its first use.
+	setup []string
 }
 
 // New returns a pool of at most capacity connections made with params.
-func New(name string, params *mysql.ConnParams, capacity int) *Pool {
+// Each new connection runs the setup statements (session settings such
+// as "SET autocommit = 0") before it is first handed out.
+func New(name string, params *mysql.ConnParams, capacity int, setup ...string) *Pool {
 	if capacity < 1 {
 		capacity = 1
 	}
@@ -73,6 +77,7 @@ func New(name string, params *mysql.ConnParams, capacity int) *Pool {
 		params: params,
 		tokens: make(chan struct{}, capacity),
 		idle:   make(chan *Conn, capacity),
+		setup:  setup,
 	}
 	for range capacity {
 		p.tokens <- struct{}{}
@@ -118,6 +123,14 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 		p.openFails.Add(1)
 		p.release()
 		return nil, fmt.Errorf("connect to mysqld for the %s pool: %w", p.name, err)
+	}
+	for _, stmt := range p.setup {
+		if _, err := conn.ExecuteFetch(stmt, 0, false); err != nil {
+			conn.Close()
+			p.openFails.Add(1)
+			p.release()
+			return nil, fmt.Errorf("set up a new connection of the %s pool (%s): %w", p.name, stmt, err)
+		}
 	}
 	p.opened.Add(1)
 	return &Conn{Conn: conn, pool: p}, nil

@@ -81,10 +81,14 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Service, erro
 		log = zap.NewNop()
 	}
 	s := &Service{
-		cfg:    cfg,
-		log:    log,
-		pool:   connpool.New("query", &cfg.MySQL, cfg.PoolSize),
-		txPool: connpool.New("transaction", &cfg.MySQL, cfg.TxPoolSize),
+		cfg:  cfg,
+		log:  log,
+		pool: connpool.New("query", &cfg.MySQL, cfg.PoolSize),
+		// Transactions' connections run with autocommit off, so that a
+		// transaction begins with its first statement, as it does in
+		// MariaDB after COMMIT with autocommit off: no BEGIN and no round
+		// trip of its own (see begin).
+		txPool: connpool.New("transaction", &cfg.MySQL, cfg.TxPoolSize, "SET autocommit = 0"),
 		stop:   make(chan struct{}),
 
 		reservedPool: connpool.New("reserved", &cfg.MySQL, cfg.MaxReserved),

@@ -266,8 +266,13 @@ func (s *Service) begin(ctx context.Context, target *querypb.Target, opts *query
 	if level != "" && !isolationLevels[level] {
 		return nil, sqlerr.New(sqlerror.ERWrongValueForVar, sqlerror.SSClientError, "Variable 'tx_isolation' can't be set to the value of '%s'", level)
 	}
+	// On the transaction pool's connections (autocommit off) the
+	// transaction begins with its first statement, which saves MariaDB a
+	// round trip per transaction; a connection goes back to the pool only
+	// after COMMIT or ROLLBACK ended its last one (finish). An XA branch
+	// must still be begun explicitly.
 	var x *xid
-	begin := "BEGIN"
+	begin := ""
 	if dtid := opts.GetDtid(); dtid != "" {
 		var err error
 		if x, err = s.xid(dtid); err != nil {
@@ -289,10 +294,12 @@ func (s *Service) begin(ctx context.Context, target *querypb.Target, opts *query
 			return nil, s.mysqlError(err)
 		}
 	}
-	if _, err := conn.ExecuteFetch(begin, 0, false); err != nil {
-		connpool.NoteError(conn, err)
-		s.txPool.Put(conn)
-		return nil, s.mysqlError(err)
+	if begin != "" {
+		if _, err := conn.ExecuteFetch(begin, 0, false); err != nil {
+			connpool.NoteError(conn, err)
+			s.txPool.Put(conn)
+			return nil, s.mysqlError(err)
+		}
 	}
 	// Registered and no longer in flight in one step, as StopWrites sees it.
 	s.writeMu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -146,5 +147,111 @@ func TestTabletRowLimitAndTargets(t *testing.T) {
 			t.Fatalf("health = %v, want serving with a GTID position", svc.Health())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestTabletTransactionsBeginWithTheirFirstStatement checks that a
+// transaction costs MariaDB no BEGIN of its own (its connection runs with
+// autocommit off) and is still one transaction: its first statement is
+// undone by a rollback, its statements commit together, a read-only or
+// isolated transaction keeps its characteristics, and a connection
+// reused after a commit or a rollback starts clean.
+func TestTabletTransactionsBeginWithTheirFirstStatement(t *testing.T) {
+	svc, direct := startService(t)
+	ctx := context.Background()
+	status := func(name string) int {
+		t.Helper()
+		var variable string
+		var n int
+		if err := direct.QueryRow("SHOW GLOBAL STATUS LIKE '"+name+"'").Scan(&variable, &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	count := func(where string) int {
+		t.Helper()
+		var n int
+		if err := direct.QueryRow("SELECT COUNT(*) FROM ks.seq WHERE " + where).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	begins, commits := status("Com_begin"), status("Com_commit")
+
+	for round := range 3 { // the pool's connections are reused
+		n := 100 * (round + 1)
+		rolledBack, err := svc.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: fmt.Appendf(nil, "INSERT INTO seq VALUES (%d)", n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Rollback(ctx, &querypb.RollbackRequest{Target: target, TransactionId: rolledBack.TransactionId}); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(fmt.Sprintf("n = %d", n)); got != 0 {
+			t.Fatalf("round %d: the rolled-back first statement left %d rows, want 0", round, got)
+		}
+
+		committed, err := svc.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: fmt.Appendf(nil, "INSERT INTO seq VALUES (%d)", n+1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Execute(ctx, &querypb.ExecuteRequest{Target: target, TransactionId: committed.TransactionId, Sql: fmt.Appendf(nil, "INSERT INTO seq VALUES (%d)", n+2)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(fmt.Sprintf("n IN (%d, %d)", n+1, n+2)); got != 0 {
+			t.Fatalf("round %d: %d rows of an open transaction are visible outside it, want 0", round, got)
+		}
+		if _, err := svc.Commit(ctx, &querypb.CommitRequest{Target: target, TransactionId: committed.TransactionId}); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(fmt.Sprintf("n IN (%d, %d)", n+1, n+2)); got != 2 {
+			t.Fatalf("round %d: %d rows after the commit, want 2", round, got)
+		}
+	}
+	if got := status("Com_begin") - begins; got != 0 {
+		t.Errorf("MariaDB ran %d BEGIN statements for 6 transactions, want 0 (each begins with its first statement)", got)
+	}
+	if got := status("Com_commit") - commits; got < 3 {
+		t.Errorf("MariaDB ran %d COMMIT statements for 3 committed transactions", got)
+	}
+
+	readOnly, err := svc.Begin(ctx, &querypb.BeginRequest{Target: target, Options: &querypb.ExecuteOptions{ReadOnly: true, TransactionIsolation: "READ COMMITTED"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// READ COMMITTED: the transaction's second read sees a row committed
+	// after its first (REPEATABLE READ, the default, would not).
+	seen := func() int {
+		t.Helper()
+		res, err := svc.Execute(ctx, &querypb.ExecuteRequest{Target: target, TransactionId: readOnly.TransactionId, Sql: []byte("SELECT COUNT(*) FROM seq WHERE n = 997")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(res.Result.Rows[0].Values[0] - '0')
+	}
+	if got := seen(); got != 0 {
+		t.Fatalf("row 997 before it was written: %d", got)
+	}
+	if _, err := direct.Exec("INSERT INTO ks.seq VALUES (997)"); err != nil {
+		t.Fatal(err)
+	}
+	if got := seen(); got != 1 {
+		t.Fatalf("a READ COMMITTED transaction does not see a row committed after its first read (%d rows): its isolation level was lost", got)
+	}
+	if _, err := svc.Execute(ctx, &querypb.ExecuteRequest{Target: target, TransactionId: readOnly.TransactionId, Sql: []byte("INSERT INTO seq VALUES (999)")}); sqlErrCode(err) != 1792 {
+		t.Fatalf("a write in a read-only transaction: err = %v, want 1792", err)
+	}
+	if _, err := svc.Rollback(ctx, &querypb.RollbackRequest{Target: target, TransactionId: readOnly.TransactionId}); err != nil {
+		t.Fatal(err)
+	}
+	next, err := svc.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: []byte("INSERT INTO seq VALUES (998)")})
+	if err != nil {
+		t.Fatalf("a write after a read-only transaction on the same pool: %v", err)
+	}
+	if _, err := svc.Commit(ctx, &querypb.CommitRequest{Target: target, TransactionId: next.TransactionId}); err != nil {
+		t.Fatal(err)
+	}
+	if got := count("n = 998"); got != 1 {
+		t.Fatalf("a transaction after a read-only one: %d rows, want 1", got)
 	}
 }

@@ -142,7 +142,7 @@ func run(o options) error {
 	}
 	defer four.Close()
 	for _, workload := range strings.Split(o.workloads, ",") {
-		if err := runWorkload(o, workload, one, four); err != nil {
+		if err := runWorkload(o, workload, one.Cluster, four.Cluster); err != nil {
 			return err
 		}
 	}
@@ -261,7 +261,24 @@ func measureWithoutStats(o options, workload string, one *localcluster.Cluster) 
 	return off, nil
 }
 
-func start(bin string, shards int) (*localcluster.Cluster, error) {
+// benchCluster is a cluster the benchmark started in a directory of its
+// own. Close stops it and removes the directory: a run leaves some 600 MB
+// of data and logs per cluster, which filled this VM's disk before.
+type benchCluster struct {
+	*localcluster.Cluster
+	dir string
+}
+
+// Close may be called more than once.
+func (b *benchCluster) Close() error {
+	err := b.Cluster.Close()
+	if rmErr := os.RemoveAll(b.dir); err == nil {
+		err = rmErr
+	}
+	return err
+}
+
+func start(bin string, shards int) (*benchCluster, error) {
 	dir, err := os.MkdirTemp("", "sgbench")
 	if err != nil {
 		return nil, err
@@ -280,9 +297,10 @@ func start(bin string, shards int) (*localcluster.Cluster, error) {
 	defer cancel()
 	c, err := localcluster.Up(ctx, cfg, zap.NewNop())
 	if err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("start a %d-shard cluster: %w", shards, err)
 	}
-	return c, nil
+	return &benchCluster{Cluster: c, dir: dir}, nil
 }
 
 var (

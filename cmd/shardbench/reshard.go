@@ -40,6 +40,7 @@ func reshardRun(o options) error {
 	if err != nil {
 		return err
 	}
+	defer os.RemoveAll(dir)
 	cfg := localcluster.Config{
 		DataDir: dir,
 		BinDir:  bin,

@@ -97,11 +97,12 @@ func scaleWorkload(o options, bin, workload string) error {
 // measureScaled starts a cluster of shards, caps its servers and runs
 // sysbench o.runs times through its gate.
 func measureScaled(o options, bin, workload string, shards int) (*scalingResult, error) {
-	c, err := start(bin, shards)
+	bc, err := start(bin, shards)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
+	defer bc.Close()
+	c := bc.Cluster
 	if err := sysbench(o, workload, c.GateAddr(), "prepare"); err != nil {
 		return nil, err
 	}

@@ -35,10 +35,7 @@ func (e *Executor) Prepare(ctx context.Context, s *Session, id uint32, sql strin
 		return nil, 0, err
 	}
 	var fields []*querypb.Field
-	if routable(stmt) && s.Shard == "" {
-		if err := e.planPrepared(s, ps); err != nil {
-			return nil, 0, err
-		}
+	if routable(stmt) {
 		sel, ok := stmt.(sqlparser.SelectStatement)
 		if !ok {
 			// INSERT ... RETURNING returns the columns of a SELECT of its
@@ -47,11 +44,27 @@ func (e *Executor) Prepare(ctx context.Context, s *Session, id uint32, sql strin
 				sel, ok = returning, true
 			}
 		}
-		if ok {
-			// Clients (libmysqlclient among them) expect the result columns
-			// at prepare time; an impossible query finds them cheaply.
-			if fields, err = e.fieldsOf(ctx, s, ps.plan, sel, params); err != nil {
+		// Clients (libmysqlclient among them) expect the result columns
+		// at prepare time, and fail the execution ("Commands out of
+		// sync") when a prepare announced none; an impossible query finds
+		// them cheaply.
+		switch {
+		case s.Shard != "":
+			// A targeted session (USE ks:shard) sends statements unchanged
+			// to its shard, unplanned: the columns come from there.
+			if ok {
+				if fields, err = e.targetedFieldsOf(ctx, s, sel, params); err != nil {
+					return nil, 0, err
+				}
+			}
+		default:
+			if err := e.planPrepared(s, ps); err != nil {
 				return nil, 0, err
+			}
+			if ok {
+				if fields, err = e.fieldsOf(ctx, s, ps.plan, sel, params); err != nil {
+					return nil, 0, err
+				}
 			}
 		}
 	}
@@ -132,6 +145,29 @@ func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Pla
 			return nil, err
 		}
 	}
+}
+
+// targetedFieldsOf runs "SELECT ... WHERE 1 != 1" on the shard a targeted
+// session sends its statements to, to learn the columns a prepared read
+// returns.
+func (e *Executor) targetedFieldsOf(ctx context.Context, s *Session, sel sqlparser.SelectStatement, params int) ([]*querypb.Field, error) {
+	buf := sqlparser.NewTrackedBuffer(sqlparser.FormatImpossibleQuery)
+	buf.Myprintf("%v", sel)
+	bv := map[string]*querypb.BindVariable{}
+	for i := 1; i <= params; i++ {
+		bv["v"+strconv.Itoa(i)] = sqltypes.NullBindVariable
+	}
+	sql, err := buf.ParsedQuery().GenerateQuery(bv, nil)
+	if err != nil {
+		return nil, sqlerr.Internal("field query: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.queryTimeout)
+	defer cancel()
+	res, err := e.executeLocked(ctx, s, s.Keyspace, sqlrouter.ShardQuery{Shard: s.Shard, SQL: sql}, false)
+	if err != nil {
+		return nil, err
+	}
+	return res.Fields, nil
 }
 
 // ExecutePrepared runs a prepared statement with its parameters. The plan

@@ -355,11 +355,16 @@ func sysbench(o options, workload, addr string, args ...string) error {
 	return err
 }
 
-// sysbenchArgs are sysbench's arguments for a workload against addr.
+// sysbenchArgs are sysbench's arguments for a workload against addr, on
+// database sbtest unless args name another (--mysql-db=sbtest:-40: one
+// shard through the gate).
 func sysbenchArgs(o options, workload, addr string, args ...string) []string {
 	host, port, _ := net.SplitHostPort(addr)
-	return append([]string{workload, "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root", "--mysql-db=sbtest",
-		"--tables=" + strconv.Itoa(o.tables), "--table-size=" + strconv.Itoa(o.tableSize), "--auto-inc=off"}, args...)
+	out := []string{workload, "--mysql-host=" + host, "--mysql-port=" + port, "--mysql-user=root"}
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--mysql-db=") }) {
+		out = append(out, "--mysql-db=sbtest")
+	}
+	return append(append(out, "--tables="+strconv.Itoa(o.tables), "--table-size="+strconv.Itoa(o.tableSize), "--auto-inc=off"), args...)
 }
 
 func sysbenchOut(o options, workload, addr string, args ...string) (string, error) {

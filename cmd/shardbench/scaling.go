@@ -22,6 +22,10 @@ var scalingShardCounts = []int{1, 2, 4}
 // cluster that scales less than its shard count either left its servers
 // idle (the rest went to the gate, tablets or sysbench, whose cores are
 // shared) or spent more server CPU per query (scatter statements).
+// Point selects also run three controls on the same capped servers:
+// sysbench straight at each server (prepared, then text statements), and
+// through the gate with one sysbench per shard, which tells what the
+// shared clients cost from what the gate and tablets cost.
 func scalingRun(o options, bin string) error {
 	if err := cpuCapsAvailable(); err != nil {
 		fmt.Printf("\nscaling: skipped: %v\n", err)
@@ -49,6 +53,10 @@ type scalingResult struct {
 	// servers' parsing costs, apart from the gate and tablets.
 	directText       []float64
 	directTextMySQLd []float64
+	// targeted is the gate and tablets driven with one sysbench per shard
+	// (measureTargetedParallel); targetedCPU its CPU per query by kind.
+	targeted    []float64
+	targetedCPU map[string][]float64
 }
 
 func scaleWorkload(o options, bin, workload string) error {
@@ -78,18 +86,20 @@ func scaleWorkload(o options, bin, workload string) error {
 		results = append(results, r)
 	}
 	base := median(results[0].rate)
-	fmt.Printf("%-8s %10s %8s   %-44s %-20s %-38s %s\n", "shards", unit, "vs 1", "CPU us per "+strings.ToLower(unit[:1])+": gate, tablets, mysqld", "servers' caps used",
-		"direct to the same servers (prepared)", "direct, text statements")
-	directBase, textBase := median(results[0].direct), median(results[0].directText)
+	fmt.Printf("%-8s %10s %8s   %-44s %-20s %-38s %-38s %s\n", "shards", unit, "vs 1", "CPU us per "+strings.ToLower(unit[:1])+": gate, tablets, mysqld", "servers' caps used",
+		"direct to the same servers (prepared)", "direct, text statements", "gate, one sysbench per shard")
+	directBase, textBase, targetedBase := median(results[0].direct), median(results[0].directText), median(results[0].targeted)
 	for _, r := range results {
-		direct, text := "-", "-"
+		direct, text, targeted := "-", "-", "-"
 		if len(r.direct) > 0 {
 			direct = fmt.Sprintf("%.0f QPS, %.2fx, mysqld %.0f us/q", median(r.direct), median(r.direct)/directBase, median(r.directMySQLd))
 			text = fmt.Sprintf("%.0f QPS, %.2fx, mysqld %.0f us/q", median(r.directText), median(r.directText)/textBase, median(r.directTextMySQLd))
+			targeted = fmt.Sprintf("%.0f QPS, %.2fx; gate %.0f, tablets %.0f, mysqld %.0f us/q", median(r.targeted), median(r.targeted)/targetedBase,
+				median(r.targetedCPU[localcluster.KindGate]), median(r.targetedCPU[localcluster.KindTablet]), median(r.targetedCPU[localcluster.KindMySQLd]))
 		}
-		fmt.Printf("%-8d %10.0f %7.2fx   %-44s %5.0f%%               %-38s %-38s (runs: %s)\n", r.shards, median(r.rate), median(r.rate)/base,
+		fmt.Printf("%-8d %10.0f %7.2fx   %-44s %5.0f%%               %-38s %-38s %-50s (runs: %s)\n", r.shards, median(r.rate), median(r.rate)/base,
 			fmt.Sprintf("gate %.0f, tablets %.0f, mysqld %.0f", median(r.cpu[localcluster.KindGate]), median(r.cpu[localcluster.KindTablet]), median(r.cpu[localcluster.KindMySQLd])),
-			100*median(r.capUse), direct, text, list(r.rate))
+			100*median(r.capUse), direct, text, targeted, list(r.rate))
 	}
 	return nil
 }
@@ -122,7 +132,8 @@ func measureScaled(o options, bin, workload string, shards int) (*scalingResult,
 			return nil, err
 		}
 	}
-	r := &scalingResult{shards: shards, result: result{name: fmt.Sprintf("%d shards", shards), cpu: map[string][]float64{}, switches: map[string][]float64{}}}
+	r := &scalingResult{shards: shards, result: result{name: fmt.Sprintf("%d shards", shards), cpu: map[string][]float64{}, switches: map[string][]float64{}},
+		targetedCPU: map[string][]float64{}}
 	for range o.runs {
 		if err := measure(o, workload, c, c.GateAddr(), &r.result); err != nil {
 			return nil, err
@@ -144,6 +155,14 @@ func measureScaled(o options, bin, workload string, shards int) (*scalingResult,
 			}
 			r.directText = append(r.directText, qps)
 			r.directTextMySQLd = append(r.directTextMySQLd, cpu)
+			qps, byKind, err := measureTargetedParallel(o, c)
+			if err != nil {
+				return nil, err
+			}
+			r.targeted = append(r.targeted, qps)
+			for kind, v := range byKind {
+				r.targetedCPU[kind] = append(r.targetedCPU[kind], v)
+			}
 		}
 	}
 	return r, nil
@@ -155,17 +174,54 @@ func measureScaled(o options, bin, workload string, shards int) (*scalingResult,
 // rows, so some lookups find nothing: they cost a server about what a hit
 // does. extra are more sysbench options.
 func measureDirectParallel(o options, c *localcluster.Cluster, extra ...string) (qps, cpuPerQuery float64, err error) {
+	var targets []sysbenchTarget
+	for _, p := range mysqldParts(c) {
+		targets = append(targets, sysbenchTarget{addr: p.Addr})
+	}
+	qps, cpu, err := measureParallel(o, c, targets, extra...)
+	return qps, cpu[localcluster.KindMySQLd], err
+}
+
+// measureTargetedParallel runs sysbench point selects through the gate
+// with one sysbench per shard at once, each aimed at its shard (database
+// "sbtest:<shard>": statements go unchanged to that shard), and returns
+// the summed rate and each kind of process's CPU per query. It is the
+// gate and tablets with clients of their own per server, as
+// measureDirectParallel gives each server, instead of clients shared by
+// all servers: on servers capped by CPU quotas, a throttled server holds
+// the shared clients waiting for it while the others idle.
+func measureTargetedParallel(o options, c *localcluster.Cluster) (qps float64, cpu map[string]float64, err error) {
+	var targets []sysbenchTarget
+	for _, p := range mysqldParts(c) {
+		_, shard, _ := strings.Cut(p.Name, "/")
+		targets = append(targets, sysbenchTarget{addr: c.GateAddr(), db: "sbtest:" + shard})
+	}
+	return measureParallel(o, c, targets)
+}
+
+// sysbenchTarget is where one of several parallel sysbench runs goes.
+type sysbenchTarget struct {
+	addr string
+	db   string // empty: sbtest
+}
+
+// measureParallel runs sysbench point selects against every target at
+// once, o.scalingThreads threads each, and returns their summed rate and
+// the CPU per query of each kind of process of c.
+func measureParallel(o options, c *localcluster.Cluster, targets []sysbenchTarget, extra ...string) (qps float64, cpu map[string]float64, err error) {
 	so := o
 	so.threads = o.scalingThreads
-	servers := mysqldParts(c)
 	before, _ := cpuByKind(c)
-	rates := make([]float64, len(servers))
-	errs := make([]error, len(servers))
+	rates := make([]float64, len(targets))
+	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
-	for i, p := range servers {
+	for i, t := range targets {
 		wg.Go(func() {
 			args := append([]string{"--threads=" + strconv.Itoa(so.threads), "--time=" + strconv.Itoa(o.seconds)}, extra...)
-			out, err := sysbenchOut(so, "oltp_point_select", p.Addr, append(args, "run")...)
+			if t.db != "" {
+				args = append(args, "--mysql-db="+t.db)
+			}
+			out, err := sysbenchOut(so, "oltp_point_select", t.addr, append(args, "run")...)
 			if err != nil {
 				errs[i] = err
 				return
@@ -181,13 +237,16 @@ func measureDirectParallel(o options, c *localcluster.Cluster, extra ...string) 
 	wg.Wait()
 	after, _ := cpuByKind(c)
 	if err := errors.Join(errs...); err != nil {
-		return 0, 0, err
+		return 0, nil, err
 	}
 	for _, r := range rates {
 		qps += r
 	}
-	spent := float64((after[localcluster.KindMySQLd] - before[localcluster.KindMySQLd]).Microseconds())
-	return qps, spent / (qps * float64(o.seconds)), nil
+	cpu = map[string]float64{}
+	for kind, t := range after {
+		cpu[kind] = float64((t - before[kind]).Microseconds()) / (qps * float64(o.seconds))
+	}
+	return qps, cpu, nil
 }
 
 // mysqldParts are the cluster's MariaDB servers.

@@ -51,8 +51,9 @@ func (e *Executor) Prepare(ctx context.Context, s *Session, id uint32, sql strin
 		switch {
 		case s.Shard != "":
 			// A targeted session (USE ks:shard) sends statements unchanged
-			// to its shard, unplanned: the columns come from there.
-			if ok {
+			// to its shard, unplanned: the columns come from there. (Only
+			// a SELECT's: such a session does not run RETURNING.)
+			if sel, isSelect := stmt.(sqlparser.SelectStatement); isSelect {
 				if fields, err = e.targetedFieldsOf(ctx, s, sel, params); err != nil {
 					return nil, 0, err
 				}

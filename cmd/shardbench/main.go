@@ -291,14 +291,15 @@ func start(bin string, shards int) (*benchCluster, error) {
 		},
 	}
 	if cfg.BasePort, err = localcluster.FreeBasePort(cfg); err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c, err := localcluster.Up(ctx, cfg, zap.NewNop())
 	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("start a %d-shard cluster: %w", shards, err)
+		// The directory stays: its logs say why.
+		return nil, fmt.Errorf("start a %d-shard cluster (data and logs in %s): %w", shards, dir, err)
 	}
 	return &benchCluster{Cluster: c, dir: dir}, nil
 }

@@ -45,8 +45,8 @@ func replicasRun(o options, bin string) error {
 	if err != nil {
 		return fmt.Errorf("start a shard with 2 replicas: %w", err)
 	}
+	defer os.RemoveAll(dir) // after Close: deferred calls run last first
 	defer c.Close()
-	defer os.RemoveAll(dir)
 
 	const workload = "oltp_read_only"
 	_ = sysbench(o, workload, c.GateAddr(), "cleanup")

@@ -89,15 +89,7 @@ func (s *Service) jsonColumnSet(conn *connpool.Conn) map[string]bool {
 // noteDDL makes the next result read the JSON columns again after a
 // statement that may have changed them.
 func (s *Service) noteDDL(sql string) {
-	word := firstWord(sql)
-	if strings.EqualFold(word, "set") {
-		// SET STATEMENT ... FOR <statement>: the session's settings.
-		if i := strings.Index(sql, " FOR "); i >= 0 {
-			word = firstWord(sql[i+5:])
-		} else if i := strings.Index(sql, " for "); i >= 0 {
-			word = firstWord(sql[i+5:])
-		}
-	}
+	word := statementVerb(sql)
 	for _, ddl := range [...]string{"create", "alter", "drop", "rename"} {
 		if strings.EqualFold(word, ddl) {
 			s.json.mu.Lock()
@@ -106,6 +98,21 @@ func (s *Service) noteDDL(sql string) {
 			return
 		}
 	}
+}
+
+// statementVerb is the first word of the statement sql runs: of its
+// statement when sql is SET STATEMENT ... FOR <statement> (the session's
+// settings, as the gate prefixes them).
+func statementVerb(sql string) string {
+	word := firstWord(sql)
+	if strings.EqualFold(word, "set") {
+		if i := strings.Index(sql, " FOR "); i >= 0 {
+			word = firstWord(sql[i+5:])
+		} else if i := strings.Index(sql, " for "); i >= 0 {
+			word = firstWord(sql[i+5:])
+		}
+	}
+	return word
 }
 
 func firstWord(sql string) string {

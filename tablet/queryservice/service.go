@@ -203,7 +203,7 @@ func (s *Service) execute(ctx context.Context, target *querypb.Target, sql strin
 		if err != nil {
 			return nil, err
 		}
-		res, err := s.run(ctx, tx.conn, sql, opts)
+		res, err := s.runInTransaction(ctx, tx, sql, opts)
 		if tx.conn.IsClosed() || isKilled(err) {
 			// The connection is gone or was killed: the transaction with it.
 			s.txs.remove(txID)

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
 
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
@@ -31,6 +33,51 @@ type transaction struct {
 	trackGTID bool
 	// gtid is what the commit wrote, when trackGTID.
 	gtid string
+	// dirty: a statement other than a read, a write or a savepoint ran,
+	// which may leave the connection in a state the transaction's end
+	// does not undo (runInTransaction); it is closed, not pooled.
+	dirty bool
+}
+
+// plainVerbs are the statements a transaction runs that leave its
+// connection as COMMIT or ROLLBACK find it.
+var plainVerbs = map[string]bool{
+	"select": true, "insert": true, "update": true, "delete": true, "replace": true,
+	"with": true, "values": true, "table": true, "savepoint": true, "release": true,
+	"show": true, "describe": true, "desc": true, "explain": true, "do": true,
+}
+
+// runInTransaction runs sql in tx. The transaction pool's connections run
+// with autocommit off and get no BEGIN, which ends whatever a previous
+// transaction left on the connection and makes a statement that commits
+// implicitly (DDL) leave the rest of the transaction autocommitted. So a
+// statement that is not plain marks the transaction dirty: its connection
+// is closed at the end instead of pooled (LOCK TABLES mode after FLUSH
+// TABLES ... WITH READ LOCK, autocommit set by a procedure). And when it
+// ended the transaction at MariaDB, the connection goes on with
+// autocommit on, as it did after BEGIN, which is what MariaDB gives a
+// client that began with BEGIN.
+func (s *Service) runInTransaction(ctx context.Context, tx *transaction, sql string, opts *querypb.ExecuteOptions) (*querypb.QueryResult, error) {
+	verb := strings.ToLower(statementVerb(sql))
+	plain := plainVerbs[verb] || verb == "rollback" && strings.Contains(strings.ToLower(sql), " to ")
+	if !plain {
+		tx.dirty = true
+	}
+	res, err := s.run(ctx, tx.conn, sql, opts)
+	if err != nil || plain || tx.xid != nil || tx.conn.IsClosed() {
+		return res, err
+	}
+	state, qerr := tx.conn.ExecuteFetch("SELECT @@in_transaction", 1, false)
+	if qerr != nil {
+		connpool.NoteError(tx.conn, qerr)
+		return res, nil
+	}
+	if len(state.Rows) == 1 && state.Rows[0][0].ToString() == "0" {
+		if _, qerr := tx.conn.ExecuteFetch("SET autocommit = 1", 0, false); qerr != nil {
+			connpool.NoteError(tx.conn, qerr)
+		}
+	}
+	return res, nil
 }
 
 // transactions is the registry of open transactions. Ids start from the
@@ -343,7 +390,7 @@ func (s *Service) BeginExecute(ctx context.Context, req *querypb.BeginExecuteReq
 		s.calls.beErr.Inc()
 		return nil, err
 	}
-	res, err := s.run(ctx, tx.conn, string(req.Sql), req.Options)
+	res, err := s.runInTransaction(ctx, tx, string(req.Sql), req.Options)
 	if err != nil {
 		// MySQL keeps a transaction open after a failed statement, but the
 		// gate has no id yet to roll it back with: end it here.
@@ -428,10 +475,18 @@ func (s *Service) finish(tx *transaction, how ending) error {
 		if how == endCommit {
 			stmt = "COMMIT"
 		}
-		if _, err = tx.conn.ExecuteFetch(stmt, 0, false); err != nil {
+		var res *sqltypes.Result
+		if res, err = tx.conn.ExecuteFetch(stmt, 0, false); err != nil {
 			err = s.mysqlError(err)
-		} else if how == endCommit && tx.trackGTID {
-			tx.gtid = s.lastGTID(tx.conn)
+		} else {
+			if how == endCommit && tx.trackGTID {
+				tx.gtid = s.lastGTID(tx.conn)
+			}
+			// A connection is pooled only as a new one is: autocommit off
+			// and no transaction open (see runInTransaction).
+			if tx.dirty || res.StatusFlags&(mysql.ServerStatusAutocommit|mysql.ServerStatusInTrans) != 0 {
+				tx.conn.MarkBroken()
+			}
 		}
 	} else {
 		err = s.finishXA(tx, how)

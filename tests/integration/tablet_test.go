@@ -255,3 +255,82 @@ func TestTabletTransactionsBeginWithTheirFirstStatement(t *testing.T) {
 		t.Fatalf("a transaction after a read-only one: %d rows, want 1", got)
 	}
 }
+
+// TestTabletTransactionsLeaveNoStateBehind checks what BEGIN used to
+// clean up now that a transaction's connection gets none: a transaction
+// that took table locks (FLUSH TABLES ... WITH READ LOCK) does not hand
+// them, or LOCK TABLES mode, to the next transaction on its connection;
+// and a statement that commits implicitly (DDL) leaves the rest of the
+// transaction autocommitted, as after BEGIN in MariaDB.
+func TestTabletTransactionsLeaveNoStateBehind(t *testing.T) {
+	svc, direct := startService(t)
+	ctx := context.Background()
+	count := func(where string) int {
+		t.Helper()
+		var n int
+		if err := direct.QueryRow("SELECT COUNT(*) FROM ks.seq WHERE " + where).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	locked, err := svc.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: []byte("FLUSH TABLES seq WITH READ LOCK")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Commit(ctx, &querypb.CommitRequest{Target: target, TransactionId: locked.TransactionId}); err != nil {
+		t.Fatal(err)
+	}
+	// Every transaction after it writes, on whichever pooled connection.
+	for n := 600; n < 610; n++ {
+		tx, err := svc.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: fmt.Appendf(nil, "INSERT INTO seq VALUES (%d)", n)})
+		if err != nil {
+			t.Fatalf("a transaction after one that locked tables: %v", err)
+		}
+		if _, err := svc.Commit(ctx, &querypb.CommitRequest{Target: target, TransactionId: tx.TransactionId}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := direct.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET SESSION lock_wait_timeout = 5"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "INSERT INTO ks.seq VALUES (610)"); err != nil {
+		t.Fatalf("a write beside the pool after a transaction that locked the table: %v (the lock outlived its transaction)", err)
+	}
+	if got := count("n >= 600 AND n <= 610"); got != 11 {
+		t.Fatalf("%d rows of 11 written", got)
+	}
+
+	ddl, err := svc.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: []byte("INSERT INTO seq VALUES (700)")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{"CREATE TABLE seq2 (n INT PRIMARY KEY)", "INSERT INTO seq VALUES (701)"} {
+		if _, err := svc.Execute(ctx, &querypb.ExecuteRequest{Target: target, TransactionId: ddl.TransactionId, Sql: []byte(sql)}); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	if _, err := svc.Rollback(ctx, &querypb.RollbackRequest{Target: target, TransactionId: ddl.TransactionId}); err != nil {
+		t.Fatal(err)
+	}
+	// MariaDB: BEGIN; INSERT 700; CREATE TABLE (commits); INSERT 701
+	// (autocommitted); ROLLBACK (nothing left to undo).
+	if got := count("n IN (700, 701)"); got != 2 {
+		t.Fatalf("after BEGIN, INSERT, CREATE TABLE, INSERT, ROLLBACK: %d rows of 2 remain; MariaDB keeps both", got)
+	}
+	next, err := svc.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: []byte("INSERT INTO seq VALUES (702)")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Rollback(ctx, &querypb.RollbackRequest{Target: target, TransactionId: next.TransactionId}); err != nil {
+		t.Fatal(err)
+	}
+	if got := count("n = 702"); got != 0 {
+		t.Fatalf("a rolled-back transaction after one with DDL left %d rows", got)
+	}
+}

@@ -48,15 +48,15 @@ var plainVerbs = map[string]bool{
 }
 
 // runInTransaction runs sql in tx. The transaction pool's connections run
-// with autocommit off and get no BEGIN, which ends whatever a previous
-// transaction left on the connection and makes a statement that commits
-// implicitly (DDL) leave the rest of the transaction autocommitted. So a
-// statement that is not plain marks the transaction dirty: its connection
-// is closed at the end instead of pooled (LOCK TABLES mode after FLUSH
-// TABLES ... WITH READ LOCK, autocommit set by a procedure). And when it
-// ended the transaction at MariaDB, the connection goes on with
-// autocommit on, as it did after BEGIN, which is what MariaDB gives a
-// client that began with BEGIN.
+// with autocommit off and get no BEGIN. BEGIN used to do two things that
+// are now done here. It ended whatever the previous transaction left on
+// the connection: now a statement that is not plain marks the transaction
+// dirty, and its connection is closed at the end instead of pooled (LOCK
+// TABLES mode after FLUSH TABLES ... WITH READ LOCK, autocommit set by a
+// procedure). And it made a statement that commits implicitly (DDL) leave
+// the rest of the transaction autocommitted, as MariaDB does for a client
+// that began with BEGIN: when such a statement ended the transaction, the
+// connection goes on with autocommit on.
 func (s *Service) runInTransaction(ctx context.Context, tx *transaction, sql string, opts *querypb.ExecuteOptions) (*querypb.QueryResult, error) {
 	verb := strings.ToLower(statementVerb(sql))
 	plain := plainVerbs[verb] || verb == "rollback" && strings.Contains(strings.ToLower(sql), " to ")

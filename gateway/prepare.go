@@ -99,19 +99,14 @@ func (e *Executor) planPrepared(s *Session, ps *preparedStatement) error {
 // fieldsOf runs "SELECT ... WHERE 1 != 1" on one shard to learn the
 // columns a prepared read returns.
 func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Plan, sel sqlparser.SelectStatement, params int) ([]*querypb.Field, error) {
-	buf := sqlparser.NewTrackedBuffer(sqlparser.FormatImpossibleQuery)
-	buf.Myprintf("%v", sel)
-	bv := map[string]*querypb.BindVariable{}
-	for i := 1; i <= params; i++ {
-		bv["v"+strconv.Itoa(i)] = sqltypes.NullBindVariable
-	}
+	query, bv := impossibleQuery(sel, params)
 	bv = e.sessionBindVars(s, plan, bv)
 	// A derived table's LIMIT ? is in the field query too.
 	bv, err := plan.BindLimits(bv)
 	if err != nil {
 		return nil, err
 	}
-	sql, err := buf.ParsedQuery().GenerateQuery(bv, nil)
+	sql, err := query.GenerateQuery(bv, nil)
 	if err != nil {
 		return nil, sqlerr.Internal("field query: %v", err)
 	}
@@ -148,17 +143,25 @@ func (e *Executor) fieldsOf(ctx context.Context, s *Session, plan *sqlrouter.Pla
 	}
 }
 
-// targetedFieldsOf runs "SELECT ... WHERE 1 != 1" on the shard a targeted
-// session sends its statements to, to learn the columns a prepared read
-// returns.
-func (e *Executor) targetedFieldsOf(ctx context.Context, s *Session, sel sqlparser.SelectStatement, params int) ([]*querypb.Field, error) {
+// impossibleQuery is sel as "SELECT ... WHERE 1 != 1", which returns the
+// columns and no rows, with its params positional placeholders bound to
+// NULL.
+func impossibleQuery(sel sqlparser.SelectStatement, params int) (*sqlparser.ParsedQuery, map[string]*querypb.BindVariable) {
 	buf := sqlparser.NewTrackedBuffer(sqlparser.FormatImpossibleQuery)
 	buf.Myprintf("%v", sel)
 	bv := map[string]*querypb.BindVariable{}
 	for i := 1; i <= params; i++ {
 		bv["v"+strconv.Itoa(i)] = sqltypes.NullBindVariable
 	}
-	sql, err := buf.ParsedQuery().GenerateQuery(bv, nil)
+	return buf.ParsedQuery(), bv
+}
+
+// targetedFieldsOf runs "SELECT ... WHERE 1 != 1" on the shard a targeted
+// session sends its statements to, to learn the columns a prepared read
+// returns.
+func (e *Executor) targetedFieldsOf(ctx context.Context, s *Session, sel sqlparser.SelectStatement, params int) ([]*querypb.Field, error) {
+	query, bv := impossibleQuery(sel, params)
+	sql, err := query.GenerateQuery(bv, nil)
 	if err != nil {
 		return nil, sqlerr.Internal("field query: %v", err)
 	}

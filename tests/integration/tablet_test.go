@@ -150,6 +150,16 @@ func TestTabletRowLimitAndTargets(t *testing.T) {
 	}
 }
 
+// countSeq counts the rows of ks.seq that match where, read directly.
+func countSeq(t *testing.T, direct *sql.DB, where string) int {
+	t.Helper()
+	var n int
+	if err := direct.QueryRow("SELECT COUNT(*) FROM ks.seq WHERE " + where).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // TestTabletTransactionsBeginWithTheirFirstStatement checks that a
 // transaction costs MariaDB no BEGIN of its own (its connection runs with
 // autocommit off) and is still one transaction: its first statement is
@@ -168,14 +178,7 @@ func TestTabletTransactionsBeginWithTheirFirstStatement(t *testing.T) {
 		}
 		return n
 	}
-	count := func(where string) int {
-		t.Helper()
-		var n int
-		if err := direct.QueryRow("SELECT COUNT(*) FROM ks.seq WHERE " + where).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	count := func(where string) int { t.Helper(); return countSeq(t, direct, where) }
 	begins, commits := status("Com_begin"), status("Com_commit")
 
 	for round := range 3 { // the pool's connections are reused
@@ -265,14 +268,7 @@ func TestTabletTransactionsBeginWithTheirFirstStatement(t *testing.T) {
 func TestTabletTransactionsLeaveNoStateBehind(t *testing.T) {
 	svc, direct := startService(t)
 	ctx := context.Background()
-	count := func(where string) int {
-		t.Helper()
-		var n int
-		if err := direct.QueryRow("SELECT COUNT(*) FROM ks.seq WHERE " + where).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	count := func(where string) int { t.Helper(); return countSeq(t, direct, where) }
 
 	locked, err := svc.BeginExecute(ctx, &querypb.BeginExecuteRequest{Target: target, Sql: []byte("FLUSH TABLES seq WITH READ LOCK")})
 	if err != nil {

@@ -63,12 +63,26 @@ func checkPorts(uses []portUse) error {
 	for _, u := range uses {
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(u.port)))
 		if err != nil {
-			return fmt.Errorf("port %d, wanted by the %s, is taken (%v): stop what uses it (another local cluster? `shardctl local status`) or move this cluster with --base-port", u.port, u.what, err)
+			return &PortTakenError{Port: u.port, What: u.what, Err: err}
 		}
 		ln.Close()
 	}
 	return nil
 }
+
+// PortTakenError is Up's refusal to start a cluster one of whose ports is
+// taken; nothing was started, so the caller may try another base port.
+type PortTakenError struct {
+	Port int
+	What string // what wanted it: "the mysqld of zone1-102 (ks/80-c0)"
+	Err  error
+}
+
+func (e *PortTakenError) Error() string {
+	return fmt.Sprintf("port %d, wanted by the %s, is taken (%v): stop what uses it (another local cluster? `shardctl local status`) or move this cluster with --base-port", e.Port, e.What, e.Err)
+}
+
+func (e *PortTakenError) Unwrap() error { return e.Err }
 
 // FreeBasePort returns a base port (see Config.BasePort) at which every
 // port cfg's cluster would use is free now, for tests that must not collide

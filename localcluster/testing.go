@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -43,11 +44,6 @@ func TestBinaries(moduleRoot string) (dir string, cleanup func(), err error) {
 // stops it when the test ends.
 func StartForTest(t testing.TB, cfg Config) *Cluster {
 	t.Helper()
-	base, err := FreeBasePort(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.BasePort = base
 	// t.TempDir makes 0700 directories, which the shards' servers, run as
 	// the unprivileged mysql user when the test runs as root, could not
 	// enter: open them to entering (not listing), as /var/lib is.
@@ -60,9 +56,25 @@ func StartForTest(t testing.TB, cfg Config) *Cluster {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := Up(ctx, cfg, zap.NewNop())
-	if err != nil {
-		t.Fatalf("local cluster: %v", err)
+	var c *Cluster
+	// A port found free may be taken before Up binds it (CI saw it once);
+	// Up then starts nothing, and another base port is tried.
+	for attempt := 1; ; attempt++ {
+		base, err := FreeBasePort(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.BasePort = base
+		c, err = Up(ctx, cfg, zap.NewNop())
+		var taken *PortTakenError
+		if errors.As(err, &taken) && attempt < 3 {
+			t.Logf("local cluster: %v; trying another base port", err)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("local cluster: %v", err)
+		}
+		break
 	}
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {

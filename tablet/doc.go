@@ -3,7 +3,9 @@
 // over gRPC and exposes metrics and status over HTTP.
 //
 // Subpackages hold the parts: queryservice (statements, transactions,
-// health), connpool (MySQL connections), mysqld (running a local mariadbd),
+// health; its MySQL connections come from internal/connpool and run
+// statements through internal/mysqlexec, which the gate's direct reads
+// share), mysqld (running a local mariadbd),
 // backup (backups, binlog archiving, restores) and backupstore (where
 // backups are kept), vstreamer and vreplication (resharding streams).
 //

@@ -8,9 +8,9 @@ import (
 
 	"github.com/shardgate/shardgate/internal/gtidpos"
 
+	"github.com/shardgate/shardgate/internal/connpool"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
-	"github.com/shardgate/shardgate/tablet/connpool"
 )
 
 // Read-your-writes on replicas (a session's SET read_your_writes = ON at

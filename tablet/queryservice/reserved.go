@@ -8,9 +8,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/shardgate/shardgate/internal/connpool"
+	"github.com/shardgate/shardgate/internal/mysqlexec"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
-	"github.com/shardgate/shardgate/tablet/connpool"
 )
 
 // Reserved connections.
@@ -123,7 +124,7 @@ func (s *Service) executeReserved(ctx context.Context, id int64, sql string, opt
 		return nil, err
 	}
 	res, err := s.run(ctx, r.conn, sql, opts)
-	if r.conn.IsClosed() || isKilled(err) {
+	if r.conn.IsClosed() || mysqlexec.IsKilled(err) {
 		// MySQL ended the connection, and what it held with it.
 		s.reserved.take(id)
 		s.closeReserved(r)

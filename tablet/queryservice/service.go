@@ -3,21 +3,19 @@ package queryservice
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	"vitess.io/vitess/go/mysql"
-	"vitess.io/vitess/go/mysql/sqlerror"
 
+	"github.com/shardgate/shardgate/internal/connpool"
+	"github.com/shardgate/shardgate/internal/mysqlexec"
 	"github.com/shardgate/shardgate/internal/queryconv"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
 	"github.com/shardgate/shardgate/proto/topopb"
-	"github.com/shardgate/shardgate/tablet/connpool"
 )
 
 // Service serves one shard's queries. Its methods return MySQL errors
@@ -29,8 +27,9 @@ type Service struct {
 	pool   *connpool.Pool
 	txPool *connpool.Pool
 	txs    *transactions
-	// json knows the shard's JSON columns (json_columns.go).
-	json jsonColumns
+	// exec runs statements on the shard's connections as every path to
+	// MariaDB must (deadlines and kills, row limit, warnings, columns).
+	exec *mysqlexec.Server
 	// reservedPool and reserved hold the connections gate sessions
 	// reserved for themselves (reserved.go).
 	reservedPool *connpool.Pool
@@ -94,6 +93,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Service, erro
 		reservedPool: connpool.New("reserved", &cfg.MySQL, cfg.MaxReserved),
 		reserved:     newReservations(),
 	}
+	s.exec = mysqlexec.NewServer(cfg.where(), &s.cfg.MySQL, log)
 	s.txs = newTransactions()
 	s.role.Store(int32(cfg.Type))
 	s.health = newHealthState(&querypb.StreamHealthResponse{
@@ -204,7 +204,7 @@ func (s *Service) execute(ctx context.Context, target *querypb.Target, sql strin
 			return nil, err
 		}
 		res, err := s.runInTransaction(ctx, tx, sql, opts)
-		if tx.conn.IsClosed() || isKilled(err) {
+		if tx.conn.IsClosed() || mysqlexec.IsKilled(err) {
 			// The connection is gone or was killed: the transaction with it.
 			s.txs.remove(txID)
 			s.finish(tx, endAbandon)
@@ -241,80 +241,20 @@ func (s *Service) execute(ctx context.Context, target *querypb.Target, sql strin
 func (s *Service) run(ctx context.Context, conn *connpool.Conn, sql string, opts *querypb.ExecuteOptions) (*querypb.QueryResult, error) {
 	start := time.Now()
 	s.served.Add(1)
-	s.noteDDL(sql)
 	timeout, maxRows := s.limits(opts)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	connID := conn.ID()
-	stopKill := context.AfterFunc(ctx, func() { s.kill(connID) })
-
-	// The client drains and refuses a result of more than maxRows rows.
-	res, warnings, err := conn.ExecuteFetchWithWarningCount(sql, maxRows, true)
-	var warningList []*querypb.Warning
-	if err == nil && warnings > 0 {
-		// Read them now, on this connection, before another statement
-		// clears them: the gate answers its client's SHOW WARNINGS.
-		warningList = s.readWarnings(conn)
-	}
-	if !stopKill() {
-		// The kill started: it may still be on its way and must not hit
-		// this connection's next statement.
-		conn.MarkBroken()
+	res, killed, err := s.exec.Run(ctx, conn, sql, mysqlexec.Limits{Timeout: timeout, MaxRows: maxRows})
+	if killed {
 		s.metrics.killed.Inc()
-		if err != nil || ctx.Err() != nil {
-			return nil, s.interruptError(ctx, timeout)
-		}
+		return nil, err
 	}
 	s.metrics.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		if isRowLimit(err) {
-			return nil, sqlerr.New(sqlerror.ERUnknownError, sqlerror.SSUnknownSQLState,
-				"row limit exceeded: the statement returned more than %d rows on %s; add a LIMIT or a narrower WHERE, or raise --max-rows", maxRows, s.cfg.where())
-		}
-		connpool.NoteError(conn, err)
-		return nil, s.mysqlError(err)
+		return nil, err
 	}
 	s.metrics.rowsReturned.Add(float64(len(res.Rows)))
-	out := queryconv.ResultToProto(res)
-	stripClientFlags(out.Fields)
-	s.markJSONColumns(conn, out.Fields)
-	out.Warnings, out.WarningList = uint32(warnings), warningList
+	out := queryconv.ResultToProto(res.Result)
+	out.Warnings, out.WarningList = uint32(res.Warnings), res.WarningList
 	return out, nil
-}
-
-// readWarnings returns what SHOW WARNINGS says on conn (at most MariaDB's
-// default max_error_count of them). A failure to read them loses only the
-// warnings: the statement's result stands.
-func (s *Service) readWarnings(conn *connpool.Conn) []*querypb.Warning {
-	res, err := conn.ExecuteFetch("SHOW WARNINGS", 64, false)
-	if err != nil {
-		connpool.NoteError(conn, err)
-		s.log.Info("cannot read a statement's warnings", zap.Error(err))
-		return nil
-	}
-	out := make([]*querypb.Warning, 0, len(res.Rows))
-	for _, row := range res.Rows {
-		if len(row) < 3 {
-			continue
-		}
-		code, _ := row[1].ToUint64()
-		out = append(out, &querypb.Warning{Level: row[0].ToString(), Code: uint32(code), Message: row[2].Raw()})
-	}
-	return out
-}
-
-// numFlag is MySQL's NUM_FLAG.
-const numFlag = 32768
-
-// stripClientFlags undoes what Vitess's MySQL client adds to the column
-// flags MariaDB sent: NUM_FLAG on every numeric column, as libmysqlclient
-// adds it for its callers. The gate hands the flags to its own clients,
-// whose libraries add it again where they do; those that read the flags
-// raw (PyMySQL, mysqli) must see MariaDB's.
-func stripClientFlags(fields []*querypb.Field) {
-	for _, f := range fields {
-		f.Flags &^= numFlag
-	}
 }
 
 func (s *Service) limits(opts *querypb.ExecuteOptions) (time.Duration, int) {
@@ -330,53 +270,9 @@ func (s *Service) limits(opts *querypb.ExecuteOptions) (time.Duration, int) {
 	return timeout, maxRows
 }
 
-func (s *Service) interruptError(ctx context.Context, timeout time.Duration) error {
-	if ctx.Err() == context.DeadlineExceeded {
-		return sqlerr.Timeout("statement exceeded its %v timeout and was killed on %s", timeout, s.cfg.where())
-	}
-	return sqlerr.Interrupted("statement was cancelled by the caller and killed on %s", s.cfg.where())
-}
-
-// mysqlError keeps MySQL's own code and SQLSTATE and says where it
-// happened, unless it is a plain statement error the client caused (a
-// duplicate key, a syntax error), where MySQL's text is what users expect.
-func (s *Service) mysqlError(err error) error {
-	se, ok := err.(*sqlerror.SQLError)
-	if !ok {
-		return sqlerr.Internal("%s: %v", s.cfg.where(), err)
-	}
-	if sqlerror.IsConnErr(se) {
-		return sqlerr.WithReason(sqlerr.ReasonOutcomeUnknown, sqlerr.New(se.Num, se.State, "%s: lost connection to MySQL: %s", s.cfg.where(), se.Message))
-	}
-	return se
-}
-
-// isRowLimit recognizes the MySQL client's refusal of an over-long result;
-// it has no error code of its own, only this text.
-func isRowLimit(err error) bool {
-	return strings.Contains(err.Error(), "Row count exceeded")
-}
-
-func isKilled(err error) bool {
-	se, ok := err.(*sqlerror.SQLError)
-	return ok && (se.Num == sqlerror.ERQueryInterrupted || se.Num == 1969)
-}
-
-// kill stops the statement running on MySQL connection connID. It uses a
-// connection of its own, since the pools may be exhausted.
-func (s *Service) kill(connID int64) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := mysql.Connect(ctx, &s.cfg.MySQL)
-	if err != nil {
-		s.log.Warn("cannot connect to kill a statement", zap.Int64("connection_id", connID), zap.Error(err))
-		return
-	}
-	defer conn.Close()
-	if _, err := conn.ExecuteFetch(fmt.Sprintf("KILL QUERY %d", connID), 0, false); err != nil {
-		s.log.Warn("kill query failed", zap.Int64("connection_id", connID), zap.Error(err))
-	}
-}
+// mysqlError is what a client sees of a MariaDB error on this tablet
+// (mysqlexec.Server.Error).
+func (s *Service) mysqlError(err error) error { return s.exec.Error(err) }
 
 // StreamExecute runs a read and sends its rows as they arrive: fields first,
 // then batches of rows, so large results never sit whole in memory.
@@ -415,13 +311,12 @@ func (s *Service) streamExecute(ctx context.Context, req *querypb.StreamExecuteR
 	timeout, _ := s.limits(req.Options)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	connID := conn.ID()
-	stopKill := context.AfterFunc(ctx, func() { s.kill(connID) })
+	stopKill := s.exec.KillOnDone(ctx, conn)
 	err := s.streamRows(conn, string(req.Sql), send)
 	if !stopKill() {
 		conn.MarkBroken()
 		s.metrics.killed.Inc()
-		return s.interruptError(ctx, timeout)
+		return s.exec.InterruptError(ctx, timeout)
 	}
 	return err
 }
@@ -437,9 +332,8 @@ func (s *Service) streamRows(conn *connpool.Conn, sql string, send func(*querypb
 		connpool.NoteError(conn, err)
 		return s.mysqlError(err)
 	}
+	s.exec.FixFields(nil, fields) // nil: conn is busy with the rows
 	protoFields := queryconv.FieldsToProto(fields)
-	stripClientFlags(protoFields)
-	s.markJSONColumns(nil, protoFields) // conn is busy with the rows
 	if err := send(&querypb.StreamExecuteResponse{Result: &querypb.QueryResult{Fields: protoFields}}); err != nil {
 		conn.MarkBroken() // rows left unread on the wire
 		return err

@@ -12,9 +12,10 @@ import (
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 
+	"github.com/shardgate/shardgate/internal/connpool"
+	"github.com/shardgate/shardgate/internal/mysqlexec"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
-	"github.com/shardgate/shardgate/tablet/connpool"
 )
 
 // transaction is an open MySQL transaction on a reserved connection.
@@ -58,7 +59,7 @@ var plainVerbs = map[string]bool{
 // that began with BEGIN: when such a statement ended the transaction, the
 // connection goes on with autocommit on.
 func (s *Service) runInTransaction(ctx context.Context, tx *transaction, sql string, opts *querypb.ExecuteOptions) (*querypb.QueryResult, error) {
-	verb := strings.ToLower(statementVerb(sql))
+	verb := strings.ToLower(mysqlexec.StatementVerb(sql))
 	plain := plainVerbs[verb] || verb == "rollback" && strings.Contains(strings.ToLower(sql), " to ")
 	if !plain {
 		tx.dirty = true

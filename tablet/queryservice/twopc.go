@@ -8,9 +8,9 @@ import (
 	"go.uber.org/zap"
 	"vitess.io/vitess/go/mysql/sqlerror"
 
+	"github.com/shardgate/shardgate/internal/connpool"
 	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
-	"github.com/shardgate/shardgate/tablet/connpool"
 )
 
 // The tablet's part in two-phase commit is MariaDB's XA: a branch begins

@@ -1,4 +1,4 @@
-package queryservice
+package mysqlexec
 
 import (
 	"strings"
@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"vitess.io/vitess/go/sqltypes"
+	vquerypb "vitess.io/vitess/go/vt/proto/query"
 
-	"github.com/shardgate/shardgate/proto/querypb"
-	"github.com/shardgate/shardgate/tablet/connpool"
+	"github.com/shardgate/shardgate/internal/connpool"
 )
 
 // JSON columns.
@@ -16,16 +16,17 @@ import (
 // MariaDB stores JSON as LONGTEXT with a CHECK (json_valid(col)), and
 // tells clients that ask for its extended metadata (the mariadb client,
 // node's mysql2) that such a column holds JSON: "format=json", which
-// mysql2 uses to parse the values. The tablet's MySQL client does not ask
-// for that metadata, so the tablet finds the shard's JSON columns in
-// information_schema and marks them in the column definitions it sends
+// mysql2 uses to parse the values. Vitess's MySQL client does not ask for
+// that metadata, so the server's JSON columns are read from
+// information_schema and marked in the column definitions
 // (Field.column_type "json"); the gate's MySQL port passes the format on.
 
-// jsonColumnType marks a JSON column in Field.column_type.
-const jsonColumnType = "json"
+// JSONColumnType marks a JSON column in Field.column_type.
+const JSONColumnType = "json"
 
-// jsonColumnsMaxAge bounds how long a DDL run past the tablet (a schema
-// change straight on MariaDB) can leave the marks stale.
+// jsonColumnsMaxAge bounds how long a DDL run past this Server (a schema
+// change through the tablet seen by a gate's direct reads, or straight on
+// MariaDB) can leave the marks stale.
 const jsonColumnsMaxAge = 30 * time.Second
 
 type jsonColumns struct {
@@ -36,7 +37,7 @@ type jsonColumns struct {
 }
 
 // markJSONColumns sets column_type "json" on the fields of JSON columns.
-func (s *Service) markJSONColumns(conn *connpool.Conn, fields []*querypb.Field) {
+func (s *Server) markJSONColumns(conn *connpool.Conn, fields []*vquerypb.Field) {
 	var candidates bool
 	for _, f := range fields {
 		if isLongText(f) && f.OrgTable != "" {
@@ -50,21 +51,21 @@ func (s *Service) markJSONColumns(conn *connpool.Conn, fields []*querypb.Field) 
 	cols := s.jsonColumnSet(conn)
 	for _, f := range fields {
 		if isLongText(f) && cols[strings.ToLower(f.OrgTable)+"\x00"+strings.ToLower(f.OrgName)] {
-			f.ColumnType = jsonColumnType
+			f.ColumnType = JSONColumnType
 		}
 	}
 }
 
 // isLongText reports a text column as Vitess's client types it: TEXT, or
 // BLOB when its collation is binary-flagged (JSON's utf8mb4_bin).
-func isLongText(f *querypb.Field) bool {
-	return (f.Type == querypb.Type_TEXT || f.Type == querypb.Type_BLOB) && f.Charset != 63
+func isLongText(f *vquerypb.Field) bool {
+	return (f.Type == sqltypes.Text || f.Type == sqltypes.Blob) && f.Charset != 63
 }
 
-// jsonColumnSet returns the shard's JSON columns, reading them on conn
+// jsonColumnSet returns the database's JSON columns, reading them on conn
 // when they are unknown or old; with conn nil (its result is still being
 // read) what is known. A failed read leaves the columns unmarked.
-func (s *Service) jsonColumnSet(conn *connpool.Conn) map[string]bool {
+func (s *Server) jsonColumnSet(conn *connpool.Conn) map[string]bool {
 	j := &s.json
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -72,7 +73,7 @@ func (s *Service) jsonColumnSet(conn *connpool.Conn) map[string]bool {
 		return j.byName
 	}
 	res, err := conn.ExecuteFetch("SELECT table_name, constraint_name FROM information_schema.check_constraints "+
-		"WHERE constraint_schema = "+sqltypes.EncodeStringSQL(s.cfg.MySQL.DbName)+
+		"WHERE constraint_schema = "+sqltypes.EncodeStringSQL(s.params.DbName)+
 		" AND level = 'Column' AND check_clause = CONCAT('json_valid(`', constraint_name, '`)')", 10000, false)
 	if err != nil {
 		connpool.NoteError(conn, err)
@@ -86,10 +87,10 @@ func (s *Service) jsonColumnSet(conn *connpool.Conn) map[string]bool {
 	return cols
 }
 
-// noteDDL makes the next result read the JSON columns again after a
+// NoteDDL makes the next result read the JSON columns again after a
 // statement that may have changed them.
-func (s *Service) noteDDL(sql string) {
-	word := statementVerb(sql)
+func (s *Server) NoteDDL(sql string) {
+	word := StatementVerb(sql)
 	for _, ddl := range [...]string{"create", "alter", "drop", "rename"} {
 		if strings.EqualFold(word, ddl) {
 			s.json.mu.Lock()
@@ -100,10 +101,10 @@ func (s *Service) noteDDL(sql string) {
 	}
 }
 
-// statementVerb is the first word of the statement sql runs: of its
+// StatementVerb is the first word of the statement sql runs: of its
 // statement when sql is SET STATEMENT ... FOR <statement> (the session's
 // settings, as the gate prefixes them).
-func statementVerb(sql string) string {
+func StatementVerb(sql string) string {
 	word := firstWord(sql)
 	if strings.EqualFold(word, "set") {
 		if i := strings.Index(sql, " FOR "); i >= 0 {

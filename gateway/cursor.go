@@ -226,6 +226,11 @@ func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace s
 	} else {
 		req.Options = s.replicaReadOptions(keyspace, q.Shard)
 	}
+	if !write && req.Options == nil && s.stmtDirectRead && e.tablets.direct != nil {
+		if res, ran, err := e.tablets.direct.read(ctx, s, tc, q.SQL); ran {
+			return res, err
+		}
+	}
 	resp, err := tc.query.Execute(ctx, req)
 	if err != nil {
 		err = tabletError(tc, err)

@@ -329,6 +329,7 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 		s.startTransaction(nil)
 	}
 	bv = e.sessionBindVars(s, plan, bv)
+	s.stmtDirectRead = e.tablets.direct != nil && plan.Type == sqlparser.StmtSelect && !s.InTransaction && directReadable(stmt)
 	if stream != nil && s.Workload == workloadOLAP && !s.InTransaction && s.tableLocks == nil && plan.Streams() {
 		var rows uint64
 		err := plan.StreamExecute(ctx, &cursor{e: e, s: s}, bv, func(r *sqltypes.Result) error {

@@ -122,6 +122,9 @@ type Config struct {
 	// Buffer bounds the statements held while a resharding switches a
 	// keyspace's writes.
 	Buffer BufferConfig
+	// DirectReads, with a password, makes the gate read the MariaDB of
+	// tablets that offer it without their tablets (direct_reads.go).
+	DirectReads DirectReadConfig
 
 	// TwoPCCrashPoint is for crash tests only: the gate kills itself at
 	// this point of every two-phase commit (CrashAfterPrepare,
@@ -192,6 +195,12 @@ func (c *Config) Validate() error {
 	}
 	if c.QueryStatsMaxStatements < 0 || c.SlowLog.Threshold < 0 || c.SlowLog.MaxPerSecond < 0 {
 		return errors.New("--query-stats-max-statements, --slow-query-threshold and --slow-query-log-rate must not be negative")
+	}
+	if err := secretfile.Resolve(&c.DirectReads.Password, c.DirectReads.PasswordFile, "SHARDGATE_DIRECT_READ_PASSWORD"); err != nil {
+		return fmt.Errorf("--direct-read-password-file: %w", err)
+	}
+	if c.DirectReads.PoolSize < 0 {
+		return errors.New("--direct-read-pool-size must not be negative")
 	}
 	if c.MySQLRequireTLS && !c.MySQLTLS.Enabled() {
 		return errors.New("--mysql-require-tls needs --mysql-cert and --mysql-key")
@@ -290,7 +299,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	topology := newTopology(routeTS, cfg.Cell, log)
 	source := topologySource{topology: topology, snapshots: snapshots}
 	source.register(reg)
-	tablets := newTabletGateway(log, tabletTLS, withHealthTimeout(cfg.TabletHealthTimeout), withMaxReplicaLag(cfg.MaxReplicaLag), withMetrics(reg))
+	tabletOpts := []tabletGatewayOption{withHealthTimeout(cfg.TabletHealthTimeout), withMaxReplicaLag(cfg.MaxReplicaLag), withMetrics(reg)}
+	if cfg.DirectReads.Password != "" {
+		tabletOpts = append(tabletOpts, withDirectReads(newDirectReads(cfg.DirectReads, log.Named("direct-reads"), reg)))
+	}
+	tablets := newTabletGateway(log, tabletTLS, tabletOpts...)
 	m := newMetrics(reg)
 	tpc, err := newTwoPC(ts, tablets, log, m, gateRecord(cfg), cfg.TwoPCCrashPoint)
 	if err != nil {

@@ -117,6 +117,9 @@ type Session struct {
 	stmtShardCalls atomic.Uint64
 	stmtRowsRead   atomic.Uint64
 	stmtTables     []string
+	// stmtDirectRead: the statement is a plain read that may run on a
+	// shard's MariaDB without its tablet (direct_reads.go).
+	stmtDirectRead bool
 
 	// interrupt lets KILL stop the session from another connection.
 	interrupt interruption
@@ -198,6 +201,7 @@ func (s *Session) beginStatement(sql string) {
 	s.stmtShardCalls.Store(0)
 	s.stmtRowsRead.Store(0)
 	s.stmtTables = nil
+	s.stmtDirectRead = false
 }
 
 // NewSession returns a session in autocommit mode with no keyspace.

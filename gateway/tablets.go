@@ -49,6 +49,9 @@ type tabletConn struct {
 	canFailOver func() bool
 	// calls are its call metrics.
 	calls *tabletCallMetrics
+	// direct is the gate's pool for reading the tablet's MariaDB directly,
+	// while the tablet offers it and the gate takes it (direct_reads.go).
+	direct atomic.Pointer[directPool]
 
 	liveness
 }
@@ -84,6 +87,9 @@ type tabletGateway struct {
 	// replication lag than this is not picked (0: no bound).
 	maxReplicaLag time.Duration
 	metrics       *tabletMetrics
+	// direct takes tablets' offers of direct reads; nil: the gate was
+	// given no password for them.
+	direct *directReads
 
 	mu      sync.Mutex
 	tablets map[string]*tabletConn // by alias
@@ -119,6 +125,11 @@ func withMaxReplicaLag(d time.Duration) tabletGatewayOption {
 // DefaultMaxReplicaLag is Vitess's default bound on the lag of replicas
 // it serves from (--discovery_low_replication_lag, 30 s).
 const DefaultMaxReplicaLag = 30 * time.Second
+
+// withDirectReads makes the gate take tablets' offers of direct reads.
+func withDirectReads(d *directReads) tabletGatewayOption {
+	return func(g *tabletGateway) { g.direct = d }
+}
 
 // withMetrics registers the tablets' metrics with reg.
 func withMetrics(reg prometheus.Registerer) tabletGatewayOption {
@@ -203,6 +214,7 @@ func (tc *tabletConn) close() {
 	tc.mu.Unlock()
 	tc.cancel()
 	_ = tc.conn.Close()
+	tc.closeDirect()
 }
 
 func (g *tabletGateway) reindexLocked() {
@@ -303,6 +315,9 @@ func (g *tabletGateway) watchHealth(ctx context.Context, tc *tabletConn) {
 // makes a tablet declared unhealthy routable again.
 func (g *tabletGateway) healthMessage(tc *tabletConn, resp *querypb.StreamHealthResponse, now time.Time) {
 	tc.health.Store(resp)
+	if g.direct != nil {
+		g.direct.follow(tc, resp.GetDirectRead())
+	}
 	was, revived, silent := tc.heard(now, resp.Serving)
 	if revived || was != resp.Serving {
 		g.signalChange()

@@ -264,6 +264,11 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string) error {
 		return err
 	}
 
+	if !p.cfg.ThroughTablets {
+		if err := ensureSecretFile(p.directReadPasswordFile()); err != nil {
+			return fmt.Errorf("direct reads' password: %w", err)
+		}
+	}
 	step = time.Now()
 	restoring, err := c.startMySQLDs(ctx)
 	if err != nil {
@@ -296,6 +301,9 @@ func (c *Cluster) start(ctx context.Context, bins map[string]string) error {
 		gateArgs = append(gateArgs, "--topo-root", p.cfg.TopoRoot)
 	}
 	gateArgs = append(gateArgs, p.cfg.TabletTLS.gateArgs()...)
+	if !p.cfg.ThroughTablets {
+		gateArgs = append(gateArgs, "--direct-read-password-file", p.directReadPasswordFile())
+	}
 	c.gateBin, c.gateArgs = bins[GateBinary], gateArgs
 	gate, err := startChild(c.gatePart(), c.gateBin, gateArgs)
 	if err != nil {

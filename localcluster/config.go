@@ -134,6 +134,12 @@ type Config struct {
 	// BackupStorage is the tablets' backup store URL (see
 	// tablet/backupstore). Empty: file://DataDir/backups.
 	BackupStorage string
+	// ThroughTablets sends every statement through the tablets. By default
+	// the tablets offer direct reads (gateway/direct_reads.go) as the
+	// user DirectReadUser, whose password Up keeps in the data directory,
+	// and the gate takes the offer.
+	ThroughTablets bool
+
 	// TabletArgs are added to every tablet's command line; TabletEnv to
 	// its environment (e.g. AWS_ACCESS_KEY_ID for an s3:// store).
 	TabletArgs []string

@@ -41,6 +41,9 @@ func (c *Cluster) tabletArgs(t tabletPlan) []string {
 		args = append(args, "--topo-root", p.cfg.TopoRoot)
 	}
 	args = append(args, p.cfg.TabletTLS.tabletArgs()...)
+	if !p.cfg.ThroughTablets {
+		args = append(args, "--direct-read-user", DirectReadUser, "--direct-read-password-file", p.directReadPasswordFile())
+	}
 	return append(args, p.cfg.TabletArgs...)
 }
 

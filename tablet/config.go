@@ -3,6 +3,7 @@ package tablet
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,10 @@ type Config struct {
 	// SHARDTABLET_REPLICATION_PASSWORD are read when no file is given.
 	MySQLPasswordFile       string
 	ReplicationPasswordFile string
+	// DirectReadPasswordFile holds the password of the MariaDB user gates
+	// read as directly (Query.DirectReads; or the environment's
+	// SHARDTABLET_DIRECT_READ_PASSWORD).
+	DirectReadPasswordFile string
 	// DebugTokenFile, when set, holds the token /debug/* requires.
 	DebugTokenFile string
 	// InsecureGRPC accepts serving the gRPC and query ports on every
@@ -152,6 +157,17 @@ func (c *Config) Validate() error {
 	}
 	if err := secretfile.Resolve(&c.ReplicationPassword, c.ReplicationPasswordFile, "SHARDTABLET_REPLICATION_PASSWORD"); err != nil {
 		return fmt.Errorf("--replication-password-file: %w", err)
+	}
+	if d := &c.Query.DirectReads; d.Offered() {
+		if err := secretfile.Resolve(&d.Password, c.DirectReadPasswordFile, "SHARDTABLET_DIRECT_READ_PASSWORD"); err != nil {
+			return fmt.Errorf("--direct-read-password-file: %w", err)
+		}
+		if d.Address == "" {
+			d.Address = net.JoinHostPort(c.MySQLHost, strconv.Itoa(c.MySQLPort))
+		}
+		if err := d.Validate(); err != nil {
+			return fmt.Errorf("--direct-read-user: %w", err)
+		}
 	}
 	if listenHost(c.Hostname) == "" && c.TLS.ClientCAFile == "" && !c.InsecureGRPC {
 		return fmt.Errorf("--hostname %s makes the tablet listen on every interface, where anyone who reaches its ports could run statements on its MySQL: "+

@@ -23,18 +23,19 @@ import (
 
 // localFlags are the flags of `shardctl local up`.
 type localFlags struct {
-	dataDir       string
-	keyspaces     []string // NAME:SHARDS
-	vschemas      []string // KEYSPACE=FILE
-	schemas       []string // KEYSPACE=FILE
-	basePort      int
-	replicas      int // -1: as the data dir's cluster last ran (0 for a new one)
-	backupStorage string
-	detach        bool
-	supervise     bool // hidden: this process is the detached supervisor
-	timeout       time.Duration
-	restart       bool   // restart crashed parts
-	durability    string // the shard servers' mysqld.Durability
+	dataDir        string
+	keyspaces      []string // NAME:SHARDS
+	vschemas       []string // KEYSPACE=FILE
+	schemas        []string // KEYSPACE=FILE
+	basePort       int
+	replicas       int // -1: as the data dir's cluster last ran (0 for a new one)
+	backupStorage  string
+	detach         bool
+	supervise      bool // hidden: this process is the detached supervisor
+	timeout        time.Duration
+	restart        bool   // restart crashed parts
+	durability     string // the shard servers' mysqld.Durability
+	throughTablets bool   // every statement through the tablets: no direct reads
 }
 
 // defaultDataDir is ~/.shardgate/local, or for root /var/lib/shardgate/local:
@@ -93,6 +94,7 @@ base-port - 15000, so that clusters run side by side.`,
 	fl.BoolVar(&f.detach, "detach", false, "run in the background, until shardctl local down stops it")
 	fl.DurationVar(&f.timeout, "timeout", localcluster.DefaultStartTimeout, "how long the cluster may take to come up")
 	fl.BoolVar(&f.restart, "restart-crashed", true, "restart a mariadbd, tablet or gate that exits by itself (a crash, kill -9), with backoff from 0.2 s to 30 s, and log it; parts stopped on purpose stay stopped")
+	fl.BoolVar(&f.throughTablets, "through-tablets", false, "send every statement through the tablets; by default the tablets offer the gate direct reads of their MariaDB (as user "+localcluster.DirectReadUser+", SELECT only), and plain autocommit reads skip the tablet's hop")
 	fl.StringVar(&f.durability, "mysql-durability", "full", "what the shards' mariadbd flush at commit: full (innodb_flush_log_at_trx_commit=1, sync_binlog=1: a commit survives an OS crash or power loss) or relaxed (2 and 0: faster commits, but an OS crash may lose the last second of them)")
 	fl.BoolVar(&f.supervise, "supervise", false, "run as the supervisor of a detached cluster (used by --detach)")
 	_ = fl.MarkHidden("supervise")
@@ -242,6 +244,7 @@ func (f *localFlags) config(topoRoot string) (localcluster.Config, error) {
 		return cfg, err
 	}
 	cfg.MySQLDurability = durability
+	cfg.ThroughTablets = f.throughTablets
 	dir, err := filepath.Abs(f.dataDir)
 	if err != nil {
 		return cfg, err
@@ -347,6 +350,7 @@ func (f *localFlags) supervisorArgs(exe string, cfg localcluster.Config, a *app)
 		"--timeout", f.timeout.String(),
 		"--restart-crashed=" + strconv.FormatBool(f.restart),
 		"--mysql-durability", f.durability,
+		"--through-tablets=" + strconv.FormatBool(f.throughTablets),
 		"--topo-root", a.topoRoot,
 		"--log-level", a.logOpts.Level,
 	}

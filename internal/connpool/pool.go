@@ -104,6 +104,30 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 			return nil, fmt.Errorf("waiting for a connection from the %s pool (all %d in use): %w", p.name, cap(p.tokens), ctx.Err())
 		}
 	}
+	return p.take(ctx)
+}
+
+// ErrBusy is TryGet's answer when every connection is in use.
+var ErrBusy = errors.New("every connection of the pool is in use")
+
+// TryGet is Get without the wait: when every connection is in use it
+// returns ErrBusy at once, for a caller with another way to run its
+// statement.
+func (p *Pool) TryGet(ctx context.Context) (*Conn, error) {
+	if p.closed.Load() {
+		return nil, fmt.Errorf("%s pool is closed", p.name)
+	}
+	select {
+	case <-p.tokens:
+	default:
+		return nil, ErrBusy
+	}
+	return p.take(ctx)
+}
+
+// take returns an idle connection or opens one, for a caller holding a
+// token.
+func (p *Pool) take(ctx context.Context) (*Conn, error) {
 	p.inUse.Add(1)
 	for {
 		select {

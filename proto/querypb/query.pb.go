@@ -2308,11 +2308,14 @@ func (x *ReplicationState) GetErrant() []string {
 }
 
 type StreamHealthResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Target        *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
-	Serving       bool                   `protobuf:"varint,2,opt,name=serving,proto3" json:"serving,omitempty"`
-	TabletAlias   string                 `protobuf:"bytes,3,opt,name=tablet_alias,json=tabletAlias,proto3" json:"tablet_alias,omitempty"`
-	Stats         *RealtimeStats         `protobuf:"bytes,4,opt,name=stats,proto3" json:"stats,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Target      *Target                `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Serving     bool                   `protobuf:"varint,2,opt,name=serving,proto3" json:"serving,omitempty"`
+	TabletAlias string                 `protobuf:"bytes,3,opt,name=tablet_alias,json=tabletAlias,proto3" json:"tablet_alias,omitempty"`
+	Stats       *RealtimeStats         `protobuf:"bytes,4,opt,name=stats,proto3" json:"stats,omitempty"`
+	// direct_read, when set, invites gates to run autocommit reads on the
+	// tablet's MariaDB themselves, without the hop through the tablet.
+	DirectRead    *DirectReadOffer `protobuf:"bytes,5,opt,name=direct_read,json=directRead,proto3" json:"direct_read,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2375,6 +2378,94 @@ func (x *StreamHealthResponse) GetStats() *RealtimeStats {
 	return nil
 }
 
+func (x *StreamHealthResponse) GetDirectRead() *DirectReadOffer {
+	if x != nil {
+		return x.DirectRead
+	}
+	return nil
+}
+
+// DirectReadOffer is how a gate reads a tablet's MariaDB directly: where,
+// as whom (a user the tablet created with SELECT on the database only;
+// the password is a secret gate and tablet share), and within the limits
+// the tablet would apply.
+type DirectReadOffer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// address is MariaDB's "host:port" as gates reach it.
+	Address        string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	User           string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	Database       string `protobuf:"bytes,3,opt,name=database,proto3" json:"database,omitempty"`
+	QueryTimeoutMs int64  `protobuf:"varint,4,opt,name=query_timeout_ms,json=queryTimeoutMs,proto3" json:"query_timeout_ms,omitempty"`
+	MaxRows        int64  `protobuf:"varint,5,opt,name=max_rows,json=maxRows,proto3" json:"max_rows,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DirectReadOffer) Reset() {
+	*x = DirectReadOffer{}
+	mi := &file_proto_query_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DirectReadOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DirectReadOffer) ProtoMessage() {}
+
+func (x *DirectReadOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_query_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DirectReadOffer.ProtoReflect.Descriptor instead.
+func (*DirectReadOffer) Descriptor() ([]byte, []int) {
+	return file_proto_query_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *DirectReadOffer) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *DirectReadOffer) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *DirectReadOffer) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
+func (x *DirectReadOffer) GetQueryTimeoutMs() int64 {
+	if x != nil {
+		return x.QueryTimeoutMs
+	}
+	return 0
+}
+
+func (x *DirectReadOffer) GetMaxRows() int64 {
+	if x != nil {
+		return x.MaxRows
+	}
+	return 0
+}
+
 // ReserveExecuteRequest takes a MySQL connection for one client session
 // alone (a reserved connection) and runs a statement on it. A reserved
 // connection keeps what MySQL ties to a connection and a pooled one must
@@ -2392,7 +2483,7 @@ type ReserveExecuteRequest struct {
 
 func (x *ReserveExecuteRequest) Reset() {
 	*x = ReserveExecuteRequest{}
-	mi := &file_proto_query_proto_msgTypes[32]
+	mi := &file_proto_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2404,7 +2495,7 @@ func (x *ReserveExecuteRequest) String() string {
 func (*ReserveExecuteRequest) ProtoMessage() {}
 
 func (x *ReserveExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[32]
+	mi := &file_proto_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2417,7 +2508,7 @@ func (x *ReserveExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ReserveExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{32}
+	return file_proto_query_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReserveExecuteRequest) GetTarget() *Target {
@@ -2459,7 +2550,7 @@ type ReserveExecuteResponse struct {
 
 func (x *ReserveExecuteResponse) Reset() {
 	*x = ReserveExecuteResponse{}
-	mi := &file_proto_query_proto_msgTypes[33]
+	mi := &file_proto_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2471,7 +2562,7 @@ func (x *ReserveExecuteResponse) String() string {
 func (*ReserveExecuteResponse) ProtoMessage() {}
 
 func (x *ReserveExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[33]
+	mi := &file_proto_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2484,7 +2575,7 @@ func (x *ReserveExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ReserveExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{33}
+	return file_proto_query_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReserveExecuteResponse) GetReservedId() int64 {
@@ -2520,7 +2611,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_proto_query_proto_msgTypes[34]
+	mi := &file_proto_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2623,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[34]
+	mi := &file_proto_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2636,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{34}
+	return file_proto_query_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReleaseRequest) GetTarget() *Target {
@@ -2570,7 +2661,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_proto_query_proto_msgTypes[35]
+	mi := &file_proto_query_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2582,7 +2673,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_query_proto_msgTypes[35]
+	mi := &file_proto_query_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2595,7 +2686,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_proto_query_proto_rawDescGZIP(), []int{35}
+	return file_proto_query_proto_rawDescGZIP(), []int{36}
 }
 
 var File_proto_query_proto protoreflect.FileDescriptor
@@ -2747,12 +2838,20 @@ const file_proto_query_proto_rawDesc = "" +
 	"\breceived\x18\t \x01(\tR\breceived\x12\x18\n" +
 	"\aapplied\x18\n" +
 	" \x01(\tR\aapplied\x12\x16\n" +
-	"\x06errant\x18\v \x03(\tR\x06errant\"\xba\x01\n" +
+	"\x06errant\x18\v \x03(\tR\x06errant\"\xfd\x01\n" +
 	"\x14StreamHealthResponse\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x18\n" +
 	"\aserving\x18\x02 \x01(\bR\aserving\x12!\n" +
 	"\ftablet_alias\x18\x03 \x01(\tR\vtabletAlias\x124\n" +
-	"\x05stats\x18\x04 \x01(\v2\x1e.shardgate.query.RealtimeStatsR\x05stats\"\xab\x01\n" +
+	"\x05stats\x18\x04 \x01(\v2\x1e.shardgate.query.RealtimeStatsR\x05stats\x12A\n" +
+	"\vdirect_read\x18\x05 \x01(\v2 .shardgate.query.DirectReadOfferR\n" +
+	"directRead\"\xa0\x01\n" +
+	"\x0fDirectReadOffer\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x1a\n" +
+	"\bdatabase\x18\x03 \x01(\tR\bdatabase\x12(\n" +
+	"\x10query_timeout_ms\x18\x04 \x01(\x03R\x0equeryTimeoutMs\x12\x19\n" +
+	"\bmax_rows\x18\x05 \x01(\x03R\amaxRows\"\xab\x01\n" +
 	"\x15ReserveExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\fR\x03sql\x129\n" +
@@ -2849,7 +2948,7 @@ func file_proto_query_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_query_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_proto_query_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_proto_query_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_proto_query_proto_goTypes = []any{
 	(Type)(0),                        // 0: shardgate.query.Type
 	(ErrorReason)(0),                 // 1: shardgate.query.ErrorReason
@@ -2885,11 +2984,12 @@ var file_proto_query_proto_goTypes = []any{
 	(*RealtimeStats)(nil),            // 31: shardgate.query.RealtimeStats
 	(*ReplicationState)(nil),         // 32: shardgate.query.ReplicationState
 	(*StreamHealthResponse)(nil),     // 33: shardgate.query.StreamHealthResponse
-	(*ReserveExecuteRequest)(nil),    // 34: shardgate.query.ReserveExecuteRequest
-	(*ReserveExecuteResponse)(nil),   // 35: shardgate.query.ReserveExecuteResponse
-	(*ReleaseRequest)(nil),           // 36: shardgate.query.ReleaseRequest
-	(*ReleaseResponse)(nil),          // 37: shardgate.query.ReleaseResponse
-	(topopb.TabletType)(0),           // 38: shardgate.topo.TabletType
+	(*DirectReadOffer)(nil),          // 34: shardgate.query.DirectReadOffer
+	(*ReserveExecuteRequest)(nil),    // 35: shardgate.query.ReserveExecuteRequest
+	(*ReserveExecuteResponse)(nil),   // 36: shardgate.query.ReserveExecuteResponse
+	(*ReleaseRequest)(nil),           // 37: shardgate.query.ReleaseRequest
+	(*ReleaseResponse)(nil),          // 38: shardgate.query.ReleaseResponse
+	(topopb.TabletType)(0),           // 39: shardgate.topo.TabletType
 }
 var file_proto_query_proto_depIdxs = []int32{
 	0,  // 0: shardgate.query.Field.type:type_name -> shardgate.query.Type
@@ -2897,7 +2997,7 @@ var file_proto_query_proto_depIdxs = []int32{
 	3,  // 2: shardgate.query.QueryResult.rows:type_name -> shardgate.query.Row
 	5,  // 3: shardgate.query.QueryResult.warning_list:type_name -> shardgate.query.Warning
 	1,  // 4: shardgate.query.MySQLError.reason:type_name -> shardgate.query.ErrorReason
-	38, // 5: shardgate.query.Target.tablet_type:type_name -> shardgate.topo.TabletType
+	39, // 5: shardgate.query.Target.tablet_type:type_name -> shardgate.topo.TabletType
 	7,  // 6: shardgate.query.ExecuteRequest.target:type_name -> shardgate.query.Target
 	8,  // 7: shardgate.query.ExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
 	4,  // 8: shardgate.query.ExecuteResponse.result:type_name -> shardgate.query.QueryResult
@@ -2916,45 +3016,46 @@ var file_proto_query_proto_depIdxs = []int32{
 	7,  // 21: shardgate.query.RollbackPreparedRequest.target:type_name -> shardgate.query.Target
 	7,  // 22: shardgate.query.ListPreparedRequest.target:type_name -> shardgate.query.Target
 	28, // 23: shardgate.query.ListPreparedResponse.transactions:type_name -> shardgate.query.PreparedTransaction
-	38, // 24: shardgate.query.RealtimeStats.tablet_type:type_name -> shardgate.topo.TabletType
+	39, // 24: shardgate.query.RealtimeStats.tablet_type:type_name -> shardgate.topo.TabletType
 	32, // 25: shardgate.query.RealtimeStats.replication:type_name -> shardgate.query.ReplicationState
 	7,  // 26: shardgate.query.StreamHealthResponse.target:type_name -> shardgate.query.Target
 	31, // 27: shardgate.query.StreamHealthResponse.stats:type_name -> shardgate.query.RealtimeStats
-	7,  // 28: shardgate.query.ReserveExecuteRequest.target:type_name -> shardgate.query.Target
-	8,  // 29: shardgate.query.ReserveExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
-	4,  // 30: shardgate.query.ReserveExecuteResponse.result:type_name -> shardgate.query.QueryResult
-	7,  // 31: shardgate.query.ReleaseRequest.target:type_name -> shardgate.query.Target
-	9,  // 32: shardgate.query.QueryService.Execute:input_type -> shardgate.query.ExecuteRequest
-	11, // 33: shardgate.query.QueryService.StreamExecute:input_type -> shardgate.query.StreamExecuteRequest
-	13, // 34: shardgate.query.QueryService.Begin:input_type -> shardgate.query.BeginRequest
-	15, // 35: shardgate.query.QueryService.Commit:input_type -> shardgate.query.CommitRequest
-	17, // 36: shardgate.query.QueryService.Rollback:input_type -> shardgate.query.RollbackRequest
-	19, // 37: shardgate.query.QueryService.BeginExecute:input_type -> shardgate.query.BeginExecuteRequest
-	21, // 38: shardgate.query.QueryService.Prepare:input_type -> shardgate.query.PrepareRequest
-	23, // 39: shardgate.query.QueryService.CommitPrepared:input_type -> shardgate.query.CommitPreparedRequest
-	25, // 40: shardgate.query.QueryService.RollbackPrepared:input_type -> shardgate.query.RollbackPreparedRequest
-	27, // 41: shardgate.query.QueryService.ListPrepared:input_type -> shardgate.query.ListPreparedRequest
-	30, // 42: shardgate.query.QueryService.StreamHealth:input_type -> shardgate.query.StreamHealthRequest
-	34, // 43: shardgate.query.QueryService.ReserveExecute:input_type -> shardgate.query.ReserveExecuteRequest
-	36, // 44: shardgate.query.QueryService.Release:input_type -> shardgate.query.ReleaseRequest
-	10, // 45: shardgate.query.QueryService.Execute:output_type -> shardgate.query.ExecuteResponse
-	12, // 46: shardgate.query.QueryService.StreamExecute:output_type -> shardgate.query.StreamExecuteResponse
-	14, // 47: shardgate.query.QueryService.Begin:output_type -> shardgate.query.BeginResponse
-	16, // 48: shardgate.query.QueryService.Commit:output_type -> shardgate.query.CommitResponse
-	18, // 49: shardgate.query.QueryService.Rollback:output_type -> shardgate.query.RollbackResponse
-	20, // 50: shardgate.query.QueryService.BeginExecute:output_type -> shardgate.query.BeginExecuteResponse
-	22, // 51: shardgate.query.QueryService.Prepare:output_type -> shardgate.query.PrepareResponse
-	24, // 52: shardgate.query.QueryService.CommitPrepared:output_type -> shardgate.query.CommitPreparedResponse
-	26, // 53: shardgate.query.QueryService.RollbackPrepared:output_type -> shardgate.query.RollbackPreparedResponse
-	29, // 54: shardgate.query.QueryService.ListPrepared:output_type -> shardgate.query.ListPreparedResponse
-	33, // 55: shardgate.query.QueryService.StreamHealth:output_type -> shardgate.query.StreamHealthResponse
-	35, // 56: shardgate.query.QueryService.ReserveExecute:output_type -> shardgate.query.ReserveExecuteResponse
-	37, // 57: shardgate.query.QueryService.Release:output_type -> shardgate.query.ReleaseResponse
-	45, // [45:58] is the sub-list for method output_type
-	32, // [32:45] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	34, // 28: shardgate.query.StreamHealthResponse.direct_read:type_name -> shardgate.query.DirectReadOffer
+	7,  // 29: shardgate.query.ReserveExecuteRequest.target:type_name -> shardgate.query.Target
+	8,  // 30: shardgate.query.ReserveExecuteRequest.options:type_name -> shardgate.query.ExecuteOptions
+	4,  // 31: shardgate.query.ReserveExecuteResponse.result:type_name -> shardgate.query.QueryResult
+	7,  // 32: shardgate.query.ReleaseRequest.target:type_name -> shardgate.query.Target
+	9,  // 33: shardgate.query.QueryService.Execute:input_type -> shardgate.query.ExecuteRequest
+	11, // 34: shardgate.query.QueryService.StreamExecute:input_type -> shardgate.query.StreamExecuteRequest
+	13, // 35: shardgate.query.QueryService.Begin:input_type -> shardgate.query.BeginRequest
+	15, // 36: shardgate.query.QueryService.Commit:input_type -> shardgate.query.CommitRequest
+	17, // 37: shardgate.query.QueryService.Rollback:input_type -> shardgate.query.RollbackRequest
+	19, // 38: shardgate.query.QueryService.BeginExecute:input_type -> shardgate.query.BeginExecuteRequest
+	21, // 39: shardgate.query.QueryService.Prepare:input_type -> shardgate.query.PrepareRequest
+	23, // 40: shardgate.query.QueryService.CommitPrepared:input_type -> shardgate.query.CommitPreparedRequest
+	25, // 41: shardgate.query.QueryService.RollbackPrepared:input_type -> shardgate.query.RollbackPreparedRequest
+	27, // 42: shardgate.query.QueryService.ListPrepared:input_type -> shardgate.query.ListPreparedRequest
+	30, // 43: shardgate.query.QueryService.StreamHealth:input_type -> shardgate.query.StreamHealthRequest
+	35, // 44: shardgate.query.QueryService.ReserveExecute:input_type -> shardgate.query.ReserveExecuteRequest
+	37, // 45: shardgate.query.QueryService.Release:input_type -> shardgate.query.ReleaseRequest
+	10, // 46: shardgate.query.QueryService.Execute:output_type -> shardgate.query.ExecuteResponse
+	12, // 47: shardgate.query.QueryService.StreamExecute:output_type -> shardgate.query.StreamExecuteResponse
+	14, // 48: shardgate.query.QueryService.Begin:output_type -> shardgate.query.BeginResponse
+	16, // 49: shardgate.query.QueryService.Commit:output_type -> shardgate.query.CommitResponse
+	18, // 50: shardgate.query.QueryService.Rollback:output_type -> shardgate.query.RollbackResponse
+	20, // 51: shardgate.query.QueryService.BeginExecute:output_type -> shardgate.query.BeginExecuteResponse
+	22, // 52: shardgate.query.QueryService.Prepare:output_type -> shardgate.query.PrepareResponse
+	24, // 53: shardgate.query.QueryService.CommitPrepared:output_type -> shardgate.query.CommitPreparedResponse
+	26, // 54: shardgate.query.QueryService.RollbackPrepared:output_type -> shardgate.query.RollbackPreparedResponse
+	29, // 55: shardgate.query.QueryService.ListPrepared:output_type -> shardgate.query.ListPreparedResponse
+	33, // 56: shardgate.query.QueryService.StreamHealth:output_type -> shardgate.query.StreamHealthResponse
+	36, // 57: shardgate.query.QueryService.ReserveExecute:output_type -> shardgate.query.ReserveExecuteResponse
+	38, // 58: shardgate.query.QueryService.Release:output_type -> shardgate.query.ReleaseResponse
+	46, // [46:59] is the sub-list for method output_type
+	33, // [33:46] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_proto_query_proto_init() }
@@ -2968,7 +3069,7 @@ func file_proto_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_query_proto_rawDesc), len(file_proto_query_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

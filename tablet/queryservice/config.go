@@ -36,6 +36,10 @@ type Config struct {
 	// listed (twice in a row) are closed.
 	LiveGates          func(context.Context) (map[string]bool, error)
 	ReservedOwnerCheck time.Duration
+
+	// DirectReads, when its User is set, offers gates autocommit reads
+	// straight on MariaDB (direct_reads.go).
+	DirectReads DirectReads
 }
 
 // Defaults returns a Config with every tunable set to its default.
@@ -74,7 +78,7 @@ func (c *Config) Validate() error {
 	case c.MaxRows < 1:
 		return fmt.Errorf("max rows must be at least 1, got %d", c.MaxRows)
 	}
-	return nil
+	return c.DirectReads.Validate()
 }
 
 // where names the tablet in error messages.

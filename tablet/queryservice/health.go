@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 	"vitess.io/vitess/go/mysql"
 
@@ -90,6 +91,9 @@ func (s *Service) healthLoop() {
 			conn.Close()
 		}
 	}()
+	// directReadsReady: the direct-read user exists on the server the
+	// health connection reaches (created again on every new connection).
+	directReadsReady := false
 	counts := make([]int64, 0, qpsWindow+1)
 	times := make([]time.Time, 0, qpsWindow+1)
 	tick := time.NewTicker(s.cfg.HealthInterval)
@@ -106,7 +110,18 @@ func (s *Service) healthLoop() {
 		}
 
 		var stats *querypb.RealtimeStats
+		fresh := conn == nil
 		stats, conn = s.measure(conn)
+		if conn == nil || fresh {
+			directReadsReady = false
+		}
+		if s.cfg.DirectReads.Offered() && conn != nil && !directReadsReady {
+			if err := s.provisionDirectReads(conn); err != nil {
+				s.log.Warn("not offering direct reads", zap.Error(err))
+			} else {
+				directReadsReady = true
+			}
+		}
 		stats.Qps = qps
 		stats.ConnectionsInUse = s.pool.Stats().InUse + s.txPool.Stats().InUse
 		stats.OpenTransactions = int64(s.txs.count())
@@ -116,6 +131,10 @@ func (s *Service) healthLoop() {
 		s.health.update(func(h *querypb.StreamHealthResponse) {
 			h.Serving = stats.HealthError == ""
 			h.Stats = stats
+			h.DirectRead = nil
+			if h.Serving && directReadsReady {
+				h.DirectRead = s.directReadOffer()
+			}
 		})
 		select {
 		case <-s.stop:

@@ -134,6 +134,7 @@ func (s *Service) Close() {
 		s.health.update(func(h *querypb.StreamHealthResponse) {
 			h.Serving = false
 			h.Stats.HealthError = "tablet is shutting down"
+			h.DirectRead = nil
 		})
 		for _, tx := range s.txs.takeAll() {
 			s.finish(tx, endRollback)

@@ -19,6 +19,7 @@ func (s *Service) SetServing(serving bool, reason string) {
 		if !serving {
 			h.Serving = false
 			h.Stats.HealthError = reason
+			h.DirectRead = nil
 			return
 		}
 		// Serve at once; the next measurement says otherwise if MySQL is

@@ -1,0 +1,244 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
+	"vitess.io/vitess/go/sqltypes"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/shardgate/shardgate/internal/connpool"
+	"github.com/shardgate/shardgate/internal/mysqlexec"
+	"github.com/shardgate/shardgate/proto/querypb"
+)
+
+// Direct reads.
+//
+// A tablet may offer, in its health stream, to let gates run autocommit
+// reads on its MariaDB themselves (tablet/queryservice/direct_reads.go
+// says why and how the tablet sets it up). A gate given the offer's
+// password takes it: a plain SELECT outside a transaction then goes from
+// the gate straight to the shard's MariaDB, over a small pool of the
+// gate's own per tablet, and runs there through internal/mysqlexec, the
+// runner the tablet itself uses, so that the client sees the same rows,
+// columns, warnings, errors, deadline and row limit. It saves the second
+// hop, which on a small machine costs as much as MariaDB's own work.
+//
+// Everything that is not a plain read keeps going through the tablet:
+// writes and transactions (the tablet fences them), reserved connections,
+// streaming reads, reads that wait for a GTID (read_your_writes on a
+// replica), and reads of system schemas or of the user's identity, which
+// the read-only user would see differently. A read also goes through the
+// tablet when the gate's pool for it is busy or cannot connect, and when
+// MariaDB refuses the read-only user what the statement needs.
+
+// DirectReadConfig says whether and how the gate takes tablets' offers of
+// direct reads.
+type DirectReadConfig struct {
+	// Password is the offered user's password (from PasswordFile, or
+	// SHARDGATE_DIRECT_READ_PASSWORD); empty: no direct reads.
+	Password     string
+	PasswordFile string
+	// PoolSize bounds the gate's connections to each tablet's MariaDB.
+	PoolSize int
+}
+
+// DefaultDirectReadPoolSize bounds the connections a gate opens to one
+// MariaDB for direct reads: reads beyond it go through the tablet. MariaDB
+// holds 33-53 KiB per idle connection (measured on 10.11 with its thread
+// pool), so 100 gates cost a server 50-85 MB.
+const DefaultDirectReadPoolSize = 16
+
+// directUnusableFor is how long reads go through the tablet after the
+// gate failed to connect to its MariaDB.
+const directUnusableFor = 10 * time.Second
+
+// directReads is the gate's side of direct reads: one pool per tablet
+// whose offer it took (tabletConn.direct).
+type directReads struct {
+	cfg   DirectReadConfig
+	log   *zap.Logger
+	reads *prometheus.CounterVec
+}
+
+func newDirectReads(cfg DirectReadConfig, log *zap.Logger, reg prometheus.Registerer) *directReads {
+	if cfg.PoolSize <= 0 {
+		cfg.PoolSize = DefaultDirectReadPoolSize
+	}
+	d := &directReads{cfg: cfg, log: log, reads: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shardgate_direct_reads_total",
+		Help: "Reads this gate sent to a shard's MariaDB without its tablet, by result: ok, error (MariaDB's answer was an error) or fallback (sent through the tablet instead: the gate's pool for that MariaDB was busy or could not connect, or the read-only user lacked a privilege).",
+	}, []string{"keyspace", "shard", "result"})}
+	if reg != nil {
+		reg.MustRegister(d.reads)
+	}
+	return d
+}
+
+// directPool is a gate's connections to one tablet's MariaDB, made from
+// one offer.
+type directPool struct {
+	offer  *querypb.DirectReadOffer
+	pool   *connpool.Pool
+	exec   *mysqlexec.Server
+	limits mysqlexec.Limits
+	// unusableUntil (Unix nanoseconds): after a failed connect, reads go
+	// through the tablet until then.
+	unusableUntil atomic.Int64
+}
+
+// follow takes a tablet's offer from its latest health message: a new or
+// changed offer gets a new pool, a withdrawn one closes it.
+func (d *directReads) follow(tc *tabletConn, offer *querypb.DirectReadOffer) {
+	cur := tc.direct.Load()
+	if cur == nil && offer == nil || cur != nil && proto.Equal(cur.offer, offer) {
+		return
+	}
+	var next *directPool
+	if offer != nil {
+		next = d.newPool(tc, offer)
+	}
+	if old := tc.direct.Swap(next); old != nil {
+		old.pool.Close()
+	}
+	if next != nil {
+		d.log.Info("reading directly from a tablet's MariaDB", zap.String("tablet", tc.record.Alias), zap.String("address", offer.Address), zap.String("user", offer.User))
+	} else {
+		d.log.Info("tablet withdrew its offer of direct reads", zap.String("tablet", tc.record.Alias))
+	}
+}
+
+func (d *directReads) newPool(tc *tabletConn, offer *querypb.DirectReadOffer) *directPool {
+	host, port, _ := net.SplitHostPort(offer.Address)
+	portNum, _ := strconv.Atoi(port)
+	params := &mysql.ConnParams{
+		Host: host, Port: portNum, Uname: offer.User, Pass: d.cfg.Password, DbName: offer.Database,
+		// As the tablet's connections: MariaDB's info text reaches clients.
+		EnableQueryInfo: true,
+	}
+	rec := tc.record
+	where := "tablet " + rec.Alias + " (" + rec.Keyspace + "/" + rec.Shard + ")"
+	return &directPool{
+		offer:  offer,
+		pool:   connpool.New("direct read", params, d.cfg.PoolSize),
+		exec:   mysqlexec.NewServer(where, params, d.log),
+		limits: mysqlexec.Limits{Timeout: time.Duration(offer.QueryTimeoutMs) * time.Millisecond, MaxRows: int(offer.MaxRows)},
+	}
+}
+
+// closeDirect closes tc's pool, when it has one.
+func (tc *tabletConn) closeDirect() {
+	if dp := tc.direct.Swap(nil); dp != nil {
+		dp.pool.Close()
+	}
+}
+
+// read runs sql on tc's MariaDB. ran false: it did not run there, and the
+// caller sends it through the tablet.
+func (d *directReads) read(ctx context.Context, s *Session, tc *tabletConn, sql string) (res *sqltypes.Result, ran bool, err error) {
+	dp := tc.direct.Load()
+	if dp == nil || time.Now().UnixNano() < dp.unusableUntil.Load() {
+		return nil, false, nil
+	}
+	conn, err := dp.pool.TryGet(ctx)
+	if err != nil {
+		if !errors.Is(err, connpool.ErrBusy) {
+			dp.unusableUntil.Store(time.Now().Add(directUnusableFor).UnixNano())
+			d.log.Warn("cannot connect to a tablet's MariaDB for direct reads: reading through the tablet for a while",
+				zap.String("tablet", tc.record.Alias), zap.String("address", dp.offer.Address), zap.Duration("for", directUnusableFor), zap.Error(err))
+		}
+		d.count(tc, "fallback")
+		return nil, false, nil
+	}
+	r, _, err := dp.exec.Run(ctx, conn, sql, dp.limits)
+	dp.pool.Put(conn)
+	if err != nil {
+		if deniedToReader(err) {
+			d.count(tc, "fallback")
+			return nil, false, nil
+		}
+		d.count(tc, "error")
+		return nil, true, err
+	}
+	d.count(tc, "ok")
+	s.noteWarnings(r.WarningList)
+	if n := int(r.Warnings) - len(r.WarningList); n > 0 {
+		s.countWarnings(n)
+	}
+	return r.Result, true, nil
+}
+
+func (d *directReads) count(tc *tabletConn, result string) {
+	d.reads.WithLabelValues(tc.record.Keyspace, tc.record.Shard, result).Inc()
+}
+
+// deniedToReader recognizes MariaDB refusing the read-only user something
+// the tablet's user may do (a stored function's EXECUTE, a table of
+// another database): the statement then runs through the tablet, as it
+// would have without direct reads.
+func deniedToReader(err error) bool {
+	var se *sqlerror.SQLError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Num {
+	case sqlerror.ERDBAccessDenied, sqlerror.ERAccessDeniedError, sqlerror.ERTableAccessDenied,
+		erColumnAccessDenied, sqlerror.ERSpecifiedAccessDenied, erProcAccessDenied:
+		return true
+	}
+	return false
+}
+
+// MariaDB's ER_COLUMNACCESS_DENIED_ERROR and ER_PROCACCESS_DENIED_ERROR,
+// which Vitess's sqlerror does not name.
+const (
+	erColumnAccessDenied = sqlerror.ErrorCode(1143)
+	erProcAccessDenied   = sqlerror.ErrorCode(1370)
+)
+
+// directReadable reports whether a SELECT may run as the direct-read user
+// and give what it would give the tablet's: it reads no system schema
+// (whose rows depend on the user's privileges) and asks for no user's
+// identity or variable.
+func directReadable(stmt sqlparser.Statement) bool {
+	switch stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Union:
+	default:
+		return false
+	}
+	ok := true
+	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		switch n := node.(type) {
+		case sqlparser.TableName:
+			if systemSchemas[strings.ToLower(n.Qualifier.String())] {
+				ok = false
+			}
+		case *sqlparser.Variable:
+			ok = false
+		case *sqlparser.FuncExpr:
+			if identityFunctions[n.Name.Lowered()] {
+				ok = false
+			}
+		}
+		return ok, nil
+	}, stmt)
+	return ok
+}
+
+// systemSchemas are MariaDB's own databases.
+var systemSchemas = map[string]bool{"information_schema": true, "mysql": true, "performance_schema": true, "sys": true}
+
+// identityFunctions answer with the connection's user or role.
+var identityFunctions = map[string]bool{
+	"user": true, "current_user": true, "session_user": true, "system_user": true, "current_role": true,
+}

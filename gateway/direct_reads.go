@@ -147,7 +147,11 @@ func (tc *tabletConn) closeDirect() {
 // caller sends it through the tablet.
 func (d *directReads) read(ctx context.Context, s *Session, tc *tabletConn, sql string) (res *sqltypes.Result, ran bool, err error) {
 	dp := tc.direct.Load()
-	if dp == nil || time.Now().UnixNano() < dp.unusableUntil.Load() {
+	if dp == nil {
+		return nil, false, nil
+	}
+	if time.Now().UnixNano() < dp.unusableUntil.Load() {
+		d.count(tc, "fallback")
 		return nil, false, nil
 	}
 	conn, err := dp.pool.TryGet(ctx)

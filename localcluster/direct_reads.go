@@ -34,3 +34,12 @@ func ensureSecretFile(path string) error {
 	}
 	return os.WriteFile(path, []byte(hex.EncodeToString(secret)+"\n"), 0o600)
 }
+
+// DirectReadPasswordFile is the file holding DirectReadUser's password
+// (empty when the cluster runs with ThroughTablets).
+func (c *Cluster) DirectReadPasswordFile() string {
+	if c.p.cfg.ThroughTablets {
+		return ""
+	}
+	return c.p.directReadPasswordFile()
+}

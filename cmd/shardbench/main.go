@@ -75,6 +75,7 @@ func main() {
 	flag.BoolVar(&o.scaling, "scaling", true, "also measure 1, 2 and 4 shards with each shard's mariadbd capped by a cgroup v1 cpu quota (needs root)")
 	flag.Float64Var(&o.shardCPU, "shard-cpu", 0.1, "scaling: each shard server's CPU cap, as a share of one CPU")
 	flag.IntVar(&o.scalingThreads, "scaling-threads", 16, "scaling: sysbench threads per shard")
+	flag.BoolVar(&throughTablets, "through-tablets", false, "send every statement through the tablets (the local cluster's --through-tablets), to compare with direct reads")
 	flag.IntVar(&o.memoryConns, "memory-connections", 50000, "also measure the gate's memory with this many idle logged-in connections (0: skip)")
 	mode := flag.String("mode", "sysbench", "sysbench: the gate against direct MariaDB, then scaling, memory, replicas and resharding; scaling or memory: that part alone; backup: backup and restore throughput against mydumper and myloader")
 	var bo backupOptions
@@ -278,6 +279,10 @@ func (b *benchCluster) Close() error {
 	return err
 }
 
+// throughTablets runs the clusters with every statement through the
+// tablets (no direct reads), to compare with the default.
+var throughTablets bool
+
 func start(bin string, shards int) (*benchCluster, error) {
 	dir, err := os.MkdirTemp("", "sgbench")
 	if err != nil {
@@ -289,6 +294,7 @@ func start(bin string, shards int) (*benchCluster, error) {
 		Keyspaces: []localcluster.KeyspaceSpec{
 			{Name: "sbtest", ShardCount: shards, Sharded: true, VSchema: vschema()},
 		},
+		ThroughTablets: throughTablets,
 	}
 	if cfg.BasePort, err = localcluster.FreeBasePort(cfg); err != nil {
 		_ = os.RemoveAll(dir)

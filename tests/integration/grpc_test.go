@@ -533,9 +533,10 @@ func testGRPCClientAPI(t *testing.T, c *localcluster.Cluster) {
 
 // testGRPCCancel starts a scatter read that runs on every shard, cancels
 // its context once every shard runs it, and expects it gone from every
-// shard's process list (killed, not finished: each shard's tablet counts
-// a kill). In OLTP the gate reaches the shards through the tablets' query
-// port, in OLAP through their streaming gRPC call.
+// shard's process list (killed, not finished: long before its SLEEP ends).
+// In OLTP the gate reads the shards' MariaDB directly (direct reads, which
+// the gate kills itself), in OLAP through the tablets' streaming gRPC call
+// (each shard's tablet counts a kill).
 func testGRPCCancel(t *testing.T, c *localcluster.Cluster, shards map[string]*sql.DB, names []string, workload string) {
 	gate := openDB(t, c.GateDSN("ks"))
 	base := int64(7800)
@@ -614,11 +615,18 @@ func testGRPCCancel(t *testing.T, c *localcluster.Cluster, shards map[string]*sq
 	})
 	waitAll("the query to run on every shard", true)
 	cancel()
+	cancelled := time.Now()
 	wg.Wait()
 	if !errors.Is(queryErr, context.Canceled) {
 		t.Fatalf("the cancelled query returned %v, want context.Canceled", queryErr)
 	}
 	waitAll("the query to be gone from every shard", false)
+	if took := time.Since(cancelled); took > 15*time.Second {
+		t.Fatalf("the query left the shards %v after the cancel: it ended on its own (SLEEP(25)), it was not killed", took)
+	}
+	if workload != "olap" {
+		return
+	}
 	killedAfter := tabletKills(t, c)
 	for _, shard := range names {
 		tab, _ := c.Tablet("ks", shard)

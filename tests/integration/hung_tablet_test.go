@@ -21,8 +21,12 @@ import (
 // 60 s query timeout, statements already waiting on it included; the other
 // shards answer meanwhile; a transaction on it fails naming it and
 // ROLLBACK ends the rest at once; and after SIGCONT it serves again.
+//
+// Its statements go through the tablets: a direct read (the local
+// cluster's default) runs on MariaDB without the hung process, and only
+// stops being sent to the shard once the tablet is declared unhealthy.
 func TestHungTablet(t *testing.T) {
-	c := startCluster(t)
+	c := startClusterWith(t, func(cfg *localcluster.Config) { cfg.ThroughTablets = true })
 	var names []string
 	tablets := map[string]localcluster.Tablet{}
 	for _, tab := range c.Tablets() {

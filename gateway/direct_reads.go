@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/proto"
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
@@ -88,7 +88,9 @@ func newDirectReads(cfg DirectReadConfig, log *zap.Logger, reg prometheus.Regist
 // directPool is a gate's connections to one tablet's MariaDB, made from
 // one offer.
 type directPool struct {
+	// offer is what the pool was made from; follow alone reads it.
 	offer  *querypb.DirectReadOffer
+	addr   string
 	pool   *connpool.Pool
 	exec   *mysqlexec.Server
 	limits mysqlexec.Limits
@@ -101,7 +103,15 @@ type directPool struct {
 // changed offer gets a new pool, a withdrawn one closes it.
 func (d *directReads) follow(tc *tabletConn, offer *querypb.DirectReadOffer) {
 	cur := tc.direct.Load()
-	if cur == nil && offer == nil || cur != nil && proto.Equal(cur.offer, offer) {
+	if cur == nil && offer == nil {
+		return
+	}
+	if cur != nil && sameServer(cur.offer, offer) {
+		if cur.offer.ColumnsVersion != offer.ColumnsVersion {
+			// The tablet ran DDL: the JSON columns may have changed.
+			cur.exec.ForgetColumns()
+			cur.offer = offer
+		}
 		return
 	}
 	var next *directPool
@@ -118,21 +128,69 @@ func (d *directReads) follow(tc *tabletConn, offer *querypb.DirectReadOffer) {
 	}
 }
 
+// sameServer reports whether two offers name the same server, user and
+// limits (they may differ in columns_version).
+func sameServer(a, b *querypb.DirectReadOffer) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Address == b.Address && a.User == b.User && a.Database == b.Database && a.ServerId == b.ServerId &&
+		a.QueryTimeoutMs == b.QueryTimeoutMs && a.MaxRows == b.MaxRows
+}
+
+// directConnectTimeout bounds opening a connection to MariaDB: a read
+// that cannot connect soon goes through the tablet with time to spare.
+const directConnectTimeout = time.Second
+
 func (d *directReads) newPool(tc *tabletConn, offer *querypb.DirectReadOffer) *directPool {
 	host, port, _ := net.SplitHostPort(offer.Address)
 	portNum, _ := strconv.Atoi(port)
 	params := &mysql.ConnParams{
 		Host: host, Port: portNum, Uname: offer.User, Pass: d.cfg.Password, DbName: offer.Database,
+		ConnectTimeoutMs: uint64(directConnectTimeout.Milliseconds()),
 		// As the tablet's connections: MariaDB's info text reaches clients.
 		EnableQueryInfo: true,
 	}
 	rec := tc.record
 	where := "tablet " + rec.Alias + " (" + rec.Keyspace + "/" + rec.Shard + ")"
+	// A wrong address (a gate's own loopback, a server moved) could reach
+	// another shard's MariaDB, with the same user, password and database
+	// name: every new connection must reach the server the tablet named.
+	checkServer := func(conn *mysql.Conn) error {
+		res, err := conn.ExecuteFetch("SELECT @@server_id", 1, false)
+		if err != nil {
+			return err
+		}
+		if id, _ := res.Rows[0][0].ToUint64(); uint32(id) != offer.ServerId {
+			return fmt.Errorf("%w: %s answers with server_id %d, but %s's MariaDB has %d", errWrongServer, offer.Address, id, where, offer.ServerId)
+		}
+		return nil
+	}
 	return &directPool{
 		offer:  offer,
-		pool:   connpool.New("direct read", params, d.cfg.PoolSize),
+		addr:   offer.Address,
+		pool:   connpool.New("direct read", params, d.cfg.PoolSize).CheckNew(checkServer),
 		exec:   mysqlexec.NewServer(where, params, d.log),
 		limits: mysqlexec.Limits{Timeout: time.Duration(offer.QueryTimeoutMs) * time.Millisecond, MaxRows: int(offer.MaxRows)},
+	}
+}
+
+// forgetDirectColumns makes the direct reads of keyspace's tablets read
+// their JSON columns again, after this gate ran DDL there (a DDL through
+// another gate reaches them with the tablets' next health message).
+func (g *tabletGateway) forgetDirectColumns(keyspace string) {
+	if g.direct == nil {
+		return
+	}
+	for key, tablets := range *g.byTarget.Load() {
+		if key.keyspace != keyspace {
+			continue
+		}
+		for _, tc := range tablets {
+			if dp := tc.direct.Load(); dp != nil {
+				dp.exec.ForgetColumns()
+			}
+		}
 	}
 }
 
@@ -156,10 +214,16 @@ func (d *directReads) read(ctx context.Context, s *Session, tc *tabletConn, sql 
 	}
 	conn, err := dp.pool.TryGet(ctx)
 	if err != nil {
-		if !errors.Is(err, connpool.ErrBusy) {
+		if !errors.Is(err, connpool.ErrBusy) && !errors.Is(err, connpool.ErrClosed) && ctx.Err() == nil && !userLimitReached(err) {
+			// The address, the password or the server is wrong, or
+			// MariaDB is down: the tablet knows better for a while.
 			dp.unusableUntil.Store(time.Now().Add(directUnusableFor).UnixNano())
-			d.log.Warn("cannot connect to a tablet's MariaDB for direct reads: reading through the tablet for a while",
-				zap.String("tablet", tc.record.Alias), zap.String("address", dp.offer.Address), zap.Duration("for", directUnusableFor), zap.Error(err))
+			log := d.log.Warn
+			if errors.Is(err, errWrongServer) {
+				log = d.log.Error
+			}
+			log("cannot use a tablet's MariaDB for direct reads: reading through the tablet for a while",
+				zap.String("tablet", tc.record.Alias), zap.String("address", dp.addr), zap.Duration("for", directUnusableFor), zap.Error(err))
 		}
 		d.count(tc, "fallback")
 		return nil, false, nil
@@ -184,6 +248,18 @@ func (d *directReads) read(ctx context.Context, s *Session, tc *tabletConn, sql 
 
 func (d *directReads) count(tc *tabletConn, result string) {
 	d.reads.WithLabelValues(tc.record.Keyspace, tc.record.Shard, result).Inc()
+}
+
+// errWrongServer: a direct-read connection reached a MariaDB other than
+// the tablet's.
+var errWrongServer = errors.New("direct reads reached the wrong server")
+
+// userLimitReached recognizes MariaDB refusing a connection past the
+// user's MAX_USER_CONNECTIONS (all gates' direct reads together): the
+// read goes through the tablet, as when the gate's own pool is busy.
+func userLimitReached(err error) bool {
+	var se *sqlerror.SQLError
+	return errors.As(err, &se) && se.Num == erUserLimitReached
 }
 
 // deniedToReader recognizes MariaDB refusing the read-only user something

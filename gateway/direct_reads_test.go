@@ -74,6 +74,10 @@ func TestDirectReadOffersComeAndGo(t *testing.T) {
 	if tc.direct.Load() != first {
 		t.Error("the same offer again replaced the pool")
 	}
+	d.follow(tc, &querypb.DirectReadOffer{Address: "127.0.0.1:17100", User: "reader", Database: "ks", QueryTimeoutMs: 30000, MaxRows: 10000, ColumnsVersion: 3})
+	if tc.direct.Load() != first {
+		t.Error("a new columns version (the tablet ran DDL) replaced the pool; it only makes it read the JSON columns again")
+	}
 	d.follow(tc, &querypb.DirectReadOffer{Address: "127.0.0.1:17101", User: "reader", Database: "ks", QueryTimeoutMs: 30000, MaxRows: 10000})
 	second := tc.direct.Load()
 	if second == first || second == nil {

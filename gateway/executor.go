@@ -349,6 +349,7 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 	if _, ddl := stmt.(sqlparser.DDLStatement); ddl {
 		// Even a failed DDL may have changed some shards.
 		e.schema.invalidate(plan.Keyspace)
+		e.tablets.forgetDirectColumns(plan.Keyspace)
 	}
 	if err != nil {
 		return nil, planLabel(plan), sqlerr.From(err)

@@ -168,6 +168,9 @@ func (c *Config) Validate() error {
 		if err := d.Validate(); err != nil {
 			return fmt.Errorf("--direct-read-user: %w", err)
 		}
+		if host, _, _ := net.SplitHostPort(d.Address); listenHost(host) != "" && listenHost(c.Hostname) == "" {
+			return fmt.Errorf("--direct-read-address %s is loopback, but gates reach this tablet at %s: a gate on another host would read its own loopback; give MariaDB's address as gates reach it", d.Address, c.Hostname)
+		}
 	}
 	if listenHost(c.Hostname) == "" && c.TLS.ClientCAFile == "" && !c.InsecureGRPC {
 		return fmt.Errorf("--hostname %s makes the tablet listen on every interface, where anyone who reaches its ports could run statements on its MySQL: "+

@@ -48,6 +48,7 @@ func main() {
 	f.StringVar(&cfg.ReplicationPasswordFile, "replication-password-file", "", "file holding --replication-user's password (mode 600; or SHARDTABLET_REPLICATION_PASSWORD)")
 	f.StringVar(&cfg.Query.DirectReads.User, "direct-read-user", "", "offer gates autocommit reads straight on MariaDB as this user, which the tablet creates with SELECT on the keyspace's database only (empty: every statement goes through the tablet)")
 	f.StringVar(&cfg.DirectReadPasswordFile, "direct-read-password-file", "", "file holding --direct-read-user's password, which gates reading directly are given too (mode 600; or SHARDTABLET_DIRECT_READ_PASSWORD)")
+	f.IntVar(&cfg.Query.DirectReads.MaxConnections, "direct-read-max-connections", cfg.Query.DirectReads.MaxConnections, "connections all gates together may hold to MariaDB for direct reads (MAX_USER_CONNECTIONS of --direct-read-user)")
 	f.StringVar(&cfg.Query.DirectReads.Address, "direct-read-address", "", "MariaDB's host:port as gates reach it for direct reads (default: --mysql-host:--mysql-port)")
 	f.StringVar(&cfg.DebugTokenFile, "debug-token-file", "", "file holding a token /debug/status and /debug/pprof require (Authorization: Bearer; or SHARDTABLET_DEBUG_TOKEN); /metrics and /healthz stay open")
 	f.BoolVar(&cfg.InsecureGRPC, "insecure-grpc", false, "allow a --hostname other than loopback without --grpc-client-ca: every interface then serves statements to anyone who reaches the ports")

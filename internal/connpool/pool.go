@@ -61,8 +61,20 @@ type Pool struct {
 	// closedDead counts idle connections found closed by the server.
 	closedDead atomic.Int64
 	closed     atomic.Bool
-	// setup runs on every new connection before its first use.
+	// setup runs on every new connection before its first use, then
+	// check (when set), whose error closes the connection.
 	setup []string
+	check func(*mysql.Conn) error
+}
+
+// ErrClosed is Get's and TryGet's answer once the pool is closed.
+var ErrClosed = errors.New("the pool is closed")
+
+// CheckNew makes every new connection pass check before its first use
+// (that it reached the server meant, say). Call it before the pool is used.
+func (p *Pool) CheckNew(check func(*mysql.Conn) error) *Pool {
+	p.check = check
+	return p
 }
 
 // New returns a pool of at most capacity connections made with params.
@@ -89,7 +101,7 @@ func New(name string, params *mysql.ConnParams, capacity int, setup ...string) *
 // for a free slot until ctx ends.
 func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 	if p.closed.Load() {
-		return nil, fmt.Errorf("%s pool is closed", p.name)
+		return nil, fmt.Errorf("%s pool: %w", p.name, ErrClosed)
 	}
 	select {
 	case <-p.tokens:
@@ -115,7 +127,7 @@ var ErrBusy = errors.New("every connection of the pool is in use")
 // statement.
 func (p *Pool) TryGet(ctx context.Context) (*Conn, error) {
 	if p.closed.Load() {
-		return nil, fmt.Errorf("%s pool is closed", p.name)
+		return nil, fmt.Errorf("%s pool: %w", p.name, ErrClosed)
 	}
 	select {
 	case <-p.tokens:
@@ -154,6 +166,14 @@ func (p *Pool) take(ctx context.Context) (*Conn, error) {
 			p.openFails.Add(1)
 			p.release()
 			return nil, fmt.Errorf("set up a new connection of the %s pool (%s): %w", p.name, stmt, err)
+		}
+	}
+	if p.check != nil {
+		if err := p.check(conn); err != nil {
+			conn.Close()
+			p.openFails.Add(1)
+			p.release()
+			return nil, fmt.Errorf("new connection of the %s pool: %w", p.name, err)
 		}
 	}
 	p.opened.Add(1)

@@ -3,6 +3,7 @@ package mysqlexec
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"vitess.io/vitess/go/sqltypes"
@@ -34,6 +35,8 @@ type jsonColumns struct {
 	byName map[string]bool // "table\x00column", lower-cased
 	read   time.Time
 	stale  bool
+	// version counts the DDL statements seen (ColumnsVersion).
+	version atomic.Uint64
 }
 
 // markJSONColumns sets column_type "json" on the fields of JSON columns.
@@ -93,13 +96,24 @@ func (s *Server) NoteDDL(sql string) {
 	word := StatementVerb(sql)
 	for _, ddl := range [...]string{"create", "alter", "drop", "rename"} {
 		if strings.EqualFold(word, ddl) {
-			s.json.mu.Lock()
-			s.json.stale = true
-			s.json.mu.Unlock()
+			s.json.version.Add(1)
+			s.ForgetColumns()
 			return
 		}
 	}
 }
+
+// ForgetColumns makes the next result read the JSON columns again: a DDL
+// ran elsewhere (the tablet's, for a gate's direct reads).
+func (s *Server) ForgetColumns() {
+	s.json.mu.Lock()
+	s.json.stale = true
+	s.json.mu.Unlock()
+}
+
+// ColumnsVersion changes whenever NoteDDL saw a statement that may have
+// changed the JSON columns.
+func (s *Server) ColumnsVersion() uint64 { return s.json.version.Load() }
 
 // StatementVerb is the first word of the statement sql runs: of its
 // statement when sql is SET STATEMENT ... FOR <statement> (the session's

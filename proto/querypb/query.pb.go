@@ -2397,6 +2397,12 @@ type DirectReadOffer struct {
 	Database       string `protobuf:"bytes,3,opt,name=database,proto3" json:"database,omitempty"`
 	QueryTimeoutMs int64  `protobuf:"varint,4,opt,name=query_timeout_ms,json=queryTimeoutMs,proto3" json:"query_timeout_ms,omitempty"`
 	MaxRows        int64  `protobuf:"varint,5,opt,name=max_rows,json=maxRows,proto3" json:"max_rows,omitempty"`
+	// server_id is the server's @@server_id: a gate checks it on every new
+	// connection, so that a wrong address never reads another shard.
+	ServerId uint32 `protobuf:"varint,6,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
+	// columns_version changes when the tablet ran DDL that may have changed
+	// the database's JSON columns: gates read them again.
+	ColumnsVersion uint64 `protobuf:"varint,7,opt,name=columns_version,json=columnsVersion,proto3" json:"columns_version,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -2462,6 +2468,20 @@ func (x *DirectReadOffer) GetQueryTimeoutMs() int64 {
 func (x *DirectReadOffer) GetMaxRows() int64 {
 	if x != nil {
 		return x.MaxRows
+	}
+	return 0
+}
+
+func (x *DirectReadOffer) GetServerId() uint32 {
+	if x != nil {
+		return x.ServerId
+	}
+	return 0
+}
+
+func (x *DirectReadOffer) GetColumnsVersion() uint64 {
+	if x != nil {
+		return x.ColumnsVersion
 	}
 	return 0
 }
@@ -2845,13 +2865,15 @@ const file_proto_query_proto_rawDesc = "" +
 	"\ftablet_alias\x18\x03 \x01(\tR\vtabletAlias\x124\n" +
 	"\x05stats\x18\x04 \x01(\v2\x1e.shardgate.query.RealtimeStatsR\x05stats\x12A\n" +
 	"\vdirect_read\x18\x05 \x01(\v2 .shardgate.query.DirectReadOfferR\n" +
-	"directRead\"\xa0\x01\n" +
+	"directRead\"\xe6\x01\n" +
 	"\x0fDirectReadOffer\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x1a\n" +
 	"\bdatabase\x18\x03 \x01(\tR\bdatabase\x12(\n" +
 	"\x10query_timeout_ms\x18\x04 \x01(\x03R\x0equeryTimeoutMs\x12\x19\n" +
-	"\bmax_rows\x18\x05 \x01(\x03R\amaxRows\"\xab\x01\n" +
+	"\bmax_rows\x18\x05 \x01(\x03R\amaxRows\x12\x1b\n" +
+	"\tserver_id\x18\x06 \x01(\rR\bserverId\x12'\n" +
+	"\x0fcolumns_version\x18\a \x01(\x04R\x0ecolumnsVersion\"\xab\x01\n" +
 	"\x15ReserveExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\fR\x03sql\x129\n" +

@@ -1931,6 +1931,16 @@ func (m *DirectReadOffer) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
 	}
+	if m.ColumnsVersion != 0 {
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.ColumnsVersion))
+		i--
+		dAtA[i] = 0x38
+	}
+	if m.ServerId != 0 {
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.ServerId))
+		i--
+		dAtA[i] = 0x30
+	}
 	if m.MaxRows != 0 {
 		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.MaxRows))
 		i--
@@ -2916,6 +2926,12 @@ func (m *DirectReadOffer) SizeVT() (n int) {
 	}
 	if m.MaxRows != 0 {
 		n += 1 + protohelpers.SizeOfVarint(uint64(m.MaxRows))
+	}
+	if m.ServerId != 0 {
+		n += 1 + protohelpers.SizeOfVarint(uint64(m.ServerId))
+	}
+	if m.ColumnsVersion != 0 {
+		n += 1 + protohelpers.SizeOfVarint(uint64(m.ColumnsVersion))
 	}
 	n += len(m.unknownFields)
 	return n
@@ -7844,6 +7860,44 @@ func (m *DirectReadOffer) UnmarshalVT(dAtA []byte) error {
 				b := dAtA[iNdEx]
 				iNdEx++
 				m.MaxRows |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 6:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field ServerId", wireType)
+			}
+			m.ServerId = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.ServerId |= uint32(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 7:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field ColumnsVersion", wireType)
+			}
+			m.ColumnsVersion = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.ColumnsVersion |= uint64(b&0x7F) << shift
 				if b < 0x80 {
 					break
 				}
@@ -13330,6 +13384,44 @@ func (m *DirectReadOffer) UnmarshalVTUnsafe(dAtA []byte) error {
 				b := dAtA[iNdEx]
 				iNdEx++
 				m.MaxRows |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 6:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field ServerId", wireType)
+			}
+			m.ServerId = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.ServerId |= uint32(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 7:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field ColumnsVersion", wireType)
+			}
+			m.ColumnsVersion = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.ColumnsVersion |= uint64(b&0x7F) << shift
 				if b < 0x80 {
 					break
 				}

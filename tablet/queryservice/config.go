@@ -53,6 +53,7 @@ func Defaults() Config {
 		TxIdleTimeout:  30 * time.Second,
 		HealthInterval: time.Second,
 		MaxReserved:    256,
+		DirectReads:    DirectReads{MaxConnections: DefaultDirectReadMaxConnections},
 		// Gates renew their registration every few seconds (a 10 s
 		// lease): two checks a minute apart never mistake a renewal for
 		// a gate that is gone.

@@ -1,10 +1,15 @@
 package queryservice
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 
 	"vitess.io/vitess/go/mysql"
+	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqlescape"
 	"vitess.io/vitess/go/sqltypes"
 
@@ -40,7 +45,15 @@ type DirectReads struct {
 	Password string
 	// Address is MariaDB's "host:port" as gates reach it.
 	Address string
+	// MaxConnections caps the user's connections (MAX_USER_CONNECTIONS),
+	// so that gates never take the connections the tablet's own pools
+	// need from max_connections.
+	MaxConnections int
 }
+
+// DefaultDirectReadMaxConnections leaves 350 of MariaDB's 500 connections
+// (tablet/mysqld) to the tablet's pools, reserved connections and tools.
+const DefaultDirectReadMaxConnections = 150
 
 // Offered reports whether the tablet offers direct reads.
 func (d DirectReads) Offered() bool { return d.User != "" }
@@ -56,40 +69,72 @@ func (d DirectReads) Validate() error {
 	if _, port, err := net.SplitHostPort(d.Address); err != nil || port == "" {
 		return fmt.Errorf("direct reads need MariaDB's host:port as gates reach it, got %q", d.Address)
 	}
+	if d.MaxConnections < 1 {
+		return fmt.Errorf("direct reads need at least 1 connection for their user, got %d", d.MaxConnections)
+	}
 	return nil
 }
 
 // directReadGrants are the statements that create the direct-read user
-// with SELECT on db alone, or bring an existing one to this password.
+// with SELECT on db alone, or bring an existing one to this password and
+// connection cap. The password travels hashed, as MariaDB stores it, so
+// that it is in no statement a log could keep.
 func directReadGrants(d DirectReads, db string) []string {
 	account := sqltypes.EncodeStringSQL(d.User) + "@'%'"
-	password := sqltypes.EncodeStringSQL(d.Password)
+	auth := " IDENTIFIED BY PASSWORD " + sqltypes.EncodeStringSQL(nativePasswordHash(d.Password)) +
+		" WITH MAX_USER_CONNECTIONS " + strconv.Itoa(d.MaxConnections)
+	// In a GRANT's database name _ and % match any character; escaped,
+	// they match themselves.
+	grantDB := strings.NewReplacer("_", `\_`, "%", `\%`).Replace(db)
 	return []string{
 		"SET SESSION sql_log_bin = 0",
-		"CREATE USER IF NOT EXISTS " + account + " IDENTIFIED BY " + password,
-		"ALTER USER " + account + " IDENTIFIED BY " + password,
-		"GRANT SELECT ON " + sqlescape.EscapeID(db) + ".* TO " + account,
+		"CREATE USER IF NOT EXISTS " + account + auth,
+		"ALTER USER " + account + auth,
+		"GRANT SELECT ON " + sqlescape.EscapeID(grantDB) + ".* TO " + account,
 		"SET SESSION sql_log_bin = 1",
 	}
 }
 
-// provisionDirectReads creates the direct-read user on conn's server.
-func (s *Service) provisionDirectReads(conn *mysql.Conn) error {
-	for _, stmt := range directReadGrants(s.cfg.DirectReads, s.cfg.MySQL.DbName) {
+// nativePasswordHash is mysql_native_password's stored form of password:
+// "*" and the hex of SHA1(SHA1(password)).
+func nativePasswordHash(password string) string {
+	first := sha1.Sum([]byte(password))
+	second := sha1.Sum(first[:])
+	return "*" + strings.ToUpper(hex.EncodeToString(second[:]))
+}
+
+// provisionDirectReads creates the direct-read user on conn's server and
+// returns the server's @@server_id. Its errors carry MariaDB's code and
+// message, not the statement.
+func (s *Service) provisionDirectReads(conn *mysql.Conn) (uint32, error) {
+	for i, stmt := range directReadGrants(s.cfg.DirectReads, s.cfg.MySQL.DbName) {
 		if _, err := conn.ExecuteFetch(stmt, 0, false); err != nil {
-			return fmt.Errorf("create the direct-read user %q on %s: %w", s.cfg.DirectReads.User, s.cfg.where(), err)
+			if se, ok := err.(*sqlerror.SQLError); ok {
+				err = fmt.Errorf("error %d (%s): %s", se.Num, se.State, se.Message)
+			}
+			// The user's privileges this needs: CREATE USER, GRANT
+			// OPTION with SELECT, BINLOG ADMIN (sql_log_bin), and on
+			// replicas READ_ONLY ADMIN.
+			return 0, fmt.Errorf("create the direct-read user %q on %s (step %d): %w", s.cfg.DirectReads.User, s.cfg.where(), i+1, err)
 		}
 	}
-	return nil
+	res, err := conn.ExecuteFetch("SELECT @@server_id", 1, false)
+	if err != nil || len(res.Rows) != 1 {
+		return 0, fmt.Errorf("read @@server_id on %s: %v", s.cfg.where(), err)
+	}
+	id, err := res.Rows[0][0].ToUint64()
+	return uint32(id), err
 }
 
 // directReadOffer is what the health stream offers gates.
-func (s *Service) directReadOffer() *querypb.DirectReadOffer {
+func (s *Service) directReadOffer(serverID uint32) *querypb.DirectReadOffer {
 	return &querypb.DirectReadOffer{
 		Address:        s.cfg.DirectReads.Address,
 		User:           s.cfg.DirectReads.User,
 		Database:       s.cfg.MySQL.DbName,
 		QueryTimeoutMs: s.cfg.QueryTimeout.Milliseconds(),
 		MaxRows:        int64(s.cfg.MaxRows),
+		ServerId:       serverID,
+		ColumnsVersion: s.exec.ColumnsVersion(),
 	}
 }

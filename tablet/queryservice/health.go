@@ -92,8 +92,10 @@ func (s *Service) healthLoop() {
 		}
 	}()
 	// directReadsReady: the direct-read user exists on the server the
-	// health connection reaches (created again on every new connection).
-	directReadsReady := false
+	// health connection reaches (created again on every new connection),
+	// whose @@server_id is serverID.
+	directReadsReady, serverID := false, uint32(0)
+	var lastProvisionWarning time.Time
 	counts := make([]int64, 0, qpsWindow+1)
 	times := make([]time.Time, 0, qpsWindow+1)
 	tick := time.NewTicker(s.cfg.HealthInterval)
@@ -110,16 +112,20 @@ func (s *Service) healthLoop() {
 		}
 
 		var stats *querypb.RealtimeStats
-		fresh := conn == nil
+		prev := conn
 		stats, conn = s.measure(conn)
-		if conn == nil || fresh {
+		if conn != prev {
+			// A new connection: MariaDB may have restarted, or been
+			// restored without the user.
 			directReadsReady = false
 		}
 		if s.cfg.DirectReads.Offered() && conn != nil && !directReadsReady {
-			if err := s.provisionDirectReads(conn); err != nil {
-				s.log.Warn("not offering direct reads", zap.Error(err))
-			} else {
-				directReadsReady = true
+			id, err := s.provisionDirectReads(conn)
+			if err == nil {
+				directReadsReady, serverID = true, id
+			} else if time.Since(lastProvisionWarning) > time.Minute {
+				lastProvisionWarning = time.Now()
+				s.log.Warn("not offering direct reads (tried again every health check)", zap.Error(err))
 			}
 		}
 		stats.Qps = qps
@@ -133,7 +139,7 @@ func (s *Service) healthLoop() {
 			h.Stats = stats
 			h.DirectRead = nil
 			if h.Serving && directReadsReady {
-				h.DirectRead = s.directReadOffer()
+				h.DirectRead = s.directReadOffer(serverID)
 			}
 		})
 		select {

@@ -161,6 +161,9 @@ func (d *directReads) newPool(tc *tabletConn, offer *querypb.DirectReadOffer) *d
 		if err != nil {
 			return err
 		}
+		if len(res.Rows) != 1 || len(res.Rows[0]) != 1 {
+			return fmt.Errorf("%w: %s answered SELECT @@server_id with %d rows", errWrongServer, offer.Address, len(res.Rows))
+		}
 		if id, _ := res.Rows[0][0].ToUint64(); uint32(id) != offer.ServerId {
 			return fmt.Errorf("%w: %s answers with server_id %d, but %s's MariaDB has %d", errWrongServer, offer.Address, id, where, offer.ServerId)
 		}

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shardgate/shardgate/internal/freeport"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -77,12 +79,10 @@ func isExecutable(p string) bool {
 // Start runs versitygw with its data in dir on a free loopback port and
 // returns once it answers.
 func Start(ctx context.Context, bin, dir string) (*Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	s := &Server{bin: bin, Dir: filepath.Join(dir, "data"), Port: port, log: filepath.Join(dir, "versitygw.log")}
 	if err := os.MkdirAll(s.Dir, 0o750); err != nil {
 		return nil, err

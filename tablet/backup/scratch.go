@@ -3,8 +3,9 @@ package backup
 import (
 	"context"
 	"fmt"
-	"net"
 	"time"
+
+	"github.com/shardgate/shardgate/internal/freeport"
 
 	"github.com/shardgate/shardgate/tablet/mysqld"
 )
@@ -31,7 +32,7 @@ func (e *Engine) startScratch(ctx context.Context) (*scratchServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scratch server: %w", err)
 	}
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		remove()
 		return nil, err
@@ -59,13 +60,4 @@ func (s *scratchServer) close() {
 	defer cancel()
 	_ = s.proc.Stop(ctx)
 	s.remove()
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

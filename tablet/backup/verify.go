@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shardgate/shardgate/internal/freeport"
 	"github.com/shardgate/shardgate/proto/backuppb"
 	"github.com/shardgate/shardgate/tablet/mysqld"
 )
@@ -59,7 +60,7 @@ func (e *Engine) verify(ctx context.Context, name string, p *progress) (*backupp
 		}
 		defer remove()
 		cfg := mysqld.Config{DataDir: dir, ServerID: 4000000001, Log: e.log.Named("scratch")}
-		if cfg.Port, err = freePort(); err != nil {
+		if cfg.Port, err = freeport.Get(); err != nil {
 			return nil, err
 		}
 		if e.cfg.Mysqld != nil {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardgate/shardgate/internal/freeport"
+
 	_ "github.com/go-sql-driver/mysql"
 	"go.uber.org/zap/zaptest"
 )
@@ -60,14 +62,15 @@ func shortTempDir(t *testing.T) string {
 	return dir
 }
 
+// freePort is a port for a server the test starts (see internal/freeport:
+// not one the kernel may give an outgoing connection meanwhile).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // serverPids lists the processes whose command line names dataDir's datadir,

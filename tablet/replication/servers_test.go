@@ -4,11 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shardgate/shardgate/internal/freeport"
 
 	_ "github.com/go-sql-driver/mysql"
 	"go.uber.org/zap/zaptest"
@@ -34,12 +35,10 @@ func startServer(t *testing.T, id uint32) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	cfg := mysqld.Config{DataDir: dir, Port: port, ServerID: id, Log: zaptest.NewLogger(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

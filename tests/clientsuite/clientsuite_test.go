@@ -33,6 +33,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardgate/shardgate/internal/freeport"
+
 	_ "github.com/go-sql-driver/mysql" // database/sql driver for setup and checks
 
 	"github.com/shardgate/shardgate/localcluster"
@@ -516,7 +518,7 @@ func startReference(t *testing.T) (mysqld.Config, error) {
 		return mysqld.Config{}, err
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		return mysqld.Config{}, err
 	}
@@ -554,16 +556,6 @@ func startReference(t *testing.T) (mysqld.Config, error) {
 		}
 	}
 	return cfg, nil
-}
-
-// freePort returns a port nothing listens on now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // flowTimeout bounds each run of a flow: they take a few seconds, and one

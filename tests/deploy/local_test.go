@@ -10,7 +10,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shardgate/shardgate/internal/freeport"
 
 	_ "github.com/go-sql-driver/mysql"
 )
@@ -473,14 +474,15 @@ func (r *runner) cleanup() {
 	r.t.Logf("logs and data kept in %s", r.work)
 }
 
+// freePort is a port for a server the test starts (see internal/freeport:
+// not one the kernel may give an outgoing connection meanwhile).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 func tail(path string, n int) string {

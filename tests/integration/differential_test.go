@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -16,6 +15,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/shardgate/shardgate/internal/freeport"
 
 	"github.com/go-sql-driver/mysql"
 	"golang.org/x/text/runes"
@@ -350,14 +351,15 @@ func readScenarios(t *testing.T, path string) [][]string {
 
 // freePort returns a port nothing listens on now (another test process
 // may still take it before we do, which the start reports).
+// freePort is a port for a server the test starts (see internal/freeport:
+// not one the kernel may give an outgoing connection meanwhile).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // startReference runs the plain MariaDB the cluster is compared with.

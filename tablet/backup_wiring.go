@@ -18,7 +18,11 @@ import (
 // mysqldConfig is the tablet's own server, when it runs one
 // (--mysqld-data-dir).
 func (c *Config) mysqldConfig(log *zap.Logger) mysqld.Config {
-	return mysqld.Config{DataDir: c.MysqldDataDir, Port: c.MySQLPort, ServerID: c.MysqldServerID, Durability: c.MysqldDurability, Log: log.Named("mysqld")}
+	return mysqld.Config{DataDir: c.MysqldDataDir, Port: c.MySQLPort, ServerID: c.MysqldServerID, Durability: c.MysqldDurability, Log: log.Named("mysqld"),
+		// The server starts fenced: only users with READ_ONLY ADMIN (the
+		// tablet's own) write until the tablet serves as the shard's
+		// primary and turns read_only off (queryservice/server_fence.go).
+		ExtraArgs: []string{"--read-only=ON"}}
 }
 
 // stopOwnMysqld shuts the tablet's own server down cleanly when the tablet

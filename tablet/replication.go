@@ -40,8 +40,10 @@ func (r *replicationServer) StopWrites(ctx context.Context, req *replicationpb.S
 	return &replicationpb.StopWritesResponse{Position: pos}, nil
 }
 
-func (r *replicationServer) ResumeWrites(context.Context, *replicationpb.ResumeWritesRequest) (*replicationpb.ResumeWritesResponse, error) {
-	r.qs.ResumeWrites()
+func (r *replicationServer) ResumeWrites(ctx context.Context, _ *replicationpb.ResumeWritesRequest) (*replicationpb.ResumeWritesResponse, error) {
+	if err := r.qs.ResumeWrites(ctx); err != nil {
+		return nil, queryconv.ErrorToStatus(err)
+	}
 	return &replicationpb.ResumeWritesResponse{}, nil
 }
 

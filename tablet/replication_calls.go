@@ -57,7 +57,7 @@ func (r *replicationServer) DemotePrimary(ctx context.Context, req *replicationp
 	// New writes are refused (and held by gates) from here; the open
 	// transactions finish first.
 	if _, err := r.qs.StopWrites(ctx, timeout); err != nil {
-		r.qs.ResumeWrites()
+		m.resumeWrites(ctx)
 		return nil, queryconv.ErrorToStatus(err)
 	}
 	m.transition.Lock()
@@ -66,7 +66,7 @@ func (r *replicationServer) DemotePrimary(ctx context.Context, req *replicationp
 	m.interrupt() // gives the primary lease up
 	m.qs.SetType(m.replicaType)
 	m.saveType(ctx, m.replicaType)
-	r.qs.ResumeWrites() // its type refuses them now
+	m.resumeWrites(ctx) // its type refuses them now, MariaDB's read_only too
 	if err := replication.StopFollowing(ctx, m.db); err != nil {
 		return nil, queryconv.ErrorToStatus(err)
 	}
@@ -87,7 +87,7 @@ func (r *replicationServer) UndoDemotePrimary(ctx context.Context, _ *replicatio
 	m.demoted.Store(false)
 	m.interrupt()
 	m.transition.Unlock()
-	r.qs.ResumeWrites()
+	m.resumeWrites(ctx)
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := m.waitPrimary(wctx); err != nil {

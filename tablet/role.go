@@ -199,6 +199,17 @@ func (m *roleManager) servePrimary(ctx context.Context) error {
 	// it is still typed primary, and no lease stands behind it any more.
 	defer m.qs.SetFence(func() bool { return false })
 	m.qs.SetType(topopb.TabletType_PRIMARY)
+	// MariaDB's read_only now follows the tablet's own fence: off (Promote
+	// turned it off) unless writes are stopped, and on again when the
+	// tablet stops serving as primary, however it stops.
+	defer func() {
+		if err := m.qs.SetPrimaryServing(ctx, false); err != nil {
+			m.log.Warn("cannot turn MariaDB's read_only on after serving as primary: only the tablet refuses writes", zap.Error(err))
+		}
+	}()
+	if err := m.qs.SetPrimaryServing(ctx, true); err != nil {
+		return err
+	}
 	m.saveType(ctx, topopb.TabletType_PRIMARY)
 	m.markPrimaryReady(true)
 	defer m.markPrimaryReady(false)
@@ -479,6 +490,15 @@ func (m *roleManager) saveType(ctx context.Context, t topopb.TabletType) {
 	}
 	if err := m.ts.RefreshServedTypes(tctx, m.cfg.Keyspace); err != nil {
 		m.log.Warn("cannot update the serving graph's tablet types", zap.Error(err))
+	}
+}
+
+// resumeWrites lets the tablet take writes again after a stop that did
+// not go on (a demotion that failed or was undone, or one done: its type
+// then refuses them).
+func (m *roleManager) resumeWrites(ctx context.Context) {
+	if err := m.qs.ResumeWrites(ctx); err != nil {
+		m.log.Warn("cannot bring MariaDB's read_only in line with the tablet's writes", zap.Error(err))
 	}
 }
 

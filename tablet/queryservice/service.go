@@ -47,6 +47,11 @@ type Service struct {
 	// writesStopped refuses writes and new transactions (a resharding
 	// switching this shard's writes away).
 	writesStopped atomic.Bool
+	// primaryServing is set while the tablet serves as the shard's
+	// primary; readOnlyMu orders the changes of MariaDB's read_only that
+	// follow it and writesStopped (server_fence.go).
+	primaryServing atomic.Bool
+	readOnlyMu     sync.Mutex
 	// notServing is why SetServing turned serving off; nil when on.
 	notServing atomic.Pointer[string]
 	// role is the tablet's topopb.TabletType now (role.go).

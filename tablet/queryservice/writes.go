@@ -110,23 +110,33 @@ func (s *Service) StopWrites(ctx context.Context, timeout time.Duration) (string
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
+	// MariaDB refuses other users' writes too from here, and commits under
+	// way when read_only turns on finish before the SET returns: the
+	// position below covers every write the shard will have made.
+	if err := s.syncServerReadOnly(ctx); err != nil {
+		return "", err
+	}
 	return s.Position(ctx)
 }
 
 // RefuseWrites makes the tablet refuse writes from now on, without
 // waiting: a tablet that starts on a shard whose writes were switched to
-// other shards.
+// other shards. It is not serving as primary yet, so MariaDB's read_only
+// stays on when it does (SetPrimaryServing).
 func (s *Service) RefuseWrites() {
 	s.writeMu.Lock()
 	s.writesStopped.Store(true)
 	s.writeMu.Unlock()
 }
 
-// ResumeWrites lets the tablet take writes again.
-func (s *Service) ResumeWrites() {
+// ResumeWrites lets the tablet take writes again, and MariaDB too if the
+// tablet serves as the primary (an error says it could not turn read_only
+// off: the tablet takes writes, other users cannot).
+func (s *Service) ResumeWrites(ctx context.Context) error {
 	s.writeMu.Lock()
 	s.writesStopped.Store(false)
 	s.writeMu.Unlock()
+	return s.syncServerReadOnly(ctx)
 }
 
 // WritesStopped reports whether writes are stopped.

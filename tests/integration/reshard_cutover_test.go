@@ -48,6 +48,10 @@ func TestReshardCutoverFailureLeavesSourcesServing(t *testing.T) {
 	if !ok {
 		t.Fatal("no tablet for shard 80-")
 	}
+	// MariaDB's read_only follows the tablet's fence: a serving primary's
+	// server takes writes from users without READ_ONLY ADMIN.
+	srcWriter := fencedWriter(t, ctx, src, "customer")
+	checkServerFence(t, ctx, srcWriter, "customer", false, "source 80- before the switch")
 	conn, err := grpc.NewClient(src.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +88,7 @@ func TestReshardCutoverFailureLeavesSourcesServing(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	checkDiff(t, c, "after the failed switch")
+	checkServerFence(t, ctx, srcWriter, "customer", false, "source 80- after the failed switch was undone")
 
 	// 3. The switch, tried again, succeeds and clears the failure.
 	held, longest := switchWrites(t, c, w, "switch-writes")
@@ -91,6 +96,14 @@ func TestReshardCutoverFailureLeavesSourcesServing(t *testing.T) {
 	if status := reshardCLI(t, c, "reshard", "status", "--keyspace", "rs"); strings.Contains(status, "CUTOVER FAILED") || !strings.Contains(status, "WRITES_SWITCHED") {
 		t.Errorf("status after a successful switch:\n%s", status)
 	}
+	// The source's server refuses writes past its tablet too, and a
+	// target's takes them.
+	checkServerFence(t, ctx, srcWriter, "customer", true, "source 80- after switch-writes")
+	dst, ok := c.Tablet("rs", reshardTargets[len(reshardTargets)-1])
+	if !ok {
+		t.Fatalf("no tablet for target %s", reshardTargets[len(reshardTargets)-1])
+	}
+	checkServerFence(t, ctx, fencedWriter(t, ctx, dst, "customer"), "customer", false, "target "+dst.Shard+" after switch-writes")
 	reshardCLI(t, c, "reshard", "complete", "--keyspace", "rs")
 	w.stopWorkload()
 	t.Logf("%d transactions committed, %d reads", w.commits.Load(), w.reads.Load())

@@ -1,0 +1,59 @@
+package queryservice
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// The tablet fences writes twice. It refuses them itself (admitWrite):
+// its own MariaDB user holds READ_ONLY ADMIN, so MariaDB would not. And it
+// keeps MariaDB's read_only on whenever it does not admit writes, so that
+// no other user writes past it either: read_only is off only while the
+// tablet serves as the shard's primary (SetPrimaryServing) and its writes
+// are not stopped (StopWrites, RefuseWrites). Every user without READ_ONLY
+// ADMIN is then fenced by MariaDB itself: the direct-read user today, and
+// gates that run transactions on MariaDB directly once they do.
+//
+// MariaDB 10.11, checked by hand: SET GLOBAL read_only = ON does not wait
+// for open transactions, a later statement or COMMIT of a transaction that
+// wrote fails with 1290 (so does XA COMMIT of a prepared branch, and
+// SELECT ... FOR UPDATE), and the SET waits for commits already under way
+// (it takes the global read lock and blocks commits), so a position read
+// after it covers every commit such a user will ever make.
+
+// SetPrimaryServing tells the service whether it serves as the shard's
+// primary with its lease; MariaDB's read_only follows (see above).
+func (s *Service) SetPrimaryServing(ctx context.Context, serving bool) error {
+	s.primaryServing.Store(serving)
+	return s.syncServerReadOnly(ctx)
+}
+
+// serverWritable is what MariaDB's read_only should say now: writable only
+// on a serving primary whose writes are not stopped.
+func (s *Service) serverWritable() bool {
+	return s.primaryServing.Load() && s.isPrimary() && !s.writesStopped.Load()
+}
+
+// syncServerReadOnly sets MariaDB's read_only to what the tablet admits.
+// Calls are serialized so that the last decision is the one that lands.
+func (s *Service) syncServerReadOnly(ctx context.Context) error {
+	s.readOnlyMu.Lock()
+	defer s.readOnlyMu.Unlock()
+	writable := s.serverWritable()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	conn, err := s.pool.Get(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: set read_only: %w", s.cfg.where(), err)
+	}
+	defer s.pool.Put(conn)
+	stmt := "SET GLOBAL read_only = ON"
+	if writable {
+		stmt = "SET GLOBAL read_only = OFF"
+	}
+	if _, err := conn.ExecuteFetch(stmt, 0, false); err != nil {
+		return fmt.Errorf("%s: %s: %w", s.cfg.where(), stmt, err)
+	}
+	return nil
+}

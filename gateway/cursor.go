@@ -258,6 +258,13 @@ func (e *Executor) executeAutocommit(ctx context.Context, s *Session, keyspace s
 // shard's part of it on first use.
 func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspace string, q sqlrouter.ShardQuery) (*sqltypes.Result, error) {
 	if ss := s.findShard(keyspace, q.Shard); ss != nil {
+		if ss.direct != nil {
+			res, gone, err := e.tablets.direct.execTx(ctx, s, ss.direct, q.SQL)
+			if gone {
+				e.removeShard(s, ss)
+			}
+			return res, err
+		}
 		resp, err := ss.tablet.query.Execute(ctx, &querypb.ExecuteRequest{
 			Target: target(keyspace, q.Shard, s.TabletType), Sql: []byte(q.SQL), TransactionId: ss.txID, Tables: s.stmtTables,
 		})
@@ -283,6 +290,15 @@ func (e *Executor) executeInTransaction(ctx context.Context, s *Session, keyspac
 			}
 		}
 		return e.executeInTransaction(ctx, s, keyspace, q)
+	}
+	if e.directTxAllowed(s, tc) {
+		if tx, res, ran, err := e.tablets.direct.beginTx(ctx, s, tc, q.SQL); ran {
+			if err != nil {
+				return nil, err
+			}
+			e.addShard(s, &shardSession{keyspace: keyspace, shard: q.Shard, tablet: tc, tabletType: s.TabletType, direct: tx})
+			return res, nil
+		}
 	}
 	// A transaction on a replica or rdonly tablet reads only (Vitess
 	// allows them too): it begins READ ONLY, and its reads see one
@@ -365,7 +381,7 @@ func (e *Executor) commit(ctx context.Context, s *Session) error {
 func (e *Executor) commitInOrder(ctx context.Context, s *Session, shards []*shardSession) error {
 	var committed []string
 	for i, ss := range shards {
-		resp, err := ss.tablet.query.Commit(ctx, &querypb.CommitRequest{Target: ss.target(), TransactionId: ss.txID})
+		resp, err := ss.commit(ctx, e.tablets.direct)
 		if err == nil {
 			committed = append(committed, ss.keyspace+"/"+ss.shard)
 			s.noteWrite(ss.keyspace, ss.shard, resp.GetGtid())
@@ -392,6 +408,10 @@ func (e *Executor) rollback(ctx context.Context, s *Session) {
 
 func (e *Executor) rollbackShards(ctx context.Context, shards []*shardSession) {
 	for _, ss := range shards {
+		if ss.direct != nil {
+			e.tablets.direct.rollbackTx(ss.direct)
+			continue
+		}
 		_, err := ss.tablet.query.Rollback(ctx, &querypb.RollbackRequest{Target: ss.target(), TransactionId: ss.txID})
 		if err != nil {
 			// The tablet rolls back on its own when the transaction idles
@@ -407,15 +427,21 @@ func (e *Executor) rollbackShards(ctx context.Context, shards []*shardSession) {
 // for such a client (tablets' connections count changed rows; MariaDB's
 // info text gives both).
 func (s *Session) shardResult(r *querypb.QueryResult) (*sqltypes.Result, error) {
-	s.noteWarnings(r.GetWarningList())
-	if n := int(r.GetWarnings()) - len(r.GetWarningList()); n > 0 {
-		// More than SHOW WARNINGS keeps (max_error_count): counted all
-		// the same, as MariaDB counts them.
-		s.countWarnings(n)
-	}
 	res, err := queryconv.ResultFromProto(r)
 	if err != nil {
 		return nil, err
+	}
+	return s.takeShardResult(res, uint16(r.GetWarnings()), r.GetWarningList()), nil
+}
+
+// takeShardResult is shardResult for a result read from MariaDB itself
+// (direct reads and transactions), with its warnings.
+func (s *Session) takeShardResult(res *sqltypes.Result, warnings uint16, list []*querypb.Warning) *sqltypes.Result {
+	s.noteWarnings(list)
+	if n := int(warnings) - len(list); n > 0 {
+		// More than SHOW WARNINGS keeps (max_error_count): counted all
+		// the same, as MariaDB counts them.
+		s.countWarnings(n)
 	}
 	if s.ClientFoundRows && strings.HasPrefix(res.Info, "Rows matched: ") {
 		if matched, _, ok := strings.Cut(strings.TrimPrefix(res.Info, "Rows matched: "), " "); ok {
@@ -424,5 +450,5 @@ func (s *Session) shardResult(r *querypb.QueryResult) (*sqltypes.Result, error) 
 			}
 		}
 	}
-	return res, nil
+	return res
 }

@@ -66,9 +66,10 @@ const directUnusableFor = 10 * time.Second
 // directReads is the gate's side of direct reads: one pool per tablet
 // whose offer it took (tabletConn.direct).
 type directReads struct {
-	cfg   DirectReadConfig
-	log   *zap.Logger
-	reads *prometheus.CounterVec
+	cfg          DirectReadConfig
+	log          *zap.Logger
+	reads        *prometheus.CounterVec
+	transactions *prometheus.CounterVec
 }
 
 func newDirectReads(cfg DirectReadConfig, log *zap.Logger, reg prometheus.Registerer) *directReads {
@@ -79,8 +80,12 @@ func newDirectReads(cfg DirectReadConfig, log *zap.Logger, reg prometheus.Regist
 		Name: "shardgate_direct_reads_total",
 		Help: "Reads this gate sent to a shard's MariaDB without its tablet, by result: ok, error (MariaDB's answer was an error) or fallback (sent through the tablet instead: the gate's pool for that MariaDB was busy or could not connect, or the read-only user lacked a privilege).",
 	}, []string{"keyspace", "shard", "result"})}
+	d.transactions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shardgate_direct_transactions_total",
+		Help: "Shard parts of transactions this gate ran on a shard's MariaDB without its tablet, by outcome: begun, committed, rolled_back, ended (rolled back by a lost or killed connection, or because the tablet no longer certainly took writes), error (the first statement failed) or fallback (begun through the tablet instead).",
+	}, []string{"keyspace", "shard", "result"})
 	if reg != nil {
-		reg.MustRegister(d.reads)
+		reg.MustRegister(d.reads, d.transactions)
 	}
 	return d
 }
@@ -97,6 +102,21 @@ type directPool struct {
 	// unusableUntil (Unix nanoseconds): after a failed connect, reads go
 	// through the tablet until then.
 	unusableUntil atomic.Int64
+	// txPool holds the connections of direct transactions (autocommit
+	// off), when the offer includes them (direct_transactions.go);
+	// writesValidUntil (Unix nanoseconds) is when the tablet may stop
+	// admitting writes, from its latest health message.
+	txPool           *connpool.Pool
+	writesValidUntil atomic.Int64
+}
+
+// close closes the pool's connections; those of open transactions close
+// when their transactions end.
+func (dp *directPool) close() {
+	dp.pool.Close()
+	if dp.txPool != nil {
+		dp.txPool.Close()
+	}
 }
 
 // follow takes a tablet's offer from its latest health message: a new or
@@ -112,14 +132,16 @@ func (d *directReads) follow(tc *tabletConn, offer *querypb.DirectReadOffer) {
 			cur.exec.ForgetColumns()
 			cur.offer = offer
 		}
+		cur.noteWritesValid(offer, time.Now())
 		return
 	}
 	var next *directPool
 	if offer != nil {
 		next = d.newPool(tc, offer)
+		next.noteWritesValid(offer, time.Now())
 	}
 	if old := tc.direct.Swap(next); old != nil {
-		old.pool.Close()
+		old.close()
 	}
 	if next != nil {
 		d.log.Info("reading directly from a tablet's MariaDB", zap.String("tablet", tc.record.Alias), zap.String("address", offer.Address), zap.String("user", offer.User))
@@ -135,7 +157,8 @@ func sameServer(a, b *querypb.DirectReadOffer) bool {
 		return a == b
 	}
 	return a.Address == b.Address && a.User == b.User && a.Database == b.Database && a.ServerId == b.ServerId &&
-		a.QueryTimeoutMs == b.QueryTimeoutMs && a.MaxRows == b.MaxRows
+		a.QueryTimeoutMs == b.QueryTimeoutMs && a.MaxRows == b.MaxRows &&
+		a.Transactions == b.Transactions && a.TransactionTimeoutMs == b.TransactionTimeoutMs
 }
 
 // directConnectTimeout bounds opening a connection to MariaDB: a read
@@ -169,13 +192,17 @@ func (d *directReads) newPool(tc *tabletConn, offer *querypb.DirectReadOffer) *d
 		}
 		return nil
 	}
-	return &directPool{
+	dp := &directPool{
 		offer:  offer,
 		addr:   offer.Address,
 		pool:   connpool.New("direct read", params, d.cfg.PoolSize).CheckNew(checkServer),
 		exec:   mysqlexec.NewServer(where, params, d.log),
 		limits: mysqlexec.Limits{Timeout: time.Duration(offer.QueryTimeoutMs) * time.Millisecond, MaxRows: int(offer.MaxRows)},
 	}
+	if offer.Transactions {
+		dp.txPool = connpool.New("direct transaction", params, d.cfg.PoolSize, directTxSetup(offer)...).CheckNew(checkServer)
+	}
+	return dp
 }
 
 // forgetDirectColumns makes the direct reads of keyspace's tablets read
@@ -200,7 +227,7 @@ func (g *tabletGateway) forgetDirectColumns(keyspace string) {
 // closeDirect closes tc's pool, when it has one.
 func (tc *tabletConn) closeDirect() {
 	if dp := tc.direct.Swap(nil); dp != nil {
-		dp.pool.Close()
+		dp.close()
 	}
 }
 
@@ -217,17 +244,7 @@ func (d *directReads) read(ctx context.Context, s *Session, tc *tabletConn, sql 
 	}
 	conn, err := dp.pool.TryGet(ctx)
 	if err != nil {
-		if !errors.Is(err, connpool.ErrBusy) && !errors.Is(err, connpool.ErrClosed) && ctx.Err() == nil && !userLimitReached(err) {
-			// The address, the password or the server is wrong, or
-			// MariaDB is down: the tablet knows better for a while.
-			dp.unusableUntil.Store(time.Now().Add(directUnusableFor).UnixNano())
-			log := d.log.Warn
-			if errors.Is(err, errWrongServer) {
-				log = d.log.Error
-			}
-			log("cannot use a tablet's MariaDB for direct reads: reading through the tablet for a while",
-				zap.String("tablet", tc.record.Alias), zap.String("address", dp.addr), zap.Duration("for", directUnusableFor), zap.Error(err))
-		}
+		d.noteConnectError(ctx, tc, dp, err)
 		d.count(tc, "fallback")
 		return nil, false, nil
 	}
@@ -242,11 +259,24 @@ func (d *directReads) read(ctx context.Context, s *Session, tc *tabletConn, sql 
 		return nil, true, err
 	}
 	d.count(tc, "ok")
-	s.noteWarnings(r.WarningList)
-	if n := int(r.Warnings) - len(r.WarningList); n > 0 {
-		s.countWarnings(n)
+	return s.takeShardResult(r.Result, r.Warnings, r.WarningList), true, nil
+}
+
+// noteConnectError: the gate could not get a connection to tc's MariaDB.
+// Unless its pool was only busy (or the user's connection cap reached),
+// the address, the password or the server is wrong, or MariaDB is down:
+// the tablet knows better for a while.
+func (d *directReads) noteConnectError(ctx context.Context, tc *tabletConn, dp *directPool, err error) {
+	if errors.Is(err, connpool.ErrBusy) || errors.Is(err, connpool.ErrClosed) || ctx.Err() != nil || userLimitReached(err) {
+		return
 	}
-	return r.Result, true, nil
+	dp.unusableUntil.Store(time.Now().Add(directUnusableFor).UnixNano())
+	log := d.log.Warn
+	if errors.Is(err, errWrongServer) {
+		log = d.log.Error
+	}
+	log("cannot use a tablet's MariaDB directly: going through the tablet for a while",
+		zap.String("tablet", tc.record.Alias), zap.String("address", dp.addr), zap.Duration("for", directUnusableFor), zap.Error(err))
 }
 
 func (d *directReads) count(tc *tabletConn, result string) {
@@ -293,12 +323,25 @@ const (
 // and give what it would give the tablet's: it reads no system schema
 // (whose rows depend on the user's privileges) and asks for no user's
 // identity or variable.
+//
+// A locking read (FOR UPDATE, LOCK IN SHARE MODE) goes through the tablet:
+// MariaDB refuses SELECT ... FOR UPDATE to a user without READ_ONLY ADMIN
+// while read_only is on (a replica, a primary whose writes are stopped),
+// and outside a transaction its locks end with the statement anyway.
 func directReadable(stmt sqlparser.Statement) bool {
-	switch stmt.(type) {
-	case *sqlparser.Select, *sqlparser.Union:
-	default:
-		return false
+	switch stmt := stmt.(type) {
+	case *sqlparser.Select:
+		return stmt.Lock == sqlparser.NoLock && runsAsDirectUser(stmt)
+	case *sqlparser.Union:
+		return stmt.Lock == sqlparser.NoLock && runsAsDirectUser(stmt)
 	}
+	return false
+}
+
+// runsAsDirectUser reports whether a statement gives the direct user what
+// it would give the tablet's: it names no system schema (whose rows depend
+// on the user's privileges) and asks for no user's identity or variable.
+func runsAsDirectUser(stmt sqlparser.Statement) bool {
 	ok := true
 	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
 		switch n := node.(type) {

@@ -17,7 +17,9 @@ func TestDirectReadableStatements(t *testing.T) {
 		"SELECT c FROM sbtest1 WHERE id = 1":                          true,
 		"SELECT a.id FROM acct a JOIN item i ON i.id = a.id":          true,
 		"SELECT id FROM acct UNION SELECT id FROM item":               true,
-		"SELECT id FROM ks.acct WHERE balance > 3 FOR UPDATE":         true,
+		"SELECT id FROM ks.acct WHERE balance > 3":                    true,
+		"SELECT id FROM ks.acct WHERE balance > 3 FOR UPDATE":         false, // 1290 where read_only is on
+		"SELECT id FROM acct WHERE id = 1 LOCK IN SHARE MODE":         false,
 		"SELECT COUNT(*) FROM information_schema.tables":              false,
 		"SELECT id FROM acct WHERE id IN (SELECT 1 FROM mysql.user)":  false,
 		"SELECT * FROM performance_schema.threads":                    false,

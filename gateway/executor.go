@@ -330,9 +330,10 @@ func (e *Executor) runStatement(ctx context.Context, s *Session, stmt sqlparser.
 	}
 	bv = e.sessionBindVars(s, plan, bv)
 	s.stmtDirectRead = e.tablets.direct != nil && plan.Type == sqlparser.StmtSelect && !s.InTransaction && directReadable(stmt)
+	s.stmtDirectTx = e.tablets.direct != nil && s.connectionBound && directTxStatement(plan.Type, stmt)
 	// Only this statement's reads: what the session sends to shards
 	// outside a statement (a prepare's field query) goes to the tablet.
-	defer func() { s.stmtDirectRead = false }()
+	defer func() { s.stmtDirectRead, s.stmtDirectTx = false, false }()
 	if stream != nil && s.Workload == workloadOLAP && !s.InTransaction && s.tableLocks == nil && plan.Streams() {
 		var rows uint64
 		err := plan.StreamExecute(ctx, &cursor{e: e, s: s}, bv, func(r *sqltypes.Result) error {

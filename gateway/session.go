@@ -120,6 +120,10 @@ type Session struct {
 	// stmtDirectRead: the statement is a plain read that may run on a
 	// shard's MariaDB without its tablet (direct_reads.go).
 	stmtDirectRead bool
+	// stmtDirectTx: the statement is a plain read or write that may begin
+	// a shard's part of a transaction on its MariaDB
+	// (direct_transactions.go).
+	stmtDirectTx bool
 
 	// interrupt lets KILL stop the session from another connection.
 	interrupt interruption
@@ -169,6 +173,9 @@ type shardSession struct {
 	tablet          *tabletConn
 	// tabletType is the type the transaction began on (zero: primary).
 	tabletType topopb.TabletType
+	// direct, when set, is the part running on the shard's MariaDB
+	// without the tablet (direct_transactions.go); txID is then zero.
+	direct *directTx
 }
 
 // target is where the shard's part of the transaction lives.
@@ -202,6 +209,7 @@ func (s *Session) beginStatement(sql string) {
 	s.stmtRowsRead.Store(0)
 	s.stmtTables = nil
 	s.stmtDirectRead = false
+	s.stmtDirectTx = false
 }
 
 // NewSession returns a session in autocommit mode with no keyspace.

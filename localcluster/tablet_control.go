@@ -43,6 +43,9 @@ func (c *Cluster) tabletArgs(t tabletPlan) []string {
 	args = append(args, p.cfg.TabletTLS.tabletArgs()...)
 	if !p.cfg.ThroughTablets {
 		args = append(args, "--direct-read-user", DirectReadUser, "--direct-read-password-file", p.directReadPasswordFile())
+		if p.cfg.DirectTransactions {
+			args = append(args, "--direct-transactions")
+		}
 	}
 	return append(args, p.cfg.TabletArgs...)
 }

@@ -158,6 +158,9 @@ func (c *Config) Validate() error {
 	if err := secretfile.Resolve(&c.ReplicationPassword, c.ReplicationPasswordFile, "SHARDTABLET_REPLICATION_PASSWORD"); err != nil {
 		return fmt.Errorf("--replication-password-file: %w", err)
 	}
+	if d := &c.Query.DirectReads; d.Transactions && !d.Offered() {
+		return fmt.Errorf("--direct-transactions needs --direct-read-user: gates run them as that user")
+	}
 	if d := &c.Query.DirectReads; d.Offered() {
 		if err := secretfile.Resolve(&d.Password, c.DirectReadPasswordFile, "SHARDTABLET_DIRECT_READ_PASSWORD"); err != nil {
 			return fmt.Errorf("--direct-read-password-file: %w", err)

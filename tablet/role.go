@@ -191,13 +191,20 @@ func (m *roleManager) servePrimary(ctx context.Context) error {
 	var current atomic.Pointer[topo.Lease]
 	current.Store(lease)
 	m.refreshHasReplicas(ctx)
-	m.qs.SetFence(func() bool {
-		l := current.Load()
-		return !m.hasReplicas.Load() || l != nil && l.Valid(time.Now())
+	m.qs.SetFence(func() time.Time {
+		if !m.hasReplicas.Load() {
+			// Nobody could replace this primary: valid for as long as a
+			// lease would be, and again at every look.
+			return time.Now().Add(m.cfg.PrimaryLeaseTTL)
+		}
+		if l := current.Load(); l != nil {
+			return l.ValidUntil()
+		}
+		return time.Time{}
 	})
 	// Leaving, the tablet takes no write until its next role is settled:
 	// it is still typed primary, and no lease stands behind it any more.
-	defer m.qs.SetFence(func() bool { return false })
+	defer m.qs.SetFence(neverValid)
 	m.qs.SetType(topopb.TabletType_PRIMARY)
 	// MariaDB's read_only now follows the tablet's own fence: off (Promote
 	// turned it off) unless writes are stopped, and on again when the
@@ -262,7 +269,7 @@ func (m *roleManager) servePrimary(ctx context.Context) error {
 				// Give the lease up now so that a replica takes over at
 				// once, then wait for MySQL to return before deciding again.
 				m.log.Error("MySQL does not answer: giving up the primary lease so that a replica takes over", zap.Error(err))
-				m.qs.SetFence(func() bool { return false })
+				m.qs.SetFence(neverValid)
 				release()
 				m.waitForMySQL(ctx)
 				return nil
@@ -492,6 +499,10 @@ func (m *roleManager) saveType(ctx context.Context, t topopb.TabletType) {
 		m.log.Warn("cannot update the serving graph's tablet types", zap.Error(err))
 	}
 }
+
+// neverValid is the fence of a tablet that must take no write: one that
+// gave its lease up and is still typed primary.
+func neverValid() time.Time { return time.Time{} }
 
 // resumeWrites lets the tablet take writes again after a stop that did
 // not go on (a demotion that failed or was undone, or one done: its type

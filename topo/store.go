@@ -87,6 +87,10 @@ func (l *Lease) Gone() <-chan struct{} { return l.gone }
 // the moment it runs again, before the renewal that would tell it so.
 func (l *Lease) Valid(now time.Time) bool { return now.UnixNano() < l.validUntil.Load() }
 
+// ValidUntil is when the lease stops being certainly held, unless renewed
+// before.
+func (l *Lease) ValidUntil() time.Time { return time.Unix(0, l.validUntil.Load()) }
+
 // renewed records a renewal answered at answered for ttl: the store
 // expires the lease no sooner than ttl after it processed the renewal,
 // which was before answered; margin covers the clocks' drift and the

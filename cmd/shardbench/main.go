@@ -75,6 +75,7 @@ func main() {
 	flag.BoolVar(&o.scaling, "scaling", true, "also measure 1, 2 and 4 shards with each shard's mariadbd capped by a cgroup v1 cpu quota (needs root)")
 	flag.Float64Var(&o.shardCPU, "shard-cpu", 0.1, "scaling: each shard server's CPU cap, as a share of one CPU")
 	flag.IntVar(&o.scalingThreads, "scaling-threads", 16, "scaling: sysbench threads per shard")
+	flag.BoolVar(&directTransactions, "direct-transactions", false, "run transactions straight on MariaDB too (the local cluster's --direct-transactions)")
 	flag.BoolVar(&throughTablets, "through-tablets", false, "send every statement through the tablets (the local cluster's --through-tablets), to compare with direct reads")
 	flag.IntVar(&o.memoryConns, "memory-connections", 50000, "also measure the gate's memory with this many idle logged-in connections (0: skip)")
 	mode := flag.String("mode", "sysbench", "sysbench: the gate against direct MariaDB, then scaling, memory, replicas and resharding; scaling or memory: that part alone; backup: backup and restore throughput against mydumper and myloader")
@@ -283,6 +284,10 @@ func (b *benchCluster) Close() error {
 // tablets (no direct reads), to compare with the default.
 var throughTablets bool
 
+// directTransactions runs the clusters with transactions straight on
+// MariaDB too.
+var directTransactions bool
+
 func start(bin string, shards int) (*benchCluster, error) {
 	dir, err := os.MkdirTemp("", "sgbench")
 	if err != nil {
@@ -294,7 +299,8 @@ func start(bin string, shards int) (*benchCluster, error) {
 		Keyspaces: []localcluster.KeyspaceSpec{
 			{Name: "sbtest", ShardCount: shards, Sharded: true, VSchema: vschema()},
 		},
-		ThroughTablets: throughTablets,
+		ThroughTablets:     throughTablets,
+		DirectTransactions: directTransactions,
 	}
 	if cfg.BasePort, err = localcluster.FreeBasePort(cfg); err != nil {
 		_ = os.RemoveAll(dir)

@@ -2403,8 +2403,20 @@ type DirectReadOffer struct {
 	// columns_version changes when the tablet ran DDL that may have changed
 	// the database's JSON columns: gates read them again.
 	ColumnsVersion uint64 `protobuf:"varint,7,opt,name=columns_version,json=columnsVersion,proto3" json:"columns_version,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// transactions: gates may also run transactions on the server directly;
+	// the user may then change the database's rows too.
+	Transactions bool `protobuf:"varint,8,opt,name=transactions,proto3" json:"transactions,omitempty"`
+	// writes_valid_ms is for how long from this message the tablet certainly
+	// admits writes (its primary lease): a gate writes directly only within
+	// it. Zero: the tablet admits no write (a replica, writes stopped, a
+	// lease not certain), and MariaDB is or is about to be read-only.
+	WritesValidMs int64 `protobuf:"varint,9,opt,name=writes_valid_ms,json=writesValidMs,proto3" json:"writes_valid_ms,omitempty"`
+	// transaction_timeout_ms: an idle transaction ends after it, as the
+	// tablet's own do (MariaDB's idle_transaction_timeout on gates'
+	// connections).
+	TransactionTimeoutMs int64 `protobuf:"varint,10,opt,name=transaction_timeout_ms,json=transactionTimeoutMs,proto3" json:"transaction_timeout_ms,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *DirectReadOffer) Reset() {
@@ -2482,6 +2494,27 @@ func (x *DirectReadOffer) GetServerId() uint32 {
 func (x *DirectReadOffer) GetColumnsVersion() uint64 {
 	if x != nil {
 		return x.ColumnsVersion
+	}
+	return 0
+}
+
+func (x *DirectReadOffer) GetTransactions() bool {
+	if x != nil {
+		return x.Transactions
+	}
+	return false
+}
+
+func (x *DirectReadOffer) GetWritesValidMs() int64 {
+	if x != nil {
+		return x.WritesValidMs
+	}
+	return 0
+}
+
+func (x *DirectReadOffer) GetTransactionTimeoutMs() int64 {
+	if x != nil {
+		return x.TransactionTimeoutMs
 	}
 	return 0
 }
@@ -2865,7 +2898,7 @@ const file_proto_query_proto_rawDesc = "" +
 	"\ftablet_alias\x18\x03 \x01(\tR\vtabletAlias\x124\n" +
 	"\x05stats\x18\x04 \x01(\v2\x1e.shardgate.query.RealtimeStatsR\x05stats\x12A\n" +
 	"\vdirect_read\x18\x05 \x01(\v2 .shardgate.query.DirectReadOfferR\n" +
-	"directRead\"\xe6\x01\n" +
+	"directRead\"\xe8\x02\n" +
 	"\x0fDirectReadOffer\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x1a\n" +
@@ -2873,7 +2906,11 @@ const file_proto_query_proto_rawDesc = "" +
 	"\x10query_timeout_ms\x18\x04 \x01(\x03R\x0equeryTimeoutMs\x12\x19\n" +
 	"\bmax_rows\x18\x05 \x01(\x03R\amaxRows\x12\x1b\n" +
 	"\tserver_id\x18\x06 \x01(\rR\bserverId\x12'\n" +
-	"\x0fcolumns_version\x18\a \x01(\x04R\x0ecolumnsVersion\"\xab\x01\n" +
+	"\x0fcolumns_version\x18\a \x01(\x04R\x0ecolumnsVersion\x12\"\n" +
+	"\ftransactions\x18\b \x01(\bR\ftransactions\x12&\n" +
+	"\x0fwrites_valid_ms\x18\t \x01(\x03R\rwritesValidMs\x124\n" +
+	"\x16transaction_timeout_ms\x18\n" +
+	" \x01(\x03R\x14transactionTimeoutMs\"\xab\x01\n" +
 	"\x15ReserveExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\fR\x03sql\x129\n" +

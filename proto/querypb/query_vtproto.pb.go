@@ -1931,6 +1931,26 @@ func (m *DirectReadOffer) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
 	}
+	if m.TransactionTimeoutMs != 0 {
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.TransactionTimeoutMs))
+		i--
+		dAtA[i] = 0x50
+	}
+	if m.WritesValidMs != 0 {
+		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.WritesValidMs))
+		i--
+		dAtA[i] = 0x48
+	}
+	if m.Transactions {
+		i--
+		if m.Transactions {
+			dAtA[i] = 1
+		} else {
+			dAtA[i] = 0
+		}
+		i--
+		dAtA[i] = 0x40
+	}
 	if m.ColumnsVersion != 0 {
 		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.ColumnsVersion))
 		i--
@@ -2932,6 +2952,15 @@ func (m *DirectReadOffer) SizeVT() (n int) {
 	}
 	if m.ColumnsVersion != 0 {
 		n += 1 + protohelpers.SizeOfVarint(uint64(m.ColumnsVersion))
+	}
+	if m.Transactions {
+		n += 2
+	}
+	if m.WritesValidMs != 0 {
+		n += 1 + protohelpers.SizeOfVarint(uint64(m.WritesValidMs))
+	}
+	if m.TransactionTimeoutMs != 0 {
+		n += 1 + protohelpers.SizeOfVarint(uint64(m.TransactionTimeoutMs))
 	}
 	n += len(m.unknownFields)
 	return n
@@ -7898,6 +7927,64 @@ func (m *DirectReadOffer) UnmarshalVT(dAtA []byte) error {
 				b := dAtA[iNdEx]
 				iNdEx++
 				m.ColumnsVersion |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 8:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Transactions", wireType)
+			}
+			var v int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				v |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			m.Transactions = bool(v != 0)
+		case 9:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field WritesValidMs", wireType)
+			}
+			m.WritesValidMs = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.WritesValidMs |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 10:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field TransactionTimeoutMs", wireType)
+			}
+			m.TransactionTimeoutMs = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.TransactionTimeoutMs |= int64(b&0x7F) << shift
 				if b < 0x80 {
 					break
 				}
@@ -13422,6 +13509,64 @@ func (m *DirectReadOffer) UnmarshalVTUnsafe(dAtA []byte) error {
 				b := dAtA[iNdEx]
 				iNdEx++
 				m.ColumnsVersion |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 8:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Transactions", wireType)
+			}
+			var v int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				v |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			m.Transactions = bool(v != 0)
+		case 9:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field WritesValidMs", wireType)
+			}
+			m.WritesValidMs = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.WritesValidMs |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 10:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field TransactionTimeoutMs", wireType)
+			}
+			m.TransactionTimeoutMs = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.TransactionTimeoutMs |= int64(b&0x7F) << shift
 				if b < 0x80 {
 					break
 				}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -49,6 +50,11 @@ type DirectReads struct {
 	// so that gates never take the connections the tablet's own pools
 	// need from max_connections.
 	MaxConnections int
+	// Transactions offers gates transactions on MariaDB too: the user may
+	// then also INSERT, UPDATE and DELETE in the database, and MariaDB's
+	// read_only fences it (server_fence.go) where the tablet would refuse
+	// a write.
+	Transactions bool
 }
 
 // DefaultDirectReadMaxConnections leaves 350 of MariaDB's 500 connections
@@ -76,7 +82,7 @@ func (d DirectReads) Validate() error {
 }
 
 // directReadGrants are the statements that create the direct-read user
-// with SELECT on db alone, or bring an existing one to this password and
+// with SELECT on db alone (and INSERT, UPDATE, DELETE with transactions), or bring an existing one to this password and
 // connection cap. The password travels hashed, as MariaDB stores it, so
 // that it is in no statement a log could keep.
 func directReadGrants(d DirectReads, db string) []string {
@@ -86,11 +92,18 @@ func directReadGrants(d DirectReads, db string) []string {
 	// In a GRANT's database name _ and % match any character; escaped,
 	// they match themselves.
 	grantDB := strings.NewReplacer("_", `\_`, "%", `\%`).Replace(db)
+	privileges := "SELECT"
+	if d.Transactions {
+		privileges = "SELECT, INSERT, UPDATE, DELETE"
+	}
 	return []string{
 		"SET SESSION sql_log_bin = 0",
 		"CREATE USER IF NOT EXISTS " + account + auth,
 		"ALTER USER " + account + auth,
-		"GRANT SELECT ON " + sqlescape.EscapeID(grantDB) + ".* TO " + account,
+		// Exactly these privileges: a tablet that stopped offering
+		// transactions takes the writes back.
+		"REVOKE ALL PRIVILEGES, GRANT OPTION FROM " + account,
+		"GRANT " + privileges + " ON " + sqlescape.EscapeID(grantDB) + ".* TO " + account,
 		"SET SESSION sql_log_bin = 1",
 	}
 }
@@ -128,7 +141,7 @@ func (s *Service) provisionDirectReads(conn *mysql.Conn) (uint32, error) {
 
 // directReadOffer is what the health stream offers gates.
 func (s *Service) directReadOffer(serverID uint32) *querypb.DirectReadOffer {
-	return &querypb.DirectReadOffer{
+	offer := &querypb.DirectReadOffer{
 		Address:        s.cfg.DirectReads.Address,
 		User:           s.cfg.DirectReads.User,
 		Database:       s.cfg.MySQL.DbName,
@@ -137,4 +150,10 @@ func (s *Service) directReadOffer(serverID uint32) *querypb.DirectReadOffer {
 		ServerId:       serverID,
 		ColumnsVersion: s.exec.ColumnsVersion(),
 	}
+	if s.cfg.DirectReads.Transactions {
+		offer.Transactions = true
+		offer.TransactionTimeoutMs = s.cfg.TxIdleTimeout.Milliseconds()
+		offer.WritesValidMs = s.writesValidFor(time.Now()).Milliseconds()
+	}
+	return offer
 }

@@ -28,3 +28,21 @@ func TestDirectReadGrantsNameOneDatabaseAndNoPassword(t *testing.T) {
 		t.Errorf("the grants start with %q: a replica's own user would be an errant transaction if logged", stmts[0])
 	}
 }
+
+func TestDirectTransactionGrantsAddWritesAndRevokeFirst(t *testing.T) {
+	d := DirectReads{User: "reader", Password: "x", MaxConnections: 150}
+	reads := strings.Join(directReadGrants(d, "ks"), "\n")
+	d.Transactions = true
+	writes := strings.Join(directReadGrants(d, "ks"), "\n")
+	if !strings.Contains(writes, "GRANT SELECT, INSERT, UPDATE, DELETE ON `ks`.* TO 'reader'@'%'") {
+		t.Errorf("with transactions the user may not write:\n%s", writes)
+	}
+	if strings.Contains(reads, "INSERT") {
+		t.Errorf("without transactions the user may write:\n%s", reads)
+	}
+	// A tablet that stops offering transactions takes the writes back.
+	revoke, grant := strings.Index(reads, "REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'reader'@'%'"), strings.Index(reads, "GRANT SELECT")
+	if revoke < 0 || revoke > grant {
+		t.Errorf("the privileges are not revoked before they are granted:\n%s", reads)
+	}
+}

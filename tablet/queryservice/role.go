@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"syscall"
+	"time"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -44,20 +45,33 @@ func (s *Service) SetType(t topopb.TabletType) {
 	})
 }
 
-// SetFence makes writes start only while holds returns true (nil: always):
-// a primary takes writes only while its lease is certainly valid, so that
-// it has stopped before a failover can promote another.
-func (s *Service) SetFence(holds func() bool) {
-	if holds == nil {
+// SetFence makes writes start only before the time validUntil returns
+// (nil: always): a primary takes writes only while its lease is certainly
+// valid, so that it has stopped before a failover can promote another.
+// Gates that write on MariaDB directly are told how long that is
+// (writesValidFor).
+func (s *Service) SetFence(validUntil func() time.Time) {
+	if validUntil == nil {
 		s.fence.Store(nil)
 		return
 	}
-	s.fence.Store(&holds)
+	s.fence.Store(&validUntil)
 }
 
 func (s *Service) fenceHolds() bool {
 	f := s.fence.Load()
-	return f == nil || (*f)()
+	return f == nil || time.Now().Before((*f)())
+}
+
+// writesValidFor is how long from now the tablet certainly admits writes:
+// zero when it admits none (not the serving primary, writes stopped, its
+// lease not certain).
+func (s *Service) writesValidFor(now time.Time) time.Duration {
+	f := s.fence.Load()
+	if f == nil || !s.serverWritable() {
+		return 0
+	}
+	return max((*f)().Sub(now), 0)
 }
 
 func (s *Service) isPrimary() bool { return s.Type() == topopb.TabletType_PRIMARY }

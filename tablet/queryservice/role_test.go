@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"syscall"
 	"testing"
+	"time"
 
 	"vitess.io/vitess/go/mysql/sqlerror"
 
@@ -77,7 +78,12 @@ func TestFenceRefusesWrites(t *testing.T) {
 	s := roleService(topopb.TabletType_PRIMARY)
 	s.txs = newTransactions()
 	valid := true
-	s.SetFence(func() bool { return valid })
+	s.SetFence(func() time.Time {
+		if valid {
+			return time.Now().Add(time.Hour)
+		}
+		return time.Time{}
+	})
 	release, err := s.admitWrite(true)
 	if err != nil {
 		t.Fatalf("write with a valid lease: %v", err)

@@ -58,7 +58,7 @@ type Service struct {
 	role atomic.Int32
 	// fence, when set, must hold for a write to start: the primary's
 	// lease is certainly still valid (role.go).
-	fence atomic.Pointer[func() bool]
+	fence atomic.Pointer[func() time.Time]
 	// errant lists the errant transactions found when the tablet rejoined
 	// its shard; while set, the tablet does not serve (SetErrant).
 	errant atomic.Pointer[[]string]

@@ -108,6 +108,9 @@ type directPool struct {
 	// admitting writes, from its latest health message.
 	txPool           *connpool.Pool
 	writesValidUntil atomic.Int64
+	// writesStopping: the tablet takes no new transaction; open ones may
+	// finish while writesValidUntil holds.
+	writesStopping atomic.Bool
 }
 
 // close closes the pool's connections; those of open transactions close

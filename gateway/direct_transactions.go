@@ -38,8 +38,13 @@ import (
 //     (writes_valid_ms, renewed with every health message), and the gate
 //     runs no statement and no COMMIT of a direct part past it, less a
 //     margin: by then a failover may promote another primary.
-//   - A resharding's switch of writes drains the gate's open transactions
-//     first (write_buffer.go); they are counted like the tablet's.
+//   - When the tablet stops writes (a resharding's switch, a planned
+//     reparent) it says so at once (writes_stopping): gates begin no
+//     direct part, the open ones may finish, and the tablet waits for them
+//     (information_schema.innodb_trx, by the direct user) before it turns
+//     read_only on and reads the position its stop returns, as it waits
+//     for its own. A resharding's switch also drains the gate's open
+//     transactions first (write_buffer.go); direct ones count.
 //
 // Only sessions of this gate's MySQL listener take them (a gRPC session
 // lives in its client between calls and cannot hold a connection), on
@@ -76,6 +81,7 @@ func (dp *directPool) noteWritesValid(offer *querypb.DirectReadOffer, now time.T
 		until = now.Add(time.Duration(offer.WritesValidMs)*time.Millisecond - directWriteMargin).UnixNano()
 	}
 	dp.writesValidUntil.Store(until)
+	dp.writesStopping.Store(offer.WritesStopping)
 }
 
 // writable reports whether a direct part may run a statement or commit.
@@ -123,7 +129,7 @@ func (e *Executor) directTxAllowed(s *Session, tc *tabletConn) bool {
 func (d *directReads) beginTx(ctx context.Context, s *Session, tc *tabletConn, sql string) (tx *directTx, res *sqltypes.Result, ran bool, err error) {
 	dp := tc.direct.Load()
 	now := time.Now()
-	if dp == nil || dp.txPool == nil || !dp.writable(now) || now.UnixNano() < dp.unusableUntil.Load() {
+	if dp == nil || dp.txPool == nil || !dp.writable(now) || dp.writesStopping.Load() || now.UnixNano() < dp.unusableUntil.Load() {
 		d.countTx(tc, "fallback")
 		return nil, nil, false, nil
 	}
@@ -243,11 +249,11 @@ func (tx *directTx) end(commit bool) error {
 }
 
 // errDirectWritesStopped: the tablet's latest word no longer certainly
-// admits writes (its lease was not renewed in time, it is demoted, or a
-// resharding stopped its writes), so a direct part must not write.
+// admits writes (its lease was not renewed in time, or it is no longer
+// the serving primary), so a direct part must not write.
 func errDirectWritesStopped(tc *tabletConn) error {
 	return sqlerr.WithReason(sqlerr.ReasonTransactionEnded, sqlerr.New(sqlerr.ErOptionPreventsStatement, "HY000",
-		"%s does not certainly take writes now (its primary lease was not renewed in time, it was demoted, or its writes were stopped): the transaction's part there was rolled back; retry the transaction", tc.where()))
+		"%s does not certainly take writes now (its primary lease was not renewed in time, or it is no longer the serving primary): the transaction's part there was rolled back; retry the transaction", tc.where()))
 }
 
 // connectionLost recognizes a statement whose connection ended under it

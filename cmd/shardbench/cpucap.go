@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // cgroupCPURoot is the cgroup v1 cpu controller's hierarchy.
@@ -17,19 +18,35 @@ const cgroupCPURoot = "/sys/fs/cgroup/cpu"
 // for a server of their own on a machine whose cores everything shares.
 type cpuCap struct{ dir string }
 
-const cfsPeriodMicros = 100_000
+// minCFSQuota is the smallest quota the kernel takes (1 ms).
+const minCFSQuota = time.Millisecond
 
-// newCPUCap makes (or reuses) the group name capped at share of a CPU.
-func newCPUCap(name string, share float64) (*cpuCap, error) {
+// newCPUCap makes (or reuses) the group name capped at share of a CPU,
+// measured over period: the group runs share*period of every period and
+// is then frozen until the next. The shorter the period, the more the
+// group behaves like a slower CPU rather than one that stops: with the
+// kernel's default 100 ms, a server capped at 10% answers nothing for
+// 90 ms at a time, and clients it shares with other servers pile up
+// waiting for it. The quota cannot go below 1 ms, so period is raised
+// to share it at least that.
+func newCPUCap(name string, share float64, period time.Duration) (*cpuCap, error) {
 	dir := filepath.Join(cgroupCPURoot, name)
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("cgroup %s: %w", dir, err)
 	}
+	if min := time.Duration(float64(minCFSQuota) / share); period < min {
+		period = min
+	}
 	c := &cpuCap{dir: dir}
-	if err := c.write("cpu.cfs_period_us", strconv.Itoa(cfsPeriodMicros)); err != nil {
+	// The quota first when it shrinks, so that it never exceeds the
+	// period being written (the kernel refuses that).
+	if err := c.write("cpu.cfs_quota_us", "-1"); err != nil {
 		return nil, err
 	}
-	if err := c.write("cpu.cfs_quota_us", strconv.Itoa(int(share*cfsPeriodMicros))); err != nil {
+	if err := c.write("cpu.cfs_period_us", strconv.FormatInt(period.Microseconds(), 10)); err != nil {
+		return nil, err
+	}
+	if err := c.write("cpu.cfs_quota_us", strconv.FormatInt(int64(share*float64(period.Microseconds())), 10)); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -50,9 +50,11 @@ type options struct {
 	// replicas runs the replica measure (replicas.go).
 	replicas bool
 	// scaling runs the scaling measure (scaling.go): shardCPU is each
-	// shard server's CPU cap, scalingThreads sysbench's threads there.
+	// shard server's CPU cap over capPeriod, scalingThreads sysbench's
+	// threads there.
 	scaling        bool
 	shardCPU       float64
+	capPeriod      time.Duration
 	scalingThreads int
 	// memory runs the idle-connection measure (memory.go) with this many
 	// connections.
@@ -74,6 +76,7 @@ func main() {
 	flag.IntVar(&o.reshardSeconds, "reshard-time", 60, "seconds sysbench writes during the resharding run (it must outlast the copy)")
 	flag.BoolVar(&o.scaling, "scaling", true, "also measure 1, 2 and 4 shards with each shard's mariadbd capped by a cgroup v1 cpu quota (needs root)")
 	flag.Float64Var(&o.shardCPU, "shard-cpu", 0.1, "scaling: each shard server's CPU cap, as a share of one CPU")
+	flag.DurationVar(&o.capPeriod, "cap-period", 10*time.Millisecond, "scaling: the period the CPU cap is measured over (cpu.cfs_period_us; the kernel's default is 100ms, at least 1ms/shard-cpu): the shorter, the more a capped server behaves like a slower one rather than one that stops")
 	flag.IntVar(&o.scalingThreads, "scaling-threads", 16, "scaling: sysbench threads per shard")
 	flag.BoolVar(&directTransactions, "direct-transactions", false, "run transactions straight on MariaDB too (the local cluster's --direct-transactions)")
 	flag.BoolVar(&throughTablets, "through-tablets", false, "send every statement through the tablets (the local cluster's --through-tablets), to compare with direct reads")

@@ -64,8 +64,8 @@ func scaleWorkload(o options, bin, workload string) error {
 	if workload != "oltp_point_select" {
 		unit = "TPS"
 	}
-	fmt.Printf("\nscaling: sysbench %s, %d threads per shard, each shard's mariadbd capped at %.0f%% of a CPU, %d runs of %ds per size (medians)\n",
-		workload, o.scalingThreads, 100*o.shardCPU, o.runs, o.seconds)
+	fmt.Printf("\nscaling: sysbench %s, %d threads per shard, each shard's mariadbd capped at %.0f%% of a CPU (per %v), %d runs of %ds per size (medians)\n",
+		workload, o.scalingThreads, 100*o.shardCPU, o.capPeriod, o.runs, o.seconds)
 	var results []*scalingResult
 	for _, shards := range scalingShardCounts {
 		so := o
@@ -123,7 +123,7 @@ func measureScaled(o options, bin, workload string, shards int) (*scalingResult,
 		}
 	}()
 	for i, p := range mysqldParts(c) {
-		cc, err := newCPUCap(fmt.Sprintf("shardbench-%d-%d", shards, i), o.shardCPU)
+		cc, err := newCPUCap(fmt.Sprintf("shardbench-%d-%d", shards, i), o.shardCPU, o.capPeriod)
 		if err != nil {
 			return nil, err
 		}

@@ -2415,8 +2415,13 @@ type DirectReadOffer struct {
 	// tablet's own do (MariaDB's idle_transaction_timeout on gates'
 	// connections).
 	TransactionTimeoutMs int64 `protobuf:"varint,10,opt,name=transaction_timeout_ms,json=transactionTimeoutMs,proto3" json:"transaction_timeout_ms,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// writes_stopping: the tablet takes no new transaction (a resharding's
+	// switch or a demotion is stopping its writes). Gates begin no direct
+	// transaction; open ones may finish within writes_valid_ms, and the
+	// tablet waits for them before it turns read_only on.
+	WritesStopping bool `protobuf:"varint,11,opt,name=writes_stopping,json=writesStopping,proto3" json:"writes_stopping,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DirectReadOffer) Reset() {
@@ -2517,6 +2522,13 @@ func (x *DirectReadOffer) GetTransactionTimeoutMs() int64 {
 		return x.TransactionTimeoutMs
 	}
 	return 0
+}
+
+func (x *DirectReadOffer) GetWritesStopping() bool {
+	if x != nil {
+		return x.WritesStopping
+	}
+	return false
 }
 
 // ReserveExecuteRequest takes a MySQL connection for one client session
@@ -2898,7 +2910,7 @@ const file_proto_query_proto_rawDesc = "" +
 	"\ftablet_alias\x18\x03 \x01(\tR\vtabletAlias\x124\n" +
 	"\x05stats\x18\x04 \x01(\v2\x1e.shardgate.query.RealtimeStatsR\x05stats\x12A\n" +
 	"\vdirect_read\x18\x05 \x01(\v2 .shardgate.query.DirectReadOfferR\n" +
-	"directRead\"\xe8\x02\n" +
+	"directRead\"\x91\x03\n" +
 	"\x0fDirectReadOffer\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x1a\n" +
@@ -2910,7 +2922,8 @@ const file_proto_query_proto_rawDesc = "" +
 	"\ftransactions\x18\b \x01(\bR\ftransactions\x12&\n" +
 	"\x0fwrites_valid_ms\x18\t \x01(\x03R\rwritesValidMs\x124\n" +
 	"\x16transaction_timeout_ms\x18\n" +
-	" \x01(\x03R\x14transactionTimeoutMs\"\xab\x01\n" +
+	" \x01(\x03R\x14transactionTimeoutMs\x12'\n" +
+	"\x0fwrites_stopping\x18\v \x01(\bR\x0ewritesStopping\"\xab\x01\n" +
 	"\x15ReserveExecuteRequest\x12/\n" +
 	"\x06target\x18\x01 \x01(\v2\x17.shardgate.query.TargetR\x06target\x12\x10\n" +
 	"\x03sql\x18\x02 \x01(\fR\x03sql\x129\n" +

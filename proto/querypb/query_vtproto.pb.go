@@ -1931,6 +1931,16 @@ func (m *DirectReadOffer) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 		i -= len(m.unknownFields)
 		copy(dAtA[i:], m.unknownFields)
 	}
+	if m.WritesStopping {
+		i--
+		if m.WritesStopping {
+			dAtA[i] = 1
+		} else {
+			dAtA[i] = 0
+		}
+		i--
+		dAtA[i] = 0x58
+	}
 	if m.TransactionTimeoutMs != 0 {
 		i = protohelpers.EncodeVarint(dAtA, i, uint64(m.TransactionTimeoutMs))
 		i--
@@ -2961,6 +2971,9 @@ func (m *DirectReadOffer) SizeVT() (n int) {
 	}
 	if m.TransactionTimeoutMs != 0 {
 		n += 1 + protohelpers.SizeOfVarint(uint64(m.TransactionTimeoutMs))
+	}
+	if m.WritesStopping {
+		n += 2
 	}
 	n += len(m.unknownFields)
 	return n
@@ -7989,6 +8002,26 @@ func (m *DirectReadOffer) UnmarshalVT(dAtA []byte) error {
 					break
 				}
 			}
+		case 11:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field WritesStopping", wireType)
+			}
+			var v int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				v |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			m.WritesStopping = bool(v != 0)
 		default:
 			iNdEx = preIndex
 			skippy, err := protohelpers.Skip(dAtA[iNdEx:])
@@ -13571,6 +13604,26 @@ func (m *DirectReadOffer) UnmarshalVTUnsafe(dAtA []byte) error {
 					break
 				}
 			}
+		case 11:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field WritesStopping", wireType)
+			}
+			var v int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return protohelpers.ErrIntOverflow
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				v |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			m.WritesStopping = bool(v != 0)
 		default:
 			iNdEx = preIndex
 			skippy, err := protohelpers.Skip(dAtA[iNdEx:])

@@ -154,6 +154,7 @@ func (s *Service) directReadOffer(serverID uint32) *querypb.DirectReadOffer {
 		offer.Transactions = true
 		offer.TransactionTimeoutMs = s.cfg.TxIdleTimeout.Milliseconds()
 		offer.WritesValidMs = s.writesValidFor(time.Now()).Milliseconds()
+		offer.WritesStopping = s.writesStopped.Load()
 	}
 	return offer
 }

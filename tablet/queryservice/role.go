@@ -63,12 +63,13 @@ func (s *Service) fenceHolds() bool {
 	return f == nil || time.Now().Before((*f)())
 }
 
-// writesValidFor is how long from now the tablet certainly admits writes:
-// zero when it admits none (not the serving primary, writes stopped, its
-// lease not certain).
+// writesValidFor is how long from now the tablet's lease certainly holds
+// for writes: zero when it is not the serving primary or the lease is not
+// certain. (Stopped writes are said apart: transactions open then may
+// still finish.)
 func (s *Service) writesValidFor(now time.Time) time.Duration {
 	f := s.fence.Load()
-	if f == nil || !s.serverWritable() {
+	if f == nil || !s.primaryServing.Load() || !s.isPrimary() {
 		return 0
 	}
 	return max((*f)().Sub(now), 0)

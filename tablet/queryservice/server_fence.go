@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"vitess.io/vitess/go/sqltypes"
+
+	"github.com/shardgate/shardgate/proto/querypb"
 )
 
 // The tablet fences writes twice. It refuses them itself (admitWrite):
@@ -21,6 +25,53 @@ import (
 // SELECT ... FOR UPDATE), and the SET waits for commits already under way
 // (it takes the global read lock and blocks commits), so a position read
 // after it covers every commit such a user will ever make.
+
+// waitDirectTransactions tells gates at once that writes are stopping
+// (writes_stopping in the direct-read offer) and waits until no
+// transaction of the direct user is open on MariaDB, or deadline passes.
+func (s *Service) waitDirectTransactions(ctx context.Context, deadline time.Time) error {
+	if !s.cfg.DirectReads.Transactions {
+		return nil
+	}
+	s.health.update(func(h *querypb.StreamHealthResponse) {
+		if h.DirectRead != nil {
+			h.DirectRead.WritesStopping = true
+		}
+	})
+	conn, err := s.pool.Get(ctx)
+	if err != nil {
+		return s.connectError(err)
+	}
+	defer s.pool.Put(conn)
+	query := "SELECT COUNT(*) FROM information_schema.innodb_trx t JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id WHERE p.user = " +
+		sqltypes.EncodeStringSQL(s.cfg.DirectReads.User)
+	for {
+		res, err := conn.ExecuteFetch(query, 1, false)
+		if err != nil {
+			return s.mysqlError(err)
+		}
+		open, _ := res.Rows[0][0].ToInt64()
+		if open == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %d transactions of gates on MariaDB (user %s) still open at the deadline", s.cfg.where(), open, s.cfg.DirectReads.User)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(innodbTrxRefresh):
+		}
+	}
+}
+
+// innodbTrxRefresh spaces the looks at information_schema.innodb_trx:
+// MariaDB refreshes that table's cache only when nobody read it for the
+// last 100 ms, so a tighter loop would read the same stale rows forever.
+// (A look may miss a transaction begun within the last 100 ms; its COMMIT
+// then meets read_only and fails: the fence holds, it is only less
+// gentle.)
+const innodbTrxRefresh = 110 * time.Millisecond
 
 // SetPrimaryServing tells the service whether it serves as the shard's
 // primary with its lease; MariaDB's read_only follows (see above).

@@ -110,6 +110,11 @@ func (s *Service) StopWrites(ctx context.Context, timeout time.Duration) (string
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
+	// Gates' direct transactions open now may finish, as the tablet's own
+	// did; no new one begins once the gates hear of the stop.
+	if err := s.waitDirectTransactions(ctx, deadline); err != nil {
+		return "", err
+	}
 	// MariaDB refuses other users' writes too from here, and commits under
 	// way when read_only turns on finish before the SET returns: the
 	// position below covers every write the shard will have made.

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -138,7 +137,7 @@ func TestDirectTransactions(t *testing.T) {
 		}
 	})
 
-	t.Run("a tablet that stops writes stops direct ones", func(t *testing.T) {
+	t.Run("a tablet that stops writes lets open ones finish, then fences MariaDB", func(t *testing.T) {
 		tab := tabletOfRow(t, c, 401)
 		gconn, err := grpc.NewClient(tab.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
@@ -146,23 +145,43 @@ func TestDirectTransactions(t *testing.T) {
 		}
 		defer gconn.Close()
 		repl := replicationpb.NewReplicationClient(gconn)
+		writer := fencedWriter(t, ctx, tab, "acct")
 		conn := session()
 		defer conn.Close()
 		exec(conn, "BEGIN", "INSERT INTO acct (id, balance) VALUES (401, 1)")
-		if _, err := repl.StopWrites(ctx, &replicationpb.StopWritesRequest{TimeoutMs: 5000}); err != nil {
-			t.Fatal(err)
+		stopped := make(chan error, 1)
+		go func() {
+			_, err := repl.StopWrites(ctx, &replicationpb.StopWritesRequest{TimeoutMs: 10000})
+			stopped <- err
+		}()
+		time.Sleep(300 * time.Millisecond)
+		select {
+		case err := <-stopped:
+			t.Fatalf("StopWrites returned (%v) while a direct transaction was open on the shard", err)
+		default:
 		}
-		_, err = conn.ExecContext(ctx, "COMMIT")
-		var merr *mysql.MySQLError
-		if !errors.As(err, &merr) || merr.Number != 1290 {
-			t.Errorf("COMMIT after the tablet stopped writes: %v, want error 1290", err)
+		exec(conn, "COMMIT") // it finishes, as it would through the tablet
+		if err := <-stopped; err != nil {
+			rows, qerr := openDB(t, tab.MySQLDSN()).QueryContext(ctx, "SELECT p.id, p.user, p.command, p.time, t.trx_state, t.trx_started, COALESCE(p.info, '') FROM information_schema.innodb_trx t JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id")
+			if qerr == nil {
+				for rows.Next() {
+					var id, tm int64
+					var user, command, state, started, info string
+					_ = rows.Scan(&id, &user, &command, &tm, &state, &started, &info)
+					t.Logf("open on %s: connection %d of %s (%s %ds), transaction %s since %s: %s", tab.Shard, id, user, command, tm, state, started, info)
+				}
+				rows.Close()
+			}
+			t.Fatalf("StopWrites after the direct transaction committed: %v", err)
 		}
+		if b, ok := balance(401); !ok || b != 1 {
+			t.Errorf("row 401: %d (found %v), want 1: committed before writes stopped", b, ok)
+		}
+		checkServerFence(t, ctx, writer, "acct", true, "after StopWrites")
 		if _, err := repl.ResumeWrites(ctx, &replicationpb.ResumeWritesRequest{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := balance(401); ok {
-			t.Error("row 401 is there: its COMMIT came after the tablet stopped writes")
-		}
+		checkServerFence(t, ctx, writer, "acct", false, "after ResumeWrites")
 		// Writes resume, directly again once the next health message
 		// says so.
 		waitDirectTransactions(t, c, db)

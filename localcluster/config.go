@@ -139,10 +139,11 @@ type Config struct {
 	// user DirectReadUser, whose password Up keeps in the data directory,
 	// and the gate takes the offer.
 	ThroughTablets bool
-	// DirectTransactions has the tablets offer transactions on MariaDB
-	// too (shardtablet --direct-transactions), and the gate take them;
-	// ignored with ThroughTablets.
-	DirectTransactions bool
+	// TabletTransactions keeps transactions going through the tablets
+	// while reads go direct. By default the tablets offer transactions on
+	// MariaDB too (shardtablet --direct-transactions, as DirectReadUser
+	// with INSERT, UPDATE and DELETE) and the gate takes them.
+	TabletTransactions bool
 
 	// TabletArgs are added to every tablet's command line; TabletEnv to
 	// its environment (e.g. AWS_ACCESS_KEY_ID for an s3:// store).

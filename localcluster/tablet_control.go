@@ -43,7 +43,7 @@ func (c *Cluster) tabletArgs(t tabletPlan) []string {
 	args = append(args, p.cfg.TabletTLS.tabletArgs()...)
 	if !p.cfg.ThroughTablets {
 		args = append(args, "--direct-read-user", DirectReadUser, "--direct-read-password-file", p.directReadPasswordFile())
-		if p.cfg.DirectTransactions {
+		if !p.cfg.TabletTransactions {
 			args = append(args, "--direct-transactions")
 		}
 	}

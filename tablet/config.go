@@ -161,6 +161,11 @@ func (c *Config) Validate() error {
 	if d := &c.Query.DirectReads; d.Transactions && !d.Offered() {
 		return fmt.Errorf("--direct-transactions needs --direct-read-user: gates run them as that user")
 	}
+	if c.Query.DirectReads.Transactions && c.PrimaryLeaseTTL > 0 && 2*c.Query.HealthInterval > c.PrimaryLeaseTTL {
+		// Gates write directly only within the lease validity the last
+		// health message gave; it must come again well before that ends.
+		return fmt.Errorf("--direct-transactions needs --health-interval (%v) at most half of --primary-lease-ttl (%v)", c.Query.HealthInterval, c.PrimaryLeaseTTL)
+	}
 	if d := &c.Query.DirectReads; d.Offered() {
 		if err := secretfile.Resolve(&d.Password, c.DirectReadPasswordFile, "SHARDTABLET_DIRECT_READ_PASSWORD"); err != nil {
 			return fmt.Errorf("--direct-read-password-file: %w", err)

@@ -76,9 +76,9 @@ func main() {
 	flag.IntVar(&o.reshardSeconds, "reshard-time", 60, "seconds sysbench writes during the resharding run (it must outlast the copy)")
 	flag.BoolVar(&o.scaling, "scaling", true, "also measure 1, 2 and 4 shards with each shard's mariadbd capped by a cgroup v1 cpu quota (needs root)")
 	flag.Float64Var(&o.shardCPU, "shard-cpu", 0.1, "scaling: each shard server's CPU cap, as a share of one CPU")
-	flag.DurationVar(&o.capPeriod, "cap-period", 10*time.Millisecond, "scaling: the period the CPU cap is measured over (cpu.cfs_period_us; the kernel's default is 100ms, at least 1ms/shard-cpu): the shorter, the more a capped server behaves like a slower one rather than one that stops")
+	flag.DurationVar(&o.capPeriod, "cap-period", 100*time.Millisecond, "scaling: the period the CPU cap is measured over (cpu.cfs_period_us; the kernel's default is 100ms, at least 1ms/shard-cpu): the shorter, the more a capped server behaves like a slower one rather than one that stops")
 	flag.IntVar(&o.scalingThreads, "scaling-threads", 16, "scaling: sysbench threads per shard")
-	flag.BoolVar(&directTransactions, "direct-transactions", false, "run transactions straight on MariaDB too (the local cluster's --direct-transactions)")
+	flag.BoolVar(&directTransactions, "direct-transactions", true, "run transactions straight on MariaDB too (the local cluster's --direct-transactions; =false keeps them on the tablets)")
 	flag.BoolVar(&throughTablets, "through-tablets", false, "send every statement through the tablets (the local cluster's --through-tablets), to compare with direct reads")
 	flag.IntVar(&o.memoryConns, "memory-connections", 50000, "also measure the gate's memory with this many idle logged-in connections (0: skip)")
 	mode := flag.String("mode", "sysbench", "sysbench: the gate against direct MariaDB, then scaling, memory, replicas and resharding; scaling or memory: that part alone; backup: backup and restore throughput against mydumper and myloader")
@@ -303,7 +303,7 @@ func start(bin string, shards int) (*benchCluster, error) {
 			{Name: "sbtest", ShardCount: shards, Sharded: true, VSchema: vschema()},
 		},
 		ThroughTablets:     throughTablets,
-		DirectTransactions: directTransactions,
+		TabletTransactions: !directTransactions,
 	}
 	if cfg.BasePort, err = localcluster.FreeBasePort(cfg); err != nil {
 		_ = os.RemoveAll(dir)

@@ -95,8 +95,8 @@ base-port - 15000, so that clusters run side by side.`,
 	fl.BoolVar(&f.detach, "detach", false, "run in the background, until shardctl local down stops it")
 	fl.DurationVar(&f.timeout, "timeout", localcluster.DefaultStartTimeout, "how long the cluster may take to come up")
 	fl.BoolVar(&f.restart, "restart-crashed", true, "restart a mariadbd, tablet or gate that exits by itself (a crash, kill -9), with backoff from 0.2 s to 30 s, and log it; parts stopped on purpose stay stopped")
-	fl.BoolVar(&f.throughTablets, "through-tablets", false, "send every statement through the tablets; by default the tablets offer the gate direct reads of their MariaDB (as user "+localcluster.DirectReadUser+", SELECT only), and plain autocommit reads skip the tablet's hop")
-	fl.BoolVar(&f.directTx, "direct-transactions", false, "have the gate run transactions straight on the shards' MariaDB too, not only plain reads (the tablets grant "+localcluster.DirectReadUser+" INSERT, UPDATE and DELETE, and fence it with MariaDB's read_only)")
+	fl.BoolVar(&f.throughTablets, "through-tablets", false, "send every statement through the tablets; by default the tablets offer the gate direct reads and transactions on their MariaDB (as user "+localcluster.DirectReadUser+"), and they skip the tablet's hop")
+	fl.BoolVar(&f.directTx, "direct-transactions", true, "have the gate run transactions straight on the shards' MariaDB too, not only plain reads (the tablets grant "+localcluster.DirectReadUser+" INSERT, UPDATE and DELETE, and fence it with MariaDB's read_only); =false keeps them on the tablets")
 	fl.StringVar(&f.durability, "mysql-durability", "full", "what the shards' mariadbd flush at commit: full (innodb_flush_log_at_trx_commit=1, sync_binlog=1: a commit survives an OS crash or power loss) or relaxed (2 and 0: faster commits, but an OS crash may lose the last second of them)")
 	fl.BoolVar(&f.supervise, "supervise", false, "run as the supervisor of a detached cluster (used by --detach)")
 	_ = fl.MarkHidden("supervise")
@@ -247,7 +247,7 @@ func (f *localFlags) config(topoRoot string) (localcluster.Config, error) {
 	}
 	cfg.MySQLDurability = durability
 	cfg.ThroughTablets = f.throughTablets
-	cfg.DirectTransactions = f.directTx
+	cfg.TabletTransactions = !f.directTx
 	dir, err := filepath.Abs(f.dataDir)
 	if err != nil {
 		return cfg, err

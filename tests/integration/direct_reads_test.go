@@ -20,10 +20,13 @@ import (
 // give it: rows, warnings, the row limit, KILL QUERY. Writes still go
 // through the tablets, the read-only user cannot write, and a read
 // MariaDB refuses that user, or a MariaDB the gate cannot log in to,
-// goes through the tablet instead.
+// goes through the tablet instead. (Transactions stay on the tablets
+// here, so that the user may only read: TestDirectTransactions runs
+// them directly.)
 func TestDirectReads(t *testing.T) {
 	c := startClusterWith(t, func(cfg *localcluster.Config) {
 		cfg.TabletArgs = append(cfg.TabletArgs, "--max-rows", "50")
+		cfg.TabletTransactions = true
 	})
 	db := openDB(t, c.GateDSN("ks"))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -23,7 +23,6 @@ import (
 // that stops taking writes stops the gate's direct writes too.
 func TestDirectTransactions(t *testing.T) {
 	c := startClusterWith(t, func(cfg *localcluster.Config) {
-		cfg.DirectTransactions = true
 		cfg.TabletArgs = append(cfg.TabletArgs, "--tx-idle-timeout", "2s")
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

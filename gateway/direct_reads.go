@@ -19,6 +19,7 @@ import (
 
 	"github.com/shardgate/shardgate/internal/connpool"
 	"github.com/shardgate/shardgate/internal/mysqlexec"
+	"github.com/shardgate/shardgate/internal/sqlerr"
 	"github.com/shardgate/shardgate/proto/querypb"
 )
 
@@ -107,6 +108,7 @@ type directPool struct {
 	// writesValidUntil (Unix nanoseconds) is when the tablet may stop
 	// admitting writes, from its latest health message.
 	txPool           *connpool.Pool
+	txTimeout        time.Duration
 	writesValidUntil atomic.Int64
 	// writesStopping: the tablet takes no new transaction; open ones may
 	// finish while writesValidUntil holds.
@@ -116,6 +118,9 @@ type directPool struct {
 // close closes the pool's connections; those of open transactions close
 // when their transactions end.
 func (dp *directPool) close() {
+	// The tablet withdrew its offer (or it changed): open parts write no
+	// more on its word.
+	dp.writesValidUntil.Store(0)
 	dp.pool.Close()
 	if dp.txPool != nil {
 		dp.txPool.Close()
@@ -203,6 +208,7 @@ func (d *directReads) newPool(tc *tabletConn, offer *querypb.DirectReadOffer) *d
 		limits: mysqlexec.Limits{Timeout: time.Duration(offer.QueryTimeoutMs) * time.Millisecond, MaxRows: int(offer.MaxRows)},
 	}
 	if offer.Transactions {
+		dp.txTimeout = time.Duration(offer.TransactionTimeoutMs) * time.Millisecond
 		dp.txPool = connpool.New("direct transaction", params, d.cfg.PoolSize, directTxSetup(offer)...).CheckNew(checkServer)
 	}
 	return dp
@@ -254,7 +260,7 @@ func (d *directReads) read(ctx context.Context, s *Session, tc *tabletConn, sql 
 	r, _, err := dp.exec.Run(ctx, conn, sql, dp.limits)
 	dp.pool.Put(conn)
 	if err != nil {
-		if deniedToReader(err) {
+		if deniedToReader(err) || refusedByReadOnly(err) {
 			d.count(tc, "fallback")
 			return nil, false, nil
 		}
@@ -315,6 +321,14 @@ func deniedToReader(err error) bool {
 	return false
 }
 
+// refusedByReadOnly recognizes MariaDB refusing the direct user for its
+// read_only (1290), which the tablet's user passes: the statement goes
+// through the tablet, which answers as it would have.
+func refusedByReadOnly(err error) bool {
+	var se *sqlerror.SQLError
+	return errors.As(err, &se) && se.Num == sqlerr.ErOptionPreventsStatement
+}
+
 // MariaDB's ER_COLUMNACCESS_DENIED_ERROR and ER_PROCACCESS_DENIED_ERROR,
 // which Vitess's sqlerror does not name.
 const (
@@ -332,13 +346,22 @@ const (
 // while read_only is on (a replica, a primary whose writes are stopped),
 // and outside a transaction its locks end with the statement anyway.
 func directReadable(stmt sqlparser.Statement) bool {
-	switch stmt := stmt.(type) {
-	case *sqlparser.Select:
-		return stmt.Lock == sqlparser.NoLock && runsAsDirectUser(stmt)
-	case *sqlparser.Union:
-		return stmt.Lock == sqlparser.NoLock && runsAsDirectUser(stmt)
+	switch stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Union:
+	default:
+		return false
 	}
-	return false
+	locks := false
+	_ = sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		switch n := node.(type) {
+		case *sqlparser.Select:
+			locks = locks || n.Lock != sqlparser.NoLock
+		case *sqlparser.Union:
+			locks = locks || n.Lock != sqlparser.NoLock
+		}
+		return !locks, nil
+	}, stmt)
+	return !locks && runsAsDirectUser(stmt)
 }
 
 // runsAsDirectUser reports whether a statement gives the direct user what

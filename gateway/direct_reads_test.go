@@ -14,23 +14,24 @@ import (
 func TestDirectReadableStatements(t *testing.T) {
 	parser := sqlparser.NewTestParser()
 	for sql, want := range map[string]bool{
-		"SELECT c FROM sbtest1 WHERE id = 1":                          true,
-		"SELECT a.id FROM acct a JOIN item i ON i.id = a.id":          true,
-		"SELECT id FROM acct UNION SELECT id FROM item":               true,
-		"SELECT id FROM ks.acct WHERE balance > 3":                    true,
-		"SELECT id FROM ks.acct WHERE balance > 3 FOR UPDATE":         false, // 1290 where read_only is on
-		"SELECT id FROM acct WHERE id = 1 LOCK IN SHARE MODE":         false,
-		"SELECT COUNT(*) FROM information_schema.tables":              false,
-		"SELECT id FROM acct WHERE id IN (SELECT 1 FROM mysql.user)":  false,
-		"SELECT * FROM performance_schema.threads":                    false,
-		"SELECT CURRENT_USER(), id FROM acct":                         false,
-		"SELECT user(), id FROM acct":                                 false,
-		"SELECT @@hostname, id FROM acct":                             false,
-		"SELECT id FROM acct WHERE id = @x":                           false,
-		"INSERT INTO acct (id, balance) VALUES (1, 1)":                false,
-		"UPDATE acct SET balance = 1 WHERE id = 1":                    false,
-		"DELETE FROM acct WHERE id = 1":                               false,
-		"SELECT id FROM acct UNION SELECT table_name FROM sys.tables": false,
+		"SELECT c FROM sbtest1 WHERE id = 1":                               true,
+		"SELECT a.id FROM acct a JOIN item i ON i.id = a.id":               true,
+		"SELECT id FROM acct UNION SELECT id FROM item":                    true,
+		"SELECT id FROM ks.acct WHERE balance > 3":                         true,
+		"SELECT id FROM ks.acct WHERE balance > 3 FOR UPDATE":              false, // 1290 where read_only is on
+		"SELECT id FROM acct WHERE id = 1 LOCK IN SHARE MODE":              false,
+		"SELECT id FROM acct WHERE id IN (SELECT id FROM item FOR UPDATE)": false, // a lock deeper down
+		"SELECT COUNT(*) FROM information_schema.tables":                   false,
+		"SELECT id FROM acct WHERE id IN (SELECT 1 FROM mysql.user)":       false,
+		"SELECT * FROM performance_schema.threads":                         false,
+		"SELECT CURRENT_USER(), id FROM acct":                              false,
+		"SELECT user(), id FROM acct":                                      false,
+		"SELECT @@hostname, id FROM acct":                                  false,
+		"SELECT id FROM acct WHERE id = @x":                                false,
+		"INSERT INTO acct (id, balance) VALUES (1, 1)":                     false,
+		"UPDATE acct SET balance = 1 WHERE id = 1":                         false,
+		"DELETE FROM acct WHERE id = 1":                                    false,
+		"SELECT id FROM acct UNION SELECT table_name FROM sys.tables":      false,
 	} {
 		stmt, err := parser.Parse(sql)
 		if err != nil {

@@ -145,7 +145,10 @@ func (d *directReads) beginTx(ctx context.Context, s *Session, tc *tabletConn, s
 		// The part ends with its first statement: MariaDB undid the
 		// statement, and nothing else is in the transaction.
 		tx.end(false)
-		if !killed && deniedToReader(err) {
+		// Refused a privilege, or by read_only (a switch of writes began):
+		// the tablet answers as it would have (and a stop of writes with
+		// an error the gate retries on, unseen by the client).
+		if !killed && (deniedToReader(err) || refusedByReadOnly(err)) {
 			d.countTx(tc, "fallback")
 			return nil, nil, false, nil
 		}
@@ -170,12 +173,12 @@ func (d *directReads) execTx(ctx context.Context, s *Session, tx *directTx, sql 
 	}
 	r, killed, err := tx.dp.exec.Run(ctx, tx.conn, sql, tx.dp.limits)
 	if err != nil {
-		if killed || tx.conn.IsClosed() || connectionLost(err) {
+		if killed || tx.conn.IsClosed() || tx.conn.Broken() || connectionLost(err) {
 			tx.end(false)
 			d.countTx(tx.tc, "ended")
 			return nil, true, sqlerr.WithReason(sqlerr.ReasonTransactionEnded,
 				fmt.Errorf("%w; the transaction's part on %s was rolled back (its connection to MariaDB ended: killed, idle longer than %v, or the server went away)",
-					err, tx.tc.where(), time.Duration(tx.dp.offer.TransactionTimeoutMs)*time.Millisecond))
+					err, tx.tc.where(), tx.dp.txTimeout))
 		}
 		return nil, false, err
 	}

@@ -181,6 +181,11 @@ func (m *roleManager) servePrimary(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Leaving, however it leaves (primarySettings failing after Promote
+	// made the server writable too), the tablet takes no write until its
+	// next role is settled, and MariaDB refuses other users' writes
+	// before the lease goes (deferred above, so released after this).
+	defer m.stopServingPrimary(ctx)
 	if err := m.primarySettings(ctx); err != nil {
 		return err
 	}
@@ -202,18 +207,10 @@ func (m *roleManager) servePrimary(ctx context.Context) error {
 		}
 		return time.Time{}
 	})
-	// Leaving, the tablet takes no write until its next role is settled:
-	// it is still typed primary, and no lease stands behind it any more.
-	defer m.qs.SetFence(neverValid)
 	m.qs.SetType(topopb.TabletType_PRIMARY)
 	// MariaDB's read_only now follows the tablet's own fence: off (Promote
 	// turned it off) unless writes are stopped, and on again when the
-	// tablet stops serving as primary, however it stops.
-	defer func() {
-		if err := m.qs.SetPrimaryServing(ctx, false); err != nil {
-			m.log.Warn("cannot turn MariaDB's read_only on after serving as primary: only the tablet refuses writes", zap.Error(err))
-		}
-	}()
+	// tablet stops serving as primary (stopServingPrimary).
 	if err := m.qs.SetPrimaryServing(ctx, true); err != nil {
 		return err
 	}
@@ -269,7 +266,7 @@ func (m *roleManager) servePrimary(ctx context.Context) error {
 				// Give the lease up now so that a replica takes over at
 				// once, then wait for MySQL to return before deciding again.
 				m.log.Error("MySQL does not answer: giving up the primary lease so that a replica takes over", zap.Error(err))
-				m.qs.SetFence(neverValid)
+				m.stopServingPrimary(ctx)
 				release()
 				m.waitForMySQL(ctx)
 				return nil
@@ -497,6 +494,26 @@ func (m *roleManager) saveType(ctx context.Context, t topopb.TabletType) {
 	}
 	if err := m.ts.RefreshServedTypes(tctx, m.cfg.Keyspace); err != nil {
 		m.log.Warn("cannot update the serving graph's tablet types", zap.Error(err))
+	}
+}
+
+// stopServingPrimary fences writes before the primary lease goes: the
+// tablet takes none from now, and MariaDB is made read-only. When it
+// cannot be (MySQL does not answer, or the tablet is closing), gates may
+// still write directly until the validity the tablet last advertised
+// runs out (at most two health intervals), so the lease is kept until
+// then: no replica is promoted while the old primary may take writes.
+func (m *roleManager) stopServingPrimary(ctx context.Context) {
+	m.qs.SetFence(neverValid)
+	err := m.qs.SetPrimaryServing(ctx, false)
+	if err == nil {
+		return
+	}
+	wait := time.Until(m.qs.WritesAdvertisedUntil())
+	m.log.Warn("cannot turn MariaDB's read_only on after serving as primary: keeping the lease until the gates' direct writes have certainly stopped",
+		zap.Duration("wait", max(wait, 0)), zap.Error(err))
+	if wait > 0 {
+		time.Sleep(wait)
 	}
 }
 

@@ -30,6 +30,11 @@ type Conn struct {
 // MarkBroken makes Put close the connection instead of reusing it.
 func (c *Conn) MarkBroken() { c.broken = true }
 
+// Broken reports whether the connection was marked broken: a kill may
+// still land on it, or it failed (and MariaDB closes it after such
+// errors, rolling back what it held).
+func (c *Conn) Broken() bool { return c.broken }
+
 // Stats are a pool's counters, for metrics.
 type Stats struct {
 	Capacity  int

@@ -7,7 +7,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"vitess.io/vitess/go/mysql"
 	"vitess.io/vitess/go/mysql/sqlerror"
@@ -92,21 +91,31 @@ func directReadGrants(d DirectReads, db string) []string {
 	// In a GRANT's database name _ and % match any character; escaped,
 	// they match themselves.
 	grantDB := strings.NewReplacer("_", `\_`, "%", `\%`).Replace(db)
-	privileges := "SELECT"
-	if d.Transactions {
-		privileges = "SELECT, INSERT, UPDATE, DELETE"
-	}
-	return []string{
+	on := " ON " + sqlescape.EscapeID(grantDB) + ".* "
+	stmts := []string{
 		"SET SESSION sql_log_bin = 0",
 		"CREATE USER IF NOT EXISTS " + account + auth,
 		"ALTER USER " + account + auth,
-		// Exactly these privileges: a tablet that stopped offering
-		// transactions takes the writes back.
-		"REVOKE ALL PRIVILEGES, GRANT OPTION FROM " + account,
-		"GRANT " + privileges + " ON " + sqlescape.EscapeID(grantDB) + ".* TO " + account,
-		"SET SESSION sql_log_bin = 1",
 	}
+	// Granted again on every new health connection, never revoked first:
+	// the gates' open transactions must not lose a privilege meanwhile.
+	if d.Transactions {
+		stmts = append(stmts, "GRANT SELECT, INSERT, UPDATE, DELETE"+on+"TO "+account)
+	} else {
+		// A tablet that stopped offering transactions takes the writes
+		// back (error 1141 when there were none: ignored).
+		stmts = append(stmts, "GRANT SELECT"+on+"TO "+account, revokeWrites+on+"FROM "+account)
+	}
+	return append(stmts, "SET SESSION sql_log_bin = 1")
 }
+
+// revokeWrites begins the statement that takes back the writes of
+// direct transactions.
+const revokeWrites = "REVOKE INSERT, UPDATE, DELETE"
+
+// erNonexistingGrant is MariaDB's ER_NONEXISTING_GRANT: a REVOKE of
+// privileges the user does not hold.
+const erNonexistingGrant = 1141
 
 // nativePasswordHash is mysql_native_password's stored form of password:
 // "*" and the hex of SHA1(SHA1(password)).
@@ -122,6 +131,9 @@ func nativePasswordHash(password string) string {
 func (s *Service) provisionDirectReads(conn *mysql.Conn) (uint32, error) {
 	for i, stmt := range directReadGrants(s.cfg.DirectReads, s.cfg.MySQL.DbName) {
 		if _, err := conn.ExecuteFetch(stmt, 0, false); err != nil {
+			if se, ok := err.(*sqlerror.SQLError); ok && se.Num == erNonexistingGrant && strings.HasPrefix(stmt, revokeWrites) {
+				continue
+			}
 			if se, ok := err.(*sqlerror.SQLError); ok {
 				err = fmt.Errorf("error %d (%s): %s", se.Num, se.State, se.Message)
 			}
@@ -151,10 +163,10 @@ func (s *Service) directReadOffer(serverID uint32) *querypb.DirectReadOffer {
 		ColumnsVersion: s.exec.ColumnsVersion(),
 	}
 	if s.cfg.DirectReads.Transactions {
+		// writes_valid_ms and writes_stopping are filled in as each
+		// message is sent (withWriteValidity).
 		offer.Transactions = true
 		offer.TransactionTimeoutMs = s.cfg.TxIdleTimeout.Milliseconds()
-		offer.WritesValidMs = s.writesValidFor(time.Now()).Milliseconds()
-		offer.WritesStopping = s.writesStopped.Load()
 	}
 	return offer
 }

@@ -62,7 +62,7 @@ func (s *Service) StreamHealth(ctx context.Context, send func(*querypb.StreamHea
 	defer heartbeat.Stop()
 	for {
 		cur, changed := s.health.get()
-		if err := send(cur); err != nil {
+		if err := send(s.withWriteValidity(cur)); err != nil {
 			return err
 		}
 		heartbeat.Reset(s.cfg.HealthInterval)
@@ -74,7 +74,7 @@ func (s *Service) StreamHealth(ctx context.Context, send func(*querypb.StreamHea
 		case <-s.stop:
 			// Send the final not-serving state before the stream ends.
 			cur, _ := s.health.get()
-			_ = send(cur)
+			_ = send(s.withWriteValidity(cur))
 			return nil
 		}
 	}

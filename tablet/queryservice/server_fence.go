@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"vitess.io/vitess/go/sqltypes"
 
 	"github.com/shardgate/shardgate/proto/querypb"
@@ -26,6 +27,42 @@ import (
 // (it takes the global read lock and blocks commits), so a position read
 // after it covers every commit such a user will ever make.
 
+// withWriteValidity is the health report as it is sent: an offer of
+// direct transactions says how long from now the tablet certainly takes
+// writes, computed now (a report is sent again unchanged when no new
+// measurement comes, and a stale figure would move a gate's deadline
+// forward), and whether writes are stopping. What it advertises is
+// remembered: a primary does not give its lease up before that passes
+// unless MariaDB is read-only (WritesAdvertisedUntil).
+func (s *Service) withWriteValidity(h *querypb.StreamHealthResponse) *querypb.StreamHealthResponse {
+	if h.DirectRead == nil || !h.DirectRead.Transactions {
+		return h
+	}
+	now := time.Now()
+	valid := min(s.writesValidFor(now), maxAdvertisedWrites*s.cfg.HealthInterval)
+	h = proto.Clone(h).(*querypb.StreamHealthResponse)
+	h.DirectRead.WritesValidMs = valid.Milliseconds()
+	h.DirectRead.WritesStopping = s.writesStopped.Load()
+	until := now.Add(valid).UnixNano()
+	for {
+		prev := s.advertisedUntil.Load()
+		if prev >= until || s.advertisedUntil.CompareAndSwap(prev, until) {
+			break
+		}
+	}
+	return h
+}
+
+// maxAdvertisedWrites bounds the validity a report advertises, in health
+// intervals: long enough to outlast the next report, short so that a
+// primary whose MariaDB cannot be made read-only waits little before it
+// gives its lease up.
+const maxAdvertisedWrites = 2
+
+// WritesAdvertisedUntil is the end of the latest validity of writes the
+// tablet advertised to gates: until then a gate may write directly.
+func (s *Service) WritesAdvertisedUntil() time.Time { return time.Unix(0, s.advertisedUntil.Load()) }
+
 // waitDirectTransactions tells gates at once that writes are stopping
 // (writes_stopping in the direct-read offer) and waits until no
 // transaction of the direct user is open on MariaDB, or deadline passes.
@@ -33,17 +70,15 @@ func (s *Service) waitDirectTransactions(ctx context.Context, deadline time.Time
 	if !s.cfg.DirectReads.Transactions {
 		return nil
 	}
-	s.health.update(func(h *querypb.StreamHealthResponse) {
-		if h.DirectRead != nil {
-			h.DirectRead.WritesStopping = true
-		}
-	})
+	// A report now, not at the next interval: it says writes_stopping.
+	s.health.update(func(*querypb.StreamHealthResponse) {})
 	conn, err := s.pool.Get(ctx)
 	if err != nil {
 		return s.connectError(err)
 	}
 	defer s.pool.Put(conn)
-	query := "SELECT COUNT(*) FROM information_schema.innodb_trx t JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id WHERE p.user = " +
+	// Plain autocommit reads (direct reads) are not waited for.
+	query := "SELECT COUNT(*) FROM information_schema.innodb_trx t JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id WHERE t.trx_autocommit_non_locking = 0 AND p.user = " +
 		sqltypes.EncodeStringSQL(s.cfg.DirectReads.User)
 	for {
 		res, err := conn.ExecuteFetch(query, 1, false)

@@ -52,6 +52,9 @@ type Service struct {
 	// follow it and writesStopped (server_fence.go).
 	primaryServing atomic.Bool
 	readOnlyMu     sync.Mutex
+	// advertisedUntil (Unix nanoseconds) ends the latest validity of
+	// writes the health stream gave gates (server_fence.go).
+	advertisedUntil atomic.Int64
 	// notServing is why SetServing turned serving off; nil when on.
 	notServing atomic.Pointer[string]
 	// role is the tablet's topopb.TabletType now (role.go).

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	gosql "github.com/go-sql-driver/mysql"
@@ -185,7 +186,7 @@ func (m *roleManager) servePrimary(ctx context.Context) error {
 	// made the server writable too), the tablet takes no write until its
 	// next role is settled, and MariaDB refuses other users' writes
 	// before the lease goes (deferred above, so released after this).
-	defer m.stopServingPrimary(ctx)
+	defer m.stopServingPrimary(ctx, false)
 	if err := m.primarySettings(ctx); err != nil {
 		return err
 	}
@@ -266,7 +267,7 @@ func (m *roleManager) servePrimary(ctx context.Context) error {
 				// Give the lease up now so that a replica takes over at
 				// once, then wait for MySQL to return before deciding again.
 				m.log.Error("MySQL does not answer: giving up the primary lease so that a replica takes over", zap.Error(err))
-				m.stopServingPrimary(ctx)
+				m.stopServingPrimary(ctx, serverNotRunning(err))
 				release()
 				m.waitForMySQL(ctx)
 				return nil
@@ -503,10 +504,14 @@ func (m *roleManager) saveType(ctx context.Context, t topopb.TabletType) {
 // still write directly until the validity the tablet last advertised
 // runs out (at most two health intervals), so the lease is kept until
 // then: no replica is promoted while the old primary may take writes.
-func (m *roleManager) stopServingPrimary(ctx context.Context) {
+//
+// notRunning says the server refused the connection (no process listens):
+// nobody can write to it then, and a server that starts again starts
+// read-only, so the lease goes at once.
+func (m *roleManager) stopServingPrimary(ctx context.Context, notRunning bool) {
 	m.qs.SetFence(neverValid)
 	err := m.qs.SetPrimaryServing(ctx, false)
-	if err == nil {
+	if err == nil || notRunning {
 		return
 	}
 	wait := time.Until(m.qs.WritesAdvertisedUntil())
@@ -515,6 +520,12 @@ func (m *roleManager) stopServingPrimary(ctx context.Context) {
 	if wait > 0 {
 		time.Sleep(wait)
 	}
+}
+
+// serverNotRunning recognizes a connection refused because nothing
+// listens on MySQL's port or socket.
+func serverNotRunning(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
 }
 
 // neverValid is the fence of a tablet that must take no write: one that

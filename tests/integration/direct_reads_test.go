@@ -235,10 +235,17 @@ func tabletExecutes(t *testing.T, c *localcluster.Cluster) float64 {
 // over the shards.
 func directReads(t *testing.T, c *localcluster.Cluster, result string) float64 {
 	t.Helper()
+	return gateShardCounter(t, c, "shardgate_direct_reads_total", result)
+}
+
+// gateShardCounter is the gate's counter name{keyspace,result,shard} of
+// result, summed over the shards.
+func gateShardCounter(t *testing.T, c *localcluster.Cluster, name, result string) float64 {
+	t.Helper()
 	page := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", c.Ports().GateHTTP))
 	var sum float64
 	for _, tab := range c.Tablets() {
-		if v := sample(page, fmt.Sprintf(`shardgate_direct_reads_total{keyspace=%q,result=%q,shard=%q}`, tab.Keyspace, result, tab.Shard)); v > 0 {
+		if v := sample(page, fmt.Sprintf(`%s{keyspace=%q,result=%q,shard=%q}`, name, tab.Keyspace, result, tab.Shard)); v > 0 {
 			sum += v
 		}
 	}

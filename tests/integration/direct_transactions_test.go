@@ -264,12 +264,5 @@ func tabletTransactionCalls(t *testing.T, c *localcluster.Cluster) float64 {
 // result, summed over the shards.
 func directTransactions(t *testing.T, c *localcluster.Cluster, result string) float64 {
 	t.Helper()
-	page := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", c.Ports().GateHTTP))
-	var sum float64
-	for _, tab := range c.Tablets() {
-		if v := sample(page, fmt.Sprintf(`shardgate_direct_transactions_total{keyspace=%q,result=%q,shard=%q}`, tab.Keyspace, result, tab.Shard)); v > 0 {
-			sum += v
-		}
-	}
-	return sum
+	return gateShardCounter(t, c, "shardgate_direct_transactions_total", result)
 }

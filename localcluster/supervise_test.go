@@ -86,8 +86,19 @@ func TestSuperviseRestartsACrashedPartAndCountsIt(t *testing.T) {
 	if third.pid != 3 {
 		t.Fatalf("third process has pid %d, want 3", third.pid)
 	}
-	if got := c.Restarts()["part"]; got != 2 {
-		t.Fatalf("Restarts()[part] = %d, want 2", got)
+	waitRestarts(t, c, 2, "")
+}
+
+// waitRestarts waits until the supervisor counted want restarts of the
+// part: the count follows a restart, which the fake reports as it starts.
+func waitRestarts(t *testing.T, c *Cluster, want int, why string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Restarts()["part"] != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("Restarts()[part] = %d, want %d%s", c.Restarts()["part"], want, why)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -99,6 +110,8 @@ func TestSuperviseRetriesAFailedStart(t *testing.T) {
 	if f := waitStarted(t, p); f.pid != 2 {
 		t.Fatalf("restarted pid %d, want 2", f.pid)
 	}
+	waitRestarts(t, c, 1, " (failed starts are not restarts)")
+	time.Sleep(50 * time.Millisecond) // nothing more comes
 	if got := c.Restarts()["part"]; got != 1 {
 		t.Fatalf("Restarts()[part] = %d, want 1 (failed starts are not restarts)", got)
 	}

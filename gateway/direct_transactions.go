@@ -2,14 +2,12 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 	"vitess.io/vitess/go/mysql"
-	"vitess.io/vitess/go/mysql/sqlerror"
 	"vitess.io/vitess/go/sqltypes"
 	"vitess.io/vitess/go/vt/sqlparser"
 
@@ -173,7 +171,9 @@ func (d *directReads) execTx(ctx context.Context, s *Session, tx *directTx, sql 
 	}
 	r, killed, err := tx.dp.exec.Run(ctx, tx.conn, sql, tx.dp.limits)
 	if err != nil {
-		if killed || tx.conn.IsClosed() || tx.conn.Broken() || connectionLost(err) {
+		// Run marks the connection broken on connection errors (a lost
+		// or closed connection, 1152-1161): MariaDB rolled the part back.
+		if killed || tx.conn.IsClosed() || tx.conn.Broken() {
 			tx.end(false)
 			d.countTx(tx.tc, "ended")
 			return nil, true, sqlerr.WithReason(sqlerr.ReasonTransactionEnded,
@@ -257,16 +257,6 @@ func (tx *directTx) end(commit bool) error {
 func errDirectWritesStopped(tc *tabletConn) error {
 	return sqlerr.WithReason(sqlerr.ReasonTransactionEnded, sqlerr.New(sqlerr.ErOptionPreventsStatement, "HY000",
 		"%s does not certainly take writes now (its primary lease was not renewed in time, or it is no longer the serving primary): the transaction's part there was rolled back; retry the transaction", tc.where()))
-}
-
-// connectionLost recognizes a statement whose connection ended under it
-// (MariaDB closed an idle transaction's connection, or went away).
-func connectionLost(err error) bool {
-	var se *sqlerror.SQLError
-	if !errors.As(err, &se) {
-		return false
-	}
-	return se.Num == sqlerror.CRServerGone || se.Num == sqlerror.CRServerLost
 }
 
 // plainTxStatement reports statements that leave nothing on a connection
